@@ -1,0 +1,26 @@
+"""Typed errors. Every error a user can cause is a :class:`ProvenanceError` whose
+message is one line naming the file (and line/row where there is one); the CLI
+prints that line and exits non-zero, never a traceback."""
+
+from __future__ import annotations
+
+
+class ProvenanceError(Exception):
+    """Base class for errors caused by input, arguments or files on disk."""
+
+
+class InputError(ProvenanceError):
+    """A corpus or post file cannot be read: missing, unknown format, broken record, bad encoding."""
+
+
+class IndexError_(ProvenanceError):
+    """An index directory is missing, damaged, or from an incompatible version."""
+
+
+class ParameterError(ProvenanceError):
+    """A parameter is out of range or inconsistent with another."""
+
+
+def where(path: object, row: int | None = None) -> str:
+    """Format a location as ``path`` or ``path:row`` (row is 1-based)."""
+    return f"{path}:{row}" if row is not None else f"{path}"
