@@ -13,7 +13,7 @@ class InputError(ProvenanceError):
     """A corpus or post file cannot be read: missing, unknown format, broken record, bad encoding."""
 
 
-class IndexError_(ProvenanceError):
+class IndexFormatError(ProvenanceError):
     """An index directory is missing, damaged, or from an incompatible version."""
 
 
