@@ -1,0 +1,104 @@
+"""Candidate (document, post) pairs for a batch of documents, all vectorized.
+
+*Containment*: every shingle of every document is probed against the index's candidate keys (a
+byte-per-slot filter on the top hash bits drops most probes before a ``searchsorted``); each
+(document, key) hit is expanded to the key's posts, and a pair survives when its number of distinct
+key hits, plus the post's frequent shingles (which never generate candidates but may still match),
+can still reach the verification threshold.
+
+*Jaccard*: each document's MinHash band keys are looked up band by band in the index's sorted band
+tables; any shared band makes a candidate (datasketch ``MinHashLSH.query`` semantics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .index import Index
+from .shingle import ShingleBatch
+from .sketch import band_keys, minhash
+
+__all__ = ["KeyFilter", "containment_candidates", "jaccard_candidates", "expand_ranges"]
+
+
+def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Concatenate ``arange(s, s + c)`` for every pair; int64 ``(counts.sum(),)``."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
+
+
+class KeyFilter:
+    """A byte per slot, set where some key has those top bits: a cheap "certainly absent" test."""
+
+    def __init__(self, keys: NDArray[np.uint64]) -> None:
+        bits = int(np.clip(np.ceil(np.log2(max(len(keys), 1) * 8)), 16, 28))
+        self.shift = np.uint64(64 - bits)
+        self.slots = np.zeros(1 << bits, dtype=bool)
+        self.slots[keys >> self.shift] = True
+
+    def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
+        return self.slots[hashes >> self.shift]
+
+
+def containment_candidates(
+    index: Index, key_filter: KeyFilter, sb: ShingleBatch, n_distinct: NDArray[np.int64],
+    n_frequent: NDArray[np.int64], min_share: float,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Candidate pairs for the documents of ``sb``.
+
+    Args:
+        n_distinct, n_frequent: int64 ``(posts,)`` per-post distinct and frequent shingle counts.
+        min_share: smallest share of a post's distinct shingles a verified match can have.
+
+    Returns:
+        ``(doc, post)``: int64 arrays of equal length, sorted by document then post; ``doc`` indexes
+        the batch, ``post`` the index's posts.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    h = sb.hashes
+    if len(h) == 0 or len(index.keys) == 0:
+        return empty, empty
+    probe = np.flatnonzero(key_filter.maybe(h))
+    pos = np.searchsorted(index.keys, h[probe])
+    pos[pos == len(index.keys)] = 0
+    hit = index.keys[pos] == h[probe]
+    key = pos[hit].astype(np.int64)
+    doc = np.searchsorted(sb.offsets, probe[hit], side="right") - 1
+    # Distinct (document, key) pairs, then their posts.
+    dk = np.unique((doc.astype(np.uint64) << np.uint64(40)) | key.astype(np.uint64))
+    doc = (dk >> np.uint64(40)).astype(np.int64)
+    key = (dk & np.uint64((1 << 40) - 1)).astype(np.int64)
+    counts = index.key_offsets[key + 1] - index.key_offsets[key]
+    posts = index.key_posts[expand_ranges(index.key_offsets[key], counts)].astype(np.int64)
+    pair = (np.repeat(doc, counts).astype(np.uint64) << np.uint64(32)) | posts.astype(np.uint64)
+    pair, hits = np.unique(pair, return_counts=True)
+    doc = (pair >> np.uint64(32)).astype(np.int64)
+    post = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    reachable = hits + n_frequent[post] >= np.ceil(min_share * n_distinct[post] - 1e-9)
+    return doc[reachable], post[reachable]
+
+
+def jaccard_candidates(index: Index, sb: ShingleBatch) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pairs that share at least one LSH band; ``(doc, post)`` int64 arrays, sorted, distinct."""
+    empty = np.zeros(0, dtype=np.int64)
+    if index.n_posts == 0 or len(sb.n_tokens) == 0:
+        return empty, empty
+    bands, rows = index.bands
+    sig = minhash(sb.hashes, sb.offsets, index.params.num_perm, index.params.seed)
+    keys = band_keys(sig, bands, rows)
+    has_set = np.diff(sb.offsets) > 0
+    docs_out, posts_out = [], []
+    for b in range(bands):
+        table = index.lsh_keys[b]
+        lo = np.searchsorted(table, keys[b], side="left")
+        hi = np.searchsorted(table, keys[b], side="right")
+        counts = np.where(has_set, hi - lo, 0)
+        docs_out.append(np.repeat(np.arange(len(counts)), counts))
+        posts_out.append(index.lsh_posts[b][expand_ranges(lo, counts)].astype(np.int64))
+    pair = (np.concatenate(docs_out).astype(np.uint64) << np.uint64(32)) | np.concatenate(posts_out).astype(np.uint64)
+    pair = np.unique(pair)
+    return (pair >> np.uint64(32)).astype(np.int64), (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)

@@ -1,0 +1,48 @@
+"""Corpus-level counts and shares from verified matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["covered_chars", "Tally"]
+
+
+def covered_chars(starts: NDArray[np.int64], ends: NDArray[np.int64]) -> int:
+    """Characters covered by the union of half-open spans ``[start, end)`` (overlaps counted once)."""
+    if len(starts) == 0:
+        return 0
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    reach = np.maximum.accumulate(e)
+    # A span starts a new run when it begins at or after everything before it has ended.
+    new_run = np.r_[True, s[1:] >= reach[:-1]]
+    run = np.cumsum(new_run) - 1
+    run_start = s[new_run]
+    run_end = np.zeros(len(run_start), dtype=np.int64)
+    np.maximum.at(run_end, run, e)
+    return int((run_end - run_start).sum())
+
+
+@dataclass
+class Tally:
+    """Running totals over a scan: documents and characters seen, and what matched."""
+
+    docs_scanned: int = 0
+    corpus_chars: int = 0
+    docs_matched: int = 0
+    matched_chars: int = 0
+    candidates: int = 0
+    posts_matched: set[int] = field(default_factory=set)
+
+    def shares(self, posts_indexed: int) -> dict[str, float]:
+        def share(a: int, b: int) -> float:
+            return a / b if b else 0.0
+
+        return {
+            "share_posts_matched": share(len(self.posts_matched), posts_indexed),
+            "share_docs_matched": share(self.docs_matched, self.docs_scanned),
+            "share_chars_matched": share(self.matched_chars, self.corpus_chars),
+        }

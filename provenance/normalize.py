@@ -1,0 +1,195 @@
+"""Text normalization, identical for posts and documents, with a map back to the original text.
+
+A post and its copy inside a training corpus rarely agree byte for byte: the copy may be lower-cased,
+carry ``RT @user:``, lose its t.co link, have ``&amp;`` where the post had ``&``, curly quotes, emoji,
+line breaks or a trailing "…". Normalization removes exactly those differences, and nothing a word
+carries, so that equal words give equal tokens.
+
+Steps, applied in this order to any text:
+
+1. *Spans* found by one regular expression over the original text are replaced:
+
+   ============  ===========================================  ===============
+   kind          pattern (informally)                         replaced by
+   ============  ===========================================  ===============
+   url           ``http(s)://…``, ``www.…``, ``t.co/…``,       a space
+                 ``pic.twitter.com/…``
+   retweet       ``RT @user:`` (any case)                     a space
+   mention       ``@user`` not preceded by a word character   a space
+   truncated     a word directly followed by ``…`` or ``...``  a space
+                 (the word may be cut: "gre…" is dropped)
+   entity        ``&amp;``, ``&#39;``, ``&#x1F600;`` …         its character
+   ============  ===========================================  ===============
+
+2. Every character is *folded* on its own: compatibility decomposition (the "K" of NFKC: full-width
+   letters, ligatures, "…"), combining marks (diacritics, variation selectors) dropped, case folded.
+   Letters and decimal digits of any script stay; ASCII stays as is apart from case; format
+   characters (soft hyphen, zero-width space) vanish; every other character — emoji, symbols,
+   non-ASCII punctuation — becomes a space. Folding one character at a time (instead of whole-string
+   NFKC) makes composed and decomposed accents agree and lets every normalized character point back
+   to the original character it came from.
+
+3. Tokens are maximal runs of word characters (``\\w+``). After step 2 the text holds only ASCII,
+   letters and decimal digits, on which Python's ``re`` and polars' Rust regex agree about ``\\w``,
+   so the vectorized tokenizer and the offset-keeping one give the same tokens.
+
+Hashtags keep their word (``#blessed`` → ``blessed``); whitespace and newlines only separate tokens.
+
+Offsets are 0-based character indices into the original ``str``, end-exclusive.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["normalize", "normalize_with_offsets", "tokenize_with_offsets", "fold_char", "TOKEN_RE", "Tokens"]
+
+TOKEN_RE = re.compile(r"\w+")
+
+_SPANS = re.compile(
+    # The lookahead lets the regex engine skip most positions before trying the alternatives.
+    r"(?=[hwtpRr@&])(?:"
+    r"(?P<url>(?:\bhttps?://|\bwww\.|\bt\.co/|\bpic\.twitter\.com/)\S*)"
+    r"|(?P<retweet>\b[Rr][Tt]\s*@\w+:?)"
+    r"|(?P<mention>(?<!\w)@\w+)"
+    r"|(?P<entity>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});))"
+    r"|(?P<truncated>\b\w+(?:…|\.\.\.)|…|\.\.\.)"
+)
+# Cheap substring tests that decide whether the span regex can match at all.
+_SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "…", "...", "&")
+
+_KEEP_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
+_DROP_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
+
+
+def fold_char(ch: str) -> str:
+    """Fold one character: compatibility-decompose, drop marks, case-fold, blank non-word characters.
+
+    Returns a string of ASCII characters, letters and decimal digits, or spaces; possibly empty.
+    """
+    if ch.isascii():
+        return ch.lower()
+    out = []
+    for c in unicodedata.normalize("NFKD", ch):
+        category = unicodedata.category(c)
+        if category in _DROP_CATEGORIES:
+            continue
+        for f in c.casefold():
+            if f.isascii() or unicodedata.category(f) in _KEEP_CATEGORIES:
+                out.append(f)
+            elif unicodedata.category(f) not in _DROP_CATEGORIES:
+                out.append(" ")
+    return "".join(out)
+
+
+class _FoldTable(dict):
+    """``str.translate`` table that folds every character; filled lazily, one entry per distinct character."""
+
+    def __missing__(self, code: int) -> str:
+        folded = fold_char(chr(code))
+        self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def _fold(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_FOLD)
+
+
+def _has_spans(text: str) -> bool:
+    return any(t in text for t in _SPAN_TRIGGERS)
+
+
+def _replacement(match: re.Match[str]) -> str:
+    if match.lastgroup == "entity":
+        return html.unescape(match.group())
+    return " "
+
+
+def normalize(text: str) -> str:
+    """Return the normalized text (steps 1 and 2 above); tokens are ``TOKEN_RE.findall`` of it."""
+    if _has_spans(text):
+        text = _SPANS.sub(_replacement, text)
+    return _fold(text)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Tokens of one text with their places in the original text.
+
+    ``words``: the normalized tokens; ``starts``/``ends``: int64 arrays of shape ``(len(words),)``,
+    0-based character offsets into the original text, end-exclusive.
+    """
+
+    words: list[str]
+    starts: NDArray[np.int64]
+    ends: NDArray[np.int64]
+
+
+def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
+    """Normalize ``text`` and say where each normalized character came from.
+
+    Returns ``(norm, src_start, src_end)``: ``norm == normalize(text)``, and for every index ``i`` of
+    ``norm``, ``text[src_start[i]:src_end[i]]`` is the original character(s) it was made from (an
+    entity, a removed span, or one character). Both arrays are int64 of shape ``(len(norm),)``.
+    """
+    pieces: list[str] = []
+    starts: list[NDArray[np.int64]] = []
+    ends: list[NDArray[np.int64]] = []
+
+    def plain(lo: int, hi: int) -> None:
+        if hi <= lo:
+            return
+        segment = text[lo:hi]
+        folded = _fold(segment)
+        if len(folded) == len(segment):
+            s = np.arange(lo, hi, dtype=np.int64)
+            starts.append(s)
+            ends.append(s + 1)
+        else:
+            lengths = np.fromiter((len(_FOLD[ord(c)]) if not c.isascii() else 1 for c in segment),
+                                  dtype=np.int64, count=len(segment))
+            s = np.repeat(np.arange(lo, hi, dtype=np.int64), lengths)
+            starts.append(s)
+            ends.append(s + 1)
+        pieces.append(folded)
+
+    pos = 0
+    if _has_spans(text):
+        for m in _SPANS.finditer(text):
+            plain(pos, m.start())
+            folded = _fold(_replacement(m))
+            pieces.append(folded)
+            starts.append(np.full(len(folded), m.start(), dtype=np.int64))
+            ends.append(np.full(len(folded), m.end(), dtype=np.int64))
+            pos = m.end()
+    plain(pos, len(text))
+    norm = "".join(pieces)
+    if not starts:
+        empty = np.zeros(0, dtype=np.int64)
+        return norm, empty, empty
+    return norm, np.concatenate(starts), np.concatenate(ends)
+
+
+def tokenize_with_offsets(text: str) -> Tokens:
+    """Tokens of ``text`` with original character offsets (0-based, end-exclusive)."""
+    norm, src_start, src_end = normalize_with_offsets(text)
+    words: list[str] = []
+    tok_starts: list[int] = []
+    tok_ends: list[int] = []
+    for m in TOKEN_RE.finditer(norm):
+        words.append(m.group())
+        tok_starts.append(m.start())
+        tok_ends.append(m.end() - 1)
+    if not words:
+        empty = np.zeros(0, dtype=np.int64)
+        return Tokens(words, empty, empty)
+    return Tokens(words, src_start[np.asarray(tok_starts)], src_end[np.asarray(tok_ends)])

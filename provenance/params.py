@@ -1,0 +1,94 @@
+"""Parameters that change results: validated once, saved in every index manifest and scan summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from .errors import ParameterError
+
+__all__ = ["IndexParams", "ScanParams", "MODES"]
+
+MODES = ("containment", "jaccard")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ParameterError(message)
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """How posts are turned into shingles and keys. Fixed for the life of an index.
+
+    Attributes:
+        ngram: words per shingle (n of the word n-grams).
+        seed: seed of the token hash (xxh3_64) and of the MinHash permutations.
+        num_perm: MinHash permutations (signature length) for ``--mode jaccard``.
+        lsh_threshold: Jaccard threshold the LSH bands are tuned for.
+        short_tokens: posts with fewer tokens than this are *short*: matched only as a whole
+            record or a whole line (exact normalized text), never as a phrase inside a document.
+        max_key_posts: a shingle found in more posts than this is *frequent*: not used to generate
+            candidates (a post whose every shingle is frequent keeps its rarest one), always used
+            in verification.
+    """
+
+    ngram: int = 3
+    seed: int = 0
+    num_perm: int = 128
+    lsh_threshold: float = 0.5
+    short_tokens: int = 6
+    max_key_posts: int = 50
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.ngram <= 16, f"ngram must be 1..16, got {self.ngram}")
+        _check(0 <= self.seed < 2**32, f"seed must be 0..2^32-1, got {self.seed}")
+        _check(1 <= self.num_perm <= 1024, f"num_perm must be 1..1024, got {self.num_perm}")
+        _check(0.0 < self.lsh_threshold < 1.0, f"lsh_threshold must be in (0, 1), got {self.lsh_threshold}")
+        _check(self.short_tokens >= self.ngram, f"short_tokens ({self.short_tokens}) must be >= ngram ({self.ngram})")
+        _check(self.max_key_posts >= 1, f"max_key_posts must be >= 1, got {self.max_key_posts}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "IndexParams":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        _check(not unknown, f"unknown index parameters: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ScanParams:
+    """How a corpus is matched against an index.
+
+    Attributes:
+        mode: ``containment`` (posts inside long documents) or ``jaccard`` (records that are
+            themselves short texts, compared whole with MinHash/LSH).
+        min_containment: a (document, post) pair matches when at least this share of the post's
+            distinct shingles occurs inside one region of the document no longer than the post
+            (plus ``window_slack``).
+        min_span_tokens: the matched region must cover at least this many tokens.
+        window_slack: extra region length allowed, as a share of the post's shingle count (min. 3).
+        min_jaccard: ``--mode jaccard``: exact Jaccard similarity a candidate must reach.
+        batch_size: documents per batch (memory and progress granularity; results do not depend on it).
+    """
+
+    mode: Literal["containment", "jaccard"] = "containment"
+    min_containment: float = 0.5
+    min_span_tokens: int = 6
+    window_slack: float = 0.25
+    min_jaccard: float = 0.5
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        _check(0.0 < self.min_containment <= 1.0, f"min_containment must be in (0, 1], got {self.min_containment}")
+        _check(self.min_span_tokens >= 1, f"min_span_tokens must be >= 1, got {self.min_span_tokens}")
+        _check(0.0 <= self.window_slack <= 4.0, f"window_slack must be in [0, 4], got {self.window_slack}")
+        _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard must be in (0, 1], got {self.min_jaccard}")
+        _check(1 <= self.batch_size <= 1_000_000, f"batch_size must be 1..1000000, got {self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
