@@ -1,0 +1,571 @@
+"""Read corpus and post files as batches of ``(row, id, text, meta)`` records.
+
+Formats (from the extension after stripping ``.gz``/``.zst``, or forced with ``fmt``):
+
+* ``jsonl`` (``.jsonl``, ``.ndjson``, ``.json``): one JSON object per line; blank lines
+  are skipped but still counted.
+* ``csv`` / ``tsv``: a header row, then one record per row; quoted fields may span lines.
+* ``parquet`` (``.parquet``, ``.pq``): read in row slices with polars; never compressed
+  externally.
+* ``text`` (``.txt``, ``.md``): the whole file is one document.
+* ``lines``: one document per non-blank line (only via ``fmt``).
+
+Row numbers are 1-based: the physical line for jsonl and lines, the data row (header and
+blank rows excluded) for csv/tsv, the row index + 1 for parquet, and 1 for text.
+
+Ids: with ``id_field=None`` every record's id is ``"{source}:{row}"``. Otherwise the first
+record (jsonl) or the header/schema (csv, tsv, parquet) decides: if it has the field, every
+record must carry a non-null value, converted to ``str`` (JSON integers keep their exact
+decimal form); if not, the whole file falls back to ``source:row`` ids and its batches say
+``id_fallback=True`` (as do ``lines`` files, which have no fields). A ``text`` document's
+id is its path relative to the directory argument it was found in, or its file name.
+
+Errors: everything a user can cause raises :class:`InputError` with a one-line message
+that starts with the file and, where there is one, the row (``corpus.jsonl:17: ...``).
+CSV/TSV read errors add the physical line (``posts.csv:5 (line 9): ...``); a truncated or
+corrupt ``.gz``/``.zst`` names the line after the last good one; byte offsets in encoding
+errors are 0-based. Input must be UTF-8 (a leading BOM is skipped). Compressed input is
+streamed and parquet read in row slices, so memory stays bounded, except for ``text``
+documents, which are read whole. A file with no records is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import polars as pl
+import zstandard
+
+from provenance.errors import InputError, ParameterError, where
+
+FORMATS = ("jsonl", "csv", "tsv", "parquet", "text", "lines")
+
+_EXTENSIONS = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
+    ".parquet": "parquet", ".pq": "parquet", ".txt": "text",
+}
+_COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
+_BOM = b"\xef\xbb\xbf"
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number",
+               float: "a number", bool: "a boolean", type(None): "null"}
+
+Record = tuple[int, str, str, tuple[str | None, ...]]  # row, id, text, meta values
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file. ``root`` is the directory argument it was found in, if any."""
+
+    path: Path
+    format: str
+    compression: str | None
+    root: Path | None = None
+
+
+@dataclass
+class Batch:
+    """Consecutive records of one file."""
+
+    source: str
+    rows: list[int]
+    ids: list[str]
+    texts: list[str]
+    meta: dict[str, list[str | None]]
+    nbytes: int
+    id_fallback: bool = False
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None) -> list[InputFile]:
+    """Turn file and directory arguments into input files.
+
+    A directory contributes every supported, non-hidden file below it, sorted by path
+    (with ``fmt`` given: every non-hidden file). ``fmt`` overrides all extensions.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
+    if not paths:
+        raise InputError("no input files given")
+    files: list[InputFile] = []
+    for arg in paths:
+        path = Path(arg)
+        try:
+            is_dir = path.is_dir() if path.exists() else None
+        except OSError as e:
+            raise InputError(f"{path}: {_strerror(e)}") from None
+        if is_dir is None:
+            raise InputError(f"{path}: no such file or directory")
+        if not is_dir:
+            single = _classify(path, fmt, root=None, explicit=True)
+            assert single is not None  # explicit=True raises instead
+            files.append(single)
+            continue
+        found = [f for p in _walk(path) if (f := _classify(p, fmt, root=path, explicit=False))]
+        if not found:
+            exts = ", ".join(sorted(_EXTENSIONS))
+            raise InputError(f"{path}: no supported input files in directory (looked for {exts})")
+        files.extend(found)
+    return files
+
+
+def _walk(root: Path) -> list[Path]:
+    """Non-hidden files below ``root``, sorted by path."""
+
+    def fail(e: OSError) -> None:
+        raise InputError(f"{e.filename}: {_strerror(e)}")
+
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(Path(dirpath, n) for n in filenames if not n.startswith("."))
+    return sorted(found)
+
+
+def _classify(path: Path, fmt: str | None, root: Path | None, explicit: bool) -> InputFile | None:
+    """Format and compression of ``path``; None (directory) or InputError (file argument)
+    when the format is unknown."""
+    stem, compression = path.name.lower(), None
+    for ext, comp in _COMPRESSIONS.items():
+        if stem.endswith(ext):
+            stem, compression = stem[: -len(ext)], comp
+            break
+    suffix = os.path.splitext(stem)[1]
+    format_ = fmt or _EXTENSIONS.get(suffix)
+    if format_ is None:
+        if not explicit:
+            return None
+        what = f"'{suffix}'" if suffix else "(no file extension)"
+        raise InputError(f"{path}: unknown format {what} (use --format one of {', '.join(FORMATS)})")
+    if format_ == "parquet" and compression:
+        raise InputError(f"{path}: parquet files cannot be gzip/zstd compressed (decompress it first)")
+    return InputFile(path, format_, compression, root)
+
+
+def total_bytes(files: Sequence[InputFile]) -> int:
+    """Sum of the files' on-disk sizes (for a progress bar)."""
+    return sum(_size(f.path) for f in files)
+
+
+def describe(files: Sequence[InputFile]) -> str:
+    """A one-line summary such as ``3 files (2 jsonl.gz, 1 parquet), 12.4 MB``."""
+    suffix = {None: "", "gzip": ".gz", "zstd": ".zst"}
+    kinds = Counter(f.format + suffix[f.compression] for f in files)
+    parts = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    noun = "file" if len(files) == 1 else "files"
+    return f"{len(files)} {noun} ({parts}), {_human_size(total_bytes(files))}"
+
+
+def _human_size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        size /= 1000
+        if size < 1000 or unit == "TB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as e:
+        raise InputError(f"{path}: {_strerror(e)}") from None
+
+
+def _strerror(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
+
+
+# --------------------------------------------------------------------------- byte streams
+
+
+class _ZstdRaw(io.RawIOBase):
+    """Decompresses a (multi-frame) zstd stream; raises EOFError if it ends mid-frame,
+    which zstandard's own stream reader silently accepts."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj: Any = None  # decompressor of the frame in progress
+        self._out = b""
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while self._pos >= len(self._out):
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                if self._obj is not None:
+                    raise EOFError("zstd stream ended inside a frame")
+                return 0
+            pieces = []
+            while chunk:
+                if self._obj is None:
+                    self._obj = self._dctx.decompressobj()
+                pieces.append(self._obj.decompress(chunk))
+                chunk = b""
+                if self._obj.eof:  # frame complete; the rest may start another frame
+                    chunk, self._obj = self._obj.unused_data, None
+            self._out, self._pos = b"".join(pieces), 0
+        n = min(len(buffer), len(self._out) - self._pos)
+        buffer[:n] = self._out[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise InputError(f"{path}: {_strerror(e)}") from None
+
+
+class _Source:
+    """Decompressed bytes of one file, as numbered lines or whole, with read errors
+    converted to InputError. ``locate`` names the position of a failed read."""
+
+    def __init__(self, file: InputFile, locate: Callable[[int], str] | None = None) -> None:
+        self.file = file
+        self.lineno = 0  # lines yielded so far
+        self._locate = locate or (lambda lineno: where(file.path, lineno))
+        self._raw = _open(file.path)
+        self._stream: BinaryIO = self._raw
+        if file.compression == "gzip":
+            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[assignment]
+        elif file.compression == "zstd":
+            self._stream = io.BufferedReader(_ZstdRaw(self._raw), 1 << 16)  # type: ignore[assignment]
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+        self._raw.close()
+
+    def position(self) -> int:
+        """On-disk bytes consumed so far."""
+        return self._raw.tell()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for line in self._stream:
+                self.lineno += 1
+                if self.lineno == 1 and line.startswith(_BOM):
+                    line = line[len(_BOM) :]
+                yield line
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
+            raise self._error(e) from None
+
+    def read(self) -> bytes:
+        try:
+            return self._stream.read()
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
+            raise self._error(e) from None
+
+    def _error(self, e: BaseException) -> InputError:
+        loc = self._locate(self.lineno + 1)
+        if self.file.compression:
+            return InputError(f"{loc}: truncated or corrupt {self.file.compression} stream")
+        return InputError(f"{loc}: read error ({_strerror(e) if isinstance(e, OSError) else e})")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _utf8_error(loc: str, e: UnicodeDecodeError) -> InputError:
+    return InputError(f"{loc}: not valid UTF-8 at byte offset {e.start} of the line")
+
+
+def _type_name(value: object) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _text_error(loc: str, name: str, value: object) -> InputError:
+    if value is None:
+        return InputError(f"{loc}: record has no '{name}' field")
+    return InputError(f"{loc}: '{name}' is {_type_name(value)}, not a string")
+
+
+def _id_str(value: object, loc: Callable[[], str], name: str) -> str:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None or value == "":
+        raise InputError(f"{loc()}: record has no '{name}' value (the file has ids, so every record needs one)")
+    if isinstance(value, (list, dict)):
+        raise InputError(f"{loc()}: '{name}' is {_type_name(value)}, not a string or number")
+    return str(value)
+
+
+def _meta_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _columns(names: Iterable[str]) -> str:
+    names = list(names)
+    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    return f"(columns: {shown})"
+
+
+# --------------------------------------------------------------------------- formats
+
+
+@dataclass
+class _State:
+    """Per-file facts the batcher needs while records stream in."""
+
+    position: Callable[[], int] = lambda: 0
+    id_fallback: bool = False
+
+
+@dataclass(frozen=True)
+class _Options:
+    text_field: str
+    id_field: str | None
+    meta_fields: tuple[str, ...] = field(default=())
+
+
+def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
+    source, text_field, id_field = str(f.path), opt.text_field, opt.id_field
+    use_ids: bool | None = None  # decided by the first record
+    with _Source(f) as src:
+        st.position = src.position
+        for line in src:
+            if not line.strip():
+                continue
+            row = src.lineno
+            try:
+                rec = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise _utf8_error(where(source, row), e) from None
+            except (ValueError, RecursionError) as e:
+                reason = f"{e.msg}: column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+                hint = "; expected one JSON object per line" if use_ids is None else ""
+                raise InputError(f"{where(source, row)}: broken JSON ({reason}{hint})") from None
+            if type(rec) is not dict:
+                raise InputError(f"{where(source, row)}: expected a JSON object, got {_type_name(rec)}")
+            text = rec.get(text_field)
+            if type(text) is not str:
+                raise _text_error(where(source, row), text_field, text)
+            if use_ids is None:
+                use_ids = id_field is not None and id_field in rec
+                st.id_fallback = id_field is not None and not use_ids
+            if use_ids:
+                rid = _id_str(rec.get(id_field), lambda: where(source, row), id_field)  # type: ignore[arg-type]
+            else:
+                rid = f"{source}:{row}"
+            yield row, rid, text, tuple(_meta_str(rec.get(k)) for k in opt.meta_fields)
+
+
+def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
+    source = str(f.path)
+    row = 0  # data rows completed
+    header: list[str] | None = None
+
+    def locate(lineno: int) -> str:
+        return f"{where(source, row + 1)} (line {lineno})" if header is not None else f"{source} (header)"
+
+    def decoded(src: _Source) -> Iterator[str]:
+        for line in src:
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _utf8_error(locate(src.lineno), e) from None
+
+    csv.field_size_limit(1 << 30)
+    with _Source(f, locate) as src:
+        st.position = src.position
+        dialect = "excel-tab" if f.format == "tsv" else "excel"
+        reader = csv.reader(decoded(src), dialect=dialect, strict=True)  # strict: no silent misparse
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            for name in (opt.text_field, *opt.meta_fields):
+                if name not in header:
+                    raise InputError(f"{source}: no column '{name}' {_columns(header)}")
+            text_i = header.index(opt.text_field)
+            meta_i = [header.index(k) for k in opt.meta_fields]
+            id_i = header.index(opt.id_field) if opt.id_field in header else None
+            st.id_fallback = opt.id_field is not None and id_i is None
+            for fields in reader:
+                if not fields:
+                    continue
+                if len(fields) != len(header):
+                    raise InputError(f"{where(source, row + 1)}: row has {len(fields)} fields, "
+                                     f"the header has {len(header)}")
+                row += 1
+                if id_i is None:
+                    rid = f"{source}:{row}"
+                else:
+                    rid = _id_str(fields[id_i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
+                yield row, rid, fields[text_i], tuple(fields[i] for i in meta_i)
+        except csv.Error as e:
+            raise InputError(f"{locate(src.lineno)}: malformed {f.format.upper()} ({e})") from None
+
+
+def _lines(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
+    source, no_meta = str(f.path), (None,) * len(opt.meta_fields)
+    st.id_fallback = opt.id_field is not None
+    with _Source(f) as src:
+        st.position = src.position
+        for line in src:
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _utf8_error(where(source, src.lineno), e) from None
+            if text.endswith("\n"):
+                text = text[:-2] if text.endswith("\r\n") else text[:-1]
+            yield src.lineno, f"{source}:{src.lineno}", text, no_meta
+
+
+def _text(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
+    with _Source(f, lambda _: str(f.path)) as src:
+        data = src.read()
+    if not data:
+        return
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{f.path}: not valid UTF-8 at byte offset {e.start + skip}") from None
+    doc_id = f.path.relative_to(f.root).as_posix() if f.root else f.path.name
+    yield 1, doc_id, text, (None,) * len(opt.meta_fields)
+
+
+def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes: int) -> Iterator[Record]:
+    path, source = f.path, str(f.path)
+    _open(path).close()  # clean "permission denied" before polars sees the file
+    try:
+        schema = pl.read_parquet_schema(path)
+        total = pl.scan_parquet(path).select(pl.len()).collect().item()
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+    for name in (opt.text_field, *opt.meta_fields):
+        if name not in schema:
+            raise InputError(f"{path}: no column '{name}' {_columns(schema)}")
+    dtype = schema[opt.text_field]
+    if not (dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum))):
+        raise InputError(f"{path}: column '{opt.text_field}' is {dtype}, not a string type")
+    use_ids = opt.id_field is not None and opt.id_field in schema
+    st.id_fallback = opt.id_field is not None and not use_ids
+    names = list(dict.fromkeys([opt.text_field, *([opt.id_field] if use_ids else []), *opt.meta_fields]))
+    columns = [pl.col(n).cast(pl.String) if n == opt.text_field else pl.col(n) for n in names]
+    size, done, step = _size(path), 0, batch_size * 8
+    st.position = lambda: size * done // max(total, 1)
+    while done < total:
+        try:
+            df = pl.scan_parquet(path).select(columns).slice(done, step).collect()
+        except (pl.exceptions.PolarsError, OSError) as e:
+            raise InputError(f"{where(path, done + 1)}: cannot read parquet ({str(e).splitlines()[0]})") from None
+        if df.height == 0:
+            break
+        texts = df[opt.text_field]
+        if texts.null_count():
+            raise InputError(f"{where(source, done + texts.is_null().arg_max() + 1)}: "  # type: ignore[operator]
+                             f"record has no '{opt.text_field}' field")
+        text_list = texts.to_list()
+        ids = df[opt.id_field].to_list() if use_ids else None
+        metas = [[_meta_str(v) for v in df[k].to_list()] for k in opt.meta_fields]
+        for i, text in enumerate(text_list):
+            row = done + i + 1
+            if ids is None:
+                rid = f"{source}:{row}"
+            else:
+                rid = _id_str(ids[i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
+            yield row, rid, text, tuple(m[i] for m in metas)
+        done += df.height
+        bytes_per_row = max(1, texts.str.len_bytes().sum() // df.height)
+        step = max(batch_size, min(batch_size * 64, 4 * max_bytes // bytes_per_row))
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def iter_batches(files: Sequence[InputFile], *, text_field: str = "text", id_field: str | None = "id",
+                 meta_fields: Sequence[str] = (), batch_size: int = 512,
+                 max_batch_bytes: int = 8 << 20) -> Iterator[Batch]:
+    """Stream the records of ``files`` in order, as batches that never span two files.
+
+    A batch is yielded when it holds ``batch_size`` records or ``max_batch_bytes`` of text,
+    and at the end of each file. Raises InputError for unreadable or malformed input and for
+    a file with no records.
+    """
+    if batch_size < 1 or max_batch_bytes < 1:
+        raise ParameterError(f"batch_size and max_batch_bytes must be positive "
+                             f"(got {batch_size}, {max_batch_bytes})")
+    opt = _Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)))
+    for f in files:
+        st = _State()
+        if f.format == "parquet":
+            records = _parquet(f, opt, st, batch_size, max_batch_bytes)
+        elif f.format in ("csv", "tsv"):
+            records = _delimited(f, opt, st)
+        elif f.format in _READERS:
+            records = _READERS[f.format](f, opt, st)
+        else:
+            raise InputError(f"{f.path}: unknown format '{f.format}' (use one of {', '.join(FORMATS)})")
+        yield from _batches(f, records, st, opt, batch_size, max_batch_bytes)
+
+
+_READERS: dict[str, Callable[[InputFile, _Options, _State], Iterator[Record]]] = {
+    "jsonl": _jsonl, "lines": _lines, "text": _text,
+}
+
+
+def _batches(f: InputFile, records: Iterator[Record], st: _State, opt: _Options,
+             batch_size: int, max_bytes: int) -> Iterator[Batch]:
+    source = str(f.path)
+    size = _size(f.path)
+    count = consumed = 0
+
+    def new() -> Batch:
+        return Batch(source, [], [], [], {k: [] for k in opt.meta_fields}, 0)
+
+    batch, text_bytes = new(), 0
+    for row, rid, text, meta in records:
+        batch.rows.append(row)
+        batch.ids.append(rid)
+        batch.texts.append(text)
+        for values, value in zip(batch.meta.values(), meta):
+            values.append(value)
+        text_bytes += len(text)
+        count += 1
+        if len(batch.rows) >= batch_size or text_bytes >= max_bytes:
+            position = min(st.position(), size)
+            batch.nbytes, batch.id_fallback = position - consumed, st.id_fallback
+            yield batch
+            consumed, batch, text_bytes = position, new(), 0
+    if count == 0:
+        raise InputError(f"{source}: no records")
+    if batch.rows:
+        batch.nbytes, batch.id_fallback = max(0, size - consumed), st.id_fallback
+        yield batch
