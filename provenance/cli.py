@@ -1,0 +1,238 @@
+"""Command line: a thin typer layer over :mod:`provenance.api`. Parse, call, render; nothing more.
+
+Results go to files (``-o``) or stdout (``--json``); progress bars, tables and errors go to stderr.
+Every error a user can cause is one line, ``error: FILE[:ROW]: what``, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from . import __version__, api
+from .errors import ProvenanceError
+from .params import IndexParams, ScanParams
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Find a platform's posts inside AI training corpora, with verified evidence.")
+index_app = typer.Typer(no_args_is_help=True, help="Build and inspect post indexes.")
+app.add_typer(index_app, name="index")
+
+err = Console(stderr=True)
+
+_DEFAULT_SCAN = ScanParams()
+_DEFAULT_INDEX = IndexParams()
+
+# Options shared by several commands: one definition each, so a flag means one thing everywhere.
+TextField = typer.Option("text", "--text-field", help="Field/column holding the text.")
+IdField = typer.Option("id", "--id-field", help="Field/column holding the record id; files without it use FILE:ROW.")
+Format = typer.Option(None, "--format", help="Force the input format: jsonl, csv, tsv, parquet, text, lines (default: from the extension).")
+Quiet = typer.Option(False, "--quiet", "-q", help="No progress bars or tables.")
+AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+class _Bar:
+    """Bytes-based rich progress bar on stderr (a no-op with --quiet)."""
+
+    def __init__(self, progress: Progress | None, label: str, total: int) -> None:
+        self.progress = progress
+        self.records = 0
+        self.task = progress.add_task(label, total=total or None, records=0) if progress else None
+
+    def __call__(self, nbytes: int, records: int) -> None:
+        if self.progress is not None:
+            self.records += records
+            self.progress.update(self.task, advance=nbytes, records=self.records)
+
+
+@contextmanager
+def _progress(quiet: bool, label: str, paths: List[Path]) -> Iterator[_Bar]:
+    if quiet:
+        yield _Bar(None, label, 0)
+        return
+    from .read import expand_inputs, total_bytes
+
+    total = total_bytes(expand_inputs(paths))
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TextColumn("{task.fields[records]:,} records"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        yield _Bar(progress, label, total)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+@index_app.command("build")
+def index_build(
+    posts: List[Path] = typer.Argument(..., help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Index directory to create."),
+    text_field: str = TextField,
+    id_field: str = IdField,
+    meta_field: Optional[List[str]] = typer.Option(None, "--meta-field", help="Extra post field to keep for reports (repeatable)."),
+    fmt: Optional[str] = Format,
+    append: bool = typer.Option(False, "--append", help="Add the posts to the existing index at -o."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing index at -o."),
+    ngram: int = typer.Option(_DEFAULT_INDEX.ngram, help="Words per shingle."),
+    seed: int = typer.Option(_DEFAULT_INDEX.seed, help="Seed of token hashes and MinHash permutations."),
+    num_perm: int = typer.Option(_DEFAULT_INDEX.num_perm, help="MinHash permutations (--mode jaccard)."),
+    lsh_threshold: float = typer.Option(_DEFAULT_INDEX.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for."),
+    short_tokens: int = typer.Option(_DEFAULT_INDEX.short_tokens, help="Posts with fewer tokens match only as whole records or lines."),
+    max_key_posts: int = typer.Option(_DEFAULT_INDEX.max_key_posts, help="Shingles in more posts than this do not generate candidates."),
+    quiet: bool = Quiet,
+    as_json: bool = AsJson,
+) -> None:
+    """Index posts: shingle hashes, candidate keys, MinHash signatures and LSH bands, on disk.
+
+    Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name
+    """
+    params = IndexParams(ngram=ngram, seed=seed, num_perm=num_perm, lsh_threshold=lsh_threshold,
+                         short_tokens=short_tokens, max_key_posts=max_key_posts)
+    with _progress(quiet, "indexing", posts) as bar:
+        index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
+                                meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar)
+    _show_index(index, quiet, as_json)
+
+
+@index_app.command("info")
+def index_info(
+    index_dir: Path = typer.Argument(..., help="Index directory."),
+    as_json: bool = AsJson,
+) -> None:
+    """Show an index's parameters and counts (after checking its checksums).
+
+    Example: provenance index info idx
+    """
+    _show_index(api.open_index(index_dir), False, as_json)
+
+
+def _show_index(index, quiet: bool, as_json: bool) -> None:
+    m = index.manifest
+    if as_json:
+        _print_json({k: v for k, v in m.items() if k != "files"} | {"path": str(index.path)})
+        return
+    if quiet:
+        return
+    from rich.table import Table
+
+    table = Table(title=f"index {index.path}", show_header=False)
+    for key, value in m["counts"].items():
+        table.add_row(key.replace("_", " "), f"{value:,}")
+    for key, value in m["params"].items():
+        table.add_row(key, str(value))
+    table.add_row("LSH bands x rows", f"{m['lsh']['bands']} x {m['lsh']['rows']}")
+    table.add_row("hash", m["hash"])
+    table.add_row("MinHash scheme", m["minhash_scheme"])
+    table.add_row("meta fields", ", ".join(m.get("meta_fields", [])) or "-")
+    table.add_row("manifest sha256", m.get("manifest_sha256", "")[:16] + "…")
+    err.print(table)
+
+
+@app.command("scan")
+def scan(
+    index_dir: Path = typer.Argument(..., help="Index directory (from 'provenance index build')."),
+    corpus: List[Path] = typer.Argument(..., help="Corpus files or folders."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output directory for matches.parquet and summary.json."),
+    text_field: str = TextField,
+    id_field: str = IdField,
+    fmt: Optional[str] = Format,
+    mode: str = typer.Option(_DEFAULT_SCAN.mode, help="containment (posts inside long documents) or jaccard (records that are short texts)."),
+    min_containment: float = typer.Option(_DEFAULT_SCAN.min_containment, help="Share of a post's shingles a document region must contain."),
+    min_span_tokens: int = typer.Option(_DEFAULT_SCAN.min_span_tokens, help="Shortest matched span, in tokens."),
+    min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
+    batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
+    quiet: bool = Quiet,
+    as_json: bool = AsJson,
+) -> None:
+    """Scan corpora for indexed posts; write verified matches and a summary.
+
+    Example: provenance scan idx corpus/ -o out --min-containment 0.5
+    """
+    params = ScanParams(mode=mode, min_containment=min_containment, min_span_tokens=min_span_tokens,
+                        min_jaccard=min_jaccard, batch_size=batch_size)
+    index = api.open_index(index_dir)
+    with _progress(quiet, "scanning", corpus) as bar:
+        result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
+                          fmt=fmt, on_progress=bar)
+    _show_scan(result, quiet, as_json)
+
+
+def _show_scan(result: api.ScanResult, quiet: bool, as_json: bool) -> None:
+    from .report import summary_table
+
+    if as_json:
+        _print_json(result.summary)
+    if not quiet:
+        err.print(summary_table(result.summary))
+        if result.out_dir is not None:
+            err.print(f"wrote {result.out_dir / 'matches.parquet'} and {result.out_dir / 'summary.json'}")
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("provenance-demo"), "-o", "--out", help="Where to put the demo index and scan results."),
+    quiet: bool = Quiet,
+    as_json: bool = AsJson,
+) -> None:
+    """Index bundled real tweets, scan a bundled news/encyclopedia corpus with planted copies, report.
+
+    Example: provenance demo -o /tmp/demo
+    """
+    from . import demo as demo_mod
+
+    fixtures = demo_mod.fixtures_dir()
+    posts, corpus = [fixtures / "posts" / "airline_tweets.csv"], [fixtures / "planted" / "corpus.jsonl.gz"]
+    if not quiet:
+        err.print(f"[bold]1/2[/] indexing {posts[0]} (3,000 real airline tweets)")
+    with _progress(quiet, "indexing", posts) as bar:
+        index = api.build_index(posts, out / "index", id_field="tweet_id", meta_fields=["name", "tweet_created"],
+                                force=True, on_progress=bar)
+    if not quiet:
+        err.print(f"[bold]2/2[/] scanning {corpus[0]} (500 Wikinews/Wikipedia articles, some posts planted)")
+    with _progress(quiet, "scanning", corpus) as bar:
+        result = api.scan(index, corpus, out / "scan", on_progress=bar)
+    _show_scan(result, quiet, as_json)
+    if not quiet:
+        check = demo_mod.check_against_truth(result.matches, fixtures)
+        err.print(demo_mod.truth_table(check))
+        err.print(demo_mod.example_lines(result.matches, fixtures))
+
+
+def main() -> None:
+    """Entry point: run the typer app, turning user errors into one line and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except ProvenanceError as e:
+        _fail(str(e))
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except __import__("click").ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except Exception as e:  # a bug, not a user error: one line unless asked for the traceback
+        if os.environ.get("PROVENANCE_DEBUG"):
+            raise
+        _fail(f"internal error: {type(e).__name__}: {e} (set PROVENANCE_DEBUG=1 for the traceback)", code=3)
+
+
+if __name__ == "__main__":
+    main()
