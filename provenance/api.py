@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from . import __version__
-from .candidates import KeyFilter, containment_candidates, jaccard_candidates
+from .candidates import KeyFilter, containment_candidates, jaccard_candidates, pair_hits
 from .errors import InputError
 from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
@@ -29,7 +29,7 @@ from .params import IndexParams, ScanParams
 from .read import Batch, expand_inputs, iter_batches, total_bytes
 from .report import MATCH_SCHEMA, write_outputs
 from .shingle import TokenHasher, batch_shingles, text_key
-from .verify import MIN_PREFIX_SHARE, TRUNCATION_AFTER, exact_jaccard, verify_pair
+from .verify import CANDIDATE_SHARE, TRUNCATION_AFTER, Found, exact_jaccard, judge, verify_pair
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
 
@@ -86,7 +86,7 @@ class _Scanner:
     hasher: TokenHasher = field(init=False)
     key_filter: KeyFilter = field(init=False)
     short_keys: dict[int, list[int]] = field(init=False)
-    timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "shingle": 0.0, "candidates": 0.0, "verify": 0.0})
+    timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "shingle": 0.0, "match": 0.0, "locate": 0.0})
     tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
@@ -95,6 +95,7 @@ class _Scanner:
         self.key_filter = KeyFilter(ix.keys)
         self.n_distinct = ix.posts["n_shingles"].to_numpy().astype(np.int64)
         self.n_frequent = ix.posts["n_frequent"].to_numpy().astype(np.int64)
+        self.n_tokens = ix.posts["n_tokens"].to_numpy().astype(np.int64)
         self.post_ids = ix.posts["post_id"].to_list()
         short = ix.posts.with_row_index("i").filter(pl.col("kind") == KIND_SHORT)
         self.short_keys = {}
@@ -104,85 +105,75 @@ class _Scanner:
     # -- one batch ------------------------------------------------------------------------------
 
     def scan_batch(self, batch: Batch) -> list[dict[str, Any]]:
-        p, ix, n = self.params, self.index, self.index.params.ngram
+        """Match one batch of documents; returns one dict per verified match (see ``MATCH_SCHEMA``)."""
         t0 = time.perf_counter()
         norm = [normalize(t) for t in batch.texts]
-        sb = batch_shingles(norm, n, self.hasher, normalized=True)
+        sb = batch_shingles(norm, self.index.params.ngram, self.hasher, normalized=True)
         t1 = time.perf_counter()
-        found: list[tuple[int, int, str, float, float | None, int, int, int, int]] = []
-        # (doc, post, method, containment, jaccard, first_token, last_token (inclusive), matched, distinct)
-        if p.mode == "containment":
-            min_share = p.min_containment * MIN_PREFIX_SHARE
-            docs, posts = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent, min_share)
+        if self.params.mode == "containment":
+            found = self._containment(sb)
         else:
-            docs, posts = jaccard_candidates(ix, sb)
+            found = self._jaccard(sb)
+        found.extend(self._short_matches(norm, sb.n_tokens))
         t2 = time.perf_counter()
-        self.tally.candidates += len(docs)
-        truncation_checks: list[tuple[int, int, Any]] = []
-        for d, post in zip(docs.tolist(), posts.tolist()):
-            doc_sh, post_sh = sb.of(d), ix.post_shingles(post)
-            if p.mode == "jaccard":
-                j = exact_jaccard(doc_sh, post_sh)
-                if j >= p.min_jaccard:
-                    matched = len(np.intersect1d(np.unique(doc_sh), np.unique(post_sh)))
-                    distinct = int(self.n_distinct[post])
-                    found.append((d, post, "jaccard", matched / distinct, j, 0, int(sb.n_tokens[d]) - 1, matched, distinct))
-                continue
-            region = verify_pair(doc_sh, post_sh, p.window_slack)
-            if region is None or region.span_tokens(n) < p.min_span_tokens:
-                continue
-            if region.containment >= p.min_containment:
-                found.append((d, post, "containment", region.containment, None, region.first, region.last + n - 1,
-                              region.matched, region.distinct))
-            elif (region.prefix_containment >= p.min_containment
-                  and region.prefix_distinct >= MIN_PREFIX_SHARE * region.distinct):
-                truncation_checks.append((d, post, region))
-        found.extend(self._short_matches(norm, sb.n_tokens, whole_only=p.mode == "jaccard"))
-        rows = self._locate(batch, found, truncation_checks, sb.n_tokens)
+        rows = self._locate(batch, found, sb.n_tokens)
         t3 = time.perf_counter()
         self.timings["shingle"] += t1 - t0
-        self.timings["candidates"] += t2 - t1
-        self.timings["verify"] += t3 - t2
+        self.timings["match"] += t2 - t1
+        self.timings["locate"] += t3 - t2
         return rows
 
-    def _short_matches(self, norm: list[str], n_tokens, *, whole_only: bool):
-        """Short posts: exact normalized text of a whole record, or (containment mode) of a whole line."""
-        out = []
+    def _containment(self, sb) -> list[Found]:
+        p, ix, n = self.params, self.index, self.index.params.ngram
+        share = CANDIDATE_SHARE * p.min_containment
+        docs, posts = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent, share)
+        # One join finds every pair's shared shingles and bounds its best window: most pairs stop here.
+        hits = pair_hits(ix, sb, docs, posts, p.window_slack)
+        keep = np.flatnonzero(hits.bound >= np.maximum(np.ceil(share * self.n_distinct[posts] - 1e-9), 2))
+        self.tally.candidates += len(docs)
+        self.tally.verified += len(keep)
+        found: list[Found] = []
+        pos, values = hits.pos.tolist(), hits.hashes.tolist()
+        for i in keep.tolist():
+            post = int(posts[i])
+            lo, hi = hits.offsets[i], hits.offsets[i + 1]
+            region = verify_pair(pos[lo:hi], values[lo:hi], ix.post_shingles(post).tolist(), n, p.window_slack)
+            verdict = judge(region, int(self.n_tokens[post]), n, p) if region is not None else None
+            if verdict is not None:
+                found.append(verdict.found(int(docs[i]), post, region, n))
+        return found
+
+    def _jaccard(self, sb) -> list[Found]:
+        docs, posts = jaccard_candidates(self.index, sb)
+        self.tally.candidates += len(docs)
+        self.tally.verified += len(docs)
+        found: list[Found] = []
+        for d, post in zip(docs.tolist(), posts.tolist()):
+            doc_set, post_set = np.unique(sb.of(d)), np.unique(self.index.post_shingles(post))
+            jac = exact_jaccard(doc_set, post_set)
+            if jac >= self.params.min_jaccard:
+                matched = len(np.intersect1d(doc_set, post_set, assume_unique=True))
+                found.append(Found(d, post, "jaccard", matched / len(post_set), 1.0, jac, 0, int(sb.n_tokens[d]) - 1,
+                                   matched, len(post_set)))
+        return found
+
+    def _short_matches(self, norm: list[str], n_tokens) -> list[Found]:
+        """Short posts match a record whose whole normalized text equals theirs."""
+        out: list[Found] = []
         if not self.short_keys:
             return out
         seed, short = self.index.params.seed, self.index.params.short_tokens
-        for d, text in enumerate(norm):
-            if n_tokens[d] == 0:
-                continue
-            seen: set[int] = set()
-            units = [(0, text)] if (whole_only or n_tokens[d] < short) else []
-            if not whole_only and "\n" in text:
-                units.extend(_lines(text))
-            for start, line in units:
-                words = TOKEN_RE.findall(line)
-                if not 0 < len(words) < short:
-                    continue
-                posts = self.short_keys.get(text_key(words, seed))
-                if not posts:
-                    continue
-                # Token positions of this unit within the document.
-                first = len(TOKEN_RE.findall(text[:start]))
-                for post in posts:
-                    if post not in seen:
-                        seen.add(post)
-                        out.append((d, post, "exact_short", 1.0, 1.0 if whole_only else None, first,
-                                    first + len(words) - 1, 0, 0))
+        for d in np.flatnonzero((n_tokens > 0) & (n_tokens < short)).tolist():
+            for post in self.short_keys.get(text_key(TOKEN_RE.findall(norm[d]), seed), ()):
+                out.append(Found(d, post, "exact_short", 1.0, 1.0, 1.0, 0, int(n_tokens[d]) - 1, 0, 0))
         return out
 
-    def _locate(self, batch: Batch, found, truncation_checks, n_tokens) -> list[dict[str, Any]]:
+    def _locate(self, batch: Batch, found: list[Found], n_tokens) -> list[dict[str, Any]]:
         """Turn token positions into character offsets of the original text; settle truncation cases."""
-        by_doc: dict[int, list] = {}
+        by_doc: dict[int, list[Found]] = {}
         for f in found:
-            by_doc.setdefault(f[0], []).append(f)
-        for d, post, region in truncation_checks:
-            by_doc.setdefault(d, []).append((d, post, "prefix", region))
+            by_doc.setdefault(f.doc, []).append(f)
         rows: list[dict[str, Any]] = []
-        n = self.index.params.ngram
         for d in sorted(by_doc):
             text = batch.texts[d]
             toks = tokenize_with_offsets(text)
@@ -190,24 +181,18 @@ class _Scanner:
                 raise RuntimeError(f"{batch.source}:{batch.rows[d]}: tokenizer mismatch "
                                    f"({len(toks.words)} != {n_tokens[d]}); please report this document")
             spans_s, spans_e = [], []
-            for item in by_doc[d]:
-                if item[2] == "prefix":
-                    _, post, _, region = item
-                    end = int(toks.ends[region.last + n - 1])
-                    if not TRUNCATION_AFTER.match(text, end, min(len(text), end + 40)):
-                        continue
-                    item = (d, post, "containment_prefix", region.prefix_containment, None, region.first,
-                            region.last + n - 1, region.matched, region.prefix_distinct)
-                _, post, method, containment, jaccard, first, last, matched, distinct = item
-                start, end = int(toks.starts[first]), int(toks.ends[last])
+            for f in by_doc[d]:
+                start, end = int(toks.starts[f.first]), int(toks.ends[f.last])
+                if f.method == "containment_prefix" and not TRUNCATION_AFTER.match(text, end, min(len(text), end + 40)):
+                    continue  # the copy is not cut off here: the prefix measures do not apply
                 spans_s.append(start)
                 spans_e.append(end)
                 rows.append({
-                    "doc_id": batch.ids[d], "post_id": self.post_ids[post], "source": batch.source,
-                    "row": batch.rows[d], "containment": float(containment), "jaccard": jaccard,
-                    "doc_start": start, "doc_end": end, "method": method,
-                    "span_tokens": last - first + 1, "matched_shingles": matched, "post_shingles": distinct,
-                    "_post": post,
+                    "doc_id": batch.ids[d], "post_id": self.post_ids[f.post], "source": batch.source,
+                    "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
+                    "doc_start": start, "doc_end": end, "method": f.method,
+                    "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
+                    "_post": f.post,
                 })
             if spans_s:
                 self.tally.docs_matched += 1
@@ -266,6 +251,7 @@ def _summary(index: Index, scanner: _Scanner, matches: pl.DataFrame, params: Sca
         "frequent_shingles": counts.get("frequent_shingles", 0),
         "posts_with_only_frequent_shingles": counts.get("posts_with_only_frequent_shingles", 0),
         "candidates": t.candidates,
+        "candidates_verified": t.verified,
         "params": {"index": index.params.to_dict(), "scan": params.to_dict()},
         "index": {"path": str(index.path) if index.path else None, "manifest_sha256": index.checksum},
         "inputs": inputs,

@@ -12,14 +12,17 @@ tables; any shared band makes a candidate (datasketch ``MinHashLSH.query`` seman
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import polars as pl
 from numpy.typing import NDArray
 
 from .index import Index
 from .shingle import ShingleBatch
 from .sketch import band_keys, minhash
 
-__all__ = ["KeyFilter", "containment_candidates", "jaccard_candidates", "expand_ranges"]
+__all__ = ["KeyFilter", "PairHits", "containment_candidates", "jaccard_candidates", "expand_ranges", "pair_hits"]
 
 
 def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -102,3 +105,47 @@ def jaccard_candidates(index: Index, sb: ShingleBatch) -> tuple[NDArray[np.int64
     pair = (np.concatenate(docs_out).astype(np.uint64) << np.uint64(32)) | np.concatenate(posts_out).astype(np.uint64)
     pair = np.unique(pair)
     return (pair >> np.uint64(32)).astype(np.int64), (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class PairHits:
+    """Where each candidate pair's post shingles occur in its document, in CSR layout.
+
+    Pair ``i``'s hits are ``pos[offsets[i]:offsets[i+1]]`` (int64 shingle positions in the document,
+    increasing, distinct) with their hashes in ``hashes``; ``bound[i]`` is the most hits that fit one
+    window of the allowed width, an upper bound on the distinct shingles verification can find.
+    """
+
+    bound: NDArray[np.int64]
+    offsets: NDArray[np.int64]
+    pos: NDArray[np.int64]
+    hashes: NDArray[np.uint64]
+
+
+def pair_hits(
+    index: Index, sb: ShingleBatch, docs: NDArray[np.int64], posts: NDArray[np.int64], slack: float,
+) -> PairHits:
+    """Find every candidate pair's shared shingles with one join, and bound each pair's best window."""
+    k = len(docs)
+    offs = index.shingle_offsets
+    lengths = (offs[posts + 1] - offs[posts]).astype(np.int64)
+    pair_of = np.repeat(np.arange(k, dtype=np.int64), lengths)
+    doc_len = np.diff(sb.offsets)
+    doc_of = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
+    pos = np.arange(len(sb.hashes), dtype=np.int64) - np.repeat(sb.offsets[:-1], doc_len)
+    left = pl.DataFrame({"pair": pair_of, "d": docs[pair_of], "h": index.shingles[expand_ranges(offs[posts], lengths)]})
+    right = pl.DataFrame({"d": doc_of, "h": sb.hashes, "pos": pos})
+    hits = (left.join(right, on=["d", "h"], how="inner").select("pair", "pos", "h")
+            .unique(["pair", "pos"]).sort(["pair", "pos"]))
+    pair = hits["pair"].to_numpy().astype(np.int64)
+    hit_pos = hits["pos"].to_numpy().astype(np.int64)
+    offsets = np.searchsorted(pair, np.arange(k + 1), side="left").astype(np.int64)
+    bound = np.zeros(k, dtype=np.int64)
+    if len(pair):
+        key = (pair.astype(np.uint64) << np.uint64(32)) | hit_pos.astype(np.uint64)
+        width = lengths - 1 + np.maximum(3, np.ceil(slack * lengths).astype(np.int64))
+        reach = np.searchsorted(key, key + width[pair].astype(np.uint64), side="right")
+        in_window = reach - np.arange(len(key))
+        starts = offsets[:-1][np.diff(offsets) > 0]
+        bound[pair[starts]] = np.maximum.reduceat(in_window, starts)
+    return PairHits(bound, offsets, hit_pos, hits["h"].to_numpy().astype(np.uint64))

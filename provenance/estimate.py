@@ -35,6 +35,7 @@ class Tally:
     docs_matched: int = 0
     matched_chars: int = 0
     candidates: int = 0
+    verified: int = 0
     posts_matched: set[int] = field(default_factory=set)
 
     def shares(self, posts_indexed: int) -> dict[str, float]:

@@ -69,6 +69,8 @@ class ScanParams:
         min_containment: a (document, post) pair matches when at least this share of the post's
             distinct shingles occurs inside one region of the document no longer than the post
             (plus ``window_slack``).
+        min_coverage: ... and those shingles must cover at least this share of the post's tokens
+            (an edited word costs one token of coverage; a generic phrase filling half a post fails).
         min_span_tokens: the matched region must cover at least this many tokens.
         window_slack: extra region length allowed, as a share of the post's shingle count (min. 3).
         min_jaccard: ``--mode jaccard``: exact Jaccard similarity a candidate must reach.
@@ -77,6 +79,7 @@ class ScanParams:
 
     mode: Literal["containment", "jaccard"] = "containment"
     min_containment: float = 0.5
+    min_coverage: float = 0.7
     min_span_tokens: int = 6
     window_slack: float = 0.25
     min_jaccard: float = 0.5
@@ -85,6 +88,7 @@ class ScanParams:
     def __post_init__(self) -> None:
         _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         _check(0.0 < self.min_containment <= 1.0, f"min_containment must be in (0, 1], got {self.min_containment}")
+        _check(0.0 < self.min_coverage <= 1.0, f"min_coverage must be in (0, 1], got {self.min_coverage}")
         _check(self.min_span_tokens >= 1, f"min_span_tokens must be >= 1, got {self.min_span_tokens}")
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack must be in [0, 4], got {self.window_slack}")
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard must be in (0, 1], got {self.min_jaccard}")

@@ -6,40 +6,60 @@ in the region, divided by the number of distinct shingles of ``P``. The region i
 regions no longer than the post plus a slack, with the most distinct shared shingles (the earliest
 on ties), so scattered common phrases far apart in a long document do not add up to a match.
 
-When the document shows the copy was cut off (the region is followed by "…" or "..."), the
-*prefix containment* is also computed: the same count over the distinct shingles of the post's
-prefix up to the last matched shingle; it counts when that prefix holds at least a quarter of the post's distinct shingles.
+Containment alone lets a generic phrase that fills half of a short post ("to be a part of the")
+pass, so a match must also *cover* most of the post's tokens: a token is covered when a shingle
+containing it was found. An edit costs about one token of coverage, a missing half costs half.
+
+When the document shows the copy was cut off (the region is followed by "…" or "..."), the same
+measures are taken over the post's prefix that ends with its last matched shingle (*prefix
+containment*, *prefix coverage*); the match must then start at the post's beginning (its first
+shingle found, or the second or third when an early word was edited).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Region", "best_region", "verify_pair", "exact_jaccard", "TRUNCATION_AFTER", "MIN_PREFIX_SHARE"]
+if TYPE_CHECKING:
+    from .params import ScanParams
+
+__all__ = ["Region", "Found", "best_region", "verify_pair", "judge", "exact_jaccard", "TRUNCATION_AFTER",
+           "CANDIDATE_SHARE"]
 
 # After the last matched token: optional rest of a cut word, then an ellipsis.
 TRUNCATION_AFTER = re.compile(r"\W{0,3}\w*(?:…|\.\.\.)")
-MIN_PREFIX_SHARE = 0.25
+# Candidates must be able to reach this share of min_containment over the post's distinct shingles
+# (a cut-off copy is judged on a prefix, which may be a small part of a long post).
+CANDIDATE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
 class Region:
     """Best region of a document for one post, in shingle positions of the document.
 
-    ``first``/``last``: first and last matched shingle position (inclusive); ``matched``: distinct post
-    shingles in the region; ``distinct``: distinct shingles of the post; ``prefix_distinct``:
-    distinct shingles of the post's prefix up to its last matched shingle.
+    ``first``/``last``: first and last matched shingle position in the document (inclusive);
+    ``matched``: distinct post shingles in the region; ``distinct``: distinct shingles of the post;
+    ``covered``: post tokens covered by the matched shingles (a substituted or deleted word costs
+    about one token here, against ``n`` shingles in ``matched``); ``post_first``: the first post
+    position whose shingle was found; ``prefix_distinct`` and
+    ``prefix_tokens``: distinct shingles and tokens of the post's prefix that ends with its last
+    matched shingle.
     """
 
     first: int
     last: int
     matched: int
     distinct: int
+    covered: int
+    post_first: int
     prefix_distinct: int
+    prefix_tokens: int
 
     @property
     def containment(self) -> float:
@@ -76,24 +96,30 @@ def best_region(positions: list[int], values: list[int], width: int) -> tuple[in
     return best
 
 
-def verify_pair(doc_shingles: NDArray[np.uint64], post_shingles: NDArray[np.uint64], slack: float) -> Region | None:
-    """Locate the best region of ``post_shingles`` (uint64, token order) in ``doc_shingles``.
+def verify_pair(positions: list[int], values: list[int], post_shingles: list[int], ngram: int,
+                slack: float) -> Region | None:
+    """Locate the best region of a post in a document.
+
+    Args:
+        positions: increasing document shingle positions holding a shingle of the post.
+        values: the shingle hash at each of those positions.
+        post_shingles: the post's shingle hashes in token order.
+        ngram: tokens per shingle; slack: see :class:`ScanParams.window_slack`.
 
     Returns ``None`` when no shingle is shared.
     """
-    post_set = np.unique(post_shingles)
-    where = np.flatnonzero(np.isin(doc_shingles, post_set, assume_unique=False))
-    if len(where) == 0:
+    if not positions:
         return None
     length = len(post_shingles)
-    width = length - 1 + max(3, int(np.ceil(slack * length)))
-    matched, i, j = best_region(where.tolist(), doc_shingles[where].tolist(), width)
-    window_values = np.unique(doc_shingles[where[i : j + 1]])
-    # Post position of each matched shingle's first occurrence → the prefix the region covers.
-    first_pos = {v: k for k, v in reversed(list(enumerate(post_shingles.tolist())))}
-    last_post_pos = max(first_pos[v] for v in window_values.tolist())
-    prefix_distinct = len(np.unique(post_shingles[: last_post_pos + 1]))
-    return Region(int(where[i]), int(where[j]), matched, len(post_set), prefix_distinct)
+    width = length - 1 + max(3, math.ceil(slack * length))
+    matched, i, j = best_region(positions, values, width)
+    found = set(values[i : j + 1])
+    # Post positions whose shingle was found in the region, and the tokens they cover.
+    hit_pos = [k for k, v in enumerate(post_shingles) if v in found]
+    covered = len({k + t for k in hit_pos for t in range(ngram)})
+    prefix_distinct = len(set(post_shingles[: hit_pos[-1] + 1]))
+    return Region(positions[i], positions[j], matched, len(set(post_shingles)), covered, hit_pos[0],
+                  prefix_distinct, hit_pos[-1] + ngram)
 
 
 def exact_jaccard(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> float:
@@ -101,3 +127,51 @@ def exact_jaccard(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> float:
     sa, sb = np.unique(a), np.unique(b)
     union = len(np.union1d(sa, sb))
     return len(np.intersect1d(sa, sb, assume_unique=True)) / union if union else 1.0
+
+
+@dataclass(frozen=True)
+class Found:
+    """A verified match before it is located in the original text: token positions ``first..last``
+    (inclusive) of document ``doc`` of the batch, and post ``post`` of the index."""
+
+    doc: int
+    post: int
+    method: str
+    containment: float
+    coverage: float
+    jaccard: float | None
+    first: int
+    last: int
+    matched: int
+    distinct: int
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    method: str
+    containment: float
+    coverage: float
+    distinct: int
+
+    def found(self, doc: int, post: int, region: Region, ngram: int) -> Found:
+        return Found(doc, post, self.method, self.containment, self.coverage, None, region.first,
+                     region.last + ngram - 1, region.matched, self.distinct)
+
+
+def judge(region: Region, post_tokens: int, ngram: int, params: "ScanParams") -> _Verdict | None:
+    """Decide whether a region is a copy of the post.
+
+    A whole copy needs containment >= ``min_containment`` and coverage >= ``min_coverage``; a copy
+    that may be cut off (``containment_prefix``, confirmed later by the "…" after it) needs the same
+    over the post's prefix, found from the post's start. Both need a span of ``min_span_tokens``.
+    """
+    if region.span_tokens(ngram) < params.min_span_tokens:
+        return None
+    coverage = region.covered / post_tokens
+    if region.containment >= params.min_containment and coverage >= params.min_coverage:
+        return _Verdict("containment", region.containment, coverage, region.distinct)
+    prefix_coverage = region.covered / region.prefix_tokens
+    if (region.post_first < ngram
+            and region.prefix_containment >= params.min_containment and prefix_coverage >= params.min_coverage):
+        return _Verdict("containment_prefix", region.prefix_containment, prefix_coverage, region.prefix_distinct)
+    return None
