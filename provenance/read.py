@@ -7,7 +7,8 @@ Formats (from the extension after stripping ``.gz``/``.zst``, or forced with ``f
 * ``csv`` / ``tsv``: a header row, then one record per row; quoted fields may span lines.
 * ``parquet`` (``.parquet``, ``.pq``): read in row slices with polars; never compressed
   externally.
-* ``text`` (``.txt``, ``.md``): the whole file is one document.
+* ``text`` (``.txt``): the whole file is one document (``--format text`` for other extensions;
+  ``.md`` is not picked up by default so a dataset folder's README is not read as a document).
 * ``lines``: one document per non-blank line (only via ``fmt``).
 
 Row numbers are 1-based: the physical line for jsonl and lines, the data row (header and

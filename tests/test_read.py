@@ -136,7 +136,6 @@ def test_text_file_and_folder(tmp_path: Path) -> None:
     write(tmp_path / "docs" / "c.txt.gz", gzip.compress(b"zipped"))
     batches = read_all(tmp_path / "docs")
     assert [(b.ids, b.rows, b.texts) for b in batches] == [
-        (["b.md"], [1], ["# Title\n\nbody\n"]),
         (["c.txt.gz"], [1], ["zipped"]),
         (["sub/a.txt"], [1], ["nested ünïcode"]),
     ]
