@@ -102,10 +102,10 @@ def summary_table(summary: dict[str, Any]):
     table.add_row("characters that are posts", f"{s['matched_chars']:,}", _pct(s["share_chars_matched"]))
     table.add_row("verified matches", f"{s['matches']:,}",
                   ", ".join(f"{k} {v}" for k, v in s.get("matches_by_method", {}).items()))
-    table.add_row("candidates verified", f"{s['candidates']:,}", "")
+    table.add_row("candidate pairs / verified exactly", f"{s['candidates']:,} / {s['candidates_verified']:,}", "")
     table.add_row("frequent shingles (not used as candidate keys)", f"{s['frequent_shingles']:,}", "")
     secs = s.get("seconds", {})
     mb = sum(i.get("bytes", 0) for i in s.get("inputs", [])) / 1e6
     total = secs.get("total", 0.0)
-    table.add_row("wall time", f"{total:.2f} s", f"{mb / total:.1f} MB/s" if total > 0 and mb else "")
+    table.add_row("scan time", f"{total:.2f} s", f"{mb / total:.1f} MB/s of input files" if total > 0 and mb else "")
     return table
