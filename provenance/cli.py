@@ -15,6 +15,7 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from . import __version__, api
@@ -54,13 +55,13 @@ class _Bar:
 
 
 @contextmanager
-def _progress(quiet: bool, label: str, paths: List[Path]) -> Iterator[_Bar]:
+def _progress(quiet: bool, label: str, paths: List[Path], fmt: Optional[str] = None) -> Iterator[_Bar]:
     if quiet:
         yield _Bar(None, label, 0)
         return
     from .read import expand_inputs, total_bytes
 
-    total = total_bytes(expand_inputs(paths))
+    total = total_bytes(expand_inputs(paths, fmt))
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
                TransferSpeedColumn(), TextColumn("{task.fields[records]:,} records"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as progress:
@@ -68,8 +69,8 @@ def _progress(quiet: bool, label: str, paths: List[Path]) -> Iterator[_Bar]:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 def _print_json(data: object) -> None:
@@ -101,7 +102,7 @@ def index_build(
     """
     params = IndexParams(ngram=ngram, seed=seed, num_perm=num_perm, lsh_threshold=lsh_threshold,
                          short_tokens=short_tokens, max_key_posts=max_key_posts)
-    with _progress(quiet, "indexing", posts) as bar:
+    with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar)
     _show_index(index, quiet, as_json)
@@ -164,7 +165,7 @@ def scan(
     params = ScanParams(mode=mode, min_containment=min_containment, min_span_tokens=min_span_tokens,
                         min_jaccard=min_jaccard, batch_size=batch_size)
     index = api.open_index(index_dir)
-    with _progress(quiet, "scanning", corpus) as bar:
+    with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar)
     _show_scan(result, quiet, as_json)
