@@ -79,7 +79,7 @@ def _print_json(data: object) -> None:
 
 @index_app.command("build")
 def index_build(
-    posts: List[Path] = typer.Argument(..., help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst)."),
+    posts: List[Path] = typer.Argument(..., metavar="POSTS...", help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst)."),
     out: Path = typer.Option(..., "-o", "--out", help="Index directory to create."),
     text_field: str = TextField,
     id_field: str = IdField,
@@ -110,7 +110,7 @@ def index_build(
 
 @index_app.command("info")
 def index_info(
-    index_dir: Path = typer.Argument(..., help="Index directory."),
+    index_dir: Path = typer.Argument(..., metavar="INDEX_DIR", help="Index directory."),
     as_json: bool = AsJson,
 ) -> None:
     """Show an index's parameters and counts (after checking its checksums).
@@ -144,14 +144,15 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
 
 @app.command("scan")
 def scan(
-    index_dir: Path = typer.Argument(..., help="Index directory (from 'provenance index build')."),
-    corpus: List[Path] = typer.Argument(..., help="Corpus files or folders."),
+    index_dir: Path = typer.Argument(..., metavar="INDEX_DIR", help="Index directory (from 'provenance index build')."),
+    corpus: List[Path] = typer.Argument(..., metavar="CORPUS...", help="Corpus files or folders."),
     out: Path = typer.Option(..., "-o", "--out", help="Output directory for matches.parquet and summary.json."),
     text_field: str = TextField,
     id_field: str = IdField,
     fmt: Optional[str] = Format,
     mode: str = typer.Option(_DEFAULT_SCAN.mode, help="containment (posts inside long documents) or jaccard (records that are short texts)."),
     min_containment: float = typer.Option(_DEFAULT_SCAN.min_containment, help="Share of a post's shingles a document region must contain."),
+    min_coverage: float = typer.Option(_DEFAULT_SCAN.min_coverage, help="Share of a post's tokens the found shingles must cover."),
     min_span_tokens: int = typer.Option(_DEFAULT_SCAN.min_span_tokens, help="Shortest matched span, in tokens."),
     min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
     batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
@@ -162,7 +163,7 @@ def scan(
 
     Example: provenance scan idx corpus/ -o out --min-containment 0.5
     """
-    params = ScanParams(mode=mode, min_containment=min_containment, min_span_tokens=min_span_tokens,
+    params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_jaccard=min_jaccard, batch_size=batch_size)
     index = api.open_index(index_dir)
     with _progress(quiet, "scanning", corpus, fmt) as bar:
