@@ -79,7 +79,7 @@ def _print_json(data: object) -> None:
 
 @index_app.command("build")
 def index_build(
-    posts: List[Path] = typer.Argument(..., metavar="POSTS...", help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst)."),
+    posts: List[Path] = typer.Argument(..., metavar="POSTS", help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst)."),
     out: Path = typer.Option(..., "-o", "--out", help="Index directory to create."),
     text_field: str = TextField,
     id_field: str = IdField,
@@ -145,7 +145,7 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
 @app.command("scan")
 def scan(
     index_dir: Path = typer.Argument(..., metavar="INDEX_DIR", help="Index directory (from 'provenance index build')."),
-    corpus: List[Path] = typer.Argument(..., metavar="CORPUS...", help="Corpus files or folders."),
+    corpus: List[Path] = typer.Argument(..., metavar="CORPUS", help="Corpus files or folders."),
     out: Path = typer.Option(..., "-o", "--out", help="Output directory for matches.parquet and summary.json."),
     text_field: str = TextField,
     id_field: str = IdField,
