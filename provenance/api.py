@@ -31,6 +31,9 @@ from .report import MATCH_SCHEMA, write_outputs
 from .shingle import TokenHasher, batch_shingles, text_key
 from .verify import CANDIDATE_SHARE, TRUNCATION_AFTER, Found, exact_jaccard, judge, verify_pair
 
+SHORT_LINE_MIN_TOKENS = 3
+"""A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
+
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
 
 Progress = Callable[[int, int], None]
@@ -158,14 +161,29 @@ class _Scanner:
         return found
 
     def _short_matches(self, norm: list[str], n_tokens) -> list[Found]:
-        """Short posts match a record whose whole normalized text equals theirs."""
+        """Short posts match a record, or (containment mode) a line of a document, whose whole
+        normalized text equals theirs; a line needs at least ``SHORT_LINE_MIN_TOKENS`` tokens."""
         out: list[Found] = []
         if not self.short_keys:
             return out
         seed, short = self.index.params.seed, self.index.params.short_tokens
+        # (doc, first token, tokens, text, Jaccard: 1.0 for a whole record, None for a line)
+        units: list[tuple[int, int, int, str, float | None]] = []
         for d in np.flatnonzero((n_tokens > 0) & (n_tokens < short)).tolist():
-            for post in self.short_keys.get(text_key(TOKEN_RE.findall(norm[d]), seed), ()):
-                out.append(Found(d, post, "exact_short", 1.0, 1.0, 1.0, 0, int(n_tokens[d]) - 1, 0, 0))
+            units.append((d, 0, int(n_tokens[d]), norm[d], 1.0))
+        if self.params.mode == "containment":
+            lines = (pl.DataFrame({"doc": np.arange(len(norm)), "line": norm})
+                     .with_columns(pl.col("line").str.split("\n")).explode("line")
+                     .with_columns(ntok=pl.col("line").str.count_matches(TOKEN_RE.pattern).cast(pl.Int64))
+                     .with_columns(first=pl.col("ntok").cum_sum().over("doc") - pl.col("ntok"))
+                     .filter((pl.col("ntok") >= SHORT_LINE_MIN_TOKENS) & (pl.col("ntok") < short)))
+            units.extend((d, f, t, line, None) for d, line, t, f in lines.select("doc", "line", "ntok", "first").iter_rows())
+        seen: set[tuple[int, int]] = set()
+        for d, first, count, text, jaccard in units:
+            for post in self.short_keys.get(text_key(TOKEN_RE.findall(text), seed), ()):
+                if (d, post) not in seen:
+                    seen.add((d, post))
+                    out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, first, first + count - 1, 0, 0))
         return out
 
     def _locate(self, batch: Batch, found: list[Found], n_tokens) -> list[dict[str, Any]]:

@@ -22,8 +22,12 @@ from . import __version__, api
 from .errors import ProvenanceError
 from .params import IndexParams, ScanParams
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Find a platform's posts inside AI training corpora, with verified evidence.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+    help="Find a platform's posts inside AI training corpora, with verified evidence.\n\n"
+         "Example: provenance index build posts.csv -o idx --id-field tweet_id && "
+         "provenance scan idx corpus/ -o out",
+)
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect post indexes.")
 app.add_typer(index_app, name="index")
 
@@ -36,7 +40,7 @@ _DEFAULT_INDEX = IndexParams()
 TextField = typer.Option("text", "--text-field", help="Field/column holding the text.")
 IdField = typer.Option("id", "--id-field", help="Field/column holding the record id; files without it use FILE:ROW.")
 Format = typer.Option(None, "--format", help="Force the input format: jsonl, csv, tsv, parquet, text, lines (default: from the extension).")
-Quiet = typer.Option(False, "--quiet", "-q", help="No progress bars or tables.")
+Quiet = typer.Option(False, "--quiet", "-q", help="No progress bars or tables (bars are shown only on a terminal).")
 AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
@@ -56,7 +60,7 @@ class _Bar:
 
 @contextmanager
 def _progress(quiet: bool, label: str, paths: List[Path], fmt: Optional[str] = None) -> Iterator[_Bar]:
-    if quiet:
+    if quiet or not err.is_terminal:  # no bars in logs and pipes
         yield _Bar(None, label, 0)
         return
     from .read import expand_inputs, total_bytes
@@ -64,7 +68,8 @@ def _progress(quiet: bool, label: str, paths: List[Path], fmt: Optional[str] = N
     total = total_bytes(expand_inputs(paths, fmt))
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
                TransferSpeedColumn(), TextColumn("{task.fields[records]:,} records"), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=False) as progress:
+    # Transient: the bar disappears when the step ends (or fails), leaving the table or the error line.
+    with Progress(*columns, console=err, transient=True) as progress:
         yield _Bar(progress, label, total)
 
 
@@ -214,22 +219,14 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: run the typer app, turning user errors into one line and exit status 2."""
+    """Entry point: typer handles usage errors (exit 2); user errors become one line and exit 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except ProvenanceError as e:
         _fail(str(e))
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except __import__("click").ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
     except Exception as e:  # a bug, not a user error: one line unless asked for the traceback
         if os.environ.get("PROVENANCE_DEBUG"):
             raise

@@ -175,6 +175,9 @@ def _postings(shingles: NDArray[np.uint64], offsets: NDArray[np.int64], n_posts:
 def _lsh(shingles, offsets, params: IndexParams):
     sig = minhash(shingles, offsets, params.num_perm, params.seed)
     bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
+    if bands < 2:
+        raise ParameterError(f"num_perm {params.num_perm} is too small for lsh_threshold {params.lsh_threshold} "
+                             f"(gives {bands} LSH band; datasketch requires at least 2)")
     keys = band_keys(sig, bands, rows)
     order = np.argsort(keys, axis=1, kind="stable")
     return sig, np.take_along_axis(keys, order, axis=1), order.astype(np.uint32)

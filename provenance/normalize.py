@@ -7,7 +7,15 @@ carries, so that equal words give equal tokens.
 
 Steps, applied in this order to any text:
 
-1. *Spans* found by one regular expression over the original text are replaced:
+1. Every character is *folded* on its own: compatibility decomposition (the "K" of NFKC: full-width
+   letters, ligatures, "…" → "..."), combining marks (diacritics, variation selectors) dropped, case
+   folded. Letters and decimal digits of any script stay; ASCII stays as is apart from case; format
+   characters (soft hyphen, zero-width space) vanish; every other character — emoji, symbols,
+   non-ASCII punctuation — becomes a space. Folding one character at a time (instead of whole-string
+   NFKC) makes composed and decomposed accents agree and lets every normalized character point back
+   to the original character it came from.
+
+2. *Spans* found by one regular expression over the folded text are replaced:
 
    ============  ===========================================  ===============
    kind          pattern (informally)                         replaced by
@@ -18,18 +26,13 @@ Steps, applied in this order to any text:
    mention       ``@user`` not preceded by a word character   a space
    truncated     a word directly followed by ``…`` or ``...``  a space
                  (the word may be cut: "gre…" is dropped)
-   entity        ``&amp;``, ``&#39;``, ``&#x1F600;`` …         its character
+   entity        ``&amp;``, ``&#39;``, ``&#x1F600;`` …         its character, folded
    ============  ===========================================  ===============
 
-2. Every character is *folded* on its own: compatibility decomposition (the "K" of NFKC: full-width
-   letters, ligatures, "…"), combining marks (diacritics, variation selectors) dropped, case folded.
-   Letters and decimal digits of any script stay; ASCII stays as is apart from case; format
-   characters (soft hyphen, zero-width space) vanish; every other character — emoji, symbols,
-   non-ASCII punctuation — becomes a space. Folding one character at a time (instead of whole-string
-   NFKC) makes composed and decomposed accents agree and lets every normalized character point back
-   to the original character it came from.
+   The expression runs once: an entity that decodes to another entity (``&amp;lt;``) is decoded
+   once, so ``normalize`` is not idempotent on such text; it is never applied twice.
 
-3. Tokens are maximal runs of word characters (``\\w+``). After step 2 the text holds only ASCII,
+3. Tokens are maximal runs of word characters (``\\w+``). After step 1 the text holds only ASCII,
    letters and decimal digits, on which Python's ``re`` and polars' Rust regex agree about ``\\w``,
    so the vectorized tokenizer and the offset-keeping one give the same tokens.
 
@@ -52,17 +55,18 @@ __all__ = ["normalize", "normalize_with_offsets", "tokenize_with_offsets", "fold
 
 TOKEN_RE = re.compile(r"\w+")
 
+# Applied to folded text (step 1 below), so it sees lower case ASCII, "..." for "…", and no marks.
 _SPANS = re.compile(
     # The lookahead lets the regex engine skip most positions before trying the alternatives.
-    r"(?=[hwtpRr@&])(?:"
+    r"(?=[hwtpr@&])(?:"
     r"(?P<url>(?:\bhttps?://|\bwww\.|\bt\.co/|\bpic\.twitter\.com/)\S*)"
-    r"|(?P<retweet>\b[Rr][Tt]\s*@\w+:?)"
+    r"|(?P<retweet>\brt\s*@\w+:?)"
     r"|(?P<mention>(?<!\w)@\w+)"
-    r"|(?P<entity>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});))"
-    r"|(?P<truncated>\b\w+(?:…|\.\.\.)|…|\.\.\.)"
+    r"|(?P<entity>&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});))"
+    r"|(?P<truncated>\b\w+\.\.\.|\.\.\.)"
 )
 # Cheap substring tests that decide whether the span regex can match at all.
-_SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "…", "...", "&")
+_SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "...", "&")
 
 _KEEP_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
 _DROP_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
@@ -110,15 +114,16 @@ def _has_spans(text: str) -> bool:
 
 def _replacement(match: re.Match[str]) -> str:
     if match.lastgroup == "entity":
-        return html.unescape(match.group())
+        return _fold(html.unescape(match.group()))
     return " "
 
 
 def normalize(text: str) -> str:
-    """Return the normalized text (steps 1 and 2 above); tokens are ``TOKEN_RE.findall`` of it."""
+    """Return the normalized text; its tokens are ``TOKEN_RE.findall`` of it."""
+    text = _fold(text)
     if _has_spans(text):
         text = _SPANS.sub(_replacement, text)
-    return _fold(text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,15 @@ class Tokens:
     ends: NDArray[np.int64]
 
 
+def _fold_with_offsets(text: str) -> tuple[str, NDArray[np.int64]]:
+    """Folded text and, for each of its characters, the index of the original character."""
+    folded = _fold(text)
+    if text.isascii():
+        return folded, np.arange(len(text), dtype=np.int64)
+    lengths = np.fromiter((len(_FOLD[ord(c)]) for c in text), dtype=np.int64, count=len(text))
+    return folded, np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+
+
 def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
     """Normalize ``text`` and say where each normalized character came from.
 
@@ -141,42 +155,26 @@ def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[n
     ``norm``, ``text[src_start[i]:src_end[i]]`` is the original character(s) it was made from (an
     entity, a removed span, or one character). Both arrays are int64 of shape ``(len(norm),)``.
     """
+    folded, src = _fold_with_offsets(text)
+    if not _has_spans(folded):
+        return folded, src, src + 1
     pieces: list[str] = []
     starts: list[NDArray[np.int64]] = []
     ends: list[NDArray[np.int64]] = []
-
-    def plain(lo: int, hi: int) -> None:
-        if hi <= lo:
-            return
-        segment = text[lo:hi]
-        folded = _fold(segment)
-        if len(folded) == len(segment):
-            s = np.arange(lo, hi, dtype=np.int64)
-            starts.append(s)
-            ends.append(s + 1)
-        else:
-            lengths = np.fromiter((len(_FOLD[ord(c)]) if not c.isascii() else 1 for c in segment),
-                                  dtype=np.int64, count=len(segment))
-            s = np.repeat(np.arange(lo, hi, dtype=np.int64), lengths)
-            starts.append(s)
-            ends.append(s + 1)
-        pieces.append(folded)
-
     pos = 0
-    if _has_spans(text):
-        for m in _SPANS.finditer(text):
-            plain(pos, m.start())
-            folded = _fold(_replacement(m))
-            pieces.append(folded)
-            starts.append(np.full(len(folded), m.start(), dtype=np.int64))
-            ends.append(np.full(len(folded), m.end(), dtype=np.int64))
-            pos = m.end()
-    plain(pos, len(text))
-    norm = "".join(pieces)
-    if not starts:
-        empty = np.zeros(0, dtype=np.int64)
-        return norm, empty, empty
-    return norm, np.concatenate(starts), np.concatenate(ends)
+    for m in _SPANS.finditer(folded):
+        pieces.append(folded[pos : m.start()])
+        starts.append(src[pos : m.start()])
+        ends.append(src[pos : m.start()] + 1)
+        replacement = _replacement(m)
+        pieces.append(replacement)
+        starts.append(np.full(len(replacement), src[m.start()], dtype=np.int64))
+        ends.append(np.full(len(replacement), src[m.end() - 1] + 1, dtype=np.int64))
+        pos = m.end()
+    pieces.append(folded[pos:])
+    starts.append(src[pos:])
+    ends.append(src[pos:] + 1)
+    return "".join(pieces), np.concatenate(starts), np.concatenate(ends)
 
 
 def tokenize_with_offsets(text: str) -> Tokens:

@@ -41,12 +41,12 @@ class IndexParams:
     max_key_posts: int = 50
 
     def __post_init__(self) -> None:
-        _check(1 <= self.ngram <= 16, f"ngram must be 1..16, got {self.ngram}")
-        _check(0 <= self.seed < 2**32, f"seed must be 0..2^32-1, got {self.seed}")
-        _check(1 <= self.num_perm <= 1024, f"num_perm must be 1..1024, got {self.num_perm}")
-        _check(0.0 < self.lsh_threshold < 1.0, f"lsh_threshold must be in (0, 1), got {self.lsh_threshold}")
-        _check(self.short_tokens >= self.ngram, f"short_tokens ({self.short_tokens}) must be >= ngram ({self.ngram})")
-        _check(self.max_key_posts >= 1, f"max_key_posts must be >= 1, got {self.max_key_posts}")
+        _check(1 <= self.ngram <= 16, f"ngram (--ngram) must be 1..16, got {self.ngram}")
+        _check(0 <= self.seed < 2**32, f"seed (--seed) must be 0..2^32-1, got {self.seed}")
+        _check(1 <= self.num_perm <= 1024, f"num_perm (--num-perm) must be 1..1024, got {self.num_perm}")
+        _check(0.0 < self.lsh_threshold < 1.0, f"lsh_threshold (--lsh-threshold) must be in (0, 1), got {self.lsh_threshold}")
+        _check(self.short_tokens >= self.ngram, f"short_tokens (--short-tokens, {self.short_tokens}) must be >= ngram (--ngram, {self.ngram})")
+        _check(self.max_key_posts >= 1, f"max_key_posts (--max-key-posts) must be >= 1, got {self.max_key_posts}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,13 +86,13 @@ class ScanParams:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        _check(self.mode in MODES, f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        _check(0.0 < self.min_containment <= 1.0, f"min_containment must be in (0, 1], got {self.min_containment}")
-        _check(0.0 < self.min_coverage <= 1.0, f"min_coverage must be in (0, 1], got {self.min_coverage}")
-        _check(self.min_span_tokens >= 1, f"min_span_tokens must be >= 1, got {self.min_span_tokens}")
-        _check(0.0 <= self.window_slack <= 4.0, f"window_slack must be in [0, 4], got {self.window_slack}")
-        _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard must be in (0, 1], got {self.min_jaccard}")
-        _check(1 <= self.batch_size <= 1_000_000, f"batch_size must be 1..1000000, got {self.batch_size}")
+        _check(self.mode in MODES, f"mode (--mode) must be one of {', '.join(MODES)}, got {self.mode!r}")
+        _check(0.0 < self.min_containment <= 1.0, f"min_containment (--min-containment) must be in (0, 1], got {self.min_containment}")
+        _check(0.0 < self.min_coverage <= 1.0, f"min_coverage (--min-coverage) must be in (0, 1], got {self.min_coverage}")
+        _check(self.min_span_tokens >= 1, f"min_span_tokens (--min-span-tokens) must be >= 1, got {self.min_span_tokens}")
+        _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
+        _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
+        _check(1 <= self.batch_size <= 1_000_000, f"batch_size (--batch-size) must be 1..1000000, got {self.batch_size}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -117,9 +117,15 @@ def verify_pair(positions: list[int], values: list[int], post_shingles: list[int
     # Post positions whose shingle was found in the region, and the tokens they cover.
     hit_pos = [k for k, v in enumerate(post_shingles) if v in found]
     covered = len({k + t for k in hit_pos for t in range(ngram)})
-    prefix_distinct = len(set(post_shingles[: hit_pos[-1] + 1]))
+    # The prefix a cut-off copy covers ends at the first occurrence of its last found shingle
+    # (a phrase the post repeats later does not stretch it).
+    first_seen: dict[int, int] = {}
+    for k in hit_pos:
+        first_seen.setdefault(post_shingles[k], k)
+    prefix_end = max(first_seen.values())
+    prefix_distinct = len(set(post_shingles[: prefix_end + 1]))
     return Region(positions[i], positions[j], matched, len(set(post_shingles)), covered, hit_pos[0],
-                  prefix_distinct, hit_pos[-1] + ngram)
+                  prefix_distinct, prefix_end + ngram)
 
 
 def exact_jaccard(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> float:

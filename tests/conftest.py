@@ -1,0 +1,61 @@
+"""Shared fixtures: fixture paths, how to run the CLI, and the 3,000 fixture posts indexed once per
+session (once through the CLI for tests/test_cli.py, once through the API for tests/test_index.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIX = REPO / "fixtures"
+POSTS_CSV = FIX / "posts" / "airline_tweets.csv"
+PLANTED = FIX / "planted" / "corpus.jsonl.gz"
+TRUTH_CSV = FIX / "planted" / "truth.csv"
+HARD_CSV = FIX / "planted" / "hard_negatives.csv"
+
+
+def cli_command() -> list[str]:
+    """The installed ``provenance`` script (next to this interpreter first), else ``python -m provenance.cli``."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    script = shutil.which("provenance", path=search)
+    return [script] if script else [sys.executable, "-m", "provenance.cli"]
+
+
+def run_cli(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with ``args``; never raises on a non-zero exit status."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("PROVENANCE_DEBUG", "PROVENANCE_FIXTURES")}
+    full_env.update(env or {})
+    return subprocess.run([*cli_command(), *map(str, args)], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, encoding="utf-8", errors="replace", timeout=timeout)
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    path: Path
+    proc: subprocess.CompletedProcess[str] | None = None
+
+
+@pytest.fixture(scope="session")
+def cli_index(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
+    """The fixture posts indexed by ``provenance index build`` (exit status checked by the tests)."""
+    out = tmp_path_factory.mktemp("cli-index") / "IDX"
+    proc = run_cli("index", "build", POSTS_CSV, "-o", out, "--id-field", "tweet_id",
+                   "--meta-field", "name", "--meta-field", "tweet_created", "-q", cwd=out.parent)
+    return BuiltIndex(out, proc)
+
+
+@pytest.fixture(scope="session")
+def api_index(tmp_path_factory: pytest.TempPathFactory):
+    """``(index returned by api.build_index, its directory)`` for the fixture posts."""
+    from provenance import api
+
+    out = tmp_path_factory.mktemp("api-index") / "idx"
+    index = api.build_index([POSTS_CSV], out, id_field="tweet_id", meta_fields=["name"])
+    return index, out

@@ -1,0 +1,338 @@
+"""The index and the scan through the Python API: round trip, append, damage detection, short posts,
+frequent shingles, jaccard mode, batch-size independence."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from provenance import api
+from provenance.errors import IndexFormatError, InputError
+from provenance.index import Index, open_index
+from provenance.normalize import normalize
+from provenance.params import IndexParams, ScanParams
+from provenance.shingle import TokenHasher, batch_shingles
+
+from conftest import FIX, PLANTED, POSTS_CSV
+
+ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "signatures", "lsh_keys", "lsh_posts")
+FILLER = ("The city council approved a new budget for road repairs on Monday evening. "
+          "Residents raised concerns about parking near the central library. ")
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def sorted_matches(df: pl.DataFrame) -> pl.DataFrame:
+    return df.sort(["source", "row", "doc_start", "post_id", "method"])
+
+
+@pytest.fixture(scope="module")
+def planted_scan(api_index) -> api.ScanResult:
+    """The planted corpus scanned with the in-memory index returned by build_index."""
+    index, _ = api_index
+    return api.scan(index, [PLANTED])
+
+
+@pytest.fixture(scope="module")
+def post_texts() -> dict[str, str]:
+    with open(POSTS_CSV, encoding="utf-8", newline="") as f:
+        return {r["tweet_id"]: r["text"] for r in csv.DictReader(f)}
+
+
+# ------------------------------------------------------------------------------------------ round trip
+
+
+def test_round_trip(api_index) -> None:
+    built, path = api_index
+    opened = open_index(path)
+    assert opened.path == path
+    assert opened.params == built.params == IndexParams()
+    assert opened.posts.equals(built.posts)
+    assert opened.n_posts == 3000
+    assert opened.posts["post_id"].n_unique() == 3000
+    assert "meta_name" in opened.posts.columns
+    for name in ARRAYS:
+        a, b = getattr(built, name), getattr(opened, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(a, b), name
+    again = open_index(path)
+    sha = hashlib.sha256((path / "manifest.json").read_bytes()).hexdigest()
+    assert opened.checksum == again.checksum == built.checksum == sha
+    assert opened.manifest["counts"] == built.manifest["counts"]
+
+
+def test_opened_index_scans_like_the_built_one(api_index, planted_scan: api.ScanResult) -> None:
+    _, path = api_index
+    from_disk = api.scan(open_index(path), [PLANTED])
+    assert planted_scan.matches.height > 250
+    assert from_disk.matches.equals(planted_scan.matches)
+    drop = ("seconds",)
+    assert {k: v for k, v in from_disk.summary.items() if k not in drop} == \
+           {k: v for k, v in planted_scan.summary.items() if k not in drop}
+    by_path = api.scan(path, [PLANTED])  # an index given by its directory is opened the same way
+    assert by_path.matches.equals(planted_scan.matches)
+
+
+# ------------------------------------------------------------------------------------------ append
+
+
+@pytest.fixture(scope="module")
+def split_posts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pl.DataFrame]:
+    d = tmp_path_factory.mktemp("split")
+    df = pl.read_csv(POSTS_CSV, infer_schema=False)
+    assert df.height == 3000
+    a, b = d / "A.csv", d / "B.csv"
+    df[:1700].write_csv(a)
+    df[1700:].write_csv(b)
+    return a, b, df
+
+
+def test_append_equals_one_build(split_posts, tmp_path: Path, planted_scan: api.ScanResult) -> None:
+    a, b, _ = split_posts
+    appended_dir = tmp_path / "appended"
+    first = api.build_index([a], appended_dir, id_field="tweet_id")
+    assert first.n_posts == 1700
+    appended = api.build_index([b], appended_dir, id_field="tweet_id", append=True)
+    assert appended.n_posts == 3000
+    one = api.build_index([a, b], tmp_path / "one", id_field="tweet_id")
+    assert appended.manifest["counts"] == one.manifest["counts"]
+    reopened = open_index(appended_dir)
+    assert reopened.posts.drop("row").equals(one.posts.drop("row"))
+    m_appended = sorted_matches(api.scan(reopened, [PLANTED]).matches)
+    m_one = sorted_matches(api.scan(one, [PLANTED]).matches)
+    assert m_appended.height > 250
+    assert m_appended.equals(m_one)
+    # ... and the same as the index of the original, unsplit CSV file.
+    assert m_appended.equals(sorted_matches(planted_scan.matches))
+
+
+def test_append_duplicate_id_names_both_places(split_posts, tmp_path: Path) -> None:
+    a, b, df = split_posts
+    idx = tmp_path / "idx"
+    api.build_index([a], idx, id_field="tweet_id")
+    manifest_before = (idx / "manifest.json").read_bytes()
+    b_dup = tmp_path / "B_dup.csv"
+    pl.concat([df[1700:], df[4:5]]).write_csv(b_dup)  # row 1301 of B_dup repeats row 5 of A
+    dup_id = df["tweet_id"][4]
+    with pytest.raises(InputError) as exc:
+        api.build_index([b_dup], idx, id_field="tweet_id", append=True)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert f"{b_dup}:1301" in message and f"{a}:5" in message and dup_id in message
+    assert (idx / "manifest.json").read_bytes() == manifest_before  # the index on disk is unchanged
+    assert open_index(idx).n_posts == 1700
+
+
+# ------------------------------------------------------------------------------------------ damage
+
+
+def _delete(d: Path) -> str:
+    (d / "shingles.npy").unlink()
+    return "shingles.npy"
+
+
+def _truncate(d: Path) -> str:
+    f = d / "signatures.npy"
+    f.write_bytes(f.read_bytes()[:-100])
+    return "signatures.npy"
+
+
+def _flip_posts_byte(d: Path) -> str:
+    f = d / "posts.parquet"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    f.write_bytes(bytes(data))
+    return "posts.parquet"
+
+
+def _manifest_not_json(d: Path) -> str:
+    (d / "manifest.json").write_text('{"format": "provenance-index", "format_version": 1,', encoding="utf-8")
+    return "manifest.json"
+
+
+def _unknown_parameter(d: Path) -> str:
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    m["params"]["window"] = 7
+    (d / "manifest.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
+    return "manifest.json"
+
+
+@pytest.mark.parametrize("damage", [_delete, _truncate, _flip_posts_byte, _manifest_not_json, _unknown_parameter],
+                         ids=["deleted-file", "truncated-file", "posts-byte-changed", "manifest-not-json",
+                              "unknown-parameter"])
+def test_damage_is_detected(damage, api_index, tmp_path: Path) -> None:
+    _, path = api_index
+    d = tmp_path / "damaged"
+    shutil.copytree(path, d)
+    open_index(d)  # the copy itself is fine
+    name = damage(d)
+    with pytest.raises(IndexFormatError) as exc:
+        open_index(d)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert str(d / name) in message
+    with pytest.raises(IndexFormatError):
+        api.scan(d, [PLANTED])
+
+
+# ------------------------------------------------------------------------------------------ short posts
+
+
+SHORT = "Flight delayed again!"
+LONG = "The pilot told us the storm over Denver would keep every plane on the ground for hours tonight"
+
+
+@pytest.fixture(scope="module")
+def short_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    d = tmp_path_factory.mktemp("short")
+    posts = write_jsonl(d / "posts.jsonl", [{"id": "s1", "text": SHORT}, {"id": "l1", "text": LONG}])
+    index = api.build_index([posts], d / "idx")
+    kinds = dict(index.posts.select("post_id", "kind").iter_rows())
+    assert kinds == {"s1": "short", "l1": "shingled"}
+    return index
+
+
+def test_short_post_as_whole_record(short_index: Index) -> None:
+    texts = ["flight, DELAYED again?!", "Flight delayed again and again", SHORT]
+    m = api.scan_texts(short_index, texts).matches
+    assert m.select("doc_id", "post_id", "method").rows() == [("1", "s1", "exact_short"), ("3", "s1", "exact_short")]
+    first = m.row(0, named=True)
+    assert texts[0][first["doc_start"]:first["doc_end"]] == "flight, DELAYED again"
+    assert first["jaccard"] == 1.0
+
+
+def test_short_post_on_its_own_line(short_index: Index) -> None:
+    text = FILLER * 3 + "\nFlight delayed AGAIN\n" + FILLER * 2
+    m = api.scan_texts(short_index, [text]).matches
+    assert m.select("post_id", "method").rows() == [("s1", "exact_short")]
+    r = m.row(0, named=True)
+    assert text[r["doc_start"]:r["doc_end"]] == "Flight delayed AGAIN"
+
+
+def test_short_post_inside_a_sentence_does_not_match(short_index: Index) -> None:
+    texts = [FILLER + "Passengers said the flight delayed again was the third this week. " + FILLER,
+             FILLER * 2 + "\nWe heard the flight delayed again, sadly\n" + FILLER]
+    m = api.scan_texts(short_index, texts).matches
+    assert m.height == 0, m
+
+
+def test_long_post_still_matches_in_the_short_index(short_index: Index) -> None:
+    # Guards the tests above: the small index does find its long post inside a document.
+    m = api.scan_texts(short_index, [FILLER + LONG + " " + FILLER]).matches
+    assert m.select("post_id", "method").rows() == [("l1", "containment")]
+
+
+# ------------------------------------------------------------------------------------------ frequent shingles
+
+
+COMMON = "thank you so much for getting me home safely tonight"  # 10 words, 8 shingles
+TAILS = {
+    "p1": "captain reyes landed smoothly despite heavy crosswinds over denver airport",
+    "p2": "our bags arrived first and the gate agent upgraded my mother",
+    "p3": "even though boston was snowed in your team rebooked everyone quickly",
+    "p4": "special shoutout to maria at the chicago counter for her patience",
+}
+
+
+@pytest.fixture(scope="module")
+def frequent_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    d = tmp_path_factory.mktemp("frequent")
+    posts = write_jsonl(d / "posts.jsonl", [{"id": k, "text": f"{COMMON} {v}"} for k, v in TAILS.items()])
+    return api.build_index([posts], d / "idx", params=IndexParams(max_key_posts=2))
+
+
+def test_frequent_shingles_counted(frequent_index: Index) -> None:
+    counts = json.loads((frequent_index.path / "manifest.json").read_text())["counts"]
+    assert counts["frequent_shingles"] == len(COMMON.split()) - 2 > 0
+    assert frequent_index.posts["n_frequent"].to_list() == [8, 8, 8, 8]
+
+
+def test_frequent_shingles_still_verified(frequent_index: Index) -> None:
+    p1 = f"{COMMON} {TAILS['p1']}"
+    tail = TAILS["p1"].split()
+    partial = f"{COMMON} {' '.join(tail[:8])}"  # 18 of 20 tokens: 16 of 18 shingles, 8 of them frequent
+    texts = [FILLER + p1.capitalize() + ". " + FILLER, FILLER + partial.capitalize() + ". " + FILLER]
+    m = api.scan_texts(frequent_index, texts).matches
+    assert m.select("doc_id", "post_id", "method").rows() == [("1", "p1", "containment"), ("2", "p1", "containment")]
+    whole, part = m.row(0, named=True), m.row(1, named=True)
+    assert whole["containment"] == 1.0 and whole["matched_shingles"] == whole["post_shingles"] == 18
+    # Without the 8 frequent shingles only 8 of 18 would be found (< 0.5): they count in verification.
+    assert part["matched_shingles"] == 16 and part["containment"] == pytest.approx(16 / 18)
+    assert texts[0][whole["doc_start"]:whole["doc_end"]].lower() == p1
+
+
+def test_common_phrase_alone_matches_nothing(frequent_index: Index) -> None:
+    texts = [FILLER + COMMON.capitalize() + ". " + FILLER, COMMON, FILLER + COMMON + " and goodbye. " + FILLER]
+    m = api.scan_texts(frequent_index, texts).matches
+    assert m.height == 0, m
+
+
+# ------------------------------------------------------------------------------------------ jaccard mode
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", normalize(text))
+
+
+def _exact_jaccard(a: str, b: str, seed: int = 0) -> float:
+    sb = batch_shingles([a, b], 3, TokenHasher(seed))
+    x, y = set(sb.of(0).tolist()), set(sb.of(1).tolist())
+    return len(x & y) / len(x | y)
+
+
+def test_jaccard_mode(api_index, post_texts: dict[str, str]) -> None:
+    index, _ = api_index
+    chosen = []
+    for pid, text in post_texts.items():
+        toks = _tokens(text)
+        if len(toks) == 20 and len(set(toks)) == 20 and all(t.isalpha() for t in toks):
+            chosen.append((pid, toks))
+        if len(chosen) == 8:
+            break
+    assert len(chosen) == 8
+    near = [" ".join(t[:10] + ["zebra"] + t[11:]) for _, t in chosen]  # one word changed
+    with gzip.open(FIX / "corpus" / "wikinews.jsonl.gz", "rt", encoding="utf-8") as f:
+        unrelated = [json.loads(line)["text"][:400] for _, line in zip(range(20), f)]
+    ids = [f"near{i}" for i in range(len(near))] + [f"other{i}" for i in range(len(unrelated))]
+    result = api.scan_texts(index, near + unrelated, ids=ids, params=ScanParams(mode="jaccard"))
+    m = result.matches
+    texts = dict(zip(ids, near + unrelated))
+    assert m.filter(pl.col("doc_id").str.starts_with("other")).height == 0
+    pairs = set(m.select("doc_id", "post_id").iter_rows())
+    for i, (pid, _) in enumerate(chosen):
+        assert (f"near{i}", pid) in pairs, pid
+    for r in m.iter_rows(named=True):
+        assert r["method"] == "jaccard", r
+        expected = _exact_jaccard(post_texts[r["post_id"]], texts[r["doc_id"]])
+        assert r["jaccard"] == pytest.approx(expected, abs=1e-12), r
+        assert r["jaccard"] >= 0.5
+    for i, (pid, _) in enumerate(chosen):
+        j = m.filter((pl.col("doc_id") == f"near{i}") & (pl.col("post_id") == pid))["jaccard"][0]
+        assert 0.6 < j < 1.0  # 15 shared of 21 distinct shingles for one changed inner word
+
+
+# ------------------------------------------------------------------------------------------ batch size
+
+
+def test_results_do_not_depend_on_batch_size(api_index, planted_scan: api.ScanResult) -> None:
+    index, _ = api_index
+    reference = planted_scan.matches
+    assert reference.height > 250
+    ignore = ("seconds", "params")
+    for size in (1, 7):
+        r = api.scan(index, [PLANTED], params=ScanParams(batch_size=size))
+        assert r.matches.equals(reference), size
+        assert {k: v for k, v in r.summary.items() if k not in ignore} == \
+               {k: v for k, v in planted_scan.summary.items() if k not in ignore}
