@@ -286,11 +286,7 @@ def _run(index: Index | str | Path, batches: Iterable[Batch], params: ScanParams
     matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64}).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
     summary = _summary(index, scanner, matches, params, inputs)
-    out = None
-    if out_dir is not None:
-        t0 = time.perf_counter()
-        out = write_outputs(out_dir, matches, summary)
-        summary["seconds"]["write"] = round(time.perf_counter() - t0, 4)
+    out = write_outputs(out_dir, matches, summary) if out_dir is not None else None
     return ScanResult(matches, summary, out)
 
 

@@ -203,12 +203,12 @@ def demo(
     fixtures = demo_mod.fixtures_dir()
     posts, corpus = [fixtures / "posts" / "airline_tweets.csv"], [fixtures / "planted" / "corpus.jsonl.gz"]
     if not quiet:
-        err.print(f"[bold]1/2[/] indexing {posts[0]} (3,000 real airline tweets)")
+        err.print(f"[bold]1/2[/] indexing the posts in {escape(str(posts[0]))}")
     with _progress(quiet, "indexing", posts) as bar:
         index = api.build_index(posts, out / "index", id_field="tweet_id", meta_fields=["name", "tweet_created"],
                                 force=True, on_progress=bar)
     if not quiet:
-        err.print(f"[bold]2/2[/] scanning {corpus[0]} (500 Wikinews/Wikipedia articles, some posts planted)")
+        err.print(f"[bold]2/2[/] scanning the documents in {escape(str(corpus[0]))} (some posts planted)")
     with _progress(quiet, "scanning", corpus) as bar:
         result = api.scan(index, corpus, out / "scan", on_progress=bar)
     _show_scan(result, quiet, as_json)

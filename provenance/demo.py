@@ -79,15 +79,17 @@ def truth_table(check: TruthCheck):
     return table
 
 
-def example_lines(matches: pl.DataFrame, fixtures: Path, k: int = 3) -> str:
-    """A few matches with the matched span quoted from the original document text."""
+def example_lines(matches: pl.DataFrame, fixtures: Path, k: int = 2) -> str:
+    """The strongest and the weakest matches, with the matched span quoted from the document text."""
     if matches.height == 0:
         return "no matches"
     docs = pl.read_ndjson(fixtures / "planted" / "corpus.jsonl.gz").select("id", "text")
-    sample = matches.sort(["containment", "doc_id"]).head(k).join(docs, left_on="doc_id", right_on="id")
-    lines = ["examples (lowest containment first):"]
-    for r in sample.iter_rows(named=True):
-        span = r["text"][r["doc_start"] : r["doc_end"]].replace("\n", "⏎")
-        lines.append(f"  post {r['post_id']} in doc {r['doc_id']} [{r['doc_start']}:{r['doc_end']}] "
-                     f"{r['method']} {r['containment']:.2f}: “{span}”")
+    ranked = matches.sort(["coverage", "containment", "doc_id"], descending=True)
+    lines = []
+    for title, part in (("strongest", ranked.head(k)), ("weakest", ranked.tail(k).reverse())):
+        lines.append(f"{title} matches:")
+        for r in part.join(docs, left_on="doc_id", right_on="id", maintain_order="left").iter_rows(named=True):
+            span = r["text"][r["doc_start"] : r["doc_end"]].replace("\n", " ⏎ ")
+            lines.append(f"  post {r['post_id']} in {r['doc_id']}[{r['doc_start']}:{r['doc_end']}] {r['method']}, "
+                         f"containment {r['containment']:.2f}, coverage {r['coverage']:.2f}: “{span}”")
     return "\n".join(lines)

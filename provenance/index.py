@@ -45,6 +45,7 @@ from . import __version__
 from .errors import IndexFormatError, InputError, ParameterError
 from .normalize import TOKEN_RE, normalize
 from .params import IndexParams
+from .report import umask
 from .shingle import HASH_NAME, TokenHasher, batch_shingles, text_key
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 
@@ -273,6 +274,7 @@ def save_index(index: Index, path: str | Path, *, overwrite: bool = False) -> Pa
             raise IndexFormatError(f"{path}: is {what}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; an index is an ordinary directory
     try:
         files: dict[str, dict[str, Any]] = {}
         index.posts.write_parquet(tmp / "posts.parquet", statistics=True)
