@@ -10,7 +10,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,9 @@ from .candidates import KeyFilter, containment_candidates, jaccard_candidates, p
 from .errors import InputError
 from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
-from .normalize import TOKEN_RE, normalize, normalize_with_offsets, tokenize_with_offsets
+from .normalize import TOKEN_RE, normalize, tokenize_with_offsets
 from .params import IndexParams, ScanParams
-from .read import Batch, expand_inputs, iter_batches, total_bytes
+from .read import Batch, expand_inputs, iter_batches
 from .report import MATCH_SCHEMA, write_outputs
 from .shingle import TokenHasher, batch_shingles, text_key
 from .verify import CANDIDATE_SHARE, TRUNCATION_AFTER, Found, exact_jaccard, judge, verify_pair

@@ -31,6 +31,19 @@ app = typer.Typer(
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect post indexes.")
 app.add_typer(index_app, name="index")
 
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"provenance {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Find a platform's posts inside AI training corpora, with verified evidence."""
+
 err = Console(stderr=True)
 
 _DEFAULT_SCAN = ScanParams()
