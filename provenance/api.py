@@ -131,7 +131,11 @@ class _Scanner:
         docs, posts = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent, share)
         # One join finds every pair's shared shingles and bounds its best window: most pairs stop here.
         hits = pair_hits(ix, sb, docs, posts, p.window_slack)
-        keep = np.flatnonzero(hits.bound >= np.maximum(np.ceil(share * self.n_distinct[posts] - 1e-9), 2))
+        # A whole copy needs min_containment of the post's shingles in one window; only a pair that
+        # hits the post's beginning can be a cut-off copy, judged on a prefix (the looser share).
+        can_be_prefix = hits.first_post_pos < n
+        need = np.ceil(np.where(can_be_prefix, share, p.min_containment) * self.n_distinct[posts] - 1e-9)
+        keep = np.flatnonzero(hits.bound >= np.maximum(need, 2))
         self.tally.candidates += len(docs)
         self.tally.verified += len(keep)
         found: list[Found] = []

@@ -113,10 +113,12 @@ class PairHits:
 
     Pair ``i``'s hits are ``pos[offsets[i]:offsets[i+1]]`` (int64 shingle positions in the document,
     increasing, distinct) with their hashes in ``hashes``; ``bound[i]`` is the most hits that fit one
-    window of the allowed width, an upper bound on the distinct shingles verification can find.
+    window of the allowed width, an upper bound on the distinct shingles verification can find;
+    ``first_post_pos[i]`` is the smallest post position among the hits (the post's length when none).
     """
 
     bound: NDArray[np.int64]
+    first_post_pos: NDArray[np.int64]
     offsets: NDArray[np.int64]
     pos: NDArray[np.int64]
     hashes: NDArray[np.uint64]
@@ -133,10 +135,15 @@ def pair_hits(
     doc_len = np.diff(sb.offsets)
     doc_of = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
     pos = np.arange(len(sb.hashes), dtype=np.int64) - np.repeat(sb.offsets[:-1], doc_len)
-    left = pl.DataFrame({"pair": pair_of, "d": docs[pair_of], "h": index.shingles[expand_ranges(offs[posts], lengths)]})
+    post_pos = np.arange(len(pair_of), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    left = pl.DataFrame({"pair": pair_of, "d": docs[pair_of], "h": index.shingles[expand_ranges(offs[posts], lengths)],
+                         "ppos": post_pos})
     right = pl.DataFrame({"d": doc_of, "h": sb.hashes, "pos": pos})
-    hits = (left.join(right, on=["d", "h"], how="inner").select("pair", "pos", "h")
-            .unique(["pair", "pos"]).sort(["pair", "pos"]))
+    joined = left.join(right, on=["d", "h"], how="inner")
+    first_post_pos = lengths.copy()
+    firsts = joined.group_by("pair").agg(pl.col("ppos").min())
+    first_post_pos[firsts["pair"].to_numpy()] = firsts["ppos"].to_numpy()
+    hits = joined.select("pair", "pos", "h").unique(["pair", "pos"]).sort(["pair", "pos"])
     pair = hits["pair"].to_numpy().astype(np.int64)
     hit_pos = hits["pos"].to_numpy().astype(np.int64)
     offsets = np.searchsorted(pair, np.arange(k + 1), side="left").astype(np.int64)
@@ -148,4 +155,4 @@ def pair_hits(
         in_window = reach - np.arange(len(key))
         starts = offsets[:-1][np.diff(offsets) > 0]
         bound[pair[starts]] = np.maximum.reduceat(in_window, starts)
-    return PairHits(bound, offsets, hit_pos, hits["h"].to_numpy().astype(np.uint64))
+    return PairHits(bound, first_post_pos, offsets, hit_pos, hits["h"].to_numpy().astype(np.uint64))
