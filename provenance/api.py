@@ -25,7 +25,7 @@ from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
 from .normalize import TOKEN_RE, normalize, tokenize_with_offsets
 from .params import IndexParams, ScanParams
-from .read import Batch, expand_inputs, iter_batches
+from .read import Batch, InputFile, expand_inputs, iter_batches
 from .report import MATCH_SCHEMA, write_outputs
 from .shingle import TokenHasher, batch_shingles, text_key
 from .verify import CANDIDATE_SHARE, TRUNCATION_AFTER, Found, exact_jaccard, judge, verify_pair
@@ -37,6 +37,10 @@ __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Pro
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (bytes read, records read) since the previous call."""
+
+
+def _describe(files: Sequence[InputFile]) -> list[dict[str, Any]]:
+    return [{"path": str(f.path), "format": f.format, "bytes": f.path.stat().st_size} for f in files]
 
 
 def build_index(
@@ -62,10 +66,7 @@ def build_index(
         params = base.params
     files = expand_inputs(posts, fmt)
     batches = iter_batches(files, text_field=text_field, id_field=id_field, meta_fields=meta_fields)
-    inputs = {
-        "files": [{"path": str(f.path), "format": f.format, "bytes": f.path.stat().st_size} for f in files],
-        "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)},
-    }
+    inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     index = _build(batches, params, base=base, inputs=inputs, on_batch=on_progress)
     save_index(index, out, overwrite=append or force)
     return index
@@ -221,14 +222,6 @@ class _Scanner:
         return rows
 
 
-def _lines(text: str) -> list[tuple[int, str]]:
-    out, pos = [], 0
-    for line in text.split("\n"):
-        out.append((pos, line))
-        pos += len(line) + 1
-    return out
-
-
 def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None):
     scanner = _Scanner(index, params)
     rows: list[dict[str, Any]] = []
@@ -307,9 +300,8 @@ def scan(
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given."""
     files = expand_inputs(corpus, fmt)
-    inputs = [{"path": str(f.path), "format": f.format, "bytes": f.path.stat().st_size} for f in files]
     batches = iter_batches(files, text_field=text_field, id_field=id_field, batch_size=params.batch_size)
-    return _run(index, batches, params, inputs, out_dir, on_progress)
+    return _run(index, batches, params, _describe(files), out_dir, on_progress)
 
 
 def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable[str] | None = None,
