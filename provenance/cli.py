@@ -123,6 +123,10 @@ def index_build(
     with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar)
+    fallback = index.manifest.get("id_fallback_files", [])
+    if fallback and not quiet:
+        err.print(f"note: no '{escape(id_field)}' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
+                  "(name the id column with --id-field)", highlight=False)
     _show_index(index, quiet, as_json)
 
 

@@ -1,0 +1,66 @@
+"""Project-wide rules: no pickle/eval in the package, README opens with the two commands, every
+summary field and match column the README documents is the one the code writes."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import provenance
+from provenance.report import MATCH_SCHEMA
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "provenance"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _calls_and_imports(path: Path) -> tuple[set[str], set[str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls, imports = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls.add(node.func.id)
+        elif isinstance(node, ast.Import):
+            imports.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imports.add(node.module.split(".")[0])
+    return calls, imports
+
+
+def test_no_pickle_marshal_eval_or_exec_in_the_package() -> None:
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert len(files) >= 10
+    for f in files:
+        calls, imports = _calls_and_imports(f)
+        assert not calls & {"eval", "exec", "compile", "__import__"}, f
+        assert not imports & {"pickle", "marshal", "shelve", "dill", "cloudpickle"}, f
+        source = f.read_text(encoding="utf-8")
+        for m in re.finditer(r"np\.load\(([^)]*)\)", source):
+            assert "allow_pickle=False" in m.group(1), f"{f}: {m.group()}"
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    block = re.search(r"```\n(.*?)```", README, re.S)
+    assert block is not None and README.index(block.group()) < README.index("##")
+    assert block.group(1).strip().splitlines() == [
+        "pip install -e . && provenance demo",
+        "pip install -e '.[test]' && pytest",
+    ]
+
+
+def test_readme_documents_every_match_column_and_no_other() -> None:
+    section = README[README.index("`OUT_DIR/matches.parquet`"):README.index("`OUT_DIR/summary.json`")]
+    documented = set()
+    for cell in re.findall(r"^\| ([^|]+) \|", section, re.M):
+        documented.update(re.findall(r"`([a-z_]+)`", cell))
+    assert documented == set(MATCH_SCHEMA)
+
+
+def test_readme_documents_every_summary_field(tmp_path: Path) -> None:
+    index = provenance.build_index([ROOT / "fixtures" / "posts" / "airline_tweets.csv"], tmp_path / "idx",
+                                   id_field="tweet_id")
+    summary = provenance.scan_texts(index, ["nothing to see here, just a few words of text"]).summary
+    section = README[README.index("`OUT_DIR/summary.json`"):README.index("## Parameters")]
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    assert set(summary) <= documented, set(summary) - documented
