@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -39,6 +39,15 @@ Progress = Callable[[int, int], None]
 """Called after each batch with (bytes read, records read) since the previous call."""
 
 
+def _read(files: Sequence[InputFile], text_field: str, id_field: str | None, **kwargs: Any) -> Iterator[Batch]:
+    """Batches of ``files``. ``id_field=None`` takes ids from an ``id`` field where a file has one and
+    uses FILE:ROW elsewhere; an id field named explicitly must be present."""
+    for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", **kwargs):
+        if id_field is not None and batch.id_fallback:
+            raise InputError(f"{batch.source}: no '{id_field}' field for the record ids")
+        yield batch
+
+
 def _describe(files: Sequence[InputFile]) -> list[dict[str, Any]]:
     return [{"path": str(f.path), "format": f.format, "bytes": f.path.stat().st_size} for f in files]
 
@@ -49,7 +58,7 @@ def build_index(
     *,
     params: IndexParams = IndexParams(),
     text_field: str = "text",
-    id_field: str | None = "id",
+    id_field: str | None = None,
     meta_fields: Sequence[str] = (),
     fmt: str | None = None,
     append: bool = False,
@@ -65,7 +74,7 @@ def build_index(
     if base is not None:
         params = base.params
     files = expand_inputs(posts, fmt)
-    batches = iter_batches(files, text_field=text_field, id_field=id_field, meta_fields=meta_fields)
+    batches = _read(files, text_field, id_field, meta_fields=meta_fields)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     index = _build(batches, params, base=base, inputs=inputs, on_batch=on_progress)
     save_index(index, out, overwrite=append or force)
@@ -293,14 +302,14 @@ def scan(
     *,
     params: ScanParams = ScanParams(),
     text_field: str = "text",
-    id_field: str | None = "id",
+    id_field: str | None = None,
     fmt: str | None = None,
     on_progress: Progress | None = None,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given."""
     files = expand_inputs(corpus, fmt)
-    batches = iter_batches(files, text_field=text_field, id_field=id_field, batch_size=params.batch_size)
+    batches = _read(files, text_field, id_field, batch_size=params.batch_size)
     return _run(index, batches, params, _describe(files), out_dir, on_progress)
 
 

@@ -51,7 +51,8 @@ _DEFAULT_INDEX = IndexParams()
 
 # Options shared by several commands: one definition each, so a flag means one thing everywhere.
 TextField = typer.Option("text", "--text-field", help="Field/column holding the text.")
-IdField = typer.Option("id", "--id-field", help="Field/column holding the record id; files without it use FILE:ROW.")
+IdField = typer.Option(None, "--id-field", help="Field/column holding the record ids; must exist when given. "
+                       "Default: the 'id' field where a file has one, FILE:ROW elsewhere.")
 Format = typer.Option(None, "--format", help="Force the input format: jsonl, csv, tsv, parquet, text, lines (default: from the extension).")
 Quiet = typer.Option(False, "--quiet", "-q", help="No progress bars or tables (bars are shown only on a terminal).")
 AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
@@ -100,7 +101,7 @@ def index_build(
     posts: List[Path] = typer.Argument(..., metavar="POSTS", help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst)."),
     out: Path = typer.Option(..., "-o", "--out", help="Index directory to create."),
     text_field: str = TextField,
-    id_field: str = IdField,
+    id_field: Optional[str] = IdField,
     meta_field: Optional[List[str]] = typer.Option(None, "--meta-field", help="Extra post field to keep for reports (repeatable)."),
     fmt: Optional[str] = Format,
     append: bool = typer.Option(False, "--append", help="Add the posts to the existing index at -o."),
@@ -125,7 +126,7 @@ def index_build(
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
-        err.print(f"note: no '{escape(id_field)}' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
+        err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
                   "(name the id column with --id-field)", highlight=False)
     _show_index(index, quiet, as_json)
 
@@ -170,7 +171,7 @@ def scan(
     corpus: List[Path] = typer.Argument(..., metavar="CORPUS", help="Corpus files or folders."),
     out: Path = typer.Option(..., "-o", "--out", help="Output directory for matches.parquet and summary.json."),
     text_field: str = TextField,
-    id_field: str = IdField,
+    id_field: Optional[str] = IdField,
     fmt: Optional[str] = Format,
     mode: str = typer.Option(_DEFAULT_SCAN.mode, help="containment (posts inside long documents) or jaccard (records that are short texts)."),
     min_containment: float = typer.Option(_DEFAULT_SCAN.min_containment, help="Share of a post's shingles a document region must contain."),

@@ -336,3 +336,15 @@ def test_results_do_not_depend_on_batch_size(api_index, planted_scan: api.ScanRe
         assert r.matches.equals(reference), size
         assert {k: v for k, v in r.summary.items() if k not in ignore} == \
                {k: v for k, v in planted_scan.summary.items() if k not in ignore}
+
+
+def test_an_id_field_named_explicitly_must_exist(tmp_path: Path) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"tweet_id": "1", "text": "one two three four five six seven"}\n', encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        api.build_index([posts], tmp_path / "idx", id_field="id_str")
+    assert str(err.value) == f"{posts}: no 'id_str' field for the record ids"
+    # Without --id-field, a file without an 'id' field falls back to FILE:ROW ids.
+    index = api.build_index([posts], tmp_path / "idx2")
+    assert index.posts["post_id"].to_list() == [f"{posts}:1"]
+    assert index.manifest["id_fallback_files"] == [str(posts)]
