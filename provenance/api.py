@@ -107,6 +107,7 @@ class _Scanner:
         self.key_filter = KeyFilter(ix.keys)
         self.n_distinct = ix.posts["n_shingles"].to_numpy().astype(np.int64)
         self.n_frequent = ix.posts["n_frequent"].to_numpy().astype(np.int64)
+        self.head_frequent = ix.posts["head_frequent"].to_numpy().astype(bool)
         self.n_tokens = ix.posts["n_tokens"].to_numpy().astype(np.int64)
         self.post_ids = ix.posts["post_id"].to_list()
         short = ix.posts.with_row_index("i").filter(pl.col("kind") == KIND_SHORT)
@@ -137,12 +138,13 @@ class _Scanner:
 
     def _containment(self, sb) -> list[Found]:
         p, ix, n = self.params, self.index, self.index.params.ngram
+        # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
+        # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
-        docs, posts = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent, share)
+        docs, posts = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
+                                             self.head_frequent, p.min_containment, share, n)
         # One join finds every pair's shared shingles and bounds its best window: most pairs stop here.
         hits = pair_hits(ix, sb, docs, posts, p.window_slack)
-        # A whole copy needs min_containment of the post's shingles in one window; only a pair that
-        # hits the post's beginning can be a cut-off copy, judged on a prefix (the looser share).
         can_be_prefix = hits.first_post_pos < n
         need = np.ceil(np.where(can_be_prefix, share, p.min_containment) * self.n_distinct[posts] - 1e-9)
         keep = np.flatnonzero(hits.bound >= np.maximum(need, 2))
@@ -207,6 +209,10 @@ class _Scanner:
         rows: list[dict[str, Any]] = []
         for d in sorted(by_doc):
             text = batch.texts[d]
+            if "…" not in text and "..." not in text:  # no cut-off copy can be confirmed here
+                by_doc[d] = [f for f in by_doc[d] if f.method != "containment_prefix"]
+                if not by_doc[d]:
+                    continue
             toks = tokenize_with_offsets(text)
             if len(toks.words) != n_tokens[d]:
                 raise RuntimeError(f"{batch.source}:{batch.rows[d]}: tokenizer mismatch "

@@ -49,13 +49,17 @@ class KeyFilter:
 
 def containment_candidates(
     index: Index, key_filter: KeyFilter, sb: ShingleBatch, n_distinct: NDArray[np.int64],
-    n_frequent: NDArray[np.int64], min_share: float,
+    n_frequent: NDArray[np.int64], head_frequent: NDArray[np.bool_], min_share: float, min_prefix_share: float,
+    ngram: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Candidate pairs for the documents of ``sb``.
 
     Args:
         n_distinct, n_frequent: int64 ``(posts,)`` per-post distinct and frequent shingle counts.
-        min_share: smallest share of a post's distinct shingles a verified match can have.
+        min_share: smallest share of a post's distinct shingles a whole verified copy can have.
+        head_frequent: bool ``(posts,)``, one of the post's first ``ngram`` shingles is frequent.
+        min_prefix_share: the same for a cut-off copy, which must hit one of the post's first
+            ``ngram`` shingles (or may, when one of them is frequent and so not a key).
 
     Returns:
         ``(doc, post)``: int64 arrays of equal length, sorted by document then post; ``doc`` indexes
@@ -69,6 +73,8 @@ def containment_candidates(
     pos = np.searchsorted(index.keys, h[probe])
     pos[pos == len(index.keys)] = 0
     hit = index.keys[pos] == h[probe]
+    if not hit.any():
+        return empty, empty
     key = pos[hit].astype(np.int64)
     doc = np.searchsorted(sb.offsets, probe[hit], side="right") - 1
     # Distinct (document, key) pairs, then their posts.
@@ -76,12 +82,19 @@ def containment_candidates(
     doc = (dk >> np.uint64(40)).astype(np.int64)
     key = (dk & np.uint64((1 << 40) - 1)).astype(np.int64)
     counts = index.key_offsets[key + 1] - index.key_offsets[key]
-    posts = index.key_posts[expand_ranges(index.key_offsets[key], counts)].astype(np.int64)
-    pair = (np.repeat(doc, counts).astype(np.uint64) << np.uint64(32)) | posts.astype(np.uint64)
-    pair, hits = np.unique(pair, return_counts=True)
+    rows = expand_ranges(index.key_offsets[key], counts)
+    posts = index.key_posts[rows].astype(np.uint64)
+    pair = (np.repeat(doc, counts).astype(np.uint64) << np.uint64(32)) | posts
+    order = np.argsort(pair, kind="stable")
+    pair, post_pos = pair[order], index.key_pos[rows][order]
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    hits = np.diff(np.r_[starts, len(pair)])
+    first_pos = np.minimum.reduceat(post_pos, starts)
+    pair = pair[starts]
     doc = (pair >> np.uint64(32)).astype(np.int64)
     post = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    reachable = hits + n_frequent[post] >= np.ceil(min_share * n_distinct[post] - 1e-9)
+    share = np.where((first_pos < ngram) | head_frequent[post], min_prefix_share, min_share)
+    reachable = hits + n_frequent[post] >= np.ceil(share * n_distinct[post] - 1e-9)
     return doc[reachable], post[reachable]
 
 

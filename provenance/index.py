@@ -16,6 +16,7 @@ file                        content
 ``keys.npy``                uint64, sorted: the shingle hashes that generate candidates
 ``key_offsets.npy``         int64 ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j``
 ``key_posts.npy``           uint32: post numbers (row of ``posts.parquet``)
+``key_pos.npy``             uint32: the key's first position in that post's shingle sequence
 ``signatures.npy``          uint32 ``(num_perm, posts)``: MinHash signatures (datasketch affine32)
 ``lsh_keys.npy``            uint64 ``(bands, posts)``: band keys, sorted within each band
 ``lsh_posts.npy``           uint32 ``(bands, posts)``: the post of each band key
@@ -54,7 +55,8 @@ __all__ = ["Index", "build_index", "open_index", "FORMAT", "FORMAT_VERSION"]
 FORMAT = "provenance-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "signatures", "lsh_keys", "lsh_posts")
+_ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "key_pos", "signatures", "lsh_keys",
+           "lsh_posts")
 
 KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
 
@@ -71,6 +73,7 @@ class Index:
     keys: NDArray[np.uint64]
     key_offsets: NDArray[np.int64]
     key_posts: NDArray[np.uint32]
+    key_pos: NDArray[np.uint32]
     signatures: NDArray[np.uint32]
     lsh_keys: NDArray[np.uint64]
     lsh_posts: NDArray[np.uint32]
@@ -142,14 +145,16 @@ def _check_unique_ids(posts: pl.DataFrame) -> None:
         raise InputError(f"{sources[1]}:{rows[1]}: duplicate post id {pid!r} (first at {sources[0]}:{rows[0]})")
 
 
-def _postings(shingles: NDArray[np.uint64], offsets: NDArray[np.int64], n_posts: int, max_key_posts: int):
+def _postings(shingles: NDArray[np.uint64], offsets: NDArray[np.int64], n_posts: int, max_key_posts: int, ngram: int):
     """Distinct (shingle, post) pairs → per-post distinct/frequent counts and the candidate keys."""
-    post_of = np.repeat(np.arange(n_posts, dtype=np.uint32), np.diff(offsets))
-    order = np.lexsort((post_of, shingles))
-    h, p = shingles[order], post_of[order]
+    lengths = np.diff(offsets)
+    post_of = np.repeat(np.arange(n_posts, dtype=np.uint32), lengths)
+    pos = (np.arange(len(shingles), dtype=np.int64) - np.repeat(offsets[:-1], lengths)).astype(np.uint32)
+    order = np.lexsort((pos, post_of, shingles))
+    h, p, pos = shingles[order], post_of[order], pos[order]
     first = np.ones(len(h), dtype=bool)
     first[1:] = (h[1:] != h[:-1]) | (p[1:] != p[:-1])
-    h, p = h[first], p[first]
+    h, p, pos = h[first], p[first], pos[first]  # each (shingle, post) once, at its first position
     # Posts per distinct shingle (document frequency among posts).
     new_key = np.ones(len(h), dtype=bool)
     new_key[1:] = h[1:] != h[:-1]
@@ -158,6 +163,8 @@ def _postings(shingles: NDArray[np.uint64], offsets: NDArray[np.int64], n_posts:
     frequent = df > max_key_posts
     n_distinct = np.bincount(p, minlength=n_posts)
     n_frequent = np.bincount(p[frequent], minlength=n_posts)
+    # Posts that begin with a frequent shingle: keys alone cannot tell whether a copy starts there.
+    head_frequent = np.bincount(p[frequent & (pos < ngram)], minlength=n_posts) > 0
     use = ~frequent
     # A post whose every shingle is frequent keeps its rarest one so it can still be found.
     all_frequent = np.flatnonzero((n_distinct > 0) & (n_frequent == n_distinct))
@@ -170,7 +177,8 @@ def _postings(shingles: NDArray[np.uint64], offsets: NDArray[np.int64], n_posts:
     keys, starts = np.unique(kh, return_index=True)
     key_offsets = np.append(starts, len(kh)).astype(np.int64)
     n_frequent_keys = int(len(np.unique(h[frequent])))
-    return keys, key_offsets, kp.astype(np.uint32), n_distinct, n_frequent, n_frequent_keys, len(all_frequent)
+    return (keys, key_offsets, kp.astype(np.uint32), pos[use], n_distinct, n_frequent, head_frequent,
+            n_frequent_keys, len(all_frequent))
 
 
 def _lsh(shingles, offsets, params: IndexParams):
@@ -186,11 +194,12 @@ def _lsh(shingles, offsets, params: IndexParams):
 
 def _assemble(params: IndexParams, posts: pl.DataFrame, shingles, offsets, info: dict) -> Index:
     n = posts.height
-    keys, key_offsets, key_posts, n_distinct, n_frequent, n_frequent_keys, n_all_frequent = _postings(
-        shingles, offsets, n, params.max_key_posts)
+    (keys, key_offsets, key_posts, key_pos, n_distinct, n_frequent, head_frequent, n_frequent_keys,
+     n_all_frequent) = _postings(shingles, offsets, n, params.max_key_posts, params.ngram)
     posts = posts.with_columns(
         pl.Series("n_shingles", n_distinct.astype(np.int64)),
         pl.Series("n_frequent", n_frequent.astype(np.int64)),
+        pl.Series("head_frequent", head_frequent),
     )
     sig, lsh_keys, lsh_posts = _lsh(shingles, offsets, params)
     kinds = posts["kind"]
@@ -205,7 +214,8 @@ def _assemble(params: IndexParams, posts: pl.DataFrame, shingles, offsets, info:
         "posts_with_only_frequent_shingles": n_all_frequent,
     }
     manifest = {"counts": counts, **info}
-    return Index(None, params, posts, shingles, offsets, keys, key_offsets, key_posts, sig, lsh_keys, lsh_posts, manifest)
+    return Index(None, params, posts, shingles, offsets, keys, key_offsets, key_posts, key_pos, sig, lsh_keys, lsh_posts,
+                 manifest)
 
 
 def build_index(batches: Iterable[Any], params: IndexParams = IndexParams(), *, base: Index | None = None,
@@ -220,7 +230,7 @@ def build_index(batches: Iterable[Any], params: IndexParams = IndexParams(), *, 
     hasher = TokenHasher(params.seed)
     posts, shingle_parts, length_parts, info = _post_rows(batches, params, hasher, on_batch)
     if base is not None:
-        base_posts = base.posts.drop("n_shingles", "n_frequent")
+        base_posts = base.posts.drop("n_shingles", "n_frequent", "head_frequent")
         posts = pl.concat([base_posts, posts], how="diagonal_relaxed") if posts.height else base_posts
         shingle_parts.insert(0, np.asarray(base.shingles))
         length_parts.insert(0, np.diff(base.shingle_offsets))

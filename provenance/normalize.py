@@ -144,8 +144,21 @@ def _fold_with_offsets(text: str) -> tuple[str, NDArray[np.int64]]:
     folded = _fold(text)
     if text.isascii():
         return folded, np.arange(len(text), dtype=np.int64)
-    lengths = np.fromiter((len(_FOLD[ord(c)]) for c in text), dtype=np.int64, count=len(text))
-    return folded, np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return folded, np.repeat(np.arange(len(text), dtype=np.int64), _fold_lengths(codes))
+
+
+_FOLD_LENGTH = np.full(0x110000, -1, dtype=np.int8)  # folded length per code point, -1: not yet known
+
+
+def _fold_lengths(codes: NDArray[np.uint32]) -> NDArray[np.int8]:
+    """Length of each code point's folding, from a lazily filled table."""
+    lengths = _FOLD_LENGTH[codes]
+    unknown = np.unique(codes[lengths < 0])
+    if len(unknown):
+        _FOLD_LENGTH[unknown] = [len(_FOLD[int(c)]) for c in unknown]
+        lengths = _FOLD_LENGTH[codes]
+    return lengths
 
 
 def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
