@@ -47,9 +47,9 @@ class Region:
     ``matched``: distinct post shingles in the region; ``distinct``: distinct shingles of the post;
     ``covered``: post tokens covered by the matched shingles (a substituted or deleted word costs
     about one token here, against ``n`` shingles in ``matched``); ``post_first``: the first post
-    position whose shingle was found; ``prefix_distinct`` and
-    ``prefix_tokens``: distinct shingles and tokens of the post's prefix that ends with its last
-    matched shingle.
+    position whose shingle was found; ``prefix_distinct``, ``prefix_tokens`` and ``prefix_covered``:
+    distinct shingles, tokens and covered tokens of the post's prefix that ends with the first
+    occurrence of its last matched shingle.
     """
 
     first: int
@@ -60,6 +60,7 @@ class Region:
     post_first: int
     prefix_distinct: int
     prefix_tokens: int
+    prefix_covered: int
 
     @property
     def containment(self) -> float:
@@ -116,16 +117,17 @@ def verify_pair(positions: list[int], values: list[int], post_shingles: list[int
     found = set(values[i : j + 1])
     # Post positions whose shingle was found in the region, and the tokens they cover.
     hit_pos = [k for k, v in enumerate(post_shingles) if v in found]
-    covered = len({k + t for k in hit_pos for t in range(ngram)})
+    covered = {k + t for k in hit_pos for t in range(ngram)}
     # The prefix a cut-off copy covers ends at the first occurrence of its last found shingle
     # (a phrase the post repeats later does not stretch it).
     first_seen: dict[int, int] = {}
     for k in hit_pos:
         first_seen.setdefault(post_shingles[k], k)
     prefix_end = max(first_seen.values())
-    prefix_distinct = len(set(post_shingles[: prefix_end + 1]))
-    return Region(positions[i], positions[j], matched, len(set(post_shingles)), covered, hit_pos[0],
-                  prefix_distinct, prefix_end + ngram)
+    prefix_tokens = prefix_end + ngram
+    return Region(positions[i], positions[j], matched, len(set(post_shingles)), len(covered), hit_pos[0],
+                  len(set(post_shingles[: prefix_end + 1])), prefix_tokens,
+                  sum(1 for t in covered if t < prefix_tokens))
 
 
 def exact_jaccard(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> float:
@@ -176,7 +178,7 @@ def judge(region: Region, post_tokens: int, ngram: int, params: "ScanParams") ->
     coverage = region.covered / post_tokens
     if region.containment >= params.min_containment and coverage >= params.min_coverage:
         return _Verdict("containment", region.containment, coverage, region.distinct)
-    prefix_coverage = region.covered / region.prefix_tokens
+    prefix_coverage = region.prefix_covered / region.prefix_tokens
     if (region.post_first < ngram
             and region.prefix_containment >= params.min_containment and prefix_coverage >= params.min_coverage):
         return _Verdict("containment_prefix", region.prefix_containment, prefix_coverage, region.prefix_distinct)

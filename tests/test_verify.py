@@ -226,6 +226,9 @@ def test_prefix_of_truncated_copy_when_the_post_repeats_a_phrase() -> None:
     assert region.prefix_tokens == 6
     assert region.prefix_distinct == 4
     assert region.prefix_containment == 1.0
+    # The repeated "please help me" at the end is covered too, but not inside the prefix.
+    assert region.covered == 9
+    assert region.prefix_covered == 6
 
 
 @PROP
