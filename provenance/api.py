@@ -171,7 +171,7 @@ class _Scanner:
             jac = exact_jaccard(doc_set, post_set)
             if jac >= self.params.min_jaccard:
                 matched = len(np.intersect1d(doc_set, post_set, assume_unique=True))
-                found.append(Found(d, post, "jaccard", matched / len(post_set), 1.0, jac, 0, int(sb.n_tokens[d]) - 1,
+                found.append(Found(d, post, "jaccard", matched / len(post_set), None, jac, 0, int(sb.n_tokens[d]) - 1,
                                    matched, len(post_set)))
         return found
 

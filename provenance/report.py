@@ -36,7 +36,8 @@ MATCH_COLUMNS_DOC = {
     "source": "input file the document came from",
     "row": "1-based record number of the document in that file",
     "containment": "verified share of the post's distinct shingles found in the matched region (0-1)",
-    "coverage": "share of the post's tokens covered by the matched shingles (of its prefix for containment_prefix)",
+    "coverage": "share of the post's tokens covered by the matched shingles (of its prefix for containment_prefix; "
+                "empty for --mode jaccard)",
     "jaccard": "exact Jaccard similarity of post and record (--mode jaccard and exact_short on records only)",
     "doc_start": "0-based character offset where the matched span starts in the original document text",
     "doc_end": "end-exclusive character offset of the matched span",

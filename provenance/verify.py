@@ -146,7 +146,7 @@ class Found:
     post: int
     method: str
     containment: float
-    coverage: float
+    coverage: float | None  # not measured by --mode jaccard
     jaccard: float | None
     first: int
     last: int

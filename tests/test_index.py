@@ -315,6 +315,7 @@ def test_jaccard_mode(api_index, post_texts: dict[str, str]) -> None:
         assert (f"near{i}", pid) in pairs, pid
     for r in m.iter_rows(named=True):
         assert r["method"] == "jaccard", r
+        assert r["coverage"] is None, r  # token coverage is a containment measure
         expected = _exact_jaccard(post_texts[r["post_id"]], texts[r["doc_id"]])
         assert r["jaccard"] == pytest.approx(expected, abs=1e-12), r
         assert r["jaccard"] >= 0.5
