@@ -47,6 +47,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,8 +105,17 @@ class _FoldTable(dict):
 _FOLD = _FoldTable()
 
 
+_NON_ASCII_RUN = re.compile("([^\x00-\x7f]+)")
+
+
 def _fold(text: str) -> str:
-    return text.lower() if text.isascii() else text.translate(_FOLD)
+    """Fold every character of ``text``: ASCII runs by ``str.lower``, the rest through the table."""
+    if text.isascii():
+        return text.lower()
+    parts = _NON_ASCII_RUN.split(text)  # ASCII, non-ASCII, ASCII, ...
+    parts[0::2] = [p.lower() for p in parts[0::2]]
+    parts[1::2] = [p.translate(_FOLD) for p in parts[1::2]]
+    return "".join(parts)
 
 
 def _has_spans(text: str) -> bool:
@@ -118,11 +128,79 @@ def _replacement(match: re.Match[str]) -> str:
     return " "
 
 
+_URL_LITERALS = ("http", "www.", "t.co/", "pic.twitter.com/")
+
+
+def _occurrences(text: str, literal: str) -> Iterator[int]:
+    i = text.find(literal)
+    while i >= 0:
+        yield i
+        i = text.find(literal, i + 1)
+
+
+def _span_starts(text: str) -> list[int]:
+    """Every position where a ``_SPANS`` match can start, in increasing order (a superset).
+
+    Each alternative of ``_SPANS`` begins at a literal found with ``str.find`` — a URL prefix, ``@``,
+    ``&``, ``...`` — or a known distance before one: ``rt`` and whitespace before ``@``, the word
+    before ``...``.
+    """
+    starts: set[int] = set()
+    for literal in _URL_LITERALS:
+        starts.update(_occurrences(text, literal))
+    for i in _occurrences(text, "@"):
+        starts.add(i)
+        j = i
+        while j > 0 and text[j - 1].isspace():
+            j -= 1
+        if j >= 2 and text[j - 2 : j] == "rt":
+            starts.add(j - 2)
+    starts.update(_occurrences(text, "&"))
+    for i in _occurrences(text, "..."):
+        starts.add(i)
+        j = i
+        while j > 0 and (text[j - 1].isalnum() or text[j - 1] == "_"):
+            j -= 1
+        starts.add(j)
+    return sorted(starts)
+
+
+def _span_matches(folded: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_SPANS.finditer(folded)``, found by trying the regex only where one can start.
+
+    Scanning tries every position left to right and keeps the first that matches; trying only the
+    possible starts, in order, finds the same matches (``match`` at a position sees the characters
+    before it, so ``\\b`` and the lookbehind behave as in a scan). Documents are long and spans rare:
+    this skips the regex engine's walk over every word.
+    """
+    end = 0
+    for start in _span_starts(folded):
+        if start < end:
+            continue
+        m = _SPANS.match(folded, start)
+        if m is not None:
+            yield m
+            end = m.end()
+
+
+def _replace_spans(folded: str) -> str:
+    pieces: list[str] = []
+    pos = 0
+    for m in _span_matches(folded):
+        pieces.append(folded[pos : m.start()])
+        pieces.append(_replacement(m))
+        pos = m.end()
+    if not pieces:
+        return folded
+    pieces.append(folded[pos:])
+    return "".join(pieces)
+
+
 def normalize(text: str) -> str:
     """Return the normalized text; its tokens are ``TOKEN_RE.findall`` of it."""
     text = _fold(text)
     if _has_spans(text):
-        text = _SPANS.sub(_replacement, text)
+        text = _replace_spans(text)
     return text
 
 
@@ -175,7 +253,7 @@ def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[n
     starts: list[NDArray[np.int64]] = []
     ends: list[NDArray[np.int64]] = []
     pos = 0
-    for m in _SPANS.finditer(folded):
+    for m in _span_matches(folded):
         pieces.append(folded[pos : m.start()])
         starts.append(src[pos : m.start()])
         ends.append(src[pos : m.start()] + 1)

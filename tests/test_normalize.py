@@ -497,3 +497,30 @@ def test_raw_unicode_would_disagree_without_folding() -> None:
     raw = ["x²", "e\u0301t"]
     got = pl.Series(raw).str.extract_all(TOKEN_RE.pattern).to_list()
     assert got != [TOKEN_RE.findall(r) for r in raw]
+
+
+# ------------------------------------------------------------- fast paths equal their definitions
+
+_SPAN_HEAVY = ["rt", "RT", " ", "\t", "\n", "@", "@u", "&", "&amp;", ";", "&#39;", "&#x41;", "...", ".", "…", "a",
+               "b_", "é", "http", "https://", "www.", "t.co/", "pic.twitter.com/", "x", ":", "ǅ", "٣"]
+span_heavy = st.lists(st.one_of(st.sampled_from(_SPAN_HEAVY), _script_char), max_size=30).map("".join)
+
+
+@PROP
+@given(st.one_of(texts, span_heavy))
+def test_fold_equals_folding_each_character(text: str) -> None:
+    from provenance.normalize import _fold
+
+    assert _fold(text) == "".join(fold_char(c) for c in text)
+
+
+@PROP
+@given(st.one_of(texts, span_heavy))
+@example("rt \t@a:b...c...&amp;@d")
+@example("x..... @@a rt@b ...rt  @c")
+def test_span_search_at_possible_starts_equals_a_full_regex_scan(text: str) -> None:
+    from provenance.normalize import _SPANS, _fold, _span_matches
+
+    folded = _fold(text)
+    assert [(m.start(), m.end(), m.lastgroup) for m in _span_matches(folded)] == \
+           [(m.start(), m.end(), m.lastgroup) for m in _SPANS.finditer(folded)]
