@@ -19,15 +19,16 @@ import numpy as np
 import polars as pl
 
 from . import __version__
-from .candidates import KeyFilter, containment_candidates, jaccard_candidates, pair_hits
+from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, jaccard_candidates,
+                         pair_hits_from_keys)
 from .errors import InputError
 from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
-from .normalize import TOKEN_RE, normalize, tokenize_with_offsets
+from .normalize import tokenize_with_offsets
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, iter_batches
 from .report import MATCH_SCHEMA, write_outputs
-from .shingle import TokenHasher, batch_shingles, text_key
+from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
 from .verify import CANDIDATE_SHARE, TRUNCATION_AFTER, Found, exact_jaccard, judge, verify_pair
 
 SHORT_LINE_MIN_TOKENS = 3
@@ -97,7 +98,7 @@ class _Scanner:
     params: ScanParams
     hasher: TokenHasher = field(init=False)
     key_filter: KeyFilter = field(init=False)
-    short_keys: dict[int, list[int]] = field(init=False)
+    frequent: FrequentShingles = field(init=False)
     timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "shingle": 0.0, "match": 0.0, "locate": 0.0})
     tally: Tally = field(default_factory=Tally)
 
@@ -105,29 +106,27 @@ class _Scanner:
         ix = self.index
         self.hasher = TokenHasher(ix.params.seed)
         self.key_filter = KeyFilter(ix.keys)
+        self.frequent = FrequentShingles.of(ix)
         self.n_distinct = ix.posts["n_shingles"].to_numpy().astype(np.int64)
         self.n_frequent = ix.posts["n_frequent"].to_numpy().astype(np.int64)
         self.head_frequent = ix.posts["head_frequent"].to_numpy().astype(bool)
         self.n_tokens = ix.posts["n_tokens"].to_numpy().astype(np.int64)
-        self.post_ids = ix.posts["post_id"].to_list()
-        short = ix.posts.with_row_index("i").filter(pl.col("kind") == KIND_SHORT)
-        self.short_keys = {}
-        for i, key in zip(short["i"].to_list(), short["exact_key"].to_list()):
-            self.short_keys.setdefault(key, []).append(i)
+        # Short posts by exact key, sorted: a key's posts are a contiguous run.
+        short = np.flatnonzero((ix.posts["kind"] == KIND_SHORT).to_numpy())
+        keys = ix.posts["exact_key"].to_numpy()[short]
+        order = np.argsort(keys, kind="stable")
+        self.short_keys, self.short_posts = keys[order], short[order].astype(np.int64)
 
     # -- one batch ------------------------------------------------------------------------------
 
     def scan_batch(self, batch: Batch) -> list[dict[str, Any]]:
         """Match one batch of documents; returns one dict per verified match (see ``MATCH_SCHEMA``)."""
         t0 = time.perf_counter()
-        norm = [normalize(t) for t in batch.texts]
-        sb = batch_shingles(norm, self.index.params.ngram, self.hasher, normalized=True)
+        containment = self.params.mode == "containment"
+        sb = batch_shingles(batch.texts, self.index.params.ngram, self.hasher, lines=containment)
         t1 = time.perf_counter()
-        if self.params.mode == "containment":
-            found = self._containment(sb)
-        else:
-            found = self._jaccard(sb)
-        found.extend(self._short_matches(norm, sb.n_tokens))
+        found = self._containment(sb) if containment else self._jaccard(sb)
+        found.extend(self._short_matches(sb))
         t2 = time.perf_counter()
         rows = self._locate(batch, found, sb.n_tokens)
         t3 = time.perf_counter()
@@ -141,10 +140,11 @@ class _Scanner:
         # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
         # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
-        docs, posts = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
-                                             self.head_frequent, p.min_containment, share, n)
-        # One join finds every pair's shared shingles and bounds its best window: most pairs stop here.
-        hits = pair_hits(ix, sb, docs, posts, p.window_slack)
+        cands = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
+                                       self.head_frequent, p.min_containment, share, n)
+        docs, posts = cands.doc, cands.post
+        # Every pair's shared shingles and a bound on its best window: most pairs stop here.
+        hits = pair_hits_from_keys(ix, self.frequent, sb, cands, p.window_slack)
         can_be_prefix = hits.first_post_pos < n
         need = np.ceil(np.where(can_be_prefix, share, p.min_containment) * self.n_distinct[posts] - 1e-9)
         keep = np.flatnonzero(hits.bound >= np.maximum(need, 2))
@@ -175,30 +175,39 @@ class _Scanner:
                                    matched, len(post_set)))
         return found
 
-    def _short_matches(self, norm: list[str], n_tokens) -> list[Found]:
+    def _short_matches(self, sb: ShingleBatch) -> list[Found]:
         """Short posts match a record, or (containment mode) a line of a document, whose whole
         normalized text equals theirs; a line needs at least ``SHORT_LINE_MIN_TOKENS`` tokens."""
+        if not len(self.short_keys):
+            return []
+        short = self.index.params.short_tokens
+        doc_first = sb.token_offsets[:-1]
+        # Units to look up: whole records first, then lines; (doc, global first token, tokens).
+        records = np.flatnonzero((sb.n_tokens > 0) & (sb.n_tokens < short))
+        docs, firsts, counts = [records], [doc_first[records]], [sb.n_tokens[records]]
+        if sb.line_starts is not None:
+            line_first = np.flatnonzero(sb.line_starts)
+            line_len = np.diff(np.r_[line_first, len(sb.line_starts)])
+            keep = (line_len >= SHORT_LINE_MIN_TOKENS) & (line_len < short)
+            docs.append(np.searchsorted(doc_first, line_first[keep], side="right") - 1)
+            firsts.append(line_first[keep])
+            counts.append(line_len[keep])
+        doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
+        keys = sequence_keys(sb.token_hashes, first, count)
+        lo = np.searchsorted(self.short_keys, keys, side="left")
+        hi = np.searchsorted(self.short_keys, keys, side="right")
+        unit = np.repeat(np.arange(len(keys)), hi - lo)
+        posts = self.short_posts[expand_ranges(lo, hi - lo)]
         out: list[Found] = []
-        if not self.short_keys:
-            return out
-        seed, short = self.index.params.seed, self.index.params.short_tokens
-        # (doc, first token, tokens, text, Jaccard: 1.0 for a whole record, None for a line)
-        units: list[tuple[int, int, int, str, float | None]] = []
-        for d in np.flatnonzero((n_tokens > 0) & (n_tokens < short)).tolist():
-            units.append((d, 0, int(n_tokens[d]), norm[d], 1.0))
-        if self.params.mode == "containment":
-            lines = (pl.DataFrame({"doc": np.arange(len(norm)), "line": norm})
-                     .with_columns(pl.col("line").str.split("\n")).explode("line")
-                     .with_columns(ntok=pl.col("line").str.count_matches(TOKEN_RE.pattern).cast(pl.Int64))
-                     .with_columns(first=pl.col("ntok").cum_sum().over("doc") - pl.col("ntok"))
-                     .filter((pl.col("ntok") >= SHORT_LINE_MIN_TOKENS) & (pl.col("ntok") < short)))
-            units.extend((d, f, t, line, None) for d, line, t, f in lines.select("doc", "line", "ntok", "first").iter_rows())
         seen: set[tuple[int, int]] = set()
-        for d, first, count, text, jaccard in units:
-            for post in self.short_keys.get(text_key(TOKEN_RE.findall(text), seed), ()):
-                if (d, post) not in seen:
-                    seen.add((d, post))
-                    out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, first, first + count - 1, 0, 0))
+        n_records = len(records)
+        for u, post in zip(unit.tolist(), posts.tolist()):
+            d = int(doc[u])
+            if (d, post) not in seen:
+                seen.add((d, post))
+                start = int(first[u] - doc_first[d])
+                jaccard = 1.0 if u < n_records else None  # a whole record is the post; a line is part of one
+                out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0))
         return out
 
     def _locate(self, batch: Batch, found: list[Found], n_tokens) -> list[dict[str, Any]]:
@@ -225,7 +234,7 @@ class _Scanner:
                 spans_s.append(start)
                 spans_e.append(end)
                 rows.append({
-                    "doc_id": batch.ids[d], "post_id": self.post_ids[f.post], "source": batch.source,
+                    "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
                     "doc_start": start, "doc_end": end, "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
@@ -262,7 +271,7 @@ def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on
 def _summary(index: Index, scanner: _Scanner, matches: pl.DataFrame, params: ScanParams, inputs: list[dict]) -> dict[str, Any]:
     t = scanner.tally
     counts = index.manifest.get("counts", {})
-    short_idx = set(np.flatnonzero(index.posts["kind"].to_numpy() == KIND_SHORT).tolist())
+    short_idx = set(np.flatnonzero((index.posts["kind"] == KIND_SHORT).to_numpy()).tolist())
     by_method = matches.group_by("method").len().sort("method") if matches.height else None
     return {
         "posts_indexed": index.n_posts,
@@ -294,7 +303,9 @@ def _run(index: Index | str | Path, batches: Iterable[Batch], params: ScanParams
     if not isinstance(index, Index):
         index = open_index(index)
     scanner, rows = _scan_batches(index, batches, params, on_progress)
-    matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64}).drop("_post")
+    matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
+    # Post ids are filled in once, at the end, rather than looked up per match.
+    matches = matches.with_columns(post_id=index.posts["post_id"].gather(matches["_post"])).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
     summary = _summary(index, scanner, matches, params, inputs)
     out = write_outputs(out_dir, matches, summary) if out_dir is not None else None

@@ -44,10 +44,9 @@ from numpy.typing import NDArray
 
 from . import __version__
 from .errors import IndexFormatError, InputError, ParameterError
-from .normalize import TOKEN_RE, normalize
 from .params import IndexParams
 from .report import umask
-from .shingle import HASH_NAME, TokenHasher, batch_shingles, text_key
+from .shingle import HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 
 __all__ = ["Index", "build_index", "open_index", "FORMAT", "FORMAT_VERSION"]
@@ -106,13 +105,10 @@ def _post_rows(batches: Iterable[Any], params: IndexParams, hasher: TokenHasher,
     length_parts: list[NDArray[np.int64]] = []
     info: dict[str, Any] = {"id_fallback_files": []}
     for batch in batches:
-        norm = [normalize(t) for t in batch.texts]
-        sb = batch_shingles(norm, params.ngram, hasher, normalized=True)
+        sb = batch_shingles(batch.texts, params.ngram, hasher)
         n_tokens = sb.n_tokens
         kinds = np.where(n_tokens == 0, KIND_EMPTY, np.where(n_tokens < params.short_tokens, KIND_SHORT, KIND_SHINGLED))
-        exact = np.zeros(len(norm), dtype=np.uint64)
-        for j in np.flatnonzero(n_tokens > 0):
-            exact[j] = text_key(TOKEN_RE.findall(norm[j]), params.seed)
+        exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens), np.uint64(0))
         # Short posts keep no shingles: they match only as whole records or lines.
         lengths = np.where(kinds == KIND_SHINGLED, np.diff(sb.offsets), 0)
         keep = np.repeat(kinds == KIND_SHINGLED, np.diff(sb.offsets))

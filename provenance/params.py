@@ -83,7 +83,7 @@ class ScanParams:
     min_span_tokens: int = 6
     window_slack: float = 0.25
     min_jaccard: float = 0.5
-    batch_size: int = 256
+    batch_size: int = 1024
 
     def __post_init__(self) -> None:
         _check(self.mode in MODES, f"mode (--mode) must be one of {', '.join(MODES)}, got {self.mode!r}")

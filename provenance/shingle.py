@@ -9,6 +9,10 @@ Hash definition (pinned by ``HASH_NAME`` in the index manifest):
   tests and as the ``hashfunc`` handed to datasketch); :func:`batch_shingles` computes the same
   values for a whole batch with numpy.
 
+* the *exact key* of a whole token sequence (a short post, a line of a document) folds its token hashes
+  the same way, after first folding in the sequence's length: :func:`text_key` (reference) and
+  :func:`sequence_keys` (vectorized).
+
 Tokens are hashed through a vocabulary cache: a batch's distinct tokens are looked up in a dict
 (xxhash runs once per new word, not once per token) and mapped back onto every token by polars.
 Shingles are never materialized as strings.
@@ -26,9 +30,10 @@ from numpy.typing import NDArray
 
 from .normalize import TOKEN_RE, normalize
 
-__all__ = ["HASH_NAME", "ShingleBatch", "TokenHasher", "batch_shingles", "shingle_hash", "combine", "fold_rows", "text_key"]
+__all__ = ["HASH_NAME", "ShingleBatch", "TokenHasher", "batch_shingles", "shingle_hash", "combine", "fold_rows", "text_key",
+           "sequence_keys"]
 
-HASH_NAME = "xxh3_64-token+rotl29-fold+fmix64/v1"
+HASH_NAME = "xxh3_64-token+rotl29-fold+fmix64/v2"
 
 _C = np.uint64(0x9E3779B97F4A7C15)
 _P = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -38,11 +43,13 @@ _MASK = (1 << 64) - 1
 
 
 def _fmix64(h: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    h = h ^ (h >> np.uint64(33))
-    h = h * _M1
-    h = h ^ (h >> np.uint64(33))
-    h = h * _M2
-    return h ^ (h >> np.uint64(33))
+    """MurmurHash3's 64-bit finalizer, in place on ``h`` (which it returns)."""
+    h ^= h >> np.uint64(33)
+    h *= _M1
+    h ^= h >> np.uint64(33)
+    h *= _M2
+    h ^= h >> np.uint64(33)
+    return h
 
 
 def combine(token_hashes: NDArray[np.uint64], n: int) -> NDArray[np.uint64]:
@@ -55,14 +62,21 @@ def combine(token_hashes: NDArray[np.uint64], n: int) -> NDArray[np.uint64]:
     if m <= 0:
         return np.zeros(0, dtype=np.uint64)
     acc = np.full(m, _C, dtype=np.uint64)
+    tmp = np.empty(m, dtype=np.uint64)
     for i in range(n):
-        acc = _fold_step(acc, token_hashes[i : i + m])
+        _fold_step(acc, token_hashes[i : i + m], out=acc, tmp=tmp)
     return _fmix64(acc)
 
 
-def _fold_step(acc: NDArray[np.uint64], values: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    acc = (acc ^ values) * _P
-    return (acc << np.uint64(29)) | (acc >> np.uint64(35))
+def _fold_step(acc: NDArray[np.uint64], values: NDArray[np.uint64] | np.uint64, *,
+               out: NDArray[np.uint64] | None = None, tmp: NDArray[np.uint64] | None = None) -> NDArray[np.uint64]:
+    """``rotl64((acc ^ values) * P, 29)``; with ``out`` and ``tmp`` (same shape as ``acc``) it allocates nothing."""
+    x = np.bitwise_xor(acc, values, out=out)
+    x *= _P
+    t = np.right_shift(x, np.uint64(35), out=tmp)
+    x <<= np.uint64(29)
+    x |= t
+    return x
 
 
 def fold_rows(values: NDArray[np.uint64], salt: int = 0) -> NDArray[np.uint64]:
@@ -84,47 +98,141 @@ def _fmix64_int(h: int) -> int:
     return h ^ (h >> 33)
 
 
+def _fold_int(acc: int, value: int) -> int:
+    acc = ((acc ^ value) * 0xC2B2AE3D27D4EB4F) & _MASK
+    return ((acc << 29) | (acc >> 35)) & _MASK
+
+
 def shingle_hash(tokens: Sequence[str], seed: int = 0) -> int:
     """Reference hash of one n-gram given as its tokens (pure Python, for tests and datasketch)."""
     acc = 0x9E3779B97F4A7C15
     for t in tokens:
-        acc = ((acc ^ xxhash.xxh3_64_intdigest(t.encode("utf-8"), seed)) * 0xC2B2AE3D27D4EB4F) & _MASK
-        acc = ((acc << 29) | (acc >> 35)) & _MASK
+        acc = _fold_int(acc, xxhash.xxh3_64_intdigest(t.encode("utf-8"), seed))
     return _fmix64_int(acc)
 
 
 def text_key(tokens: Sequence[str], seed: int = 0) -> int:
-    """Hash of a whole token sequence (the exact-match key of short posts and lines)."""
-    return xxhash.xxh3_64_intdigest(" ".join(tokens).encode("utf-8"), seed)
+    """Exact-match key of a whole token sequence (reference): its length, then its token hashes, folded."""
+    acc = _fold_int(0x9E3779B97F4A7C15, len(tokens))
+    for t in tokens:
+        acc = _fold_int(acc, xxhash.xxh3_64_intdigest(t.encode("utf-8"), seed))
+    return _fmix64_int(acc)
+
+
+def sequence_keys(token_hashes: NDArray[np.uint64], starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.uint64]:
+    """:func:`text_key` of every run ``token_hashes[starts[i]:starts[i] + lengths[i]]``; uint64 ``(k,)``.
+
+    One numpy step per token position, over the runs still that long: meant for short runs.
+    """
+    acc = _fold_step(np.full(len(starts), _C, dtype=np.uint64), lengths.astype(np.uint64))
+    for i in range(int(lengths.max()) if len(lengths) else 0):
+        live = np.flatnonzero(lengths > i)
+        acc[live] = _fold_step(acc[live], token_hashes[starts[live] + i])
+    return _fmix64(acc)
 
 
 class TokenHasher:
-    """Maps tokens to ``xxh3_64(token, seed)`` through a bounded vocabulary cache."""
+    """Maps tokens to ``xxh3_64(token, seed)`` through a bounded vocabulary cache.
+
+    The cache is an open-addressing hash table in numpy arrays, keyed by polars' own 64-bit string
+    hash (fast and vectorized, stable within one process — it never leaves the process) and checked
+    with a second, independently seeded polars hash. Only tokens not seen before are hashed with
+    xxhash, one Python call per new word. Should two words ever agree on the first polars hash, the
+    check sees it and the batch is hashed word by word instead.
+    """
+
+    _KEY_SEED, _CHECK_SEED = 0x5EED, 0xC0FFEE
+    _MIN_SLOTS = 1 << 16
 
     def __init__(self, seed: int = 0, max_vocab: int = 2_000_000) -> None:
         self.seed = seed
         self.max_vocab = max_vocab
-        self._cache: dict[str, int] = {}
+        self._clear(self._MIN_SLOTS)
+
+    def _clear(self, slots: int) -> None:
+        self._keys = np.zeros(slots, dtype=np.uint64)
+        self._checks = np.zeros(slots, dtype=np.uint64)
+        self._values = np.zeros(slots, dtype=np.uint64)
+        self._used = np.zeros(slots, dtype=bool)
+        self._count = 0
 
     def hash_series(self, tokens: pl.Series) -> NDArray[np.uint64]:
         """Hash a polars String series of tokens; returns uint64 of shape ``(len(tokens),)``."""
         if len(tokens) == 0:
             return np.zeros(0, dtype=np.uint64)
-        uniq = tokens.unique()
-        words = uniq.to_list()
-        cache = self._cache
-        if len(cache) + len(words) > self.max_vocab:
-            cache.clear()
-        seed = self.seed
-        digest = xxhash.xxh3_64_intdigest
-        values = []
-        for w in words:
-            h = cache.get(w)
-            if h is None:
-                h = cache[w] = digest(w.encode("utf-8"), seed)
-            values.append(h)
-        mapped = tokens.replace_strict(uniq, pl.Series(values, dtype=pl.UInt64), return_dtype=pl.UInt64)
-        return mapped.to_numpy()
+        keys, checks = self._cache_keys(tokens)
+        values, slot_of, found = self._lookup(keys)
+        if not np.array_equal(self._checks[slot_of[found]], checks[found]):
+            return self._hash_words(tokens)
+        missing = np.flatnonzero(~found)
+        if len(missing):
+            new_keys, first = np.unique(keys[missing], return_index=True)
+            first = missing[first]
+            if len(np.unique(checks[missing])) != len(new_keys):  # two new words share a key
+                return self._hash_words(tokens)
+            if self._count and self._count + len(new_keys) > self.max_vocab:
+                self._clear(self._MIN_SLOTS)  # start over; this batch's words all become new
+                return self.hash_series(tokens)
+            words = tokens.gather(first).to_list()
+            digest, seed = xxhash.xxh3_64_intdigest, self.seed
+            new_values = np.fromiter((digest(w.encode("utf-8"), seed) for w in words), dtype=np.uint64, count=len(words))
+            self._insert(new_keys, checks[first], new_values)
+            values, slot_of, found = self._lookup(keys)
+        return values
+
+    def _cache_keys(self, tokens: pl.Series) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+        """Per token: the cache key and its check, two independently seeded polars string hashes."""
+        return tokens.hash(self._KEY_SEED).to_numpy(), tokens.hash(self._CHECK_SEED).to_numpy()
+
+    def _hash_words(self, tokens: pl.Series) -> NDArray[np.uint64]:
+        digest, seed = xxhash.xxh3_64_intdigest, self.seed
+        return np.fromiter((digest(w.encode("utf-8"), seed) for w in tokens.to_list()), dtype=np.uint64, count=len(tokens))
+
+    def _lookup(self, keys: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], NDArray[np.int64], NDArray[np.bool_]]:
+        """Values of ``keys``, their slots, and which were found (linear probing, all keys at once)."""
+        mask = len(self._keys) - 1
+        slot = (keys & np.uint64(mask)).astype(np.int64)
+        found = self._keys[slot] == keys  # most tokens: found at their first slot
+        pending = np.flatnonzero(~found)
+        found[pending] = False
+        while len(pending):
+            s = slot[pending]
+            used = self._used[s]
+            hit = used & (self._keys[s] == keys[pending])
+            found[pending[hit]] = True
+            pending = pending[used & ~hit]
+            slot[pending] = (slot[pending] + 1) & mask
+        found &= self._used[slot]
+        return self._values[slot], slot, found
+
+    def _insert(self, keys: NDArray[np.uint64], checks: NDArray[np.uint64], values: NDArray[np.uint64]) -> None:
+        """Insert distinct keys not in the table; grows the table to keep it at most half full."""
+        if 2 * (self._count + len(keys)) > len(self._keys):
+            old = np.flatnonzero(self._used)
+            all_keys = np.concatenate([self._keys[old], keys])
+            all_checks = np.concatenate([self._checks[old], checks])
+            all_values = np.concatenate([self._values[old], values])
+            slots = len(self._keys)
+            while 2 * len(all_keys) > slots:
+                slots *= 2
+            self._clear(slots)
+            keys, checks, values = all_keys, all_checks, all_values
+        mask = len(self._keys) - 1
+        slot = (keys & np.uint64(mask)).astype(np.int64)
+        pending = np.arange(len(keys))
+        while len(pending):
+            s = slot[pending]
+            free = ~self._used[s]
+            # Of the keys aiming at the same free slot, the first takes it.
+            _, first = np.unique(s, return_index=True)
+            take = np.zeros(len(pending), dtype=bool)
+            take[first] = True
+            take &= free
+            k, t = pending[take], s[take]
+            self._keys[t], self._checks[t], self._values[t], self._used[t] = keys[k], checks[k], values[k], True
+            pending = pending[~take]
+            slot[pending] = (slot[pending] + 1) & mask
+        self._count += len(keys)
 
 
 @dataclass(frozen=True)
@@ -133,37 +241,72 @@ class ShingleBatch:
 
     ``hashes``: uint64 ``(s,)``, the n-gram hashes of text ``j`` at ``hashes[offsets[j]:offsets[j+1]]``
     in token order (shingle ``i`` of a text starts at its token ``i``); ``offsets``: int64 ``(k+1,)``;
-    ``n_tokens``: int64 ``(k,)`` tokens per text.
+    ``n_tokens``: int64 ``(k,)`` tokens per text; ``token_hashes``: uint64 ``(t,)``, every token's hash,
+    text after text (text ``j``'s from ``token_offsets[j]``); ``line_starts`` (only when asked for):
+    bool ``(t,)``, the token is the first of its text or follows a line break.
     """
 
     hashes: NDArray[np.uint64]
     offsets: NDArray[np.int64]
     n_tokens: NDArray[np.int64]
+    token_hashes: NDArray[np.uint64]
+    line_starts: NDArray[np.bool_] | None = None
 
     def of(self, j: int) -> NDArray[np.uint64]:
         return self.hashes[self.offsets[j] : self.offsets[j + 1]]
 
+    @property
+    def token_offsets(self) -> NDArray[np.int64]:
+        out = np.zeros(len(self.n_tokens) + 1, dtype=np.int64)
+        np.cumsum(self.n_tokens, out=out[1:])
+        return out
 
-def tokenize_batch(normalized: Sequence[str]) -> tuple[pl.Series, NDArray[np.int64]]:
-    """Tokens of already-normalized texts: a flat String series and int64 token counts ``(k,)``."""
-    lists = pl.Series("t", normalized, dtype=pl.String).str.extract_all(TOKEN_RE.pattern)
+
+_LINE_BREAK = "\n"
+
+
+def tokenize_batch(normalized: Sequence[str], lines: bool = False) -> tuple[pl.Series, NDArray[np.int64]]:
+    """Tokens of already-normalized texts: a flat String series and int64 counts per text ``(k,)``.
+
+    With ``lines``, every line break is a token of its own (``"\\n"``) and is counted.
+    """
+    pattern = TOKEN_RE.pattern + ("|\n" if lines else "")
+    lists = pl.Series("t", normalized, dtype=pl.String).str.extract_all(pattern)
     counts = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
     return lists.explode().drop_nulls(), counts
 
 
-def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normalized: bool = False) -> ShingleBatch:
-    """Normalize, tokenize and hash all word ``n``-grams of ``texts`` in one vectorized pass."""
+def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normalized: bool = False,
+                   lines: bool = False) -> ShingleBatch:
+    """Normalize, tokenize and hash all word ``n``-grams of ``texts`` in one vectorized pass.
+
+    With ``lines``, the batch also records where lines start (``ShingleBatch.line_starts``).
+    """
     norm = list(texts) if normalized else [normalize(t) for t in texts]
-    tokens, n_tokens = tokenize_batch(norm)
+    tokens, n_tokens = tokenize_batch(norm, lines)
+    line_starts = None
+    if lines:
+        is_break = (tokens == _LINE_BREAK).to_numpy()
+        text_of = np.repeat(np.arange(len(n_tokens)), n_tokens)
+        if is_break.any():
+            word = ~is_break
+            n_tokens = np.bincount(text_of[word], minlength=len(n_tokens)).astype(np.int64)
+            breaks_before = np.cumsum(is_break)[word]
+            tokens, text_of = tokens.filter(pl.Series(word)), text_of[word]
+        else:
+            breaks_before = np.zeros(len(tokens), dtype=np.int64)
+        # A line is a run of tokens with the same text and the same number of breaks before them.
+        line_starts = np.ones(len(tokens), dtype=bool)
+        line_starts[1:] = (text_of[1:] != text_of[:-1]) | (breaks_before[1:] != breaks_before[:-1])
     token_hashes = hasher.hash_series(tokens)
     all_grams = combine(token_hashes, n)
     per_text = np.maximum(n_tokens - n + 1, 0)
     offsets = np.zeros(len(per_text) + 1, dtype=np.int64)
     np.cumsum(per_text, out=offsets[1:])
     if len(all_grams) == 0 or offsets[-1] == 0:
-        return ShingleBatch(np.zeros(0, dtype=np.uint64), offsets, n_tokens)
+        return ShingleBatch(np.zeros(0, dtype=np.uint64), offsets, n_tokens, token_hashes, line_starts)
     # n-gram i of text j sits at global token index tok_start[j] + i; keep those inside the text.
     tok_start = np.zeros(len(n_tokens), dtype=np.int64)
     np.cumsum(n_tokens[:-1], out=tok_start[1:])
     starts = np.repeat(tok_start, per_text) + (np.arange(offsets[-1]) - np.repeat(offsets[:-1], per_text))
-    return ShingleBatch(all_grams[starts], offsets, n_tokens)
+    return ShingleBatch(all_grams[starts], offsets, n_tokens, token_hashes, line_starts)

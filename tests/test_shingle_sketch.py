@@ -20,7 +20,7 @@ from provenance import api
 from provenance.candidates import jaccard_candidates
 from provenance.normalize import TOKEN_RE, normalize
 from provenance.params import IndexParams
-from provenance.shingle import ShingleBatch, TokenHasher, batch_shingles, combine, shingle_hash
+from provenance.shingle import ShingleBatch, TokenHasher, batch_shingles, combine, sequence_keys, shingle_hash, text_key
 from provenance.sketch import lsh_params, minhash, permutations
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -120,6 +120,24 @@ def test_tiny_vocabulary_cache_gives_the_same_hashes(tweets: list[str]) -> None:
         assert np.array_equal(got.hashes, ref.hashes) and np.array_equal(got.offsets, ref.offsets)
 
 
+class _CollidingHasher(TokenHasher):
+    """Cache keys with only 4 values: nearly every pair of words collides."""
+
+    def _cache_keys(self, tokens: pl.Series):
+        keys, checks = super()._cache_keys(tokens)
+        return keys % np.uint64(4), checks
+
+
+@pytest.mark.parametrize("hasher_type", [TokenHasher, _CollidingHasher])
+def test_vocabulary_cache_gives_exact_hashes_across_batches(tweets: list[str], hasher_type) -> None:
+    hasher = hasher_type(7, max_vocab=500)  # small: cleared and regrown along the way
+    for start in range(0, 600, 50):
+        words = [w for t in tweets[start : start + 50] for w in toks(t)]
+        got = hasher.hash_series(pl.Series(words, dtype=pl.String)).tolist()
+        assert got == [xxhash.xxh3_64_intdigest(w.encode("utf-8"), 7) for w in words]
+    assert len(hasher._keys) >= 1 << 16 and hasher._count <= 500
+
+
 # ---------------------------------------------------------------------------- batch vs reference
 
 
@@ -174,6 +192,36 @@ def test_batch_shingles_independent_of_batching(mixed_texts: list[str], n: int) 
         for k in range(0, len(mixed_texts), size):
             got.extend(_per_text(batch_shingles(mixed_texts[k : k + size], n, hasher)))
         assert got == whole, size
+
+
+def test_line_mode_gives_the_same_shingles_and_marks_line_starts(mixed_texts: list[str]) -> None:
+    texts = mixed_texts + ["a b\n\n c d e\n", "\n", "x\ny", "", "one line only"]
+    plain = batch_shingles(texts, 3, TokenHasher(0))
+    lined = batch_shingles(texts, 3, TokenHasher(0), lines=True)
+    assert np.array_equal(plain.hashes, lined.hashes) and np.array_equal(plain.n_tokens, lined.n_tokens)
+    assert np.array_equal(plain.token_hashes, lined.token_hashes)
+    expected: list[bool] = []
+    for t in texts:
+        for line in normalize(t).split("\n"):
+            expected += [i == 0 for i in range(len(toks(line)))]
+    assert lined.line_starts is not None and lined.line_starts.tolist() == expected
+    assert plain.line_starts is None
+
+
+@pytest.mark.parametrize("seed", [0, 99])
+def test_sequence_keys_equal_the_reference_text_key(mixed_texts: list[str], seed: int) -> None:
+    sb = batch_shingles(mixed_texts, 3, TokenHasher(seed))
+    starts, lengths = sb.token_offsets[:-1], sb.n_tokens
+    keys = sequence_keys(sb.token_hashes, starts, lengths).tolist()
+    assert keys == [text_key(toks(t), seed) for t in mixed_texts]
+    # sub-runs too: the key depends on exactly the run's tokens
+    words = toks(" ".join(mixed_texts[:20]))
+    hashes = TokenHasher(seed).hash_series(pl.Series(words, dtype=pl.String))
+    starts = np.arange(0, len(words) - 5, 3, dtype=np.int64)
+    lengths = (starts % 5 + 1).astype(np.int64)
+    got = sequence_keys(hashes, starts, lengths).tolist()
+    assert got == [text_key(words[s : s + n], seed) for s, n in zip(starts.tolist(), lengths.tolist())]
+    assert text_key(["a", "b"]) != text_key(["a b"]) != text_key(["ab"]) and text_key(["a"]) != text_key(["a", "a"])
 
 
 def test_combine_windows() -> None:
