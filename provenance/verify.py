@@ -171,15 +171,20 @@ def judge(region: Region, post_tokens: int, ngram: int, params: "ScanParams") ->
 
     A whole copy needs containment >= ``min_containment`` and coverage >= ``min_coverage``; a copy
     that may be cut off (``containment_prefix``, confirmed later by the "…" after it) needs the same
-    over the post's prefix, found from the post's start. Both need a span of ``min_span_tokens``.
+    over the post's prefix, found from the post's start; that prefix must have ``min_span_tokens``
+    tokens and the region must be no wider than the prefix plus the window slack. Both need a span of
+    ``min_span_tokens``.
     """
     if region.span_tokens(ngram) < params.min_span_tokens:
         return None
     coverage = region.covered / post_tokens
     if region.containment >= params.min_containment and coverage >= params.min_coverage:
         return _Verdict("containment", region.containment, coverage, region.distinct)
+    # The prefix claimed must itself be long enough, and the region about as compact as the prefix.
     prefix_coverage = region.prefix_covered / region.prefix_tokens
-    if (region.post_first < ngram
+    prefix_width = region.prefix_tokens + max(3, math.ceil(params.window_slack * region.prefix_tokens))
+    if (region.post_first < ngram and region.prefix_tokens >= params.min_span_tokens
+            and region.span_tokens(ngram) <= prefix_width
             and region.prefix_containment >= params.min_containment and prefix_coverage >= params.min_coverage):
         return _Verdict("containment_prefix", region.prefix_containment, prefix_coverage, region.prefix_distinct)
     return None
