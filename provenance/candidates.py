@@ -189,18 +189,17 @@ class FrequentShingles:
 
     @classmethod
     def of(cls, index: Index) -> "FrequentShingles":
+        values = index.frequent
         lengths = np.diff(index.shingle_offsets)
-        distinct = np.unique(index.shingles)
-        in_keys = np.isin(distinct, index.keys, assume_unique=True)
-        values = distinct[~in_keys]
-        at = np.searchsorted(values, index.shingles)
-        is_frequent = values[np.minimum(at, max(len(values) - 1, 0))] == index.shingles if len(values) else \
-            np.zeros(len(index.shingles), dtype=bool)
-        ppos = np.arange(len(index.shingles), dtype=np.int64) - np.repeat(index.shingle_offsets[:-1], lengths)
-        post_of = np.repeat(np.arange(len(lengths)), lengths)
+        if len(values):
+            is_frequent = values[np.minimum(np.searchsorted(values, index.shingles), len(values) - 1)] == index.shingles
+        else:
+            is_frequent = np.zeros(len(index.shingles), dtype=bool)
+        at = np.flatnonzero(is_frequent)
+        post_of = np.searchsorted(index.shingle_offsets, at, side="right") - 1
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(post_of[is_frequent], minlength=len(lengths)), out=offsets[1:])
-        return cls(values, offsets, index.shingles[is_frequent], ppos[is_frequent])
+        np.cumsum(np.bincount(post_of, minlength=len(lengths)), out=offsets[1:])
+        return cls(values, offsets, index.shingles[at], at - index.shingle_offsets[post_of])
 
 
 def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBatch, cands: Candidates,

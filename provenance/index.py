@@ -17,6 +17,7 @@ file                        content
 ``key_offsets.npy``         int64 ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j``
 ``key_posts.npy``           uint32: post numbers (row of ``posts.parquet``)
 ``key_pos.npy``             uint32: the key's first position in that post's shingle sequence
+``frequent.npy``            uint64, sorted: the frequent shingles (in more than ``max_key_posts`` posts; no keys)
 ``signatures.npy``          uint32 ``(num_perm, posts)``: MinHash signatures (datasketch affine32)
 ``lsh_keys.npy``            uint64 ``(bands, posts)``: band keys, sorted within each band
 ``lsh_posts.npy``           uint32 ``(bands, posts)``: the post of each band key
@@ -54,8 +55,8 @@ __all__ = ["Index", "build_index", "open_index", "FORMAT", "FORMAT_VERSION"]
 FORMAT = "provenance-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "key_pos", "signatures", "lsh_keys",
-           "lsh_posts")
+_ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "key_pos", "frequent", "signatures",
+           "lsh_keys", "lsh_posts")
 
 KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
 
@@ -73,6 +74,7 @@ class Index:
     key_offsets: NDArray[np.int64]
     key_posts: NDArray[np.uint32]
     key_pos: NDArray[np.uint32]
+    frequent: NDArray[np.uint64]
     signatures: NDArray[np.uint32]
     lsh_keys: NDArray[np.uint64]
     lsh_posts: NDArray[np.uint32]
@@ -172,9 +174,9 @@ def _postings(shingles: NDArray[np.uint64], offsets: NDArray[np.int64], n_posts:
     kh, kp = h[use], p[use]
     keys, starts = np.unique(kh, return_index=True)
     key_offsets = np.append(starts, len(kh)).astype(np.int64)
-    n_frequent_keys = int(len(np.unique(h[frequent])))
-    return (keys, key_offsets, kp.astype(np.uint32), pos[use], n_distinct, n_frequent, head_frequent,
-            n_frequent_keys, len(all_frequent))
+    frequent_values = np.unique(h[frequent])
+    return (keys, key_offsets, kp.astype(np.uint32), pos[use], frequent_values, n_distinct, n_frequent, head_frequent,
+            len(all_frequent))
 
 
 def _lsh(shingles, offsets, params: IndexParams):
@@ -190,7 +192,7 @@ def _lsh(shingles, offsets, params: IndexParams):
 
 def _assemble(params: IndexParams, posts: pl.DataFrame, shingles, offsets, info: dict) -> Index:
     n = posts.height
-    (keys, key_offsets, key_posts, key_pos, n_distinct, n_frequent, head_frequent, n_frequent_keys,
+    (keys, key_offsets, key_posts, key_pos, frequent, n_distinct, n_frequent, head_frequent,
      n_all_frequent) = _postings(shingles, offsets, n, params.max_key_posts, params.ngram)
     posts = posts.with_columns(
         pl.Series("n_shingles", n_distinct.astype(np.int64)),
@@ -206,12 +208,12 @@ def _assemble(params: IndexParams, posts: pl.DataFrame, shingles, offsets, info:
         "empty_posts": int((kinds == KIND_EMPTY).sum()),
         "shingles": int(len(shingles)),
         "keys": int(len(keys)),
-        "frequent_shingles": n_frequent_keys,
+        "frequent_shingles": int(len(frequent)),
         "posts_with_only_frequent_shingles": n_all_frequent,
     }
     manifest = {"counts": counts, **info}
-    return Index(None, params, posts, shingles, offsets, keys, key_offsets, key_posts, key_pos, sig, lsh_keys, lsh_posts,
-                 manifest)
+    return Index(None, params, posts, shingles, offsets, keys, key_offsets, key_posts, key_pos, frequent, sig, lsh_keys,
+                 lsh_posts, manifest)
 
 
 def build_index(batches: Iterable[Any], params: IndexParams = IndexParams(), *, base: Index | None = None,
