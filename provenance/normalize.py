@@ -47,12 +47,13 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["normalize", "normalize_with_offsets", "tokenize_with_offsets", "fold_char", "TOKEN_RE", "Tokens"]
+__all__ = ["normalize", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "fold_char", "TOKEN_RE",
+           "Tokens"]
 
 TOKEN_RE = re.compile(r"\w+")
 
@@ -202,6 +203,34 @@ def normalize(text: str) -> str:
     if _has_spans(text):
         text = _replace_spans(text)
     return text
+
+
+# Joins a batch: no span can reach across it (URLs stop at the space, ``rt\\s*@`` at the NUL) and
+# folding keeps it, so the batch normalizes as one string and splits back into its texts.
+_BATCH_SEP = " \x00 "
+
+
+_JOIN_BELOW = 1000
+"""Texts shorter than this (characters) are normalized joined together; longer ones one by one, which
+skips the span pass for the many long texts that have no span at all."""
+
+
+def normalize_batch(texts: Sequence[str]) -> list[str]:
+    """``[normalize(t) for t in texts]`` with fewer Python calls: short texts are normalized as one string."""
+    out = [""] * len(texts)
+    short = []
+    for i, t in enumerate(texts):
+        if len(t) < _JOIN_BELOW and "\x00" not in t:
+            short.append(i)
+        else:
+            out[i] = normalize(t)
+    if short:
+        parts = normalize(_BATCH_SEP.join(texts[i] for i in short)).split(_BATCH_SEP)
+        if len(parts) != len(short):  # cannot happen (see _BATCH_SEP); never return misaligned texts
+            raise AssertionError("normalize_batch: batch separator not preserved")
+        for i, part in zip(short, parts):
+            out[i] = part
+    return out
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import polars as pl
 import xxhash
 from numpy.typing import NDArray
 
-from .normalize import TOKEN_RE, normalize
+from .normalize import TOKEN_RE, normalize_batch
 
 __all__ = ["HASH_NAME", "ShingleBatch", "TokenHasher", "batch_shingles", "shingle_hash", "combine", "fold_rows", "text_key",
            "sequence_keys"]
@@ -282,7 +282,7 @@ def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normali
 
     With ``lines``, the batch also records where lines start (``ShingleBatch.line_starts``).
     """
-    norm = list(texts) if normalized else [normalize(t) for t in texts]
+    norm = list(texts) if normalized else normalize_batch(texts)
     tokens, n_tokens = tokenize_batch(norm, lines)
     line_starts = None
     if lines:

@@ -524,3 +524,19 @@ def test_span_search_at_possible_starts_equals_a_full_regex_scan(text: str) -> N
     folded = _fold(text)
     assert [(m.start(), m.end(), m.lastgroup) for m in _span_matches(folded)] == \
            [(m.start(), m.end(), m.lastgroup) for m in _SPANS.finditer(folded)]
+
+
+@PROP
+@given(st.lists(st.one_of(texts, span_heavy), max_size=12))
+@example(["abc rt", "@user: hi", "http://t.co/x", "y...", "&amp", ";z"])
+def test_batch_normalization_equals_one_text_at_a_time(batch: list[str]) -> None:
+    from provenance.normalize import normalize_batch
+
+    assert normalize_batch(batch) == [normalize(t) for t in batch]
+
+
+def test_batch_normalization_on_real_texts(tweets: list[str], docs: list[str]) -> None:
+    from provenance.normalize import normalize_batch
+
+    for batch in (tweets[:500], docs[:50], tweets[500:600] + docs[50:60] + ["", "a\x00b @c"]):
+        assert normalize_batch(batch) == [normalize(t) for t in batch]
