@@ -1,0 +1,117 @@
+"""Shared pieces of the benchmark harness: the run context, sections, tables, measured child processes.
+
+Every section module (``accuracy``, ``calibrate``, ``speed``, ``scale``) exposes
+``run(ctx: Context) -> Section``; ``benchmarks/run.py`` calls them in turn and writes RESULTS.md and
+results.json from the sections it gets back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+FIXTURES = ROOT / "fixtures"
+
+
+@dataclass
+class Context:
+    """What every section gets.
+
+    ``data``: the shared real-data folder (may be missing: sections then say so and skip what needs it);
+    ``fixtures``: the repository's fixtures; ``work``: a scratch folder the section may fill;
+    ``quick``: small inputs, so the whole harness runs in well under a minute (the test suite runs it);
+    ``rounds``: timing rounds per measured method; ``seed``: for every random choice.
+    """
+
+    data: Path = DEFAULT_DATA
+    fixtures: Path = FIXTURES
+    work: Path = Path("bench-work")
+    quick: bool = False
+    rounds: int = 3
+    seed: int = 20261123
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    @property
+    def has_data(self) -> bool:
+        return self.data.is_dir()
+
+
+@dataclass
+class Section:
+    """A part of RESULTS.md: a title, its Markdown body, and the figures behind it (for results.json)."""
+
+    title: str
+    markdown: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    """A Markdown table; ``align`` is one character per column, ``l`` or ``r`` (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(map(str, header)) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,d}"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One child process: wall seconds, peak resident memory in bytes, and the JSON it printed last."""
+
+    seconds: float
+    peak_rss: int
+    result: dict[str, Any]
+
+
+def run_measured(args: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
+    """Run ``python args...`` as a child process; measure its wall time and peak RSS (``wait4``).
+
+    The child must print one JSON object as its last stdout line; a non-zero exit raises with its stderr.
+    """
+    cmd = [sys.executable, *args]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=cwd, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
+    lines = stdout.strip().splitlines()
+    return Measured(seconds, usage.ru_maxrss * 1024, json.loads(lines[-1]) if lines else {})
+
+
+def self_peak_rss() -> int:
+    """Peak RSS of this process so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def mib(n: float) -> float:
+    return n / (1 << 20)
+
+
+def median(values: Sequence[float]) -> float:
+    s = sorted(values)
+    k = len(s)
+    return s[k // 2] if k % 2 else (s[k // 2 - 1] + s[k // 2]) / 2

@@ -1,0 +1,65 @@
+"""The benchmark harness end to end: ``python -m benchmarks.run --quick`` on the bundled fixtures
+produces every section and table, and its figures agree with the fixture's truth file and with each
+other."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from conftest import REPO, TRUTH_CSV
+from benchmarks.run import HEADLINE_END, HEADLINE_START, SECTIONS
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--work", str(work)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return (work / "RESULTS.md").read_text(encoding="utf-8"), json.loads((work / "results.json").read_text())
+
+
+def test_every_section_and_the_headline_are_written(quick_run) -> None:
+    text, data = quick_run
+    assert set(data) == set(SECTIONS)
+    for title in ("## Headline", "## Accuracy on planted real text", "## Speed against datasketch"):
+        assert title in text
+    headline = text[text.index(HEADLINE_START) : text.index(HEADLINE_END)]
+    for measure in ("recall, light edits", "pair precision", "scan speed / naive", "scan speed / floor"):
+        assert measure in headline
+    assert "| provenance |" in text and "| datasketch |" in text and "| floor |" in text
+
+
+def test_accuracy_figures_agree_with_the_truth_file(quick_run) -> None:
+    _, data = quick_run
+    truth = pl.read_csv(TRUTH_CSV, schema_overrides={"post_id": pl.String, "doc_id": pl.String})
+    acc = data["accuracy"]
+    overall = acc["groups"]["all"]
+    assert overall["planted"] == truth.height
+    counts = truth.group_by("edit").len()
+    assert {e: v["planted"] for e, v in acc["by_edit"].items()} == dict(counts.iter_rows())
+    assert sum(v["found"] for v in acc["by_edit"].values()) == overall["found"]
+    assert acc["groups"]["light"]["planted"] + acc["groups"]["heavy"]["planted"] == truth.height
+    assert overall["recall"] == pytest.approx(overall["found"] / overall["planted"])
+    assert acc["precision"]["true_pairs"] + acc["precision"]["false_pairs"] == acc["precision"]["reported_pairs"]
+
+
+def test_speed_figures_are_consistent(quick_run) -> None:
+    _, data = quick_run
+    sp = data["speed"]
+    rows = {r["method"]: r for r in sp["rows"]}
+    assert {"provenance", "naive", "datasketch", "floor"} <= set(rows)
+    for r in rows.values():
+        assert r["scan_s"] > 0 and r["build_s"] > 0 and r["peak_rss"] > 0
+        assert r["mb_s"] == pytest.approx(r["corpus_bytes"] / 1e6 / r["scan_s"])
+        assert r["planted"] == pl.read_csv(TRUTH_CSV).height
+    # provenance finds in the speed corpus (the planted fixture) what the accuracy section found there
+    overall = data["accuracy"]["groups"]["all"]
+    assert rows["provenance"]["planted_found"] == overall["found"]
+    ratio = {r[0]: r[1] for r in sp["ratios"]}
+    assert ratio["naive"] == pytest.approx(rows["provenance"]["mb_s"] / rows["naive"]["mb_s"])
