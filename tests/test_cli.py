@@ -18,7 +18,7 @@ import provenance
 from provenance.params import IndexParams, ScanParams
 from provenance.report import MATCH_COLUMNS_DOC
 
-from conftest import FIX, HARD_CSV, PLANTED, POSTS_CSV, TRUTH_CSV, BuiltIndex, run_cli
+from conftest import HARD_CSV, PLANTED, POSTS_CSV, TRUTH_CSV, BuiltIndex, run_cli
 
 IDS = {"post_id": pl.String, "doc_id": pl.String, "tweet_id": pl.String}
 

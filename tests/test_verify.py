@@ -296,3 +296,24 @@ def test_covered_chars_examples() -> None:
     assert covered_chars(a(0, 10), a(10, 20)) == 20  # touching
     assert covered_chars(a(20, 0), a(30, 5)) == 15  # unsorted
     assert covered_chars(a(3, 3), a(3, 3)) == 0  # empty spans
+
+
+def test_judge_prefix_needs_a_long_enough_compact_prefix() -> None:
+    """A cut-off copy is judged on the post's prefix only when that prefix has min_span_tokens tokens
+    and the document region is about as compact as the prefix (the planted-benchmark false pairs)."""
+    from provenance.params import ScanParams
+    from provenance.verify import Region, judge
+
+    p = ScanParams()  # min_span_tokens 6, slack 0.25
+    post_tokens = 20  # 18 shingles; only the prefix is found
+    # prefix of 8 tokens (6 shingles) found as 6 consecutive document shingles: accepted
+    ok = Region(first=100, last=105, matched=6, distinct=18, covered=8, post_first=0, prefix_distinct=6,
+                prefix_tokens=8, prefix_covered=8)
+    verdict = judge(ok, post_tokens, N, p)
+    assert verdict is not None and verdict.method == "containment_prefix" and verdict.containment == 1.0
+    # the same prefix spread over a region twice as wide: rejected
+    wide = Region(100, 113, 6, 18, 8, 0, 6, 8, 8)
+    assert wide.span_tokens(N) >= p.min_span_tokens and judge(wide, post_tokens, N, p) is None
+    # a 4-token prefix (2 shingles) in a region of 8 tokens: too short a prefix, rejected
+    short = Region(100, 105, 2, 18, 4, 0, 2, 4, 4)
+    assert short.span_tokens(N) >= p.min_span_tokens and judge(short, post_tokens, N, p) is None
