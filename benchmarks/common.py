@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -74,7 +73,10 @@ def _cell(v: Any) -> str:
 
 @dataclass(frozen=True)
 class Measured:
-    """One child process: wall seconds, peak resident memory in bytes, and the JSON it printed last."""
+    """One child process: wall seconds, peak resident memory in bytes, and the JSON it printed last.
+
+    ``peak_rss`` is the child's own ``vm_hwm`` when its JSON carries one (see :func:`vm_hwm`), else
+    what ``wait4`` reports, which can be the parent's peak instead."""
 
     seconds: float
     peak_rss: int
@@ -99,12 +101,24 @@ def run_measured(args: Sequence[str], *, env: dict[str, str] | None = None, cwd:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
     lines = stdout.strip().splitlines()
-    return Measured(seconds, usage.ru_maxrss * 1024, json.loads(lines[-1]) if lines else {})
+    result = json.loads(lines[-1]) if lines else {}
+    return Measured(seconds, int(result.pop("vm_hwm", 0)) or usage.ru_maxrss * 1024, result)
 
 
-def self_peak_rss() -> int:
-    """Peak RSS of this process so far, in bytes."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def vm_hwm() -> int:
+    """This process's peak resident memory in bytes (``VmHWM``; 0 where /proc is missing).
+
+    Children print it in their JSON. Not ``ru_maxrss``: on Linux, exec carries the spawning process's
+    high-water mark into the new process's ``ru_maxrss`` (and into what ``wait4`` reports), so a child
+    of a large parent would show at least the parent's peak. ``VmHWM`` is the child's own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def mib(n: float) -> float:
