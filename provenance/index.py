@@ -371,7 +371,8 @@ def open_index(path: str | Path, *, verify: bool = True) -> Index:
             raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
     try:
         posts = pl.read_parquet(path / "posts.parquet")
-        arrays = {n: np.load(path / f"{n}.npy", allow_pickle=False) for n in _ARRAYS}
+        # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
+        arrays = {n: np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in _ARRAYS}
     except Exception as e:  # a file that passed its checksum but does not parse
         raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
     for a in arrays.values():
