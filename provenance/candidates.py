@@ -13,6 +13,7 @@ tables; any shared band makes a candidate (datasketch ``MinHashLSH.query`` seman
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -23,7 +24,7 @@ from .shingle import ShingleBatch
 from .sketch import band_keys, minhash
 
 __all__ = ["Candidates", "FrequentShingles", "KeyFilter", "PairHits", "containment_candidates", "jaccard_candidates",
-           "expand_ranges", "pair_hits", "pair_hits_from_keys", "window_widths"]
+           "expand_ranges", "lookup", "pair_hits", "pair_hits_from_keys", "window_widths"]
 
 
 def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -33,6 +34,20 @@ def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArr
         return np.zeros(0, dtype=np.int64)
     ends = np.cumsum(counts)
     return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
+
+
+def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """Where each needle is or would go in the sorted, non-empty ``table`` (clipped to a valid index:
+    compare ``table[result] == needles`` for membership).
+
+    The needles are searched in sorted order: consecutive searches then touch nearby memory, several
+    times faster than random order on a table larger than the CPU caches.
+    """
+    order = np.argsort(needles, kind="stable")
+    pos = np.empty(len(needles), dtype=np.int64)
+    pos[order] = np.searchsorted(table, needles[order])
+    np.minimum(pos, len(table) - 1, out=pos)
+    return pos
 
 
 class KeyFilter:
@@ -92,8 +107,7 @@ def containment_candidates(
     if len(h) == 0 or len(index.keys) == 0:
         return Candidates.empty()
     probe = np.flatnonzero(key_filter.maybe(h))
-    pos = np.searchsorted(index.keys, h[probe])
-    pos[pos == len(index.keys)] = 0
+    pos = lookup(index.keys, h[probe])
     hit = index.keys[pos] == h[probe]
     if not hit.any():
         return Candidates.empty()
@@ -187,15 +201,18 @@ class FrequentShingles:
     hashes: NDArray[np.uint64]
     ppos: NDArray[np.int64]
 
+    @cached_property
+    def filter(self) -> "KeyFilter":
+        return KeyFilter(self.values)
+
     @classmethod
     def of(cls, index: Index) -> "FrequentShingles":
         values = index.frequent
         lengths = np.diff(index.shingle_offsets)
+        at = np.zeros(0, dtype=np.int64)
         if len(values):
-            is_frequent = values[np.minimum(np.searchsorted(values, index.shingles), len(values) - 1)] == index.shingles
-        else:
-            is_frequent = np.zeros(len(index.shingles), dtype=bool)
-        at = np.flatnonzero(is_frequent)
+            maybe = np.flatnonzero(KeyFilter(values).maybe(index.shingles))
+            at = maybe[values[lookup(values, index.shingles[maybe])] == index.shingles[maybe]]
         post_of = np.searchsorted(index.shingle_offsets, at, side="right") - 1
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(np.bincount(post_of, minlength=len(lengths)), out=offsets[1:])
@@ -211,8 +228,8 @@ def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBat
     parts = [(cands.row_pair, cands.row_pos, cands.row_ppos, cands.row_hash)]
     n_freq = frequent.offsets[cands.post + 1] - frequent.offsets[cands.post]
     if len(frequent.values) and n_freq.any():
-        at = np.searchsorted(frequent.values, sb.hashes)
-        found = np.flatnonzero(frequent.values[np.minimum(at, len(frequent.values) - 1)] == sb.hashes)
+        maybe = np.flatnonzero(frequent.filter.maybe(sb.hashes))
+        found = maybe[frequent.values[lookup(frequent.values, sb.hashes[maybe])] == sb.hashes[maybe]]
         if len(found):
             doc_len = np.diff(sb.offsets)
             doc_of = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)[found]

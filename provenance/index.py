@@ -372,7 +372,8 @@ def open_index(path: str | Path, *, verify: bool = True) -> Index:
     try:
         posts = pl.read_parquet(path / "posts.parquet")
         # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
-        arrays = {n: np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in _ARRAYS}
+        # (np.asarray: plain ndarray views of the maps, without np.memmap's per-operation overhead.)
+        arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in _ARRAYS}
     except Exception as e:  # a file that passed its checksum but does not parse
         raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
     for a in arrays.values():
