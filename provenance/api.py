@@ -29,7 +29,8 @@ from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, iter_batches
 from .report import MATCH_SCHEMA, write_outputs
 from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
-from .verify import CANDIDATE_SHARE, TRUNCATION_AFTER, Found, exact_jaccard, judge, verify_pair
+from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
+                     judge_many, verify_many)
 
 SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
@@ -150,15 +151,23 @@ class _Scanner:
         keep = np.flatnonzero(hits.bound >= np.maximum(need, 2))
         self.tally.candidates += len(docs)
         self.tally.verified += len(keep)
+        if not len(keep):
+            return []
+        # Verify the surviving pairs all at once.
+        counts = hits.offsets[keep + 1] - hits.offsets[keep]
+        rows = expand_ranges(hits.offsets[keep], counts)
+        kept_posts = posts[keep]
+        lengths = ix.shingle_offsets[kept_posts + 1] - ix.shingle_offsets[kept_posts]
+        regions = verify_many(np.r_[0, np.cumsum(counts)], hits.pos[rows], hits.hashes[rows], np.r_[0, np.cumsum(lengths)],
+                              ix.shingles[expand_ranges(ix.shingle_offsets[kept_posts], lengths)],
+                              self.n_distinct[kept_posts], n, p.window_slack)
+        verdicts = judge_many(regions, self.n_tokens[kept_posts], n, p)
         found: list[Found] = []
-        pos, values = hits.pos.tolist(), hits.hashes.tolist()
-        for i in keep.tolist():
-            post = int(posts[i])
-            lo, hi = hits.offsets[i], hits.offsets[i + 1]
-            region = verify_pair(pos[lo:hi], values[lo:hi], ix.post_shingles(post).tolist(), n, p.window_slack)
-            verdict = judge(region, int(self.n_tokens[post]), n, p) if region is not None else None
-            if verdict is not None:
-                found.append(verdict.found(int(docs[i]), post, region, n))
+        for j in np.flatnonzero(verdicts.method != METHOD_NONE).tolist():
+            method = "containment" if verdicts.method[j] == METHOD_CONTAINMENT else "containment_prefix"
+            found.append(Found(int(docs[keep[j]]), int(kept_posts[j]), method, float(verdicts.containment[j]),
+                               float(verdicts.coverage[j]), None, int(regions.first[j]),
+                               int(regions.last[j]) + n - 1, int(regions.matched[j]), int(verdicts.distinct[j])))
         return found
 
     def _jaccard(self, sb) -> list[Found]:

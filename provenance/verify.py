@@ -188,3 +188,127 @@ def judge(region: Region, post_tokens: int, ngram: int, params: "ScanParams") ->
             and region.prefix_containment >= params.min_containment and prefix_coverage >= params.min_coverage):
         return _Verdict("containment_prefix", region.prefix_containment, prefix_coverage, region.prefix_distinct)
     return None
+
+
+# --------------------------------------------------------------------------- many pairs at once
+
+
+@dataclass(frozen=True)
+class Regions:
+    """:class:`Region` fields for many pairs, one int64 array per field (see :func:`verify_many`)."""
+
+    first: NDArray[np.int64]
+    last: NDArray[np.int64]
+    matched: NDArray[np.int64]
+    distinct: NDArray[np.int64]
+    covered: NDArray[np.int64]
+    post_first: NDArray[np.int64]
+    prefix_distinct: NDArray[np.int64]
+    prefix_tokens: NDArray[np.int64]
+    prefix_covered: NDArray[np.int64]
+
+    def region(self, i: int) -> Region:
+        return Region(*(int(getattr(self, f)[i]) for f in Region.__dataclass_fields__))
+
+
+def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_hashes: NDArray[np.uint64],
+                post_offsets: NDArray[np.int64], post_hashes: NDArray[np.uint64], n_distinct: NDArray[np.int64],
+                ngram: int, slack: float) -> Regions:
+    """:func:`verify_pair` for many pairs at once, with numpy; gives exactly its regions.
+
+    Pair ``i``'s document hits are ``hit_pos/hit_hashes[hit_offsets[i]:hit_offsets[i+1]]`` (positions
+    increasing, at least one hit), its post's shingles ``post_hashes[post_offsets[i]:post_offsets[i+1]]``
+    with ``n_distinct[i]`` distinct values. Pairs whose hits repeat a value need :func:`best_region`'s
+    distinct counting and go through :func:`verify_pair` one by one; in the others every hit counts.
+    """
+    k = len(hit_offsets) - 1
+    counts = np.diff(hit_offsets)
+    pair = np.repeat(np.arange(k, dtype=np.int64), counts)
+    lengths = np.diff(post_offsets)
+    width = lengths - 1 + np.maximum(3, np.ceil(slack * lengths).astype(np.int64))
+    # Shingle values as dense ranks, so (pair, value) packs into one uint64.
+    ranks = np.unique(np.concatenate([hit_hashes, post_hashes]), return_inverse=True)[1].astype(np.uint64)
+    hit_key = (pair.astype(np.uint64) << np.uint64(32)) | ranks[: len(hit_hashes)]
+    post_pair = np.repeat(np.arange(k, dtype=np.int64), lengths)
+    post_key = (post_pair.astype(np.uint64) << np.uint64(32)) | ranks[len(hit_hashes) :]
+    # Pairs whose hits repeat a value take the slow path.
+    sorted_hits = np.sort(hit_key)
+    slow = np.zeros(k, dtype=bool)
+    slow[(sorted_hits[1:][sorted_hits[1:] == sorted_hits[:-1]] >> np.uint64(32)).astype(np.int64)] = True
+    # Best window: for each right end j the leftmost i within the width; the first j with the most hits.
+    where = (pair.astype(np.uint64) << np.uint64(32)) | hit_pos.astype(np.uint64)
+    low = (pair.astype(np.uint64) << np.uint64(32)) + np.maximum(hit_pos - width[pair], 0).astype(np.uint64)
+    left = np.searchsorted(where, low, side="left")
+    inside = np.arange(len(where)) - left + 1
+    most = np.zeros(k, dtype=np.int64)
+    most[counts > 0] = np.maximum.reduceat(inside, hit_offsets[:-1][counts > 0])
+    at_most = np.flatnonzero(inside == most[pair])
+    best_j = at_most[np.r_[True, pair[at_most][1:] != pair[at_most][:-1]]]
+    best_i = left[best_j]
+    # The region's values; the post positions holding one of them.
+    marks = np.zeros(len(where) + 1, dtype=np.int64)
+    np.add.at(marks, best_i, 1)
+    np.add.at(marks, best_j + 1, -1)
+    in_region = np.cumsum(marks[:-1]) > 0
+    is_hit = np.isin(post_key, hit_key[in_region])
+    post_k = np.arange(len(post_hashes), dtype=np.int64) - np.repeat(post_offsets[:-1], lengths)
+    # First post position of each distinct value: after a stable sort by (pair, value), the run heads.
+    by_value = np.argsort(post_key, kind="stable")
+    heads = by_value[np.r_[True, post_key[by_value][1:] != post_key[by_value][:-1]]]
+    prefix_end = np.full(k, -1, dtype=np.int64)
+    found_heads = heads[is_hit[heads]]
+    np.maximum.at(prefix_end, post_pair[found_heads], post_k[found_heads])
+    prefix_tokens = prefix_end + ngram
+    prefix_distinct = np.bincount(post_pair[heads][post_k[heads] <= prefix_end[post_pair[heads]]], minlength=k)
+    # Covered tokens: the union of [p, p + n) over the matched post positions p (rows in position order).
+    mp, mk = post_pair[is_hit], post_k[is_hit]
+    last_of_pair = np.r_[mp[1:] != mp[:-1], True]
+    piece_end = np.where(last_of_pair, mk + ngram, np.minimum(mk + ngram, np.r_[mk[1:], 0]))
+    covered = np.bincount(mp, weights=piece_end - mk, minlength=k).astype(np.int64)
+    prefix_piece = np.maximum(0, np.minimum(piece_end, prefix_tokens[mp]) - mk)
+    prefix_covered = np.bincount(mp, weights=prefix_piece, minlength=k).astype(np.int64)
+    post_first = np.full(k, -1, dtype=np.int64)
+    group = np.flatnonzero(np.r_[True, mp[1:] != mp[:-1]]) if len(mp) else np.zeros(0, dtype=np.int64)
+    post_first[mp[group]] = mk[group]
+    regions = Regions(hit_pos[best_i], hit_pos[best_j], most, n_distinct.astype(np.int64), covered, post_first,
+                      prefix_distinct, prefix_tokens, prefix_covered)
+    for i in np.flatnonzero(slow).tolist():
+        lo, hi = hit_offsets[i], hit_offsets[i + 1]
+        r = verify_pair(hit_pos[lo:hi].tolist(), hit_hashes[lo:hi].tolist(),
+                        post_hashes[post_offsets[i] : post_offsets[i + 1]].tolist(), ngram, slack)
+        for f in Region.__dataclass_fields__:
+            getattr(regions, f)[i] = getattr(r, f)
+    return regions
+
+
+METHOD_NONE, METHOD_CONTAINMENT, METHOD_PREFIX = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """:func:`judge` for many regions: ``method`` (``METHOD_*``), and the containment, coverage and
+    distinct shingle count of the accepted measure (whole post or prefix); meaningless where rejected."""
+
+    method: NDArray[np.int8]
+    containment: NDArray[np.float64]
+    coverage: NDArray[np.float64]
+    distinct: NDArray[np.int64]
+
+
+def judge_many(r: Regions, post_tokens: NDArray[np.int64], ngram: int, params: "ScanParams") -> Verdicts:
+    """:func:`judge` of every region of ``r`` at once (same tests, same floating-point arithmetic)."""
+    span = r.last - r.first + ngram
+    long_enough = span >= params.min_span_tokens
+    with np.errstate(divide="ignore", invalid="ignore"):
+        containment = np.where(r.distinct > 0, r.matched / np.maximum(r.distinct, 1), 0.0)
+        coverage = r.covered / post_tokens
+        prefix_containment = np.where(r.prefix_distinct > 0, r.matched / np.maximum(r.prefix_distinct, 1), 0.0)
+        prefix_coverage = r.prefix_covered / r.prefix_tokens
+    whole = long_enough & (containment >= params.min_containment) & (coverage >= params.min_coverage)
+    prefix_width = r.prefix_tokens + np.maximum(3, np.ceil(params.window_slack * r.prefix_tokens)).astype(np.int64)
+    prefix = (long_enough & ~whole & (r.post_first < ngram) & (r.prefix_tokens >= params.min_span_tokens)
+              & (span <= prefix_width) & (prefix_containment >= params.min_containment)
+              & (prefix_coverage >= params.min_coverage))
+    method = np.where(whole, METHOD_CONTAINMENT, np.where(prefix, METHOD_PREFIX, METHOD_NONE)).astype(np.int8)
+    return Verdicts(method, np.where(whole, containment, prefix_containment), np.where(whole, coverage, prefix_coverage),
+                    np.where(whole, r.distinct, r.prefix_distinct))

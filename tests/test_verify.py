@@ -317,3 +317,89 @@ def test_judge_prefix_needs_a_long_enough_compact_prefix() -> None:
     # a 4-token prefix (2 shingles) in a region of 8 tokens: too short a prefix, rejected
     short = Region(100, 105, 2, 18, 4, 0, 2, 4, 4)
     assert short.span_tokens(N) >= p.min_span_tokens and judge(short, post_tokens, N, p) is None
+
+
+# ------------------------------------------------------------------- many pairs at once (numpy path)
+
+
+def _many(cases: list[tuple[list[int], list[int]]], slack: float):
+    """verify_many over ``(doc, post)`` cases that share at least one value, and the one-by-one regions."""
+    from provenance.verify import verify_many
+
+    hit_pos, hit_val, post_val, hit_off, post_off, distinct, refs = [], [], [], [0], [0], [], []
+    for doc, post in cases:
+        positions = [k for k, h in enumerate(doc) if h in set(post)]
+        hit_pos += positions
+        hit_val += [doc[k] for k in positions]
+        post_val += post
+        hit_off.append(len(hit_pos))
+        post_off.append(len(post_val))
+        distinct.append(len(set(post)))
+        refs.append(_verify_pair(positions, [doc[k] for k in positions], post, N, slack))
+    got = verify_many(np.array(hit_off), np.array(hit_pos, dtype=np.int64), np.array(hit_val, dtype=np.uint64),
+                      np.array(post_off), np.array(post_val, dtype=np.uint64), np.array(distinct), N, slack)
+    return got, refs
+
+
+@PROP
+@given(
+    st.lists(st.tuples(st.lists(st.integers(0, 15), min_size=1, max_size=60),
+                       st.lists(st.integers(0, 15), min_size=1, max_size=20)), min_size=1, max_size=8),
+    st.sampled_from([0.0, 0.25, 1.0]),
+)
+def test_verify_many_equals_verify_pair(cases: list[tuple[list[int], list[int]]], slack: float) -> None:
+    cases = [(d, p) for d, p in cases if set(d) & set(p)]
+    if not cases:
+        return
+    got, refs = _many(cases, slack)
+    assert [got.region(i) for i in range(len(cases))] == refs
+
+
+def test_verify_many_on_distinct_values_takes_the_vectorized_path() -> None:
+    # no value repeats among a pair's hits: no pair goes through verify_pair
+    rng = random.Random(5)
+    cases = []
+    for _ in range(200):
+        post = rng.sample(range(1000), rng.randint(3, 30))
+        doc = rng.sample(range(1000, 3000), 50)
+        at = rng.randint(0, 50)
+        doc[at:at] = [v for v in post if rng.random() < 0.8] or post[:1]
+        cases.append((doc, post))
+    from provenance import verify as verify_module
+
+    calls = []
+    original = verify_module.verify_pair
+    verify_module.verify_pair = lambda *a: calls.append(a) or original(*a)
+    try:
+        got, refs = _many(cases, SLACK)
+        assert not calls  # every pair on the numpy path
+        _many(cases[:3] + [([7, 8, 7, 9], [7, 8, 9])], SLACK)  # a repeated value among the hits
+        assert len(calls) == 1
+    finally:
+        verify_module.verify_pair = original
+    assert [got.region(i) for i in range(len(cases))] == refs
+
+
+@PROP
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 12), st.integers(1, 30), st.integers(0, 30),
+                          st.integers(0, 30), st.integers(0, 30), st.integers(0, 30), st.integers(1, 40)),
+                min_size=1, max_size=30))
+def test_judge_many_equals_judge(rows) -> None:
+    from provenance.params import ScanParams
+    from provenance.verify import METHOD_CONTAINMENT, METHOD_NONE, Region, Regions, judge, judge_many
+
+    regions = []
+    for first, extent, distinct, matched, covered, post_first, prefix_distinct, post_tokens in rows:
+        prefix_tokens = N + min(post_first + prefix_distinct, 40)
+        regions.append((Region(first, first + extent, min(matched, distinct), distinct, covered, post_first,
+                               prefix_distinct, prefix_tokens, min(covered, prefix_tokens)), post_tokens))
+    arrays = Regions(*(np.array([getattr(r, f) for r, _ in regions], dtype=np.int64) for f in Region.__dataclass_fields__))
+    for params in (ScanParams(), ScanParams(min_containment=0.3, min_coverage=0.5, min_span_tokens=4)):
+        v = judge_many(arrays, np.array([t for _, t in regions]), N, params)
+        for i, (region, tokens) in enumerate(regions):
+            ref = judge(region, tokens, N, params)
+            if ref is None:
+                assert v.method[i] == METHOD_NONE
+            else:
+                assert v.method[i] == (METHOD_CONTAINMENT if ref.method == "containment" else 2)
+                assert (v.containment[i], v.coverage[i], v.distinct[i]) == (ref.containment, ref.coverage, ref.distinct)
