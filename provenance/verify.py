@@ -218,8 +218,7 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
 
     Pair ``i``'s document hits are ``hit_pos/hit_hashes[hit_offsets[i]:hit_offsets[i+1]]`` (positions
     increasing, at least one hit), its post's shingles ``post_hashes[post_offsets[i]:post_offsets[i+1]]``
-    with ``n_distinct[i]`` distinct values. Pairs whose hits repeat a value need :func:`best_region`'s
-    distinct counting and go through :func:`verify_pair` one by one; in the others every hit counts.
+    with ``n_distinct[i]`` distinct values.
     """
     k = len(hit_offsets) - 1
     counts = np.diff(hit_offsets)
@@ -231,15 +230,26 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
     hit_key = (pair.astype(np.uint64) << np.uint64(32)) | ranks[: len(hit_hashes)]
     post_pair = np.repeat(np.arange(k, dtype=np.int64), lengths)
     post_key = (post_pair.astype(np.uint64) << np.uint64(32)) | ranks[len(hit_hashes) :]
-    # Pairs whose hits repeat a value take the slow path.
-    sorted_hits = np.sort(hit_key)
-    slow = np.zeros(k, dtype=bool)
-    slow[(sorted_hits[1:][sorted_hits[1:] == sorted_hits[:-1]] >> np.uint64(32)).astype(np.int64)] = True
-    # Best window: for each right end j the leftmost i within the width; the first j with the most hits.
+    # Best window: for each right end j the leftmost i within the width, and the distinct values in
+    # hits i..j; the first j with the most. Without repeated values that count is j - i + 1.
     where = (pair.astype(np.uint64) << np.uint64(32)) | hit_pos.astype(np.uint64)
     low = (pair.astype(np.uint64) << np.uint64(32)) + np.maximum(hit_pos - width[pair], 0).astype(np.uint64)
     left = np.searchsorted(where, low, side="left")
     inside = np.arange(len(where)) - left + 1
+    by_value = np.argsort(hit_key, kind="stable")
+    same = hit_key[by_value][1:] == hit_key[by_value][:-1]
+    if same.any():
+        # A hit counts when the previous hit of its value lies before i; windows hold at most
+        # width + 1 hits, so a loop over the distance back from j is short.
+        previous = np.full(len(where), -1, dtype=np.int64)
+        previous[by_value[1:][same]] = by_value[:-1][same]
+        rows = np.flatnonzero(np.isin(pair, np.unique(pair[by_value[1:][same]])))
+        j, i = rows, left[rows]
+        distinct = np.zeros(len(rows), dtype=np.int64)
+        for back in range(int((j - i).max()) + 1 if len(rows) else 0):
+            t = j - back
+            distinct += (t >= i) & (previous[np.maximum(t, 0)] < i)
+        inside[rows] = distinct
     most = np.zeros(k, dtype=np.int64)
     most[counts > 0] = np.maximum.reduceat(inside, hit_offsets[:-1][counts > 0])
     at_most = np.flatnonzero(inside == most[pair])
@@ -270,15 +280,8 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
     post_first = np.full(k, -1, dtype=np.int64)
     group = np.flatnonzero(np.r_[True, mp[1:] != mp[:-1]]) if len(mp) else np.zeros(0, dtype=np.int64)
     post_first[mp[group]] = mk[group]
-    regions = Regions(hit_pos[best_i], hit_pos[best_j], most, n_distinct.astype(np.int64), covered, post_first,
-                      prefix_distinct, prefix_tokens, prefix_covered)
-    for i in np.flatnonzero(slow).tolist():
-        lo, hi = hit_offsets[i], hit_offsets[i + 1]
-        r = verify_pair(hit_pos[lo:hi].tolist(), hit_hashes[lo:hi].tolist(),
-                        post_hashes[post_offsets[i] : post_offsets[i + 1]].tolist(), ngram, slack)
-        for f in Region.__dataclass_fields__:
-            getattr(regions, f)[i] = getattr(r, f)
-    return regions
+    return Regions(hit_pos[best_i], hit_pos[best_j], most, n_distinct.astype(np.int64), covered, post_first,
+                   prefix_distinct, prefix_tokens, prefix_covered)
 
 
 METHOD_NONE, METHOD_CONTAINMENT, METHOD_PREFIX = 0, 1, 2

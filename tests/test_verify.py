@@ -355,8 +355,7 @@ def test_verify_many_equals_verify_pair(cases: list[tuple[list[int], list[int]]]
     assert [got.region(i) for i in range(len(cases))] == refs
 
 
-def test_verify_many_on_distinct_values_takes_the_vectorized_path() -> None:
-    # no value repeats among a pair's hits: no pair goes through verify_pair
+def test_verify_many_makes_no_call_per_pair() -> None:
     rng = random.Random(5)
     cases = []
     for _ in range(200):
@@ -364,6 +363,8 @@ def test_verify_many_on_distinct_values_takes_the_vectorized_path() -> None:
         doc = rng.sample(range(1000, 3000), 50)
         at = rng.randint(0, 50)
         doc[at:at] = [v for v in post if rng.random() < 0.8] or post[:1]
+        if rng.random() < 0.3:  # a post value repeated in the document near the copy
+            doc.insert(min(at + 3, len(doc)), post[0])
         cases.append((doc, post))
     from provenance import verify as verify_module
 
@@ -372,11 +373,9 @@ def test_verify_many_on_distinct_values_takes_the_vectorized_path() -> None:
     verify_module.verify_pair = lambda *a: calls.append(a) or original(*a)
     try:
         got, refs = _many(cases, SLACK)
-        assert not calls  # every pair on the numpy path
-        _many(cases[:3] + [([7, 8, 7, 9], [7, 8, 9])], SLACK)  # a repeated value among the hits
-        assert len(calls) == 1
     finally:
         verify_module.verify_pair = original
+    assert not calls
     assert [got.region(i) for i in range(len(cases))] == refs
 
 
