@@ -24,7 +24,7 @@ from .candidates import (FrequentShingles, KeyFilter, containment_candidates, ex
 from .errors import InputError
 from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
-from .normalize import tokenize_with_offsets
+from .normalize import token_spans
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, iter_batches
 from .report import MATCH_SCHEMA, write_outputs
@@ -231,13 +231,13 @@ class _Scanner:
                 by_doc[d] = [f for f in by_doc[d] if f.method != "containment_prefix"]
                 if not by_doc[d]:
                     continue
-            toks = tokenize_with_offsets(text)
-            if len(toks.words) != n_tokens[d]:
+            tok_starts, tok_ends = token_spans(text)
+            if len(tok_starts) != n_tokens[d]:
                 raise RuntimeError(f"{batch.source}:{batch.rows[d]}: tokenizer mismatch "
-                                   f"({len(toks.words)} != {n_tokens[d]}); please report this document")
+                                   f"({len(tok_starts)} != {n_tokens[d]}); please report this document")
             spans_s, spans_e = [], []
             for f in by_doc[d]:
-                start, end = int(toks.starts[f.first]), int(toks.ends[f.last])
+                start, end = int(tok_starts[f.first]), int(tok_ends[f.last])
                 if f.method == "containment_prefix" and not TRUNCATION_AFTER.match(text, end, min(len(text), end + 40)):
                     continue  # the copy is not cut off here: the prefix measures do not apply
                 spans_s.append(start)

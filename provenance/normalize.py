@@ -52,8 +52,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["normalize", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "fold_char", "TOKEN_RE",
-           "Tokens"]
+__all__ = ["normalize", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans", "fold_char",
+           "TOKEN_RE", "Tokens"]
 
 TOKEN_RE = re.compile(r"\w+")
 
@@ -300,14 +300,29 @@ def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[n
 def tokenize_with_offsets(text: str) -> Tokens:
     """Tokens of ``text`` with original character offsets (0-based, end-exclusive)."""
     norm, src_start, src_end = normalize_with_offsets(text)
-    words: list[str] = []
-    tok_starts: list[int] = []
-    tok_ends: list[int] = []
-    for m in TOKEN_RE.finditer(norm):
-        words.append(m.group())
-        tok_starts.append(m.start())
-        tok_ends.append(m.end() - 1)
-    if not words:
-        empty = np.zeros(0, dtype=np.int64)
-        return Tokens(words, empty, empty)
-    return Tokens(words, src_start[np.asarray(tok_starts)], src_end[np.asarray(tok_ends)])
+    starts, ends = _token_bounds(norm)
+    words = [norm[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+    return Tokens(words, src_start[starts], src_end[ends - 1])
+
+
+def token_spans(text: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Original character offsets ``(starts, ends)`` of every token of ``text``, as in
+    :func:`tokenize_with_offsets` but without building the token strings."""
+    norm, src_start, src_end = normalize_with_offsets(text)
+    starts, ends = _token_bounds(norm)
+    return src_start[starts], src_end[ends - 1]
+
+
+# ASCII word characters. Normalized text holds only ASCII, letters and decimal digits, so a token
+# (``\w+``) is a maximal run of characters that are non-ASCII or in this table.
+_ASCII_WORD = np.array([chr(c).isalnum() or chr(c) == "_" for c in range(128)], dtype=bool)
+
+
+def _token_bounds(norm: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Where each token of normalized text starts and ends (end-exclusive), with numpy."""
+    codes = np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    word = np.ones(len(codes), dtype=bool)
+    ascii_ = codes < 128
+    word[ascii_] = _ASCII_WORD[codes[ascii_]]
+    edges = np.diff(np.r_[False, word, False].astype(np.int8))
+    return np.flatnonzero(edges == 1).astype(np.int64), np.flatnonzero(edges == -1).astype(np.int64)
