@@ -34,7 +34,7 @@ from provenance.normalize import tokenize_with_offsets
 from provenance.params import ScanParams
 
 from . import plant
-from .common import DEFAULT_DATA, Context, Section, table
+from .common import DEFAULT_DATA, Context, Section, emit, table
 
 TITLE = "Accuracy on planted real text"
 
@@ -525,12 +525,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     section = run(Context(data=args.data, quick=args.quick, work=args.work))
-    text = f"## {section.title}\n\n{section.markdown}"
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out} ({time.perf_counter() - t0:.1f} s)")
-    else:
-        print(text, end="")
+    emit(section, args.out, t0)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from provenance.params import IndexParams, ScanParams
 from provenance.shingle import TokenHasher, batch_shingles
 
-from .common import DEFAULT_DATA, Context, Section, table
+from .common import DEFAULT_DATA, Context, Section, emit, table
 
 __all__ = [
     "LabeledPairs",
@@ -829,12 +829,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     section = run(Context(data=args.data, quick=args.quick))
-    text = f"## {section.title}\n\n{section.markdown}"
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out} ({time.perf_counter() - t0:.1f} s)")
-    else:
-        print(text, end="")
+    emit(section, args.out, t0)
 
 
 if __name__ == "__main__":

@@ -129,3 +129,13 @@ def median(values: Sequence[float]) -> float:
     s = sorted(values)
     k = len(s)
     return s[k // 2] if k % 2 else (s[k // 2 - 1] + s[k // 2]) / 2
+
+
+def emit(section: Section, out: Path | None, started: float) -> None:
+    """Write a section run on its own (``python -m benchmarks.<name>``) to ``out``, or to stdout."""
+    text = f"## {section.title}\n\n{section.markdown.strip()}\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)

@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .common import Context, Section, median, mib, run_measured, table, vm_hwm
+from .common import Context, Section, emit, median, mib, run_measured, table, vm_hwm
 
 METHODS = ["provenance", "provenance-jaccard", "naive", "datasketch", "rensa", "floor"]
 NGRAM = 3
@@ -394,12 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         args.work.mkdir(parents=True, exist_ok=True)
         print(json.dumps(child(args.child, args.posts, args.corpus, args.truth, args.work)))
         return 0
+    t0 = time.perf_counter()
     section = run(Context(data=args.data, work=args.work, quick=args.quick, rounds=args.rounds), args.corpus_mb)
-    text = f"## {section.title}\n\n{section.markdown}\n"
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    emit(section, args.out, t0)
     return 0
 
 

@@ -185,8 +185,9 @@ class _Scanner:
         return found
 
     def _short_matches(self, sb: ShingleBatch) -> list[Found]:
-        """Short posts match a record, or (containment mode) a line of a document, whose whole
-        normalized text equals theirs; a line needs at least ``SHORT_LINE_MIN_TOKENS`` tokens."""
+        """Short posts match a record, or (containment mode) whole lines of a document — one line, or
+        consecutive lines (a post with line breaks) — whose normalized text equals theirs; the lines
+        need at least ``SHORT_LINE_MIN_TOKENS`` tokens together."""
         if not len(self.short_keys):
             return []
         short = self.index.params.short_tokens
@@ -195,12 +196,21 @@ class _Scanner:
         records = np.flatnonzero((sb.n_tokens > 0) & (sb.n_tokens < short))
         docs, firsts, counts = [records], [doc_first[records]], [sb.n_tokens[records]]
         if sb.line_starts is not None:
-            line_first = np.flatnonzero(sb.line_starts)
+            line_first = np.flatnonzero(sb.line_starts)  # lines with tokens only
             line_len = np.diff(np.r_[line_first, len(sb.line_starts)])
-            keep = (line_len >= SHORT_LINE_MIN_TOKENS) & (line_len < short)
-            docs.append(np.searchsorted(doc_first, line_first[keep], side="right") - 1)
-            firsts.append(line_first[keep])
-            counts.append(line_len[keep])
+            line_doc = np.searchsorted(doc_first, line_first, side="right") - 1
+            ends = np.r_[0, np.cumsum(line_len)]
+            # Runs of m consecutive lines of one document, m = 1, 2, ... while they can stay short.
+            for m in range(1, short):
+                start = np.arange(len(line_first) - m + 1)
+                tokens = ends[start + m] - ends[start]
+                keep = start[(line_doc[start] == line_doc[start + m - 1]) & (tokens >= SHORT_LINE_MIN_TOKENS)
+                             & (tokens < short)]
+                if not len(keep):
+                    continue
+                docs.append(line_doc[keep])
+                firsts.append(line_first[keep])
+                counts.append((ends[keep + m] - ends[keep]))
         doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
         keys = sequence_keys(sb.token_hashes, first, count)
         lo = np.searchsorted(self.short_keys, keys, side="left")

@@ -221,6 +221,18 @@ def test_short_post_on_its_own_line(short_index: Index) -> None:
     assert text[r["doc_start"]:r["doc_end"]] == "Flight delayed AGAIN"
 
 
+def test_short_post_over_consecutive_whole_lines(short_index: Index) -> None:
+    """A short post with a line break matches the run of whole lines holding it; not when another line
+    comes between its parts, nor when a part shares its line with other text."""
+    texts = [FILLER + "\nFlight\n\nDelayed again\n" + FILLER,
+             FILLER + "\nFlight\nNothing to see here\nDelayed again\n" + FILLER,
+             FILLER + " Flight\nDelayed again\n" + FILLER]
+    m = api.scan_texts(short_index, texts).matches
+    assert m.select("doc_id", "post_id", "method").rows() == [("1", "s1", "exact_short")]
+    r = m.row(0, named=True)
+    assert texts[0][r["doc_start"]:r["doc_end"]] == "Flight\n\nDelayed again"
+
+
 def test_short_post_inside_a_sentence_does_not_match(short_index: Index) -> None:
     texts = [FILLER + "Passengers said the flight delayed again was the third this week. " + FILLER,
              FILLER * 2 + "\nWe heard the flight delayed again, sadly\n" + FILLER]
