@@ -64,3 +64,16 @@ def test_readme_documents_every_summary_field(tmp_path: Path) -> None:
     section = README[README.index("`OUT_DIR/summary.json`"):README.index("## Parameters")]
     documented = set(re.findall(r"`([a-z_]+)`", section))
     assert set(summary) <= documented, set(summary) - documented
+
+
+def test_readme_headline_is_the_one_in_results() -> None:
+    """README's benchmark headline is copied from benchmarks/RESULTS.md (python -m benchmarks.run --readme)."""
+    from benchmarks.run import HEADLINE_END, HEADLINE_START
+
+    def block(path: Path) -> str:
+        text = path.read_text(encoding="utf-8")
+        return text[text.index(HEADLINE_START) : text.index(HEADLINE_END)]
+
+    root = Path(__file__).resolve().parents[1]
+    assert block(root / "README.md") == block(root / "benchmarks" / "RESULTS.md")
+    assert "| scan speed / naive |" in block(root / "README.md")
