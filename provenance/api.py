@@ -10,7 +10,10 @@ Example::
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -21,7 +24,7 @@ import polars as pl
 from . import __version__
 from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, jaccard_candidates,
                          pair_hits_from_keys)
-from .errors import InputError
+from .errors import InputError, ParameterError
 from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
 from .normalize import token_spans
@@ -265,30 +268,83 @@ class _Scanner:
         return rows
 
 
-def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None):
-    scanner = _Scanner(index, params)
+def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
+    """Scan one batch with fresh counters: its match rows, its tally and its stage timings."""
+    scanner.tally, scanner.timings = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
+    scanner.tally.docs_scanned += len(batch.texts)
+    scanner.tally.corpus_chars += sum(map(len, batch.texts))
+    rows = scanner.scan_batch(batch)
+    scanner.tally.posts_matched.update(r["_post"] for r in rows)
+    return rows, scanner.tally, scanner.timings
+
+
+# One scanner per worker process, made by the pool's initializer.
+_WORKER_SCANNER: _Scanner | None = None
+
+
+def _worker_init(index_path: str, params: ScanParams) -> None:
+    global _WORKER_SCANNER
+    _WORKER_SCANNER = _Scanner(open_index(index_path), params)
+
+
+def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
+    assert _WORKER_SCANNER is not None
+    return _scan_counted(_WORKER_SCANNER, batch)
+
+
+def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None,
+                  workers: int = 1) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
+    """Scan every batch, in this process or spread over ``workers`` processes; rows come back in
+    batch order either way. Returns the total tally, the stage timings (summed over workers) and the rows."""
+    tally, timings = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
     rows: list[dict[str, Any]] = []
-    t_start = time.perf_counter()
-    it = iter(batches)
-    while True:
-        t0 = time.perf_counter()
-        batch = next(it, None)
-        scanner.timings["read"] += time.perf_counter() - t0
-        if batch is None:
-            break
-        scanner.tally.docs_scanned += len(batch.texts)
-        scanner.tally.corpus_chars += sum(map(len, batch.texts))
-        batch_rows = scanner.scan_batch(batch)
-        scanner.tally.posts_matched.update(r["_post"] for r in batch_rows)
+
+    def collect(result: tuple[list[dict[str, Any]], Tally, dict[str, float]], nbytes: int) -> None:
+        batch_rows, batch_tally, batch_timings = result
         rows.extend(batch_rows)
+        tally.add(batch_tally)
+        for k, v in batch_timings.items():
+            timings[k] += v
         if on_progress:
-            on_progress(batch.nbytes, len(batch.texts))
-    scanner.timings["total"] = time.perf_counter() - t_start
-    return scanner, rows
+            on_progress(nbytes, batch_tally.docs_scanned)
+
+    def read_all() -> Iterator[Batch]:
+        it = iter(batches)
+        while True:
+            t0 = time.perf_counter()
+            batch = next(it, None)
+            timings["read"] += time.perf_counter() - t0
+            if batch is None:
+                return
+            yield batch
+
+    t_start = time.perf_counter()
+    if workers <= 1:
+        scanner = _Scanner(index, params)
+        for batch in read_all():
+            collect(_scan_counted(scanner, batch), batch.nbytes)
+    else:
+        if index.path is None:
+            raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
+        # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                 initargs=(str(index.path), params)) as pool:
+            pending: deque[tuple[Future, int]] = deque()
+            for batch in read_all():
+                pending.append((pool.submit(_worker_scan, batch), batch.nbytes))
+                while len(pending) > 2 * workers:  # bounded read-ahead
+                    future, nbytes = pending.popleft()
+                    collect(future.result(), nbytes)
+            while pending:
+                future, nbytes = pending.popleft()
+                collect(future.result(), nbytes)
+    timings["total"] = time.perf_counter() - t_start
+    return tally, timings, rows
 
 
-def _summary(index: Index, scanner: _Scanner, matches: pl.DataFrame, params: ScanParams, inputs: list[dict]) -> dict[str, Any]:
-    t = scanner.tally
+def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.DataFrame, params: ScanParams,
+             inputs: list[dict]) -> dict[str, Any]:
     counts = index.manifest.get("counts", {})
     short_idx = set(np.flatnonzero((index.posts["kind"] == KIND_SHORT).to_numpy()).tolist())
     by_method = matches.group_by("method").len().sort("method") if matches.height else None
@@ -313,20 +369,20 @@ def _summary(index: Index, scanner: _Scanner, matches: pl.DataFrame, params: Sca
         "index": {"path": str(index.path) if index.path else None, "manifest_sha256": index.checksum},
         "inputs": inputs,
         "tool_version": __version__,
-        "seconds": {k: round(v, 4) for k, v in scanner.timings.items()},
+        "seconds": {k: round(v, 4) for k, v in timings.items()},
     }
 
 
 def _run(index: Index | str | Path, batches: Iterable[Batch], params: ScanParams, inputs: list[dict],
-         out_dir: str | Path | None, on_progress: Progress | None) -> ScanResult:
+         out_dir: str | Path | None, on_progress: Progress | None, workers: int = 1) -> ScanResult:
     if not isinstance(index, Index):
         index = open_index(index)
-    scanner, rows = _scan_batches(index, batches, params, on_progress)
+    tally, timings, rows = _scan_batches(index, batches, params, on_progress, workers)
     matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
     # Post ids are filled in once, at the end, rather than looked up per match.
     matches = matches.with_columns(post_id=index.posts["post_id"].gather(matches["_post"])).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
-    summary = _summary(index, scanner, matches, params, inputs)
+    summary = _summary(index, tally, timings, matches, params, inputs)
     out = write_outputs(out_dir, matches, summary) if out_dir is not None else None
     return ScanResult(matches, summary, out)
 
@@ -341,12 +397,19 @@ def scan(
     id_field: str | None = None,
     fmt: str | None = None,
     on_progress: Progress | None = None,
+    workers: int = 1,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
-    ``summary.json`` to ``out_dir`` when given."""
+    ``summary.json`` to ``out_dir`` when given.
+
+    ``workers`` > 1 matches the batches in that many local processes (the index must be on disk);
+    the results are the same as with one, only ``summary["seconds"]`` differs (stage times are
+    summed over the workers, ``total`` is wall time)."""
+    if workers < 1:
+        raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
     files = expand_inputs(corpus, fmt)
     batches = _read(files, text_field, id_field, batch_size=params.batch_size)
-    return _run(index, batches, params, _describe(files), out_dir, on_progress)
+    return _run(index, batches, params, _describe(files), out_dir, on_progress, workers)
 
 
 def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable[str] | None = None,

@@ -179,6 +179,7 @@ def scan(
     min_span_tokens: int = typer.Option(_DEFAULT_SCAN.min_span_tokens, help="Shortest matched span, in tokens."),
     min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
     batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
+    workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -191,7 +192,7 @@ def scan(
     index = api.open_index(index_dir)
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
-                          fmt=fmt, on_progress=bar)
+                          fmt=fmt, on_progress=bar, workers=workers)
     _show_scan(result, quiet, as_json)
 
 

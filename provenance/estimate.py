@@ -38,6 +38,12 @@ class Tally:
     verified: int = 0
     posts_matched: set[int] = field(default_factory=set)
 
+    def add(self, other: "Tally") -> None:
+        """Add another tally's totals (a batch scanned elsewhere) to this one."""
+        for name in ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.posts_matched |= other.posts_matched
+
     def shares(self, posts_indexed: int) -> dict[str, float]:
         def share(a: int, b: int) -> float:
             return a / b if b else 0.0

@@ -1,0 +1,49 @@
+"""``--workers``: matching batches in several local processes gives the same results as one."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from conftest import PLANTED, BuiltIndex, run_cli
+from provenance import api
+from provenance.errors import ParameterError
+from provenance.params import ScanParams
+
+TIMING_FREE = lambda summary: {k: v for k, v in summary.items() if k != "seconds"}  # noqa: E731
+
+
+def test_two_workers_give_the_same_matches_and_summary(api_index) -> None:
+    index, _ = api_index
+    params = ScanParams(batch_size=64)  # several batches in flight at once
+    one = api.scan(index, [PLANTED], params=params)
+    two = api.scan(index, [PLANTED], params=params, workers=2)
+    assert one.matches.height > 250
+    assert two.matches.equals(one.matches)
+    assert TIMING_FREE(two.summary) == TIMING_FREE(one.summary)
+    assert set(two.summary["seconds"]) == set(one.summary["seconds"])
+
+
+def test_workers_in_the_cli_write_identical_outputs(cli_index: BuiltIndex, tmp_path) -> None:
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        r = run_cli("scan", cli_index.path, PLANTED, "-o", out, "--workers", workers, "--batch-size", 100, "--quiet")
+        assert r.returncode == 0, r.stderr
+        outs.append(out)
+    a, b = (pl.read_parquet(o / "matches.parquet") for o in outs)
+    assert a.height > 250 and a.equals(b)
+    sa, sb = (json.loads((o / "summary.json").read_text()) for o in outs)
+    assert TIMING_FREE(sa) == TIMING_FREE(sb)
+
+
+def test_workers_need_an_index_on_disk_and_a_positive_count(api_index) -> None:
+    index, _ = api_index
+    with pytest.raises(ParameterError, match="workers"):
+        api.scan(index, [PLANTED], workers=0)
+    unsaved = api.open_index(index.path)
+    unsaved.path = None
+    with pytest.raises(ParameterError, match="index saved on disk"):
+        api.scan(unsaved, [PLANTED], workers=2)
