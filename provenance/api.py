@@ -24,7 +24,7 @@ import polars as pl
 from . import __version__
 from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, jaccard_candidates,
                          pair_hits_from_keys)
-from .errors import InputError, ParameterError
+from .errors import IndexFormatError, InputError, ParameterError
 from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
 from .normalize import token_spans
@@ -292,8 +292,68 @@ def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, f
     return _scan_counted(_WORKER_SCANNER, batch)
 
 
+# Dask workers keep the index they opened, by path and manifest checksum, across tasks.
+_OPEN_INDEXES: dict[tuple[str, str], _Scanner] = {}
+
+
+def _scan_file_task(index_path: str, checksum: str, file: InputFile, text_field: str, id_field: str | None,
+                    params: ScanParams) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
+    """One input file scanned on a Dask worker: it reads the file and the index itself (both must be
+    on a path every worker can read)."""
+    key = (index_path, checksum)
+    if key not in _OPEN_INDEXES:
+        index = open_index(index_path)
+        if index.checksum != checksum:
+            raise IndexFormatError(f"{index_path}: the index on this worker differs from the client's "
+                                   f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
+        _OPEN_INDEXES.clear()
+        _OPEN_INDEXES[key] = _Scanner(index, params)
+    scanner = _OPEN_INDEXES[key]
+    scanner.params = params
+    batches = _read([file], text_field, id_field, batch_size=params.batch_size)
+    tally, timings, rows = _scan_batches(scanner.index, batches, params, None, scanner=scanner)
+    return rows, tally, timings
+
+
+def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
+                  params: ScanParams, scheduler: Any, on_progress: Progress | None):
+    """Scan the files as one Dask task each on the cluster at ``scheduler`` (an address such as
+    ``tcp://host:8786``, or a ``distributed.Client``); results are merged in file order."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ParameterError("--scheduler needs dask's distributed scheduler: pip install 'dask[distributed]'") from None
+    if index.path is None:
+        raise ParameterError("--scheduler needs an index saved on a path every worker can read")
+    own = not isinstance(scheduler, Client)
+    try:
+        client = Client(scheduler, set_as_default=False) if own else scheduler
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ParameterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+    t_start = time.perf_counter()
+    try:
+        futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, f, text_field, id_field,
+                                 params, pure=False) for f in files]
+        results: list[Any] = []
+        for file, future in zip(files, futures):  # in file order; the cluster works on all at once
+            results.append(client.gather(future))
+            if on_progress:
+                on_progress(file.path.stat().st_size, results[-1][1].docs_scanned)
+    finally:
+        if own:
+            client.close()
+    tally, timings, rows = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0), []
+    for file_rows, file_tally, file_timings in results:
+        rows.extend(file_rows)
+        tally.add(file_tally)
+        for k in timings:
+            timings[k] += file_timings[k]
+    timings["total"] = time.perf_counter() - t_start
+    return tally, timings, rows
+
+
 def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None,
-                  workers: int = 1) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
+                  workers: int = 1, scanner: _Scanner | None = None) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
     """Scan every batch, in this process or spread over ``workers`` processes; rows come back in
     batch order either way. Returns the total tally, the stage timings (summed over workers) and the rows."""
     tally, timings = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
@@ -320,7 +380,7 @@ def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on
 
     t_start = time.perf_counter()
     if workers <= 1:
-        scanner = _Scanner(index, params)
+        scanner = scanner or _Scanner(index, params)
         for batch in read_all():
             collect(_scan_counted(scanner, batch), batch.nbytes)
     else:
@@ -373,11 +433,14 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
     }
 
 
-def _run(index: Index | str | Path, batches: Iterable[Batch], params: ScanParams, inputs: list[dict],
-         out_dir: str | Path | None, on_progress: Progress | None, workers: int = 1) -> ScanResult:
+def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
+         inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None, workers: int = 1) -> ScanResult:
     if not isinstance(index, Index):
         index = open_index(index)
-    tally, timings, rows = _scan_batches(index, batches, params, on_progress, workers)
+    if callable(batches):  # a scan that runs elsewhere (Dask) and returns (tally, timings, rows)
+        tally, timings, rows = batches(index)
+    else:
+        tally, timings, rows = _scan_batches(index, batches, params, on_progress, workers)
     matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
     # Post ids are filled in once, at the end, rather than looked up per match.
     matches = matches.with_columns(post_id=index.posts["post_id"].gather(matches["_post"])).drop("_post")
@@ -398,16 +461,27 @@ def scan(
     fmt: str | None = None,
     on_progress: Progress | None = None,
     workers: int = 1,
+    scheduler: Any = None,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
 
     ``workers`` > 1 matches the batches in that many local processes (the index must be on disk);
     the results are the same as with one, only ``summary["seconds"]`` differs (stage times are
-    summed over the workers, ``total`` is wall time)."""
+    summed over the workers, ``total`` is wall time).
+
+    ``scheduler`` (a Dask scheduler address or ``distributed.Client``) runs one task per input file on
+    that cluster; index and corpus must be on paths every worker can read. Same results again."""
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
+    if scheduler is not None and workers != 1:
+        raise ParameterError("use --workers or --scheduler, not both (the cluster has its own workers)")
     files = expand_inputs(corpus, fmt)
+    if scheduler is not None:
+        def on_cluster(ix: Index):
+            return _scan_on_dask(ix, files, text_field, id_field, params, scheduler, on_progress)
+
+        return _run(index, on_cluster, params, _describe(files), out_dir, on_progress)
     batches = _read(files, text_field, id_field, batch_size=params.batch_size)
     return _run(index, batches, params, _describe(files), out_dir, on_progress, workers)
 

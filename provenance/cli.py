@@ -180,6 +180,8 @@ def scan(
     min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
     batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
     workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per input file on "
+                                                     "that cluster; index and corpus must be readable by every worker."),
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -192,7 +194,7 @@ def scan(
     index = api.open_index(index_dir)
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
-                          fmt=fmt, on_progress=bar, workers=workers)
+                          fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler)
     _show_scan(result, quiet, as_json)
 
 

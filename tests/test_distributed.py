@@ -1,0 +1,110 @@
+"""Scans on Dask distributed: a LocalCluster, and real ``dask scheduler`` / ``dask worker`` processes
+on 127.0.0.1, give the same matches and summary as a scan in one process."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import PLANTED, run_cli
+from provenance import api
+from provenance.errors import InputError, ParameterError
+from provenance.params import ScanParams
+
+distributed = pytest.importorskip("distributed")
+
+TIMING_FREE = lambda summary: {k: v for k, v in summary.items() if k != "seconds"}  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted corpus cut into four JSONL files (one Dask task each)."""
+    d = tmp_path_factory.mktemp("corpus")
+    with gzip.open(PLANTED, "rt", encoding="utf-8") as f:
+        lines = f.readlines()
+    for k in range(4):
+        (d / f"part-{k}.jsonl").write_text("".join(lines[k::4]), encoding="utf-8")
+    return d
+
+
+def test_local_cluster_gives_the_same_results(api_index, corpus_dir: Path) -> None:
+    index, _ = api_index
+    params = ScanParams(batch_size=50)
+    local = api.scan(index, [corpus_dir], params=params)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = api.scan(index, [corpus_dir], params=params, scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:  # an existing client works too
+            again = api.scan(index, [corpus_dir], params=params, scheduler=client)
+    assert local.matches.height > 250
+    assert remote.matches.equals(local.matches) and again.matches.equals(local.matches)
+    assert TIMING_FREE(remote.summary) == TIMING_FREE(local.summary)
+
+
+def test_bad_input_on_a_worker_is_the_usual_one_line_error(api_index, tmp_path: Path) -> None:
+    index, _ = api_index
+    (tmp_path / "bad.jsonl").write_text('{"id": "1", "text": "fine"}\n{"id": 2, "text": \n', encoding="utf-8")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with pytest.raises(InputError, match=r"bad.jsonl:2: broken JSON"):
+            api.scan(index, [tmp_path], scheduler=cluster.scheduler_address)
+    with pytest.raises(ParameterError, match="not both"):
+        api.scan(index, [tmp_path], scheduler="tcp://127.0.0.1:1", workers=2)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_scheduler_and_worker_processes_through_the_cli(cli_index, corpus_dir: Path, tmp_path: Path) -> None:
+    dask = shutil.which("dask", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if dask is None:
+        pytest.skip("the dask command is not installed")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=(logs / "scheduler.log").open("w"), stderr=subprocess.STDOUT)]
+    try:
+        procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                                      stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT))
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        outs = []
+        for extra in ([], ["--scheduler", address]):
+            out = tmp_path / ("cluster" if extra else "local")
+            r = run_cli("scan", cli_index.path, corpus_dir, "-o", out, "--quiet", *extra, timeout=300)
+            assert r.returncode == 0, r.stderr + (logs / "worker.log").read_text()[-2000:]
+            outs.append(out)
+        a, b = (pl.read_parquet(o / "matches.parquet") for o in outs)
+        assert a.height > 250 and a.equals(b)
+        sa, sb = (json.loads((o / "summary.json").read_text()) for o in outs)
+        assert TIMING_FREE(sa) == TIMING_FREE(sb)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        time.sleep(0.1)
+
+
+def test_unreachable_scheduler_is_a_one_line_error(cli_index, corpus_dir: Path, tmp_path: Path) -> None:
+    r = run_cli("scan", cli_index.path, corpus_dir, "-o", tmp_path / "o", "--scheduler", f"tcp://127.0.0.1:{_free_port()}",
+                env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}, timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = [line for line in r.stderr.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "scheduler" in lines[0], r.stderr
