@@ -25,6 +25,7 @@ from . import __version__
 from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, jaccard_candidates,
                          pair_hits_from_keys)
 from .errors import IndexFormatError, InputError, ParameterError
+from .checkpoint import Checkpoint
 from .estimate import Tally, covered_chars
 from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
 from .normalize import token_spans
@@ -318,7 +319,7 @@ def _scan_file_task(index_path: str, checksum: str, file: InputFile, text_field:
 def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
                   params: ScanParams, scheduler: Any, on_progress: Progress | None):
     """Scan the files as one Dask task each on the cluster at ``scheduler`` (an address such as
-    ``tcp://host:8786``, or a ``distributed.Client``); results are merged in file order."""
+    ``tcp://host:8786``, or a ``distributed.Client``); yields ``(file, (tally, timings, rows))`` in file order."""
     try:
         from distributed import Client
     except ImportError:
@@ -330,32 +331,25 @@ def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_
         client = Client(scheduler, set_as_default=False) if own else scheduler
     except (OSError, TimeoutError, ValueError) as e:
         raise ParameterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-    t_start = time.perf_counter()
     try:
         futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, f, text_field, id_field,
                                  params, pure=False) for f in files]
-        results: list[Any] = []
         for file, future in zip(files, futures):  # in file order; the cluster works on all at once
-            results.append(client.gather(future))
+            rows, tally, timings = client.gather(future)
             if on_progress:
-                on_progress(file.path.stat().st_size, results[-1][1].docs_scanned)
+                on_progress(file.path.stat().st_size, tally.docs_scanned)
+            yield file, (tally, timings, rows)
     finally:
         if own:
             client.close()
-    tally, timings, rows = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0), []
-    for file_rows, file_tally, file_timings in results:
-        rows.extend(file_rows)
-        tally.add(file_tally)
-        for k in timings:
-            timings[k] += file_timings[k]
-    timings["total"] = time.perf_counter() - t_start
-    return tally, timings, rows
 
 
 def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None,
-                  workers: int = 1, scanner: _Scanner | None = None) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
-    """Scan every batch, in this process or spread over ``workers`` processes; rows come back in
-    batch order either way. Returns the total tally, the stage timings (summed over workers) and the rows."""
+                  scanner: _Scanner | None = None, pool: ProcessPoolExecutor | None = None,
+                  workers: int = 1) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
+    """Scan every batch, in this process (``scanner``) or on a local process ``pool`` of ``workers``;
+    rows come back in batch order either way. Returns the tally, the stage timings (summed over
+    workers) and the rows."""
     tally, timings = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
     rows: list[dict[str, Any]] = []
 
@@ -379,27 +373,42 @@ def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on
             yield batch
 
     t_start = time.perf_counter()
-    if workers <= 1:
+    if pool is None:
         scanner = scanner or _Scanner(index, params)
         for batch in read_all():
             collect(_scan_counted(scanner, batch), batch.nbytes)
     else:
-        if index.path is None:
-            raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
-        # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                                 initargs=(str(index.path), params)) as pool:
-            pending: deque[tuple[Future, int]] = deque()
-            for batch in read_all():
-                pending.append((pool.submit(_worker_scan, batch), batch.nbytes))
-                while len(pending) > 2 * workers:  # bounded read-ahead
-                    future, nbytes = pending.popleft()
-                    collect(future.result(), nbytes)
-            while pending:
+        pending: deque[tuple[Future, int]] = deque()
+        for batch in read_all():
+            pending.append((pool.submit(_worker_scan, batch), batch.nbytes))
+            while len(pending) > 2 * workers:  # bounded read-ahead
                 future, nbytes = pending.popleft()
                 collect(future.result(), nbytes)
+        while pending:
+            future, nbytes = pending.popleft()
+            collect(future.result(), nbytes)
     timings["total"] = time.perf_counter() - t_start
+    return tally, timings, rows
+
+
+def _local_pool(index: Index, params: ScanParams, workers: int) -> ProcessPoolExecutor | None:
+    if workers <= 1:
+        return None
+    if index.path is None:
+        raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
+    # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                               initargs=(str(index.path), params))
+
+
+def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
+    tally, timings, rows = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0), []
+    for file_tally, file_timings, file_rows in results:
+        tally.add(file_tally)
+        for k in timings:
+            timings[k] += file_timings.get(k, 0.0)
+        rows.extend(file_rows)
+    timings["total"] = wall
     return tally, timings, rows
 
 
@@ -437,15 +446,17 @@ def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index],
          inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None, workers: int = 1) -> ScanResult:
     if not isinstance(index, Index):
         index = open_index(index)
-    if callable(batches):  # a scan that runs elsewhere (Dask) and returns (tally, timings, rows)
-        tally, timings, rows = batches(index)
+    reused = 0
+    if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), units reused)
+        (tally, timings, rows), reused = batches(index)
     else:
-        tally, timings, rows = _scan_batches(index, batches, params, on_progress, workers)
+        tally, timings, rows = _scan_batches(index, batches, params, on_progress, pool=None)
     matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
     # Post ids are filled in once, at the end, rather than looked up per match.
     matches = matches.with_columns(post_id=index.posts["post_id"].gather(matches["_post"])).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
     summary = _summary(index, tally, timings, matches, params, inputs)
+    summary["inputs_reused"] = reused
     out = write_outputs(out_dir, matches, summary) if out_dir is not None else None
     return ScanResult(matches, summary, out)
 
@@ -462,6 +473,7 @@ def scan(
     on_progress: Progress | None = None,
     workers: int = 1,
     scheduler: Any = None,
+    resume: bool = False,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
@@ -471,19 +483,58 @@ def scan(
     summed over the workers, ``total`` is wall time).
 
     ``scheduler`` (a Dask scheduler address or ``distributed.Client``) runs one task per input file on
-    that cluster; index and corpus must be on paths every worker can read. Same results again."""
+    that cluster; index and corpus must be on paths every worker can read. Same results again.
+
+    With ``out_dir``, every finished input file is recorded under ``out_dir/units`` (see
+    :mod:`provenance.checkpoint`); ``resume`` reuses the recorded files that are unchanged, so an
+    interrupted scan continues and a re-scan reads only new or changed files."""
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
         raise ParameterError("use --workers or --scheduler, not both (the cluster has its own workers)")
+    if resume and out_dir is None:
+        raise ParameterError("--resume needs the output directory of the scan to resume")
     files = expand_inputs(corpus, fmt)
-    if scheduler is not None:
-        def on_cluster(ix: Index):
-            return _scan_on_dask(ix, files, text_field, id_field, params, scheduler, on_progress)
 
-        return _run(index, on_cluster, params, _describe(files), out_dir, on_progress)
-    batches = _read(files, text_field, id_field, batch_size=params.batch_size)
-    return _run(index, batches, params, _describe(files), out_dir, on_progress, workers)
+    def scan_files(ix: Index):
+        t_start = time.perf_counter()
+        checkpoint = None
+        if out_dir is not None:
+            identity = {"index": ix.checksum, "params": params.to_dict(), "fields": [text_field, id_field],
+                        "tool_version": __version__}
+            checkpoint = Checkpoint(out_dir, identity, resume)
+        results: list[Any] = [checkpoint.load(f) if checkpoint else None for f in files]
+        for f, r in zip(files, results):
+            if r is not None and on_progress:
+                on_progress(f.path.stat().st_size, r[0].docs_scanned)
+        todo = [f for f, r in zip(files, results) if r is None]
+        done = {}
+        if scheduler is not None:
+            units = _scan_on_dask(ix, todo, text_field, id_field, params, scheduler, on_progress)
+        else:
+            units = _scan_local(ix, todo, text_field, id_field, params, on_progress, workers)
+        for f, result in units:
+            if checkpoint is not None:
+                checkpoint.store(f, result)
+            done[id(f)] = result
+        results = [r if r is not None else done[id(f)] for f, r in zip(files, results)]
+        return _merge(results, time.perf_counter() - t_start), (checkpoint.reused if checkpoint else 0)
+
+    return _run(index, scan_files, params, _describe(files), out_dir, on_progress)
+
+
+def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,
+                on_progress: Progress | None, workers: int):
+    """Scan ``files`` one after the other here or on a local process pool; yields ``(file, result)``."""
+    pool = _local_pool(index, params, workers) if files else None
+    scanner = None if pool is not None or not files else _Scanner(index, params)
+    try:
+        for f in files:
+            batches = _read([f], text_field, id_field, batch_size=params.batch_size)
+            yield f, _scan_batches(index, batches, params, on_progress, scanner=scanner, pool=pool, workers=workers)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable[str] | None = None,

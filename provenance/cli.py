@@ -182,6 +182,8 @@ def scan(
     workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per input file on "
                                                      "that cluster; index and corpus must be readable by every worker."),
+    resume: bool = typer.Option(False, help="Reuse the input files already scanned into OUT (unchanged files, same index "
+                                            "and parameters): continue an interrupted scan, or re-scan only changed files."),
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -194,7 +196,8 @@ def scan(
     index = api.open_index(index_dir)
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
-                          fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler)
+                          fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
+                          resume=resume)
     _show_scan(result, quiet, as_json)
 
 

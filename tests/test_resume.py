@@ -1,0 +1,104 @@
+"""Checkpoints: ``scan --resume`` after a ``kill -9`` gives the outputs of an uninterrupted scan, and a
+re-scan reads only the files that changed (provenance.checkpoint)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import PLANTED, BuiltIndex, cli_command, run_cli
+
+NO_TIME = lambda s: {k: v for k, v in s.items() if k not in ("seconds", "inputs_reused")}  # noqa: E731
+
+
+def _planted_lines() -> list[str]:
+    with gzip.open(PLANTED, "rt", encoding="utf-8") as f:
+        return f.readlines()
+
+
+def _corpus(d: Path, n_files: int, copies: int = 1) -> Path:
+    """The planted corpus spread over ``n_files`` JSONL files (``copies`` times, with fresh ids)."""
+    d.mkdir(parents=True, exist_ok=True)
+    lines = _planted_lines()
+    for k in range(n_files):
+        with (d / f"part-{k:03d}.jsonl").open("w", encoding="utf-8") as f:
+            for c in range(copies):
+                for line in lines[k::n_files]:
+                    rec = json.loads(line)
+                    rec["id"] = f"{rec['id']}~{c}"
+                    f.write(json.dumps(rec) + "\n")
+    return d
+
+
+def _outputs(out: Path) -> tuple[pl.DataFrame, dict]:
+    return pl.read_parquet(out / "matches.parquet"), json.loads((out / "summary.json").read_text())
+
+
+def test_resume_after_kill_9_equals_an_uninterrupted_scan(cli_index: BuiltIndex, tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus", 24, copies=6)
+    full = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "full", "-q", timeout=300)
+    assert full.returncode == 0, full.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*cli_command(), "scan", str(cli_index.path), str(corpus), "-o", str(out), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "units").glob("*.json"))) < 4:  # scan.json + 3 files
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "summary.json").exists(), "the scan finished before it could be killed"
+    done = len(list((out / "units").glob("*.json"))) - 1
+    assert 3 <= done < 24
+    resumed = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    (m1, s1), (m2, s2) = _outputs(tmp_path / "full"), _outputs(out)
+    assert m1.height > 1000 and m2.equals(m1)
+    assert NO_TIME(s2) == NO_TIME(s1)
+    assert s2["inputs_reused"] >= done and s1["inputs_reused"] == 0
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_rescan_reads_only_changed_files(cli_index: BuiltIndex, tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus", 4)
+    out = tmp_path / "out"
+    assert run_cli("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
+    # change one file: drop its last document
+    changed = corpus / "part-002.jsonl"
+    changed.write_text("".join(changed.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+    again = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume")
+    assert again.returncode == 0, again.stderr
+    fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q")
+    assert fresh.returncode == 0
+    (m1, s1), (m2, s2) = _outputs(tmp_path / "fresh"), _outputs(out)
+    assert s2["inputs_reused"] == 3 and m2.equals(m1) and NO_TIME(s2) == NO_TIME(s1)
+    assert s2["docs_scanned"] == 499
+
+
+@pytest.mark.parametrize("change", [["--min-coverage", "0.6"], ["--text-field", "title"]])
+def test_resume_with_other_parameters_starts_over(cli_index: BuiltIndex, tmp_path: Path, change: list[str]) -> None:
+    corpus = _corpus(tmp_path / "corpus", 3)
+    out = tmp_path / "out"
+    assert run_cli("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
+    again = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume", *change)
+    assert again.returncode == 0, again.stderr
+    fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q", *change)
+    assert fresh.returncode == 0, fresh.stderr
+    (m1, s1), (m2, s2) = _outputs(tmp_path / "fresh"), _outputs(out)
+    assert s2["inputs_reused"] == 0 and m2.equals(m1) and NO_TIME(s2) == NO_TIME(s1)
+
+
+def test_resume_needs_an_output_directory(api_index) -> None:
+    from provenance import api
+    from provenance.errors import ParameterError
+
+    index, _ = api_index
+    with pytest.raises(ParameterError, match="--resume"):
+        api.scan(index, [PLANTED], resume=True)
