@@ -298,7 +298,7 @@ _OPEN_INDEXES: dict[tuple[str, str], _Scanner] = {}
 
 
 def _scan_file_task(index_path: str, checksum: str, file: InputFile, text_field: str, id_field: str | None,
-                    params: ScanParams) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
+                    params: ScanParams) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
     """One input file scanned on a Dask worker: it reads the file and the index itself (both must be
     on a path every worker can read)."""
     key = (index_path, checksum)
@@ -312,8 +312,7 @@ def _scan_file_task(index_path: str, checksum: str, file: InputFile, text_field:
     scanner = _OPEN_INDEXES[key]
     scanner.params = params
     batches = _read([file], text_field, id_field, batch_size=params.batch_size)
-    tally, timings, rows = _scan_batches(scanner.index, batches, params, None, scanner=scanner)
-    return rows, tally, timings
+    return _scan_batches(scanner.index, batches, params, None, scanner=scanner)
 
 
 def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
@@ -335,10 +334,10 @@ def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_
         futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, f, text_field, id_field,
                                  params, pure=False) for f in files]
         for file, future in zip(files, futures):  # in file order; the cluster works on all at once
-            rows, tally, timings = client.gather(future)
+            result = client.gather(future)
             if on_progress:
-                on_progress(file.path.stat().st_size, tally.docs_scanned)
-            yield file, (tally, timings, rows)
+                on_progress(file.path.stat().st_size, result[0].docs_scanned)
+            yield file, result
     finally:
         if own:
             client.close()
@@ -443,7 +442,7 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
 
 
 def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
-         inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None, workers: int = 1) -> ScanResult:
+         inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None) -> ScanResult:
     if not isinstance(index, Index):
         index = open_index(index)
     reused = 0
