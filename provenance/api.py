@@ -97,6 +97,11 @@ class ScanResult:
     out_dir: Path | None = None
 
 
+def _stage_timings() -> dict[str, float]:
+    """Seconds per scan stage, all zero (``summary.json`` ``seconds``, ``total`` added at the end)."""
+    return dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
+
+
 @dataclass
 class _Scanner:
     index: Index
@@ -104,7 +109,7 @@ class _Scanner:
     hasher: TokenHasher = field(init=False)
     key_filter: KeyFilter = field(init=False)
     frequent: FrequentShingles = field(init=False)
-    timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "shingle": 0.0, "match": 0.0, "locate": 0.0})
+    timings: dict[str, float] = field(default_factory=_stage_timings)
     tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
@@ -271,7 +276,7 @@ class _Scanner:
 
 def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
     """Scan one batch with fresh counters: its match rows, its tally and its stage timings."""
-    scanner.tally, scanner.timings = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
+    scanner.tally, scanner.timings = Tally(), _stage_timings()
     scanner.tally.docs_scanned += len(batch.texts)
     scanner.tally.corpus_chars += sum(map(len, batch.texts))
     rows = scanner.scan_batch(batch)
@@ -349,7 +354,7 @@ def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on
     """Scan every batch, in this process (``scanner``) or on a local process ``pool`` of ``workers``;
     rows come back in batch order either way. Returns the tally, the stage timings (summed over
     workers) and the rows."""
-    tally, timings = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
+    tally, timings = Tally(), _stage_timings()
     rows: list[dict[str, Any]] = []
 
     def collect(result: tuple[list[dict[str, Any]], Tally, dict[str, float]], nbytes: int) -> None:
@@ -401,7 +406,7 @@ def _local_pool(index: Index, params: ScanParams, workers: int) -> ProcessPoolEx
 
 
 def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
-    tally, timings, rows = Tally(), dict.fromkeys(("read", "shingle", "match", "locate"), 0.0), []
+    tally, timings, rows = Tally(), _stage_timings(), []
     for file_tally, file_timings, file_rows in results:
         tally.add(file_tally)
         for k in timings:
@@ -506,17 +511,15 @@ def scan(
         for f, r in zip(files, results):
             if r is not None and on_progress:
                 on_progress(f.path.stat().st_size, r[0].docs_scanned)
-        todo = [f for f, r in zip(files, results) if r is None]
-        done = {}
+        todo = [i for i, r in enumerate(results) if r is None]
         if scheduler is not None:
-            units = _scan_on_dask(ix, todo, text_field, id_field, params, scheduler, on_progress)
+            units = _scan_on_dask(ix, [files[i] for i in todo], text_field, id_field, params, scheduler, on_progress)
         else:
-            units = _scan_local(ix, todo, text_field, id_field, params, on_progress, workers)
-        for f, result in units:
+            units = _scan_local(ix, [files[i] for i in todo], text_field, id_field, params, on_progress, workers)
+        for (f, result), i in zip(units, todo):  # units first: it ends (and cleans up) before zip stops
             if checkpoint is not None:
                 checkpoint.store(f, result)
-            done[id(f)] = result
-        results = [r if r is not None else done[id(f)] for f, r in zip(files, results)]
+            results[i] = result
         return _merge(results, time.perf_counter() - t_start), (checkpoint.reused if checkpoint else 0)
 
     return _run(index, scan_files, params, _describe(files), out_dir, on_progress)

@@ -22,9 +22,10 @@ from numpy.typing import NDArray
 from .index import Index
 from .shingle import ShingleBatch
 from .sketch import band_keys, minhash
+from .verify import window_width
 
 __all__ = ["Candidates", "FrequentShingles", "KeyFilter", "PairHits", "containment_candidates", "jaccard_candidates",
-           "expand_ranges", "lookup", "pair_hits", "pair_hits_from_keys", "window_widths"]
+           "expand_ranges", "find_in", "lookup", "pair_hits", "pair_hits_from_keys", "window_widths"]
 
 
 def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -48,6 +49,17 @@ def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np
     pos[order] = np.searchsorted(table, needles[order])
     np.minimum(pos, len(table) - 1, out=pos)
     return pos
+
+
+def find_in(table: NDArray[np.uint64], table_filter: "KeyFilter",
+            needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The needles present in the sorted ``table``: their indices in ``needles`` (increasing) and
+    their positions in ``table``. ``table_filter`` (a :class:`KeyFilter` of ``table``) drops most
+    absent needles before the search."""
+    maybe = np.flatnonzero(table_filter.maybe(needles))
+    pos = lookup(table, needles[maybe])
+    hit = table[pos] == needles[maybe]
+    return maybe[hit], pos[hit]
 
 
 class KeyFilter:
@@ -106,13 +118,9 @@ def containment_candidates(
     h = sb.hashes
     if len(h) == 0 or len(index.keys) == 0:
         return Candidates.empty()
-    probe = np.flatnonzero(key_filter.maybe(h))
-    pos = lookup(index.keys, h[probe])
-    hit = index.keys[pos] == h[probe]
-    if not hit.any():
+    where, key = find_in(index.keys, key_filter, h)  # shingle index in the batch (increasing), key number
+    if not len(where):
         return Candidates.empty()
-    where = probe[hit]  # shingle index in the batch, increasing
-    key = pos[hit].astype(np.int64)
     doc = np.searchsorted(sb.offsets, where, side="right") - 1
     # A key occurring again in the same document is no new distinct hit.
     _, first = np.unique((doc.astype(np.uint64) << np.uint64(40)) | key.astype(np.uint64), return_index=True)
@@ -145,8 +153,7 @@ def containment_candidates(
 
 def window_widths(index: Index, posts: NDArray[np.int64], slack: float) -> NDArray[np.int64]:
     """For each post, the most document shingle positions a verified region may span, minus one."""
-    lengths = (index.shingle_offsets[posts + 1] - index.shingle_offsets[posts]).astype(np.int64)
-    return lengths - 1 + np.maximum(3, np.ceil(slack * lengths).astype(np.int64))
+    return window_width((index.shingle_offsets[posts + 1] - index.shingle_offsets[posts]).astype(np.int64), slack)
 
 
 def jaccard_candidates(index: Index, sb: ShingleBatch) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -209,10 +216,7 @@ class FrequentShingles:
     def of(cls, index: Index) -> "FrequentShingles":
         values = index.frequent
         lengths = np.diff(index.shingle_offsets)
-        at = np.zeros(0, dtype=np.int64)
-        if len(values):
-            maybe = np.flatnonzero(KeyFilter(values).maybe(index.shingles))
-            at = maybe[values[lookup(values, index.shingles[maybe])] == index.shingles[maybe]]
+        at = find_in(values, KeyFilter(values), index.shingles)[0] if len(values) else np.zeros(0, dtype=np.int64)
         post_of = np.searchsorted(index.shingle_offsets, at, side="right") - 1
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(np.bincount(post_of, minlength=len(lengths)), out=offsets[1:])
@@ -228,8 +232,7 @@ def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBat
     parts = [(cands.row_pair, cands.row_pos, cands.row_ppos, cands.row_hash)]
     n_freq = frequent.offsets[cands.post + 1] - frequent.offsets[cands.post]
     if len(frequent.values) and n_freq.any():
-        maybe = np.flatnonzero(frequent.filter.maybe(sb.hashes))
-        found = maybe[frequent.values[lookup(frequent.values, sb.hashes[maybe])] == sb.hashes[maybe]]
+        found, _ = find_in(frequent.values, frequent.filter, sb.hashes)
         if len(found):
             doc_len = np.diff(sb.offsets)
             doc_of = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)[found]

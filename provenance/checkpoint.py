@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,12 @@ import polars as pl
 from .errors import ProvenanceError
 from .estimate import Tally
 from .read import InputFile
-from .report import MATCH_SCHEMA
+from .report import MATCH_SCHEMA, atomic_write
 
 __all__ = ["Checkpoint", "UnitResult"]
 
 FORMAT = "provenance-scan-units/1"
 UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
-_TALLY_FIELDS = ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified")
 
 
 def _file_sha256(path: Path) -> str:
@@ -43,15 +41,6 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Checkpoint:
@@ -72,7 +61,7 @@ class Checkpoint:
                 shutil.rmtree(self.dir)  # another index, other parameters, or no --resume: start over
             self.dir.mkdir(parents=True, exist_ok=True)
             if previous != self.identity:
-                _write_atomic(self.dir / "scan.json", json.dumps(self.identity, sort_keys=True).encode())
+                _write_json(self.dir / "scan.json", self.identity)
         except OSError as e:
             raise ProvenanceError(f"{self.dir}: cannot keep scan checkpoints ({e.strerror or e})") from None
 
@@ -94,7 +83,7 @@ class Checkpoint:
             rows = pl.read_parquet(rows_path).to_dicts()
         except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
             return None  # damaged or foreign: scan the file again
-        tally = Tally(**{k: meta["tally"][k] for k in _TALLY_FIELDS}, posts_matched=set(meta["tally"]["posts_matched"]))
+        tally = Tally(**{k: meta["tally"][k] for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]))
         self.reused += 1
         return tally, meta["seconds"], rows
 
@@ -104,13 +93,16 @@ class Checkpoint:
         key = self._key(file)
         st = file.path.stat()
         frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
-        tmp_rows = self.dir / f".{key}.parquet.tmp"
         try:
-            frame.write_parquet(tmp_rows)
-            os.replace(tmp_rows, self.dir / f"{key}.parquet")
+            atomic_write(self.dir / f"{key}.parquet", frame.write_parquet)
             meta = {"path": str(file.path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
                     "sha256": _file_sha256(file.path), "seconds": seconds,
-                    "tally": {**{k: getattr(tally, k) for k in _TALLY_FIELDS}, "posts_matched": sorted(tally.posts_matched)}}
-            _write_atomic(self.dir / f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+                    "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched)}}
+            _write_json(self.dir / f"{key}.json", meta)
         except OSError as e:
             raise ProvenanceError(f"{self.dir}: cannot write a scan checkpoint ({e.strerror or e})") from None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(data, sort_keys=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

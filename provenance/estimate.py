@@ -38,9 +38,12 @@ class Tally:
     verified: int = 0
     posts_matched: set[int] = field(default_factory=set)
 
+    COUNTS = ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified")
+    """The integer totals (``posts_matched`` is the one set)."""
+
     def add(self, other: "Tally") -> None:
         """Add another tally's totals (a batch scanned elsewhere) to this one."""
-        for name in ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified"):
+        for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.posts_matched |= other.posts_matched
 

@@ -55,7 +55,8 @@ def umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Write ``path`` through ``write(tmp_name)`` on a temporary name, fsync, then rename into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -80,9 +81,9 @@ def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str,
     if not out.is_dir():
         raise ProvenanceError(f"{out}: not a directory")
     try:
-        _atomic_write(out / "matches.parquet", lambda p: matches.write_parquet(p, statistics=True))
+        atomic_write(out / "matches.parquet", lambda p: matches.write_parquet(p, statistics=True))
         data = json.dumps(summary, indent=2, sort_keys=False) + "\n"
-        _atomic_write(out / "summary.json", lambda p: Path(p).write_text(data, encoding="utf-8"))
+        atomic_write(out / "summary.json", lambda p: Path(p).write_text(data, encoding="utf-8"))
     except OSError as e:
         raise ProvenanceError(f"{out}: cannot write outputs ({e.strerror or e})") from None
     return out

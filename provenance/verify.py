@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from .params import ScanParams
 
-__all__ = ["Region", "Found", "best_region", "verify_pair", "judge", "exact_jaccard", "TRUNCATION_AFTER",
+__all__ = ["Region", "Found", "best_region", "verify_pair", "window_width", "judge", "exact_jaccard", "TRUNCATION_AFTER",
            "CANDIDATE_SHARE"]
 
 # After the last matched token: optional rest of a cut word, then an ellipsis.
@@ -97,6 +97,12 @@ def best_region(positions: list[int], values: list[int], width: int) -> tuple[in
     return best
 
 
+def window_width(length, slack: float):
+    """The most document shingle positions, minus one, that a region for a post of ``length``
+    shingles may span: the post plus ``slack`` of it (at least 3). ``length``: int or int64 array."""
+    return length - 1 + np.maximum(3, np.ceil(slack * np.asarray(length))).astype(np.int64)
+
+
 def verify_pair(positions: list[int], values: list[int], post_shingles: list[int], ngram: int,
                 slack: float) -> Region | None:
     """Locate the best region of a post in a document.
@@ -111,8 +117,7 @@ def verify_pair(positions: list[int], values: list[int], post_shingles: list[int
     """
     if not positions:
         return None
-    length = len(post_shingles)
-    width = length - 1 + max(3, math.ceil(slack * length))
+    width = int(window_width(len(post_shingles), slack))
     matched, i, j = best_region(positions, values, width)
     found = set(values[i : j + 1])
     # Post positions whose shingle was found in the region, and the tokens they cover.
@@ -224,7 +229,7 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
     counts = np.diff(hit_offsets)
     pair = np.repeat(np.arange(k, dtype=np.int64), counts)
     lengths = np.diff(post_offsets)
-    width = lengths - 1 + np.maximum(3, np.ceil(slack * lengths).astype(np.int64))
+    width = window_width(lengths, slack)
     # Shingle values as dense ranks, so (pair, value) packs into one uint64.
     ranks = np.unique(np.concatenate([hit_hashes, post_hashes]), return_inverse=True)[1].astype(np.uint64)
     hit_key = (pair.astype(np.uint64) << np.uint64(32)) | ranks[: len(hit_hashes)]
