@@ -27,7 +27,7 @@ from .candidates import (FrequentShingles, KeyFilter, containment_candidates, ex
 from .errors import IndexFormatError, InputError, ParameterError
 from .checkpoint import Checkpoint
 from .estimate import Tally, covered_chars
-from .index import KIND_SHORT, Index, build_index as _build, open_index, save_index
+from .index import SHORT, Index, build_index as _build, open_index
 from .normalize import token_spans
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, iter_batches
@@ -70,11 +70,14 @@ def build_index(
     append: bool = False,
     force: bool = False,
     on_progress: Progress | None = None,
+    memory_limit: int | None = None,
 ) -> Index:
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
     With ``append``, the posts are added to the index already at ``out`` (its parameters are kept;
-    ``params`` is ignored). Returns the saved :class:`Index`.
+    ``params`` is ignored). ``memory_limit`` (bytes) bounds the build's working arrays; beyond it the
+    build spills sorted runs to disk (default: a quarter of physical memory). Returns the saved
+    :class:`Index`.
     """
     base = open_index(out) if append else None
     if base is not None:
@@ -82,9 +85,8 @@ def build_index(
     files = expand_inputs(posts, fmt)
     batches = _read(files, text_field, id_field, meta_fields=meta_fields)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
-    index = _build(batches, params, base=base, inputs=inputs, on_batch=on_progress)
-    save_index(index, out, overwrite=append or force)
-    return index
+    return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
+                  overwrite=force)
 
 
 @dataclass
@@ -115,17 +117,13 @@ class _Scanner:
     def __post_init__(self) -> None:
         ix = self.index
         self.hasher = TokenHasher(ix.params.seed)
-        self.key_filter = KeyFilter(ix.keys)
+        self.key_filter = ix.keys_filter
         self.frequent = FrequentShingles.of(ix)
-        self.n_distinct = ix.posts["n_shingles"].to_numpy().astype(np.int64)
-        self.n_frequent = ix.posts["n_frequent"].to_numpy().astype(np.int64)
-        self.head_frequent = ix.posts["head_frequent"].to_numpy().astype(bool)
-        self.n_tokens = ix.posts["n_tokens"].to_numpy().astype(np.int64)
+        # Per-post counts, memory-mapped from the index (pages are read as posts come up).
+        self.n_distinct, self.n_frequent = ix.post_distinct, ix.post_frequent
+        self.head_frequent, self.n_tokens = ix.post_head_frequent, ix.post_tokens
         # Short posts by exact key, sorted: a key's posts are a contiguous run.
-        short = np.flatnonzero((ix.posts["kind"] == KIND_SHORT).to_numpy())
-        keys = ix.posts["exact_key"].to_numpy()[short]
-        order = np.argsort(keys, kind="stable")
-        self.short_keys, self.short_posts = keys[order], short[order].astype(np.int64)
+        self.short_keys, self.short_posts = ix.short_keys, ix.short_posts
 
     # -- one batch ------------------------------------------------------------------------------
 
@@ -419,7 +417,7 @@ def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]
 def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.DataFrame, params: ScanParams,
              inputs: list[dict]) -> dict[str, Any]:
     counts = index.manifest.get("counts", {})
-    short_idx = set(np.flatnonzero((index.posts["kind"] == KIND_SHORT).to_numpy()).tolist())
+    matched = np.fromiter(t.posts_matched, dtype=np.int64, count=len(t.posts_matched))
     by_method = matches.group_by("method").len().sort("method") if matches.height else None
     return {
         "posts_indexed": index.n_posts,
@@ -432,7 +430,7 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "matches": matches.height,
         "matches_by_method": dict(by_method.iter_rows()) if by_method is not None else {},
         "short_posts_indexed": counts.get("short_posts", 0),
-        "short_posts_matched": len(t.posts_matched & short_idx),
+        "short_posts_matched": int((index.post_kind[np.sort(matched)] == SHORT).sum()),
         "empty_posts_indexed": counts.get("empty_posts", 0),
         "frequent_shingles": counts.get("frequent_shingles", 0),
         "posts_with_only_frequent_shingles": counts.get("posts_with_only_frequent_shingles", 0),
@@ -457,7 +455,7 @@ def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index],
         tally, timings, rows = _scan_batches(index, batches, params, on_progress, pool=None)
     matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
     # Post ids are filled in once, at the end, rather than looked up per match.
-    matches = matches.with_columns(post_id=index.posts["post_id"].gather(matches["_post"])).drop("_post")
+    matches = matches.with_columns(post_id=index.post_ids(matches["_post"].to_numpy())).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
     summary = _summary(index, tally, timings, matches, params, inputs)
     summary["inputs_reused"] = reused

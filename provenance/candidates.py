@@ -1,7 +1,7 @@
 """Candidate (document, post) pairs for a batch of documents, all vectorized.
 
 *Containment*: every shingle of every document is probed against the index's candidate keys (a
-byte-per-slot filter on the top hash bits drops most probes before a ``searchsorted``); each
+bit-per-slot filter on the top hash bits drops most probes before a ``searchsorted``); each
 (document, key) hit is expanded to the key's posts, and a pair survives when its number of distinct
 key hits, plus the post's frequent shingles (which never generate candidates but may still match),
 can still reach the verification threshold.
@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from .index import Index
+from .index import Index, KeyFilter, find_in, lookup
 from .shingle import ShingleBatch
 from .sketch import band_keys, minhash
 from .verify import window_width
@@ -35,44 +35,6 @@ def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArr
         return np.zeros(0, dtype=np.int64)
     ends = np.cumsum(counts)
     return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
-
-
-def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np.int64]:
-    """Where each needle is or would go in the sorted, non-empty ``table`` (clipped to a valid index:
-    compare ``table[result] == needles`` for membership).
-
-    The needles are searched in sorted order: consecutive searches then touch nearby memory, several
-    times faster than random order on a table larger than the CPU caches.
-    """
-    order = np.argsort(needles, kind="stable")
-    pos = np.empty(len(needles), dtype=np.int64)
-    pos[order] = np.searchsorted(table, needles[order])
-    np.minimum(pos, len(table) - 1, out=pos)
-    return pos
-
-
-def find_in(table: NDArray[np.uint64], table_filter: "KeyFilter",
-            needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The needles present in the sorted ``table``: their indices in ``needles`` (increasing) and
-    their positions in ``table``. ``table_filter`` (a :class:`KeyFilter` of ``table``) drops most
-    absent needles before the search."""
-    maybe = np.flatnonzero(table_filter.maybe(needles))
-    pos = lookup(table, needles[maybe])
-    hit = table[pos] == needles[maybe]
-    return maybe[hit], pos[hit]
-
-
-class KeyFilter:
-    """A byte per slot, set where some key has those top bits: a cheap "certainly absent" test."""
-
-    def __init__(self, keys: NDArray[np.uint64]) -> None:
-        bits = int(np.clip(np.ceil(np.log2(max(len(keys), 1) * 8)), 16, 28))
-        self.shift = np.uint64(64 - bits)
-        self.slots = np.zeros(1 << bits, dtype=bool)
-        self.slots[keys >> self.shift] = True
-
-    def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
-        return self.slots[hashes >> self.shift]
 
 
 @dataclass(frozen=True)
@@ -206,21 +168,15 @@ class FrequentShingles:
     values: NDArray[np.uint64]
     offsets: NDArray[np.int64]
     hashes: NDArray[np.uint64]
-    ppos: NDArray[np.int64]
+    ppos: NDArray[np.uint32]
 
     @cached_property
-    def filter(self) -> "KeyFilter":
-        return KeyFilter(self.values)
+    def filter(self) -> KeyFilter:
+        return KeyFilter.of(np.asarray(self.values))
 
     @classmethod
     def of(cls, index: Index) -> "FrequentShingles":
-        values = index.frequent
-        lengths = np.diff(index.shingle_offsets)
-        at = find_in(values, KeyFilter(values), index.shingles)[0] if len(values) else np.zeros(0, dtype=np.int64)
-        post_of = np.searchsorted(index.shingle_offsets, at, side="right") - 1
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(post_of, minlength=len(lengths)), out=offsets[1:])
-        return cls(values, offsets, index.shingles[at], at - index.shingle_offsets[post_of])
+        return cls(index.frequent, index.frequent_offsets, index.frequent_hashes, index.frequent_pos)
 
 
 def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBatch, cands: Candidates,

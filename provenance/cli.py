@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -19,8 +20,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from . import __version__, api
-from .errors import ProvenanceError
+from .errors import ParameterError, ProvenanceError
 from .params import IndexParams, ScanParams
+from .spill import parse_size
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -73,7 +75,7 @@ class _Bar:
 
 
 @contextmanager
-def _progress(quiet: bool, label: str, paths: List[Path], fmt: Optional[str] = None) -> Iterator[_Bar]:
+def _progress(quiet: bool, label: str, paths: Sequence[str | Path], fmt: Optional[str] = None) -> Iterator[_Bar]:
     if quiet or not err.is_terminal:  # no bars in logs and pipes
         yield _Bar(None, label, 0)
         return
@@ -98,7 +100,8 @@ def _print_json(data: object) -> None:
 
 @index_app.command("build")
 def index_build(
-    posts: List[Path] = typer.Argument(..., metavar="POSTS", help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst)."),
+    posts: List[str] = typer.Argument(..., metavar="POSTS", help="Post files or folders (JSONL, CSV/TSV, Parquet, text; .gz/.zst), "
+                                                               "local or fsspec URLs (s3://, https://, file://, ...)."),
     out: Path = typer.Option(..., "-o", "--out", help="Index directory to create."),
     text_field: str = TextField,
     id_field: Optional[str] = IdField,
@@ -112,6 +115,10 @@ def index_build(
     lsh_threshold: float = typer.Option(_DEFAULT_INDEX.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for."),
     short_tokens: int = typer.Option(_DEFAULT_INDEX.short_tokens, help="Posts with fewer tokens match only as whole records or lines."),
     max_key_posts: int = typer.Option(_DEFAULT_INDEX.max_key_posts, help="Shingles in more posts than this do not generate candidates."),
+    memory_limit: Optional[str] = typer.Option(
+        None, "--memory-limit", metavar="SIZE",
+        help="Memory for the build's working arrays, e.g. 2GiB; beyond it sorted runs spill to disk "
+             "[default: a quarter of RAM]."),
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -121,14 +128,26 @@ def index_build(
     """
     params = IndexParams(ngram=ngram, seed=seed, num_perm=num_perm, lsh_threshold=lsh_threshold,
                          short_tokens=short_tokens, max_key_posts=max_key_posts)
+    limit = _size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
     with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
-                                meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar)
+                                meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
+                                memory_limit=limit)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
                   "(name the id column with --id-field)", highlight=False)
     _show_index(index, quiet, as_json)
+
+
+def _size_option(text: str, option: str) -> int:
+    try:
+        size = parse_size(text)
+    except ValueError as e:
+        raise ParameterError(f"{option}: {e}") from None
+    if size < 1 << 20:
+        raise ParameterError(f"{option}: at least 1MiB, got {text!r}")
+    return size
 
 
 @index_app.command("info")
@@ -168,7 +187,8 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
 @app.command("scan")
 def scan(
     index_dir: Path = typer.Argument(..., metavar="INDEX_DIR", help="Index directory (from 'provenance index build')."),
-    corpus: List[Path] = typer.Argument(..., metavar="CORPUS", help="Corpus files or folders."),
+    corpus: List[str] = typer.Argument(..., metavar="CORPUS", help="Corpus files or folders, local or fsspec URLs "
+                                                                 "(s3://, https://, file://, ...)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output directory for matches.parquet and summary.json."),
     text_field: str = TextField,
     id_field: Optional[str] = IdField,

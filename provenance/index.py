@@ -1,27 +1,48 @@
-"""The post index: build, save, open, append.
+"""The post index: build (in bounded memory), open, append.
 
-An index is a directory a user can inspect:
+An index is a directory a user can inspect. Post numbers are rows of ``posts.parquet``; every other
+file is a NumPy ``.npy`` array (memory-mapped when opened, so a scan pages in only what it touches):
 
-==========================  ===================================================================
-file                        content
-==========================  ===================================================================
-``manifest.json``           format version, tool version, :class:`IndexParams`, hash and MinHash
-                            scheme names, counts, and the sha256 of every other file
-``posts.parquet``           one row per post: ``post_id``, ``source``, ``row``, ``kind``
-                            (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``n_shingles``
-                            (distinct), ``n_frequent``, ``exact_key``, and the ``--meta-field``
-                            columns
-``shingles.npy``            uint64: every post's shingle hashes in token order, concatenated
-``shingle_offsets.npy``     int64 ``(posts+1,)``: post ``i`` is ``shingles[o[i]:o[i+1]]``
-``keys.npy``                uint64, sorted: the shingle hashes that generate candidates
-``key_offsets.npy``         int64 ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j``
-``key_posts.npy``           uint32: post numbers (row of ``posts.parquet``)
-``key_pos.npy``             uint32: the key's first position in that post's shingle sequence
-``frequent.npy``            uint64, sorted: the frequent shingles (in more than ``max_key_posts`` posts; no keys)
-``signatures.npy``          uint32 ``(num_perm, posts)``: MinHash signatures (datasketch affine32)
-``lsh_keys.npy``            uint64 ``(bands, posts)``: band keys, sorted within each band
-``lsh_posts.npy``           uint32 ``(bands, posts)``: the post of each band key
-==========================  ===================================================================
+===========================  ===================================================================
+file                         content
+===========================  ===================================================================
+``manifest.json``            format version, tool version, :class:`IndexParams`, hash and MinHash
+                             scheme names, counts, and the sha256 of every other file
+``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
+                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``,
+                             the ``--meta-field`` columns, ``n_shingles`` (distinct), ``n_frequent``,
+                             ``head_frequent``
+``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
+``post_tokens.npy``          int32 ``(posts,)``: tokens after normalization
+``post_distinct.npy``        int32 ``(posts,)``: distinct shingles (0 unless shingled)
+``post_frequent.npy``        int32 ``(posts,)``: distinct frequent shingles
+``post_head_frequent.npy``   bool ``(posts,)``: one of the post's first ``ngram`` shingles is frequent
+``shingles.npy``             uint64: every shingled post's shingle hashes in token order, concatenated
+``shingle_offsets.npy``      int64 ``(posts+1,)``: post ``i`` is ``shingles[o[i]:o[i+1]]``
+``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
+``key_offsets.npy``          int64 ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j``
+``key_posts.npy``            uint32: post numbers, increasing within a key
+``key_pos.npy``              uint32: the key's first position in that post's shingle sequence
+``key_filter.npy``           uint8: a bitmap over the keys' top bits ("certainly absent" test)
+``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
+                             posts; not keys, except a post's rarest when all of its are frequent)
+``frequent_offsets.npy``     int64 ``(posts+1,)``: post ``i``'s frequent shingle occurrences are
+``frequent_hashes.npy``      uint64 ``hashes[o[i]:o[i+1]]`` at positions
+``frequent_pos.npy``         uint32 ``pos[o[i]:o[i+1]]`` (every occurrence, in order)
+``short_keys.npy``           uint64, sorted: exact keys of the short posts
+``short_posts.npy``          uint32: the short post of each exact key
+``signatures.npy``           uint32 ``(posts, num_perm)``: MinHash signatures (datasketch affine32)
+``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band
+``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
+===========================  ===================================================================
+
+*Build in bounded memory.* Posts are read batch by batch; per-post arrays are appended to their files
+as they come, and the tables that must be sorted across all posts (postings, band keys, short-post
+keys, post ids) go through an external sort partitioned by hash range (:class:`~provenance.spill.HashSpill`):
+records stay in memory up to a quarter of ``memory_limit``, then spill to one file per hash range;
+ranges are then sorted and written one at a time (a range larger than an eighth of the limit is
+split again). Sorted tables are the ranges concatenated in hash order, so the result does not depend
+on the memory limit: every ``.npy`` file is byte-identical whatever the limit.
 
 Every file is written into a temporary directory that is renamed into place only when complete;
 opening an index checks the format version and every checksum and refuses a mismatch.
@@ -36,8 +57,9 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import polars as pl
@@ -49,32 +71,119 @@ from .params import IndexParams
 from .report import umask
 from .shingle import HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
+from .spill import HashSpill, NpyWriter
 
-__all__ = ["Index", "build_index", "open_index", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
+           "FORMAT_VERSION"]
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-_ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "key_pos", "frequent", "signatures",
+_ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingles",
+           "shingle_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
+           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "signatures",
            "lsh_keys", "lsh_posts")
 
 KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
+KINDS = (KIND_SHINGLED, KIND_SHORT, KIND_EMPTY)  # post_kind codes 0, 1, 2
+SHINGLED, SHORT, EMPTY = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------------------- lookups
+
+
+def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """Where each needle is or would go in the sorted, non-empty ``table`` (clipped to a valid index:
+    compare ``table[result] == needles`` for membership).
+
+    The needles are searched in sorted order: consecutive searches then touch nearby memory, several
+    times faster than random order on a table larger than the CPU caches.
+    """
+    order = np.argsort(needles, kind="stable")
+    pos = np.empty(len(needles), dtype=np.int64)
+    pos[order] = np.searchsorted(table, needles[order])
+    np.minimum(pos, len(table) - 1, out=pos)
+    return pos
+
+
+_BIT = (1 << np.arange(8)).astype(np.uint8)
+
+
+class KeyFilter:
+    """One bit per slot of the hashes' top bits, set where some key has those bits: a cheap
+    "certainly absent" test (an eighth of a byte per slot, at most 128 MiB)."""
+
+    def __init__(self, bitmap: NDArray[np.uint8]) -> None:
+        bits = int(len(bitmap) * 8).bit_length() - 1
+        if len(bitmap) * 8 != 1 << bits:
+            raise ValueError(f"key filter of {len(bitmap)} bytes is not a power of two")
+        self.bitmap = bitmap
+        self.shift = np.uint64(64 - bits)
+
+    @staticmethod
+    def bits_for(n_keys: int) -> int:
+        return int(np.clip(np.ceil(np.log2(max(n_keys, 1) * 8)), 16, 30))
+
+    @classmethod
+    def of(cls, keys: NDArray[np.uint64], bits: int | None = None) -> "KeyFilter":
+        bitmap = np.zeros(1 << ((bits or cls.bits_for(len(keys))) - 3), dtype=np.uint8)
+        f = cls(bitmap)
+        f.add(keys)
+        return f
+
+    def add(self, keys: NDArray[np.uint64]) -> None:
+        slots = np.sort(keys >> self.shift)
+        if len(slots) == 0:
+            return
+        byte = slots >> np.uint64(3)
+        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+        self.bitmap[byte[starts]] |= np.bitwise_or.reduceat(_BIT[slots & np.uint64(7)], starts)
+
+    def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
+        slots = hashes >> self.shift
+        return (self.bitmap[slots >> np.uint64(3)] & _BIT[slots & np.uint64(7)]) != 0
+
+
+def find_in(table: NDArray[np.uint64], table_filter: KeyFilter,
+            needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The needles present in the sorted ``table``: their indices in ``needles`` (increasing) and
+    their positions in ``table``. ``table_filter`` (a :class:`KeyFilter` of ``table``) drops most
+    absent needles before the search."""
+    maybe = np.flatnonzero(table_filter.maybe(needles))
+    if len(maybe) == 0 or len(table) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pos = lookup(table, needles[maybe])
+    hit = table[pos] == needles[maybe]
+    return maybe[hit], pos[hit]
+
+
+# ----------------------------------------------------------------------------------------- the index
 
 
 @dataclass
 class Index:
-    """An opened (or freshly built) index. Arrays are read-only; see the module docstring for shapes."""
+    """An opened index. Arrays are read-only memory maps; see the module docstring for shapes."""
 
-    path: Path | None
+    path: Path
     params: IndexParams
-    posts: pl.DataFrame
+    post_kind: NDArray[np.uint8]
+    post_tokens: NDArray[np.int32]
+    post_distinct: NDArray[np.int32]
+    post_frequent: NDArray[np.int32]
+    post_head_frequent: NDArray[np.bool_]
     shingles: NDArray[np.uint64]
     shingle_offsets: NDArray[np.int64]
     keys: NDArray[np.uint64]
     key_offsets: NDArray[np.int64]
     key_posts: NDArray[np.uint32]
     key_pos: NDArray[np.uint32]
+    key_filter: NDArray[np.uint8]
     frequent: NDArray[np.uint64]
+    frequent_offsets: NDArray[np.int64]
+    frequent_hashes: NDArray[np.uint64]
+    frequent_pos: NDArray[np.uint32]
+    short_keys: NDArray[np.uint64]
+    short_posts: NDArray[np.uint32]
     signatures: NDArray[np.uint32]
     lsh_keys: NDArray[np.uint64]
     lsh_posts: NDArray[np.uint32]
@@ -82,7 +191,20 @@ class Index:
 
     @property
     def n_posts(self) -> int:
-        return self.posts.height
+        return len(self.post_kind)
+
+    @cached_property
+    def posts(self) -> pl.DataFrame:
+        """``posts.parquet``, read on first use (a scan reads only the ids of the posts it found)."""
+        return pl.read_parquet(self.path / "posts.parquet")
+
+    def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
+        """The ``post_id`` of each post number in ``posts`` (reads only those rows' ids)."""
+        wanted = np.unique(posts)
+        found = (pl.scan_parquet(self.path / "posts.parquet").select("post_id").with_row_index("_p")
+                 .join(pl.LazyFrame({"_p": pl.Series(wanted, dtype=pl.UInt32)}), on="_p", how="semi").collect().sort("_p"))
+        at = np.searchsorted(found["_p"].to_numpy(), posts)
+        return found["post_id"].gather(at)
 
     @property
     def bands(self) -> tuple[int, int]:
@@ -93,6 +215,10 @@ class Index:
         """sha256 of ``manifest.json`` (which pins every data file's sha256)."""
         return self.manifest.get("manifest_sha256", "")
 
+    @cached_property
+    def keys_filter(self) -> KeyFilter:
+        return KeyFilter(self.key_filter)
+
     def post_shingles(self, i: int) -> NDArray[np.uint64]:
         return self.shingles[self.shingle_offsets[i] : self.shingle_offsets[i + 1]]
 
@@ -100,149 +226,401 @@ class Index:
 # ----------------------------------------------------------------------------------------- build
 
 
-def _post_rows(batches: Iterable[Any], params: IndexParams, hasher: TokenHasher,
-               on_batch: Callable[[int, int], None] | None) -> tuple[pl.DataFrame, list[NDArray[np.uint64]], list[NDArray[np.int64]], dict]:
-    frames: list[pl.DataFrame] = []
-    shingle_parts: list[NDArray[np.uint64]] = []
-    length_parts: list[NDArray[np.int64]] = []
-    info: dict[str, Any] = {"id_fallback_files": []}
-    for batch in batches:
-        sb = batch_shingles(batch.texts, params.ngram, hasher)
+def default_memory_limit() -> int:
+    """A quarter of the machine's physical memory (at least 256 MiB)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 4 << 30
+    return max(total // 4, 256 << 20)
+
+
+_POSTING = np.dtype([("h", "<u8"), ("p", "<u4"), ("pos", "<u4")])
+_PAIR = np.dtype([("h", "<u8"), ("p", "<u4")])
+
+
+def _pairs(h: NDArray[np.uint64], p: NDArray[np.uint32]) -> NDArray:
+    out = np.empty(len(h), dtype=_PAIR)
+    out["h"], out["p"] = h, p
+    return out
+
+
+def _frequency(h: NDArray[np.uint64], max_key_posts: int) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """For postings sorted by hash: is each hash's first posting, and its number of posts."""
+    new = np.ones(len(h), dtype=bool)
+    new[1:] = h[1:] != h[:-1]
+    run = np.cumsum(new) - 1
+    return new, np.bincount(run)[run]
+
+
+class _Builder:
+    """Writes an index into directory ``out`` from posts added batch by batch."""
+
+    def __init__(self, params: IndexParams, out: Path, memory_limit: int) -> None:
+        self.params, self.out = params, out
+        self.work = out / ".work"
+        self.work.mkdir()
+        self.buffer_limit = max(memory_limit // 4, 256)
+        self.range_limit = max(memory_limit // 8, 256)
+        self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm)
+        self.hasher = TokenHasher(params.seed)
+        w = self._writer
+        self.w_shingles, self.w_offsets = w("shingles", np.uint64), w("shingle_offsets", np.int64)
+        self.w_offsets.append(np.zeros(1, dtype=np.int64))
+        self.w_kind, self.w_tokens, self.w_distinct = w("post_kind", np.uint8), w("post_tokens", np.int32), w("post_distinct", np.int32)
+        self.w_sig = w("signatures", np.uint32, (params.num_perm,))
+        self.postings = HashSpill(self.work, "postings", _POSTING)
+        self.bands = [HashSpill(self.work, f"band{b:03d}", _PAIR, bits=4) for b in range(self.n_bands)]
+        self.short = HashSpill(self.work, "short", _PAIR, bits=4)
+        self.ids = HashSpill(self.work, "ids", _PAIR, bits=4)
+        self.spills = [self.postings, *self.bands, self.short, self.ids]
+        self.frames: list[pl.DataFrame] = []
+        self.frame_bytes = 0
+        self.parts: list[tuple[Path, int, int]] = []  # spilled posts tables: file, first post, posts
+        self.n_posts = self.n_shingles = 0
+        self.kinds = np.zeros(3, dtype=np.int64)
+
+    def _writer(self, name: str, dtype: Any, row_shape: tuple[int, ...] = ()) -> NpyWriter:
+        return NpyWriter(self.out / f"{name}.npy", dtype, row_shape)
+
+    # -- adding posts
+
+    def add_texts(self, batch: Any) -> None:
+        p = self.params
+        sb = batch_shingles(batch.texts, p.ngram, self.hasher)
         n_tokens = sb.n_tokens
-        kinds = np.where(n_tokens == 0, KIND_EMPTY, np.where(n_tokens < params.short_tokens, KIND_SHORT, KIND_SHINGLED))
+        kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
         exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens), np.uint64(0))
         # Short posts keep no shingles: they match only as whole records or lines.
-        lengths = np.where(kinds == KIND_SHINGLED, np.diff(sb.offsets), 0)
-        keep = np.repeat(kinds == KIND_SHINGLED, np.diff(sb.offsets))
-        shingle_parts.append(sb.hashes[keep])
-        length_parts.append(lengths)
+        counts = np.diff(sb.offsets)
+        lengths = np.where(kind == SHINGLED, counts, 0)
         cols: dict[str, Any] = {
             "post_id": batch.ids,
             "source": [batch.source] * len(batch.ids),
             "row": batch.rows,
-            "kind": kinds.tolist(),
+            "kind": np.array(KINDS)[kind].tolist(),
             "n_tokens": n_tokens,
             "exact_key": exact,
         }
         for name, values in batch.meta.items():
             cols[f"meta_{name}"] = values
-        frames.append(pl.DataFrame(cols, schema_overrides={"row": pl.Int64, "n_tokens": pl.Int64, "exact_key": pl.UInt64}))
-        if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
-            info["id_fallback_files"].append(batch.source)
-        if on_batch:
-            on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
-    posts = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
-    return posts, shingle_parts, length_parts, info
+        frame = pl.DataFrame(cols, schema_overrides={"row": pl.Int64, "n_tokens": pl.Int64, "exact_key": pl.UInt64})
+        self.add(frame, kind, n_tokens, exact, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths)
+
+    def add_index(self, base: "Index", step: int = 1 << 16) -> None:
+        """Add every post of ``base`` (its shingles are reused; the texts are not needed)."""
+        derived = ["n_shingles", "n_frequent", "head_frequent"]
+        lazy = pl.scan_parquet(base.path / "posts.parquet")
+        lazy = lazy.drop([c for c in derived if c in lazy.collect_schema().names()])
+        off = base.shingle_offsets
+        for a in range(0, base.n_posts, step):
+            b = min(a + step, base.n_posts)
+            frame = lazy.slice(a, b - a).collect()
+            self.add(frame, np.asarray(base.post_kind[a:b]), np.asarray(base.post_tokens[a:b]),
+                     frame["exact_key"].to_numpy(), np.asarray(base.shingles[off[a] : off[b]]), np.diff(off[a : b + 1]))
+
+    def add(self, frame: pl.DataFrame, kind: NDArray[np.uint8], n_tokens: NDArray, exact: NDArray[np.uint64],
+            shingles: NDArray[np.uint64], lengths: NDArray[np.int64]) -> None:
+        """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact keys, and the
+        shingles of the shingled ones (``lengths`` per post, 0 for the others) concatenated."""
+        n, p0 = len(lengths), self.n_posts
+        if p0 + n >= 1 << 32:
+            raise InputError("more than 4,294,967,295 posts in one index; split the posts over several indexes")
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        self.w_shingles.append(shingles)
+        self.w_offsets.append(offsets[1:] + self.n_shingles)
+        self.w_kind.append(kind)
+        self.w_tokens.append(n_tokens)
+        self.kinds += np.bincount(kind, minlength=3)
+        post_no = np.arange(p0, p0 + n, dtype=np.uint32)
+        # Each (shingle, post) once, at its first position; sorted by shingle, then post.
+        post = np.repeat(post_no, lengths)
+        pos = (np.arange(len(shingles), dtype=np.int64) - np.repeat(offsets[:-1], lengths)).astype(np.uint32)
+        order = np.lexsort((pos, post, shingles))
+        h, p, pos = shingles[order], post[order], pos[order]
+        first = np.ones(len(h), dtype=bool)
+        first[1:] = (h[1:] != h[:-1]) | (p[1:] != p[:-1])
+        recs = np.empty(int(first.sum()), dtype=_POSTING)
+        recs["h"], recs["p"], recs["pos"] = h[first], p[first], pos[first]
+        self.postings.add(recs)
+        self.w_distinct.append(np.bincount(recs["p"] - np.uint32(p0), minlength=n))
+        sig = minhash(shingles, offsets, self.params.num_perm, self.params.seed)
+        self.w_sig.append(sig.T)
+        for b, keys in enumerate(band_keys(sig, self.n_bands, self.n_rows)):
+            self.bands[b].add(_pairs(keys, post_no))
+        short = np.flatnonzero(kind == SHORT)
+        self.short.add(_pairs(exact[short], post_no[short]))
+        self.ids.add(_pairs(frame["post_id"].hash(seed=0).to_numpy(), post_no))
+        self.frames.append(frame)
+        self.frame_bytes += frame.estimated_size()
+        self.n_posts += n
+        self.n_shingles += len(shingles)
+        if self.frame_bytes + sum(s.buffered for s in self.spills) > self.buffer_limit:
+            self._flush()
+
+    def _flush(self) -> None:
+        for s in self.spills:
+            s.flush()
+        if self.frames:
+            start = self.parts[-1][1] + self.parts[-1][2] if self.parts else 0
+            frame = pl.concat(self.frames, how="diagonal_relaxed")
+            part = self.work / f"posts-{len(self.parts):06d}.parquet"
+            frame.write_parquet(part)
+            self.parts.append((part, start, frame.height))
+            self.frames, self.frame_bytes = [], 0
+
+    # -- finishing
+
+    def _posts_lazy(self) -> pl.LazyFrame:
+        """The posts table so far, without the derived columns."""
+        frames = [pl.scan_parquet(part) for part, _, _ in self.parts]
+        if self.frames:
+            frames.append(pl.concat(self.frames, how="diagonal_relaxed").lazy())
+        return pl.concat(frames, how="diagonal_relaxed")
+
+    def finish(self) -> dict[str, Any]:
+        """Write every remaining file; return the manifest's ``counts``."""
+        if self.n_posts == 0:
+            raise InputError("no posts to index")
+        if self.parts:  # something spilled already: spill the rest of the posts table too
+            self._flush()
+        for w in (self.w_shingles, self.w_offsets, self.w_kind, self.w_tokens, self.w_distinct):
+            w.close()
+        self.w_sig.close()
+        self._check_unique_ids()
+        n_keys, n_frequent, n_all_frequent = self._postings()
+        self._frequent_occurrences()
+        self._sorted_pairs(self.bands, "lsh_keys", "lsh_posts", shape=(self.n_bands, self.n_posts))
+        self._sorted_pairs([self.short], "short_keys", "short_posts")
+        self._posts_table()
+        shutil.rmtree(self.work)
+        return {
+            "posts": self.n_posts,
+            "shingled_posts": int(self.kinds[SHINGLED]),
+            "short_posts": int(self.kinds[SHORT]),
+            "empty_posts": int(self.kinds[EMPTY]),
+            "shingles": self.n_shingles,
+            "keys": n_keys,
+            "frequent_shingles": n_frequent,
+            "posts_with_only_frequent_shingles": n_all_frequent,
+        }
+
+    def _check_unique_ids(self) -> None:
+        suspects: list[NDArray[np.uint32]] = []
+        for r in self.ids.ranges(self.range_limit):
+            same = np.flatnonzero(r["h"][1:] == r["h"][:-1])
+            if len(same):
+                suspects.append(r["p"][np.r_[same, same + 1]])
+        if not suspects:
+            return
+        wanted = pl.Series(np.unique(np.concatenate(suspects)), dtype=pl.UInt32)
+        rows = (self._posts_lazy().select("post_id", "source", "row").with_row_index("_p")
+                .join(pl.LazyFrame({"_p": wanted}), on="_p", how="semi").collect().sort("_p"))
+        dup = rows.filter(pl.col("post_id").is_duplicated())
+        if dup.height:  # (equal id hashes of different ids are no duplicates)
+            pid, sources, rows_ = dup.group_by("post_id", maintain_order=True).agg(pl.col("source"), pl.col("row")).row(0)
+            raise InputError(f"{sources[1]}:{rows_[1]}: duplicate post id {pid!r} (first at {sources[0]}:{rows_[0]})")
+
+    def _load(self, name: str) -> NDArray:
+        """A finished array of the new index, memory-mapped."""
+        return np.load(self.out / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+    def _map(self, name: str, dtype: Any, fill: Any = 0, work: bool = False) -> NDArray:
+        """A per-post array backed by a file (final, or in the work directory)."""
+        path = (self.work if work else self.out) / f"{name}.npy"
+        a = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(self.n_posts,))
+        if fill:
+            a[:] = fill
+        return a
+
+    def _postings(self) -> tuple[int, int, int]:
+        """keys, key_offsets, key_posts, key_pos, key_filter, frequent and the per-post frequent counts.
+
+        Pass 1 over the hash ranges finds the frequent shingles, counts them per post, and keeps for
+        each post its rarest frequent shingle (lowest post count, then lowest hash). Pass 2 writes
+        the keys: every shingle that is not frequent, plus that rarest shingle for the posts whose
+        every shingle is frequent (so that they can still be found).
+        """
+        p = self.params
+        n_frequent = self._map("post_frequent", np.int32)
+        head_frequent = self._map("post_head_frequent", np.bool_)
+        best_df = self._map("best_df", np.int64, fill=np.iinfo(np.int64).max, work=True)
+        best_h = self._map("best_h", np.uint64, work=True)
+        w_frequent = self._writer("frequent", np.uint64)
+        runs: list[NDArray | Path] = []
+        n_plain_keys = 0
+        for k, r in enumerate(self.postings.ranges(self.range_limit)):
+            h, post, pos = r["h"], r["p"], r["pos"]
+            new, df = _frequency(h, p.max_key_posts)
+            freq = df > p.max_key_posts
+            n_plain_keys += int((new & ~freq).sum())
+            if freq.any():
+                w_frequent.append(h[new & freq])
+                fh, fp, fdf = h[freq], post[freq], df[freq]
+                u, c = np.unique(fp, return_counts=True)
+                n_frequent[u] += c.astype(np.int32)
+                head_frequent[fp[pos[freq] < p.ngram]] = True
+                o = np.lexsort((fh, fdf, fp))
+                first = o[np.r_[True, fp[o][1:] != fp[o][:-1]]]
+                bp, bdf, bh = fp[first], fdf[first], fh[first]
+                better = bdf < best_df[bp]  # ranges come in hash order: equal counts keep the lower hash
+                best_df[bp[better]], best_h[bp[better]] = bdf[better], bh[better]
+            if self.postings.spilled:
+                run = self.work / f"sorted-{k:06d}.bin"
+                r.tofile(run)
+                runs.append(run)
+            else:
+                runs.append(r)
+        w_frequent.close()
+        distinct = self._load("post_distinct")
+        all_frequent = (np.asarray(distinct) > 0) & (n_frequent == np.asarray(distinct))
+        n_all_frequent = int(all_frequent.sum())
+        rescued = np.unique(best_h[all_frequent])
+        key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
+        w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", np.int64)
+        w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", np.uint32)
+        total = 0
+        for run in runs:
+            r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
+            h, post = r["h"], r["p"]
+            _, df = _frequency(h, p.max_key_posts)
+            use = df <= p.max_key_posts
+            if n_all_frequent:
+                use |= all_frequent[post] & (best_h[post] == h)
+            kh = h[use]
+            starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
+            w_keys.append(kh[starts])
+            key_filter.add(kh[starts])
+            w_key_offsets.append(starts + total)
+            w_key_posts.append(post[use])
+            w_key_pos.append(r["pos"][use])
+            total += len(kh)
+            if isinstance(run, Path):
+                run.unlink()
+        w_key_offsets.append(np.array([total], dtype=np.int64))
+        for w in (w_keys, w_key_offsets, w_key_posts, w_key_pos):
+            w.close()
+        np.save(self.out / "key_filter.npy", key_filter.bitmap, allow_pickle=False)
+        n_frequent.flush()
+        head_frequent.flush()
+        return w_keys.rows, w_frequent.rows, n_all_frequent
+
+    def _frequent_occurrences(self) -> None:
+        """Every occurrence of a frequent shingle in each post (verification needs them: they are
+        no keys, so candidate generation does not report them)."""
+        frequent = self._load("frequent")
+        shingles = self._load("shingles")
+        offsets = self._load("shingle_offsets")
+        filt = KeyFilter.of(np.asarray(frequent)) if len(frequent) else None
+        w_off, w_hash, w_pos = (self._writer("frequent_offsets", np.int64), self._writer("frequent_hashes", np.uint64),
+                                self._writer("frequent_pos", np.uint32))
+        w_off.append(np.zeros(1, dtype=np.int64))
+        step = max(self.range_limit // 64, 1 << 16)  # shingles per piece (lookups need ~40 bytes each)
+        total, a = 0, 0
+        while a < self.n_posts:
+            b = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
+            b = min(max(b, a + 1), self.n_posts)
+            base = offsets[a : b + 1] - offsets[a]
+            sh = np.asarray(shingles[offsets[a] : offsets[b]])
+            at = find_in(frequent, filt, sh)[0] if filt is not None else np.zeros(0, dtype=np.int64)
+            post_of = np.searchsorted(base, at, side="right") - 1
+            w_off.append(np.cumsum(np.bincount(post_of, minlength=b - a)) + total)
+            w_hash.append(sh[at])
+            w_pos.append(at - base[post_of])
+            total += len(at)
+            a = b
+        for w in (w_off, w_hash, w_pos):
+            w.close()
+
+    def _sorted_pairs(self, spills: list[HashSpill], keys_name: str, posts_name: str,
+                      shape: tuple[int, ...] | None = None) -> None:
+        w_keys, w_posts = self._writer(keys_name, np.uint64), self._writer(posts_name, np.uint32)
+        for spill in spills:
+            for r in spill.ranges(self.range_limit):
+                w_keys.append(r["h"])
+                w_posts.append(r["p"])
+        w_keys.close(shape)
+        w_posts.close(shape)
+
+    def _posts_table(self) -> None:
+        distinct = self._load("post_distinct")
+        frequent = self._load("post_frequent")
+        head = self._load("post_head_frequent")
+
+        def derived(a: int, n: int) -> list[pl.Series]:
+            return [pl.Series("n_shingles", distinct[a : a + n].astype(np.int64)),
+                    pl.Series("n_frequent", frequent[a : a + n].astype(np.int64)),
+                    pl.Series("head_frequent", np.asarray(head[a : a + n]))]
+
+        target = self.out / "posts.parquet"
+        if not self.parts:
+            pl.concat(self.frames, how="diagonal_relaxed").with_columns(derived(0, self.n_posts)).write_parquet(
+                target, statistics=True)
+            return
+        parts = [pl.scan_parquet(part).with_columns(derived(a, n)) for part, a, n in self.parts]
+        pl.concat(parts, how="diagonal_relaxed").sink_parquet(target, statistics=True)
 
 
-def _check_unique_ids(posts: pl.DataFrame) -> None:
-    dup = posts.with_row_index("_i").filter(pl.col("post_id").is_duplicated())
-    if dup.height:
-        first = dup.group_by("post_id", maintain_order=True).agg(pl.col("source"), pl.col("row")).row(0)
-        pid, sources, rows = first
-        raise InputError(f"{sources[1]}:{rows[1]}: duplicate post id {pid!r} (first at {sources[0]}:{rows[0]})")
+def _prepare(path: Path, overwrite: bool) -> Path:
+    """Check that ``path`` may receive an index; return a fresh temporary directory beside it."""
+    if path.exists():
+        if not path.is_dir():
+            raise IndexFormatError(f"{path}: exists and is not a directory")
+        if any(path.iterdir()) and not (overwrite and is_index(path)):
+            what = "an index (use --append to add posts, or --force to replace it)" if is_index(path) else "not an empty directory"
+            raise IndexFormatError(f"{path}: is {what}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; an index is an ordinary directory
+    return tmp
 
 
-def _postings(shingles: NDArray[np.uint64], offsets: NDArray[np.int64], n_posts: int, max_key_posts: int, ngram: int):
-    """Distinct (shingle, post) pairs → per-post distinct/frequent counts and the candidate keys."""
-    lengths = np.diff(offsets)
-    post_of = np.repeat(np.arange(n_posts, dtype=np.uint32), lengths)
-    pos = (np.arange(len(shingles), dtype=np.int64) - np.repeat(offsets[:-1], lengths)).astype(np.uint32)
-    order = np.lexsort((pos, post_of, shingles))
-    h, p, pos = shingles[order], post_of[order], pos[order]
-    first = np.ones(len(h), dtype=bool)
-    first[1:] = (h[1:] != h[:-1]) | (p[1:] != p[:-1])
-    h, p, pos = h[first], p[first], pos[first]  # each (shingle, post) once, at its first position
-    # Posts per distinct shingle (document frequency among posts).
-    new_key = np.ones(len(h), dtype=bool)
-    new_key[1:] = h[1:] != h[:-1]
-    run_id = np.cumsum(new_key) - 1
-    df = np.bincount(run_id)[run_id]
-    frequent = df > max_key_posts
-    n_distinct = np.bincount(p, minlength=n_posts)
-    n_frequent = np.bincount(p[frequent], minlength=n_posts)
-    # Posts that begin with a frequent shingle: keys alone cannot tell whether a copy starts there.
-    head_frequent = np.bincount(p[frequent & (pos < ngram)], minlength=n_posts) > 0
-    use = ~frequent
-    # A post whose every shingle is frequent keeps its rarest one so it can still be found.
-    all_frequent = np.flatnonzero((n_distinct > 0) & (n_frequent == n_distinct))
-    if len(all_frequent):
-        cand = np.flatnonzero(np.isin(p, all_frequent))
-        by_rarity = cand[np.lexsort((h[cand], df[cand], p[cand]))]
-        firsts = by_rarity[np.r_[True, p[by_rarity][1:] != p[by_rarity][:-1]]]
-        use[firsts] = True
-    kh, kp = h[use], p[use]
-    keys, starts = np.unique(kh, return_index=True)
-    key_offsets = np.append(starts, len(kh)).astype(np.int64)
-    frequent_values = np.unique(h[frequent])
-    return (keys, key_offsets, kp.astype(np.uint32), pos[use], frequent_values, n_distinct, n_frequent, head_frequent,
-            len(all_frequent))
-
-
-def _lsh(shingles, offsets, params: IndexParams):
-    sig = minhash(shingles, offsets, params.num_perm, params.seed)
-    bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
-    if bands < 2:
-        raise ParameterError(f"num_perm {params.num_perm} is too small for lsh_threshold {params.lsh_threshold} "
-                             f"(gives {bands} LSH band; datasketch requires at least 2)")
-    keys = band_keys(sig, bands, rows)
-    order = np.argsort(keys, axis=1, kind="stable")
-    return sig, np.take_along_axis(keys, order, axis=1), order.astype(np.uint32)
-
-
-def _assemble(params: IndexParams, posts: pl.DataFrame, shingles, offsets, info: dict) -> Index:
-    n = posts.height
-    (keys, key_offsets, key_posts, key_pos, frequent, n_distinct, n_frequent, head_frequent,
-     n_all_frequent) = _postings(shingles, offsets, n, params.max_key_posts, params.ngram)
-    posts = posts.with_columns(
-        pl.Series("n_shingles", n_distinct.astype(np.int64)),
-        pl.Series("n_frequent", n_frequent.astype(np.int64)),
-        pl.Series("head_frequent", head_frequent),
-    )
-    sig, lsh_keys, lsh_posts = _lsh(shingles, offsets, params)
-    kinds = posts["kind"]
-    counts = {
-        "posts": n,
-        "shingled_posts": int((kinds == KIND_SHINGLED).sum()),
-        "short_posts": int((kinds == KIND_SHORT).sum()),
-        "empty_posts": int((kinds == KIND_EMPTY).sum()),
-        "shingles": int(len(shingles)),
-        "keys": int(len(keys)),
-        "frequent_shingles": int(len(frequent)),
-        "posts_with_only_frequent_shingles": n_all_frequent,
-    }
-    manifest = {"counts": counts, **info}
-    return Index(None, params, posts, shingles, offsets, keys, key_offsets, key_posts, key_pos, frequent, sig, lsh_keys,
-                 lsh_posts, manifest)
-
-
-def build_index(batches: Iterable[Any], params: IndexParams = IndexParams(), *, base: Index | None = None,
-                inputs: dict[str, Any] | None = None, on_batch: Callable[[int, int], None] | None = None) -> Index:
-    """Build an index from batches of posts (see :func:`provenance.read.iter_batches`).
+def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = IndexParams(), *,
+                base: Index | None = None, inputs: dict[str, Any] | None = None,
+                on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
+                overwrite: bool = False) -> Index:
+    """Build an index from batches of posts (see :func:`provenance.read.iter_batches`) into directory
+    ``out`` and open it.
 
     With ``base``, the new posts are appended to that index's posts (same parameters required) and
-    all derived tables (frequencies, keys, signatures, bands) are rebuilt over the union.
+    all derived tables (frequencies, keys, signatures, bands) are rebuilt over the union. The build's
+    working arrays stay within about ``memory_limit`` bytes (default :func:`default_memory_limit`);
+    what does not fit spills to a work directory inside the new index directory.
     """
     if base is not None and base.params != params:
         raise ParameterError(f"cannot append with parameters {params} to an index built with {base.params}")
-    hasher = TokenHasher(params.seed)
-    posts, shingle_parts, length_parts, info = _post_rows(batches, params, hasher, on_batch)
-    if base is not None:
-        base_posts = base.posts.drop("n_shingles", "n_frequent", "head_frequent")
-        posts = pl.concat([base_posts, posts], how="diagonal_relaxed") if posts.height else base_posts
-        shingle_parts.insert(0, np.asarray(base.shingles))
-        length_parts.insert(0, np.diff(base.shingle_offsets))
-        info["id_fallback_files"] = sorted(set(base.manifest.get("id_fallback_files", [])) | set(info["id_fallback_files"]))
-    if posts.height == 0:
-        raise InputError("no posts to index")
-    _check_unique_ids(posts)
-    shingles = np.concatenate(shingle_parts) if shingle_parts else np.zeros(0, np.uint64)
-    lengths = np.concatenate(length_parts) if length_parts else np.zeros(0, np.int64)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
-    info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
-    return _assemble(params, posts, shingles, offsets, info)
+    bands, _ = lsh_params(params.lsh_threshold, params.num_perm)
+    if bands < 2:
+        raise ParameterError(f"num_perm {params.num_perm} is too small for lsh_threshold {params.lsh_threshold} "
+                             f"(gives {bands} LSH band; datasketch requires at least 2)")
+    if memory_limit is not None and memory_limit <= 0:
+        raise ParameterError(f"memory limit (--memory-limit) must be positive, got {memory_limit}")
+    path = Path(out)
+    tmp = _prepare(path, overwrite or base is not None)
+    try:
+        builder = _Builder(params, tmp, memory_limit or default_memory_limit())
+        info: dict[str, Any] = {"id_fallback_files": []}
+        if base is not None:
+            builder.add_index(base)
+            info["id_fallback_files"] = list(base.manifest.get("id_fallback_files", []))
+        for batch in batches:
+            builder.add_texts(batch)
+            if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
+                info["id_fallback_files"].append(batch.source)
+            if on_batch:
+                on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
+        counts = builder.finish()
+        info["id_fallback_files"] = sorted(info["id_fallback_files"]) if base is not None else info["id_fallback_files"]
+        info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
+        info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
+        meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
+        _write_manifest(tmp, params, counts, info, meta_fields)
+        _replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return open_index(path, verify=False)
 
 
 # ----------------------------------------------------------------------------------------- save / open
@@ -271,64 +649,47 @@ def is_index(path: Path) -> bool:
     return (path / MANIFEST).is_file()
 
 
-def save_index(index: Index, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``index`` to directory ``path`` atomically (temporary directory, then rename)."""
-    path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise IndexFormatError(f"{path}: exists and is not a directory")
-        if any(path.iterdir()) and not (overwrite and is_index(path)):
-            what = "an index (use --append to add posts, or --force to replace it)" if is_index(path) else "not an empty directory"
-            raise IndexFormatError(f"{path}: is {what}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; an index is an ordinary directory
-    try:
-        files: dict[str, dict[str, Any]] = {}
-        index.posts.write_parquet(tmp / "posts.parquet", statistics=True)
-        for name in _ARRAYS:
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(getattr(index, name)), allow_pickle=False)
-        for f in sorted(tmp.iterdir()):
-            with open(f, "rb+") as fh:
-                os.fsync(fh.fileno())
-            files[f.name] = {"sha256": _sha256(f), "bytes": f.stat().st_size}
-        bands, rows = index.bands
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "tool_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "params": index.params.to_dict(),
-            "hash": HASH_NAME,
-            "minhash_scheme": f"datasketch 2.x {SCHEME}",
-            "lsh": {"bands": bands, "rows": rows},
-            "counts": index.manifest["counts"],
-            "fields": index.manifest.get("fields", {}),
-            "meta_fields": [c.removeprefix("meta_") for c in index.posts.columns if c.startswith("meta_")],
-            "inputs": index.manifest.get("inputs", []),
-            "id_fallback_files": index.manifest.get("id_fallback_files", []),
-            "files": files,
-        }
-        data = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
-        with open(tmp / MANIFEST, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
+                    meta_fields: list[str]) -> None:
+    files: dict[str, dict[str, Any]] = {}
+    for f in sorted(tmp.iterdir()):
+        with open(f, "rb+") as fh:
             os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    index.path = path
-    index.manifest = {**manifest, "manifest_sha256": hashlib.sha256(data).hexdigest()}
-    return path
+        files[f.name] = {"sha256": _sha256(f), "bytes": f.stat().st_size}
+    bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "params": params.to_dict(),
+        "hash": HASH_NAME,
+        "minhash_scheme": f"datasketch 2.x {SCHEME}",
+        "lsh": {"bands": bands, "rows": rows},
+        "counts": counts,
+        "fields": info.get("fields", {}),
+        "meta_fields": meta_fields,
+        "inputs": info.get("inputs", []),
+        "id_fallback_files": info.get("id_fallback_files", []),
+        "files": files,
+    }
+    with open(tmp / MANIFEST, "wb") as fh:
+        fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Rename the finished directory ``tmp`` to ``path`` (replacing an index there)."""
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.rename(path, old)
+        os.rename(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def open_index(path: str | Path, *, verify: bool = True) -> Index:
@@ -370,7 +731,7 @@ def open_index(path: str | Path, *, verify: bool = True) -> Index:
         if verify and _sha256(f) != files[name].get("sha256"):
             raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
     try:
-        posts = pl.read_parquet(path / "posts.parquet")
+        pl.read_parquet_schema(path / "posts.parquet")
         # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
         # (np.asarray: plain ndarray views of the maps, without np.memmap's per-operation overhead.)
         arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in _ARRAYS}
@@ -379,4 +740,4 @@ def open_index(path: str | Path, *, verify: bool = True) -> Index:
     for a in arrays.values():
         a.setflags(write=False)
     manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
-    return Index(path, params, posts, manifest=manifest, **arrays)
+    return Index(path, params, manifest=manifest, **arrays)

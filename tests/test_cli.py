@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 import provenance
+from provenance.index import FORMAT_VERSION
 from provenance.params import IndexParams, ScanParams
 from provenance.report import MATCH_COLUMNS_DOC
 
@@ -77,7 +78,7 @@ def test_index_build_and_info(cli_index: BuiltIndex) -> None:
     assert info["counts"]["posts"] == 3000
     assert info["counts"]["shingled_posts"] + info["counts"]["short_posts"] + info["counts"]["empty_posts"] == 3000
     assert info["params"] == IndexParams().to_dict()
-    assert info["format_version"] == 1
+    assert info["format_version"] == FORMAT_VERSION
     assert info["meta_fields"] == ["name", "tweet_created"]
     assert info["manifest_sha256"] == hashlib.sha256((cli_index.path / "manifest.json").read_bytes()).hexdigest()
 
