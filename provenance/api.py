@@ -30,7 +30,7 @@ from .estimate import Tally, covered_chars
 from .index import SHORT, Index, build_index as _build, open_index
 from .normalize import token_spans
 from .params import IndexParams, ScanParams
-from .read import Batch, InputFile, expand_inputs, iter_batches
+from .read import Batch, InputFile, expand_inputs, file_size, iter_batches
 from .report import MATCH_SCHEMA, write_outputs
 from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
 from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
@@ -55,7 +55,7 @@ def _read(files: Sequence[InputFile], text_field: str, id_field: str | None, **k
 
 
 def _describe(files: Sequence[InputFile]) -> list[dict[str, Any]]:
-    return [{"path": str(f.path), "format": f.format, "bytes": f.path.stat().st_size} for f in files]
+    return [{"path": str(f.path), "format": f.format, "bytes": file_size(f)} for f in files]
 
 
 def build_index(
@@ -339,7 +339,7 @@ def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_
         for file, future in zip(files, futures):  # in file order; the cluster works on all at once
             result = client.gather(future)
             if on_progress:
-                on_progress(file.path.stat().st_size, result[0].docs_scanned)
+                on_progress(file_size(file), result[0].docs_scanned)
             yield file, result
     finally:
         if own:
@@ -508,7 +508,7 @@ def scan(
         results: list[Any] = [checkpoint.load(f) if checkpoint else None for f in files]
         for f, r in zip(files, results):
             if r is not None and on_progress:
-                on_progress(f.path.stat().st_size, r[0].docs_scanned)
+                on_progress(file_size(f), r[0].docs_scanned)
         todo = [i for i, r in enumerate(results) if r is None]
         if scheduler is not None:
             units = _scan_on_dask(ix, [files[i] for i in todo], text_field, id_field, params, scheduler, on_progress)

@@ -5,17 +5,28 @@ Layout, inside the scan's output directory::
 
     units/scan.json            what the units belong to: index manifest sha256, scan parameters, fields
     units/<key>.parquet        one file's match rows (MATCH_SCHEMA + the post's row number "_post")
-    units/<key>.json           that file's path, size, mtime, sha256 and its tally and stage timings
+    units/<key>.json           that file's path or URL, size, change marker, sha256, tally and stage timings
 
-``<key>`` is a hash of the file's resolved path. Every file is written to a temporary name and renamed,
-and the ``.json`` (which makes a unit count) is renamed last, so a killed scan leaves only whole units.
-A unit is reused when ``scan.json`` is unchanged (same index, parameters and fields) and the file still
-has the recorded size and modification time; a file whose content changed but kept both is not noticed
-(the recorded sha256 is for evidence, not checked on reuse, which would mean reading every file again).
+``<key>`` is a hash of the file's resolved path, or of its URL. Every file is written to a temporary name
+and renamed, and the ``.json`` (which makes a unit count) is renamed last, so a killed scan leaves only
+whole units. A unit is reused when ``scan.json`` is unchanged (same index, parameters and fields) and the
+file is unchanged:
+
+* a local file still has the recorded size and modification time (a file whose content changed but kept
+  both is not noticed);
+* a URL still has the recorded size and change marker, the first of :data:`MARKERS` that fsspec's
+  ``info`` gave both then and now (an ETag, a modification or creation time); when there is none, the
+  file is read again (not scanned) and its sha256 compared with the recorded one.
+
+The recorded sha256 is of the on-disk (compressed) bytes, hashed while the scan read them
+(:func:`provenance.read.take_sha256`), so a checkpointed scan reads each file once; only files read
+elsewhere (Dask workers in other processes) and local parquet files (which polars reads itself) are
+read a second time for it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -26,21 +37,32 @@ import polars as pl
 
 from .errors import ProvenanceError
 from .estimate import Tally
-from .read import InputFile
+from .read import URL, InputFile, file_sha256, take_sha256
 from .report import MATCH_SCHEMA, atomic_write
 
-__all__ = ["Checkpoint", "UnitResult"]
+__all__ = ["MARKERS", "Checkpoint", "UnitResult"]
 
 FORMAT = "provenance-scan-units/1"
 UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
 
+MARKERS = ("ETag", "etag", "md5Hash", "crc32c", "generation", "LastModified", "Last-Modified", "last_modified",
+           "updated", "mtime", "created")
+"""Keys of fsspec ``info`` that change when a remote file does, strongest first (content hashes, then
+times; names differ between backends: s3fs, gcsfs, http, local and memory file systems)."""
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+
+def change_marker(info: dict[str, Any]) -> dict[str, str]:
+    """The :data:`MARKERS` in an fsspec ``info``, as text (times as POSIX seconds, so a listing's
+    float and a ``datetime`` of the same instant agree)."""
+    out = {}
+    for key in MARKERS:
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.timestamp()
+        out[key] = repr(value) if isinstance(value, float) else str(value)
+    return out
 
 
 class Checkpoint:
@@ -67,7 +89,17 @@ class Checkpoint:
 
     @staticmethod
     def _key(file: InputFile) -> str:
-        return hashlib.sha256(str(file.path.resolve()).encode("utf-8")).hexdigest()[:24]
+        name = str(file.path) if isinstance(file.path, URL) else str(file.path.resolve())
+        return hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
+
+    @staticmethod
+    def _state(file: InputFile) -> dict[str, Any]:
+        """What identifies the file's current version: path or URL, size, and mtime or change marker."""
+        if isinstance(file.path, URL):
+            info = file.path.info()
+            return {"path": str(file.path), "bytes": info.get("size"), "marker": change_marker(info)}
+        st = file.path.stat()
+        return {"path": str(file.path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
     def load(self, file: InputFile) -> UnitResult | None:
         """The recorded result of ``file``, if it is complete and the file is unchanged."""
@@ -77,26 +109,38 @@ class Checkpoint:
             return None
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            st = file.path.stat()
-            if (meta["path"], meta["bytes"], meta["mtime_ns"]) != (str(file.path.resolve()), st.st_size, st.st_mtime_ns):
+            if not self._unchanged(file, meta):
                 return None
             rows = pl.read_parquet(rows_path).to_dicts()
-        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
-            return None  # damaged or foreign: scan the file again
+        except (ProvenanceError, OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+            return None  # damaged, foreign or unreadable: scan the file again (which reports its errors)
         tally = Tally(**{k: meta["tally"][k] for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]))
         self.reused += 1
         return tally, meta["seconds"], rows
+
+    def _unchanged(self, file: InputFile, meta: dict[str, Any]) -> bool:
+        now = self._state(file)
+        if not isinstance(file.path, URL):
+            return (meta["path"], meta["bytes"], meta["mtime_ns"]) == (now["path"], now["bytes"], now["mtime_ns"])
+        if (meta["path"], meta["bytes"]) != (now["path"], now["bytes"]):
+            return False
+        then = meta.get("marker") or {}
+        shared = [k for k in MARKERS if k in then and k in now["marker"]]
+        if shared:
+            return then[shared[0]] == now["marker"][shared[0]]
+        return meta.get("sha256") == file_sha256(file)  # nothing tells a change: compare the content
 
     def store(self, file: InputFile, result: UnitResult) -> None:
         """Record ``file``'s result: rows first, then the metadata that makes the unit count."""
         tally, seconds, rows = result
         key = self._key(file)
-        st = file.path.stat()
+        state = self._state(file)
+        read = take_sha256(file)
+        sha256 = read[0] if read is not None and read[1] == state["bytes"] else file_sha256(file)
         frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
         try:
             atomic_write(self.dir / f"{key}.parquet", frame.write_parquet)
-            meta = {"path": str(file.path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns,
-                    "sha256": _file_sha256(file.path), "seconds": seconds,
+            meta = {**state, "sha256": sha256, "seconds": seconds,
                     "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched)}}
             _write_json(self.dir / f"{key}.json", meta)
         except OSError as e:

@@ -9,9 +9,8 @@ file                         content
 ``manifest.json``            format version, tool version, :class:`IndexParams`, hash and MinHash
                              scheme names, counts, and the sha256 of every other file
 ``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
-                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``,
-                             the ``--meta-field`` columns, ``n_shingles`` (distinct), ``n_frequent``,
-                             ``head_frequent``
+                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``
+                             and the ``--meta-field`` columns (``meta_NAME``)
 ``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
 ``post_tokens.npy``          int32 ``(posts,)``: tokens after normalization
 ``post_distinct.npy``        int32 ``(posts,)``: distinct shingles (0 unless shingled)
@@ -309,9 +308,7 @@ class _Builder:
 
     def add_index(self, base: "Index", step: int = 1 << 16) -> None:
         """Add every post of ``base`` (its shingles are reused; the texts are not needed)."""
-        derived = ["n_shingles", "n_frequent", "head_frequent"]
         lazy = pl.scan_parquet(base.path / "posts.parquet")
-        lazy = lazy.drop([c for c in derived if c in lazy.collect_schema().names()])
         off = base.shingle_offsets
         for a in range(0, base.n_posts, step):
             b = min(a + step, base.n_posts)
@@ -544,22 +541,12 @@ class _Builder:
         w_posts.close(shape)
 
     def _posts_table(self) -> None:
-        distinct = self._load("post_distinct")
-        frequent = self._load("post_frequent")
-        head = self._load("post_head_frequent")
-
-        def derived(a: int, n: int) -> list[pl.Series]:
-            return [pl.Series("n_shingles", distinct[a : a + n].astype(np.int64)),
-                    pl.Series("n_frequent", frequent[a : a + n].astype(np.int64)),
-                    pl.Series("head_frequent", np.asarray(head[a : a + n]))]
-
         target = self.out / "posts.parquet"
-        if not self.parts:
-            pl.concat(self.frames, how="diagonal_relaxed").with_columns(derived(0, self.n_posts)).write_parquet(
+        if self.parts:
+            pl.concat([pl.scan_parquet(part) for part, _, _ in self.parts], how="diagonal_relaxed").sink_parquet(
                 target, statistics=True)
-            return
-        parts = [pl.scan_parquet(part).with_columns(derived(a, n)) for part, a, n in self.parts]
-        pl.concat(parts, how="diagonal_relaxed").sink_parquet(target, statistics=True)
+        else:
+            pl.concat(self.frames, how="diagonal_relaxed").write_parquet(target, statistics=True)
 
 
 def _prepare(path: Path, overwrite: bool) -> Path:

@@ -28,21 +28,32 @@ corrupt ``.gz``/``.zst`` names the line after the last good one; byte offsets in
 errors are 0-based. Input must be UTF-8 (a leading BOM is skipped). Compressed input is
 streamed and parquet read in row slices, so memory stays bounded, except for ``text``
 documents, which are read whole. A file with no records is an error.
+
+URLs: an argument containing ``://`` is an fsspec URL (``file://``, ``memory://``, ``s3://``,
+``https://``, ...; see :class:`URL`). It names a file, or a folder when the file system says it is
+one or the URL ends in ``/``, and may be a glob pattern (not for http). Errors name the URL as
+given. Remote files are read sequentially in large requests (``READ_BLOCK``); a parquet file
+from a URL is loaded whole into memory.
+
+While a file is read, its on-disk (compressed) bytes are hashed: :func:`take_sha256` hands the
+sha256 of a complete read to the checkpoint, which so need not read the file a second time.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import os
+import threading
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import polars as pl
 import zstandard
@@ -63,14 +74,79 @@ _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a num
 Record = tuple[int, str, str, tuple[str | None, ...]]  # row, id, text, meta values
 
 
+READ_BLOCK = 16 << 20
+"""Bytes per request when reading a remote file (fsspec ``block_size`` with the ``readahead``
+cache): one request per 16 MiB keeps per-request latency small next to the >1 s it takes to scan
+that much text, and holds one block in memory per open file."""
+
+_STREAMED = frozenset({"http", "https"})  # one GET streamed (block_size=0): no range requests needed
+_REMOTE_EXTRA = frozenset({"http", "https", "s3", "s3a"})  # backends in provenance[remote]
+_GLOB_MAGIC = frozenset("*?[")
+
+
+class URLStat(NamedTuple):
+    """What :meth:`URL.stat` knows: the size, as ``os.stat_result.st_size``."""
+
+    st_size: int
+
+
+@dataclass(frozen=True)
+class URL:
+    """A file or folder named by an fsspec URL (``memory://corpus/a.jsonl``, ``s3://bucket/key``).
+
+    Only the URL text is kept (so it pickles to Dask workers); the file system comes from fsspec on
+    each use (fsspec caches its instances) and is configured the fsspec way: credentials and
+    endpoints from the backend's environment variables or fsspec's config. ``size`` is the size
+    seen when the URL was listed, if any. It prints as the URL, as given.
+    """
+
+    url: str
+    size: int | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def protocol(self) -> str:
+        return self.url.split("://", 1)[0].lower()
+
+    @property
+    def name(self) -> str:
+        """The last path segment (an http URL's query string excluded)."""
+        url = self.url.split("?", 1)[0].split("#", 1)[0] if self.protocol in _STREAMED else self.url
+        return url.rstrip("/").rsplit("/", 1)[-1]
+
+    def filesystem(self) -> tuple[Any, str]:
+        """``(fsspec file system, path in it)``; InputError for an unknown protocol or a missing backend."""
+        return _filesystem(self.url)
+
+    def info(self) -> dict[str, Any]:
+        """fsspec's ``info`` of the URL (size, type, change markers); InputError if it cannot be had."""
+        fs, path = self.filesystem()
+        try:
+            return fs.info(path)
+        except Exception as e:  # noqa: BLE001 (every backend has its own exception types)
+            raise _url_error(self, e) from None
+
+    def stat(self) -> URLStat:
+        """The size, for code that takes ``path.stat().st_size`` of a local path."""
+        return URLStat(_size(self))
+
+
+def is_url(arg: str | Path) -> bool:
+    """Whether an input argument is an fsspec URL (it contains ``://``)."""
+    return isinstance(arg, str) and "://" in arg
+
+
 @dataclass(frozen=True)
 class InputFile:
-    """One input file. ``root`` is the directory argument it was found in, if any."""
+    """One input file: a local path or a :class:`URL`. ``root`` is the directory (folder URL)
+    argument it was found in, if any."""
 
-    path: Path
+    path: Path | URL
     format: str
     compression: str | None
-    root: Path | None = None
+    root: Path | URL | None = None
 
 
 @dataclass
@@ -101,6 +177,9 @@ def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None) -> list[I
         raise InputError("no input files given")
     files: list[InputFile] = []
     for arg in paths:
+        if is_url(arg):
+            files.extend(_expand_url(str(arg), fmt))
+            continue
         path = Path(arg)
         try:
             is_dir = path.is_dir() if path.exists() else None
@@ -134,7 +213,106 @@ def _walk(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _classify(path: Path, fmt: str | None, root: Path | None, explicit: bool) -> InputFile | None:
+def _expand_url(arg: str, fmt: str | None) -> list[InputFile]:
+    """The files a URL names: itself, the supported files below a folder URL (hidden ones
+    skipped, sorted), or a glob pattern's matches."""
+    url = URL(arg)
+    fs, path = url.filesystem()
+    if url.protocol not in _STREAMED and _GLOB_MAGIC & set(arg.split("://", 1)[1]):
+        magic = min(i for i, c in enumerate(arg) if c in _GLOB_MAGIC)
+        base = arg[: arg.rfind("/", 0, magic) + 1]
+        try:
+            found = fs.glob(path, detail=True)
+        except ValueError as e:
+            raise InputError(f"{arg}: bad pattern ({e})") from None
+        except Exception as e:  # noqa: BLE001
+            raise _url_error(url, e) from None
+        files = [f for u in _listed(fs, base, found) if (f := _classify(u, fmt, root=None, explicit=False))]
+        if not files:
+            raise InputError(f"{arg}: no supported input files match")
+        return files
+    info = url.info()
+    if info.get("type") != "directory" and not arg.endswith("/"):
+        try:
+            single = _classify(URL(arg, info.get("size")), fmt, root=None, explicit=True)
+        except InputError as e:
+            if url.protocol in _STREAMED and "." not in url.name:
+                raise InputError(f"{e} (an http folder URL ends in '/')") from None
+            raise
+        assert single is not None  # explicit=True raises instead
+        return [single]
+    try:
+        found = fs.find(path, detail=True)
+    except Exception as e:  # noqa: BLE001
+        raise _url_error(url, e) from None
+    root = URL(arg.rstrip("/"))
+    files = [f for u in _listed(fs, arg, found) if (f := _classify(u, fmt, root=root, explicit=False))]
+    if not files:
+        exts = ", ".join(sorted(_EXTENSIONS))
+        raise InputError(f"{arg}: no supported input files in folder (looked for {exts})")
+    return files
+
+
+def _listed(fs: Any, base: str, found: dict[str, dict[str, Any]]) -> list[URL]:
+    """The non-hidden files of an fsspec listing below the folder URL ``base``, as URLs spelled
+    like ``base``, sorted."""
+    base_path = _filesystem(base)[1].rstrip("/") if base.split("://", 1)[1] else ""
+    out = []
+    for name, info in found.items():
+        if info.get("type", "file") != "file":
+            continue
+        if base_path:
+            if not name.startswith(base_path + "/"):
+                continue  # a listing may hold neighbours sharing the prefix
+            rel = name[len(base_path) + 1 :]
+            url = base.rstrip("/") + "/" + rel
+        else:
+            rel = name.split("://", 1)[-1]
+            url = name if "://" in name else fs.unstrip_protocol(name)
+        if not any(part.startswith(".") for part in rel.split("/")):
+            out.append(URL(url, info.get("size")))
+    return sorted(out, key=lambda u: u.url.split("/"))  # as local folders: by path component
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    import fsspec  # imported on first use: local-only runs do not pay for it
+
+    protocol = url.split("://", 1)[0]
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError as e:
+        if protocol.lower() in _REMOTE_EXTRA:
+            fix = "pip install 'provenance[remote]'"
+        else:
+            fix = str(e).splitlines()[0] if str(e) else f"install fsspec's backend for {protocol}://"
+        raise InputError(f"{url}: reading {protocol}:// URLs needs a package that is not installed ({fix})") from None
+    except Exception as e:  # noqa: BLE001 (fsspec: ValueError for an unknown protocol; backends: their own)
+        if isinstance(e, ValueError) and "protocol not known" in str(e).lower():
+            raise InputError(f"{url}: unknown URL protocol '{protocol}' "
+                             f"(fsspec reads file://, memory://, s3://, gs://, https:// and others)") from None
+        raise InputError(f"{url}: {_reason(e)}") from None
+
+
+def _url_error(url: URL, e: BaseException) -> InputError:
+    if isinstance(e, InputError):
+        return e
+    if isinstance(e, FileNotFoundError):
+        return InputError(f"{url}: no such file or directory")
+    if isinstance(e, PermissionError):
+        return InputError(f"{url}: permission denied")
+    if isinstance(e, IsADirectoryError):
+        return InputError(f"{url}: is a folder, not a file")
+    return InputError(f"{url}: cannot read ({_reason(e)})")
+
+
+def _reason(e: BaseException) -> str:
+    """A one-line account of a backend's exception."""
+    text = (e.strerror if isinstance(e, OSError) and e.strerror else str(e)).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def _classify(path: Path | URL, fmt: str | None, root: Path | URL | None, explicit: bool) -> InputFile | None:
     """Format and compression of ``path``; None (directory) or InputError (file argument)
     when the format is unknown."""
     stem, compression = path.name.lower(), None
@@ -159,6 +337,11 @@ def total_bytes(files: Sequence[InputFile]) -> int:
     return sum(_size(f.path) for f in files)
 
 
+def file_size(file: InputFile) -> int:
+    """The on-disk (compressed) size of ``file`` (0 for a remote file whose server does not say)."""
+    return _size(file.path)
+
+
 def describe(files: Sequence[InputFile]) -> str:
     """A one-line summary such as ``3 files (2 jsonl.gz, 1 parquet), 12.4 MB``."""
     suffix = {None: "", "gzip": ".gz", "zstd": ".zst"}
@@ -179,7 +362,9 @@ def _human_size(n: int) -> str:
     return f"{size:.1f} {unit}"
 
 
-def _size(path: Path) -> int:
+def _size(path: Path | URL) -> int:
+    if isinstance(path, URL):
+        return path.size if path.size is not None else int(path.info().get("size") or 0)
     try:
         return path.stat().st_size
     except OSError as e:
@@ -229,36 +414,139 @@ class _ZstdRaw(io.RawIOBase):
         return n
 
 
-def _open(path: Path) -> BinaryIO:
+class _Tap(io.RawIOBase):
+    """The on-disk bytes of a file as they are read: counted and fed to sha256. A remote backend's
+    own exceptions become OSError (kept in ``error``) so that read errors are handled in one place."""
+
+    def __init__(self, raw: Any, remote: bool) -> None:
+        self._raw = raw
+        self._remote = remote
+        self.sha256 = hashlib.sha256()
+        self.count = 0
+        self.error: BaseException | None = None
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._eof:  # some backends warn when asked again at the end
+            return 0
+        try:
+            n = self._raw.readinto(buffer)
+        except Exception as e:
+            if not self._remote:
+                raise
+            self.error = e
+            raise OSError(_reason(e)) from None
+        if not n:
+            self._eof = True
+            return 0
+        self.sha256.update(memoryview(buffer)[:n])
+        self.count += n
+        return n
+
+    def readall(self) -> bytes:
+        chunks = []
+        while chunk := self.read(1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def tell(self) -> int:
+        return self.count
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def _open(path: Path | URL) -> Any:
+    """A raw binary stream of the file: unbuffered local file, or an fsspec file reading
+    sequentially in large requests."""
+    if isinstance(path, URL):
+        fs, fs_path = path.filesystem()
+        options = {"block_size": 0} if path.protocol in _STREAMED else {"block_size": READ_BLOCK, "cache_type": "readahead"}
+        try:
+            return fs.open(fs_path, "rb", **options)
+        except Exception as e:  # noqa: BLE001
+            raise _url_error(path, e) from None
     try:
-        return open(path, "rb")
+        return open(path, "rb", buffering=0)
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as e:
         raise InputError(f"{path}: {_strerror(e)}") from None
 
 
+# sha256 and byte count of the last complete read of each file, by str(path) (see take_sha256)
+_DIGESTS: OrderedDict[str, tuple[str, int]] = OrderedDict()
+_DIGESTS_LOCK = threading.Lock()
+_DIGESTS_KEPT = 256
+
+
+def take_sha256(file: InputFile) -> tuple[str, int] | None:
+    """``(sha256 hex digest, byte count)`` of ``file``'s on-disk bytes from its last complete read
+    in this process, handed out once; None if it was not read to the end here since."""
+    with _DIGESTS_LOCK:
+        return _DIGESTS.pop(str(file.path), None)
+
+
+def _record_sha256(key: str, value: tuple[str, int] | None) -> None:
+    with _DIGESTS_LOCK:
+        _DIGESTS.pop(key, None)
+        if value is not None:
+            _DIGESTS[key] = value
+            while len(_DIGESTS) > _DIGESTS_KEPT:
+                _DIGESTS.popitem(last=False)
+
+
+def file_sha256(file: InputFile) -> str:
+    """sha256 of ``file``'s on-disk bytes, read for that alone (when no read recorded it)."""
+    tap = _Tap(_open(file.path), isinstance(file.path, URL))
+    with tap:
+        try:
+            while tap.read(1 << 20):
+                pass
+        except OSError as e:
+            raise InputError(f"{file.path}: read error ({_reason(e) if tap.error is None else _reason(tap.error)})") from None
+    return tap.sha256.hexdigest()
+
+
 class _Source:
     """Decompressed bytes of one file, as numbered lines or whole, with read errors
-    converted to InputError. ``locate`` names the position of a failed read."""
+    converted to InputError. ``locate`` names the position of a failed read. The on-disk
+    bytes are hashed on the way; a read that ends normally records the sha256 (take_sha256)."""
 
     def __init__(self, file: InputFile, locate: Callable[[int], str] | None = None) -> None:
         self.file = file
         self.lineno = 0  # lines yielded so far
         self._locate = locate or (lambda lineno: where(file.path, lineno))
-        self._raw = _open(file.path)
-        self._stream: BinaryIO = self._raw
+        _record_sha256(str(file.path), None)  # a read that does not finish leaves no digest
+        self._raw = _Tap(_open(file.path), isinstance(file.path, URL))
+        self._stream: BinaryIO
         if file.compression == "gzip":
             self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[assignment]
         elif file.compression == "zstd":
             self._stream = io.BufferedReader(_ZstdRaw(self._raw), 1 << 16)  # type: ignore[assignment]
+        else:
+            self._stream = io.BufferedReader(self._raw, 1 << 20)  # type: ignore[assignment]
 
     def __enter__(self) -> _Source:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stream.close()
-        self._raw.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is None:  # read to the end: the rest (normally nothing) completes the digest
+                while self._raw.read(1 << 20):
+                    pass
+                _record_sha256(str(self.file.path), (self._raw.sha256.hexdigest(), self._raw.count))
+        except OSError as e:
+            raise self._error(e) from None
+        finally:
+            self._stream.close()
+            self._raw.close()
 
     def position(self) -> int:
         """On-disk bytes consumed so far."""
@@ -282,6 +570,8 @@ class _Source:
 
     def _error(self, e: BaseException) -> InputError:
         loc = self._locate(self.lineno + 1)
+        if self._raw.error is not None:  # the remote backend failed, not the data
+            return InputError(f"{loc}: read error ({_reason(self._raw.error)})")
         if self.file.compression:
             return InputError(f"{loc}: truncated or corrupt {self.file.compression} stream")
         return InputError(f"{loc}: read error ({_strerror(e) if isinstance(e, OSError) else e})")
@@ -458,16 +748,25 @@ def _text(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
         text = data[skip:].decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"{f.path}: not valid UTF-8 at byte offset {e.start + skip}") from None
-    doc_id = f.path.relative_to(f.root).as_posix() if f.root else f.path.name
+    if isinstance(f.path, URL):
+        doc_id = str(f.path)[len(str(f.root)) + 1 :] if f.root else f.path.name
+    else:
+        doc_id = f.path.relative_to(f.root).as_posix() if isinstance(f.root, Path) else f.path.name
     yield 1, doc_id, text, (None,) * len(opt.meta_fields)
 
 
 def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes: int) -> Iterator[Record]:
     path, source = f.path, str(f.path)
-    _open(path).close()  # clean "permission denied" before polars sees the file
+    data: Path | bytes
+    if isinstance(path, URL):  # polars gets the bytes (hashed on the way): the whole file in memory
+        with _Source(f, lambda _: source) as src:
+            data = src.read()
+    else:  # polars reads the file itself, a row slice at a time (the checkpoint hashes it apart)
+        _open(path).close()  # clean "permission denied" before polars sees the file
+        data = path
     try:
-        schema = pl.read_parquet_schema(path)
-        total = pl.scan_parquet(path).select(pl.len()).collect().item()
+        schema = pl.read_parquet_schema(data)
+        total = pl.scan_parquet(data).select(pl.len()).collect().item()
     except (pl.exceptions.PolarsError, OSError) as e:
         raise InputError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
     for name in (opt.text_field, *opt.meta_fields):
@@ -484,7 +783,7 @@ def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes
     st.position = lambda: size * done // max(total, 1)
     while done < total:
         try:
-            df = pl.scan_parquet(path).select(columns).slice(done, step).collect()
+            df = pl.scan_parquet(data).select(columns).slice(done, step).collect()
         except (pl.exceptions.PolarsError, OSError) as e:
             raise InputError(f"{where(path, done + 1)}: cannot read parquet ({str(e).splitlines()[0]})") from None
         if df.height == 0:

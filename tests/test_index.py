@@ -268,7 +268,7 @@ def frequent_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
 def test_frequent_shingles_counted(frequent_index: Index) -> None:
     counts = json.loads((frequent_index.path / "manifest.json").read_text())["counts"]
     assert counts["frequent_shingles"] == len(COMMON.split()) - 2 > 0
-    assert frequent_index.posts["n_frequent"].to_list() == [8, 8, 8, 8]
+    assert frequent_index.post_frequent.tolist() == [8, 8, 8, 8]
 
 
 def test_frequent_shingles_still_verified(frequent_index: Index) -> None:

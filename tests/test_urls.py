@@ -1,0 +1,379 @@
+"""Inputs named by fsspec URLs (provenance.read.URL): memory://, file://, http:// (a local http.server) and
+s3:// (a local moto server) scan like the same files on disk; bad URLs are one-line errors; checkpoints
+identify URL inputs by URL, size and change marker; a checkpointed scan reads each file once."""
+
+from __future__ import annotations
+
+import builtins
+import csv
+import functools
+import gzip
+import hashlib
+import http.server
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import polars as pl
+import pytest
+import zstandard
+
+from conftest import PLANTED, run_cli
+from provenance import api, checkpoint
+from provenance.errors import InputError
+from provenance.read import URL, expand_inputs, iter_batches
+
+def comparable(summary: dict) -> dict:
+    """A summary without what differs between two equal scans of the same files by other names."""
+    return {k: v for k, v in summary.items() if k not in ("seconds", "inputs", "inputs_reused")}
+
+
+def _planted() -> list[dict]:
+    with gzip.open(PLANTED, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def _jsonl(docs: list[dict]) -> bytes:
+    return "".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in docs).encode()
+
+
+def corpus_files() -> dict[str, bytes]:
+    """The planted corpus as one file of each kind (relative path → bytes), plus files a folder scan skips."""
+    docs = _planted()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "text"])
+    writer.writerows([d["id"], d["text"]] for d in docs[2::5])
+    parquet = io.BytesIO()
+    pl.DataFrame({"id": [d["id"] for d in docs[3::5]], "text": [d["text"] for d in docs[3::5]]}).write_parquet(parquet)
+    return {
+        "a.jsonl": _jsonl(docs[0::5]),
+        "sub/b.jsonl.gz": gzip.compress(_jsonl(docs[1::5])),
+        "c.csv": out.getvalue().encode(),
+        "d.parquet": parquet.getvalue(),
+        "sub/deeper/e.jsonl.zst": zstandard.ZstdCompressor().compress(_jsonl(docs[4::5])),
+        "sub/f.txt": docs[0]["text"].encode(),  # a text document: its id is the path below the folder
+        ".hidden/x.jsonl": b'{"text": "not read"}\n',
+        "README.md": b"not a document\n",
+    }
+
+
+def write_local(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def memory_root() -> Iterator[str]:
+    """A fresh folder URL in fsspec's (per-process) memory file system, removed afterwards."""
+    root = f"memory://provenance-test-{uuid.uuid4().hex[:8]}"
+    yield root
+    fs = fsspec.filesystem("memory")
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def write_memory(root: str, files: dict[str, bytes]) -> None:
+    fs = fsspec.filesystem("memory")
+    for name, data in files.items():
+        fs.pipe(f"{root}/{name}", data)
+
+
+def assert_same_scan(url_result: api.ScanResult, local_result: api.ScanResult, url_root: str, local_root: str,
+                     at_least: int = 250) -> None:
+    """The URL scan equals the local one once each source's folder prefix is swapped."""
+    local = local_result.matches.with_columns(pl.col("source").str.replace(local_root, url_root, literal=True))
+    assert local.height > at_least
+    assert url_result.matches.equals(local)
+    assert comparable(url_result.summary) == comparable(local_result.summary)
+    mapped = [{**f, "path": f["path"].replace(local_root, url_root)} for f in local_result.summary["inputs"]]
+    assert url_result.summary["inputs"] == mapped  # sizes from fsspec info equal the local ones
+
+
+# ------------------------------------------------------------------------------------------ schemes
+
+
+def test_memory_folder_scans_like_the_same_files_on_disk(api_index, tmp_path: Path, memory_root: str) -> None:
+    index, _ = api_index
+    files = corpus_files()
+    local_root = write_local(tmp_path / "corpus", files)
+    write_memory(f"{memory_root}/corpus", files)
+    local = api.scan(index, [local_root])
+    url = api.scan(index, [f"{memory_root}/corpus"])
+    assert_same_scan(url, local, f"{memory_root}/corpus", str(local_root))
+    sources = set(url.matches["source"])
+    assert {f"{memory_root}/corpus/{n}" for n in files if not n.startswith((".", "README"))} <= sources
+    assert "sub/f.txt" in set(url.matches["doc_id"])
+
+
+def test_memory_files_globs_and_text_ids(tmp_path: Path, memory_root: str) -> None:
+    files = corpus_files()
+    write_memory(memory_root, files)
+    listed = [str(f.path) for f in expand_inputs([f"{memory_root}/"])]
+    assert listed == [str(f.path) for f in expand_inputs([memory_root])]
+    local = write_local(tmp_path, files)
+    assert [u.removeprefix(memory_root) for u in listed] == [str(f.path).removeprefix(str(local))
+                                                            for f in expand_inputs([local])]
+    assert [str(f.path) for f in expand_inputs([f"{memory_root}/**/*.jsonl*"])] == [
+        f"{memory_root}/a.jsonl", f"{memory_root}/sub/b.jsonl.gz", f"{memory_root}/sub/deeper/e.jsonl.zst"]
+    single = expand_inputs([f"{memory_root}/sub/f.txt"])
+    assert [b.ids for b in iter_batches(single)] == [["f.txt"]]  # a file argument: its name, as locally
+
+
+def test_url_input_files_survive_pickling_for_dask(memory_root: str) -> None:
+    import pickle  # Dask ships the InputFile of each task to its worker this way
+
+    write_memory(memory_root, corpus_files())
+    for f in expand_inputs([memory_root]):
+        assert pickle.loads(pickle.dumps(f)) == f
+
+
+def test_file_url_folder_through_the_cli_equals_the_local_path(api_index, tmp_path: Path) -> None:
+    _, index_dir = api_index
+    local_root = write_local(tmp_path / "corpus", corpus_files())
+    url_root = local_root.as_uri()  # file:///...
+    assert run_cli("scan", index_dir, local_root, "-o", tmp_path / "local", "-q").returncode == 0
+    local = pl.read_parquet(tmp_path / "local" / "matches.parquet")
+    local = local.with_columns(pl.col("source").str.replace(str(local_root), url_root, literal=True))
+    assert local.height > 250
+    proc = run_cli("scan", index_dir, url_root, "-o", tmp_path / "url", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert pl.read_parquet(tmp_path / "url" / "matches.parquet").equals(local)
+    s_local, s_url = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "url"))
+    assert comparable(s_url) == comparable(s_local) and s_url["inputs"][0]["path"].startswith("file:///")
+    again = run_cli("scan", index_dir, url_root, "-o", tmp_path / "url", "-q", "--resume", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["inputs_reused"] == 6
+    assert pl.read_parquet(tmp_path / "url" / "matches.parquet").equals(local)
+
+
+def test_dask_workers_read_file_urls(api_index, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    index, _ = api_index
+    files = {k: v for k, v in corpus_files().items() if k in ("a.jsonl", "sub/b.jsonl.gz", "c.csv")}
+    local_root = write_local(tmp_path / "corpus", files)
+    local = api.scan(index, [local_root])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        url = api.scan(index, [local_root.as_uri()], tmp_path / "out", scheduler=cluster.scheduler_address)
+    assert_same_scan(url, local, local_root.as_uri(), str(local_root), at_least=100)
+    # the worker read the files in another process: the checkpoint hashed them itself, correctly
+    for name, data in files.items():
+        meta = _unit(tmp_path / "out", f"{local_root.as_uri()}/{name}")
+        assert meta["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(base URL, served folder): Python's http.server on 127.0.0.1, in a thread."""
+    pytest.importorskip("aiohttp", reason="http:// URLs need aiohttp (pip install 'provenance[remote]')")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    served = tmp_path / "www"
+    served.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", served
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def test_http_folder_and_file(api_index, tmp_path: Path, http_root: tuple[str, Path]) -> None:
+    index, _ = api_index
+    base, served = http_root
+    files = {k: v for k, v in corpus_files().items() if not k.startswith(".")}
+    write_local(served / "corpus", files)
+    local_root = write_local(tmp_path / "corpus", files)
+    local = api.scan(index, [local_root])
+    url = api.scan(index, [f"{base}/corpus/"])  # an http folder is its server's listing page
+    assert_same_scan(url, local, f"{base}/corpus", str(local_root))
+    one = api.scan(index, [f"{base}/corpus/sub/b.jsonl.gz"])
+    assert one.matches.height and set(one.matches["source"]) == {f"{base}/corpus/sub/b.jsonl.gz"}
+    with pytest.raises(InputError) as e:
+        expand_inputs([f"{base}/corpus/missing.jsonl"])
+    assert str(e.value) == f"{base}/corpus/missing.jsonl: no such file or directory"
+
+
+@pytest.fixture
+def s3_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty bucket on a moto S3 server on 127.0.0.1, reached through s3fs configured by fsspec's config."""
+    s3fs = pytest.importorskip("s3fs", reason="s3:// URLs need s3fs (pip install 'provenance[remote]')")
+    moto_server = pytest.importorskip("moto.server", reason="the S3 tests need moto[s3], flask and flask-cors")
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": f"http://{host}:{port}",
+                                                       "key": "testing", "secret": "testing"})
+        fs = fsspec.filesystem("s3")
+        fs.mkdir("provenance-test")
+        yield "s3://provenance-test"
+    finally:
+        server.stop()
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_s3_prefix_scans_like_local_files_and_resumes_by_etag(api_index, tmp_path: Path, s3_root: str) -> None:
+    index, index_dir = api_index
+    files = corpus_files()
+    fs = fsspec.filesystem("s3")
+    for name, data in files.items():
+        fs.pipe(f"{s3_root}/corpus/{name}", data)
+    fs.pipe(f"{s3_root}/corpus-neighbour/z.jsonl", b'{"text": "a prefix sharing the name is not the folder"}\n')
+    local_root = write_local(tmp_path / "corpus", files)
+    local = api.scan(index, [local_root])
+    url = api.scan(index, [f"{s3_root}/corpus"], tmp_path / "out")
+    assert_same_scan(url, local, f"{s3_root}/corpus", str(local_root))
+    # same size, other content: a new ETag, so only that object is scanned again
+    a = f"{s3_root}/corpus/a.jsonl"
+    fs.pipe(a, b"\n".join(reversed(files["a.jsonl"].rstrip(b"\n").split(b"\n"))) + b"\n")
+    again = api.scan(index, [f"{s3_root}/corpus"], tmp_path / "out", resume=True)
+    assert again.summary["inputs_reused"] == 5
+    assert again.matches.equals(api.scan(index, [f"{s3_root}/corpus"]).matches)
+    assert not again.matches.equals(url.matches)
+    assert "ETag" in _unit(tmp_path / "out", a)["marker"]
+    # the CLI in another process, configured the fsspec way (environment variables)
+    endpoint = fsspec.config.conf["s3"]["endpoint_url"]
+    proc = run_cli("scan", index_dir, f"{s3_root}/corpus/", "-o", tmp_path / "cli", "-q",
+                   env={"FSSPEC_S3_ENDPOINT_URL": endpoint, "FSSPEC_S3_KEY": "testing", "FSSPEC_S3_SECRET": "testing"})
+    assert proc.returncode == 0, proc.stderr
+    assert pl.read_parquet(tmp_path / "cli" / "matches.parquet").equals(again.matches)
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+def test_missing_and_malformed_url_inputs_are_one_line_errors(memory_root: str) -> None:
+    write_memory(memory_root, {"bad.jsonl": b'{"text": "fine"}\n{"text": \n', "notes/readme.md": b"x\n"})
+    cases = {
+        f"{memory_root}/missing.jsonl": f"{memory_root}/missing.jsonl: no such file or directory",
+        f"{memory_root}/notes": f"{memory_root}/notes: no supported input files in folder",
+        f"{memory_root}/nothing-*.jsonl": f"{memory_root}/nothing-*.jsonl: no supported input files match",
+        "nosuchproto://bucket/a.jsonl": "nosuchproto://bucket/a.jsonl: unknown URL protocol 'nosuchproto'",
+    }
+    for arg, message in cases.items():
+        with pytest.raises(InputError) as e:
+            expand_inputs([arg])
+        assert str(e.value).startswith(message) and "\n" not in str(e.value)
+    with pytest.raises(InputError, match=rf"^{memory_root}/bad.jsonl:2: broken JSON"):
+        list(iter_batches(expand_inputs([f"{memory_root}/bad.jsonl"])))
+
+
+@pytest.mark.parametrize("url, blocked", [("s3://bucket/corpus.jsonl", "s3fs"), ("https://example.org/c.jsonl", "aiohttp")])
+def test_missing_backend_tells_how_to_install_it(api_index, tmp_path: Path, url: str, blocked: str) -> None:
+    _, index_dir = api_index
+    code = (f"import sys; sys.modules[{blocked!r}] = None; sys.argv[0] = 'provenance'\n"
+            "from provenance.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code, "scan", str(index_dir), url, "-o", str(tmp_path / "out"), "-q"],
+                          check=False, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+                          env={k: v for k, v in os.environ.items() if k != "PROVENANCE_DEBUG"})
+    assert proc.returncode == 2, proc.stderr
+    message = (f"error: {url}: reading {url.split(':')[0]}:// URLs needs a package that is not installed "
+               "(pip install 'provenance[remote]')")
+    assert proc.stderr.strip().splitlines() == [message]
+
+
+def test_missing_file_url_through_the_cli(api_index, tmp_path: Path) -> None:
+    _, index_dir = api_index
+    url = (tmp_path / "nope.jsonl").as_uri()
+    proc = run_cli("scan", index_dir, url, "-o", tmp_path / "out", "-q")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {url}: no such file or directory"]
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+
+def _unit(out: Path, name: str) -> dict:
+    key = hashlib.sha256(name.encode()).hexdigest()[:24]
+    return json.loads((out / "units" / f"{key}.json").read_text())
+
+
+@pytest.mark.parametrize("markers", [True, False], ids=["change-marker", "sha256-fallback"])
+def test_checkpoint_reuses_unchanged_urls_and_rescans_a_changed_one(api_index, tmp_path: Path, memory_root: str,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      markers: bool) -> None:
+    if not markers:  # a file system whose info has no change marker: the content decides
+        monkeypatch.setattr(checkpoint, "MARKERS", ())
+    index, _ = api_index
+    docs = _planted()
+    parts = {f"part-{k}.jsonl": _jsonl(docs[k::3]) for k in range(3)}
+    write_memory(memory_root, parts)
+    out = tmp_path / "out"
+    first = api.scan(index, [memory_root], out)
+    for name, data in parts.items():
+        meta = _unit(out, f"{memory_root}/{name}")
+        assert meta["path"] == f"{memory_root}/{name}" and meta["bytes"] == len(data)
+        assert meta["sha256"] == hashlib.sha256(data).hexdigest()
+        assert bool(meta["marker"]) == markers
+    resumed = api.scan(index, [memory_root], out, resume=True)
+    assert resumed.summary["inputs_reused"] == 3 and resumed.matches.equals(first.matches)
+    # the same bytes in another order: same size, other content
+    lines = parts["part-1.jsonl"].splitlines(keepends=True)
+    write_memory(memory_root, {"part-1.jsonl": b"".join(reversed(lines))})
+    changed = api.scan(index, [memory_root], out, resume=True)
+    assert changed.summary["inputs_reused"] == 2
+    fresh = api.scan(index, [memory_root])
+    assert changed.matches.equals(fresh.matches) and not changed.matches.equals(first.matches)
+    assert comparable(changed.summary) == comparable(fresh.summary)
+
+
+def test_checkpointed_local_scan_opens_each_input_file_once(api_index, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint's sha256 comes from the scan's own read, not from reading the file again."""
+    index, _ = api_index
+    files = {k: v for k, v in corpus_files().items() if not k.endswith(".parquet")}  # polars opens parquet itself
+    root = write_local(tmp_path / "corpus", files)
+    opened: Counter[str] = Counter()
+    real_open = builtins.open
+
+    def counting_open(file: object, *args: object, **kwargs: object) -> object:
+        if isinstance(file, (str, os.PathLike)):
+            opened[os.path.realpath(os.fspath(file))] += 1
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(io, "open", counting_open)  # pathlib's Path.open
+    result = api.scan(index, [root], tmp_path / "out")
+    monkeypatch.undo()
+    scanned = [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".") and p.suffix != ".md"
+               and ".hidden" not in p.parts]
+    assert len(scanned) == 5 and result.matches.height > 100
+    assert {str(p): opened[os.path.realpath(p)] for p in scanned} == {str(p): 1 for p in scanned}
+    for p in scanned:
+        meta = _unit(tmp_path / "out", str(p.resolve()))
+        assert meta["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest() and meta["bytes"] == p.stat().st_size
+
+
+def test_url_stat_gives_the_size(memory_root: str) -> None:
+    write_memory(memory_root, {"a.jsonl": b'{"text": "x"}\n'})
+    assert URL(f"{memory_root}/a.jsonl").stat().st_size == 14
+
+
+def test_posts_from_a_url_index_like_local_posts(api_index, tmp_path: Path, memory_root: str) -> None:
+    from conftest import POSTS_CSV
+
+    index, _ = api_index
+    write_memory(memory_root, {"posts/airline_tweets.csv": POSTS_CSV.read_bytes()})
+    from_url = api.build_index([f"{memory_root}/posts/"], tmp_path / "idx", id_field="tweet_id", meta_fields=["name"])
+    assert from_url.n_posts == index.n_posts
+    assert api.scan(from_url, [PLANTED]).matches.equals(api.scan(index, [PLANTED]).matches)
