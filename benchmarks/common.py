@@ -121,6 +121,45 @@ def vm_hwm() -> int:
     return 0
 
 
+class AnonPeak:
+    """Samples this process's anonymous resident memory (``RssAnon``) every ``interval`` seconds in a
+    thread; ``peak`` is the highest seen (bytes). Unlike ``VmHWM`` it leaves out the pages of
+    memory-mapped files (the index), which belong to the page cache and are dropped under memory
+    pressure; what it misses between samples is short-lived."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now() -> int:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> "AnonPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
+
+
 def mib(n: float) -> float:
     return n / (1 << 20)
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import synth
-from benchmarks.common import ROOT, Context, Measured, Section, mib, run_measured, table, vm_hwm
+from benchmarks.common import ROOT, AnonPeak, Context, Measured, Section, mib, run_measured, table, vm_hwm
 
 TITLE = "Synthetic scale"
 SVG_NAME = "scale.svg"
@@ -55,14 +55,18 @@ class Sizes:
     index_posts: tuple[int, ...]
     pool: int
     plant_rate: float
+    memory_limit: str = "1GiB"  # every build's --memory-limit
+    workers: tuple[int, ...] = (1, 2)  # worker counts for the scan of fixed_mib against scan_posts
+    extrapolate: tuple[int, ...] = (100_000_000, 1_000_000_000)
 
     @property
     def all_index_posts(self) -> list[int]:
         return sorted({*self.build_posts, self.scan_posts, *self.index_posts})
 
 
-FULL = Sizes((10_000, 100_000, 1_000_000), 100_000, (64, 256, 1024), 64, (10_000, 100_000, 1_000_000), 10_000, 0.02)
-QUICK = Sizes((2_000, 10_000), 2_000, (1, 4), 1, (2_000, 10_000), 2_000, 0.1)
+FULL = Sizes((10_000, 100_000, 1_000_000, 10_000_000), 100_000, (64, 256, 1024), 64,
+             (10_000, 100_000, 1_000_000, 10_000_000), 10_000, 0.02)
+QUICK = Sizes((2_000, 10_000), 2_000, (1, 4), 1, (2_000, 10_000), 2_000, 0.1, memory_limit="2MiB")
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -96,24 +100,25 @@ def _dir_bytes(path: Path) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------ children
 
 
-def _child_build(posts: Path, index_dir: Path) -> dict[str, Any]:
+def _child_build(posts: Path, index_dir: Path, memory_limit: str) -> dict[str, Any]:
     from provenance import api
+    from provenance.spill import parse_size
 
     t0 = time.perf_counter()
-    index = api.build_index([posts], index_dir, fmt="csv", force=True)
+    index = api.build_index([posts], index_dir, fmt="csv", force=True, memory_limit=parse_size(memory_limit))
     seconds = time.perf_counter() - t0
     files = _dir_bytes(index_dir)
     return {"seconds": seconds, "posts": index.n_posts, "counts": index.manifest.get("counts", {}),
             "index_bytes": sum(files.values()), "files": files}
 
 
-def _child_scan(index_dir: Path, corpus: Path, out: Path) -> dict[str, Any]:
+def _child_scan(index_dir: Path, corpus: Path, out: Path, workers: int) -> dict[str, Any]:
     from provenance import api
 
     t0 = time.perf_counter()
     index = api.open_index(index_dir)
     t1 = time.perf_counter()
-    result = api.scan(index, [corpus], out, fmt="jsonl")
+    result = api.scan(index, [corpus], out, fmt="jsonl", workers=workers)
     t2 = time.perf_counter()
     s = result.summary
     keep = ("posts_indexed", "posts_matched", "docs_scanned", "docs_matched", "corpus_chars", "matches",
@@ -122,13 +127,14 @@ def _child_scan(index_dir: Path, corpus: Path, out: Path) -> dict[str, Any]:
 
 
 def _child_main(args: argparse.Namespace) -> None:
-    if args.child == "build":
-        out = _child_build(Path(args.posts), Path(args.index))
-    elif args.child == "scan":
-        out = _child_scan(Path(args.index), Path(args.corpus), Path(args.scan_out))
-    else:  # noop: what importing the package costs
-        out = {}
-    print(json.dumps({**out, "vm_hwm": vm_hwm(), "code": _code_version()}))
+    with AnonPeak() as anon:
+        if args.child == "build":
+            out = _child_build(Path(args.posts), Path(args.index), args.memory_limit)
+        elif args.child == "scan":
+            out = _child_scan(Path(args.index), Path(args.corpus), Path(args.scan_out), args.workers)
+        else:  # noop: what importing the package costs
+            out = {}
+    print(json.dumps({**out, "vm_hwm": vm_hwm(), "peak_anon": anon.peak, "code": _code_version()}))
 
 
 def _code_version() -> str:
@@ -214,7 +220,8 @@ class _Run:
             posts, info = _posts_file(self.data, self.ctx.seed, n)
             self.generated.append({"what": f"{n:,} posts", **info})
             self.ctx.log(f"scale: building an index of {n:,} posts")
-            m = _rounds(self.ctx, ["build", "--posts", posts, "--index", self._index_dir(n)])
+            m = _rounds(self.ctx, ["build", "--posts", posts, "--index", self._index_dir(n),
+                                   "--memory-limit", self.sizes.memory_limit])
             self.builds[n] = {"posts": n, "posts_bytes": info["bytes"], **m}
             self.ctx.log(f"scale: built {n:,} posts in {m['wall_seconds']:.1f} s (best of {m['rounds']}), "
                          f"peak RSS {mib(m['peak_rss']):,.0f} MiB")
@@ -223,21 +230,21 @@ class _Run:
     def _index_dir(self, n: int) -> Path:
         return self.root / f"index-n{n}"
 
-    def scan(self, n: int, corpus_mib: float) -> dict[str, Any]:
-        key = (n, corpus_mib)
+    def scan(self, n: int, corpus_mib: float, workers: int = 1) -> dict[str, Any]:
+        key = (n, corpus_mib, workers)
         if key not in self.scans:
             self.build(n)
             s = self.sizes
             corpus, info = _corpus_file(self.data, self.ctx.seed, corpus_mib, s.pool, s.plant_rate)
             if not any(g.get("path") == info["path"] for g in self.generated):
                 self.generated.append({"what": f"{corpus_mib:g} MiB corpus", **info})
-            out = self.root / f"scan-n{n}-m{corpus_mib:g}"
-            self.ctx.log(f"scale: scanning {corpus_mib:g} MiB against {n:,} posts")
-            m = _rounds(self.ctx, ["scan", "--index", self._index_dir(n), "--corpus", corpus, "--scan-out", out],
-                        lambda: shutil.rmtree(out, ignore_errors=True))
+            out = self.root / f"scan-n{n}-m{corpus_mib:g}-w{workers}"
+            self.ctx.log(f"scale: scanning {corpus_mib:g} MiB against {n:,} posts, {workers} worker(s)")
+            m = _rounds(self.ctx, ["scan", "--index", self._index_dir(n), "--corpus", corpus, "--scan-out", out,
+                                   "--workers", workers], lambda: shutil.rmtree(out, ignore_errors=True))
             found = _check(out / "matches.parquet", Path(info["truth"]))
             self.scans[key] = {"posts": n, "corpus_mib": corpus_mib, "corpus_bytes": info["bytes"],
-                               "docs": info["docs"], **found, **m}
+                               "docs": info["docs"], "workers": workers, **found, **m}
             self.ctx.log(f"scale: scanned in {m['wall_seconds']:.1f} s (best of {m['rounds']}), peak RSS "
                          f"{mib(m['peak_rss']):,.0f} MiB, recall {found['recall']:.3f}, "
                          f"{found['unplanted_matches']:,} unplanted matches")
@@ -305,13 +312,14 @@ def _build_table(builds: list[dict[str, Any]], code: bool) -> str:
         counts = b["counts"]
         added = round((rss - prev["peak_rss"]) / (n - prev["posts"])) if prev else "-"
         rows.append([n, _f(mib(b["posts_bytes"])), _f(sec, 2), _runs(b), round(n / sec), round(mib(rss)),
-                     added, _f(mib(b["index_bytes"])), round(b["index_bytes"] / n), counts.get("keys", 0),
+                     round(mib(b.get("peak_anon", 0))), added, _f(mib(b["index_bytes"])), round(b["index_bytes"] / n), counts.get("keys", 0),
                      counts.get("frequent_shingles", 0),
                      _growth(prev and prev["wall_seconds"], sec, prev and prev["posts"], n),
                      _growth(prev and prev["peak_rss"], rss, prev and prev["posts"], n)])
         rows[-1] += [b["code"]] if code else []
         prev = b
-    header = ["posts", "CSV MiB", "build s", "runs", "posts/s", "peak RSS MiB", "added RSS B/post", "index MiB",
+    header = ["posts", "CSV MiB", "build s", "runs", "posts/s", "peak RSS MiB", "peak anon MiB", "added RSS B/post",
+              "index MiB",
               "index B/post", "keys", "frequent shingles", "time growth", "RSS growth"]
     return table(header + (["sources"] if code else []), rows)
 
@@ -323,7 +331,8 @@ def _scan_table(scans: list[dict[str, Any]], by: str, code: bool) -> str:
     for s in scans:
         size, sec, rss, corpus = s[size_key], s["wall_seconds"], s["peak_rss"], mib(s["corpus_bytes"])
         rows.append([s["posts"] if by == "index" else _f(corpus), s["docs"], _f(sec, 2), _runs(s),
-                     _f(corpus / sec, 2), round(s["docs"] / sec), round(mib(rss)), _f(s["open_seconds"], 2),
+                     _f(corpus / sec, 2), round(s["docs"] / sec), round(mib(rss)), round(mib(s.get("peak_anon", 0))),
+                     _f(s["open_seconds"], 2),
                      _stages(s), f"{s['planted_found']:,} / {s['planted_pairs']:,}", _f(s["recall"], 4),
                      s["unplanted_matches"], s["candidates"], s["candidates_verified"],
                      _growth(prev and prev["wall_seconds"], sec, prev and prev[size_key], size),
@@ -331,7 +340,7 @@ def _scan_table(scans: list[dict[str, Any]], by: str, code: bool) -> str:
         rows[-1] += [s["code"]] if code else []
         prev = s
     header = ["index posts" if by == "index" else "corpus MiB", "docs", "scan s", "runs", "MiB/s", "docs/s",
-              "peak RSS MiB", "open index s", "read / shingle / match / locate s", "planted found", "recall",
+              "peak RSS MiB", "peak anon MiB", "open index s", "read / shingle / match / locate s", "planted found", "recall",
               "unplanted matches", "candidates", "verified", "time growth", "RSS growth"]
     return table(header + (["sources"] if code else []), rows)
 
@@ -349,6 +358,35 @@ def _exponents(builds: list[dict[str, Any]], by_corpus: list[dict[str, Any]],
         "scan_time_vs_posts": fit(by_index, "posts", "wall_seconds"),
         "scan_rss_vs_posts": fit(by_index, "posts", "peak_rss"),
     }
+
+
+def _extrapolation(builds: list[dict[str, Any]], targets: Sequence[int]) -> tuple[str, list[dict[str, Any]]]:
+    """Build time, index size and peak RSS at ``targets`` posts, by the power law through the two largest builds."""
+    if len(builds) < 2:
+        return "", []
+    a, b = builds[-2], builds[-1]
+    rows, out = [], []
+    for n in targets:
+        est: dict[str, Any] = {"posts": n}
+        for key in ("wall_seconds", "index_bytes", "peak_rss"):
+            k = math.log(b[key] / a[key]) / math.log(b["posts"] / a["posts"])
+            est[key] = b[key] * (n / b["posts"]) ** k
+            est[f"k_{key}"] = k
+        out.append(est)
+        rows.append([f"{n:,}", f"{est['wall_seconds'] / 3600:,.1f} h", f"{est['index_bytes'] / 2**30:,.0f} GiB",
+                     f"{mib(est['peak_rss']):,.0f} MiB"])
+    note = (f"Extrapolated from the two largest builds ({a['posts']:,} and {b['posts']:,} posts) with value ∝ posts^k "
+            f"(time k = {out[0]['k_wall_seconds']:.2f}, index size k = {out[0]['k_index_bytes']:.2f}, peak RSS "
+            f"k = {out[0]['k_peak_rss']:.2f}); same machine, same memory limit, one process:")
+    return note + "\n\n" + table(["posts", "build time", "index size", "peak RSS"], rows), out
+
+
+def _workers_table(scans: list[dict[str, Any]]) -> str:
+    base = scans[0]["wall_seconds"]
+    rows = [[s["workers"], _f(s["wall_seconds"], 2), _runs(s), f"{base / s['wall_seconds']:.2f}×",
+             _f(mib(s["corpus_bytes"]) / s["wall_seconds"], 2), round(mib(s["peak_rss"])), s["matches"]]
+            for s in scans]
+    return table(["workers", "scan s", "runs", "speed-up", "MiB/s", "peak RSS MiB (parent)", "matches"], rows)
 
 
 def _headline(builds: list[dict[str, Any]], by_corpus: list[dict[str, Any]], by_index: list[dict[str, Any]],
@@ -377,9 +415,11 @@ def _headline(builds: list[dict[str, Any]], by_corpus: list[dict[str, Any]], by_
 def _markdown(r: _Run, baseline_rss: int, svg: Path | None, env: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     s = r.sizes
     builds = [r.builds[n] for n in sorted(r.builds)]
-    by_corpus = [r.scans[(s.scan_posts, m)] for m in s.corpus_mib]
-    by_index = [r.scans[(n, s.fixed_mib)] for n in s.index_posts]
+    by_corpus = [r.scans[(s.scan_posts, m, 1)] for m in s.corpus_mib]
+    by_index = [r.scans[(n, s.fixed_mib, 1)] for n in s.index_posts]
+    by_workers = [r.scans[(s.scan_posts, s.fixed_mib, w)] for w in s.workers]
     k = _exponents(builds, by_corpus, by_index)
+    extrapolation, extrapolated = _extrapolation(builds, s.extrapolate)
     fmt = {key: ("-" if v is None else f"{v:.2f}") for key, v in k.items()}
     gen = [[g["what"], _f(mib(g["bytes"])), _f(g["seconds"], 2),
             _f(mib(g["bytes"]) / g["seconds"]) if g["seconds"] >= 0.05 else "-"] for g in r.generated]
@@ -409,9 +449,13 @@ def _markdown(r: _Run, baseline_rss: int, svg: Path | None, env: dict[str, Any])
          f"{min(loads):.1f}-{max(loads):.1f}. {version}."),
         "",
         ("Growth: `×r (k e)` compares a row with the previous one: r = ratio of the values, e = log r / log(size "
-         "ratio), so k 1 is linear and k 0 flat. *Added RSS B/post* = peak RSS difference / posts difference."),
+         "ratio), so k 1 is linear and k 0 flat. *Added RSS B/post* = peak RSS difference / posts difference. "
+         "*Peak anon* is the highest anonymous resident memory (`RssAnon`, sampled every 50 ms): peak RSS minus "
+         "the pages of memory-mapped index files, which are page cache the kernel drops under memory pressure "
+         "(and shares between processes)."),
         "",
-        "**Index build vs index size** (`provenance.api.build_index`, CSV posts)",
+        (f"**Index build vs index size** (`provenance.api.build_index`, CSV posts, `memory_limit` "
+         f"{s.memory_limit}: beyond it the build spills hash-range files to disk)"),
         "",
         _build_table(builds, mixed),
         "",
@@ -419,6 +463,8 @@ def _markdown(r: _Run, baseline_rss: int, svg: Path | None, env: dict[str, Any])
          f"peak RSS k = {fmt['build_rss_vs_posts']}. Index bytes per post at {largest['posts']:,} posts, by file:"),
         "",
         table(["file", "B/post", "share"], file_rows),
+        "",
+        extrapolation,
         "",
         f"**Scan vs corpus size** (index of {s.scan_posts:,} posts; stages from `summary.json` `seconds`)",
         "",
@@ -433,6 +479,12 @@ def _markdown(r: _Run, baseline_rss: int, svg: Path | None, env: dict[str, Any])
         "",
         (f"Fitted exponents (value ∝ posts^k): time k = {fmt['scan_time_vs_posts']}, "
          f"peak RSS k = {fmt['scan_rss_vs_posts']}."),
+        "",
+        (f"**Scan with local worker processes** (`--workers`, the {s.fixed_mib:g} MiB corpus against "
+         f"{s.scan_posts:,} posts; the parent reads and hands batches over; peak RSS is the parent's, each worker "
+         "holds its own batch and memory-maps the same index)"),
+        "",
+        _workers_table(by_workers),
         "",
         ("*Unplanted matches* are real matches of the synthetic posts made mostly of frequent words: a 6-8 word "
          "post of top-ranked words occurs by chance in enough Zipf text (the synthetic counterpart of the stock "
@@ -454,7 +506,8 @@ def _markdown(r: _Run, baseline_rss: int, svg: Path | None, env: dict[str, Any])
                       + (f" (`benchmarks/{svg.name}`)" if not r.ctx.quick else "")]
     data = {"headline": _headline(builds, by_corpus, by_index, k), "sizes": asdict(s), "seed": r.ctx.seed,
             "rounds": r.ctx.rounds, "round_budget_s": ROUND_BUDGET, "baseline_rss": baseline_rss, "builds": builds,
-            "scans_by_corpus": by_corpus, "scans_by_index": by_index,
+            "scans_by_corpus": by_corpus, "scans_by_index": by_index, "scans_by_workers": by_workers,
+            "extrapolated": extrapolated,
             "exponents": k, "generated": r.generated, "code": versions, **env, "svg": str(svg) if svg else None}
     return "\n".join(lines), data
 
@@ -520,8 +573,8 @@ def _svg(r: _Run) -> str:
     """Three log-log charts: build vs posts, scan vs corpus size, scan vs index size (seconds and MiB)."""
     s = r.sizes
     builds = [r.builds[n] for n in sorted(r.builds)]
-    by_corpus = [r.scans[(s.scan_posts, m)] for m in s.corpus_mib]
-    by_index = [r.scans[(n, s.fixed_mib)] for n in s.index_posts]
+    by_corpus = [r.scans[(s.scan_posts, m, 1)] for m in s.corpus_mib]
+    by_index = [r.scans[(n, s.fixed_mib, 1)] for n in s.index_posts]
 
     def series(rows: list[dict[str, Any]]) -> list[tuple[str, list[float], str, str]]:
         return [("wall seconds", [x["wall_seconds"] for x in rows], "#1f5fbf", "none"),
@@ -554,6 +607,8 @@ def measure(ctx: Context, sizes: Sizes, svg_out: Path | None = None) -> Section:
         r.scan(sizes.scan_posts, m)
     for n in sizes.index_posts:
         r.scan(n, sizes.fixed_mib)
+    for w in sizes.workers:
+        r.scan(sizes.scan_posts, sizes.fixed_mib, w)
     svg = svg_out or ctx.work / SVG_NAME  # next to a quick run's RESULTS.md
     svg.parent.mkdir(parents=True, exist_ok=True)
     svg.write_text(_svg(r))
@@ -596,6 +651,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--index", help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--scan-out", help=argparse.SUPPRESS)
+    ap.add_argument("--memory-limit", default="1GiB", help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         _child_main(args)

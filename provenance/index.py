@@ -442,7 +442,7 @@ class _Builder:
         p = self.params
         n_frequent = self._map("post_frequent", np.int32)
         head_frequent = self._map("post_head_frequent", np.bool_)
-        best_df = self._map("best_df", np.int64, fill=np.iinfo(np.int64).max, work=True)
+        best_df = self._map("best_df", np.uint32, fill=np.iinfo(np.uint32).max, work=True)
         best_h = self._map("best_h", np.uint64, work=True)
         w_frequent = self._writer("frequent", np.uint64)
         runs: list[NDArray | Path] = []
@@ -507,8 +507,7 @@ class _Builder:
         """Every occurrence of a frequent shingle in each post (verification needs them: they are
         no keys, so candidate generation does not report them)."""
         frequent = self._load("frequent")
-        shingles = self._load("shingles")
-        offsets = self._load("shingle_offsets")
+        offsets = np.asarray(self._load("shingle_offsets"))
         filt = KeyFilter.of(np.asarray(frequent)) if len(frequent) else None
         w_off, w_hash, w_pos = (self._writer("frequent_offsets", np.int64), self._writer("frequent_hashes", np.uint64),
                                 self._writer("frequent_pos", np.uint32))
@@ -519,7 +518,7 @@ class _Builder:
             b = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
             b = min(max(b, a + 1), self.n_posts)
             base = offsets[a : b + 1] - offsets[a]
-            sh = np.asarray(shingles[offsets[a] : offsets[b]])
+            sh = _read_rows(self.out / "shingles.npy", int(offsets[a]), int(offsets[b]))
             at = find_in(frequent, filt, sh)[0] if filt is not None else np.zeros(0, dtype=np.int64)
             post_of = np.searchsorted(base, at, side="right") - 1
             w_off.append(np.cumsum(np.bincount(post_of, minlength=b - a)) + total)
@@ -547,6 +546,15 @@ class _Builder:
                 target, statistics=True)
         else:
             pl.concat(self.frames, how="diagonal_relaxed").write_parquet(target, statistics=True)
+
+
+def _read_rows(path: Path, start: int, stop: int) -> NDArray:
+    """Rows ``start:stop`` of a 1-D ``.npy`` file, read (not memory-mapped: the pages stay in the
+    page cache, not in this process)."""
+    with open(path, "rb") as f:
+        np.lib.format.read_magic(f)
+        _, _, dtype = np.lib.format.read_array_header_1_0(f)  # NpyWriter and np.save write version 1.0
+        return np.fromfile(f, dtype=dtype, count=stop - start, offset=start * dtype.itemsize)
 
 
 def _prepare(path: Path, overwrite: bool) -> Path:
