@@ -39,6 +39,8 @@ from typing import Any, Callable, Iterator
 
 from .common import Context, Section, emit, median, mib, run_measured, table, vm_hwm
 
+TITLE = "Speed against datasketch, rensa, a naive scan and the floor"
+
 METHODS = ["provenance", "provenance-jaccard", "naive", "datasketch", "rensa", "floor"]
 NGRAM = 3
 NUM_PERM = 128
@@ -421,7 +423,7 @@ def run(ctx: Context, corpus_mb: float = 16.0) -> Section:
         "",
         *ceiling_text(rows, methods),
     ]
-    return Section("Speed against datasketch, rensa, a naive scan and the floor", "\n".join(md),
+    return Section(TITLE, "\n".join(md),
                    {"rows": rows, "speed": speed, "ratios": ratios, "checks": checks})
 
 

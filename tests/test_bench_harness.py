@@ -21,12 +21,13 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--work", str(work)], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return (work / "RESULTS.md").read_text(encoding="utf-8"), json.loads((work / "results.json").read_text())
+    return (work / "RESULTS.md").read_text(encoding="utf-8"), json.loads((work / "results.json").read_text()), work
 
 
 def test_every_section_and_the_headline_are_written(quick_run) -> None:
-    text, data = quick_run
-    assert set(data) == set(SECTIONS)
+    text, data, _ = quick_run
+    assert set(data) == {*SECTIONS, "_origin"}
+    assert set(data["_origin"]) == set(SECTIONS)
     for title in ("## Headline", "## Accuracy on planted real text", "## Speed against datasketch"):
         assert title in text
     headline = text[text.index(HEADLINE_START) : text.index(HEADLINE_END)]
@@ -36,7 +37,7 @@ def test_every_section_and_the_headline_are_written(quick_run) -> None:
 
 
 def test_accuracy_figures_agree_with_the_truth_file(quick_run) -> None:
-    _, data = quick_run
+    _, data, _ = quick_run
     truth = pl.read_csv(TRUTH_CSV, schema_overrides={"post_id": pl.String, "doc_id": pl.String})
     acc = data["accuracy"]
     overall = acc["groups"]["all"]
@@ -50,7 +51,7 @@ def test_accuracy_figures_agree_with_the_truth_file(quick_run) -> None:
 
 
 def test_speed_figures_are_consistent(quick_run) -> None:
-    _, data = quick_run
+    _, data, _ = quick_run
     sp = data["speed"]
     rows = {r["method"]: r for r in sp["rows"]}
     assert {"provenance", "naive", "datasketch", "floor"} <= set(rows)
@@ -63,3 +64,26 @@ def test_speed_figures_are_consistent(quick_run) -> None:
     assert rows["provenance"]["planted_found"] == overall["found"]
     ratio = {r[0]: r[1] for r in sp["ratios"]}
     assert ratio["naive"] == pytest.approx(rows["provenance"]["mb_s"] / rows["naive"]["mb_s"])
+
+
+def test_keep_reruns_one_section_and_keeps_the_others(quick_run, tmp_path) -> None:
+    text, data, work = quick_run
+    out = tmp_path / "RESULTS.md"
+    out.write_text(text, encoding="utf-8")
+    (tmp_path / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--work", str(work), "--only",
+                           "calibration", "--keep", "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    new, new_data = out.read_text(encoding="utf-8"), json.loads((tmp_path / "results.json").read_text())
+    assert set(new_data) == set(data)
+    for name in ("accuracy", "speed", "scale"):
+        assert new_data[name] == data[name]
+        assert new_data["_origin"][name] == data["_origin"][name]
+    assert new_data["_origin"]["calibration"] != data["_origin"]["calibration"]
+    assert new.count("*Kept from an earlier run, not rerun:") == 3
+    assert "It ran Calibration on labeled pairs" in new
+    # the kept sections' text is carried over unchanged, and the headline still has every section's rows
+    speed_text = text[text.index("## Speed against"):text.index("## Synthetic scale")].split("\n", 2)[2].strip()
+    assert speed_text in new
+    assert new[new.index(HEADLINE_START):new.index(HEADLINE_END)] == text[text.index(HEADLINE_START):text.index(HEADLINE_END)]
