@@ -112,9 +112,14 @@ def vm_hwm() -> int:
     high-water mark into the new process's ``ru_maxrss`` (and into what ``wait4`` reports), so a child
     of a large parent would show at least the parent's peak. ``VmHWM`` is the child's own.
     """
+    return proc_status("VmHWM")
+
+
+def proc_status(name: str) -> int:
+    """A memory field of ``/proc/self/status`` (``VmHWM``, ``RssAnon``, ...) in bytes; 0 where missing."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(name + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -137,13 +142,7 @@ class AnonPeak:
 
     @staticmethod
     def now() -> int:
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
+        return proc_status("RssAnon")
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -30,7 +30,7 @@ from .estimate import Tally, covered_chars
 from .index import SHORT, Index, build_index as _build, open_index
 from .normalize import token_spans
 from .params import IndexParams, ScanParams
-from .read import Batch, InputFile, expand_inputs, file_size, iter_batches
+from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
 from .report import MATCH_SCHEMA, write_outputs
 from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
 from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
@@ -40,6 +40,9 @@ SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
+
+UNIT_SIZE = 256 << 20
+"""Default ``unit_size`` of :func:`scan`: larger local files are scanned (and checkpointed) in parts."""
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (bytes read, records read) since the previous call."""
@@ -476,6 +479,7 @@ def scan(
     workers: int = 1,
     scheduler: Any = None,
     resume: bool = False,
+    unit_size: int = UNIT_SIZE,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
@@ -484,11 +488,15 @@ def scan(
     the results are the same as with one, only ``summary["seconds"]`` differs (stage times are
     summed over the workers, ``total`` is wall time).
 
-    ``scheduler`` (a Dask scheduler address or ``distributed.Client``) runs one task per input file on
+    ``scheduler`` (a Dask scheduler address or ``distributed.Client``) runs one task per unit (file or part) on
     that cluster; index and corpus must be on paths every worker can read. Same results again.
 
-    With ``out_dir``, every finished input file is recorded under ``out_dir/units`` (see
-    :mod:`provenance.checkpoint`); ``resume`` reuses the recorded files that are unchanged, so an
+    Local files larger than ``unit_size`` bytes are scanned in parts of about that size (uncompressed
+    JSONL and lines files by line, parquet by rows; :func:`provenance.read.split_units`): a part is a
+    Dask task and a checkpoint unit of its own. The results do not depend on it.
+
+    With ``out_dir``, every finished unit is recorded under ``out_dir/units`` (see
+    :mod:`provenance.checkpoint`); ``resume`` reuses the recorded units that are unchanged, so an
     interrupted scan continues and a re-scan reads only new or changed files."""
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
@@ -497,6 +505,7 @@ def scan(
     if resume and out_dir is None:
         raise ParameterError("--resume needs the output directory of the scan to resume")
     files = expand_inputs(corpus, fmt)
+    units = split_units(files, unit_size, id_field or "id")
 
     def scan_files(ix: Index):
         t_start = time.perf_counter()
@@ -505,16 +514,16 @@ def scan(
             identity = {"index": ix.checksum, "params": params.to_dict(), "fields": [text_field, id_field],
                         "tool_version": __version__}
             checkpoint = Checkpoint(out_dir, identity, resume)
-        results: list[Any] = [checkpoint.load(f) if checkpoint else None for f in files]
-        for f, r in zip(files, results):
+        results: list[Any] = [checkpoint.load(u) if checkpoint else None for u in units]
+        for u, r in zip(units, results):
             if r is not None and on_progress:
-                on_progress(file_size(f), r[0].docs_scanned)
+                on_progress(file_size(u), r[0].docs_scanned)
         todo = [i for i, r in enumerate(results) if r is None]
         if scheduler is not None:
-            units = _scan_on_dask(ix, [files[i] for i in todo], text_field, id_field, params, scheduler, on_progress)
+            done = _scan_on_dask(ix, [units[i] for i in todo], text_field, id_field, params, scheduler, on_progress)
         else:
-            units = _scan_local(ix, [files[i] for i in todo], text_field, id_field, params, on_progress, workers)
-        for (f, result), i in zip(units, todo):  # units first: it ends (and cleans up) before zip stops
+            done = _scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers)
+        for (f, result), i in zip(done, todo):  # done first: it ends (and cleans up) before zip stops
             if checkpoint is not None:
                 checkpoint.store(f, result)
             results[i] = result

@@ -7,7 +7,9 @@ Layout, inside the scan's output directory::
     units/<key>.parquet        one file's match rows (MATCH_SCHEMA + the post's row number "_post")
     units/<key>.json           that file's path or URL, size, change marker, sha256, tally and stage timings
 
-``<key>`` is a hash of the file's resolved path, or of its URL. Every file is written to a temporary name
+A unit is a file, or a part of a large file (a byte range of a line file, a row range of a parquet
+file; :func:`provenance.read.split_units`), with its own rows, tally and sha256 (of the part's bytes).
+``<key>`` is a hash of the file's resolved path, or of its URL, and the part's range. Every file is written to a temporary name
 and renamed, and the ``.json`` (which makes a unit count) is renamed last, so a killed scan leaves only
 whole units. A unit is reused when ``scan.json`` is unchanged (same index, parameters and fields) and the
 file is unchanged:
@@ -90,6 +92,8 @@ class Checkpoint:
     @staticmethod
     def _key(file: InputFile) -> str:
         name = str(file.path) if isinstance(file.path, URL) else str(file.path.resolve())
+        if file.part is not None:  # a part of a file: its range too
+            name += f"\0{file.format == 'parquet' and 'rows' or 'bytes'}\0{file.part.start}\0{file.part.stop}"
         return hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
 
     @staticmethod
@@ -99,7 +103,10 @@ class Checkpoint:
             info = file.path.info()
             return {"path": str(file.path), "bytes": info.get("size"), "marker": change_marker(info)}
         st = file.path.stat()
-        return {"path": str(file.path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+        state = {"path": str(file.path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+        if file.part is not None:
+            state["part"] = [file.part.start, file.part.stop]
+        return state
 
     def load(self, file: InputFile) -> UnitResult | None:
         """The recorded result of ``file``, if it is complete and the file is unchanged."""
@@ -121,7 +128,8 @@ class Checkpoint:
     def _unchanged(self, file: InputFile, meta: dict[str, Any]) -> bool:
         now = self._state(file)
         if not isinstance(file.path, URL):
-            return (meta["path"], meta["bytes"], meta["mtime_ns"]) == (now["path"], now["bytes"], now["mtime_ns"])
+            keys = ("path", "bytes", "mtime_ns", "part")
+            return all(meta.get(k) == now.get(k) for k in keys)
         if (meta["path"], meta["bytes"]) != (now["path"], now["bytes"]):
             return False
         then = meta.get("marker") or {}
@@ -136,7 +144,8 @@ class Checkpoint:
         key = self._key(file)
         state = self._state(file)
         read = take_sha256(file)
-        sha256 = read[0] if read is not None and read[1] == state["bytes"] else file_sha256(file)
+        expected = state["bytes"] if file.part is None or file.format == "parquet" else file.part.nbytes
+        sha256 = read[0] if read is not None and read[1] == expected else file_sha256(file)
         frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
         try:
             atomic_write(self.dir / f"{key}.parquet", frame.write_parquet)

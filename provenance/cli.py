@@ -200,10 +200,14 @@ def scan(
     min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
     batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
     workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
-    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per input file on "
-                                                     "that cluster; index and corpus must be readable by every worker."),
-    resume: bool = typer.Option(False, help="Reuse the input files already scanned into OUT (unchanged files, same index "
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per unit (file "
+                                                     "or part of one) on that cluster; index and corpus must be readable "
+                                                     "by every worker."),
+    resume: bool = typer.Option(False, help="Reuse the units already scanned into OUT (unchanged files, same index "
                                             "and parameters): continue an interrupted scan, or re-scan only changed files."),
+    unit_size: str = typer.Option("256MiB", "--unit-size", metavar="SIZE",
+                                  help="Local JSONL, lines and parquet files larger than this are scanned in parts "
+                                       "(Dask tasks and checkpoint units of their own); same results."),
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -213,11 +217,12 @@ def scan(
     """
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_jaccard=min_jaccard, batch_size=batch_size)
+    unit_bytes = _size_option(unit_size, "--unit-size")
     index = api.open_index(index_dir)
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
-                          resume=resume)
+                          resume=resume, unit_size=unit_bytes)
     _show_scan(result, quiet, as_json)
 
 

@@ -51,7 +51,7 @@ import threading
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -139,14 +139,40 @@ def is_url(arg: str | Path) -> bool:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A piece of a large file, scanned (and checkpointed) as a unit of its own.
+
+    Line formats (uncompressed JSONL, lines): bytes ``[start, stop)`` of the file, which begin on a
+    line start, after ``lines`` lines; ``ids`` says whether the file's first record has the id field
+    (the whole file's choice between record ids and FILE:ROW). Parquet: rows ``[start, stop)``.
+    ``nbytes``: the part's share of the file's bytes (exact for line formats).
+    """
+
+    start: int
+    stop: int
+    nbytes: int
+    lines: int = 0
+    ids: bool | None = None
+
+
+@dataclass(frozen=True)
 class InputFile:
     """One input file: a local path or a :class:`URL`. ``root`` is the directory (folder URL)
-    argument it was found in, if any."""
+    argument it was found in, if any; ``part`` a piece of it (see :func:`split_units`)."""
 
     path: Path | URL
     format: str
     compression: str | None
     root: Path | URL | None = None
+    part: Part | None = None
+
+    @property
+    def unit(self) -> str:
+        """The file, with its byte or row range when it is a part."""
+        if self.part is None:
+            return str(self.path)
+        kind = "rows" if self.format == "parquet" else "bytes"
+        return f"{self.path} ({kind} {self.part.start}-{self.part.stop})"
 
 
 @dataclass
@@ -338,8 +364,96 @@ def total_bytes(files: Sequence[InputFile]) -> int:
 
 
 def file_size(file: InputFile) -> int:
-    """The on-disk (compressed) size of ``file`` (0 for a remote file whose server does not say)."""
-    return _size(file.path)
+    """The on-disk (compressed) size of ``file`` or of its part (0 for a remote file whose server
+    does not say)."""
+    return file.part.nbytes if file.part is not None else _size(file.path)
+
+
+SPLITTABLE = ("jsonl", "lines", "parquet")
+
+
+def split_units(files: Sequence[InputFile], unit_bytes: int, id_field: str | None = "id") -> list[InputFile]:
+    """Cut local files larger than ``unit_bytes`` into parts of about that size: uncompressed JSONL
+    and lines files at line starts, parquet files by rows. Other files (compressed, CSV, text,
+    URLs) stay whole. Reading the parts one after the other gives the records, row numbers and ids
+    of the whole file; cutting a line file costs one pass counting its newlines."""
+    if unit_bytes < 1:
+        raise ParameterError(f"unit size (--unit-size) must be positive, got {unit_bytes}")
+    out: list[InputFile] = []
+    for f in files:
+        size = _size(f.path)
+        if (isinstance(f.path, URL) or f.part is not None or f.compression is not None or f.format not in SPLITTABLE
+                or size <= unit_bytes):
+            out.append(f)
+        elif f.format == "parquet":
+            out.extend(_parquet_parts(f, size, unit_bytes))
+        else:
+            out.extend(_line_parts(f, size, unit_bytes, id_field))
+    return out
+
+
+def _line_parts(f: InputFile, size: int, unit_bytes: int, id_field: str | None) -> list[InputFile]:
+    assert isinstance(f.path, Path)
+    cuts = [0]
+    with _open(f.path) as raw:
+        for target in range(unit_bytes, size, unit_bytes):
+            if target <= cuts[-1]:
+                continue
+            raw.seek(target - 1)  # the next line start at or after target
+            at = target - 1
+            while True:
+                chunk = raw.read(1 << 16)
+                if not chunk:
+                    at = size
+                    break
+                nl = chunk.find(b"\n")
+                if nl >= 0:
+                    at += nl + 1
+                    break
+                at += len(chunk)
+            if at >= size:
+                break
+            cuts.append(at)
+        cuts.append(size)
+        lines = [0]  # lines before each cut, by one pass counting newlines
+        raw.seek(0)
+        done, count = 0, 0
+        for cut in cuts[1:-1]:
+            while done < cut:
+                chunk = raw.read(min(1 << 24, cut - done))
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                done += len(chunk)
+            lines.append(count)
+    ids = None
+    if f.format == "jsonl" and id_field is not None:
+        ids = _first_record_has(f, id_field)
+    return [replace(f, part=Part(a, b, b - a, n, ids)) for a, b, n in zip(cuts, cuts[1:], lines)]
+
+
+def _first_record_has(f: InputFile, field_name: str) -> bool | None:
+    """Whether the first record of JSONL file ``f`` has ``field_name`` (None if it cannot be told:
+    the part holding the first record then decides, as for the whole file)."""
+    with _Source(f) as src:
+        for line in src:
+            if line.strip():
+                try:
+                    rec = json.loads(line.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    return None
+                return field_name in rec if isinstance(rec, dict) else None
+    return None
+
+
+def _parquet_parts(f: InputFile, size: int, unit_bytes: int) -> list[InputFile]:
+    try:
+        total = pl.scan_parquet(f.path).select(pl.len()).collect().item()
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(f"{f.path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+    step = max(1, -(-total * unit_bytes // size))
+    return [replace(f, part=Part(a, min(a + step, total), size * (min(a + step, total) - a) // max(total, 1)))
+            for a in range(0, total, step)] or [f]
 
 
 def describe(files: Sequence[InputFile]) -> str:
@@ -418,9 +532,10 @@ class _Tap(io.RawIOBase):
     """The on-disk bytes of a file as they are read: counted and fed to sha256. A remote backend's
     own exceptions become OSError (kept in ``error``) so that read errors are handled in one place."""
 
-    def __init__(self, raw: Any, remote: bool) -> None:
+    def __init__(self, raw: Any, remote: bool, limit: int | None = None) -> None:
         self._raw = raw
         self._remote = remote
+        self._limit = limit  # read at most this many bytes (a part of a file)
         self.sha256 = hashlib.sha256()
         self.count = 0
         self.error: BaseException | None = None
@@ -432,6 +547,11 @@ class _Tap(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if self._eof:  # some backends warn when asked again at the end
             return 0
+        if self._limit is not None:
+            if self.count >= self._limit:
+                self._eof = True
+                return 0
+            buffer = memoryview(buffer)[: self._limit - self.count]
         try:
             n = self._raw.readinto(buffer)
         except Exception as e:
@@ -487,10 +607,11 @@ _DIGESTS_KEPT = 256
 
 
 def take_sha256(file: InputFile) -> tuple[str, int] | None:
-    """``(sha256 hex digest, byte count)`` of ``file``'s on-disk bytes from its last complete read
-    in this process, handed out once; None if it was not read to the end here since."""
+    """``(sha256 hex digest, byte count)`` of ``file``'s on-disk bytes (of its part's bytes) from
+    its last complete read in this process, handed out once; None if it was not read to the end
+    here since."""
     with _DIGESTS_LOCK:
-        return _DIGESTS.pop(str(file.path), None)
+        return _DIGESTS.pop(file.unit, None)
 
 
 def _record_sha256(key: str, value: tuple[str, int] | None) -> None:
@@ -503,8 +624,9 @@ def _record_sha256(key: str, value: tuple[str, int] | None) -> None:
 
 
 def file_sha256(file: InputFile) -> str:
-    """sha256 of ``file``'s on-disk bytes, read for that alone (when no read recorded it)."""
-    tap = _Tap(_open(file.path), isinstance(file.path, URL))
+    """sha256 of ``file``'s on-disk bytes (of its part's bytes), read for that alone (when no read
+    recorded it)."""
+    tap = _tap(file)
     with tap:
         try:
             while tap.read(1 << 20):
@@ -512,6 +634,15 @@ def file_sha256(file: InputFile) -> str:
         except OSError as e:
             raise InputError(f"{file.path}: read error ({_reason(e) if tap.error is None else _reason(tap.error)})") from None
     return tap.sha256.hexdigest()
+
+
+def _tap(file: InputFile) -> _Tap:
+    """The raw bytes of ``file``, or of its part (line formats: the part's byte range)."""
+    raw = _open(file.path)
+    part = file.part if file.format != "parquet" else None
+    if part is not None:
+        raw.seek(part.start)
+    return _Tap(raw, isinstance(file.path, URL), part.stop - part.start if part is not None else None)
 
 
 class _Source:
@@ -523,8 +654,10 @@ class _Source:
         self.file = file
         self.lineno = 0  # lines yielded so far
         self._locate = locate or (lambda lineno: where(file.path, lineno))
-        _record_sha256(str(file.path), None)  # a read that does not finish leaves no digest
-        self._raw = _Tap(_open(file.path), isinstance(file.path, URL))
+        _record_sha256(file.unit, None)  # a read that does not finish leaves no digest
+        self._raw = _tap(file)
+        if file.part is not None and file.format != "parquet":
+            self.lineno = file.part.lines
         self._stream: BinaryIO
         if file.compression == "gzip":
             self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")  # type: ignore[assignment]
@@ -541,7 +674,7 @@ class _Source:
             if exc_type is None:  # read to the end: the rest (normally nothing) completes the digest
                 while self._raw.read(1 << 20):
                     pass
-                _record_sha256(str(self.file.path), (self._raw.sha256.hexdigest(), self._raw.count))
+                _record_sha256(self.file.unit, (self._raw.sha256.hexdigest(), self._raw.count))
         except OSError as e:
             raise self._error(e) from None
         finally:
@@ -556,7 +689,7 @@ class _Source:
         try:
             for line in self._stream:
                 self.lineno += 1
-                if self.lineno == 1 and line.startswith(_BOM):
+                if self.lineno == 1 and line.startswith(_BOM):  # (a part never starts on line 1)
                     line = line[len(_BOM) :]
                 yield line
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
@@ -644,7 +777,10 @@ class _Options:
 
 def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
     source, text_field, id_field = str(f.path), opt.text_field, opt.id_field
-    use_ids: bool | None = None  # decided by the first record
+    use_ids: bool | None = None  # decided by the file's first record
+    if f.part is not None and f.part.ids is not None:
+        use_ids = id_field is not None and f.part.ids
+        st.id_fallback = id_field is not None and not use_ids
     with _Source(f) as src:
         st.position = src.position
         for line in src:
@@ -779,11 +915,14 @@ def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes
     st.id_fallback = opt.id_field is not None and not use_ids
     names = list(dict.fromkeys([opt.text_field, *([opt.id_field] if use_ids else []), *opt.meta_fields]))
     columns = [pl.col(n).cast(pl.String) if n == opt.text_field else pl.col(n) for n in names]
-    size, done, step = _size(path), 0, batch_size * 8
-    st.position = lambda: size * done // max(total, 1)
+    first, size, done, step = 0, _size(path), 0, batch_size * 8
+    if f.part is not None:  # rows [start, stop) only
+        first, total, size = f.part.start, min(total, f.part.stop), f.part.nbytes
+        done = first
+    st.position = lambda: size * (done - first) // max(total - first, 1)
     while done < total:
         try:
-            df = pl.scan_parquet(data).select(columns).slice(done, step).collect()
+            df = pl.scan_parquet(data).select(columns).slice(done, min(step, total - done)).collect()
         except (pl.exceptions.PolarsError, OSError) as e:
             raise InputError(f"{where(path, done + 1)}: cannot read parquet ({str(e).splitlines()[0]})") from None
         if df.height == 0:
@@ -844,7 +983,7 @@ _READERS: dict[str, Callable[[InputFile, _Options, _State], Iterator[Record]]] =
 def _batches(f: InputFile, records: Iterator[Record], st: _State, opt: _Options,
              batch_size: int, max_bytes: int) -> Iterator[Batch]:
     source = str(f.path)
-    size = _size(f.path)
+    size = file_size(f)
     count = consumed = 0
 
     def new() -> Batch:
@@ -864,7 +1003,7 @@ def _batches(f: InputFile, records: Iterator[Record], st: _State, opt: _Options,
             batch.nbytes, batch.id_fallback = position - consumed, st.id_fallback
             yield batch
             consumed, batch, text_bytes = position, new(), 0
-    if count == 0:
+    if count == 0 and f.part is None:  # (a part of a file may hold only blank lines)
         raise InputError(f"{source}: no records")
     if batch.rows:
         batch.nbytes, batch.id_fallback = max(0, size - consumed), st.id_fallback

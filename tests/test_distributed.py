@@ -45,9 +45,12 @@ def test_local_cluster_gives_the_same_results(api_index, corpus_dir: Path) -> No
         remote = api.scan(index, [corpus_dir], params=params, scheduler=cluster.scheduler_address)
         with distributed.Client(cluster) as client:  # an existing client works too
             again = api.scan(index, [corpus_dir], params=params, scheduler=client)
+            # parts of files are tasks of their own (here each file in ~5 parts, 20 tasks)
+            parts = api.scan(index, [corpus_dir], params=params, scheduler=client, unit_size=50_000)
     assert local.matches.height > 250
-    assert remote.matches.equals(local.matches) and again.matches.equals(local.matches)
-    assert TIMING_FREE(remote.summary) == TIMING_FREE(local.summary)
+    for other in (remote, again, parts):
+        assert other.matches.equals(local.matches)
+        assert TIMING_FREE(other.summary) == TIMING_FREE(local.summary)
 
 
 def test_bad_input_on_a_worker_is_the_usual_one_line_error(api_index, tmp_path: Path) -> None:
