@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from . import __version__
-from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, jaccard_candidates,
+from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, find_in, jaccard_candidates,
                          pair_hits_from_keys)
 from .errors import IndexFormatError, InputError, ParameterError
 from .checkpoint import Checkpoint
@@ -40,6 +40,10 @@ SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
+
+FAN_OUT_ROWS = 1_000_000
+"""A batch whose key hits expand to more (document, post, occurrence) rows than this is halved
+(candidate pairs, their hits and their verification need a few hundred bytes per row at peak)."""
 
 UNIT_SIZE = 256 << 20
 """Default ``unit_size`` of :func:`scan`: larger local files are scanned (and checkpointed) in parts."""
@@ -116,6 +120,7 @@ class _Scanner:
     frequent: FrequentShingles = field(init=False)
     timings: dict[str, float] = field(default_factory=_stage_timings)
     tally: Tally = field(default_factory=Tally)
+    max_docs: int = 1 << 62  # documents matched at once; lowered when a batch fans out too far
 
     def __post_init__(self) -> None:
         ix = self.index
@@ -132,11 +137,32 @@ class _Scanner:
 
     def scan_batch(self, batch: Batch) -> list[dict[str, Any]]:
         """Match one batch of documents; returns one dict per verified match (see ``MATCH_SCHEMA``)."""
+        n, step = len(batch.texts), self.max_docs  # (a part may lower max_docs further)
+        if n <= step:
+            return self._scan_part(batch)
+        rows: list[dict[str, Any]] = []
+        for a in range(0, n, step):
+            rows.extend(self._scan_part(_slice(batch, a, min(a + step, n))))
+        return rows
+
+    def _scan_part(self, batch: Batch) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         containment = self.params.mode == "containment"
         sb = batch_shingles(batch.texts, self.index.params.ngram, self.hasher, lines=containment)
+        probe = None
+        if containment:
+            ix = self.index
+            probe = find_in(ix.keys, self.key_filter, sb.hashes)
+            fan_out = int((ix.key_offsets[probe[1] + 1] - ix.key_offsets[probe[1]]).sum())
+            if fan_out > FAN_OUT_ROWS and len(batch.texts) > 1:
+                # Too many (document, post) rows at once (the common keys of a large index): from
+                # now on, scan at most half as many documents at a time, so that memory stays
+                # bounded whatever the index.
+                self.timings["shingle"] += time.perf_counter() - t0
+                self.max_docs = len(batch.texts) // 2
+                return self.scan_batch(batch)
         t1 = time.perf_counter()
-        found = self._containment(sb) if containment else self._jaccard(sb)
+        found = self._containment(sb, probe) if containment else self._jaccard(sb)
         found.extend(self._short_matches(sb))
         t2 = time.perf_counter()
         rows = self._locate(batch, found, sb.n_tokens)
@@ -146,13 +172,13 @@ class _Scanner:
         self.timings["locate"] += t3 - t2
         return rows
 
-    def _containment(self, sb) -> list[Found]:
+    def _containment(self, sb, probe=None) -> list[Found]:
         p, ix, n = self.params, self.index, self.index.params.ngram
         # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
         # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
         cands = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
-                                       self.head_frequent, p.min_containment, share, n)
+                                       self.head_frequent, p.min_containment, share, n, probe)
         docs, posts = cands.doc, cands.post
         # Every pair's shared shingles and a bound on its best window: most pairs stop here.
         hits = pair_hits_from_keys(ix, self.frequent, sb, cands, p.window_slack)
@@ -275,6 +301,13 @@ class _Scanner:
         return rows
 
 
+def _slice(batch: Batch, a: int, b: int) -> Batch:
+    """Documents ``a:b`` of ``batch``."""
+    return Batch(batch.source, batch.rows[a:b], batch.ids[a:b], batch.texts[a:b],
+                 {k: v[a:b] for k, v in batch.meta.items()}, batch.nbytes * (b - a) // max(len(batch.texts), 1),
+                 batch.id_fallback)
+
+
 def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
     """Scan one batch with fresh counters: its match rows, its tally and its stage timings."""
     scanner.tally, scanner.timings = Tally(), _stage_timings()
@@ -289,9 +322,20 @@ def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]]
 _WORKER_SCANNER: _Scanner | None = None
 
 
-def _worker_init(index_path: str, params: ScanParams) -> None:
+def _open_checked(index_path: str, checksum: str) -> Index:
+    """The index at ``index_path`` as a worker opens it: its manifest must be the client's (whose
+    opening checked every file's sha256); here only sizes are checked, so that N workers do not
+    hash the whole index N more times."""
+    index = open_index(index_path, verify=False)
+    if index.checksum != checksum:
+        raise IndexFormatError(f"{index_path}: the index on this worker differs from the client's "
+                               f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
+    return index
+
+
+def _worker_init(index_path: str, checksum: str, params: ScanParams) -> None:
     global _WORKER_SCANNER
-    _WORKER_SCANNER = _Scanner(open_index(index_path), params)
+    _WORKER_SCANNER = _Scanner(_open_checked(index_path, checksum), params)
 
 
 def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
@@ -309,10 +353,7 @@ def _scan_file_task(index_path: str, checksum: str, file: InputFile, text_field:
     on a path every worker can read)."""
     key = (index_path, checksum)
     if key not in _OPEN_INDEXES:
-        index = open_index(index_path)
-        if index.checksum != checksum:
-            raise IndexFormatError(f"{index_path}: the index on this worker differs from the client's "
-                                   f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
+        index = _open_checked(index_path, checksum)
         _OPEN_INDEXES.clear()
         _OPEN_INDEXES[key] = _Scanner(index, params)
     scanner = _OPEN_INDEXES[key]
@@ -403,7 +444,7 @@ def _local_pool(index: Index, params: ScanParams, workers: int) -> ProcessPoolEx
         raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
     # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                               initargs=(str(index.path), params))
+                               initargs=(str(index.path), index.checksum, params))
 
 
 def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
@@ -450,7 +491,7 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
 def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
          inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None) -> ScanResult:
     if not isinstance(index, Index):
-        index = open_index(index)
+        index = open_index(index, verify="background")
     reused = 0
     if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), units reused)
         (tally, timings, rows), reused = batches(index)
@@ -462,6 +503,7 @@ def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index],
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
     summary = _summary(index, tally, timings, matches, params, inputs)
     summary["inputs_reused"] = reused
+    index.wait_verified()  # (an index opened with verify="background": no result from a damaged one)
     out = write_outputs(out_dir, matches, summary) if out_dir is not None else None
     return ScanResult(matches, summary, out)
 

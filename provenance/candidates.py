@@ -63,7 +63,7 @@ class Candidates:
 def containment_candidates(
     index: Index, key_filter: KeyFilter, sb: ShingleBatch, n_distinct: NDArray[np.int64],
     n_frequent: NDArray[np.int64], head_frequent: NDArray[np.bool_], min_share: float, min_prefix_share: float,
-    ngram: int,
+    ngram: int, probe: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
 ) -> Candidates:
     """Candidate pairs for the documents of ``sb``.
 
@@ -76,11 +76,13 @@ def containment_candidates(
         head_frequent: bool ``(posts,)``, one of the post's first ``ngram`` shingles is frequent.
         min_prefix_share: the same for a cut-off copy, which must hit one of the post's first
             ``ngram`` shingles (or may, when one of them is frequent and so not a key).
+        probe: ``find_in(index.keys, key_filter, sb.hashes)`` if the caller has it already.
     """
     h = sb.hashes
     if len(h) == 0 or len(index.keys) == 0:
         return Candidates.empty()
-    where, key = find_in(index.keys, key_filter, h)  # shingle index in the batch (increasing), key number
+    # shingle index in the batch (increasing), key number
+    where, key = probe if probe is not None else find_in(index.keys, key_filter, h)
     if not len(where):
         return Candidates.empty()
     doc = np.searchsorted(sb.offsets, where, side="right") - 1

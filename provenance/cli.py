@@ -218,7 +218,7 @@ def scan(
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_jaccard=min_jaccard, batch_size=batch_size)
     unit_bytes = _size_option(unit_size, "--unit-size")
-    index = api.open_index(index_dir)
+    index = api.open_index(index_dir, verify="background")  # checksums checked while the scan runs
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,

@@ -54,6 +54,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -187,6 +188,7 @@ class Index:
     lsh_keys: NDArray[np.uint64]
     lsh_posts: NDArray[np.uint32]
     manifest: dict[str, Any] = field(default_factory=dict)
+    _verifying: "_Background | None" = field(default=None, repr=False, compare=False)
 
     @property
     def n_posts(self) -> int:
@@ -217,6 +219,13 @@ class Index:
     @cached_property
     def keys_filter(self) -> KeyFilter:
         return KeyFilter(self.key_filter)
+
+    def wait_verified(self) -> None:
+        """Wait for a background checksum check (``open_index(verify="background")``); raise
+        IndexFormatError if a file differs from the manifest."""
+        pending, self._verifying = self._verifying, None
+        if pending is not None:
+            pending.result()
 
     def post_shingles(self, i: int) -> NDArray[np.uint64]:
         return self.shingles[self.shingle_offsets[i] : self.shingle_offsets[i + 1]]
@@ -687,8 +696,44 @@ def _replace(tmp: Path, path: Path) -> None:
     _fsync_dir(path.parent)
 
 
-def open_index(path: str | Path, *, verify: bool = True) -> Index:
-    """Open an index directory, checking format version, parameters and (with ``verify``) checksums."""
+class _Background:
+    """``fn(*args)`` in a daemon thread (hashing releases the GIL): :meth:`result` waits and re-raises
+    its exception. A daemon, so that a process stopping on an error does not wait for it."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:  # handed to result()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="index-sha256", daemon=True)
+        self._thread.start()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[str]) -> None:
+    for name in names:
+        f = path / name
+        if _sha256(f) != files[name].get("sha256"):
+            raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
+
+
+def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
+    """Open an index directory, checking format version, parameters, file sizes and (with ``verify``)
+    checksums.
+
+    ``verify="background"`` checks the checksums in a thread while the caller goes on (a scan of a
+    large index need not wait for tens of gigabytes to be hashed); :meth:`Index.wait_verified`
+    returns when they are checked and raises if one differs. A scan calls it before it writes any
+    result.
+    """
     path = Path(path)
     mpath = path / MANIFEST
     if not path.exists():
@@ -723,8 +768,11 @@ def open_index(path: str | Path, *, verify: bool = True) -> Index:
             raise IndexFormatError(f"{f}: missing index file")
         if f.stat().st_size != files[name].get("bytes"):
             raise IndexFormatError(f"{f}: size differs from the manifest (damaged or altered index)")
-        if verify and _sha256(f) != files[name].get("sha256"):
-            raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
+    check = None
+    if verify == "background":
+        check = _Background(_check_checksums, path, files, sorted(expected))
+    elif verify:
+        _check_checksums(path, files, sorted(expected))
     try:
         pl.read_parquet_schema(path / "posts.parquet")
         # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
@@ -735,4 +783,4 @@ def open_index(path: str | Path, *, verify: bool = True) -> Index:
     for a in arrays.values():
         a.setflags(write=False)
     manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
-    return Index(path, params, manifest=manifest, **arrays)
+    return Index(path, params, manifest=manifest, _verifying=check, **arrays)

@@ -53,8 +53,10 @@ def test_candidate_filter_keeps_every_pair_verification_accepts(tmp_path, plante
     filtered = api.scan_texts(index, planted_texts)
     sizes: list[int] = []
 
-    def unfiltered(index, key_filter, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram):
-        cands = containment_candidates(index, key_filter, sb, n_distinct, n_frequent, head_frequent, 0.0, 0.0, ngram)
+    def unfiltered(index, key_filter, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram,
+                   probe=None):
+        cands = containment_candidates(index, key_filter, sb, n_distinct, n_frequent, head_frequent, 0.0, 0.0, ngram,
+                                       probe)
         sizes.append(len(cands.doc))
         return cands
 
@@ -63,3 +65,25 @@ def test_candidate_filter_keeps_every_pair_verification_accepts(tmp_path, plante
     assert sum(sizes) > 3 * filtered.summary["candidates"]  # the filter does drop most pairs
     assert filtered.matches.height > 250
     assert filtered.matches.equals(everything.matches)
+
+
+def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index, monkeypatch) -> None:
+    """A batch whose key hits expand to too many rows is scanned in halves: same matches and counts."""
+    index, _ = api_index
+    params = ScanParams(batch_size=256)
+    whole = api.scan(index, [PLANTED], params=params)
+    sizes: list[int] = []
+    original = _Scanner._scan_part
+
+    def spy(self, batch):
+        sizes.append(len(batch.texts))
+        return original(self, batch)
+
+    monkeypatch.setattr(_Scanner, "_scan_part", spy)
+    monkeypatch.setattr(api, "FAN_OUT_ROWS", 2_000)
+    halved = api.scan(index, [PLANTED], params=params)
+    assert min(sizes) < 256 // 4  # batches were halved more than once
+    assert whole.matches.height > 250
+    assert halved.matches.equals(whole.matches)
+    timing_free = lambda s: {k: v for k, v in s.items() if k != "seconds"}  # noqa: E731
+    assert timing_free(halved.summary) == timing_free(whole.summary)

@@ -22,7 +22,7 @@ from provenance.normalize import normalize
 from provenance.params import IndexParams, ScanParams
 from provenance.shingle import TokenHasher, batch_shingles
 
-from conftest import FIX, PLANTED, POSTS_CSV
+from conftest import FIX, PLANTED, POSTS_CSV, run_cli
 
 ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "signatures", "lsh_keys", "lsh_posts")
 FILLER = ("The city council approved a new budget for road repairs on Monday evening. "
@@ -361,3 +361,25 @@ def test_an_id_field_named_explicitly_must_exist(tmp_path: Path) -> None:
     index = api.build_index([posts], tmp_path / "idx2")
     assert index.posts["post_id"].to_list() == [f"{posts}:1"]
     assert index.manifest["id_fallback_files"] == [str(posts)]
+
+
+def test_background_verification_stops_a_scan_of_a_damaged_index(api_index, tmp_path: Path) -> None:
+    """The CLI and api.scan open the index with verify="background": a byte changed in a large
+    array is found while the scan runs, and no result is written."""
+    _, path = api_index
+    d = tmp_path / "damaged"
+    shutil.copytree(path, d)
+    f = d / "key_posts.npy"
+    data = bytearray(f.read_bytes())
+    data[-3] ^= 0x01  # same size: only the checksum can tell
+    f.write_bytes(bytes(data))
+    index = open_index(d, verify="background")  # opens: sizes are right
+    with pytest.raises(IndexFormatError, match="key_posts.npy: checksum differs"):
+        index.wait_verified()
+    out = tmp_path / "out"
+    with pytest.raises(IndexFormatError, match="key_posts.npy: checksum differs"):
+        api.scan(d, [PLANTED], out)
+    assert not (out / "matches.parquet").exists() and not (out / "summary.json").exists()
+    proc = run_cli("scan", d, PLANTED, "-o", tmp_path / "cli-out", "-q")
+    assert proc.returncode == 2 and "key_posts.npy: checksum differs" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
