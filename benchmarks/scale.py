@@ -116,7 +116,7 @@ def _child_scan(index_dir: Path, corpus: Path, out: Path, workers: int) -> dict[
     from provenance import api
 
     t0 = time.perf_counter()
-    index = api.open_index(index_dir)
+    index = api.open_index(index_dir, verify="background")  # as the CLI does: checksums hashed during the scan
     t1 = time.perf_counter()
     result = api.scan(index, [corpus], out, fmt="jsonl", workers=workers)
     t2 = time.perf_counter()
