@@ -26,6 +26,7 @@ from .candidates import (FrequentShingles, KeyFilter, containment_candidates, ex
                          pair_hits_from_keys)
 from .errors import IndexFormatError, InputError, ParameterError
 from .checkpoint import Checkpoint
+from .evidence import unit_record, write_evidence
 from .estimate import Tally, covered_chars
 from .index import SHORT, Index, build_index as _build, open_index
 from .normalize import token_spans
@@ -40,6 +41,9 @@ SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
+
+MAX_DOC_TEXT = 4000
+"""Characters of a match's span kept in ``matches.parquet`` (``doc_text``)."""
 
 FAN_OUT_ROWS = 1_000_000
 """A batch whose key hits expand to more (document, post, occurrence) rows than this is halved
@@ -291,7 +295,8 @@ class _Scanner:
                 rows.append({
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
-                    "doc_start": start, "doc_end": end, "method": f.method,
+                    "doc_start": start, "doc_end": end, "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],
+                    "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
                     "_post": f.post,
                 })
@@ -548,6 +553,7 @@ def scan(
         raise ParameterError("--resume needs the output directory of the scan to resume")
     files = expand_inputs(corpus, fmt)
     units = split_units(files, unit_size, id_field or "id")
+    kept: list[Checkpoint] = []
 
     def scan_files(ix: Index):
         t_start = time.perf_counter()
@@ -556,6 +562,7 @@ def scan(
             identity = {"index": ix.checksum, "params": params.to_dict(), "fields": [text_field, id_field],
                         "tool_version": __version__}
             checkpoint = Checkpoint(out_dir, identity, resume)
+            kept.append(checkpoint)
         results: list[Any] = [checkpoint.load(u) if checkpoint else None for u in units]
         for u, r in zip(units, results):
             if r is not None and on_progress:
@@ -571,7 +578,12 @@ def scan(
             results[i] = result
         return _merge(results, time.perf_counter() - t_start), (checkpoint.reused if checkpoint else 0)
 
-    return _run(index, scan_files, params, _describe(files), out_dir, on_progress)
+    result = _run(index, scan_files, params, _describe(files), out_dir, on_progress)
+    if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
+        opened = index if isinstance(index, Index) else open_index(index, verify=False)
+        write_evidence(result.out_dir, opened, params, {"text": text_field, "id": id_field},
+                       [unit_record(u, kept[0].sha256[u.unit]) for u in units])
+    return result
 
 
 def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,

@@ -74,6 +74,7 @@ class Checkpoint:
         self.dir = Path(out_dir) / "units"
         self.identity = {"format": FORMAT, **identity}
         self.reused = 0
+        self.sha256: dict[str, str] = {}  # unit -> sha256 of its bytes (for the scan's evidence)
         previous = None
         if resume and (self.dir / "scan.json").is_file():
             try:
@@ -123,6 +124,7 @@ class Checkpoint:
             return None  # damaged, foreign or unreadable: scan the file again (which reports its errors)
         tally = Tally(**{k: meta["tally"][k] for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]))
         self.reused += 1
+        self.sha256[file.unit] = meta["sha256"]
         return tally, meta["seconds"], rows
 
     def _unchanged(self, file: InputFile, meta: dict[str, Any]) -> bool:
@@ -146,6 +148,7 @@ class Checkpoint:
         read = take_sha256(file)
         expected = state["bytes"] if file.part is None or file.format == "parquet" else file.part.nbytes
         sha256 = read[0] if read is not None and read[1] == expected else file_sha256(file)
+        self.sha256[file.unit] = sha256
         frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
         try:
             atomic_write(self.dir / f"{key}.parquet", frame.write_parquet)

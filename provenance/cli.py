@@ -234,7 +234,37 @@ def _show_scan(result: api.ScanResult, quiet: bool, as_json: bool) -> None:
     if not quiet:
         err.print(summary_table(result.summary))
         if result.out_dir is not None:
-            err.print(f"wrote {result.out_dir / 'matches.parquet'} and {result.out_dir / 'summary.json'}")
+            err.print(f"wrote {result.out_dir / 'matches.parquet'}, {result.out_dir / 'summary.json'} and "
+                      f"{result.out_dir / 'evidence.json'}")
+
+
+@app.command("verify")
+def verify(
+    out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Output directory of a scan."),
+    index_dir: Optional[Path] = typer.Option(None, "--index", help="The index, if it is no longer where the scan found it."),
+    as_json: bool = AsJson,
+) -> None:
+    """Check a scan's evidence again: result files, index, input checksums, and every match (the matched
+    documents are scanned again). Exit status 0 if all agree, 1 if something differs (a line each).
+
+    Example: provenance verify out
+    """
+    from .evidence import verify as verify_scan
+
+    result = verify_scan(out_dir, index_dir)
+    if as_json:
+        _print_json({"ok": result.ok, "matches": result.matches, "documents": result.documents,
+                     "inputs": result.inputs, "index": result.index,
+                     "problems": [{"what": p.what, "message": p.message} for p in result.problems]})
+    else:
+        for p in result.problems:
+            print(f"differs: {p.message}")
+        if result.ok:
+            print(f"verified: {result.matches:,} matches in {result.documents:,} documents, {result.inputs:,} "
+                  f"input files and the index {result.index} are as the scan recorded them")
+        else:
+            print(f"not verified: {len(result.problems):,} differences")
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command("demo")

@@ -630,7 +630,8 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
 # ----------------------------------------------------------------------------------------- save / open
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """sha256 (hex) of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -659,7 +660,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
     for f in sorted(tmp.iterdir()):
         with open(f, "rb+") as fh:
             os.fsync(fh.fileno())
-        files[f.name] = {"sha256": _sha256(f), "bytes": f.stat().st_size}
+        files[f.name] = {"sha256": sha256_of(f), "bytes": f.stat().st_size}
     bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
     manifest = {
         "format": FORMAT,
@@ -721,7 +722,7 @@ class _Background:
 def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[str]) -> None:
     for name in names:
         f = path / name
-        if _sha256(f) != files[name].get("sha256"):
+        if sha256_of(f) != files[name].get("sha256"):
             raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
 
 

@@ -17,8 +17,24 @@ def _check(ok: bool, message: str) -> None:
         raise ParameterError(message)
 
 
+class _Params:
+    """``to_dict`` / ``from_dict`` for the parameter dataclasses (manifest, summary and evidence)."""
+
+    _KIND = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - known
+        _check(not unknown, f"unknown {cls._KIND} parameters: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
 @dataclass(frozen=True)
-class IndexParams:
+class IndexParams(_Params):
     """How posts are turned into shingles and keys. Fixed for the life of an index.
 
     Attributes:
@@ -33,6 +49,7 @@ class IndexParams:
             in verification.
     """
 
+    _KIND = "index"
     ngram: int = 3
     seed: int = 0
     num_perm: int = 128
@@ -48,19 +65,9 @@ class IndexParams:
         _check(self.short_tokens >= self.ngram, f"short_tokens (--short-tokens, {self.short_tokens}) must be >= ngram (--ngram, {self.ngram})")
         _check(self.max_key_posts >= 1, f"max_key_posts (--max-key-posts) must be >= 1, got {self.max_key_posts}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "IndexParams":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        _check(not unknown, f"unknown index parameters: {', '.join(sorted(unknown))}")
-        return cls(**data)
-
 
 @dataclass(frozen=True)
-class ScanParams:
+class ScanParams(_Params):
     """How a corpus is matched against an index.
 
     Attributes:
@@ -77,6 +84,7 @@ class ScanParams:
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
     """
 
+    _KIND = "scan"
     mode: Literal["containment", "jaccard"] = "containment"
     min_containment: float = 0.5
     min_coverage: float = 0.7
@@ -94,5 +102,3 @@ class ScanParams:
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
         _check(1 <= self.batch_size <= 1_000_000, f"batch_size (--batch-size) must be 1..1000000, got {self.batch_size}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -90,7 +90,7 @@ def test_scan_json_equals_summary_file(scanned) -> None:
     printed = json.loads(proc.stdout)
     written = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert without_seconds(printed) == without_seconds(written)
-    assert sorted(p.name for p in out.iterdir()) == ["matches.parquet", "summary.json", "units"]  # units: --resume
+    assert sorted(p.name for p in out.iterdir()) == ["evidence.json", "matches.parquet", "summary.json", "units"]
 
 
 def test_matches_columns_and_spans(matches: pl.DataFrame, corpus_docs: list[dict]) -> None:
@@ -468,7 +468,7 @@ def test_failed_scan_keeps_previous_results(tmp_path: Path, cli_index: BuiltInde
     first = run_cli("scan", cli_index.path, good, "-o", out, "-q", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    assert set(before) == {"matches.parquet", "summary.json"}
+    assert set(before) == {"matches.parquet", "summary.json", "evidence.json"}
     assert pl.read_parquet(out / "matches.parquet").height > 0
     bad = _write(tmp_path / "b.jsonl", GOOD_LINE + "[1, 2]\n")
     proc = run_cli("scan", cli_index.path, good, bad, "-o", out, "-q", cwd=tmp_path)

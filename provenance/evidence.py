@@ -1,0 +1,222 @@
+"""Evidence a third party can check, and ``provenance verify``.
+
+A scan with an output directory writes ``evidence.json`` beside ``matches.parquet`` and
+``summary.json``: the tool version, the scan parameters and fields, the index's path, its manifest
+(copied whole) and the manifest's sha256, every input unit (a file, or a part of one) with its size
+and the sha256 of its bytes, and the sha256 of the two result files. Each match row carries the
+matched text of the document (``doc_text``), so a reader sees the evidence without the corpus.
+
+:func:`verify` checks all of it again: the result files against their sha256, the index against
+the manifest sha256 (and its files against the manifest), every input unit against its sha256, and
+every matched document, scanned again with the recorded parameters, against its match rows
+(offsets, matched text, containment, coverage and the rest). Each difference is a
+:class:`Problem` of one line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import __version__
+from .errors import ProvenanceError
+from .index import Index, open_index, sha256_of
+from .params import ScanParams
+from .read import URL, Batch, InputFile, Part, file_sha256, iter_batches
+from .report import MATCH_SCHEMA, atomic_write
+
+__all__ = ["EVIDENCE", "Problem", "Verification", "unit_record", "verify", "write_evidence"]
+
+EVIDENCE = "evidence.json"
+FORMAT = "provenance-evidence"
+FORMAT_VERSION = 1
+RESULTS = ("matches.parquet", "summary.json")
+# What a new scan of a matched document must reproduce of each of its match rows.
+COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
+            "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text")
+
+
+def unit_record(unit: InputFile, sha256: str) -> dict[str, Any]:
+    """What the evidence keeps of one input unit; ``path`` is spelled as the matches' ``source``."""
+    url = isinstance(unit.path, URL)
+    part = unit.part
+    return {"path": str(unit.path), "resolved": str(unit.path) if url else str(Path(unit.path).resolve()),
+            "url": url, "format": unit.format, "compression": unit.compression, "sha256": sha256,
+            "part": None if part is None else {"start": part.start, "stop": part.stop, "nbytes": part.nbytes,
+                                               "lines": part.lines, "ids": part.ids}}
+
+
+def write_evidence(out: Path, index: Index, params: ScanParams, fields: dict[str, Any],
+                   units: list[dict[str, Any]]) -> Path:
+    """Write ``out/evidence.json``, after the result files (it pins their sha256)."""
+    evidence = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "params": params.to_dict(),
+        "fields": fields,
+        "index": {"path": str(Path(index.path).resolve()), "manifest_sha256": index.checksum,
+                  "manifest": {k: v for k, v in index.manifest.items() if k != "manifest_sha256"}},
+        "inputs": units,
+        "results": {name: sha256_of(out / name) for name in RESULTS},
+    }
+    text = json.dumps(evidence, indent=2) + "\n"
+    atomic_write(out / EVIDENCE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    return out / EVIDENCE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One difference between the evidence and what is there now: ``what`` is ``results``,
+    ``index``, ``input`` or ``match``."""
+
+    what: str
+    message: str
+
+
+@dataclass
+class Verification:
+    """What :func:`verify` checked, and the differences it found."""
+
+    matches: int = 0
+    inputs: int = 0
+    documents: int = 0
+    index: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _load(out: Path) -> dict[str, Any]:
+    path = out / EVIDENCE
+    if not path.is_file():
+        raise ProvenanceError(f"{out}: no {EVIDENCE} (not the output directory of a scan)")
+    try:
+        ev = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProvenanceError(f"{path}: damaged ({e})") from None
+    if not isinstance(ev, dict) or ev.get("format") != FORMAT or ev.get("format_version") != FORMAT_VERSION:
+        raise ProvenanceError(f"{path}: not a provenance evidence file (format version {FORMAT_VERSION})")
+    return ev
+
+
+def _unit_of(record: dict[str, Any]) -> InputFile:
+    """The unit at its path as given, when that still names the same file (so that sources and
+    FILE:ROW ids read as in the scan), else at its resolved path."""
+    if record["url"]:
+        path: Path | URL = URL(record["path"])
+    else:
+        given = Path(record["path"])
+        same = given.exists() and str(given.resolve()) == record["resolved"]
+        path = given if same else Path(record["resolved"])
+    p = record.get("part")
+    part = None if p is None else Part(p["start"], p["stop"], p["nbytes"], p["lines"], p["ids"])
+    return InputFile(path, record["format"], record["compression"], part=part)
+
+
+def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed: int = 20) -> Verification:
+    """Check a scan's output directory against its evidence (see the module docstring). Raises
+    ProvenanceError when there is no evidence to check, or the index cannot be opened."""
+    out = Path(out_dir)
+    ev = _load(out)
+    report = Verification()
+    for name, digest in ev["results"].items():
+        f = out / name
+        if not f.is_file():
+            report.problems.append(Problem("results", f"{f}: missing"))
+        elif sha256_of(f) != digest:
+            report.problems.append(Problem("results", f"{f}: changed since the scan (sha256 differs from {EVIDENCE})"))
+    index = open_index(index_path or ev["index"]["path"])  # every file against the manifest
+    report.index = str(index.path)
+    if index.checksum != ev["index"]["manifest_sha256"]:
+        report.problems.append(Problem("index", f"{index.path}: not the index of the scan (manifest sha256 "
+                                                f"{index.checksum[:12]}, evidence {ev['index']['manifest_sha256'][:12]})"))
+        return report  # the matches cannot be checked against another index
+    units, changed = [], set()
+    for rec in ev["inputs"]:
+        unit = _unit_of(rec)
+        report.inputs += 1
+        try:
+            digest = file_sha256(unit)
+        except ProvenanceError as e:
+            report.problems.append(Problem("input", str(e)))
+            changed.add(rec["path"])
+            continue
+        if digest != rec["sha256"]:
+            report.problems.append(Problem("input", f"{unit.unit}: content differs from the scan (sha256 "
+                                                    f"{digest[:12]}, evidence {rec['sha256'][:12]})"))
+            changed.add(rec["path"])
+        else:
+            units.append((unit, rec))
+    try:
+        matches = pl.read_parquet(out / "matches.parquet")
+    except (OSError, pl.exceptions.PolarsError) as e:
+        report.problems.append(Problem("results", f"{out / 'matches.parquet'}: unreadable ({str(e).splitlines()[0]})"))
+        return report
+    report.matches = matches.height
+    checked = matches.filter(~pl.col("source").is_in(sorted(changed)))
+    found = _rescan(index, ScanParams.from_dict(ev["params"]), ev["fields"], units, checked)
+    report.documents = checked.select("source", "row").unique().height
+    _compare(checked, found, report, listed)
+    return report
+
+
+def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: list[tuple[InputFile, dict[str, Any]]],
+            matches: pl.DataFrame) -> pl.DataFrame:
+    """The match rows that a new scan finds in the documents of ``matches``."""
+    from .api import _Scanner  # the scan's own matcher, a batch at a time
+
+    wanted: dict[str, set[int]] = {}
+    for source, row in matches.select("source", "row").unique().iter_rows():
+        wanted.setdefault(source, set()).add(row)
+    scanner = _Scanner(index, params)
+    rows: list[dict[str, Any]] = []
+    renamed: dict[str, str] = {}  # source read now -> source at scan time
+    for unit, rec in units:
+        now = str(unit.path)
+        renamed[now] = rec["path"]
+        rows_wanted = wanted.get(rec["path"], set())
+        if not rows_wanted:
+            continue
+        for batch in iter_batches([unit], text_field=fields["text"], id_field=fields.get("id") or "id",
+                                  batch_size=params.batch_size):
+            keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
+            if keep:
+                rows.extend(scanner.scan_batch(Batch(
+                    batch.source, [batch.rows[i] for i in keep], [batch.ids[i] for i in keep],
+                    [batch.texts[i] for i in keep], {k: [v[i] for i in keep] for k, v in batch.meta.items()}, 0)))
+    frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
+    frame = frame.with_columns(post_id=index.post_ids(frame["_post"].to_numpy())).drop("_post")
+    moved = {now: then for now, then in renamed.items() if now != then}
+    if moved:  # read from the resolved path: spell sources and FILE:ROW ids as the scan did
+        frame = frame.with_columns(pl.col("source").replace(moved))
+        for now, then in moved.items():
+            frame = frame.with_columns(pl.col("doc_id").str.replace(f"{now}:", f"{then}:", literal=True, n=1))
+    return frame
+
+
+def _compare(stored: pl.DataFrame, found: pl.DataFrame, report: Verification, listed: int) -> None:
+    cols = [c for c in COMPARED if c in stored.columns]
+    a = stored.select(cols).with_columns(_in_file=pl.lit(True))
+    b = found.select(cols).with_columns(_found=pl.lit(True))
+    joined = a.join(b, on=cols, how="full", nulls_equal=True, coalesce=True)
+    order = ["source", "row", "doc_start", "post_id"]
+    only_file = joined.filter(pl.col("_found").is_null()).sort(order)
+    only_found = joined.filter(pl.col("_in_file").is_null()).sort(order)
+    for r in only_file.head(listed).iter_rows(named=True):
+        report.problems.append(Problem("match", f"{r['source']}:{r['row']}: the match of post {r['post_id']!r} at "
+                                                f"characters {r['doc_start']}-{r['doc_end']} is not what a new scan finds"))
+    for r in only_found.head(listed).iter_rows(named=True):
+        report.problems.append(Problem("match", f"{r['source']}:{r['row']}: a new scan matches post {r['post_id']!r} at "
+                                                f"characters {r['doc_start']}-{r['doc_end']}, which matches.parquet lacks"))
+    rest = max(0, only_file.height - listed) + max(0, only_found.height - listed)
+    if rest:
+        report.problems.append(Problem("match", f"... and {rest:,} more differing match rows"))
