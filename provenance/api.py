@@ -296,6 +296,7 @@ class _Scanner:
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
                     "doc_start": start, "doc_end": end, "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],
+                    "doc_chars": len(text),
                     "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
                     "_post": f.post,
@@ -576,14 +577,27 @@ def scan(
             if checkpoint is not None:
                 checkpoint.store(f, result)
             results[i] = result
+        _per_input(inputs, units, results, ix.n_posts)
         return _merge(results, time.perf_counter() - t_start), (checkpoint.reused if checkpoint else 0)
 
-    result = _run(index, scan_files, params, _describe(files), out_dir, on_progress)
+    inputs = _describe(files)
+    result = _run(index, scan_files, params, inputs, out_dir, on_progress)
     if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
         opened = index if isinstance(index, Index) else open_index(index, verify=False)
         write_evidence(result.out_dir, opened, params, {"text": text_field, "id": id_field},
                        [unit_record(u, kept[0].sha256[u.unit]) for u in units])
     return result
+
+
+def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results: Sequence[Any], n_posts: int) -> None:
+    """Add each input file's totals (over its units) to its ``summary.json`` ``inputs`` entry."""
+    by_path: dict[str, Tally] = {}
+    for unit, (tally, _, _) in zip(units, results):
+        by_path.setdefault(str(unit.path), Tally()).add(tally)
+    for entry in inputs:
+        t = by_path.get(entry["path"], Tally())
+        entry.update({"docs_scanned": t.docs_scanned, "docs_matched": t.docs_matched, "corpus_chars": t.corpus_chars,
+                      "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts)})
 
 
 def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,

@@ -267,6 +267,38 @@ def verify(
     raise typer.Exit(0 if result.ok else 1)
 
 
+@app.command("report")
+def report(
+    out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Output directory of a scan."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report here (default: standard output)."),
+    fmt: str = typer.Option("md", "--format", help="md (Markdown)."),
+    index_dir: Optional[Path] = typer.Option(None, "--index", help="The index, if it is no longer where the scan found it."),
+    author_field: Optional[str] = typer.Option(None, help="--meta-field of the posts holding the author [default: author, "
+                                                          "user, screen_name, username or name]."),
+    date_field: Optional[str] = typer.Option(None, help="--meta-field of the posts holding the creation date [default: "
+                                                        "created_at, tweet_created, created, date, timestamp or time]."),
+    top: int = typer.Option(20, help="Rows of the top-N tables."),
+) -> None:
+    """Two-sided report of a scan: posts found (by author, by month, exposure) and licensed share of the
+    corpus (per input file, top documents).
+
+    Example: provenance report out -o report.md
+    """
+    from .report import markdown_report
+
+    if fmt != "md":
+        raise ParameterError(f"--format: only md (Markdown) for now, got {fmt!r}")
+    if top < 1:
+        raise ParameterError(f"--top must be at least 1, got {top}")
+    text = markdown_report(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from .report import atomic_write
+
+        atomic_write(output, lambda p: Path(p).write_text(text, encoding="utf-8"))
+
+
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("provenance-demo"), "-o", "--out", help="Where to put the demo index and scan results."),

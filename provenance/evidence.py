@@ -38,7 +38,7 @@ FORMAT_VERSION = 1
 RESULTS = ("matches.parquet", "summary.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
-            "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text")
+            "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars")
 
 
 def unit_record(unit: InputFile, sha256: str) -> dict[str, Any]:

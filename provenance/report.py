@@ -25,6 +25,7 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     "doc_start": pl.Int64,
     "doc_end": pl.Int64,
     "doc_text": pl.String,
+    "doc_chars": pl.Int64,
     "method": pl.String,
     "span_tokens": pl.Int64,
     "matched_shingles": pl.Int64,
@@ -43,6 +44,7 @@ MATCH_COLUMNS_DOC = {
     "doc_start": "0-based character offset where the matched span starts in the original document text",
     "doc_end": "end-exclusive character offset of the matched span",
     "doc_text": "the matched span of the document (its first 4,000 characters if longer)",
+    "doc_chars": "characters of the whole document",
     "method": "containment | containment_prefix (copy cut off with …) | exact_short | jaccard",
     "span_tokens": "tokens covered by the matched span",
     "matched_shingles": "distinct post shingles found in the span",
@@ -120,3 +122,96 @@ def summary_table(summary: dict[str, Any]):
     rate = f"{s['corpus_chars'] / total / 1e6:.1f} M characters/s" if total > 0 else ""
     table.add_row("scan time", f"{total:.2f} s", rate)
     return table
+
+
+# ----------------------------------------------------------------------------- provenance report
+
+
+def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
+    """A Markdown table of ``frame`` (numbers right-aligned, ``formats`` per column)."""
+    formats = formats or {}
+
+    def cell(name: str, v: Any) -> str:
+        if v is None:
+            return "–"
+        if name in formats:
+            return formats[name].format(v)
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    numeric = [dt.is_numeric() for dt in frame.dtypes]
+    lines = ["| " + " | ".join(frame.columns) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines += ["| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, r)) + " |" for r in frame.iter_rows()]
+    return "\n".join(lines)
+
+
+def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
+                    date_field: str | None = None, top: int = 20) -> str:
+    """The two-sided report of a scan's output directory, in Markdown: the post side (posts found,
+    by author and by month of creation when the index keeps such ``--meta-field`` columns, and each
+    post's exposure) and the corpus side (shares per input file, the documents with the highest
+    licensed share). Every number comes from ``summary.json`` and ``matches.parquet``."""
+    from .estimate import AUTHOR_FIELDS, DATE_FIELDS, exposure, licensed_documents, month_of, pick_field, posts_by
+
+    out = Path(out_dir)
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        matches = pl.read_parquet(out / "matches.parquet")
+    except (OSError, ValueError, pl.exceptions.PolarsError) as e:
+        raise ProvenanceError(f"{out}: not the output directory of a finished scan ({e})") from None
+    index_path = Path(index_dir) if index_dir is not None else Path(summary["index"]["path"])
+    posts_file = index_path / "posts.parquet"
+    if not posts_file.is_file():
+        raise ProvenanceError(f"{index_path}: no index here (name it with --index)")
+    columns = list(pl.read_parquet_schema(posts_file))
+    s = summary
+    pct = "{:.2%}"
+    lines = [
+        "# provenance report",
+        "",
+        f"Scan of {len(s['inputs'])} input file(s) against the index `{index_path}` (manifest sha256 "
+        f"`{s['index']['manifest_sha256'][:16]}…`), provenance {s['tool_version']}.",
+        "",
+        "| measure | count | share |",
+        "|---|---:|---:|",
+        f"| posts found in the corpus | {s['posts_matched']:,} of {s['posts_indexed']:,} | {s['share_posts_matched']:.2%} |",
+        f"| documents containing posts | {s['docs_matched']:,} of {s['docs_scanned']:,} | {s['share_docs_matched']:.2%} |",
+        f"| characters that are posts | {s['matched_chars']:,} of {s['corpus_chars']:,} | {s['share_chars_matched']:.2%} |",
+        f"| verified matches | {s['matches']:,} | |",
+        "",
+        "## Post side",
+        "",
+    ]
+    found_ids = matches["post_id"].unique()
+    author = pick_field(columns, AUTHOR_FIELDS, author_field)
+    date = pick_field(columns, DATE_FIELDS, date_field)
+    wanted = ["post_id", *(c for c in (author, date) if c)]
+    posts = pl.read_parquet(posts_file, columns=wanted)
+    if author:
+        by_author = posts_by(posts, found_ids, pl.col(author), "author").head(top)
+        lines += [f"**By author** (`{author.removeprefix('meta_')}`; the {top} with most posts found)", "",
+                  _table(by_author, {"share_found": pct}), ""]
+    if date:
+        by_month = posts_by(posts, found_ids, month_of(pl.col(date).cast(pl.String)), "month").sort("month")
+        lines += [f"**By month of creation** (`{date.removeprefix('meta_')}`)", "", _table(by_month, {"share_found": pct}), ""]
+    if not author and not date:
+        lines += ["(The index keeps no author or date column: build it with `--meta-field` to see posts by author "
+                  "and month.)", ""]
+    exp = exposure(matches)
+    if author or date:
+        exp = exp.join(posts.rename({c: c.removeprefix("meta_") for c in wanted[1:]}), on="post_id", how="left")
+    lines += [f"**Exposure** (posts found in the most documents; {exp.height:,} posts in all)", "",
+              _table(exp.head(top)), ""]
+    lines += ["## Corpus side", "", "**Per input file**", ""]
+    per_input = pl.DataFrame([{k: i.get(k) for k in ("path", "docs_scanned", "docs_matched", "share_docs_matched",
+                                                     "corpus_chars", "matched_chars", "share_chars_matched")}
+                              for i in s["inputs"]])
+    lines += [_table(per_input, {"share_docs_matched": pct, "share_chars_matched": pct}), ""]
+    docs = licensed_documents(matches).head(top)
+    lines += [f"**Documents with the highest licensed share** (characters covered by posts / document characters; top {top})",
+              "", _table(docs, {"licensed_share": pct}), ""]
+    return "\n".join(lines)

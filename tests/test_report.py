@@ -1,0 +1,103 @@
+"""The two-sided report (``provenance report``) and the per-input totals of summary.json: every
+number agrees with summary.json and matches.parquet, and the per-file figures with scans of each
+file alone."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from provenance import api
+from provenance.estimate import exposure, licensed_documents, month_of
+from provenance.report import markdown_report
+
+from conftest import PLANTED, run_cli
+
+NO_TIME = lambda s: {k: v for k, v in s.items() if k not in ("seconds", "inputs", "inputs_reused")}  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def two_files(tmp_path_factory: pytest.TempPathFactory, cli_index):
+    """The planted corpus as two files, scanned with the index that keeps author and date."""
+    index_dir = cli_index.path
+    index = api.open_index(index_dir)
+    d = tmp_path_factory.mktemp("report")
+    with gzip.open(PLANTED, "rt", encoding="utf-8") as f:
+        lines = f.readlines()
+    a, b = d / "a.jsonl", d / "b.jsonl"
+    a.write_text("".join(lines[:200]), encoding="utf-8")
+    b.write_text("".join(lines[200:]), encoding="utf-8")
+    both = api.scan(index, [a, b], d / "out")
+    return index_dir, d / "out", both, [api.scan(index, [f]) for f in (a, b)]
+
+
+def test_per_input_totals_add_up_and_equal_single_file_scans(two_files) -> None:
+    _, _, both, alone = two_files
+    inputs = both.summary["inputs"]
+    for key in ("docs_scanned", "docs_matched", "corpus_chars", "matched_chars"):
+        assert sum(i[key] for i in inputs) == both.summary[key]
+    for entry, single in zip(inputs, alone):
+        for key in ("docs_scanned", "docs_matched", "corpus_chars", "matched_chars", "posts_matched",
+                    "share_docs_matched", "share_chars_matched"):
+            assert entry[key] == single.summary[key], key
+    assert inputs[0]["docs_matched"] > 50 and inputs[1]["docs_matched"] > 50
+
+
+def test_report_numbers_are_the_scan_numbers(two_files) -> None:
+    index_dir, out, both, _ = two_files
+    s, m = both.summary, both.matches
+    text = markdown_report(out)
+    assert f"| posts found in the corpus | {s['posts_matched']:,} of {s['posts_indexed']:,} | {s['share_posts_matched']:.2%} |" in text
+    assert f"| characters that are posts | {s['matched_chars']:,} of {s['corpus_chars']:,} |" in text
+    # by author: found posts add up to the posts found; indexed ones to the index
+    section = text[text.index("**By author**"):text.index("**By month")]
+    rows = [r.split("|")[1:-1] for r in section.splitlines() if re.match(r"\| [^-|]", r) and "indexed" not in r]
+    assert rows and all(int(r[2].replace(",", "")) <= int(r[1].replace(",", "")) for r in rows)
+    full = markdown_report(out, top=10_000)
+    section = full[full.index("**By author**"):full.index("**By month")]
+    found = [int(r.split("|")[3].replace(",", "")) for r in section.splitlines() if re.match(r"\| [^-|]", r)
+             and "indexed" not in r]
+    assert sum(found) == s["posts_matched"]
+    month = full[full.index("**By month"):full.index("**Exposure")]
+    assert f"| 2015-02 | 3,000 | {s['posts_matched']:,} |" in month
+    # corpus side: per-document licensed characters add up to the summary's
+    docs = licensed_documents(m)
+    assert docs["licensed_chars"].sum() == s["matched_chars"] and docs.height == s["docs_matched"]
+    assert docs["licensed_share"].max() <= 1.0
+
+
+def test_exposure_counts_documents_and_sources(two_files) -> None:
+    _, _, both, _ = two_files
+    m = both.matches
+    exp = exposure(m)
+    assert exp.height == m["post_id"].n_unique() == both.summary["posts_matched"]
+    for r in exp.head(25).iter_rows(named=True):
+        mine = m.filter(pl.col("post_id") == r["post_id"])
+        assert r["documents"] == mine.select("source", "row").unique().height
+        assert r["sources"] == mine["source"].n_unique() and r["matches"] == mine.height
+    assert exp["documents"].to_list() == sorted(exp["documents"].to_list(), reverse=True)
+
+
+def test_month_of_reads_the_usual_date_texts() -> None:
+    dates = pl.Series(["2015-02-24 11:35:52 -0800", "Wed Oct 10 20:19:24 +0000 2018", "2019-12-01", "soon", None])
+    assert pl.select(month_of(pl.lit(dates))).to_series().to_list() == ["2015-02", "2018-10", "2019-12", None, None]
+
+
+def test_report_through_the_cli(two_files, tmp_path: Path) -> None:
+    _, out, both, _ = two_files
+    target = tmp_path / "report.md"
+    proc = run_cli("report", out, "-o", target, "--top", "3")
+    assert proc.returncode == 0, proc.stderr
+    text = target.read_text(encoding="utf-8")
+    assert text == markdown_report(out, top=3)
+    assert "## Post side" in text and "## Corpus side" in text
+    for args, said in [(["--format", "pdf"], "only md"), (["--top", "0"], "--top")]:
+        proc = run_cli("report", out, *args)
+        assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = run_cli("report", tmp_path)
+    assert proc.returncode == 2 and "not the output directory of a finished scan" in proc.stderr
