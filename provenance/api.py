@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
+import xxhash
 import polars as pl
 
 from . import __version__
@@ -27,7 +28,7 @@ from .candidates import (FrequentShingles, KeyFilter, containment_candidates, ex
 from .errors import IndexFormatError, InputError, ParameterError
 from .checkpoint import Checkpoint
 from .evidence import unit_record, write_evidence
-from .estimate import Tally, covered_chars
+from .estimate import Tally, covered_chars, estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .normalize import token_spans
 from .params import IndexParams, ScanParams
@@ -303,7 +304,10 @@ class _Scanner:
                 })
             if spans_s:
                 self.tally.docs_matched += 1
-                self.tally.matched_chars += covered_chars(np.asarray(spans_s), np.asarray(spans_e))
+                covered = covered_chars(np.asarray(spans_s), np.asarray(spans_e))
+                self.tally.matched_chars += covered
+                self.tally.matched_sq += covered * covered
+                self.tally.cross += covered * len(text)
         return rows
 
 
@@ -314,11 +318,27 @@ def _slice(batch: Batch, a: int, b: int) -> Batch:
                  batch.id_fallback)
 
 
+def _sampled(batch: Batch, params: ScanParams) -> Batch:
+    """The documents of ``batch`` in the sample: each document is in it when a hash of the sample
+    seed, its file and its row falls below ``sample`` (so every file is sampled at that rate, and the
+    same seed picks the same documents whatever the batch, worker or unit)."""
+    limit = int(params.sample * 2**64)
+    keep = [i for i, row in enumerate(batch.rows)
+            if xxhash.xxh64_intdigest(f"{batch.source}\0{row}".encode(), seed=params.sample_seed) < limit]
+    return Batch(batch.source, [batch.rows[i] for i in keep], [batch.ids[i] for i in keep],
+                 [batch.texts[i] for i in keep], {k: [v[i] for i in keep] for k, v in batch.meta.items()},
+                 batch.nbytes, batch.id_fallback)
+
+
 def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
     """Scan one batch with fresh counters: its match rows, its tally and its stage timings."""
     scanner.tally, scanner.timings = Tally(), _stage_timings()
-    scanner.tally.docs_scanned += len(batch.texts)
-    scanner.tally.corpus_chars += sum(map(len, batch.texts))
+    t = scanner.tally
+    t.docs_total, t.chars_total = len(batch.texts), sum(map(len, batch.texts))
+    if scanner.params.sample < 1.0:
+        batch = _sampled(batch, scanner.params)
+    lengths = [len(text) for text in batch.texts]
+    t.docs_scanned, t.corpus_chars, t.chars_sq = len(lengths), sum(lengths), sum(x * x for x in lengths)
     rows = scanner.scan_batch(batch)
     scanner.tally.posts_matched.update(r["_post"] for r in rows)
     return rows, scanner.tally, scanner.timings
@@ -486,6 +506,9 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "posts_with_only_frequent_shingles": counts.get("posts_with_only_frequent_shingles", 0),
         "candidates": t.candidates,
         "candidates_verified": t.verified,
+        "docs_total": t.docs_total,
+        "chars_total": t.chars_total,
+        "estimates": estimates(t, index.n_posts, params.confidence),
         "params": {"index": index.params.to_dict(), "scan": params.to_dict()},
         "index": {"path": str(index.path) if index.path else None, "manifest_sha256": index.checksum},
         "inputs": inputs,

@@ -199,6 +199,10 @@ def scan(
     min_span_tokens: int = typer.Option(_DEFAULT_SCAN.min_span_tokens, help="Shortest matched span, in tokens."),
     min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
     batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
+    sample: float = typer.Option(_DEFAULT_SCAN.sample, help="Scan this random share of the documents (every file at "
+                                                           "that rate); summary.json 'estimates' give intervals."),
+    seed: int = typer.Option(_DEFAULT_SCAN.sample_seed, help="Seed of --sample (the same seed picks the same documents)."),
+    confidence: float = typer.Option(_DEFAULT_SCAN.confidence, help="Confidence level of the estimates' intervals."),
     workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per unit (file "
                                                      "or part of one) on that cluster; index and corpus must be readable "
@@ -216,7 +220,8 @@ def scan(
     Example: provenance scan idx corpus/ -o out --min-containment 0.5
     """
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
-                        min_jaccard=min_jaccard, batch_size=batch_size)
+                        min_jaccard=min_jaccard, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        confidence=confidence)
     unit_bytes = _size_option(unit_size, "--unit-size")
     index = api.open_index(index_dir, verify="background")  # checksums checked while the scan runs
     with _progress(quiet, "scanning", corpus, fmt) as bar:

@@ -92,6 +92,9 @@ class ScanParams(_Params):
     window_slack: float = 0.25
     min_jaccard: float = 0.5
     batch_size: int = 1024
+    sample: float = 1.0
+    sample_seed: int = 0
+    confidence: float = 0.95
 
     def __post_init__(self) -> None:
         _check(self.mode in MODES, f"mode (--mode) must be one of {', '.join(MODES)}, got {self.mode!r}")
@@ -100,5 +103,8 @@ class ScanParams(_Params):
         _check(self.min_span_tokens >= 1, f"min_span_tokens (--min-span-tokens) must be >= 1, got {self.min_span_tokens}")
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
+        _check(0.0 < self.sample <= 1.0, f"sample (--sample) must be in (0, 1], got {self.sample}")
+        _check(0 <= self.sample_seed < 2**63, f"sample_seed (--seed) must be 0..2^63-1, got {self.sample_seed}")
+        _check(0.5 <= self.confidence < 1.0, f"confidence (--confidence) must be in [0.5, 1), got {self.confidence}")
         _check(1 <= self.batch_size <= 1_000_000, f"batch_size (--batch-size) must be 1..1000000, got {self.batch_size}")
 

@@ -110,10 +110,23 @@ def summary_table(summary: dict[str, Any]):
     table.add_row("posts found in the corpus", f"{s['posts_matched']:,}", _pct(s["share_posts_matched"]))
     table.add_row("  of them short posts (exact match)", f"{s['short_posts_matched']:,}",
                   f"of {s['short_posts_indexed']:,} short")
-    table.add_row("documents scanned", f"{s['docs_scanned']:,}", "")
-    table.add_row("documents containing posts", f"{s['docs_matched']:,}", _pct(s["share_docs_matched"]))
+    est = s.get("estimates", {})
+    sampled = s.get("docs_total", s["docs_scanned"]) > s["docs_scanned"]
+
+    def share(name: str) -> str:
+        e = est.get(name)
+        if not sampled or not e:
+            return _pct(s[name])
+        return f"{_pct(e['value'])} ({_pct(e['ci_low'])} – {_pct(e['ci_high'])})"
+
+    if sampled:
+        table.add_row("documents read / sampled and scanned", f"{s['docs_total']:,} / {s['docs_scanned']:,}",
+                      f"{est.get('confidence', 0.95):.0%} intervals below")
+    else:
+        table.add_row("documents scanned", f"{s['docs_scanned']:,}", "")
+    table.add_row("documents containing posts", f"{s['docs_matched']:,}", share("share_docs_matched"))
     table.add_row("corpus characters", f"{s['corpus_chars']:,}", "")
-    table.add_row("characters that are posts", f"{s['matched_chars']:,}", _pct(s["share_chars_matched"]))
+    table.add_row("characters that are posts", f"{s['matched_chars']:,}", share("share_chars_matched"))
     table.add_row("verified matches", f"{s['matches']:,}",
                   ", ".join(f"{k} {v}" for k, v in s.get("matches_by_method", {}).items()))
     table.add_row("candidate pairs / verified exactly", f"{s['candidates']:,} / {s['candidates_verified']:,}", "")

@@ -1,0 +1,102 @@
+"""Sampling estimates (``scan --sample``): the 95 % intervals cover the full-scan value at least 93 %
+of the time over many seeds; a full scan's estimates are exact; the sample does not depend on batches
+or workers; a sampled scan's matches are the full scan's matches in the sampled documents."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from provenance import api
+from provenance.estimate import Tally, ratio, wilson
+from provenance.params import ScanParams
+
+from conftest import PLANTED, run_cli
+
+NO_TIME = lambda s: {k: v for k, v in s.items() if k != "seconds"}  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    with gzip.open(PLANTED, "rt", encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f]
+
+
+@pytest.fixture(scope="module")
+def full(api_index, texts):
+    index, _ = api_index
+    return api.scan_texts(index, texts)
+
+
+def test_a_full_scan_is_exact(full) -> None:
+    s = full.summary
+    est = s["estimates"]
+    for share in ("share_docs_matched", "share_chars_matched", "share_posts_matched"):
+        assert est[share]["value"] == est[share]["ci_low"] == est[share]["ci_high"] == s[share]
+        assert est[share]["method"] == "all documents scanned"
+    assert est["docs_matched"]["value"] == s["docs_matched"] and est["matched_chars"]["value"] == s["matched_chars"]
+    assert s["docs_total"] == s["docs_scanned"] == 500 and s["chars_total"] == s["corpus_chars"]
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.3])
+def test_intervals_cover_the_full_scan_value(api_index, texts, full, fraction: float) -> None:
+    index, _ = api_index
+    truth = full.summary
+    seeds = range(150)
+    covered = {"share_docs_matched": 0, "share_chars_matched": 0, "docs_matched": 0, "matched_chars": 0}
+    for seed in seeds:
+        s = api.scan_texts(index, texts, params=ScanParams(sample=fraction, sample_seed=seed)).summary
+        assert s["docs_total"] == 500 and 0 < s["docs_scanned"] < 500
+        est = s["estimates"]
+        for key in covered:
+            covered[key] += est[key]["ci_low"] <= truth[key] <= est[key]["ci_high"]
+        posts = est["share_posts_matched"]
+        assert posts["ci_low"] == posts["value"] <= truth["share_posts_matched"] and posts["ci_high"] is None
+    rates = {k: v / len(seeds) for k, v in covered.items()}
+    assert min(rates.values()) >= 0.93, rates
+
+
+def test_the_sample_does_not_depend_on_batches_or_workers(api_index, tmp_path: Path, full) -> None:
+    index, _ = api_index
+    a = api.scan(index, [PLANTED], params=ScanParams(sample=0.3, sample_seed=11, batch_size=37))
+    b = api.scan(index, [PLANTED], params=ScanParams(sample=0.3, sample_seed=11, batch_size=1024), workers=2)
+    assert a.matches.equals(b.matches)
+    strip = lambda s: {k: v for k, v in NO_TIME(s).items() if k != "params"}  # noqa: E731
+    assert strip(a.summary) == strip(b.summary)
+    other = api.scan(index, [PLANTED], params=ScanParams(sample=0.3, sample_seed=12))
+    assert not other.matches.equals(a.matches)
+    # the sampled scan's matches are the full scan's matches in the sampled documents
+    every = api.scan(index, [PLANTED])
+    sampled_rows = set(a.matches["row"].to_list())
+    assert a.matches.height > 50
+    assert a.matches.drop("source").equals(every.matches.filter(every.matches["row"].is_in(sampled_rows)).drop("source"))
+
+
+def test_interval_formulas_on_known_cases() -> None:
+    assert wilson(0, 0, 10, 0.95) == (0.0, 0.0, 1.0)
+    assert wilson(5, 10, 10, 0.95) == (0.5, 0.5, 0.5)  # the whole population
+    p, lo, hi = wilson(5, 10, 10**9, 0.95)  # Wilson's textbook case: 0.237 .. 0.763
+    assert p == 0.5 and lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
+    narrow = wilson(50, 100, 200, 0.95)
+    wide = wilson(50, 100, 10**9, 0.95)
+    assert narrow[2] - narrow[1] < wide[2] - wide[1]  # sampling half the population says more
+    t = Tally(docs_scanned=4, docs_total=8, corpus_chars=40, matched_chars=10, chars_sq=400, matched_sq=25 * 4,
+              cross=10 * 5 * 4 // 4 * 4)
+    r, lo, hi = ratio(t, 0.95)
+    assert r == 0.25 and lo <= r <= hi
+
+
+def test_sampling_through_the_cli(cli_index, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli("scan", cli_index.path, PLANTED, "-o", out, "--sample", "0.25", "--seed", "3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["params"]["scan"]["sample"] == 0.25 and s["docs_total"] == 500 and s["docs_scanned"] < 200
+    est = s["estimates"]["share_docs_matched"]
+    assert est["ci_low"] < est["value"] < est["ci_high"] and "Wilson" in est["method"]
+    for bad in (["--sample", "0"], ["--sample", "1.5"], ["--confidence", "1"]):
+        proc = run_cli("scan", cli_index.path, PLANTED, "-o", tmp_path / "x", *bad, "-q")
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
