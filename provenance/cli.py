@@ -276,7 +276,7 @@ def verify(
 def report(
     out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Output directory of a scan."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report here (default: standard output)."),
-    fmt: str = typer.Option("md", "--format", help="md (Markdown)."),
+    fmt: str = typer.Option("md", "--format", help="md (Markdown) or html (one self-contained page with charts)."),
     index_dir: Optional[Path] = typer.Option(None, "--index", help="The index, if it is no longer where the scan found it."),
     author_field: Optional[str] = typer.Option(None, help="--meta-field of the posts holding the author [default: author, "
                                                           "user, screen_name, username or name]."),
@@ -289,13 +289,14 @@ def report(
 
     Example: provenance report out -o report.md
     """
-    from .report import markdown_report
+    from .report import html_report, markdown_report
 
-    if fmt != "md":
-        raise ParameterError(f"--format: only md (Markdown) for now, got {fmt!r}")
+    if fmt not in ("md", "html"):
+        raise ParameterError(f"--format: md or html, got {fmt!r}")
     if top < 1:
         raise ParameterError(f"--top must be at least 1, got {top}")
-    text = markdown_report(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    render = html_report if fmt == "html" else markdown_report
+    text = render(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
     if output is None:
         sys.stdout.write(text)
     else:

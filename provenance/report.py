@@ -162,12 +162,10 @@ def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
-                    date_field: str | None = None, top: int = 20) -> str:
-    """The two-sided report of a scan's output directory, in Markdown: the post side (posts found,
-    by author and by month of creation when the index keeps such ``--meta-field`` columns, and each
-    post's exposure) and the corpus side (shares per input file, the documents with the highest
-    licensed share). Every number comes from ``summary.json`` and ``matches.parquet``."""
+def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
+                date_field: str | None = None, top: int = 20) -> dict[str, Any]:
+    """The tables of the two-sided report (see :func:`markdown_report`), from ``summary.json``,
+    ``matches.parquet`` and the index's ``posts.parquet``."""
     from .estimate import AUTHOR_FIELDS, DATE_FIELDS, exposure, licensed_documents, month_of, pick_field, posts_by
 
     out = Path(out_dir)
@@ -181,50 +179,194 @@ def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *,
     if not posts_file.is_file():
         raise ProvenanceError(f"{index_path}: no index here (name it with --index)")
     columns = list(pl.read_parquet_schema(posts_file))
-    s = summary
-    pct = "{:.2%}"
-    lines = [
-        "# provenance report",
-        "",
-        f"Scan of {len(s['inputs'])} input file(s) against the index `{index_path}` (manifest sha256 "
-        f"`{s['index']['manifest_sha256'][:16]}…`), provenance {s['tool_version']}.",
-        "",
-        "| measure | count | share |",
-        "|---|---:|---:|",
-        f"| posts found in the corpus | {s['posts_matched']:,} of {s['posts_indexed']:,} | {s['share_posts_matched']:.2%} |",
-        f"| documents containing posts | {s['docs_matched']:,} of {s['docs_scanned']:,} | {s['share_docs_matched']:.2%} |",
-        f"| characters that are posts | {s['matched_chars']:,} of {s['corpus_chars']:,} | {s['share_chars_matched']:.2%} |",
-        f"| verified matches | {s['matches']:,} | |",
-        "",
-        "## Post side",
-        "",
-    ]
-    found_ids = matches["post_id"].unique()
     author = pick_field(columns, AUTHOR_FIELDS, author_field)
     date = pick_field(columns, DATE_FIELDS, date_field)
     wanted = ["post_id", *(c for c in (author, date) if c)]
     posts = pl.read_parquet(posts_file, columns=wanted)
-    if author:
-        by_author = posts_by(posts, found_ids, pl.col(author), "author").head(top)
-        lines += [f"**By author** (`{author.removeprefix('meta_')}`; the {top} with most posts found)", "",
-                  _table(by_author, {"share_found": pct}), ""]
-    if date:
-        by_month = posts_by(posts, found_ids, month_of(pl.col(date).cast(pl.String)), "month").sort("month")
-        lines += [f"**By month of creation** (`{date.removeprefix('meta_')}`)", "", _table(by_month, {"share_found": pct}), ""]
-    if not author and not date:
-        lines += ["(The index keeps no author or date column: build it with `--meta-field` to see posts by author "
-                  "and month.)", ""]
+    found_ids = matches["post_id"].unique()
     exp = exposure(matches)
     if author or date:
         exp = exp.join(posts.rename({c: c.removeprefix("meta_") for c in wanted[1:]}), on="post_id", how="left")
-    lines += [f"**Exposure** (posts found in the most documents; {exp.height:,} posts in all)", "",
-              _table(exp.head(top)), ""]
-    lines += ["## Corpus side", "", "**Per input file**", ""]
     per_input = pl.DataFrame([{k: i.get(k) for k in ("path", "docs_scanned", "docs_matched", "share_docs_matched",
                                                      "corpus_chars", "matched_chars", "share_chars_matched")}
-                              for i in s["inputs"]])
-    lines += [_table(per_input, {"share_docs_matched": pct, "share_chars_matched": pct}), ""]
-    docs = licensed_documents(matches).head(top)
+                              for i in summary["inputs"]])
+    return {
+        "summary": summary, "index": index_path, "matches": matches, "top": top,
+        "author": author and author.removeprefix("meta_"), "date": date and date.removeprefix("meta_"),
+        "by_author": posts_by(posts, found_ids, pl.col(author), "author") if author else None,
+        "by_month": (posts_by(posts, found_ids, month_of(pl.col(date).cast(pl.String)), "month").sort("month")
+                     if date else None),
+        "exposure": exp, "per_input": per_input, "documents": licensed_documents(matches),
+    }
+
+
+def _headline_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [("posts found in the corpus", f"{s['posts_matched']:,} of {s['posts_indexed']:,}", f"{s['share_posts_matched']:.2%}"),
+            ("documents containing posts", f"{s['docs_matched']:,} of {s['docs_scanned']:,}", f"{s['share_docs_matched']:.2%}"),
+            ("characters that are posts", f"{s['matched_chars']:,} of {s['corpus_chars']:,}", f"{s['share_chars_matched']:.2%}"),
+            ("verified matches", f"{s['matches']:,}", "")]
+
+
+def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
+                    date_field: str | None = None, top: int = 20) -> str:
+    """The two-sided report of a scan's output directory, in Markdown: the post side (posts found,
+    by author and by month of creation when the index keeps such ``--meta-field`` columns, and each
+    post's exposure) and the corpus side (shares per input file, the documents with the highest
+    licensed share). Every number comes from ``summary.json`` and ``matches.parquet``."""
+    d = report_data(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    s, pct = d["summary"], "{:.2%}"
+    lines = [
+        "# provenance report",
+        "",
+        f"Scan of {len(s['inputs'])} input file(s) against the index `{d['index']}` (manifest sha256 "
+        f"`{s['index']['manifest_sha256'][:16]}…`), provenance {s['tool_version']}.",
+        "",
+        "| measure | count | share |",
+        "|---|---:|---:|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in _headline_rows(s)),
+        "",
+        "## Post side",
+        "",
+    ]
+    if d["by_author"] is not None:
+        lines += [f"**By author** (`{d['author']}`; the {top} with most posts found)", "",
+                  _table(d["by_author"].head(top), {"share_found": pct}), ""]
+    if d["by_month"] is not None:
+        lines += [f"**By month of creation** (`{d['date']}`)", "", _table(d["by_month"], {"share_found": pct}), ""]
+    if d["by_author"] is None and d["by_month"] is None:
+        lines += ["(The index keeps no author or date column: build it with `--meta-field` to see posts by author "
+                  "and month.)", ""]
+    lines += [f"**Exposure** (posts found in the most documents; {d['exposure'].height:,} posts in all)", "",
+              _table(d["exposure"].head(top)), ""]
+    lines += ["## Corpus side", "", "**Per input file**", "",
+              _table(d["per_input"], {"share_docs_matched": pct, "share_chars_matched": pct}), ""]
     lines += [f"**Documents with the highest licensed share** (characters covered by posts / document characters; top {top})",
-              "", _table(docs, {"licensed_share": pct}), ""]
+              "", _table(d["documents"].head(top), {"licensed_share": pct}), ""]
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+_CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}table{border-collapse:collapse;margin:.6em 0}
+td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}th{cursor:pointer;background:#f4f4f4}
+td.n{text-align:right;font-variant-numeric:tabular-nums}mark{background:#ffe066}.key td{font-size:1.15em}
+figure{display:inline-block;margin:0 2em 1em 0;vertical-align:top}figcaption{font-weight:600;margin-bottom:.3em}"""
+
+# Clicking a column heading sorts the table by it (numbers as numbers).
+_JS = """document.querySelectorAll("table.sortable th").forEach(function (th, col) {
+  th.addEventListener("click", function () {
+    var body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
+    var up = th.dataset.up !== "1"; th.dataset.up = up ? "1" : "0";
+    var key = function (r) { var t = r.cells[col].dataset.v || r.cells[col].textContent; var x = parseFloat(t);
+      return isNaN(x) ? t : x; };
+    rows.sort(function (a, b) { var x = key(a), y = key(b); return (x > y ? 1 : x < y ? -1 : 0) * (up ? 1 : -1); });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});"""
+
+
+def _esc(value: Any) -> str:
+    from html import escape
+
+    return escape(str(value), quote=True)
+
+
+def _html_table(frame: pl.DataFrame, formats: dict[str, str] | None = None, cls: str = "sortable") -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
+    rows = []
+    for r in frame.iter_rows():
+        cells = []
+        for name, v in zip(frame.columns, r):
+            if v is None:
+                cells.append('<td class="n">–</td>')
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                shown = formats[name].format(v) if name in formats else (f"{v:,}" if isinstance(v, int) else f"{v:.4f}")
+                cells.append(f'<td class="n" data-v="{v}">{_esc(shown)}</td>')
+            elif name == "doc_text":
+                cells.append(f"<td><mark>{_esc(v)}</mark></td>")
+            else:
+                cells.append(f"<td>{_esc(v)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _bars(title: str, labels: list[str], values: list[float], *, fmt: str = "{:,}", whiskers: list[tuple[float, float]]
+          | None = None, width: int = 460) -> str:
+    """A horizontal bar chart as inline SVG (optionally with interval whiskers)."""
+    top = max([*values, *(hi for _, hi in (whiskers or []))], default=0) or 1
+    row, label_w, chart_w = 22, 150, width - 150 - 70
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * len(labels) + 8}" role="img" '
+             f'aria-label="{_esc(title)}">']
+    for i, (label, v) in enumerate(zip(labels, values)):
+        y = 4 + i * row
+        w = chart_w * v / top
+        parts.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">{_esc(label[:24])}</text>'
+                     f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="#3b6fb6"/>'
+                     f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{_esc(fmt.format(v))}</text>')
+        if whiskers:
+            lo, hi = whiskers[i]
+            x0, x1 = label_w + chart_w * lo / top, label_w + chart_w * hi / top
+            parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y + row / 2}" y2="{y + row / 2}" stroke="#c0392b" '
+                         f'stroke-width="2"/>')
+    parts.append("</svg>")
+    return f"<figure><figcaption>{_esc(title)}</figcaption>{''.join(parts)}</figure>"
+
+
+def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
+                date_field: str | None = None, top: int = 20) -> str:
+    """The two-sided report as one self-contained HTML page (inline SVG charts, inline CSS and script,
+    nothing fetched): the numbers of :func:`markdown_report` plus a containment histogram, posts found by
+    month and by author, the licensed share per input file (with the sampling interval of the whole
+    corpus when the scan sampled), and the top matches with their matched text highlighted."""
+    d = report_data(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    s, m, pct = d["summary"], d["matches"], "{:.2%}"
+    key = "".join(f'<tr><td>{_esc(a)}</td><td class="n">{_esc(b)}</td><td class="n">{_esc(c)}</td></tr>'
+                  for a, b, c in _headline_rows(s))
+    charts = []
+    if m.height:
+        edges = [0.5 + 0.05 * i for i in range(11)]
+        counts = [int(((m["containment"] >= lo) & ((m["containment"] < hi) if i < 9 else (m["containment"] <= hi))).sum())
+                  for i, (lo, hi) in enumerate(zip(edges, edges[1:]))]
+        below = int((m["containment"] < 0.5).sum())
+        labels = [f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(edges, edges[1:])]
+        charts.append(_bars("containment of the matches", (["< 0.50"] if below else []) + labels,
+                            ([below] if below else []) + counts))
+    if d["by_month"] is not None and d["by_month"].height:
+        bm = d["by_month"].filter(pl.col("month").is_not_null())
+        charts.append(_bars(f"posts found by month of creation ({d['date']})", bm["month"].to_list(), bm["found"].to_list()))
+    if d["by_author"] is not None:
+        ba = d["by_author"].head(min(top, 15))
+        charts.append(_bars(f"top authors by posts found ({d['author']})", [str(a) for a in ba["author"].to_list()],
+                            ba["found"].to_list()))
+    pi = d["per_input"]
+    est = s.get("estimates", {}).get("share_chars_matched")
+    labels = [Path(p).name for p in pi["path"].to_list()] + ["whole corpus"]
+    values = [*pi["share_chars_matched"].to_list(), s["share_chars_matched"]]
+    whiskers = [(v, v) for v in values[:-1]] + [(est["ci_low"], est["ci_high"]) if est else (values[-1], values[-1])]
+    charts.append(_bars("licensed share of characters per input file (red: interval)", labels, values,
+                        fmt="{:.2%}", whiskers=whiskers))
+    top_matches = (m.sort(["containment", "span_tokens"], descending=True).head(top)
+                   .select("post_id", "doc_id", "source", "row", "containment", "coverage", "method", "doc_text"))
+    body = [
+        "<h1>provenance report</h1>",
+        f"<p>Scan of {len(s['inputs'])} input file(s) against the index <code>{_esc(d['index'])}</code> "
+        f"(manifest sha256 <code>{_esc(s['index']['manifest_sha256'][:16])}…</code>), provenance {_esc(s['tool_version'])}.</p>",
+        f'<table class="key"><tbody>{key}</tbody></table>',
+        "<div>" + "".join(charts) + "</div>",
+        "<h2>Post side</h2>",
+    ]
+    if d["by_author"] is not None:
+        body += [f"<h3>By author ({_esc(d['author'])})</h3>", _html_table(d["by_author"].head(top), {"share_found": pct})]
+    if d["by_month"] is not None:
+        body += [f"<h3>By month of creation ({_esc(d['date'])})</h3>", _html_table(d["by_month"], {"share_found": pct})]
+    body += [f"<h3>Exposure ({d['exposure'].height:,} posts found)</h3>", _html_table(d["exposure"].head(top))]
+    body += ["<h2>Corpus side</h2>", "<h3>Per input file</h3>",
+             _html_table(pi, {"share_docs_matched": pct, "share_chars_matched": pct}),
+             "<h3>Documents with the highest licensed share</h3>",
+             _html_table(d["documents"].head(top), {"licensed_share": pct}),
+             "<h2>Top matches</h2>", _html_table(top_matches)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provenance report</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(body)}<script>{_JS}</script></body></html>\n")

@@ -96,7 +96,7 @@ def test_report_through_the_cli(two_files, tmp_path: Path) -> None:
     text = target.read_text(encoding="utf-8")
     assert text == markdown_report(out, top=3)
     assert "## Post side" in text and "## Corpus side" in text
-    for args, said in [(["--format", "pdf"], "only md"), (["--top", "0"], "--top")]:
+    for args, said in [(["--format", "pdf"], "md or html"), (["--top", "0"], "--top")]:
         proc = run_cli("report", out, *args)
         assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     proc = run_cli("report", tmp_path)
