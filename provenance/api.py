@@ -14,7 +14,7 @@ import multiprocessing
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -27,7 +27,7 @@ from .candidates import (FrequentShingles, KeyFilter, containment_candidates, ex
                          pair_hits_from_keys)
 from .errors import IndexFormatError, InputError, ParameterError
 from .checkpoint import Checkpoint
-from .evidence import unit_record, write_evidence
+from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .normalize import token_spans
@@ -551,9 +551,16 @@ def scan(
     scheduler: Any = None,
     resume: bool = False,
     unit_size: int = UNIT_SIZE,
+    until_ci: float | None = None,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
+
+    ``params.sample`` < 1 matches a random share of the documents (``summary["estimates"]`` gives
+    the shares with intervals). With ``until_ci``, the sample doubles (from ``params.sample``, or
+    0.05) until the intervals of the document and character shares are at most that wide, or every
+    document is scanned; a larger sample with the same seed holds the smaller one, and
+    ``summary["sample_rounds"]`` records each round.
 
     ``workers`` > 1 matches the batches in that many local processes (the index must be on disk);
     the results are the same as with one, only ``summary["seconds"]`` differs (stage times are
@@ -569,6 +576,10 @@ def scan(
     With ``out_dir``, every finished unit is recorded under ``out_dir/units`` (see
     :mod:`provenance.checkpoint`); ``resume`` reuses the recorded units that are unchanged, so an
     interrupted scan continues and a re-scan reads only new or changed files."""
+    if until_ci is not None:
+        return _scan_until(until_ci, index, corpus, out_dir, params=params, text_field=text_field, id_field=id_field,
+                           fmt=fmt, on_progress=on_progress, workers=workers, scheduler=scheduler, resume=resume,
+                           unit_size=unit_size)
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
@@ -609,6 +620,30 @@ def scan(
         opened = index if isinstance(index, Index) else open_index(index, verify=False)
         write_evidence(result.out_dir, opened, params, {"text": text_field, "id": id_field},
                        [unit_record(u, kept[0].sha256[u.unit]) for u in units])
+    return result
+
+
+def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | Path], out_dir: str | Path | None,
+                *, params: ScanParams, **kwargs: Any) -> ScanResult:
+    """:func:`scan` with ``until_ci``: doubling samples until the intervals are narrow enough."""
+    if not 0.0 < width < 1.0:
+        raise ParameterError(f"until_ci (--until-ci) must be in (0, 1), got {width}")
+    if not isinstance(index, Index):
+        index = open_index(index, verify="background")
+    fraction = params.sample if params.sample < 1.0 else 0.05
+    rounds: list[dict[str, Any]] = []
+    while True:
+        result = scan(index, corpus, out_dir, params=replace(params, sample=fraction), **kwargs)
+        est = result.summary["estimates"]
+        widths = {k: est[k]["ci_high"] - est[k]["ci_low"] for k in ("share_docs_matched", "share_chars_matched")}
+        rounds.append({"sample": fraction, "docs_scanned": result.summary["docs_scanned"], "ci_widths": widths})
+        if max(widths.values()) <= width or fraction >= 1.0:
+            break
+        fraction = min(1.0, fraction * 2)
+    result.summary["sample_rounds"] = rounds
+    if result.out_dir is not None:  # the rounds join summary.json; the evidence pins its new sha256
+        write_outputs(result.out_dir, result.matches, result.summary)
+        repin_results(result.out_dir)
     return result
 
 

@@ -203,6 +203,9 @@ def scan(
                                                            "that rate); summary.json 'estimates' give intervals."),
     seed: int = typer.Option(_DEFAULT_SCAN.sample_seed, help="Seed of --sample (the same seed picks the same documents)."),
     confidence: float = typer.Option(_DEFAULT_SCAN.confidence, help="Confidence level of the estimates' intervals."),
+    until_ci: Optional[float] = typer.Option(None, "--until-ci", metavar="WIDTH",
+                                             help="Double the sample (from --sample, or 0.05) until the document and "
+                                                  "character shares' intervals are at most WIDTH wide."),
     workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per unit (file "
                                                      "or part of one) on that cluster; index and corpus must be readable "
@@ -227,7 +230,7 @@ def scan(
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
-                          resume=resume, unit_size=unit_bytes)
+                          resume=resume, unit_size=unit_bytes, until_ci=until_ci)
     _show_scan(result, quiet, as_json)
 
 

@@ -30,7 +30,7 @@ from .params import ScanParams
 from .read import URL, Batch, InputFile, Part, file_sha256, iter_batches
 from .report import MATCH_SCHEMA, atomic_write
 
-__all__ = ["EVIDENCE", "Problem", "Verification", "unit_record", "verify", "write_evidence"]
+__all__ = ["EVIDENCE", "Problem", "Verification", "repin_results", "unit_record", "verify", "write_evidence"]
 
 EVIDENCE = "evidence.json"
 FORMAT = "provenance-evidence"
@@ -69,6 +69,15 @@ def write_evidence(out: Path, index: Index, params: ScanParams, fields: dict[str
     text = json.dumps(evidence, indent=2) + "\n"
     atomic_write(out / EVIDENCE, lambda p: Path(p).write_text(text, encoding="utf-8"))
     return out / EVIDENCE
+
+
+def repin_results(out: Path) -> None:
+    """Record the result files' sha256 again in ``out/evidence.json`` (after summary.json was
+    rewritten by the scan that wrote the evidence)."""
+    ev = _load(out)
+    ev["results"] = {name: sha256_of(out / name) for name in RESULTS}
+    text = json.dumps(ev, indent=2) + "\n"
+    atomic_write(out / EVIDENCE, lambda p: Path(p).write_text(text, encoding="utf-8"))
 
 
 @dataclass(frozen=True)

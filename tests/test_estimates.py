@@ -100,3 +100,24 @@ def test_sampling_through_the_cli(cli_index, tmp_path: Path) -> None:
     for bad in (["--sample", "0"], ["--sample", "1.5"], ["--confidence", "1"]):
         proc = run_cli("scan", cli_index.path, PLANTED, "-o", tmp_path / "x", *bad, "-q")
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_until_ci_doubles_the_sample_until_the_intervals_are_narrow(cli_index, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli("scan", cli_index.path, PLANTED, "-o", out, "--sample", "0.05", "--seed", "4", "--until-ci", "0.12",
+                   "-q")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((out / "summary.json").read_text())
+    rounds = s["sample_rounds"]
+    assert [r["sample"] for r in rounds] == [0.05 * 2**i for i in range(len(rounds))] and len(rounds) >= 2
+    assert all(max(r["ci_widths"].values()) > 0.12 for r in rounds[:-1])
+    assert max(rounds[-1]["ci_widths"].values()) <= 0.12 or rounds[-1]["sample"] == 1.0
+    assert [r["docs_scanned"] for r in rounds] == sorted(r["docs_scanned"] for r in rounds)  # nested samples
+    assert s["params"]["scan"]["sample"] == rounds[-1]["sample"]
+    # the same as one scan at the last fraction, and the evidence still verifies
+    direct = run_cli("scan", cli_index.path, PLANTED, "-o", tmp_path / "direct", "--sample", str(rounds[-1]["sample"]),
+                     "--seed", "4", "-q")
+    assert direct.returncode == 0
+    d = json.loads((tmp_path / "direct" / "summary.json").read_text())
+    assert d["estimates"] == s["estimates"] and d["docs_scanned"] == s["docs_scanned"]
+    assert run_cli("verify", out).returncode == 0
