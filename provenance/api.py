@@ -508,7 +508,7 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "candidates_verified": t.verified,
         "docs_total": t.docs_total,
         "chars_total": t.chars_total,
-        "estimates": estimates(t, index.n_posts, params.confidence),
+        "estimates": estimates(t, index.n_posts, params.confidence, matches),
         "params": {"index": index.params.to_dict(), "scan": params.to_dict()},
         "index": {"path": str(index.path) if index.path else None, "manifest_sha256": index.checksum},
         "inputs": inputs,

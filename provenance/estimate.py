@@ -173,13 +173,51 @@ def ratio(t: Tally, confidence: float) -> tuple[float, float, float]:
     return r, max(0.0, r - half), min(1.0, r + half)
 
 
-def estimates(t: Tally, posts_indexed: int, confidence: float) -> dict[str, Any]:
+def posts_present(per_doc: NDArray[np.int64], per_post: NDArray[np.int64], sampled: int, total: int,
+                  posts_indexed: int, confidence: float) -> tuple[float, float, float]:
+    """How many indexed posts occur in the corpus, from a sample of ``sampled`` of its ``total``
+    documents: ``per_doc`` = posts matched in each sampled document that has any, ``per_post`` =
+    sampled documents holding each post found.
+
+    * lower bound: the posts found (certain);
+    * upper bound: a bound on the (document, post) pairs of the whole corpus, which are at least as
+      many as the posts present: their Horvitz-Thompson estimate ``sum(per_doc) / f`` plus ``z``
+      standard errors (sampling fraction ``f``). Tight when posts occur once each, loose when they
+      are quoted in many documents;
+    * value: Chao and Lin's richness estimator for sampling without replacement,
+      ``found + Q1^2 / (2 m/(m-1) Q2 + f/(1-f) Q1)`` (``Q1``, ``Q2``: posts in exactly one or two
+      sampled documents, ``m`` sampled documents), kept within the bounds.
+    """
+    found = len(per_post)
+    if sampled >= total:
+        return found, found, found
+    if sampled == 0:
+        return 0.0, 0.0, float(posts_indexed)
+    f = sampled / total
+    pairs = float(per_doc.sum()) / f
+    se = math.sqrt((1 - f) / (f * f) * float((per_doc.astype(np.float64) ** 2).sum()))
+    upper = min(float(posts_indexed), max(float(found), pairs + _z(confidence) * se))
+    q1, q2 = int((per_post == 1).sum()), int((per_post == 2).sum())
+    denominator = (sampled / (sampled - 1) if sampled > 1 else 1.0) * 2 * q2 + f / (1 - f) * q1
+    unseen = q1 * q1 / denominator if denominator > 0 else 0.0
+    return min(max(found + unseen, float(found)), upper), float(found), upper
+
+
+def estimates(t: Tally, posts_indexed: int, confidence: float, matches: pl.DataFrame | None = None) -> dict[str, Any]:
     """``summary.json`` ``estimates``: each share as ``{value, ci_low, ci_high, method}`` and the
-    corpus totals they project to. Exact (the interval is the value) when every document was scanned."""
+    corpus totals they project to. Exact (the interval is the value) when every document was scanned.
+    ``matches`` (the scan's match rows) give the posts' share; without them it is the posts found."""
     full = t.docs_scanned >= t.docs_total
     docs = wilson(t.docs_matched, t.docs_scanned, t.docs_total, confidence)
     chars = ratio(t, confidence)
-    found = len(t.posts_matched) / posts_indexed if posts_indexed else 0.0
+    if matches is not None and matches.height:
+        per_doc = matches.group_by("source", "row").agg(pl.col("post_id").n_unique())["post_id"].to_numpy()
+        per_post = matches.group_by("post_id").agg(n=pl.struct("source", "row").n_unique())["n"].to_numpy()
+    else:
+        per_doc = per_post = np.zeros(len(t.posts_matched), dtype=np.int64)
+    n = max(posts_indexed, 1)
+    posts = tuple(v / n for v in posts_present(per_doc, per_post, t.docs_scanned, t.docs_total, posts_indexed,
+                                               confidence))
 
     def est(v: tuple[float, float, float], method: str) -> dict[str, Any]:
         return {"value": v[0], "ci_low": v[1], "ci_high": v[2], "method": "all documents scanned" if full else method}
@@ -189,9 +227,8 @@ def estimates(t: Tally, posts_indexed: int, confidence: float) -> dict[str, Any]
         "share_docs_matched": est(docs, "Wilson score interval, finite-population corrected"),
         "share_chars_matched": est(chars, "ratio estimator over sampled documents, Taylor linearization, "
                                           "t interval, finite-population corrected"),
-        "share_posts_matched": {"value": found, "ci_low": found, "ci_high": found if full else None,
-                                "method": "all documents scanned" if full else
-                                "lower bound: posts found in the sampled documents (no upper bound is estimated)"},
+        "share_posts_matched": est(posts, "Chao-Lin richness estimate; low: posts found; high: a bound on the "
+                                          "(document, post) pairs of the corpus (Horvitz-Thompson)"),
         "docs_matched": _projected(docs, t.docs_total, t.docs_matched if full else None,
                                    "share_docs_matched x documents in the corpus"),
         "matched_chars": _projected(chars, t.chars_total, t.matched_chars if full else None,

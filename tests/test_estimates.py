@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from provenance import api
-from provenance.estimate import Tally, ratio, wilson
+import numpy as np
+
+from provenance.estimate import Tally, posts_present, ratio, wilson
 from provenance.params import ScanParams
 
 from conftest import PLANTED, run_cli
@@ -46,15 +48,17 @@ def test_intervals_cover_the_full_scan_value(api_index, texts, full, fraction: f
     index, _ = api_index
     truth = full.summary
     seeds = range(150)
-    covered = {"share_docs_matched": 0, "share_chars_matched": 0, "docs_matched": 0, "matched_chars": 0}
+    covered = {"share_docs_matched": 0, "share_chars_matched": 0, "share_posts_matched": 0, "docs_matched": 0,
+               "matched_chars": 0}
     for seed in seeds:
         s = api.scan_texts(index, texts, params=ScanParams(sample=fraction, sample_seed=seed)).summary
         assert s["docs_total"] == 500 and 0 < s["docs_scanned"] < 500
         est = s["estimates"]
         for key in covered:
             covered[key] += est[key]["ci_low"] <= truth[key] <= est[key]["ci_high"]
-        posts = est["share_posts_matched"]
-        assert posts["ci_low"] == posts["value"] <= truth["share_posts_matched"] and posts["ci_high"] is None
+        posts = est["share_posts_matched"]  # the posts found are a certain lower bound
+        assert posts["ci_low"] == s["share_posts_matched"] <= truth["share_posts_matched"]
+        assert posts["ci_low"] <= posts["value"] <= posts["ci_high"]
     rates = {k: v / len(seeds) for k, v in covered.items()}
     assert min(rates.values()) >= 0.93, rates
 
@@ -87,6 +91,18 @@ def test_interval_formulas_on_known_cases() -> None:
               cross=10 * 5 * 4 // 4 * 4)
     r, lo, hi = ratio(t, 0.95)
     assert r == 0.25 and lo <= r <= hi
+
+
+def test_posts_present_on_known_cases() -> None:
+    # every post found once in a 10 % sample: Chao-Lin gives found / 0.1, the pair bound is at least that
+    one = np.ones(30, dtype=np.int64)
+    value, low, high = posts_present(one, one, 100, 1000, 3000, 0.95)
+    assert low == 30 and value == pytest.approx(300) and high >= 300
+    # posts seen in two documents each leave few unseen: the estimate stays near the posts found
+    two = np.full(30, 2, dtype=np.int64)
+    value, low, high = posts_present(np.full(60, 1, dtype=np.int64), two, 100, 1000, 3000, 0.95)
+    assert low == 30 and value == 30 and high >= 600  # 60 pairs / 0.1: a loose but valid bound
+    assert posts_present(one, one, 1000, 1000, 3000, 0.95) == (30, 30, 30)
 
 
 def test_sampling_through_the_cli(cli_index, tmp_path: Path) -> None:
