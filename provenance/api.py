@@ -28,7 +28,7 @@ from .candidates import (FrequentShingles, KeyFilter, containment_candidates, ex
 from .errors import IndexFormatError, InputError, ParameterError
 from .checkpoint import Checkpoint
 from .evidence import repin_results, unit_record, write_evidence
-from .estimate import Tally, covered_chars, estimates
+from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .normalize import token_spans
 from .params import IndexParams, ScanParams
@@ -611,7 +611,7 @@ def scan(
             if checkpoint is not None:
                 checkpoint.store(f, result)
             results[i] = result
-        _per_input(inputs, units, results, ix.n_posts)
+        _per_input(inputs, units, results, ix.n_posts, params.confidence)
         return _merge(results, time.perf_counter() - t_start), (checkpoint.reused if checkpoint else 0)
 
     inputs = _describe(files)
@@ -647,15 +647,18 @@ def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | 
     return result
 
 
-def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results: Sequence[Any], n_posts: int) -> None:
-    """Add each input file's totals (over its units) to its ``summary.json`` ``inputs`` entry."""
+def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results: Sequence[Any], n_posts: int,
+               confidence: float) -> None:
+    """Add each input file's totals (over its units), and its share estimates, to its
+    ``summary.json`` ``inputs`` entry."""
     by_path: dict[str, Tally] = {}
     for unit, (tally, _, _) in zip(units, results):
         by_path.setdefault(str(unit.path), Tally()).add(tally)
     for entry in inputs:
         t = by_path.get(entry["path"], Tally())
         entry.update({"docs_scanned": t.docs_scanned, "docs_matched": t.docs_matched, "corpus_chars": t.corpus_chars,
-                      "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts)})
+                      "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts),
+                      "estimates": share_estimates(t, confidence)})
 
 
 def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-__all__ = ["covered_chars", "estimates", "exposure", "licensed_documents", "month_of", "pick_field", "posts_by", "Tally"]
+__all__ = ["covered_chars", "estimates", "share_estimates", "exposure", "licensed_documents", "month_of", "pick_field", "posts_by", "Tally"]
 
 
 def covered_chars(starts: NDArray[np.int64], ends: NDArray[np.int64]) -> int:
@@ -203,6 +203,22 @@ def posts_present(per_doc: NDArray[np.int64], per_post: NDArray[np.int64], sampl
     return min(max(found + unseen, float(found)), upper), float(found), upper
 
 
+def _estimate(v: tuple[float, float, float], method: str, full: bool) -> dict[str, Any]:
+    return {"value": v[0], "ci_low": v[1], "ci_high": v[2], "method": "all documents scanned" if full else method}
+
+
+_DOCS_METHOD = "Wilson score interval, finite-population corrected"
+_CHARS_METHOD = "ratio estimator over sampled documents, Taylor linearization, t interval, finite-population corrected"
+
+
+def share_estimates(t: Tally, confidence: float) -> dict[str, Any]:
+    """The document and character shares of ``t`` (one input file's, say) with their intervals."""
+    full = t.docs_scanned >= t.docs_total
+    return {"share_docs_matched": _estimate(wilson(t.docs_matched, t.docs_scanned, t.docs_total, confidence),
+                                            _DOCS_METHOD, full),
+            "share_chars_matched": _estimate(ratio(t, confidence), _CHARS_METHOD, full)}
+
+
 def estimates(t: Tally, posts_indexed: int, confidence: float, matches: pl.DataFrame | None = None) -> dict[str, Any]:
     """``summary.json`` ``estimates``: each share as ``{value, ci_low, ci_high, method}`` and the
     corpus totals they project to. Exact (the interval is the value) when every document was scanned.
@@ -220,13 +236,11 @@ def estimates(t: Tally, posts_indexed: int, confidence: float, matches: pl.DataF
                                                confidence))
 
     def est(v: tuple[float, float, float], method: str) -> dict[str, Any]:
-        return {"value": v[0], "ci_low": v[1], "ci_high": v[2], "method": "all documents scanned" if full else method}
+        return _estimate(v, method, full)
 
     return {
         "confidence": confidence,
-        "share_docs_matched": est(docs, "Wilson score interval, finite-population corrected"),
-        "share_chars_matched": est(chars, "ratio estimator over sampled documents, Taylor linearization, "
-                                          "t interval, finite-population corrected"),
+        **share_estimates(t, confidence),
         "share_posts_matched": est(posts, "Chao-Lin richness estimate; low: posts found; high: a bound on the "
                                           "(document, post) pairs of the corpus (Horvitz-Thompson)"),
         "docs_matched": _projected(docs, t.docs_total, t.docs_matched if full else None,

@@ -345,7 +345,9 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     est = s.get("estimates", {}).get("share_chars_matched")
     labels = [Path(p).name for p in pi["path"].to_list()] + ["whole corpus"]
     values = [*pi["share_chars_matched"].to_list(), s["share_chars_matched"]]
-    whiskers = [(v, v) for v in values[:-1]] + [(est["ci_low"], est["ci_high"]) if est else (values[-1], values[-1])]
+    per_file = [i.get("estimates", {}).get("share_chars_matched") for i in s["inputs"]]
+    whiskers = [(e["ci_low"], e["ci_high"]) if e else (v, v) for e, v in zip(per_file, values)]
+    whiskers.append((est["ci_low"], est["ci_high"]) if est else (values[-1], values[-1]))
     charts.append(_bars("licensed share of characters per input file (red: interval)", labels, values,
                         fmt="{:.2%}", whiskers=whiskers))
     top_matches = (m.sort(["containment", "span_tokens"], descending=True).head(top)

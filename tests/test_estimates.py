@@ -93,6 +93,23 @@ def test_interval_formulas_on_known_cases() -> None:
     assert r == 0.25 and lo <= r <= hi
 
 
+def test_each_input_file_gets_its_own_estimates(api_index, tmp_path: Path) -> None:
+    index, _ = api_index
+    with gzip.open(PLANTED, "rt", encoding="utf-8") as f:
+        lines = f.readlines()
+    files = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    files[0].write_text("".join(lines[:250]), encoding="utf-8")
+    files[1].write_text("".join(lines[250:]), encoding="utf-8")
+    full = api.scan(index, files).summary["inputs"]
+    sampled = api.scan(index, files, params=ScanParams(sample=0.4, sample_seed=5)).summary["inputs"]
+    for whole, part in zip(full, sampled):
+        for share in ("share_docs_matched", "share_chars_matched"):
+            exact, est = whole["estimates"][share], part["estimates"][share]
+            assert exact["value"] == exact["ci_low"] == exact["ci_high"] == whole[share]
+            assert est["value"] == part[share] and est["ci_low"] < est["value"] < est["ci_high"]
+            assert est["method"] != "all documents scanned"
+
+
 def test_posts_present_on_known_cases() -> None:
     # every post found once in a 10 % sample: Chao-Lin gives found / 0.1, the pair bound is at least that
     one = np.ones(30, dtype=np.int64)

@@ -50,7 +50,7 @@ def test_the_page_shows_the_summary_numbers(report) -> None:
         assert number in html, number
     est = s["estimates"]["share_chars_matched"]
     assert est["ci_low"] < est["ci_high"]  # a sampled scan: the whole-corpus bar carries its interval
-    assert html.count('stroke="#c0392b"') >= 1
+    assert html.count('stroke="#c0392b"') == len(s["inputs"]) + 1  # each file, and the whole corpus
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess[str]:
