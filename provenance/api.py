@@ -147,7 +147,7 @@ class _Scanner:
             return self._scan_part(batch)
         rows: list[dict[str, Any]] = []
         for a in range(0, n, step):
-            rows.extend(self._scan_part(_slice(batch, a, min(a + step, n))))
+            rows.extend(self._scan_part(batch.subset(range(a, min(a + step, n)))))
         return rows
 
     def _scan_part(self, batch: Batch) -> list[dict[str, Any]]:
@@ -311,23 +311,13 @@ class _Scanner:
         return rows
 
 
-def _slice(batch: Batch, a: int, b: int) -> Batch:
-    """Documents ``a:b`` of ``batch``."""
-    return Batch(batch.source, batch.rows[a:b], batch.ids[a:b], batch.texts[a:b],
-                 {k: v[a:b] for k, v in batch.meta.items()}, batch.nbytes * (b - a) // max(len(batch.texts), 1),
-                 batch.id_fallback)
-
-
 def _sampled(batch: Batch, params: ScanParams) -> Batch:
     """The documents of ``batch`` in the sample: each document is in it when a hash of the sample
     seed, its file and its row falls below ``sample`` (so every file is sampled at that rate, and the
     same seed picks the same documents whatever the batch, worker or unit)."""
     limit = int(params.sample * 2**64)
-    keep = [i for i, row in enumerate(batch.rows)
-            if xxhash.xxh64_intdigest(f"{batch.source}\0{row}".encode(), seed=params.sample_seed) < limit]
-    return Batch(batch.source, [batch.rows[i] for i in keep], [batch.ids[i] for i in keep],
-                 [batch.texts[i] for i in keep], {k: [v[i] for i in keep] for k, v in batch.meta.items()},
-                 batch.nbytes, batch.id_fallback)
+    return batch.subset([i for i, row in enumerate(batch.rows)
+                         if xxhash.xxh64_intdigest(f"{batch.source}\0{row}".encode(), seed=params.sample_seed) < limit])
 
 
 def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
@@ -588,16 +578,16 @@ def scan(
         raise ParameterError("--resume needs the output directory of the scan to resume")
     files = expand_inputs(corpus, fmt)
     units = split_units(files, unit_size, id_field or "id")
-    kept: list[Checkpoint] = []
+    kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
 
     def scan_files(ix: Index):
         t_start = time.perf_counter()
-        checkpoint = None
+        kept["index"], checkpoint = ix, None
         if out_dir is not None:
             identity = {"index": ix.checksum, "params": params.to_dict(), "fields": [text_field, id_field],
                         "tool_version": __version__}
             checkpoint = Checkpoint(out_dir, identity, resume)
-            kept.append(checkpoint)
+            kept["checkpoint"] = checkpoint
         results: list[Any] = [checkpoint.load(u) if checkpoint else None for u in units]
         for u, r in zip(units, results):
             if r is not None and on_progress:
@@ -617,9 +607,8 @@ def scan(
     inputs = _describe(files)
     result = _run(index, scan_files, params, inputs, out_dir, on_progress)
     if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
-        opened = index if isinstance(index, Index) else open_index(index, verify=False)
-        write_evidence(result.out_dir, opened, params, {"text": text_field, "id": id_field},
-                       [unit_record(u, kept[0].sha256[u.unit]) for u in units])
+        write_evidence(result.out_dir, kept["index"], params, {"text": text_field, "id": id_field},
+                       [unit_record(u, kept["checkpoint"].sha256[u.unit]) for u in units])
     return result
 
 

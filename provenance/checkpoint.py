@@ -75,6 +75,7 @@ class Checkpoint:
         self.identity = {"format": FORMAT, **identity}
         self.reused = 0
         self.sha256: dict[str, str] = {}  # unit -> sha256 of its bytes (for the scan's evidence)
+        self._hashed: dict[str, str] = {}  # file_sha256 memo: a parquet file's parts hash it once
         previous = None
         if resume and (self.dir / "scan.json").is_file():
             try:
@@ -138,7 +139,7 @@ class Checkpoint:
         shared = [k for k in MARKERS if k in then and k in now["marker"]]
         if shared:
             return then[shared[0]] == now["marker"][shared[0]]
-        return meta.get("sha256") == file_sha256(file)  # nothing tells a change: compare the content
+        return meta.get("sha256") == file_sha256(file, self._hashed)  # nothing tells a change: compare the content
 
     def store(self, file: InputFile, result: UnitResult) -> None:
         """Record ``file``'s result: rows first, then the metadata that makes the unit count."""
@@ -147,7 +148,7 @@ class Checkpoint:
         state = self._state(file)
         read = take_sha256(file)
         expected = state["bytes"] if file.part is None or file.format == "parquet" else file.part.nbytes
-        sha256 = read[0] if read is not None and read[1] == expected else file_sha256(file)
+        sha256 = read[0] if read is not None and read[1] == expected else file_sha256(file, self._hashed)
         self.sha256[file.unit] = sha256
         frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
         try:

@@ -27,7 +27,7 @@ from . import __version__
 from .errors import ProvenanceError
 from .index import Index, open_index, sha256_of
 from .params import ScanParams
-from .read import URL, Batch, InputFile, Part, file_sha256, iter_batches
+from .read import URL, InputFile, Part, file_sha256, iter_batches
 from .report import MATCH_SCHEMA, atomic_write
 
 __all__ = ["EVIDENCE", "Problem", "Verification", "repin_results", "unit_record", "verify", "write_evidence"]
@@ -149,12 +149,12 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
         report.problems.append(Problem("index", f"{index.path}: not the index of the scan (manifest sha256 "
                                                 f"{index.checksum[:12]}, evidence {ev['index']['manifest_sha256'][:12]})"))
         return report  # the matches cannot be checked against another index
-    units, changed = [], set()
+    units, changed, hashed = [], set(), {}
     for rec in ev["inputs"]:
         unit = _unit_of(rec)
         report.inputs += 1
         try:
-            digest = file_sha256(unit)
+            digest = file_sha256(unit, hashed)
         except ProvenanceError as e:
             report.problems.append(Problem("input", str(e)))
             changed.add(rec["path"])
@@ -199,9 +199,7 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
                                   batch_size=params.batch_size):
             keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
             if keep:
-                rows.extend(scanner.scan_batch(Batch(
-                    batch.source, [batch.rows[i] for i in keep], [batch.ids[i] for i in keep],
-                    [batch.texts[i] for i in keep], {k: [v[i] for i in keep] for k, v in batch.meta.items()}, 0)))
+                rows.extend(scanner.scan_batch(batch.subset(keep)))
     frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
     frame = frame.with_columns(post_id=index.post_ids(frame["_post"].to_numpy())).drop("_post")
     moved = {now: then for now, then in renamed.items() if now != then}

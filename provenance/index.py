@@ -253,7 +253,7 @@ def _pairs(h: NDArray[np.uint64], p: NDArray[np.uint32]) -> NDArray:
     return out
 
 
-def _frequency(h: NDArray[np.uint64], max_key_posts: int) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
     """For postings sorted by hash: is each hash's first posting, and its number of posts."""
     new = np.ones(len(h), dtype=bool)
     new[1:] = h[1:] != h[:-1]
@@ -458,7 +458,7 @@ class _Builder:
         n_plain_keys = 0
         for k, r in enumerate(self.postings.ranges(self.range_limit)):
             h, post, pos = r["h"], r["p"], r["pos"]
-            new, df = _frequency(h, p.max_key_posts)
+            new, df = _frequency(h)
             freq = df > p.max_key_posts
             n_plain_keys += int((new & ~freq).sum())
             if freq.any():
@@ -490,7 +490,7 @@ class _Builder:
         for run in runs:
             r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
             h, post = r["h"], r["p"]
-            _, df = _frequency(h, p.max_key_posts)
+            _, df = _frequency(h)
             use = df <= p.max_key_posts
             if n_all_frequent:
                 use |= all_frequent[post] & (best_h[post] == h)

@@ -187,6 +187,12 @@ class Batch:
     nbytes: int
     id_fallback: bool = False
 
+    def subset(self, keep: Sequence[int]) -> "Batch":
+        """The records at positions ``keep`` (in that order), with this batch's ``nbytes``."""
+        pick = lambda values: [values[i] for i in keep]  # noqa: E731
+        return Batch(self.source, pick(self.rows), pick(self.ids), pick(self.texts),
+                     {k: pick(v) for k, v in self.meta.items()}, self.nbytes, self.id_fallback)
+
 
 # --------------------------------------------------------------------------- inputs
 
@@ -435,8 +441,11 @@ def _line_parts(f: InputFile, size: int, unit_bytes: int, id_field: str | None) 
 def _first_record_has(f: InputFile, field_name: str) -> bool | None:
     """Whether the first record of JSONL file ``f`` has ``field_name`` (None if it cannot be told:
     the part holding the first record then decides, as for the whole file)."""
-    with _Source(f) as src:
-        for line in src:
+    assert isinstance(f.path, Path) and f.compression is None  # (only such files are cut)
+    with open(f.path, "rb") as raw:  # not _Source: that would read (and hash) the whole file
+        for lineno, line in enumerate(raw, 1):
+            if lineno == 1:
+                line = line.removeprefix(_BOM)
             if line.strip():
                 try:
                     rec = json.loads(line.decode("utf-8"))
@@ -623,9 +632,20 @@ def _record_sha256(key: str, value: tuple[str, int] | None) -> None:
                 _DIGESTS.popitem(last=False)
 
 
-def file_sha256(file: InputFile) -> str:
-    """sha256 of ``file``'s on-disk bytes (of its part's bytes), read for that alone (when no read
-    recorded it)."""
+def file_sha256(file: InputFile, memo: dict[str, str] | None = None) -> str:
+    """sha256 of ``file``'s on-disk bytes (of its part's bytes; a part of a parquet file, being a row
+    range, has the whole file's), read for that alone (when no read recorded it). With ``memo``,
+    the digests already computed there are reused: the parts of one parquet file hash it once."""
+    key = str(file.path) if file.format == "parquet" else file.unit
+    if memo is not None and key in memo:
+        return memo[key]
+    digest = _read_sha256(file)
+    if memo is not None:
+        memo[key] = digest
+    return digest
+
+
+def _read_sha256(file: InputFile) -> str:
     tap = _tap(file)
     with tap:
         try:

@@ -123,3 +123,28 @@ def test_resume_rescans_only_the_missing_parts(api_index, corpus, tmp_path: Path
     assert again.summary["inputs_reused"] == len(units) - 3
     assert again.matches.equals(first.matches)
     assert NO_TIME(again.summary) == NO_TIME(first.summary)
+
+
+def test_a_parquet_files_parts_hash_it_once(api_index, corpus, tmp_path: Path, monkeypatch) -> None:
+    """A parquet part's checksum is the whole file's: checkpointing (and verifying) its parts reads
+    the file for it once, not once per part."""
+    import provenance.read as read_module
+    from provenance.evidence import verify
+
+    index, _ = api_index
+    hashed: list[str] = []
+    original = read_module._read_sha256
+
+    def counting(file):
+        hashed.append(str(file.path))
+        return original(file)
+
+    monkeypatch.setattr(read_module, "_read_sha256", counting)
+    out = tmp_path / "out"
+    api.scan(index, [corpus["parquet"]], out, unit_size=40_000)
+    parts = json.loads((out / "evidence.json").read_text())["inputs"]
+    assert len(parts) >= 10 and len({p["sha256"] for p in parts}) == 1
+    assert hashed == [str(corpus["parquet"])]
+    hashed.clear()
+    assert verify(out).ok
+    assert hashed == [str(corpus["parquet"])]
