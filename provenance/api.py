@@ -25,7 +25,7 @@ import polars as pl
 from . import __version__
 from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, find_in, jaccard_candidates,
                          pair_hits_from_keys)
-from .errors import IndexFormatError, InputError, ParameterError
+from .errors import ON_ERROR, IndexFormatError, InputError, ParameterError, Skipped
 from .checkpoint import Checkpoint
 from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
@@ -57,13 +57,29 @@ Progress = Callable[[int, int], None]
 """Called after each batch with (bytes read, records read) since the previous call."""
 
 
-def _read(files: Sequence[InputFile], text_field: str, id_field: str | None, **kwargs: Any) -> Iterator[Batch]:
+def _read(files: Sequence[InputFile], text_field: str, id_field: str | None, skipped: Skipped | None = None,
+          **kwargs: Any) -> Iterator[Batch]:
     """Batches of ``files``. ``id_field=None`` takes ids from an ``id`` field where a file has one and
-    uses FILE:ROW elsewhere; an id field named explicitly must be present."""
-    for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", **kwargs):
+    uses FILE:ROW elsewhere; an id field named explicitly must be present. With ``skipped``, bad
+    records and files are counted there and left out (see :func:`provenance.read.iter_batches`)."""
+    without_ids: set[str] = set()
+    for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", skipped=skipped, **kwargs):
         if id_field is not None and batch.id_fallback:
-            raise InputError(f"{batch.source}: no '{id_field}' field for the record ids")
+            if batch.source in without_ids:
+                continue
+            error = InputError(f"{batch.source}: no '{id_field}' field for the record ids", kind="wrong_schema")
+            if skipped is None:
+                raise error
+            skipped.add(error)
+            without_ids.add(batch.source)
+            continue
         yield batch
+
+
+def _skipping(on_error: str) -> Skipped | None:
+    if on_error not in ON_ERROR:
+        raise ParameterError(f"on_error (--on-error) must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    return Skipped() if on_error == "skip" else None
 
 
 def _describe(files: Sequence[InputFile]) -> list[dict[str, Any]]:
@@ -83,22 +99,80 @@ def build_index(
     force: bool = False,
     on_progress: Progress | None = None,
     memory_limit: int | None = None,
+    on_error: str = "stop",
 ) -> Index:
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
     With ``append``, the posts are added to the index already at ``out`` (its parameters are kept;
     ``params`` is ignored). ``memory_limit`` (bytes) bounds the build's working arrays; beyond it the
-    build spills sorted runs to disk (default: a quarter of physical memory). Returns the saved
-    :class:`Index`.
+    build spills sorted runs to disk (default: a quarter of physical memory). ``on_error="skip"``
+    leaves bad records and files out (and every post whose id an earlier post has), counted by
+    kind in the manifest's ``skipped``. Returns the saved :class:`Index`.
     """
+    skipped = _skipping(on_error)
     base = open_index(out) if append else None
     if base is not None:
         params = base.params
-    files = expand_inputs(posts, fmt)
-    batches = _read(files, text_field, id_field, meta_fields=meta_fields)
+    files = expand_inputs(posts, fmt, skipped)
+    batches = _read(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields)
+    if skipped is not None:
+        batches = _first_of_each_id(batches, skipped, base)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
-                  overwrite=force)
+                  overwrite=force, skipped=skipped)
+
+
+class _SeenIds:
+    """The 128-bit hashes (xxh3_128) of the post ids seen so far, in sorted levels that merge as they
+    grow (16 bytes per post; equal hashes of different ids: about n^2 / 2^129, never in practice)."""
+
+    def __init__(self) -> None:
+        self.levels: list[tuple[np.ndarray, np.ndarray]] = []  # (high, low) 64-bit halves, sorted
+
+    @staticmethod
+    def _halves(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        h = [xxhash.xxh3_128_intdigest(i.encode("utf-8")) for i in ids]
+        return (np.fromiter((x >> 64 for x in h), dtype=np.uint64, count=len(h)),
+                np.fromiter((x & 0xFFFFFFFFFFFFFFFF for x in h), dtype=np.uint64, count=len(h)))
+
+    def first_seen(self, ids: Sequence[str]) -> np.ndarray:
+        """Which of ``ids`` were not seen before (nor earlier in ``ids``); records them all."""
+        high, low = self._halves(ids)
+        order = np.lexsort((np.arange(len(ids)), low, high))  # equal ids together, first occurrence first
+        hs, ls = high[order], low[order]
+        new = np.ones(len(ids), dtype=bool)
+        new[order[1:]] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
+        for lh, ll in self.levels:
+            lo, hi = np.searchsorted(lh, high, "left"), np.searchsorted(lh, high, "right")
+            for i in np.flatnonzero(hi > lo).tolist():  # same high half: compare the low halves
+                if (ll[lo[i] : hi[i]] == low[i]).any():
+                    new[i] = False
+        keep = order[new[order]]
+        self.levels.append((high[keep], low[keep]))
+        while len(self.levels) > 1 and len(self.levels[-1][0]) * 2 >= len(self.levels[-2][0]):
+            (h1, l1), (h2, l2) = self.levels.pop(), self.levels.pop()
+            h, lw = np.concatenate([h2, h1]), np.concatenate([l2, l1])
+            o = np.lexsort((lw, h))
+            self.levels.append((h[o], lw[o]))
+        return new
+
+
+def _first_of_each_id(batches: Iterable[Batch], skipped: Skipped, base: Index | None) -> Iterator[Batch]:
+    """The batches without the posts whose id an earlier post (or the ``base`` index) has; those are
+    counted as ``duplicate_id``."""
+    seen = _SeenIds()
+    if base is not None:
+        seen.first_seen(base.posts["post_id"].to_list())
+    for batch in batches:
+        new = seen.first_seen(batch.ids)
+        if new.all():
+            yield batch
+            continue
+        for i in np.flatnonzero(~new).tolist():
+            skipped.add(InputError(f"{batch.source}:{batch.rows[i]}: duplicate post id {batch.ids[i]!r} (an earlier "
+                                   "post has it; this one is left out)", kind="duplicate_id", record=True))
+        if new.any():
+            yield batch.subset(np.flatnonzero(new).tolist())
 
 
 @dataclass
@@ -374,8 +448,19 @@ def _scan_file_task(index_path: str, checksum: str, file: InputFile, text_field:
         _OPEN_INDEXES[key] = _Scanner(index, params)
     scanner = _OPEN_INDEXES[key]
     scanner.params = params
-    batches = _read([file], text_field, id_field, batch_size=params.batch_size)
-    return _scan_batches(scanner.index, batches, params, None, scanner=scanner)
+    return _scan_unit(scanner.index, file, text_field, id_field, params, None, scanner=scanner)
+
+
+def _scan_unit(index: Index, file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
+               on_progress: Progress | None, **kwargs: Any) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
+    """Read and scan one unit (a file or a part); its bad records are skipped or stop the scan, as
+    ``params.on_error`` says, and the skipped ones are counted in its tally."""
+    skipped = _skipping(params.on_error)
+    batches = _read([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size)
+    tally, timings, rows = _scan_batches(index, batches, params, on_progress, **kwargs)
+    if skipped is not None:
+        tally.skipped.merge(skipped)
+    return tally, timings, rows
 
 
 def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
@@ -502,13 +587,15 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "params": {"index": index.params.to_dict(), "scan": params.to_dict()},
         "index": {"path": str(index.path) if index.path else None, "manifest_sha256": index.checksum},
         "inputs": inputs,
+        "skipped": t.skipped.to_dict(),
         "tool_version": __version__,
         "seconds": {k: round(v, 4) for k, v in timings.items()},
     }
 
 
 def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
-         inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None) -> ScanResult:
+         inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None,
+         skipped: Skipped | None = None) -> ScanResult:
     if not isinstance(index, Index):
         index = open_index(index, verify="background")
     reused = 0
@@ -516,6 +603,8 @@ def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index],
         (tally, timings, rows), reused = batches(index)
     else:
         tally, timings, rows = _scan_batches(index, batches, params, on_progress, pool=None)
+    if skipped:  # arguments that gave no file
+        tally.skipped.merge(skipped)
     matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
     # Post ids are filled in once, at the end, rather than looked up per match.
     matches = matches.with_columns(post_id=index.post_ids(matches["_post"].to_numpy())).drop("_post")
@@ -576,7 +665,8 @@ def scan(
         raise ParameterError("use --workers or --scheduler, not both (the cluster has its own workers)")
     if resume and out_dir is None:
         raise ParameterError("--resume needs the output directory of the scan to resume")
-    files = expand_inputs(corpus, fmt)
+    skipped = _skipping(params.on_error)
+    files = expand_inputs(corpus, fmt, skipped)
     units = split_units(files, unit_size, id_field or "id")
     kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
 
@@ -605,7 +695,7 @@ def scan(
         return _merge(results, time.perf_counter() - t_start), (checkpoint.reused if checkpoint else 0)
 
     inputs = _describe(files)
-    result = _run(index, scan_files, params, inputs, out_dir, on_progress)
+    result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped)
     if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
         write_evidence(result.out_dir, kept["index"], params, {"text": text_field, "id": id_field},
                        [unit_record(u, kept["checkpoint"].sha256[u.unit]) for u in units])
@@ -647,7 +737,7 @@ def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results
         t = by_path.get(entry["path"], Tally())
         entry.update({"docs_scanned": t.docs_scanned, "docs_matched": t.docs_matched, "corpus_chars": t.corpus_chars,
                       "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts),
-                      "estimates": share_estimates(t, confidence)})
+                      "estimates": share_estimates(t, confidence), "skipped": dict(sorted(t.skipped.counts.items()))})
 
 
 def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,
@@ -657,8 +747,8 @@ def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_fi
     scanner = None if pool is not None or not files else _Scanner(index, params)
     try:
         for f in files:
-            batches = _read([f], text_field, id_field, batch_size=params.batch_size)
-            yield f, _scan_batches(index, batches, params, on_progress, scanner=scanner, pool=pool, workers=workers)
+            yield f, _scan_unit(index, f, text_field, id_field, params, on_progress, scanner=scanner, pool=pool,
+                                workers=workers)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

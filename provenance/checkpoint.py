@@ -37,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from .errors import ProvenanceError
+from .errors import ProvenanceError, Skipped
 from .estimate import Tally
 from .read import URL, InputFile, file_sha256, take_sha256
 from .report import MATCH_SCHEMA, atomic_write
@@ -123,7 +123,8 @@ class Checkpoint:
             rows = pl.read_parquet(rows_path).to_dicts()
         except (ProvenanceError, OSError, ValueError, KeyError, pl.exceptions.PolarsError):
             return None  # damaged, foreign or unreadable: scan the file again (which reports its errors)
-        tally = Tally(**{k: meta["tally"][k] for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]))
+        tally = Tally(**{k: meta["tally"][k] for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]),
+                      skipped=Skipped.from_dict(meta["tally"].get("skipped")))
         self.reused += 1
         self.sha256[file.unit] = meta["sha256"]
         return tally, meta["seconds"], rows
@@ -145,16 +146,20 @@ class Checkpoint:
         """Record ``file``'s result: rows first, then the metadata that makes the unit count."""
         tally, seconds, rows = result
         key = self._key(file)
-        state = self._state(file)
-        read = take_sha256(file)
-        expected = state["bytes"] if file.part is None or file.format == "parquet" else file.part.nbytes
-        sha256 = read[0] if read is not None and read[1] == expected else file_sha256(file, self._hashed)
+        try:
+            state = self._state(file)
+            read = take_sha256(file)
+            expected = state["bytes"] if file.part is None or file.format == "parquet" else file.part.nbytes
+            sha256 = read[0] if read is not None and read[1] == expected else file_sha256(file, self._hashed)
+        except (OSError, ProvenanceError):  # gone or unreadable: a file the scan skipped (--on-error skip)
+            state, sha256 = {"path": str(file.path), "bytes": None}, None
         self.sha256[file.unit] = sha256
         frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
         try:
             atomic_write(self.dir / f"{key}.parquet", frame.write_parquet)
             meta = {**state, "sha256": sha256, "seconds": seconds,
-                    "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched)}}
+                    "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched),
+                              "skipped": tally.skipped.to_dict()}}
             _write_json(self.dir / f"{key}.json", meta)
         except OSError as e:
             raise ProvenanceError(f"{self.dir}: cannot write a scan checkpoint ({e.strerror or e})") from None

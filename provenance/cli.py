@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from . import __version__, api
-from .errors import ParameterError, ProvenanceError
+from .errors import ParameterError, ProvenanceError, Skipped
 from .params import IndexParams, ScanParams
 from .spill import parse_size
 
@@ -58,6 +58,9 @@ IdField = typer.Option(None, "--id-field", help="Field/column holding the record
 Format = typer.Option(None, "--format", help="Force the input format: jsonl, csv, tsv, parquet, text, lines (default: from the extension).")
 Quiet = typer.Option(False, "--quiet", "-q", help="No progress bars or tables (bars are shown only on a terminal).")
 AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+OnError = typer.Option("stop", "--on-error", metavar="stop|skip",
+                       help="stop: the first bad record or file ends the run with one line naming file and row. "
+                            "skip: leave it out, count it by kind (in 'skipped') and print the count at the end.")
 
 
 class _Bar:
@@ -81,7 +84,10 @@ def _progress(quiet: bool, label: str, paths: Sequence[str | Path], fmt: Optiona
         return
     from .read import expand_inputs, total_bytes
 
-    total = total_bytes(expand_inputs(paths, fmt))
+    try:
+        total = total_bytes(expand_inputs(paths, fmt))
+    except ProvenanceError:  # the run itself reports (or skips) what is wrong
+        total = 0
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
                TransferSpeedColumn(), TextColumn("{task.fields[records]:,} records"), TimeRemainingColumn())
     # Transient: the bar disappears when the step ends (or fails), leaving the table or the error line.
@@ -119,6 +125,7 @@ def index_build(
         None, "--memory-limit", metavar="SIZE",
         help="Memory for the build's working arrays, e.g. 2GiB; beyond it sorted runs spill to disk "
              "[default: a quarter of RAM]."),
+    on_error: str = OnError,
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -132,12 +139,19 @@ def index_build(
     with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
-                                memory_limit=limit)
+                                memory_limit=limit, on_error=on_error)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
                   "(name the id column with --id-field)", highlight=False)
     _show_index(index, quiet, as_json)
+    _show_skipped(Skipped.from_dict(index.manifest.get("skipped")), "the manifest's 'skipped'")
+
+
+def _show_skipped(skipped: Skipped, where: str) -> None:
+    """The count of bad records and files left out, on stderr (also with --quiet: it changes the results)."""
+    if skipped:
+        err.print(f"{escape(skipped.line())}; first of each kind in {where}", highlight=False, soft_wrap=True)
 
 
 def _size_option(text: str, option: str) -> int:
@@ -215,6 +229,7 @@ def scan(
     unit_size: str = typer.Option("256MiB", "--unit-size", metavar="SIZE",
                                   help="Local JSONL, lines and parquet files larger than this are scanned in parts "
                                        "(Dask tasks and checkpoint units of their own); same results."),
+    on_error: str = OnError,
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -224,7 +239,7 @@ def scan(
     """
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_jaccard=min_jaccard, batch_size=batch_size, sample=sample, sample_seed=seed,
-                        confidence=confidence)
+                        confidence=confidence, on_error=on_error)
     unit_bytes = _size_option(unit_size, "--unit-size")
     index = api.open_index(index_dir, verify="background")  # checksums checked while the scan runs
     with _progress(quiet, "scanning", corpus, fmt) as bar:
@@ -244,6 +259,7 @@ def _show_scan(result: api.ScanResult, quiet: bool, as_json: bool) -> None:
         if result.out_dir is not None:
             err.print(f"wrote {result.out_dir / 'matches.parquet'}, {result.out_dir / 'summary.json'} and "
                       f"{result.out_dir / 'evidence.json'}")
+    _show_skipped(Skipped.from_dict(result.summary.get("skipped")), "summary.json 'skipped'")
 
 
 @app.command("verify")

@@ -11,6 +11,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from .errors import Skipped
+
 __all__ = ["covered_chars", "estimates", "share_estimates", "exposure", "licensed_documents", "month_of", "pick_field", "posts_by", "Tally"]
 
 
@@ -46,6 +48,7 @@ class Tally:
     matched_sq: int = 0  # y = matched characters: sum x^2, sum y^2, sum x*y
     cross: int = 0
     posts_matched: set[int] = field(default_factory=set)
+    skipped: Skipped = field(default_factory=Skipped)  # bad records and files left out (--on-error skip)
 
     COUNTS = ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified",
               "docs_total", "chars_total", "chars_sq", "matched_sq", "cross")
@@ -56,6 +59,7 @@ class Tally:
         for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.posts_matched |= other.posts_matched
+        self.skipped.merge(other.skipped)
 
     def shares(self, posts_indexed: int) -> dict[str, float]:
         def share(a: int, b: int) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from . import __version__
-from .errors import ProvenanceError
+from .errors import ProvenanceError, Skipped
 from .index import Index, open_index, sha256_of
 from .params import ScanParams
 from .read import URL, InputFile, Part, file_sha256, iter_batches
@@ -41,7 +41,7 @@ COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "metho
             "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars")
 
 
-def unit_record(unit: InputFile, sha256: str) -> dict[str, Any]:
+def unit_record(unit: InputFile, sha256: str | None) -> dict[str, Any]:
     """What the evidence keeps of one input unit; ``path`` is spelled as the matches' ``source``."""
     url = isinstance(unit.path, URL)
     part = unit.part
@@ -153,6 +153,8 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
     for rec in ev["inputs"]:
         unit = _unit_of(rec)
         report.inputs += 1
+        if rec["sha256"] is None:  # unreadable when scanned, and skipped (--on-error skip): nothing of it to check
+            continue
         try:
             digest = file_sha256(unit, hashed)
         except ProvenanceError as e:
@@ -195,8 +197,9 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
         rows_wanted = wanted.get(rec["path"], set())
         if not rows_wanted:
             continue
+        skipped = Skipped() if params.on_error == "skip" else None  # (the scan skipped the same records)
         for batch in iter_batches([unit], text_field=fields["text"], id_field=fields.get("id") or "id",
-                                  batch_size=params.batch_size):
+                                  batch_size=params.batch_size, skipped=skipped):
             keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
             if keep:
                 rows.extend(scanner.scan_batch(batch.subset(keep)))

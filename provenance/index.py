@@ -66,7 +66,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from . import __version__
-from .errors import IndexFormatError, InputError, ParameterError
+from .errors import IndexFormatError, InputError, ParameterError, Skipped
 from .params import IndexParams
 from .report import umask
 from .shingle import HASH_NAME, TokenHasher, batch_shingles, sequence_keys
@@ -583,14 +583,15 @@ def _prepare(path: Path, overwrite: bool) -> Path:
 def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = IndexParams(), *,
                 base: Index | None = None, inputs: dict[str, Any] | None = None,
                 on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
-                overwrite: bool = False) -> Index:
+                overwrite: bool = False, skipped: Skipped | None = None) -> Index:
     """Build an index from batches of posts (see :func:`provenance.read.iter_batches`) into directory
     ``out`` and open it.
 
     With ``base``, the new posts are appended to that index's posts (same parameters required) and
     all derived tables (frequencies, keys, signatures, bands) are rebuilt over the union. The build's
     working arrays stay within about ``memory_limit`` bytes (default :func:`default_memory_limit`);
-    what does not fit spills to a work directory inside the new index directory.
+    what does not fit spills to a work directory inside the new index directory. ``skipped`` (bad
+    posts left out while reading, filled as the batches stream) goes into the manifest.
     """
     if base is not None and base.params != params:
         raise ParameterError(f"cannot append with parameters {params} to an index built with {base.params}")
@@ -618,6 +619,9 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         info["id_fallback_files"] = sorted(info["id_fallback_files"]) if base is not None else info["id_fallback_files"]
         info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
         info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
+        all_skipped = Skipped.from_dict(base.manifest.get("skipped")) if base is not None else Skipped()
+        all_skipped.merge(skipped or Skipped())
+        info["skipped"] = all_skipped.to_dict()
         meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
         _write_manifest(tmp, params, counts, info, meta_fields)
         _replace(tmp, path)
@@ -676,6 +680,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "meta_fields": meta_fields,
         "inputs": info.get("inputs", []),
         "id_fallback_files": info.get("id_fallback_files", []),
+        "skipped": info.get("skipped", Skipped().to_dict()),
         "files": files,
     }
     with open(tmp / MANIFEST, "wb") as fh:

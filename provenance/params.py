@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from .errors import ParameterError
+from .errors import ON_ERROR, ParameterError
 
 __all__ = ["IndexParams", "ScanParams", "MODES"]
 
@@ -82,6 +82,11 @@ class ScanParams(_Params):
         window_slack: extra region length allowed, as a share of the post's shingle count (min. 3).
         min_jaccard: ``--mode jaccard``: exact Jaccard similarity a candidate must reach.
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
+        sample: share of the documents scanned (a seeded hash of file and row picks them).
+        sample_seed: the seed of that hash.
+        confidence: level of the estimates' intervals.
+        on_error: ``stop`` at the first bad record or file (one line naming file and row), or
+            ``skip`` it and count it by kind in ``summary.json`` ``skipped``.
     """
 
     _KIND = "scan"
@@ -95,6 +100,7 @@ class ScanParams(_Params):
     sample: float = 1.0
     sample_seed: int = 0
     confidence: float = 0.95
+    on_error: Literal["stop", "skip"] = "stop"
 
     def __post_init__(self) -> None:
         _check(self.mode in MODES, f"mode (--mode) must be one of {', '.join(MODES)}, got {self.mode!r}")
@@ -106,5 +112,6 @@ class ScanParams(_Params):
         _check(0.0 < self.sample <= 1.0, f"sample (--sample) must be in (0, 1], got {self.sample}")
         _check(0 <= self.sample_seed < 2**63, f"sample_seed (--seed) must be 0..2^63-1, got {self.sample_seed}")
         _check(0.5 <= self.confidence < 1.0, f"confidence (--confidence) must be in [0.5, 1), got {self.confidence}")
+        _check(self.on_error in ON_ERROR, f"on_error (--on-error) must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
         _check(1 <= self.batch_size <= 1_000_000, f"batch_size (--batch-size) must be 1..1000000, got {self.batch_size}")
 

@@ -58,7 +58,7 @@ from typing import Any, BinaryIO, NamedTuple
 import polars as pl
 import zstandard
 
-from provenance.errors import InputError, ParameterError, where
+from provenance.errors import InputError, ParameterError, Skipped, where
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "text", "lines")
 
@@ -197,11 +197,13 @@ class Batch:
 # --------------------------------------------------------------------------- inputs
 
 
-def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None) -> list[InputFile]:
+def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None, skipped: Skipped | None = None) -> list[InputFile]:
     """Turn file and directory arguments into input files.
 
     A directory contributes every supported, non-hidden file below it, sorted by path
-    (with ``fmt`` given: every non-hidden file). ``fmt`` overrides all extensions.
+    (with ``fmt`` given: every non-hidden file). ``fmt`` overrides all extensions. With
+    ``skipped``, an argument that gives no file (missing, an empty folder, an unknown format) is
+    counted there instead of raising, as long as some argument gives files.
     """
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
@@ -209,27 +211,37 @@ def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None) -> list[I
         raise InputError("no input files given")
     files: list[InputFile] = []
     for arg in paths:
-        if is_url(arg):
-            files.extend(_expand_url(str(arg), fmt))
-            continue
-        path = Path(arg)
         try:
-            is_dir = path.is_dir() if path.exists() else None
-        except OSError as e:
-            raise InputError(f"{path}: {_strerror(e)}") from None
-        if is_dir is None:
-            raise InputError(f"{path}: no such file or directory")
-        if not is_dir:
-            single = _classify(path, fmt, root=None, explicit=True)
-            assert single is not None  # explicit=True raises instead
-            files.append(single)
-            continue
-        found = [f for p in _walk(path) if (f := _classify(p, fmt, root=path, explicit=False))]
-        if not found:
-            exts = ", ".join(sorted(_EXTENSIONS))
-            raise InputError(f"{path}: no supported input files in directory (looked for {exts})")
-        files.extend(found)
+            files.extend(_expand_one(arg, fmt))
+        except InputError as e:
+            if skipped is None:
+                raise
+            skipped.add(e)
+    if not files:
+        raise InputError(f"no input files (skipped: {'; '.join(skipped.first.values())})" if skipped else "no input files",
+                         kind="missing_file")
     return files
+
+
+def _expand_one(arg: str | Path, fmt: str | None) -> list[InputFile]:
+    if is_url(arg):
+        return _expand_url(str(arg), fmt)
+    path = Path(arg)
+    try:
+        is_dir = path.is_dir() if path.exists() else None
+    except OSError as e:
+        raise InputError(f"{path}: {_strerror(e)}") from None
+    if is_dir is None:
+        raise InputError(f"{path}: no such file or directory", kind="missing_file")
+    if not is_dir:
+        single = _classify(path, fmt, root=None, explicit=True)
+        assert single is not None  # explicit=True raises instead
+        return [single]
+    found = [f for p in _walk(path) if (f := _classify(p, fmt, root=path, explicit=False))]
+    if not found:
+        exts = ", ".join(sorted(_EXTENSIONS))
+        raise InputError(f"{path}: no supported input files in directory (looked for {exts})", kind="empty_directory")
+    return found
 
 
 def _walk(root: Path) -> list[Path]:
@@ -261,7 +273,7 @@ def _expand_url(arg: str, fmt: str | None) -> list[InputFile]:
             raise _url_error(url, e) from None
         files = [f for u in _listed(fs, base, found) if (f := _classify(u, fmt, root=None, explicit=False))]
         if not files:
-            raise InputError(f"{arg}: no supported input files match")
+            raise InputError(f"{arg}: no supported input files match", kind="missing_file")
         return files
     info = url.info()
     if info.get("type") != "directory" and not arg.endswith("/"):
@@ -281,7 +293,7 @@ def _expand_url(arg: str, fmt: str | None) -> list[InputFile]:
     files = [f for u in _listed(fs, arg, found) if (f := _classify(u, fmt, root=root, explicit=False))]
     if not files:
         exts = ", ".join(sorted(_EXTENSIONS))
-        raise InputError(f"{arg}: no supported input files in folder (looked for {exts})")
+        raise InputError(f"{arg}: no supported input files in folder (looked for {exts})", kind="empty_directory")
     return files
 
 
@@ -329,7 +341,7 @@ def _url_error(url: URL, e: BaseException) -> InputError:
     if isinstance(e, InputError):
         return e
     if isinstance(e, FileNotFoundError):
-        return InputError(f"{url}: no such file or directory")
+        return InputError(f"{url}: no such file or directory", kind="missing_file")
     if isinstance(e, PermissionError):
         return InputError(f"{url}: permission denied")
     if isinstance(e, IsADirectoryError):
@@ -358,9 +370,9 @@ def _classify(path: Path | URL, fmt: str | None, root: Path | URL | None, explic
         if not explicit:
             return None
         what = f"'{suffix}'" if suffix else "(no file extension)"
-        raise InputError(f"{path}: unknown format {what} (use --format one of {', '.join(FORMATS)})")
+        raise InputError(f"{path}: unknown format {what} (use --format one of {', '.join(FORMATS)})", kind="wrong_format")
     if format_ == "parquet" and compression:
-        raise InputError(f"{path}: parquet files cannot be gzip/zstd compressed (decompress it first)")
+        raise InputError(f"{path}: parquet files cannot be gzip/zstd compressed (decompress it first)", kind="wrong_format")
     return InputFile(path, format_, compression, root)
 
 
@@ -391,10 +403,12 @@ def split_units(files: Sequence[InputFile], unit_bytes: int, id_field: str | Non
         if (isinstance(f.path, URL) or f.part is not None or f.compression is not None or f.format not in SPLITTABLE
                 or size <= unit_bytes):
             out.append(f)
-        elif f.format == "parquet":
-            out.extend(_parquet_parts(f, size, unit_bytes))
         else:
-            out.extend(_line_parts(f, size, unit_bytes, id_field))
+            try:
+                out.extend(_parquet_parts(f, size, unit_bytes) if f.format == "parquet"
+                           else _line_parts(f, size, unit_bytes, id_field))
+            except InputError:  # a damaged file stays whole: reading it reports (or skips) the damage
+                out.append(f)
     return out
 
 
@@ -459,7 +473,7 @@ def _parquet_parts(f: InputFile, size: int, unit_bytes: int) -> list[InputFile]:
     try:
         total = pl.scan_parquet(f.path).select(pl.len()).collect().item()
     except (pl.exceptions.PolarsError, OSError) as e:
-        raise InputError(f"{f.path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{f.path}: not a readable parquet file ({str(e).splitlines()[0]})", kind="not_parquet") from None
     step = max(1, -(-total * unit_bytes // size))
     return [replace(f, part=Part(a, min(a + step, total), size * (min(a + step, total) - a) // max(total, 1)))
             for a in range(0, total, step)] or [f]
@@ -605,6 +619,8 @@ def _open(path: Path | URL) -> Any:
         return open(path, "rb", buffering=0)
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory", kind="missing_file") from None
     except OSError as e:
         raise InputError(f"{path}: {_strerror(e)}") from None
 
@@ -709,42 +725,77 @@ class _Source:
         try:
             for line in self._stream:
                 self.lineno += 1
-                if self.lineno == 1 and line.startswith(_BOM):  # (a part never starts on line 1)
-                    line = line[len(_BOM) :]
+                if self.lineno == 1:  # (a part never starts on line 1)
+                    _sniff(self.file, line)
+                    if line.startswith(_BOM):
+                        line = line[len(_BOM) :]
                 yield line
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
             raise self._error(e) from None
 
     def read(self) -> bytes:
         try:
-            return self._stream.read()
+            data = self._stream.read()
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
             raise self._error(e) from None
+        _sniff(self.file, data[:8])
+        return data
 
     def _error(self, e: BaseException) -> InputError:
         loc = self._locate(self.lineno + 1)
         if self._raw.error is not None:  # the remote backend failed, not the data
             return InputError(f"{loc}: read error ({_reason(self._raw.error)})")
         if self.file.compression:
-            return InputError(f"{loc}: truncated or corrupt {self.file.compression} stream")
+            if self.lineno == 0 and any(m in str(e) for m in ("Not a gzipped file", "nknown frame descriptor")):
+                ext = {"gzip": ".gz", "zstd": ".zst"}[self.file.compression]
+                return InputError(f"{self.file.path}: not {self.file.compression} data, although its name ends in {ext} "
+                                  "(rename the file)", kind="wrong_format")
+            return InputError(f"{loc}: truncated or corrupt {self.file.compression} stream", kind="truncated_stream")
         return InputError(f"{loc}: read error ({_strerror(e) if isinstance(e, OSError) else e})")
+
+
+_MAGIC = ((b"\x1f\x8b", "gzip-compressed data"), (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+          (b"PAR1", "a parquet file"), (b"PK\x03\x04", "a zip archive"), (b"BZh", "bzip2-compressed data"),
+          (b"\xfd7zXZ\x00", "xz-compressed data"), (b"\xff\xfe", "UTF-16 text (convert it to UTF-8)"),
+          (b"\xfe\xff", "UTF-16 text (convert it to UTF-8)"))
+
+
+def _sniff(file: InputFile, head: bytes) -> None:
+    """Raise when a text format's first bytes show another kind of file (a .jsonl that is gzip, ...)."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            name = f"{file.format}" + (f" ({file.compression})" if file.compression else "")
+            raise InputError(f"{file.path}: is {what}, not {name} as its name or --format says", kind="wrong_format")
 
 
 # --------------------------------------------------------------------------- values
 
 
 def _utf8_error(loc: str, e: UnicodeDecodeError) -> InputError:
-    return InputError(f"{loc}: not valid UTF-8 at byte offset {e.start} of the line")
+    return InputError(f"{loc}: not valid UTF-8 at byte offset {e.start} of the line", kind="not_utf8", record=True)
+
+
+def _valid_text(text: str) -> str:
+    """``text``, with any lone surrogate (JSON allows escapes such as ``"\\ud800"``, which are no
+    characters) replaced by U+FFFD, one for one, so offsets do not move."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
 
 
 def _type_name(value: object) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def _text_error(loc: str, name: str, value: object) -> InputError:
+def _text_error(loc: str, name: str, value: object, present: bool = False) -> InputError:
     if value is None:
-        return InputError(f"{loc}: record has no '{name}' field")
-    return InputError(f"{loc}: '{name}' is {_type_name(value)}, not a string")
+        what = f"'{name}' is null" if present else f"record has no '{name}' field"
+        return InputError(f"{loc}: {what}", kind="missing_text", record=True)
+    return InputError(f"{loc}: '{name}' is {_type_name(value)}, not a string", kind="text_not_string", record=True)
 
 
 def _id_str(value: object, loc: Callable[[], str], name: str) -> str:
@@ -755,9 +806,10 @@ def _id_str(value: object, loc: Callable[[], str], name: str) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     if value is None or value == "":
-        raise InputError(f"{loc()}: record has no '{name}' value (the file has ids, so every record needs one)")
+        raise InputError(f"{loc()}: record has no '{name}' value (the file has ids, so every record needs one)",
+                         kind="missing_id", record=True)
     if isinstance(value, (list, dict)):
-        raise InputError(f"{loc()}: '{name}' is {_type_name(value)}, not a string or number")
+        raise InputError(f"{loc()}: '{name}' is {_type_name(value)}, not a string or number", kind="bad_id", record=True)
     return str(value)
 
 
@@ -793,6 +845,13 @@ class _Options:
     text_field: str
     id_field: str | None
     meta_fields: tuple[str, ...] = field(default=())
+    skipped: Skipped | None = None  # on_error="skip": bad records and files are counted here
+
+    def reject(self, error: InputError) -> None:
+        """A bad record: raise, or (skipping) count it; the reader then goes on with the next record."""
+        if self.skipped is None:
+            raise error
+        self.skipped.add(error)
 
 
 def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
@@ -810,24 +869,33 @@ def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
             try:
                 rec = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError as e:
-                raise _utf8_error(where(source, row), e) from None
+                opt.reject(_utf8_error(where(source, row), e))
+                continue
             except (ValueError, RecursionError) as e:
                 reason = f"{e.msg}: column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
                 hint = "; expected one JSON object per line" if use_ids is None else ""
-                raise InputError(f"{where(source, row)}: broken JSON ({reason}{hint})") from None
+                opt.reject(InputError(f"{where(source, row)}: broken JSON ({reason}{hint})", kind="broken_json", record=True))
+                continue
             if type(rec) is not dict:
-                raise InputError(f"{where(source, row)}: expected a JSON object, got {_type_name(rec)}")
+                opt.reject(InputError(f"{where(source, row)}: expected a JSON object, got {_type_name(rec)}",
+                                      kind="not_an_object", record=True))
+                continue
             text = rec.get(text_field)
             if type(text) is not str:
-                raise _text_error(where(source, row), text_field, text)
+                opt.reject(_text_error(where(source, row), text_field, text, text_field in rec))
+                continue
             if use_ids is None:
                 use_ids = id_field is not None and id_field in rec
                 st.id_fallback = id_field is not None and not use_ids
             if use_ids:
-                rid = _id_str(rec.get(id_field), lambda: where(source, row), id_field)  # type: ignore[arg-type]
+                try:
+                    rid = _id_str(rec.get(id_field), lambda: where(source, row), id_field)  # type: ignore[arg-type]
+                except InputError as e:
+                    opt.reject(e)
+                    continue
             else:
                 rid = f"{source}:{row}"
-            yield row, rid, text, tuple(_meta_str(rec.get(k)) for k in opt.meta_fields)
+            yield row, rid, _valid_text(text), tuple(_meta_str(rec.get(k)) for k in opt.meta_fields)
 
 
 def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
@@ -838,12 +906,19 @@ def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
     def locate(lineno: int) -> str:
         return f"{where(source, row + 1)} (line {lineno})" if header is not None else f"{source} (header)"
 
+    bad_lines: list[InputError] = []  # (skipping) lines of the current row that are not UTF-8
+
     def decoded(src: _Source) -> Iterator[str]:
         for line in src:
             try:
                 yield line.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise _utf8_error(locate(src.lineno), e) from None
+                if opt.skipped is None:
+                    raise _utf8_error(locate(src.lineno), e) from None
+                # Skipping: the csv module still gets the line (it may be inside a quoted field),
+                # and the row it belongs to is left out.
+                bad_lines.append(_utf8_error(locate(src.lineno), e))
+                yield line.decode("utf-8", errors="replace")
 
     csv.field_size_limit(1 << 30)
     with _Source(f, locate) as src:
@@ -856,25 +931,35 @@ def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
                 return
             for name in (opt.text_field, *opt.meta_fields):
                 if name not in header:
-                    raise InputError(f"{source}: no column '{name}' {_columns(header)}")
+                    raise InputError(f"{source}: no column '{name}' {_columns(header)}", kind="wrong_schema")
             text_i = header.index(opt.text_field)
             meta_i = [header.index(k) for k in opt.meta_fields]
             id_i = header.index(opt.id_field) if opt.id_field in header else None
             st.id_fallback = opt.id_field is not None and id_i is None
             for fields in reader:
                 if not fields:
+                    bad_lines.clear()
+                    continue
+                row += 1
+                if bad_lines:
+                    opt.reject(bad_lines[0])
+                    bad_lines.clear()
                     continue
                 if len(fields) != len(header):
-                    raise InputError(f"{where(source, row + 1)}: row has {len(fields)} fields, "
-                                     f"the header has {len(header)}")
-                row += 1
+                    opt.reject(InputError(f"{where(source, row)}: row has {len(fields)} fields, the header has "
+                                          f"{len(header)}", kind="ragged_row", record=True))
+                    continue
                 if id_i is None:
                     rid = f"{source}:{row}"
                 else:
-                    rid = _id_str(fields[id_i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
+                    try:
+                        rid = _id_str(fields[id_i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
+                    except InputError as e:
+                        opt.reject(e)
+                        continue
                 yield row, rid, fields[text_i], tuple(fields[i] for i in meta_i)
         except csv.Error as e:
-            raise InputError(f"{locate(src.lineno)}: malformed {f.format.upper()} ({e})") from None
+            raise InputError(f"{locate(src.lineno)}: malformed {f.format.upper()} ({e})", kind="malformed_csv") from None
 
 
 def _lines(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
@@ -888,7 +973,8 @@ def _lines(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise _utf8_error(where(source, src.lineno), e) from None
+                opt.reject(_utf8_error(where(source, src.lineno), e))
+                continue
             if text.endswith("\n"):
                 text = text[:-2] if text.endswith("\r\n") else text[:-1]
             yield src.lineno, f"{source}:{src.lineno}", text, no_meta
@@ -903,7 +989,7 @@ def _text(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
     try:
         text = data[skip:].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"{f.path}: not valid UTF-8 at byte offset {e.start + skip}") from None
+        raise InputError(f"{f.path}: not valid UTF-8 at byte offset {e.start + skip}", kind="not_utf8") from None
     if isinstance(f.path, URL):
         doc_id = str(f.path)[len(str(f.root)) + 1 :] if f.root else f.path.name
     else:
@@ -924,13 +1010,13 @@ def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes
         schema = pl.read_parquet_schema(data)
         total = pl.scan_parquet(data).select(pl.len()).collect().item()
     except (pl.exceptions.PolarsError, OSError) as e:
-        raise InputError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not a readable parquet file ({str(e).splitlines()[0]})", kind="not_parquet") from None
     for name in (opt.text_field, *opt.meta_fields):
         if name not in schema:
-            raise InputError(f"{path}: no column '{name}' {_columns(schema)}")
+            raise InputError(f"{path}: no column '{name}' {_columns(schema)}", kind="wrong_schema")
     dtype = schema[opt.text_field]
     if not (dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum))):
-        raise InputError(f"{path}: column '{opt.text_field}' is {dtype}, not a string type")
+        raise InputError(f"{path}: column '{opt.text_field}' is {dtype}, not a string type", kind="wrong_schema")
     use_ids = opt.id_field is not None and opt.id_field in schema
     st.id_fallback = opt.id_field is not None and not use_ids
     names = list(dict.fromkeys([opt.text_field, *([opt.id_field] if use_ids else []), *opt.meta_fields]))
@@ -944,22 +1030,27 @@ def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes
         try:
             df = pl.scan_parquet(data).select(columns).slice(done, min(step, total - done)).collect()
         except (pl.exceptions.PolarsError, OSError) as e:
-            raise InputError(f"{where(path, done + 1)}: cannot read parquet ({str(e).splitlines()[0]})") from None
+            raise InputError(f"{where(path, done + 1)}: cannot read parquet ({str(e).splitlines()[0]})",
+                             kind="not_parquet") from None
         if df.height == 0:
             break
         texts = df[opt.text_field]
-        if texts.null_count():
-            raise InputError(f"{where(source, done + texts.is_null().arg_max() + 1)}: "  # type: ignore[operator]
-                             f"record has no '{opt.text_field}' field")
         text_list = texts.to_list()
         ids = df[opt.id_field].to_list() if use_ids else None
         metas = [[_meta_str(v) for v in df[k].to_list()] for k in opt.meta_fields]
         for i, text in enumerate(text_list):
             row = done + i + 1
+            if text is None:
+                opt.reject(_text_error(where(source, row), opt.text_field, None, present=True))
+                continue
             if ids is None:
                 rid = f"{source}:{row}"
             else:
-                rid = _id_str(ids[i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
+                try:
+                    rid = _id_str(ids[i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
+                except InputError as e:
+                    opt.reject(e)
+                    continue
             yield row, rid, text, tuple(m[i] for m in metas)
         done += df.height
         bytes_per_row = max(1, texts.str.len_bytes().sum() // df.height)
@@ -971,17 +1062,18 @@ def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes
 
 def iter_batches(files: Sequence[InputFile], *, text_field: str = "text", id_field: str | None = "id",
                  meta_fields: Sequence[str] = (), batch_size: int = 512,
-                 max_batch_bytes: int = 8 << 20) -> Iterator[Batch]:
+                 max_batch_bytes: int = 8 << 20, skipped: Skipped | None = None) -> Iterator[Batch]:
     """Stream the records of ``files`` in order, as batches that never span two files.
 
     A batch is yielded when it holds ``batch_size`` records or ``max_batch_bytes`` of text,
     and at the end of each file. Raises InputError for unreadable or malformed input and for
-    a file with no records.
+    a file with no records; with ``skipped``, a bad record is left out and a bad file ends early
+    (the records read before the damage are kept), each counted there by kind.
     """
     if batch_size < 1 or max_batch_bytes < 1:
         raise ParameterError(f"batch_size and max_batch_bytes must be positive "
                              f"(got {batch_size}, {max_batch_bytes})")
-    opt = _Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)))
+    opt = _Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)), skipped)
     for f in files:
         st = _State()
         if f.format == "parquet":
@@ -1003,28 +1095,41 @@ _READERS: dict[str, Callable[[InputFile, _Options, _State], Iterator[Record]]] =
 def _batches(f: InputFile, records: Iterator[Record], st: _State, opt: _Options,
              batch_size: int, max_bytes: int) -> Iterator[Batch]:
     source = str(f.path)
-    size = file_size(f)
+    skips_before = sum(opt.skipped.counts.values()) if opt.skipped is not None else 0
+    try:
+        size = file_size(f)
+    except InputError as e:  # gone since it was listed
+        if opt.skipped is None:
+            raise
+        opt.skipped.add(e)
+        return
     count = consumed = 0
 
     def new() -> Batch:
         return Batch(source, [], [], [], {k: [] for k in opt.meta_fields}, 0)
 
     batch, text_bytes = new(), 0
-    for row, rid, text, meta in records:
-        batch.rows.append(row)
-        batch.ids.append(rid)
-        batch.texts.append(text)
-        for values, value in zip(batch.meta.values(), meta):
-            values.append(value)
-        text_bytes += len(text)
-        count += 1
-        if len(batch.rows) >= batch_size or text_bytes >= max_bytes:
-            position = min(st.position(), size)
-            batch.nbytes, batch.id_fallback = position - consumed, st.id_fallback
-            yield batch
-            consumed, batch, text_bytes = position, new(), 0
-    if count == 0 and f.part is None:  # (a part of a file may hold only blank lines)
-        raise InputError(f"{source}: no records")
+    try:
+        for row, rid, text, meta in records:
+            batch.rows.append(row)
+            batch.ids.append(rid)
+            batch.texts.append(text)
+            for values, value in zip(batch.meta.values(), meta):
+                values.append(value)
+            text_bytes += len(text)
+            count += 1
+            if len(batch.rows) >= batch_size or text_bytes >= max_bytes:
+                position = min(st.position(), size)
+                batch.nbytes, batch.id_fallback = position - consumed, st.id_fallback
+                yield batch
+                consumed, batch, text_bytes = position, new(), 0
+        if count == 0 and f.part is None and (opt.skipped is None or sum(opt.skipped.counts.values()) == skips_before):
+            # (a part of a file may hold only blank lines; a file whose records were all skipped is counted so)
+            raise InputError(f"{source}: no records", kind="empty_file")
+    except InputError as e:
+        if opt.skipped is None:
+            raise
+        opt.skipped.add(e)  # the file ends here; what was read before stays
     if batch.rows:
         batch.nbytes, batch.id_fallback = max(0, size - consumed), st.id_fallback
         yield batch
