@@ -122,8 +122,8 @@ def _child_scan(index_dir: Path, corpus: Path, out: Path, workers: int) -> dict[
     t2 = time.perf_counter()
     s = result.summary
     keep = ("posts_indexed", "posts_matched", "docs_scanned", "docs_matched", "corpus_chars", "matches",
-            "matches_by_method", "candidates", "candidates_verified", "frequent_shingles", "seconds")
-    return {"open_seconds": t1 - t0, "scan_seconds": t2 - t1, **{k: s[k] for k in keep}}
+            "matches_by_method", "candidates", "candidates_verified", "frequent_shingles")
+    return {"open_seconds": t1 - t0, "scan_seconds": t2 - t1, **{k: s[k] for k in keep}, "seconds": result.run["seconds"]}
 
 
 def _child_main(args: argparse.Namespace) -> None:

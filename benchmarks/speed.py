@@ -132,7 +132,7 @@ def run_provenance(posts: Path, corpus: Path, work: Path, mode: str = "containme
     result = api.scan(index, [corpus], params=ScanParams(mode=mode))
     t2 = time.perf_counter()
     pairs = set(zip(result.matches["post_id"].to_list(), result.matches["doc_id"].to_list()))
-    _STAGES.update(result.summary["seconds"])
+    _STAGES.update(result.run["seconds"])
     if mode == "containment":
         _PROFILE[:] = _profile(lambda: api.scan(index, [corpus], params=ScanParams(mode=mode)))
     return t1 - t0, t2 - t1, index.n_posts, result.summary["docs_scanned"], pairs
@@ -155,7 +155,7 @@ def _profile(call: Callable[[], Any], top: int = 10) -> list[list[Any]]:
     return [[name, round(own, 3), f"{100 * own / total:.0f} %"] for name, own in rows[:top]]
 
 
-_STAGES: dict[str, float] = {}  # the provenance scan's own split of its time (summary.json "seconds")
+_STAGES: dict[str, float] = {}  # the provenance scan's own split of its time (run.json "seconds")
 
 
 def run_naive(posts: Path, corpus: Path, work: Path):

@@ -183,6 +183,8 @@ class ScanResult:
     matches: pl.DataFrame
     summary: dict[str, Any]
     out_dir: Path | None = None
+    run: dict[str, Any] = field(default_factory=dict)
+    """What changes from run to run (``run.json``): ``seconds`` per stage and ``inputs_reused``."""
 
 
 def _stage_timings() -> dict[str, float]:
@@ -589,7 +591,6 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "inputs": inputs,
         "skipped": t.skipped.to_dict(),
         "tool_version": __version__,
-        "seconds": {k: round(v, 4) for k, v in timings.items()},
     }
 
 
@@ -610,10 +611,10 @@ def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index],
     matches = matches.with_columns(post_id=index.post_ids(matches["_post"].to_numpy())).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
     summary = _summary(index, tally, timings, matches, params, inputs)
-    summary["inputs_reused"] = reused
+    run = {"seconds": {k: round(v, 4) for k, v in timings.items()}, "inputs_reused": reused}
     index.wait_verified()  # (an index opened with verify="background": no result from a damaged one)
-    out = write_outputs(out_dir, matches, summary) if out_dir is not None else None
-    return ScanResult(matches, summary, out)
+    out = write_outputs(out_dir, matches, summary, run) if out_dir is not None else None
+    return ScanResult(matches, summary, out, run)
 
 
 def scan(
@@ -642,8 +643,10 @@ def scan(
     ``summary["sample_rounds"]`` records each round.
 
     ``workers`` > 1 matches the batches in that many local processes (the index must be on disk);
-    the results are the same as with one, only ``summary["seconds"]`` differs (stage times are
-    summed over the workers, ``total`` is wall time).
+    the results are the same as with one, only ``run["seconds"]`` differs (stage times are
+    summed over the workers, ``total`` is wall time). ``matches.parquet`` and ``summary.json`` are
+    byte-identical for the same inputs and parameters, whatever the workers, unit size or resumes;
+    times and units reused are in ``run.json``.
 
     ``scheduler`` (a Dask scheduler address or ``distributed.Client``) runs one task per unit (file or part) on
     that cluster; index and corpus must be on paths every worker can read. Same results again.
@@ -721,7 +724,7 @@ def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | 
         fraction = min(1.0, fraction * 2)
     result.summary["sample_rounds"] = rounds
     if result.out_dir is not None:  # the rounds join summary.json; the evidence pins its new sha256
-        write_outputs(result.out_dir, result.matches, result.summary)
+        write_outputs(result.out_dir, result.matches, result.summary, result.run)
         repin_results(result.out_dir)
     return result
 

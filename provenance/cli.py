@@ -255,7 +255,7 @@ def _show_scan(result: api.ScanResult, quiet: bool, as_json: bool) -> None:
     if as_json:
         _print_json(result.summary)
     if not quiet:
-        err.print(summary_table(result.summary))
+        err.print(summary_table(result.summary, result.run))
         if result.out_dir is not None:
             err.print(f"wrote {result.out_dir / 'matches.parquet'}, {result.out_dir / 'summary.json'} and "
                       f"{result.out_dir / 'evidence.json'}")

@@ -68,7 +68,7 @@ from numpy.typing import NDArray
 from . import __version__
 from .errors import IndexFormatError, InputError, ParameterError, Skipped
 from .params import IndexParams
-from .report import umask
+from .report import OutputError, umask, write_failure
 from .shingle import HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter
@@ -602,7 +602,10 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     if memory_limit is not None and memory_limit <= 0:
         raise ParameterError(f"memory limit (--memory-limit) must be positive, got {memory_limit}")
     path = Path(out)
-    tmp = _prepare(path, overwrite or base is not None)
+    try:
+        tmp = _prepare(path, overwrite or base is not None)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
     try:
         builder = _Builder(params, tmp, memory_limit or default_memory_limit())
         info: dict[str, Any] = {"id_fallback_files": []}
@@ -625,6 +628,9 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
         _write_manifest(tmp, params, counts, info, meta_fields)
         _replace(tmp, path)
+    except (OSError, pl.exceptions.PolarsError) as e:  # a full disk, ...: no index, and no temporary directory
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -738,7 +738,8 @@ class _Source:
             data = self._stream.read()
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
             raise self._error(e) from None
-        _sniff(self.file, data[:8])
+        if self.file.format != "parquet":
+            _sniff(self.file, data[:8])
         return data
 
     def _error(self, e: BaseException) -> InputError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,18 @@ def umask() -> int:
     return mask
 
 
+class OutputError(ProvenanceError):
+    """A result file could not be written (full disk, no permission, ...)."""
+
+
 def atomic_write(path: Path, write) -> None:
-    """Write ``path`` through ``write(tmp_name)`` on a temporary name, fsync, then rename into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``path`` through ``write(tmp_name)`` on a temporary name, fsync, then rename into place
+    (and fsync the folder): ``path`` is the old file or the whole new one, never a part. A write that
+    fails (a full disk, ...) leaves no temporary file and raises :class:`OutputError`."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
     os.close(fd)
     try:
         write(tmp)
@@ -69,14 +79,50 @@ def atomic_write(path: Path, write) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        _unlink(tmp)
+        raise OutputError(f"{path}: cannot write ({write_failure(e)})") from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink(tmp)
         raise
 
 
-def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str, Any]) -> Path:
-    """Write ``matches.parquet`` then ``summary.json`` into ``out_dir`` (created if needed)."""
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_failure(e: BaseException) -> str:
+    """The OS's words for a failed write (polars wraps them: '... IO error: File too large (os error 27)')."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    m = re.search(r"error: ([^:()]+) \(os error \d+\)", text)
+    return m.group(1) if m else text
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a folder, so that a rename into it survives a crash (where the system supports it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str, Any],
+                  run: dict[str, Any] | None = None) -> Path:
+    """Write ``matches.parquet``, ``summary.json`` and (given) ``run.json`` into ``out_dir`` (created if
+    needed). The first two depend only on the inputs and parameters (byte for byte); what changes
+    from run to run (times, units reused) is in ``run.json``."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -84,21 +130,25 @@ def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str,
         raise ProvenanceError(f"{out}: cannot create output directory ({e.strerror})") from None
     if not out.is_dir():
         raise ProvenanceError(f"{out}: not a directory")
-    try:
-        atomic_write(out / "matches.parquet", lambda p: matches.write_parquet(p, statistics=True))
-        data = json.dumps(summary, indent=2, sort_keys=False) + "\n"
-        atomic_write(out / "summary.json", lambda p: Path(p).write_text(data, encoding="utf-8"))
-    except OSError as e:
-        raise ProvenanceError(f"{out}: cannot write outputs ({e.strerror or e})") from None
+    atomic_write(out / "matches.parquet", lambda p: matches.write_parquet(p, statistics=True))
+    write_json(out / "summary.json", summary)
+    if run is not None:
+        write_json(out / "run.json", run)
     return out
+
+
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON (keys in the order given), atomically."""
+    text = json.dumps(data, indent=2) + "\n"
+    atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
 
-def summary_table(summary: dict[str, Any]):
-    """A rich Table with the headline figures of a scan summary."""
+def summary_table(summary: dict[str, Any], run: dict[str, Any] | None = None):
+    """A rich Table with the headline figures of a scan summary (and its time, from ``run``)."""
     from rich.table import Table
 
     s = summary
@@ -131,9 +181,10 @@ def summary_table(summary: dict[str, Any]):
                   ", ".join(f"{k} {v}" for k, v in s.get("matches_by_method", {}).items()))
     table.add_row("candidate pairs / verified exactly", f"{s['candidates']:,} / {s['candidates_verified']:,}", "")
     table.add_row("frequent shingles (not used as candidate keys)", f"{s['frequent_shingles']:,}", "")
-    total = s.get("seconds", {}).get("total", 0.0)
-    rate = f"{s['corpus_chars'] / total / 1e6:.1f} M characters/s" if total > 0 else ""
-    table.add_row("scan time", f"{total:.2f} s", rate)
+    if run is not None:
+        total = run.get("seconds", {}).get("total", 0.0)
+        rate = f"{s['corpus_chars'] / total / 1e6:.1f} M characters/s" if total > 0 else ""
+        table.add_row("scan time", f"{total:.2f} s", rate)
     return table
 
 

@@ -33,7 +33,7 @@ from provenance.read import URL, expand_inputs, iter_batches
 
 def comparable(summary: dict) -> dict:
     """A summary without what differs between two equal scans of the same files by other names."""
-    return {k: v for k, v in summary.items() if k not in ("seconds", "inputs", "inputs_reused")}
+    return {k: v for k, v in summary.items() if k != "inputs"}
 
 
 def _planted() -> list[dict]:
@@ -153,7 +153,7 @@ def test_file_url_folder_through_the_cli_equals_the_local_path(api_index, tmp_pa
     assert comparable(s_url) == comparable(s_local) and s_url["inputs"][0]["path"].startswith("file:///")
     again = run_cli("scan", index_dir, url_root, "-o", tmp_path / "url", "-q", "--resume", "--json")
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["inputs_reused"] == 6
+    assert json.loads((tmp_path / "url" / "run.json").read_text())["inputs_reused"] == 6
     assert pl.read_parquet(tmp_path / "url" / "matches.parquet").equals(local)
 
 
@@ -247,7 +247,7 @@ def test_s3_prefix_scans_like_local_files_and_resumes_by_etag(api_index, tmp_pat
     a = f"{s3_root}/corpus/a.jsonl"
     fs.pipe(a, b"\n".join(reversed(files["a.jsonl"].rstrip(b"\n").split(b"\n"))) + b"\n")
     again = api.scan(index, [f"{s3_root}/corpus"], tmp_path / "out", resume=True)
-    assert again.summary["inputs_reused"] == 5
+    assert again.run["inputs_reused"] == 5
     assert again.matches.equals(api.scan(index, [f"{s3_root}/corpus"]).matches)
     assert not again.matches.equals(url.matches)
     assert "ETag" in _unit(tmp_path / "out", a)["marker"]
@@ -326,12 +326,12 @@ def test_checkpoint_reuses_unchanged_urls_and_rescans_a_changed_one(api_index, t
         assert meta["sha256"] == hashlib.sha256(data).hexdigest()
         assert bool(meta["marker"]) == markers
     resumed = api.scan(index, [memory_root], out, resume=True)
-    assert resumed.summary["inputs_reused"] == 3 and resumed.matches.equals(first.matches)
+    assert resumed.run["inputs_reused"] == 3 and resumed.matches.equals(first.matches)
     # the same bytes in another order: same size, other content
     lines = parts["part-1.jsonl"].splitlines(keepends=True)
     write_memory(memory_root, {"part-1.jsonl": b"".join(reversed(lines))})
     changed = api.scan(index, [memory_root], out, resume=True)
-    assert changed.summary["inputs_reused"] == 2
+    assert changed.run["inputs_reused"] == 2
     fresh = api.scan(index, [memory_root])
     assert changed.matches.equals(fresh.matches) and not changed.matches.equals(first.matches)
     assert comparable(changed.summary) == comparable(fresh.summary)
