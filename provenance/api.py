@@ -184,7 +184,8 @@ class ScanResult:
     summary: dict[str, Any]
     out_dir: Path | None = None
     run: dict[str, Any] = field(default_factory=dict)
-    """What changes from run to run (``run.json``): ``seconds`` per stage and ``inputs_reused``."""
+    """What changes from run to run (``run.json``): ``seconds`` per stage, ``inputs_reused`` and
+    ``notes`` (damaged checkpoint files found, whose units were scanned again)."""
 
 
 def _stage_timings() -> dict[str, float]:
@@ -599,9 +600,9 @@ def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index],
          skipped: Skipped | None = None) -> ScanResult:
     if not isinstance(index, Index):
         index = open_index(index, verify="background")
-    reused = 0
-    if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), units reused)
-        (tally, timings, rows), reused = batches(index)
+    run: dict[str, Any] = {}
+    if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), run facts)
+        (tally, timings, rows), run = batches(index)
     else:
         tally, timings, rows = _scan_batches(index, batches, params, on_progress, pool=None)
     if skipped:  # arguments that gave no file
@@ -611,7 +612,7 @@ def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index],
     matches = matches.with_columns(post_id=index.post_ids(matches["_post"].to_numpy())).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
     summary = _summary(index, tally, timings, matches, params, inputs)
-    run = {"seconds": {k: round(v, 4) for k, v in timings.items()}, "inputs_reused": reused}
+    run = {"seconds": {k: round(v, 4) for k, v in timings.items()}, "inputs_reused": 0, "notes": [], **run}
     index.wait_verified()  # (an index opened with verify="background": no result from a damaged one)
     out = write_outputs(out_dir, matches, summary, run) if out_dir is not None else None
     return ScanResult(matches, summary, out, run)
@@ -695,7 +696,8 @@ def scan(
                 checkpoint.store(f, result)
             results[i] = result
         _per_input(inputs, units, results, ix.n_posts, params.confidence)
-        return _merge(results, time.perf_counter() - t_start), (checkpoint.reused if checkpoint else 0)
+        run = {"inputs_reused": checkpoint.reused, "notes": checkpoint.notes} if checkpoint else {}
+        return _merge(results, time.perf_counter() - t_start), run
 
     inputs = _describe(files)
     result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped)

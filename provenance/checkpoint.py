@@ -30,17 +30,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from .durable import DamagedFile, atomic_write, sha256_of, unseal, write_sealed
 from .errors import ProvenanceError, Skipped
 from .estimate import Tally
 from .read import URL, InputFile, file_sha256, take_sha256
-from .report import MATCH_SCHEMA, atomic_write
+from .report import MATCH_SCHEMA
 
 __all__ = ["MARKERS", "Checkpoint", "UnitResult"]
 
@@ -74,20 +74,22 @@ class Checkpoint:
         self.dir = Path(out_dir) / "units"
         self.identity = {"format": FORMAT, **identity}
         self.reused = 0
+        self.notes: list[str] = []  # damaged checkpoint files found (their units are scanned again)
         self.sha256: dict[str, str] = {}  # unit -> sha256 of its bytes (for the scan's evidence)
         self._hashed: dict[str, str] = {}  # file_sha256 memo: a parquet file's parts hash it once
         previous = None
         if resume and (self.dir / "scan.json").is_file():
             try:
-                previous = json.loads((self.dir / "scan.json").read_text(encoding="utf-8"))
-            except ValueError:
+                previous = unseal((self.dir / "scan.json").read_bytes(), self.dir / "scan.json", "checkpoint")
+            except (OSError, DamagedFile) as e:
+                self.notes.append(f"{e}; every unit is scanned again")
                 previous = None
         try:
             if previous != self.identity and self.dir.exists():
                 shutil.rmtree(self.dir)  # another index, other parameters, or no --resume: start over
             self.dir.mkdir(parents=True, exist_ok=True)
             if previous != self.identity:
-                _write_json(self.dir / "scan.json", self.identity)
+                write_sealed(self.dir / "scan.json", self.identity)
         except OSError as e:
             raise ProvenanceError(f"{self.dir}: cannot keep scan checkpoints ({e.strerror or e})") from None
 
@@ -117,12 +119,20 @@ class Checkpoint:
         if not meta_path.is_file() or not rows_path.is_file():
             return None
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = unseal(meta_path.read_bytes(), meta_path, "checkpoint")
+            if sha256_of(rows_path) != meta["rows_sha256"]:
+                raise DamagedFile(f"{rows_path}: damaged or altered checkpoint (sha256 differs from {meta_path.name})")
+        except DamagedFile as e:
+            self.notes.append(f"{e}; the unit is scanned again")
+            return None
+        except (OSError, KeyError):
+            return None
+        try:
             if not self._unchanged(file, meta):
                 return None
             rows = pl.read_parquet(rows_path).to_dicts()
         except (ProvenanceError, OSError, ValueError, KeyError, pl.exceptions.PolarsError):
-            return None  # damaged, foreign or unreadable: scan the file again (which reports its errors)
+            return None  # foreign or unreadable: scan the file again (which reports its errors)
         tally = Tally(**{k: meta["tally"][k] for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]),
                       skipped=Skipped.from_dict(meta["tally"].get("skipped")))
         self.reused += 1
@@ -155,16 +165,9 @@ class Checkpoint:
             state, sha256 = {"path": str(file.path), "bytes": None}, None
         self.sha256[file.unit] = sha256
         frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
-        try:
-            atomic_write(self.dir / f"{key}.parquet", frame.write_parquet)
-            meta = {**state, "sha256": sha256, "seconds": seconds,
-                    "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched),
-                              "skipped": tally.skipped.to_dict()}}
-            _write_json(self.dir / f"{key}.json", meta)
-        except OSError as e:
-            raise ProvenanceError(f"{self.dir}: cannot write a scan checkpoint ({e.strerror or e})") from None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, sort_keys=True)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        rows_path = self.dir / f"{key}.parquet"
+        atomic_write(rows_path, frame.write_parquet)
+        meta = {**state, "sha256": sha256, "seconds": seconds, "rows_sha256": sha256_of(rows_path),
+                "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched),
+                          "skipped": tally.skipped.to_dict()}}
+        write_sealed(self.dir / f"{key}.json", meta)

@@ -259,6 +259,8 @@ def _show_scan(result: api.ScanResult, quiet: bool, as_json: bool) -> None:
         if result.out_dir is not None:
             err.print(f"wrote {result.out_dir / 'matches.parquet'}, {result.out_dir / 'summary.json'} and "
                       f"{result.out_dir / 'evidence.json'}")
+    for note in result.run.get("notes", []):
+        err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     _show_skipped(Skipped.from_dict(result.summary.get("skipped")), "summary.json 'skipped'")
 
 
@@ -319,7 +321,7 @@ def report(
     if output is None:
         sys.stdout.write(text)
     else:
-        from .report import atomic_write
+        from .durable import atomic_write
 
         atomic_write(output, lambda p: Path(p).write_text(text, encoding="utf-8"))
 

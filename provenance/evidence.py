@@ -28,14 +28,15 @@ from .errors import ProvenanceError, Skipped
 from .index import Index, open_index, sha256_of
 from .params import ScanParams
 from .read import URL, InputFile, Part, file_sha256, iter_batches
-from .report import MATCH_SCHEMA, atomic_write
+from .durable import unseal, write_sealed
+from .report import MATCH_SCHEMA
 
-__all__ = ["EVIDENCE", "Problem", "Verification", "repin_results", "unit_record", "verify", "write_evidence"]
+__all__ = ["EVIDENCE", "Problem", "Verification", "check_results", "repin_results", "unit_record", "verify", "write_evidence"]
 
 EVIDENCE = "evidence.json"
 FORMAT = "provenance-evidence"
-FORMAT_VERSION = 1
-RESULTS = ("matches.parquet", "summary.json")
+FORMAT_VERSION = 2
+RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
             "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars")
@@ -66,8 +67,7 @@ def write_evidence(out: Path, index: Index, params: ScanParams, fields: dict[str
         "inputs": units,
         "results": {name: sha256_of(out / name) for name in RESULTS},
     }
-    text = json.dumps(evidence, indent=2) + "\n"
-    atomic_write(out / EVIDENCE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    write_sealed(out / EVIDENCE, evidence)
     return out / EVIDENCE
 
 
@@ -76,8 +76,7 @@ def repin_results(out: Path) -> None:
     rewritten by the scan that wrote the evidence)."""
     ev = _load(out)
     ev["results"] = {name: sha256_of(out / name) for name in RESULTS}
-    text = json.dumps(ev, indent=2) + "\n"
-    atomic_write(out / EVIDENCE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    write_sealed(out / EVIDENCE, ev)
 
 
 @dataclass(frozen=True)
@@ -108,13 +107,32 @@ def _load(out: Path) -> dict[str, Any]:
     path = out / EVIDENCE
     if not path.is_file():
         raise ProvenanceError(f"{out}: no {EVIDENCE} (not the output directory of a scan)")
+    raw = path.read_bytes()
     try:
-        ev = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ProvenanceError(f"{path}: damaged ({e})") from None
-    if not isinstance(ev, dict) or ev.get("format") != FORMAT or ev.get("format_version") != FORMAT_VERSION:
-        raise ProvenanceError(f"{path}: not a provenance evidence file (format version {FORMAT_VERSION})")
+        head = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        head = None
+    if isinstance(head, dict) and head.get("format") == FORMAT and head.get("format_version") != FORMAT_VERSION:
+        raise ProvenanceError(f"{path}: evidence format version {head.get('format_version')}, this provenance reads "
+                              f"version {FORMAT_VERSION} (scan again)")
+    ev = unseal(raw, path, "evidence")  # any changed byte: DamagedFile
+    if ev.get("format") != FORMAT:
+        raise ProvenanceError(f"{path}: not a provenance evidence file")
     return ev
+
+
+def check_results(out_dir: str | Path) -> list[Problem]:
+    """The result files of a scan against the sha256 its evidence recorded (cheap: no rescan).
+    Raises ProvenanceError when the evidence itself is missing or damaged."""
+    out = Path(out_dir)
+    problems = []
+    for name, digest in _load(out)["results"].items():
+        f = out / name
+        if not f.is_file():
+            problems.append(Problem("results", f"{f}: missing"))
+        elif sha256_of(f) != digest:
+            problems.append(Problem("results", f"{f}: changed since the scan (sha256 differs from {EVIDENCE})"))
+    return problems
 
 
 def _unit_of(record: dict[str, Any]) -> InputFile:
@@ -137,12 +155,7 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
     out = Path(out_dir)
     ev = _load(out)
     report = Verification()
-    for name, digest in ev["results"].items():
-        f = out / name
-        if not f.is_file():
-            report.problems.append(Problem("results", f"{f}: missing"))
-        elif sha256_of(f) != digest:
-            report.problems.append(Problem("results", f"{f}: changed since the scan (sha256 differs from {EVIDENCE})"))
+    report.problems.extend(check_results(out))
     index = open_index(index_path or ev["index"]["path"])  # every file against the manifest
     report.index = str(index.path)
     if index.checksum != ev["index"]["manifest_sha256"]:

@@ -68,7 +68,8 @@ from numpy.typing import NDArray
 from . import __version__
 from .errors import IndexFormatError, InputError, ParameterError, Skipped
 from .params import IndexParams
-from .report import OutputError, umask, write_failure
+from .durable import (DamagedFile, OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask,
+                      unseal, write_failure)
 from .shingle import HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter
@@ -77,7 +78,7 @@ __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in
            "FORMAT_VERSION"]
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 _ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingles",
            "shingle_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
@@ -575,7 +576,8 @@ def _prepare(path: Path, overwrite: bool) -> Path:
             what = "an index (use --append to add posts, or --force to replace it)" if is_index(path) else "not an empty directory"
             raise IndexFormatError(f"{path}: is {what}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale(path.parent, path.name)  # what a killed build left
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; an index is an ordinary directory
     return tmp
 
@@ -640,26 +642,6 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
 # ----------------------------------------------------------------------------------------- save / open
 
 
-def sha256_of(path: Path) -> str:
-    """sha256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def is_index(path: Path) -> bool:
     return (path / MANIFEST).is_file()
 
@@ -690,22 +672,29 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "files": files,
     }
     with open(tmp / MANIFEST, "wb") as fh:
-        fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
+        fh.write(sealed_json(manifest))
         fh.flush()
         os.fsync(fh.fileno())
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
 
 
 def _replace(tmp: Path, path: Path) -> None:
-    """Rename the finished directory ``tmp`` to ``path`` (replacing an index there)."""
+    """Rename the finished directory ``tmp`` to ``path``. An index already there is swapped out in one
+    step (``renameat2``), so that ``path`` is always the old index or the new one; where the system
+    cannot swap, it is renamed away first (a crash between the two renames leaves it at
+    ``.NAME.HOST-PID.old.tmp``, which :func:`open_index` points to)."""
     if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        if exchange(tmp, path):
+            fsync_dir(path.parent)
+            shutil.rmtree(tmp, ignore_errors=True)  # (now the old index)
+            return
+        old = path.with_name(f"{temp_prefix(path.name)}old.tmp")
         os.rename(path, old)
         os.rename(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class _Background:
@@ -749,6 +738,10 @@ def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
     path = Path(path)
     mpath = path / MANIFEST
     if not path.exists():
+        left = sorted(p.name for p in path.parent.glob(f".{path.name}.*.tmp")) if path.name else []
+        if left:
+            raise IndexFormatError(f"{path}: no index: a build that was stopped left {path.parent / left[0]} "
+                                   "(incomplete; build the index again)")
         raise IndexFormatError(f"{path}: no such index directory")
     if not mpath.is_file():
         raise IndexFormatError(f"{path}: not a provenance index (no {MANIFEST})")
@@ -763,6 +756,10 @@ def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
     if version != FORMAT_VERSION:
         raise IndexFormatError(
             f"{path}: index format version {version}, this provenance {__version__} reads version {FORMAT_VERSION}; rebuild the index")
+    try:
+        unseal(raw, mpath, "index manifest")
+    except DamagedFile as e:
+        raise IndexFormatError(str(e)) from None
     if manifest.get("hash") != HASH_NAME or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
         raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {HASH_NAME!r}; rebuild the index")
     try:

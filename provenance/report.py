@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from .durable import atomic_write, umask, write_json  # noqa: F401  (atomic_write, umask: used by others through here)
 from .errors import ProvenanceError
 
 __all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "write_outputs", "summary_table", "umask"]
@@ -53,71 +51,6 @@ MATCH_COLUMNS_DOC = {
 }
 
 
-def umask() -> int:
-    """The process umask (read without changing it for long)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-class OutputError(ProvenanceError):
-    """A result file could not be written (full disk, no permission, ...)."""
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write ``path`` through ``write(tmp_name)`` on a temporary name, fsync, then rename into place
-    (and fsync the folder): ``path`` is the old file or the whole new one, never a part. A write that
-    fails (a full disk, ...) leaves no temporary file and raises :class:`OutputError`."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; results are ordinary files
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        _unlink(tmp)
-        raise OutputError(f"{path}: cannot write ({write_failure(e)})") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def write_failure(e: BaseException) -> str:
-    """The OS's words for a failed write (polars wraps them: '... IO error: File too large (os error 27)')."""
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    m = re.search(r"error: ([^:()]+) \(os error \d+\)", text)
-    return m.group(1) if m else text
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a folder, so that a rename into it survives a crash (where the system supports it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str, Any],
                   run: dict[str, Any] | None = None) -> Path:
     """Write ``matches.parquet``, ``summary.json`` and (given) ``run.json`` into ``out_dir`` (created if
@@ -135,12 +68,6 @@ def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str,
     if run is not None:
         write_json(out / "run.json", run)
     return out
-
-
-def write_json(path: Path, data: Any) -> None:
-    """``data`` as indented JSON (keys in the order given), atomically."""
-    text = json.dumps(data, indent=2) + "\n"
-    atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
 
 
 def _pct(x: float) -> str:

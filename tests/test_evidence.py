@@ -64,7 +64,7 @@ def test_evidence_pins_inputs_index_and_results(scanned) -> None:
         p.name: sha256(p) for p in sorted(corpus.glob("*.jsonl"))}
     assert ev["index"]["manifest_sha256"] == sha256(index_dir / "manifest.json")
     assert ev["index"]["manifest"]["counts"]["posts"] == 3000
-    assert ev["results"] == {n: sha256(out / n) for n in ("matches.parquet", "summary.json")}
+    assert ev["results"] == {n: sha256(out / n) for n in ("matches.parquet", "summary.json", "run.json")}
     summary = json.loads((out / "summary.json").read_text())
     assert ev["params"] == summary["params"]["scan"] and ev["tool_version"] == summary["tool_version"]
 
