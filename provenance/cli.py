@@ -191,6 +191,7 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
     for key, value in m["params"].items():
         table.add_row(key, str(value))
     table.add_row("LSH bands x rows", f"{m['lsh']['bands']} x {m['lsh']['rows']}")
+    table.add_row("normalization", m["normalization"])
     table.add_row("hash", m["hash"])
     table.add_row("MinHash scheme", m["minhash_scheme"])
     table.add_row("meta fields", ", ".join(m.get("meta_fields", [])) or "-")

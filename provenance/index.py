@@ -6,8 +6,8 @@ file is a NumPy ``.npy`` array (memory-mapped when opened, so a scan pages in on
 ===========================  ===================================================================
 file                         content
 ===========================  ===================================================================
-``manifest.json``            format version, tool version, :class:`IndexParams`, hash and MinHash
-                             scheme names, counts, and the sha256 of every other file
+``manifest.json``            format version, tool version, :class:`IndexParams`, normalization,
+                             hash and MinHash scheme names, counts, and the sha256 of every other file
 ``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
                              (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``
                              and the ``--meta-field`` columns (``meta_NAME``)
@@ -67,6 +67,7 @@ from numpy.typing import NDArray
 
 from . import __version__
 from .errors import IndexFormatError, InputError, ParameterError, Skipped
+from .normalize import NORMALIZATION
 from .params import IndexParams
 from .durable import (DamagedFile, OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask,
                       unseal, write_failure)
@@ -660,6 +661,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "tool_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "params": params.to_dict(),
+        "normalization": NORMALIZATION,
         "hash": HASH_NAME,
         "minhash_scheme": f"datasketch 2.x {SCHEME}",
         "lsh": {"bands": bands, "rows": rows},
@@ -760,6 +762,12 @@ def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
         unseal(raw, mpath, "index manifest")
     except DamagedFile as e:
         raise IndexFormatError(str(e)) from None
+    normalization = manifest.get("normalization")
+    if normalization != NORMALIZATION:
+        # Posts and documents must be normalized alike: a post normalized otherwise would be missed, silently.
+        built = f"normalization {normalization!r}" if normalization else "an older normalization (none recorded)"
+        raise IndexFormatError(f"{path}: index built with {built}, this version normalizes as {NORMALIZATION!r}; "
+                               "rebuild the index")
     if manifest.get("hash") != HASH_NAME or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
         raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {HASH_NAME!r}; rebuild the index")
     try:

@@ -15,28 +15,42 @@ Steps, applied in this order to any text:
    NFKC) makes composed and decomposed accents agree and lets every normalized character point back
    to the original character it came from.
 
-2. *Spans* found by one regular expression over the folded text are replaced:
+2. *HTML entities* (``&amp;``, ``&#39;``, ``&#x1F600;``, ``&eacute;`` …) are replaced by their
+   character, folded, and so are the entities that decoded characters make, until none is left that
+   decodes: ``&amp;lt;`` → ``<``, ``&amp;#64;`` → ``@``, ``&am&#112;;`` → ``&``. This is one pass from
+   left to right: an entity is decoded when its ``;`` is reached, and its folded characters are read
+   as if they had been in the text (linear time, however deep the nesting). It ends: each decoding
+   removes an ``&``, or keeps their number and shortens the text — what an entity decodes to folds
+   to no ``&``, to ``&`` alone, or to ``&`` and the rest of its name (``&ampx;`` → ``&x;``: HTML's
+   legacy entities need no ``;``); the tests check this for every code point and named entity.
+   Decoding before step 3 lets the span rules see what the entities stand for (``abc&hellip;`` is a
+   cut word, ``&#64;bob`` a mention).
 
-   ============  ===========================================  ===============
-   kind          pattern (informally)                         replaced by
-   ============  ===========================================  ===============
-   url           ``http(s)://…``, ``www.…``, ``t.co/…``,       a space
+3. *Spans* found by one regular expression over the decoded text are replaced by a space:
+
+   ============  ===========================================
+   kind          pattern (informally)
+   ============  ===========================================
+   url           ``http(s)://…``, ``www.…``, ``t.co/…``,
                  ``pic.twitter.com/…``
-   retweet       ``RT @user:`` (any case)                     a space
-   mention       ``@user`` not preceded by a word character   a space
-   truncated     a word directly followed by ``…`` or ``...``  a space
+   retweet       ``RT @user:`` (any case)
+   mention       ``@user`` not preceded by a word character
+   truncated     a word directly followed by ``…`` or ``...``
                  (the word may be cut: "gre…" is dropped)
-   entity        ``&amp;``, ``&#39;``, ``&#x1F600;`` …         its character, folded
-   ============  ===========================================  ===============
+   ============  ===========================================
 
-   The expression runs once: an entity that decodes to another entity (``&amp;lt;``) is decoded
-   once, so ``normalize`` is not idempotent on such text; it is never applied twice.
+   Mentions glued together (``@bob@alice``, ``RT @a@b:``) are one span: were they not, removing
+   ``@bob`` would leave ``@alice`` a mention for a second pass. With this, a second pass finds
+   nothing to replace, and ``normalize`` is idempotent: ``normalize(normalize(x)) == normalize(x)``.
 
-3. Tokens are maximal runs of word characters (``\\w+``). After step 1 the text holds only ASCII,
-   letters and decimal digits, on which Python's ``re`` and polars' Rust regex agree about ``\\w``,
-   so the vectorized tokenizer and the offset-keeping one give the same tokens.
+4. Tokens are maximal runs of word characters (``\\w+``). After steps 1 and 2 (a decoded entity is
+   folded too) the text holds only ASCII, letters and decimal digits, on which Python's ``re`` and
+   polars' Rust regex agree about ``\\w``, so the vectorized tokenizer and the offset-keeping one
+   give the same tokens.
 
 Hashtags keep their word (``#blessed`` → ``blessed``); whitespace and newlines only separate tokens.
+Lone surrogates (possible in a Python ``str``, e.g. from ``errors="surrogateescape"``) fold to a space
+like any other non-word character, so normalized text is always valid UTF-8.
 
 Offsets are 0-based character indices into the original ``str``, end-exclusive.
 """
@@ -52,23 +66,31 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["normalize", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans", "fold_char",
-           "TOKEN_RE", "Tokens"]
+__all__ = ["NORMALIZATION", "normalize", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans",
+           "fold_char", "TOKEN_RE", "Tokens"]
+
+NORMALIZATION = "provenance-normalize/2"
+"""Names what :func:`normalize` produces, recorded in the index manifest (``normalization``): a new
+name whenever some text normalizes differently, since an index built under another one would miss
+posts without any error. /2: entities decoded to a fixed point before the span rules, glued mentions
+one span (indexes from before have no name recorded)."""
 
 TOKEN_RE = re.compile(r"\w+")
 
-# Applied to folded text (step 1 below), so it sees lower case ASCII, "..." for "…", and no marks.
+# Step 2, on folded text (lower case: ``&Eacute;`` is looked up as ``&eacute;``).
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
+
+# Step 3, on folded text without entities: it sees lower case ASCII, "..." for "…", and no marks.
 _SPANS = re.compile(
     # The lookahead lets the regex engine skip most positions before trying the alternatives.
-    r"(?=[hwtpr@&])(?:"
+    r"(?=[hwtpr@])(?:"
     r"(?P<url>(?:\bhttps?://|\bwww\.|\bt\.co/|\bpic\.twitter\.com/)\S*)"
-    r"|(?P<retweet>\brt\s*@\w+:?)"
-    r"|(?P<mention>(?<!\w)@\w+)"
-    r"|(?P<entity>&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});))"
+    r"|(?P<retweet>\brt\s*@\w+(?:@\w+)*:?)"
+    r"|(?P<mention>(?<!\w)@\w+(?:@\w+)*))"
     r"|(?P<truncated>\b\w+\.\.\.|\.\.\.)"
 )
 # Cheap substring tests that decide whether the span regex can match at all.
-_SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "...", "&")
+_SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "...")
 
 _KEEP_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nd"})
 _DROP_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
@@ -123,10 +145,100 @@ def _has_spans(text: str) -> bool:
     return any(t in text for t in _SPAN_TRIGGERS)
 
 
-def _replacement(match: re.Match[str]) -> str:
-    if match.lastgroup == "entity":
-        return _fold(html.unescape(match.group()))
-    return " "
+def _decoded(match: re.Match[str]) -> str:
+    """An entity's character(s), folded (the entity itself when it names nothing)."""
+    return _fold(html.unescape(match.group()))
+
+
+def _decodes(match: re.Match[str]) -> bool:
+    return _decoded(match) != match.group()
+
+
+_ENTITY_MAX = 34  # characters of the longest entity _ENTITY matches ("&" + 32 + ";")
+_ENTITY_BODY = frozenset("#0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def _decode_nested(text: str, starts: Sequence[int] | None = None,
+                   ends: Sequence[int] | None = None) -> tuple[str, list[int], list[int]]:
+    """Step 2 in one pass, in time linear in the text: characters are appended one by one, and when
+    a ``;`` (from the text or from a decoded entity) ends an entity that decodes, the entity is taken
+    off again and what it decodes to is appended in its place, character by character. The result
+    holds no entity that decodes: one could only end at a ``;``, and each ``;`` was checked when
+    appended, with nothing before it changing afterwards.
+
+    With ``starts``/``ends`` (each character's original span), also returns the spans of the result's
+    characters: a decoded entity's characters all come from the whole entity.
+    """
+    out: list[str] = []
+    out_s: list[int] = []
+    out_e: list[int] = []
+    todo: list[tuple[str, int, int]] = []  # decoded characters still to append, the next one last
+    i, n = 0, len(text)
+    while todo or i < n:
+        if todo:
+            c, s, e = todo.pop()
+        else:
+            c = text[i]
+            s, e = (starts[i], ends[i]) if starts is not None and ends is not None else (i, i + 1)
+            i += 1
+        out.append(c)
+        out_s.append(s)
+        out_e.append(e)
+        if c != ";":
+            continue
+        k = len(out) - 2
+        while k >= 0 and k > len(out) - _ENTITY_MAX - 1 and out[k] in _ENTITY_BODY:
+            k -= 1
+        if k < 0 or out[k] != "&":
+            continue
+        m = _ENTITY.fullmatch("".join(out[k:]))
+        if m is None or not _decodes(m):
+            continue
+        s0, e0 = out_s[k], out_e[-1]
+        del out[k:], out_s[k:], out_e[k:]
+        todo.extend((d, s0, e0) for d in reversed(_decoded(m)))
+    return "".join(out), out_s, out_e
+
+
+def _decode_entities(text: str) -> str:
+    """Step 2: decode entities, also those that decoded characters make, until none is left that decodes.
+
+    Equal to :func:`_decode_nested`, which is slower: one regex pass decodes the text's own entities,
+    and when its result holds no entity that decodes, it is also what the character by character pass
+    gives (that pass decodes each of the text's entities at its ``;``, and anything more would be an
+    entity in this result)."""
+    once = _ENTITY.sub(_decoded, text)
+    if "&" in once and any(map(_decodes, _ENTITY.finditer(once))):
+        return _decode_nested(text)[0]
+    return once
+
+
+def _decode_entities_mapped(text: str, starts: NDArray[np.int64],
+                            ends: NDArray[np.int64]) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
+    """:func:`_decode_entities`, carrying each character's original span: a decoded entity's
+    characters all come from the whole entity."""
+    pieces: list[str] = []
+    new_starts: list[NDArray[np.int64]] = []
+    new_ends: list[NDArray[np.int64]] = []
+    pos = 0
+    for m in _ENTITY.finditer(text):
+        replacement = _decoded(m)
+        if replacement == m.group():
+            continue
+        pieces += (text[pos : m.start()], replacement)
+        new_starts += (starts[pos : m.start()], np.full(len(replacement), starts[m.start()], dtype=np.int64))
+        new_ends += (ends[pos : m.start()], np.full(len(replacement), ends[m.end() - 1], dtype=np.int64))
+        pos = m.end()
+    if not pieces:
+        return text, starts, ends
+    pieces.append(text[pos:])
+    once = "".join(pieces)
+    if "&" in once and any(map(_decodes, _ENTITY.finditer(once))):
+        out, out_s, out_e = _decode_nested(text, starts.tolist(), ends.tolist())
+        return out, np.array(out_s, dtype=np.int64), np.array(out_e, dtype=np.int64)
+    new_starts.append(starts[pos:])
+    new_ends.append(ends[pos:])
+    return once, np.concatenate(new_starts), np.concatenate(new_ends)
 
 
 _URL_LITERALS = ("http", "www.", "t.co/", "pic.twitter.com/")
@@ -143,7 +255,7 @@ def _span_starts(text: str) -> list[int]:
     """Every position where a ``_SPANS`` match can start, in increasing order (a superset).
 
     Each alternative of ``_SPANS`` begins at a literal found with ``str.find`` — a URL prefix, ``@``,
-    ``&``, ``...`` — or a known distance before one: ``rt`` and whitespace before ``@``, the word
+    ``...`` — or a known distance before one: ``rt`` and whitespace before ``@``, the word
     before ``...``.
     """
     starts: set[int] = set()
@@ -156,7 +268,6 @@ def _span_starts(text: str) -> list[int]:
             j -= 1
         if j >= 2 and text[j - 2 : j] == "rt":
             starts.add(j - 2)
-    starts.update(_occurrences(text, "&"))
     for i in _occurrences(text, "..."):
         starts.add(i)
         j = i
@@ -188,8 +299,7 @@ def _replace_spans(folded: str) -> str:
     pieces: list[str] = []
     pos = 0
     for m in _span_matches(folded):
-        pieces.append(folded[pos : m.start()])
-        pieces.append(_replacement(m))
+        pieces += (folded[pos : m.start()], " ")
         pos = m.end()
     if not pieces:
         return folded
@@ -200,6 +310,8 @@ def _replace_spans(folded: str) -> str:
 def normalize(text: str) -> str:
     """Return the normalized text; its tokens are ``TOKEN_RE.findall`` of it."""
     text = _fold(text)
+    if "&" in text:
+        text = _decode_entities(text)
     if _has_spans(text):
         text = _replace_spans(text)
     return text
@@ -276,25 +388,24 @@ def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[n
     entity, a removed span, or one character). Both arrays are int64 of shape ``(len(norm),)``.
     """
     folded, src = _fold_with_offsets(text)
+    starts, ends = src, src + 1
+    if "&" in folded:
+        folded, starts, ends = _decode_entities_mapped(folded, starts, ends)
     if not _has_spans(folded):
-        return folded, src, src + 1
+        return folded, starts, ends
     pieces: list[str] = []
-    starts: list[NDArray[np.int64]] = []
-    ends: list[NDArray[np.int64]] = []
+    new_starts: list[NDArray[np.int64]] = []
+    new_ends: list[NDArray[np.int64]] = []
     pos = 0
-    for m in _span_matches(folded):
-        pieces.append(folded[pos : m.start()])
-        starts.append(src[pos : m.start()])
-        ends.append(src[pos : m.start()] + 1)
-        replacement = _replacement(m)
-        pieces.append(replacement)
-        starts.append(np.full(len(replacement), src[m.start()], dtype=np.int64))
-        ends.append(np.full(len(replacement), src[m.end() - 1] + 1, dtype=np.int64))
+    for m in _span_matches(folded):  # each span becomes one space, from all of the span's characters
+        pieces += (folded[pos : m.start()], " ")
+        new_starts += (starts[pos : m.start()], starts[m.start() : m.start() + 1])
+        new_ends += (ends[pos : m.start()], ends[m.end() - 1 : m.end()])
         pos = m.end()
     pieces.append(folded[pos:])
-    starts.append(src[pos:])
-    ends.append(src[pos:] + 1)
-    return "".join(pieces), np.concatenate(starts), np.concatenate(ends)
+    new_starts.append(starts[pos:])
+    new_ends.append(ends[pos:])
+    return "".join(pieces), np.concatenate(new_starts), np.concatenate(new_ends)
 
 
 def tokenize_with_offsets(text: str) -> Tokens:

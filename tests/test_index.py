@@ -18,7 +18,7 @@ import pytest
 from provenance import api
 from provenance.errors import IndexFormatError, InputError
 from provenance.index import Index, open_index
-from provenance.normalize import normalize
+from provenance.normalize import NORMALIZATION, normalize
 from provenance.params import IndexParams, ScanParams
 from provenance.shingle import TokenHasher, batch_shingles
 
@@ -183,6 +183,24 @@ def test_damage_is_detected(damage, api_index, tmp_path: Path) -> None:
     assert str(d / name) in message
     with pytest.raises(IndexFormatError):
         api.scan(d, [PLANTED])
+
+
+@pytest.mark.parametrize("recorded", [None, "provenance-normalize/1"], ids=["none-recorded", "other-name"])
+def test_index_of_another_normalization_is_refused(recorded, api_index, tmp_path: Path) -> None:
+    """Posts normalized otherwise than documents would be missed without an error: an index built
+    before the normalization changed (no name recorded) or under another name does not open."""
+    _, path = api_index
+    d = tmp_path / "older"
+    shutil.copytree(path, d)
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    assert m["normalization"] == NORMALIZATION
+    if recorded is None:
+        del m["normalization"]
+    else:
+        m["normalization"] = recorded
+    (d / "manifest.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
+    with pytest.raises(IndexFormatError, match=f"{re.escape(str(d))}: index built with .*normalization.*rebuild the index"):
+        open_index(d)
 
 
 # ------------------------------------------------------------------------------------------ short posts

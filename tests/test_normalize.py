@@ -3,10 +3,11 @@ and properties (idempotence, no crash, polars tokenizer agreement) over arbitrar
 
 Findings documented here (see the tests for the exact inputs):
 
-* ``normalize`` is not idempotent when an entity decodes to a new span trigger: spans are found once,
-  on the folded text, and the text an entity decodes to is not scanned again (``&amp;lt;`` → ``&lt;``,
-  ``abc&hellip;`` → ``abc...``). The idempotence property is therefore stated on the inputs where the
-  normalized text contains no span trigger, plus exhaustively for folding (per code point).
+* ``normalize`` was not idempotent where an entity decoded to another entity or to span syntax
+  (``&amp;lt;`` → ``&lt;``, ``abc&hellip;`` → ``abc...``, ``&#64;bob`` → ``@bob``) or where mentions
+  were glued together (``@bob@alice`` → ``@alice``). Entities are now decoded to a fixed point before
+  the span rules, and glued mentions are one span; ``tests/test_properties.py`` states idempotence
+  on any text, and folding is checked exhaustively (per code point).
 * Fixed bugs kept as regression tests: URL spans were case-sensitive; offsets shifted when one
   segment held a character folding to several characters and one folding to none; combining marks
   and format characters acted as word boundaries for the span rules although folding drops them.
@@ -31,11 +32,6 @@ from provenance.normalize import TOKEN_RE, fold_char, normalize, normalize_with_
 from provenance.shingle import tokenize_batch
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
-
-# The substrings without which step 1 can match nothing (every alternative of the span regex needs
-# one of them); used to state idempotence precisely.
-SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "…", "...", "&")
-
 
 def toks(text: str) -> list[str]:
     return TOKEN_RE.findall(normalize(text))
@@ -96,6 +92,17 @@ CASES = [
     ("entity_named_letter", "caf&eacute;", ["cafe"]),
     ("entity_decimal_letter", "&#65;BC", ["abc"]),
     ("entity_unknown_kept", "&bogusname; x", ["bogusname", "x"]),
+    ("entity_upper_case_name", "CAF&Eacute;", ["cafe"]),
+    # entities that decode to entities are decoded again, until none is left
+    ("entity_nested_lt", "I &amp;lt;3 it", ["i", "3", "it"]),
+    ("entity_nested_numeric", "&#x26;lt;3 &#38;#38;", ["3"]),
+    ("entity_nested_triple", "a &amp;amp;amp;quot;b", ["a", "b"]),
+    ("entity_nested_letter", "caf&amp;eacute;", ["cafe"]),
+    # the span rules see what the entities stand for
+    ("entity_ellipsis_truncates", "this flight is gre&hellip;", ["this", "flight", "is"]),
+    ("entity_nested_ellipsis", "this flight is gre&amp;#8230;", ["this", "flight", "is"]),
+    ("entity_at_is_a_mention", "hi &#64;bob there", ["hi", "there"]),
+    ("entity_space_ends_url", "see http://t.co/x&nbsp;now", ["see", "now"]),
     # URLs
     ("url_tco_https", "go https://t.co/xyz now", ["go", "now"]),
     ("url_http_query", "see http://example.com/a?b=c ok", ["see", "ok"]),
@@ -114,6 +121,9 @@ CASES = [
     ("mention_leading", "@united thanks", ["thanks"]),
     ("mention_punct", "(@bob) ok", ["ok"]),
     ("email_not_mention", "mail bob@example.com now", ["mail", "bob", "example", "com", "now"]),
+    ("mentions_glued", "@bob@alice hi", ["hi"]),
+    ("retweet_mentions_glued", "RT @a@b: hi", ["hi"]),
+    ("email_then_mention_kept", "x@bob@alice", ["x", "bob", "alice"]),
     # hashtags
     ("hashtag", "#Blessed day", ["blessed", "day"]),
     ("hashtag_inner", "so #TravelTuesday!", ["so", "traveltuesday"]),
@@ -145,6 +155,8 @@ CASES = [
     ("cyrillic", "Привет мир", ["привет", "мир"]),
     ("cjk", "東京 2020", ["東京", "2020"]),
     ("arabic_digits", "٣ ٤", ["٣", "٤"]),
+    # lone surrogates (a str may hold them) are non-word characters
+    ("lone_surrogate", "a\ud800b \udfff", ["a", "b"]),
     ("empty", "", []),
     ("only_noise", "RT @a: 😂 https://t.co/x …", []),
 ]
@@ -402,54 +414,29 @@ def test_offsets_map_back_property(text: str) -> None:
 @example("&amp;lt;")
 @example("ｗｗｗ.x.com")
 @example("abc&hellip;")
-def test_normalize_idempotent_when_no_span_is_created(text: str) -> None:
-    """normalize(normalize(x)) == normalize(x) whenever normalize(x) contains no span trigger.
-
-    Not idempotent in general (finding): spans are found once, and the text an entity decodes to
-    is not scanned again: "&amp;lt;" → "&lt;" → "<"; "abc&hellip;" → "abc..." → dropped.
-    See test_known_non_idempotent_inputs.
-    """
+@example("@bob@alice")
+def test_normalize_idempotent(text: str) -> None:
+    """normalize(normalize(x)) == normalize(x) (tests/test_properties.py has a wider search)."""
     once = normalize(text)
-    if any(t in once for t in SPAN_TRIGGERS):
-        return
     assert normalize(once) == once
 
 
-KNOWN_NOT_IDEMPOTENT = ["&amp;lt;", "&amp;amp;", "abc&#8230;", "abc&hellip;"]
-# Made idempotent by folding before the span rules: each once kept a span trigger after one pass.
+# Once not idempotent. The first group kept a span trigger after one pass until folding came before
+# the span rules; the second until entities were decoded to a fixed point before the span rules and
+# glued mentions became one span.
 NOW_IDEMPOTENT = ["word︙", "＠user hi", "ｗｗｗ.x.com", "ww\u00adw.x.com", "h\u200bttp://x.y", "፩@bob", "ţ.co/x",
-                  "Www.x.com", "HTTP://x.y"]
+                  "Www.x.com", "HTTP://x.y",
+                  "&amp;lt;", "&amp;amp;", "abc&#8230;", "abc&hellip;", "&#64;bob", "@bob@alice", "rt @a@b c"]
 
 
 @pytest.mark.parametrize("text", NOW_IDEMPOTENT)
-def test_folding_first_makes_these_idempotent(text: str) -> None:
+def test_these_are_idempotent_now(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
 
 
-@pytest.mark.parametrize("text", KNOWN_NOT_IDEMPOTENT)
-def test_known_non_idempotent_inputs_keep_a_span_trigger(text: str) -> None:
-    """The reason the idempotence property above is constrained: one pass leaves a span trigger."""
-    assert any(t in normalize(text) for t in SPAN_TRIGGERS)
-
-
-@pytest.mark.parametrize("text", KNOWN_NOT_IDEMPOTENT)
-def test_text_an_entity_decodes_to_is_not_scanned_again(text: str) -> None:
-    """Documented behaviour: one pass decodes an entity once; a second pass would go further."""
-    once = normalize(text)
-    assert TOKEN_RE.findall(normalize(once)) != TOKEN_RE.findall(once)
-
-
-def test_step2_folding_is_idempotent_for_every_code_point() -> None:
-    """Step 2 alone is idempotent: folding a folded character changes nothing (all of Unicode)."""
-    bad = []
-    for cp in range(0x110000):
-        if 0xD800 <= cp < 0xE000:
-            continue
-        f = fold_char(chr(cp))
-        if "".join(fold_char(c) for c in f) != f:
-            bad.append(hex(cp))
-    assert bad == []
+# Folding is a fixed point for every code point: tests/test_properties.py
+# (test_fold_is_a_fixed_point_for_every_code_point).
 
 
 @PROP
@@ -519,9 +506,9 @@ def test_fold_equals_folding_each_character(text: str) -> None:
 @example("rt \t@a:b...c...&amp;@d")
 @example("x..... @@a rt@b ...rt  @c")
 def test_span_search_at_possible_starts_equals_a_full_regex_scan(text: str) -> None:
-    from provenance.normalize import _SPANS, _fold, _span_matches
+    from provenance.normalize import _SPANS, _decode_entities, _fold, _span_matches
 
-    folded = _fold(text)
+    folded = _decode_entities(_fold(text))
     assert [(m.start(), m.end(), m.lastgroup) for m in _span_matches(folded)] == \
            [(m.start(), m.end(), m.lastgroup) for m in _SPANS.finditer(folded)]
 
