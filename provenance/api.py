@@ -30,7 +30,7 @@ from .checkpoint import Checkpoint
 from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
-from .normalize import token_spans
+from .normalize import replace_surrogates, token_spans
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
 from .report import MATCH_SCHEMA, write_outputs
@@ -373,7 +373,8 @@ class _Scanner:
                 rows.append({
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
-                    "doc_start": start, "doc_end": end, "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],
+                    "doc_start": start, "doc_end": end,
+                    "doc_text": replace_surrogates(text[start : min(end, start + MAX_DOC_TEXT)]),
                     "doc_chars": len(text),
                     "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,

@@ -67,7 +67,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["NORMALIZATION", "normalize", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans",
-           "fold_char", "TOKEN_RE", "Tokens"]
+           "fold_char", "replace_surrogates", "TOKEN_RE", "Tokens"]
 
 NORMALIZATION = "provenance-normalize/2"
 """Names what :func:`normalize` produces, recorded in the index manifest (``normalization``): a new
@@ -139,6 +139,17 @@ def _fold(text: str) -> str:
     parts[0::2] = [p.lower() for p in parts[0::2]]
     parts[1::2] = [p.translate(_FOLD) for p in parts[1::2]]
     return "".join(parts)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, one for one: the same length (offsets
+    still hold) and the same normalization (both fold to a space), but encodable as UTF-8, as
+    Parquet, polars and JSON output need. A ``str`` decoded from JSON may hold them (``"\\ud83d"``,
+    half an emoji)."""
+    return _SURROGATE.sub("\ufffd", text) if not text.isascii() and _SURROGATE.search(text) else text
 
 
 def _has_spans(text: str) -> bool:

@@ -59,6 +59,7 @@ import polars as pl
 import zstandard
 
 from provenance.errors import InputError, ParameterError, Skipped, where
+from provenance.normalize import replace_surrogates
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "text", "lines")
 
@@ -776,18 +777,6 @@ def _utf8_error(loc: str, e: UnicodeDecodeError) -> InputError:
     return InputError(f"{loc}: not valid UTF-8 at byte offset {e.start} of the line", kind="not_utf8", record=True)
 
 
-def _valid_text(text: str) -> str:
-    """``text``, with any lone surrogate (JSON allows escapes such as ``"\\ud800"``, which are no
-    characters) replaced by U+FFFD, one for one, so offsets do not move."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
-    return text
-
-
 def _type_name(value: object) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
@@ -896,7 +885,11 @@ def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
                     continue
             else:
                 rid = f"{source}:{row}"
-            yield row, rid, _valid_text(text), tuple(_meta_str(rec.get(k)) for k in opt.meta_fields)
+            meta = tuple(_meta_str(rec.get(k)) for k in opt.meta_fields)
+            if b"\\ud" in line or b"\\uD" in line:  # a lone surrogate escaped (half an emoji): U+FFFD, one for one
+                text, rid = replace_surrogates(text), replace_surrogates(rid)
+                meta = tuple(m if m is None else replace_surrogates(m) for m in meta)
+            yield row, rid, text, meta
 
 
 def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
