@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from provenance import api
+from provenance.durable import sealed_json
 from provenance.errors import IndexFormatError, InputError
 from provenance.index import Index, open_index
 from provenance.normalize import NORMALIZATION, normalize
@@ -198,7 +199,7 @@ def test_index_of_another_normalization_is_refused(recorded, api_index, tmp_path
         del m["normalization"]
     else:
         m["normalization"] = recorded
-    (d / "manifest.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
+    (d / "manifest.json").write_bytes(sealed_json(m))  # a consistent manifest of an older build
     with pytest.raises(IndexFormatError, match=f"{re.escape(str(d))}: index built with .*normalization.*rebuild the index"):
         open_index(d)
 

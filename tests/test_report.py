@@ -5,7 +5,6 @@ file alone."""
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from pathlib import Path
 

@@ -65,7 +65,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_scan(cli_index: BuiltIndex,
     assert 3 <= done < 24
     resumed = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume", timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    (m1, s1), (m2, s2) = _outputs(tmp_path / "full"), _outputs(out)
+    (m1, _), (m2, _) = _outputs(tmp_path / "full"), _outputs(out)
     assert m1.height > 1000 and m2.equals(m1)
     assert _same_bytes(tmp_path / "full", out)
     assert _reused(out) >= done and _reused(tmp_path / "full") == 0
@@ -83,7 +83,7 @@ def test_rescan_reads_only_changed_files(cli_index: BuiltIndex, tmp_path: Path) 
     assert again.returncode == 0, again.stderr
     fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q")
     assert fresh.returncode == 0
-    (m1, s1), (m2, s2) = _outputs(tmp_path / "fresh"), _outputs(out)
+    (m1, _), (m2, s2) = _outputs(tmp_path / "fresh"), _outputs(out)
     assert _reused(out) == 3 and m2.equals(m1) and _same_bytes(tmp_path / "fresh", out)
     assert s2["docs_scanned"] == 499
 
@@ -97,7 +97,7 @@ def test_resume_with_other_parameters_starts_over(cli_index: BuiltIndex, tmp_pat
     assert again.returncode == 0, again.stderr
     fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q", *change)
     assert fresh.returncode == 0, fresh.stderr
-    (m1, s1), (m2, s2) = _outputs(tmp_path / "fresh"), _outputs(out)
+    (m1, _), (m2, _) = _outputs(tmp_path / "fresh"), _outputs(out)
     assert _reused(out) == 0 and m2.equals(m1) and _same_bytes(tmp_path / "fresh", out)
 
 
