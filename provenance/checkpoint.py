@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from .durable import DamagedFile, atomic_write, sha256_of, unseal, write_sealed
+from .durable import DamagedFile, atomic_write, remove_stale, sha256_of, unseal, write_sealed
 from .errors import ProvenanceError, Skipped
 from .estimate import Tally
 from .read import URL, InputFile, file_sha256, take_sha256
@@ -88,6 +88,7 @@ class Checkpoint:
             if previous != self.identity and self.dir.exists():
                 shutil.rmtree(self.dir)  # another index, other parameters, or no --resume: start over
             self.dir.mkdir(parents=True, exist_ok=True)
+            remove_stale(self.dir)  # what a killed scan left
             if previous != self.identity:
                 write_sealed(self.dir / "scan.json", self.identity)
         except OSError as e:

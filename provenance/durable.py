@@ -59,15 +59,17 @@ def temp_prefix(name: str) -> str:
     return f".{name}.{_HOST}-{os.getpid()}."
 
 
-def remove_stale(folder: Path, name: str) -> int:
-    """Remove the temporary files and folders for ``name`` in ``folder`` that a process of this host
-    left when it was killed (its pid is gone); returns how many. Others' are left alone."""
+def remove_stale(folder: Path, name: str | None = None) -> int:
+    """Remove the temporary files and folders for ``name`` (for any name: None) in ``folder`` that a
+    process of this host left when it was killed (its pid is gone); returns how many. Others' are
+    left alone."""
     removed = 0
     try:
         entries = list(folder.iterdir())
     except OSError:
         return 0
-    pattern = re.compile(re.escape(f".{name}.") + r"(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\..*\.tmp$")
+    named = re.escape(f".{name}.") if name is not None else r"\..+\."
+    pattern = re.compile(named + r"(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]*\.tmp$")
     for entry in entries:
         m = pattern.match(entry.name)
         if not m or m["host"] != _HOST or _alive(int(m["pid"])):

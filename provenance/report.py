@@ -8,10 +8,10 @@ from typing import Any
 
 import polars as pl
 
-from .durable import atomic_write, umask, write_json  # noqa: F401  (atomic_write, umask: used by others through here)
+from .durable import atomic_write, remove_stale, write_json
 from .errors import ProvenanceError
 
-__all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "write_outputs", "summary_table", "umask"]
+__all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "write_outputs", "summary_table"]
 
 MATCH_SCHEMA: dict[str, pl.DataType] = {
     "doc_id": pl.String,
@@ -63,6 +63,7 @@ def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str,
         raise ProvenanceError(f"{out}: cannot create output directory ({e.strerror})") from None
     if not out.is_dir():
         raise ProvenanceError(f"{out}: not a directory")
+    remove_stale(out)  # what a killed scan left
     atomic_write(out / "matches.parquet", lambda p: matches.write_parquet(p, statistics=True))
     write_json(out / "summary.json", summary)
     if run is not None:
@@ -146,7 +147,15 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     ``matches.parquet`` and the index's ``posts.parquet``."""
     from .estimate import AUTHOR_FIELDS, DATE_FIELDS, exposure, licensed_documents, month_of, pick_field, posts_by
 
+    from .durable import sha256_of
+    from .evidence import EVIDENCE, check_results
+    from .index import open_index
+
     out = Path(out_dir)
+    if (out / EVIDENCE).is_file():  # no report from altered results
+        problems = check_results(out)
+        if problems:
+            raise ProvenanceError(f"{problems[0].message} (see: provenance verify {out})")
     try:
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         matches = pl.read_parquet(out / "matches.parquet")
@@ -156,6 +165,9 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     posts_file = index_path / "posts.parquet"
     if not posts_file.is_file():
         raise ProvenanceError(f"{index_path}: no index here (name it with --index)")
+    manifest = open_index(index_path, verify=False).manifest  # (checks the manifest's own checksum)
+    if sha256_of(posts_file) != manifest["files"]["posts.parquet"]["sha256"]:
+        raise ProvenanceError(f"{posts_file}: checksum differs from the manifest (damaged or altered index)")
     columns = list(pl.read_parquet_schema(posts_file))
     author = pick_field(columns, AUTHOR_FIELDS, author_field)
     date = pick_field(columns, DATE_FIELDS, date_field)
