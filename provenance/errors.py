@@ -21,6 +21,11 @@ class ParameterError(ProvenanceError):
     """A parameter is out of range or inconsistent with another."""
 
 
+class SecretKeyError(ProvenanceError):
+    """A key file cannot be used (missing, unreadable, too short), or a key does not fit the index:
+    missing for a keyed index, another key, or given for an index built without one."""
+
+
 def where(path: object, row: int | None = None) -> str:
     """Format a location as ``path`` or ``path:row`` (row is 1-based)."""
     return f"{path}:{row}" if row is not None else f"{path}"

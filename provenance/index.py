@@ -7,7 +7,8 @@ file is a NumPy ``.npy`` array (memory-mapped when opened, so a scan pages in on
 file                         content
 ===========================  ===================================================================
 ``manifest.json``            format version, tool version, :class:`IndexParams`, hash and MinHash
-                             scheme names, counts, and the sha256 of every other file
+                             scheme names, counts, the sha256 of every other file, and for a keyed
+                             index the key's fingerprint (``key``; never the key)
 ``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
                              (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``
                              and the ``--meta-field`` columns (``meta_NAME``)
@@ -43,6 +44,11 @@ ranges are then sorted and written one at a time (a range larger than an eighth 
 split again). Sorted tables are the ranges concatenated in hash order, so the result does not depend
 on the memory limit: every ``.npy`` file is byte-identical whatever the limit.
 
+No post text is stored: only hashes, ids, the positions of the posts in their files and the
+``--meta-field`` columns asked for. A *keyed* index (``key``) derives every token hash from a secret
+key (:mod:`provenance.keys`); it opens without the key (to read its manifest and posts table), but
+hashing texts against it, to scan or append, needs the key (:meth:`Index.token_hasher`).
+
 Every file is written into a temporary directory that is renamed into place only when complete;
 opening an index checks the format version and every checksum and refuses a mismatch.
 """
@@ -66,10 +72,11 @@ import polars as pl
 from numpy.typing import NDArray
 
 from . import __version__
-from .errors import IndexFormatError, InputError, ParameterError
+from .errors import IndexFormatError, InputError, ParameterError, SecretKeyError
+from .keys import FINGERPRINT_SCHEME, TOKEN_HASH, Key, as_key, short
 from .params import IndexParams
 from .report import umask
-from .shingle import HASH_NAME, TokenHasher, batch_shingles, sequence_keys
+from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter
 
@@ -189,6 +196,32 @@ class Index:
     lsh_posts: NDArray[np.uint32]
     manifest: dict[str, Any] = field(default_factory=dict)
     _verifying: "_Background | None" = field(default=None, repr=False, compare=False)
+    key: Key | None = field(default=None, repr=False, compare=False)
+    """The secret key of a keyed index, once given (checked against the manifest's fingerprint)."""
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the key the index was built with; None for an index built without one."""
+        entry = self.manifest.get("key")
+        return entry.get("fingerprint") if isinstance(entry, dict) else None
+
+    def use_key(self, key: "Key | bytes | None") -> "Index":
+        """Check ``key`` against the index (see :func:`check_key`) and keep it for hashing; returns self."""
+        k = check_key(self.path, self.fingerprint, as_key(key))
+        if k is not None:
+            self.key = k
+        return self
+
+    def require_key(self) -> None:
+        """Raise SecretKeyError if the index is keyed and no key was given."""
+        if self.fingerprint is not None and self.key is None:
+            raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
+                                 "pass it with --key-file")
+
+    def token_hasher(self) -> TokenHasher:
+        """A token hasher that hashes texts the way this index's posts were hashed."""
+        self.require_key()
+        return TokenHasher(self.params.seed, key=self.key)
 
     @property
     def n_posts(self) -> int:
@@ -264,14 +297,14 @@ def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int
 class _Builder:
     """Writes an index into directory ``out`` from posts added batch by batch."""
 
-    def __init__(self, params: IndexParams, out: Path, memory_limit: int) -> None:
+    def __init__(self, params: IndexParams, out: Path, memory_limit: int, key: Key | None = None) -> None:
         self.params, self.out = params, out
         self.work = out / ".work"
         self.work.mkdir()
         self.buffer_limit = max(memory_limit // 4, 256)
         self.range_limit = max(memory_limit // 8, 256)
         self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm)
-        self.hasher = TokenHasher(params.seed)
+        self.hasher = TokenHasher(params.seed, key=key)
         w = self._writer
         self.w_shingles, self.w_offsets = w("shingles", np.uint64), w("shingle_offsets", np.int64)
         self.w_offsets.append(np.zeros(1, dtype=np.int64))
@@ -583,7 +616,7 @@ def _prepare(path: Path, overwrite: bool) -> Path:
 def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = IndexParams(), *,
                 base: Index | None = None, inputs: dict[str, Any] | None = None,
                 on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
-                overwrite: bool = False) -> Index:
+                overwrite: bool = False, key: "Key | bytes | None" = None) -> Index:
     """Build an index from batches of posts (see :func:`provenance.read.iter_batches`) into directory
     ``out`` and open it.
 
@@ -591,7 +624,16 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     all derived tables (frequencies, keys, signatures, bands) are rebuilt over the union. The build's
     working arrays stay within about ``memory_limit`` bytes (default :func:`default_memory_limit`);
     what does not fit spills to a work directory inside the new index directory.
+
+    With ``key`` (at least 16 bytes of secret), every token hash is derived from the key (see
+    :mod:`provenance.shingle`) and the manifest records the key's fingerprint, never the key. Appending
+    to ``base`` needs the key it was built with (or none, if it was built without).
     """
+    key = as_key(key)
+    if base is not None:  # the new posts are hashed as the base's were: with its key, or without
+        key = check_key(base.path, base.fingerprint, key or base.key)
+        if key is None:
+            base.require_key()
     if base is not None and base.params != params:
         raise ParameterError(f"cannot append with parameters {params} to an index built with {base.params}")
     bands, _ = lsh_params(params.lsh_threshold, params.num_perm)
@@ -603,7 +645,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     path = Path(out)
     tmp = _prepare(path, overwrite or base is not None)
     try:
-        builder = _Builder(params, tmp, memory_limit or default_memory_limit())
+        builder = _Builder(params, tmp, memory_limit or default_memory_limit(), key)
         info: dict[str, Any] = {"id_fallback_files": []}
         if base is not None:
             builder.add_index(base)
@@ -619,12 +661,12 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
         info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
         meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
-        _write_manifest(tmp, params, counts, info, meta_fields)
+        _write_manifest(tmp, params, counts, info, meta_fields, key)
         _replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return open_index(path, verify=False)
+    return open_index(path, verify=False, key=key)
 
 
 # ----------------------------------------------------------------------------------------- save / open
@@ -655,7 +697,7 @@ def is_index(path: Path) -> bool:
 
 
 def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
-                    meta_fields: list[str]) -> None:
+                    meta_fields: list[str], key: Key | None = None) -> None:
     files: dict[str, dict[str, Any]] = {}
     for f in sorted(tmp.iterdir()):
         with open(f, "rb+") as fh:
@@ -668,7 +710,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "tool_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "params": params.to_dict(),
-        "hash": HASH_NAME,
+        "hash": KEYED_HASH_NAME if key is not None else HASH_NAME,
         "minhash_scheme": f"datasketch 2.x {SCHEME}",
         "lsh": {"bands": bands, "rows": rows},
         "counts": counts,
@@ -678,6 +720,9 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "id_fallback_files": info.get("id_fallback_files", []),
         "files": files,
     }
+    if key is not None:  # the fingerprint only: the key and its subkey stay in memory
+        manifest["key"] = {"fingerprint": key.fingerprint, "fingerprint_scheme": FINGERPRINT_SCHEME,
+                           "token_hash": TOKEN_HASH}
     with open(tmp / MANIFEST, "wb") as fh:
         fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
         fh.flush()
@@ -726,9 +771,28 @@ def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[s
             raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
 
 
-def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
+def check_key(path: Path | None, fp: str | None, key: Key | None) -> Key | None:
+    """Check a key given for the index at ``path`` built with the key of fingerprint ``fp`` (None:
+    built without a key): another key than the index's, or a key for an index built without one, is
+    a SecretKeyError. No key at all is fine here (the index can be opened, not hashed against; see
+    :meth:`Index.require_key`). Returns ``key``."""
+    if key is None:
+        return None
+    if fp is None:
+        raise SecretKeyError(f"{key.source}: the index {path} was built without a key; leave out --key-file")
+    if key.fingerprint != fp:
+        raise SecretKeyError(f"{key.source}: not the key of the index {path} (key fingerprint {short(key.fingerprint)}, "
+                             f"the index's {short(fp)})")
+    return key
+
+
+def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes | None" = None) -> Index:
     """Open an index directory, checking format version, parameters, file sizes and (with ``verify``)
     checksums.
+
+    ``key``: the secret key of a keyed index, checked against the manifest's fingerprint (a wrong key,
+    or a key for an index built without one, is a SecretKeyError). A keyed index opens without its
+    key too, but cannot then hash texts (scan, append): :meth:`Index.require_key`.
 
     ``verify="background"`` checks the checksums in a thread while the caller goes on (a scan of a
     large index need not wait for tens of gigabytes to be hashed); :meth:`Index.wait_verified`
@@ -752,8 +816,14 @@ def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
     if version != FORMAT_VERSION:
         raise IndexFormatError(
             f"{path}: index format version {version}, this provenance {__version__} reads version {FORMAT_VERSION}; rebuild the index")
-    if manifest.get("hash") != HASH_NAME or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
-        raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {HASH_NAME!r}; rebuild the index")
+    key_entry = manifest.get("key")
+    fp = key_entry.get("fingerprint") if isinstance(key_entry, dict) else None
+    if key_entry is not None and not (isinstance(fp, str) and len(fp) == 32):
+        raise IndexFormatError(f"{mpath}: damaged key entry (no fingerprint)")
+    hash_name = KEYED_HASH_NAME if fp is not None else HASH_NAME
+    if manifest.get("hash") != hash_name or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
+        raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {hash_name!r}; rebuild the index")
+    key = check_key(path, fp, as_key(key))
     try:
         params = IndexParams.from_dict(manifest.get("params", {}))
     except (ParameterError, TypeError) as e:
@@ -784,4 +854,4 @@ def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
     for a in arrays.values():
         a.setflags(write=False)
     manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
-    return Index(path, params, manifest=manifest, _verifying=check, **arrays)
+    return Index(path, params, manifest=manifest, _verifying=check, key=key, **arrays)

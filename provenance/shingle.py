@@ -2,7 +2,12 @@
 
 Hash definition (pinned by ``HASH_NAME`` in the index manifest):
 
-* a token's hash is ``xxh3_64(token.encode("utf-8"), seed)``;
+* a token's hash is ``xxh3_64(token.encode("utf-8"), seed)``; in a keyed index (``--key-file``) it is
+  instead the keyed BLAKE2b ``blake2b(token.encode("utf-8"), key=subkey, digest_size=8)`` read as a
+  little-endian uint64, with ``subkey`` derived from the secret key (:func:`provenance.keys.token_subkey`),
+  and ``seed`` then only seeds the MinHash permutations (``KEYED_HASH_NAME`` in the manifest). xxh3 with
+  a secret seed would not do: it is no pseudo-random function, and one known (token, hash) pair gives
+  its seed away; keyed BLAKE2b is one, and it runs once per new word only (the vocabulary cache below);
 * the hash of the n-gram ``t_0 … t_{n-1}`` folds the token hashes in order,
   ``acc = C; acc = rotl64((acc ^ h_i) * P, 29)`` for each ``i``, then the 64-bit MurmurHash3
   finalizer of ``acc``. :func:`shingle_hash` is the one-shingle reference implementation (used by the
@@ -14,26 +19,57 @@ Hash definition (pinned by ``HASH_NAME`` in the index manifest):
   :func:`sequence_keys` (vectorized).
 
 Tokens are hashed through a vocabulary cache: a batch's distinct tokens are looked up in a dict
-(xxhash runs once per new word, not once per token) and mapped back onto every token by polars.
+(xxhash, or keyed BLAKE2b, runs once per new word, not once per token) and mapped back onto every token by polars.
 Shingles are never materialized as strings.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import polars as pl
 import xxhash
 from numpy.typing import NDArray
 
+from .keys import as_key, token_subkey
 from .normalize import TOKEN_RE, normalize_batch
 
-__all__ = ["HASH_NAME", "ShingleBatch", "TokenHasher", "batch_shingles", "shingle_hash", "combine", "fold_rows", "text_key",
-           "sequence_keys"]
+if TYPE_CHECKING:
+    from .keys import Key
+
+__all__ = ["HASH_NAME", "KEYED_HASH_NAME", "ShingleBatch", "TokenHasher", "batch_shingles", "shingle_hash", "token_hash",
+           "combine", "fold_rows", "text_key", "sequence_keys"]
 
 HASH_NAME = "xxh3_64-token+rotl29-fold+fmix64/v2"
+KEYED_HASH_NAME = "keyed-blake2b64-token+rotl29-fold+fmix64/v2"
+
+
+def words_hasher(seed: int = 0, key: "Key | bytes | None" = None) -> Callable[[Sequence[str]], NDArray[np.uint64]]:
+    """The token hash as a function of a list of words → uint64 ``(len(words),)``: ``xxh3_64(word,
+    seed)``, or with ``key`` the keyed BLAKE2b of the word (see the module docstring)."""
+    k = as_key(key)
+    if k is None:
+        digest = xxhash.xxh3_64_intdigest
+
+        def plain(words: Sequence[str]) -> NDArray[np.uint64]:
+            return np.fromiter((digest(w.encode("utf-8"), seed) for w in words), dtype=np.uint64, count=len(words))
+
+        return plain
+    subkey, blake2b = token_subkey(k.secret), hashlib.blake2b
+
+    def keyed(words: Sequence[str]) -> NDArray[np.uint64]:
+        raw = b"".join([blake2b(w.encode("utf-8"), key=subkey, digest_size=8).digest() for w in words])
+        return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
+
+    return keyed
+
+
+def token_hash(token: str, seed: int = 0, key: "Key | bytes | None" = None) -> int:
+    """Reference hash of one token (see the module docstring)."""
+    return int(words_hasher(seed, key)([token])[0])
 
 _C = np.uint64(0x9E3779B97F4A7C15)
 _P = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -103,19 +139,20 @@ def _fold_int(acc: int, value: int) -> int:
     return ((acc << 29) | (acc >> 35)) & _MASK
 
 
-def shingle_hash(tokens: Sequence[str], seed: int = 0) -> int:
-    """Reference hash of one n-gram given as its tokens (pure Python, for tests and datasketch)."""
+def shingle_hash(tokens: Sequence[str], seed: int = 0, key: "Key | bytes | None" = None) -> int:
+    """Reference hash of one n-gram given as its tokens (pure Python, for tests and datasketch);
+    ``key`` for a keyed index."""
     acc = 0x9E3779B97F4A7C15
-    for t in tokens:
-        acc = _fold_int(acc, xxhash.xxh3_64_intdigest(t.encode("utf-8"), seed))
+    for h in words_hasher(seed, key)(list(tokens)).tolist():
+        acc = _fold_int(acc, h)
     return _fmix64_int(acc)
 
 
-def text_key(tokens: Sequence[str], seed: int = 0) -> int:
+def text_key(tokens: Sequence[str], seed: int = 0, key: "Key | bytes | None" = None) -> int:
     """Exact-match key of a whole token sequence (reference): its length, then its token hashes, folded."""
     acc = _fold_int(0x9E3779B97F4A7C15, len(tokens))
-    for t in tokens:
-        acc = _fold_int(acc, xxhash.xxh3_64_intdigest(t.encode("utf-8"), seed))
+    for h in words_hasher(seed, key)(list(tokens)).tolist():
+        acc = _fold_int(acc, h)
     return _fmix64_int(acc)
 
 
@@ -132,20 +169,23 @@ def sequence_keys(token_hashes: NDArray[np.uint64], starts: NDArray[np.int64], l
 
 
 class TokenHasher:
-    """Maps tokens to ``xxh3_64(token, seed)`` through a bounded vocabulary cache.
+    """Maps tokens to ``xxh3_64(token, seed)`` (with ``key``: their keyed BLAKE2b) through a bounded
+    vocabulary cache.
 
     The cache is an open-addressing hash table in numpy arrays, keyed by polars' own 64-bit string
     hash (fast and vectorized, stable within one process — it never leaves the process) and checked
     with a second, independently seeded polars hash. Only tokens not seen before are hashed with
-    xxhash, one Python call per new word. Should two words ever agree on the first polars hash, the
+    xxhash (or BLAKE2b), one Python call per new word. Should two words ever agree on the first polars hash, the
     check sees it and the batch is hashed word by word instead.
     """
 
     _KEY_SEED, _CHECK_SEED = 0x5EED, 0xC0FFEE
     _MIN_SLOTS = 1 << 16
 
-    def __init__(self, seed: int = 0, max_vocab: int = 2_000_000) -> None:
+    def __init__(self, seed: int = 0, max_vocab: int = 2_000_000, key: "Key | bytes | None" = None) -> None:
         self.seed = seed
+        self.keyed = key is not None
+        self._digest = words_hasher(seed, key)
         self.max_vocab = max_vocab
         self._clear(self._MIN_SLOTS)
 
@@ -173,9 +213,7 @@ class TokenHasher:
             if self._count and self._count + len(new_keys) > self.max_vocab:
                 self._clear(self._MIN_SLOTS)  # start over; this batch's words all become new
                 return self.hash_series(tokens)
-            words = tokens.gather(first).to_list()
-            digest, seed = xxhash.xxh3_64_intdigest, self.seed
-            new_values = np.fromiter((digest(w.encode("utf-8"), seed) for w in words), dtype=np.uint64, count=len(words))
+            new_values = self._digest(tokens.gather(first).to_list())
             self._insert(new_keys, checks[first], new_values)
             values, slot_of, found = self._lookup(keys)
         return values
@@ -185,8 +223,7 @@ class TokenHasher:
         return tokens.hash(self._KEY_SEED).to_numpy(), tokens.hash(self._CHECK_SEED).to_numpy()
 
     def _hash_words(self, tokens: pl.Series) -> NDArray[np.uint64]:
-        digest, seed = xxhash.xxh3_64_intdigest, self.seed
-        return np.fromiter((digest(w.encode("utf-8"), seed) for w in tokens.to_list()), dtype=np.uint64, count=len(tokens))
+        return self._digest(tokens.to_list())
 
     def _lookup(self, keys: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], NDArray[np.int64], NDArray[np.bool_]]:
         """Values of ``keys``, their slots, and which were found (linear probing, all keys at once)."""
