@@ -268,7 +268,7 @@ class _Scanner:
                 firsts.append(line_first[keep])
                 counts.append((ends[keep + m] - ends[keep]))
         doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
-        keys = sequence_keys(sb.token_hashes, first, count)
+        keys = sequence_keys(sb.token_hashes, first, count, self.hasher.finish)
         lo = np.searchsorted(self.short_keys, keys, side="left")
         hi = np.searchsorted(self.short_keys, keys, side="right")
         unit = np.repeat(np.arange(len(keys)), hi - lo)

@@ -73,7 +73,7 @@ from numpy.typing import NDArray
 
 from . import __version__
 from .errors import IndexFormatError, InputError, ParameterError, SecretKeyError
-from .keys import FINGERPRINT_SCHEME, TOKEN_HASH, Key, as_key, short
+from .keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key, short
 from .params import IndexParams
 from .report import umask
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
@@ -331,7 +331,7 @@ class _Builder:
         sb = batch_shingles(batch.texts, p.ngram, self.hasher)
         n_tokens = sb.n_tokens
         kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
-        exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens), np.uint64(0))
+        exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, self.hasher.finish), np.uint64(0))
         # Short posts keep no shingles: they match only as whole records or lines.
         counts = np.diff(sb.offsets)
         lengths = np.where(kind == SHINGLED, counts, 0)
@@ -722,7 +722,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
     }
     if key is not None:  # the fingerprint only: the key and its subkey stay in memory
         manifest["key"] = {"fingerprint": key.fingerprint, "fingerprint_scheme": FINGERPRINT_SCHEME,
-                           "token_hash": TOKEN_HASH}
+                           "token_hash": TOKEN_HASH, "shingle_hash": SHINGLE_HASH}
     with open(tmp / MANIFEST, "wb") as fh:
         fh.write(json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
         fh.flush()

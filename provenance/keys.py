@@ -5,10 +5,12 @@ derived from it with HMAC-SHA256, each under its own label, so that neither reve
 
 * the *token subkey*, ``HMAC-SHA256(key, "provenance/token-hash/v1")`` (32 bytes): the key of the
   keyed BLAKE2b that hashes every token (:class:`provenance.shingle.TokenHasher`);
+* the *shingle subkey*, ``HMAC-SHA256(key, "provenance/shingle-hash/v1")``, first 16 bytes: the key
+  of the SipHash-2-4 that finishes every shingle hash and exact key (:func:`provenance.shingle.siphash24`);
 * the *fingerprint*, ``HMAC-SHA256(key, "provenance/key-fingerprint/v1")``, first 16 bytes in hex:
   stored in the index manifest, so that a scan can tell the right key from a wrong one.
 
-Neither the key nor the subkey is ever written to disk. A :class:`Key` shows only its fingerprint
+Neither the key nor a subkey is ever written to disk. A :class:`Key` shows only its fingerprint
 when printed.
 """
 
@@ -21,18 +23,25 @@ from typing import Any
 
 from .errors import SecretKeyError
 
-__all__ = ["Key", "MIN_KEY_BYTES", "TOKEN_HASH", "as_key", "fingerprint", "token_subkey"]
+__all__ = ["Key", "MIN_KEY_BYTES", "SHINGLE_HASH", "TOKEN_HASH", "as_key", "fingerprint", "shingle_subkey", "token_subkey"]
 
 MIN_KEY_BYTES = 16
 TOKEN_LABEL = b"provenance/token-hash/v1"
+SHINGLE_LABEL = b"provenance/shingle-hash/v1"
 FINGERPRINT_LABEL = b"provenance/key-fingerprint/v1"
 TOKEN_HASH = "blake2b-64, keyed with hmac-sha256(key, 'provenance/token-hash/v1')"
+SHINGLE_HASH = "siphash-2-4 of the fold, keyed with hmac-sha256(key, 'provenance/shingle-hash/v1'), first 16 bytes"
 FINGERPRINT_SCHEME = "hmac-sha256(key, 'provenance/key-fingerprint/v1'), first 16 bytes"
 
 
 def token_subkey(key: bytes) -> bytes:
     """The 32-byte key of the keyed BLAKE2b token hash."""
     return hmac.new(key, TOKEN_LABEL, hashlib.sha256).digest()
+
+
+def shingle_subkey(key: bytes) -> bytes:
+    """The 16-byte key of the SipHash-2-4 that finishes shingle hashes and exact keys."""
+    return hmac.new(key, SHINGLE_LABEL, hashlib.sha256).digest()[:16]
 
 
 def fingerprint(key: bytes) -> str:
