@@ -121,7 +121,8 @@ def index_build(
     append: bool = typer.Option(False, "--append", help="Add the posts to the existing index at -o."),
     force: bool = typer.Option(False, "--force", help="Replace an existing index at -o."),
     ngram: int = typer.Option(_DEFAULT_INDEX.ngram, help="Words per shingle."),
-    seed: int = typer.Option(_DEFAULT_INDEX.seed, help="Seed of token hashes and MinHash permutations."),
+    seed: int = typer.Option(_DEFAULT_INDEX.seed, help="Seed of token hashes and MinHash permutations (with --key-file: "
+                                                       "of MinHash permutations only)."),
     num_perm: int = typer.Option(_DEFAULT_INDEX.num_perm, help="MinHash permutations (--mode jaccard)."),
     lsh_threshold: float = typer.Option(_DEFAULT_INDEX.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for."),
     short_tokens: int = typer.Option(_DEFAULT_INDEX.short_tokens, help="Posts with fewer tokens match only as whole records or lines."),
@@ -135,7 +136,7 @@ def index_build(
         help="Build a keyed index: every shingle hash derives from the secret key in this file (at least 16 "
              "random bytes; make one with: head -c 32 /dev/urandom > KEY). Without the key the index cannot "
              "be scanned nor tested for a text; the manifest holds the key's fingerprint, never the key. "
-             "With --append: the index's key."),
+             "With --append: the index's key. What it protects: docs/THREAT_MODEL.md."),
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:

@@ -295,12 +295,15 @@ def test_verify_with_the_key(keyed_scan: Path, keys: dict[str, Path]) -> None:
     assert proc.stdout.startswith("verified: ")
 
 
-def test_index_info_shows_the_fingerprint_without_the_key(keyed_index: BuiltIndex, key: bytes) -> None:
+def test_info_and_report_need_no_key(keyed_index: BuiltIndex, keyed_scan: Path, key: bytes) -> None:
     proc = run_cli("index", "info", keyed_index.path, "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["key"]["fingerprint"] == fingerprint(key)
     assert "blake2b" in info["hash"] and "siphash" in info["hash"]
+    report = run_cli("report", keyed_scan)  # reads the posts table and the scan outputs, hashes nothing
+    assert report.returncode == 0, report.stderr
+    assert "posts" in report.stdout
 
 
 # ------------------------------------------------------------------------------------------ what is on disk
