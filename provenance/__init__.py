@@ -10,10 +10,11 @@ The importable API (the CLI is a thin layer over it)::
 __version__ = "0.1.0"
 
 from .api import ScanResult, build_index, open_index, scan, scan_texts  # noqa: E402
-from .errors import IndexFormatError, InputError, ParameterError, ProvenanceError  # noqa: E402
+from .errors import IndexFormatError, InputError, ParameterError, ProvenanceError, SecretKeyError  # noqa: E402
+from .keys import Key  # noqa: E402
 from .params import IndexParams, ScanParams  # noqa: E402
 
 __all__ = [
     "__version__", "build_index", "open_index", "scan", "scan_texts", "ScanResult", "IndexParams", "ScanParams",
-    "ProvenanceError", "InputError", "IndexFormatError", "ParameterError",
+    "ProvenanceError", "InputError", "IndexFormatError", "ParameterError", "SecretKeyError", "Key",
 ]

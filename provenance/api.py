@@ -30,6 +30,7 @@ from .checkpoint import Checkpoint
 from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
+from .keys import Key
 from .normalize import replace_surrogates, token_spans
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
@@ -100,6 +101,7 @@ def build_index(
     on_progress: Progress | None = None,
     memory_limit: int | None = None,
     on_error: str = "stop",
+    key: Key | bytes | None = None,
 ) -> Index:
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
@@ -107,10 +109,13 @@ def build_index(
     ``params`` is ignored). ``memory_limit`` (bytes) bounds the build's working arrays; beyond it the
     build spills sorted runs to disk (default: a quarter of physical memory). ``on_error="skip"``
     leaves bad records and files out (and every post whose id an earlier post has), counted by
-    kind in the manifest's ``skipped``. Returns the saved :class:`Index`.
+    kind in the manifest's ``skipped``. ``key`` (a secret of at least 16 bytes, or a
+    :class:`provenance.keys.Key`) makes a keyed index: every token hash derives from it, and
+    scanning the index needs it; with ``append`` it must be the index's key. Returns the saved
+    :class:`Index`.
     """
     skipped = _skipping(on_error)
-    base = open_index(out) if append else None
+    base = open_index(out, key=key) if append else None
     if base is not None:
         params = base.params
     files = expand_inputs(posts, fmt, skipped)
@@ -119,7 +124,7 @@ def build_index(
         batches = _first_of_each_id(batches, skipped, base)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
-                  overwrite=force, skipped=skipped)
+                  overwrite=force, skipped=skipped, key=key)
 
 
 class _SeenIds:
@@ -175,6 +180,17 @@ def _first_of_each_id(batches: Iterable[Batch], skipped: Skipped, base: Index | 
             yield batch.subset(np.flatnonzero(new).tolist())
 
 
+def _opened(index: Index | str | Path, key: Key | bytes | None) -> Index:
+    """``index`` opened (checksums checked in the background) with ``key``, ready to hash texts: a
+    keyed index without its key, a wrong key, or a key for an index without one, is a SecretKeyError."""
+    if isinstance(index, Index):
+        index.use_key(key)
+    else:
+        index = open_index(index, verify="background", key=key)
+    index.require_key()
+    return index
+
+
 @dataclass
 class ScanResult:
     """What a scan found: ``matches`` (one row per verified document–post match, columns as in
@@ -206,7 +222,7 @@ class _Scanner:
 
     def __post_init__(self) -> None:
         ix = self.index
-        self.hasher = TokenHasher(ix.params.seed)
+        self.hasher = ix.token_hasher()
         self.key_filter = ix.keys_filter
         self.frequent = FrequentShingles.of(ix)
         # Per-post counts, memory-mapped from the index (pages are read as posts come up).
@@ -330,7 +346,7 @@ class _Scanner:
                 firsts.append(line_first[keep])
                 counts.append((ends[keep + m] - ends[keep]))
         doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
-        keys = sequence_keys(sb.token_hashes, first, count)
+        keys = sequence_keys(sb.token_hashes, first, count, self.hasher.finish)
         lo = np.searchsorted(self.short_keys, keys, side="left")
         hi = np.searchsorted(self.short_keys, keys, side="right")
         unit = np.repeat(np.arange(len(keys)), hi - lo)
@@ -416,20 +432,20 @@ def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]]
 _WORKER_SCANNER: _Scanner | None = None
 
 
-def _open_checked(index_path: str, checksum: str) -> Index:
+def _open_checked(index_path: str, checksum: str, key: Key | None) -> Index:
     """The index at ``index_path`` as a worker opens it: its manifest must be the client's (whose
     opening checked every file's sha256); here only sizes are checked, so that N workers do not
-    hash the whole index N more times."""
-    index = open_index(index_path, verify=False)
+    hash the whole index N more times. ``key``: the client's key (handed over in memory)."""
+    index = open_index(index_path, verify=False, key=key)
     if index.checksum != checksum:
         raise IndexFormatError(f"{index_path}: the index on this worker differs from the client's "
                                f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
     return index
 
 
-def _worker_init(index_path: str, checksum: str, params: ScanParams) -> None:
+def _worker_init(index_path: str, checksum: str, params: ScanParams, key: Key | None) -> None:
     global _WORKER_SCANNER
-    _WORKER_SCANNER = _Scanner(_open_checked(index_path, checksum), params)
+    _WORKER_SCANNER = _Scanner(_open_checked(index_path, checksum, key), params)
 
 
 def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
@@ -441,16 +457,16 @@ def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, f
 _OPEN_INDEXES: dict[tuple[str, str], _Scanner] = {}
 
 
-def _scan_file_task(index_path: str, checksum: str, file: InputFile, text_field: str, id_field: str | None,
-                    params: ScanParams) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
+def _scan_file_task(index_path: str, checksum: str, key: Key | None, file: InputFile, text_field: str,
+                    id_field: str | None, params: ScanParams) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
     """One input file scanned on a Dask worker: it reads the file and the index itself (both must be
-    on a path every worker can read)."""
-    key = (index_path, checksum)
-    if key not in _OPEN_INDEXES:
-        index = _open_checked(index_path, checksum)
+    on a path every worker can read); a keyed index's key comes with the task, in memory."""
+    opened = (index_path, checksum)  # (the manifest pins the key's fingerprint: one key per checksum)
+    if opened not in _OPEN_INDEXES:
+        index = _open_checked(index_path, checksum, key)
         _OPEN_INDEXES.clear()
-        _OPEN_INDEXES[key] = _Scanner(index, params)
-    scanner = _OPEN_INDEXES[key]
+        _OPEN_INDEXES[opened] = _Scanner(index, params)
+    scanner = _OPEN_INDEXES[opened]
     scanner.params = params
     return _scan_unit(scanner.index, file, text_field, id_field, params, None, scanner=scanner)
 
@@ -483,8 +499,8 @@ def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_
     except (OSError, TimeoutError, ValueError) as e:
         raise ParameterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
-        futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, f, text_field, id_field,
-                                 params, pure=False) for f in files]
+        futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, index.key, f, text_field,
+                                 id_field, params, pure=False) for f in files]
         for file, future in zip(files, futures):  # in file order; the cluster works on all at once
             result = client.gather(future)
             if on_progress:
@@ -549,7 +565,7 @@ def _local_pool(index: Index, params: ScanParams, workers: int) -> ProcessPoolEx
         raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
     # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                               initargs=(str(index.path), index.checksum, params))
+                               initargs=(str(index.path), index.checksum, params, index.key))
 
 
 def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
@@ -596,11 +612,9 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
     }
 
 
-def _run(index: Index | str | Path, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
+def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
          inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None,
          skipped: Skipped | None = None) -> ScanResult:
-    if not isinstance(index, Index):
-        index = open_index(index, verify="background")
     run: dict[str, Any] = {}
     if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), run facts)
         (tally, timings, rows), run = batches(index)
@@ -634,6 +648,7 @@ def scan(
     resume: bool = False,
     unit_size: int = UNIT_SIZE,
     until_ci: float | None = None,
+    key: Key | bytes | None = None,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
@@ -659,7 +674,12 @@ def scan(
 
     With ``out_dir``, every finished unit is recorded under ``out_dir/units`` (see
     :mod:`provenance.checkpoint`); ``resume`` reuses the recorded units that are unchanged, so an
-    interrupted scan continues and a re-scan reads only new or changed files."""
+    interrupted scan continues and a re-scan reads only new or changed files.
+
+    ``key``: the secret key of a keyed index (bytes or a :class:`provenance.keys.Key`); local and
+    Dask workers receive it in memory. Without it a keyed index cannot be scanned; a wrong key, or a
+    key for an index built without one, is an error too (:class:`provenance.errors.SecretKeyError`)."""
+    index = _opened(index, key)
     if until_ci is not None:
         return _scan_until(until_ci, index, corpus, out_dir, params=params, text_field=text_field, id_field=id_field,
                            fmt=fmt, on_progress=on_progress, workers=workers, scheduler=scheduler, resume=resume,
@@ -713,8 +733,6 @@ def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | 
     """:func:`scan` with ``until_ci``: doubling samples until the intervals are narrow enough."""
     if not 0.0 < width < 1.0:
         raise ParameterError(f"until_ci (--until-ci) must be in (0, 1), got {width}")
-    if not isinstance(index, Index):
-        index = open_index(index, verify="background")
     fraction = params.sample if params.sample < 1.0 else 0.05
     rounds: list[dict[str, Any]] = []
     while True:
@@ -761,8 +779,9 @@ def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_fi
 
 
 def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable[str] | None = None,
-               params: ScanParams = ScanParams(), source: str = "<texts>") -> ScanResult:
-    """Scan in-memory texts (ids default to their 1-based position)."""
+               params: ScanParams = ScanParams(), source: str = "<texts>", key: Key | bytes | None = None) -> ScanResult:
+    """Scan in-memory texts (ids default to their 1-based position); ``key`` as in :func:`scan`."""
+    index = _opened(index, key)
     texts = list(texts)
     id_list = [str(i) for i in ids] if ids is not None else [str(i + 1) for i in range(len(texts))]
     if len(id_list) != len(texts):

@@ -28,7 +28,9 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
     help="Find a platform's posts inside AI training corpora, with verified evidence.\n\n"
          "Example: provenance index build posts.csv -o idx --id-field tweet_id && "
-         "provenance scan idx corpus/ -o out",
+         "provenance scan idx corpus/ -o out\n\n"
+         "Keyed index: add --key-file KEY to 'index build', 'scan' and 'verify' (the index then cannot be "
+         "scanned, nor a text tested against it, without the key).",
 )
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect post indexes.")
 app.add_typer(index_app, name="index")
@@ -61,6 +63,15 @@ AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.
 OnError = typer.Option("stop", "--on-error", metavar="stop|skip",
                        help="stop: the first bad record or file ends the run with one line naming file and row. "
                             "skip: leave it out, count it by kind (in 'skipped') and print the count at the end.")
+KeyFile = typer.Option(None, "--key-file", metavar="KEY",
+                       help="Secret key of a keyed index: a file of at least 16 random bytes (make one with: "
+                            "head -c 32 /dev/urandom > KEY). Needed to scan or verify against the index.")
+
+
+def _key(path: Optional[Path]):
+    from .keys import Key
+
+    return Key.from_file(path) if path is not None else None
 
 
 class _Bar:
@@ -116,7 +127,8 @@ def index_build(
     append: bool = typer.Option(False, "--append", help="Add the posts to the existing index at -o."),
     force: bool = typer.Option(False, "--force", help="Replace an existing index at -o."),
     ngram: int = typer.Option(_DEFAULT_INDEX.ngram, help="Words per shingle."),
-    seed: int = typer.Option(_DEFAULT_INDEX.seed, help="Seed of token hashes and MinHash permutations."),
+    seed: int = typer.Option(_DEFAULT_INDEX.seed, help="Seed of token hashes and MinHash permutations (with --key-file: "
+                                                       "of MinHash permutations only)."),
     num_perm: int = typer.Option(_DEFAULT_INDEX.num_perm, help="MinHash permutations (--mode jaccard)."),
     lsh_threshold: float = typer.Option(_DEFAULT_INDEX.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for."),
     short_tokens: int = typer.Option(_DEFAULT_INDEX.short_tokens, help="Posts with fewer tokens match only as whole records or lines."),
@@ -125,21 +137,29 @@ def index_build(
         None, "--memory-limit", metavar="SIZE",
         help="Memory for the build's working arrays, e.g. 2GiB; beyond it sorted runs spill to disk "
              "[default: a quarter of RAM]."),
+    key_file: Optional[Path] = typer.Option(
+        None, "--key-file", metavar="KEY",
+        help="Build a keyed index: every shingle hash derives from the secret key in this file (at least 16 "
+             "random bytes; make one with: head -c 32 /dev/urandom > KEY). Without the key the index cannot "
+             "be scanned nor tested for a text; the manifest holds the key's fingerprint, never the key. "
+             "With --append: the index's key. What it protects: docs/THREAT_MODEL.md."),
     on_error: str = OnError,
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
-    """Index posts: shingle hashes, candidate keys, MinHash signatures and LSH bands, on disk.
+    """Index posts: shingle hashes, candidate keys, MinHash signatures and LSH bands, on disk. The
+    index holds no post text: hashes, ids, and the --meta-field columns asked for.
 
-    Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name
+    Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name --key-file KEY
     """
     params = IndexParams(ngram=ngram, seed=seed, num_perm=num_perm, lsh_threshold=lsh_threshold,
                          short_tokens=short_tokens, max_key_posts=max_key_posts)
     limit = _size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
+    key = _key(key_file)
     with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
-                                memory_limit=limit, on_error=on_error)
+                                memory_limit=limit, on_error=on_error, key=key)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
@@ -193,6 +213,7 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
     table.add_row("LSH bands x rows", f"{m['lsh']['bands']} x {m['lsh']['rows']}")
     table.add_row("normalization", m["normalization"])
     table.add_row("hash", m["hash"])
+    table.add_row("key fingerprint", index.fingerprint or "- (built without a key)")
     table.add_row("MinHash scheme", m["minhash_scheme"])
     table.add_row("meta fields", ", ".join(m.get("meta_fields", [])) or "-")
     table.add_row("manifest sha256", m.get("manifest_sha256", "")[:16] + "…")
@@ -230,19 +251,22 @@ def scan(
     unit_size: str = typer.Option("256MiB", "--unit-size", metavar="SIZE",
                                   help="Local JSONL, lines and parquet files larger than this are scanned in parts "
                                        "(Dask tasks and checkpoint units of their own); same results."),
+    key_file: Optional[Path] = KeyFile,
     on_error: str = OnError,
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
     """Scan corpora for indexed posts; write verified matches and a summary.
 
-    Example: provenance scan idx corpus/ -o out --min-containment 0.5
+    Example: provenance scan idx corpus/ -o out --min-containment 0.5   (a keyed index: add --key-file KEY)
     """
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_jaccard=min_jaccard, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error)
     unit_bytes = _size_option(unit_size, "--unit-size")
-    index = api.open_index(index_dir, verify="background")  # checksums checked while the scan runs
+    key = _key(key_file)
+    index = api.open_index(index_dir, verify="background", key=key)  # checksums checked while the scan runs
+    index.require_key()
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
@@ -269,16 +293,18 @@ def _show_scan(result: api.ScanResult, quiet: bool, as_json: bool) -> None:
 def verify(
     out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Output directory of a scan."),
     index_dir: Optional[Path] = typer.Option(None, "--index", help="The index, if it is no longer where the scan found it."),
+    key_file: Optional[Path] = KeyFile,
     as_json: bool = AsJson,
 ) -> None:
     """Check a scan's evidence again: result files, index, input checksums, and every match (the matched
-    documents are scanned again). Exit status 0 if all agree, 1 if something differs (a line each).
+    documents are scanned again, so a keyed index needs its --key-file). Exit status 0 if all agree, 1 if
+    something differs (a line each).
 
-    Example: provenance verify out
+    Example: provenance verify out   (a keyed index: add --key-file KEY)
     """
     from .evidence import verify as verify_scan
 
-    result = verify_scan(out_dir, index_dir)
+    result = verify_scan(out_dir, index_dir, key=_key(key_file))
     if as_json:
         _print_json({"ok": result.ok, "matches": result.matches, "documents": result.documents,
                      "inputs": result.inputs, "index": result.index,

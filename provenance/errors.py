@@ -37,6 +37,11 @@ class ParameterError(ProvenanceError):
     """A parameter is out of range or inconsistent with another."""
 
 
+class SecretKeyError(ProvenanceError):
+    """A key file cannot be used (missing, unreadable, too short), or a key does not fit the index:
+    missing for a keyed index, another key, or given for an index built without one."""
+
+
 KINDS: dict[str, str] = {
     # one record (the reader goes on with the next)
     "broken_json": "a JSONL line that is not JSON",

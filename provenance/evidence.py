@@ -26,6 +26,7 @@ import polars as pl
 from . import __version__
 from .errors import ProvenanceError, Skipped
 from .index import Index, open_index, sha256_of
+from .keys import Key
 from .params import ScanParams
 from .read import URL, InputFile, Part, file_sha256, iter_batches
 from .durable import unseal, write_sealed
@@ -149,14 +150,19 @@ def _unit_of(record: dict[str, Any]) -> InputFile:
     return InputFile(path, record["format"], record["compression"], part=part)
 
 
-def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed: int = 20) -> Verification:
+def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed: int = 20,
+           key: Key | bytes | None = None) -> Verification:
     """Check a scan's output directory against its evidence (see the module docstring). Raises
-    ProvenanceError when there is no evidence to check, or the index cannot be opened."""
+    ProvenanceError when there is no evidence to check, or the index cannot be opened; ``key`` is the
+    secret key of a keyed index (the matched documents are hashed again), and a keyed index without
+    it, or with another key, is a SecretKeyError before anything is checked."""
     out = Path(out_dir)
     ev = _load(out)
+    index = open_index(index_path or ev["index"]["path"], key=key, verify=False)
+    index.require_key()
     report = Verification()
     report.problems.extend(check_results(out))
-    index = open_index(index_path or ev["index"]["path"])  # every file against the manifest
+    index = open_index(index.path, key=index.key)  # every file against the manifest
     report.index = str(index.path)
     if index.checksum != ev["index"]["manifest_sha256"]:
         report.problems.append(Problem("index", f"{index.path}: not the index of the scan (manifest sha256 "

@@ -7,7 +7,8 @@ file is a NumPy ``.npy`` array (memory-mapped when opened, so a scan pages in on
 file                         content
 ===========================  ===================================================================
 ``manifest.json``            format version, tool version, :class:`IndexParams`, normalization,
-                             hash and MinHash scheme names, counts, and the sha256 of every other file
+                             hash and MinHash scheme names, counts, the sha256 of every other file,
+                             and for a keyed index the key's fingerprint (``key``; never the key)
 ``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
                              (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``
                              and the ``--meta-field`` columns (``meta_NAME``)
@@ -43,6 +44,11 @@ ranges are then sorted and written one at a time (a range larger than an eighth 
 split again). Sorted tables are the ranges concatenated in hash order, so the result does not depend
 on the memory limit: every ``.npy`` file is byte-identical whatever the limit.
 
+No post text is stored: only hashes, ids, the positions of the posts in their files and the
+``--meta-field`` columns asked for. A *keyed* index (``key``) derives every token hash from a secret
+key (:mod:`provenance.keys`); it opens without the key (to read its manifest and posts table), but
+hashing texts against it, to scan or append, needs the key (:meth:`Index.token_hasher`).
+
 Every file is written into a temporary directory that is renamed into place only when complete;
 opening an index checks the format version and every checksum and refuses a mismatch.
 """
@@ -66,12 +72,13 @@ import polars as pl
 from numpy.typing import NDArray
 
 from . import __version__
-from .errors import IndexFormatError, InputError, ParameterError, Skipped
-from .normalize import NORMALIZATION
-from .params import IndexParams
 from .durable import (DamagedFile, OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask,
                       unseal, write_failure)
-from .shingle import HASH_NAME, TokenHasher, batch_shingles, sequence_keys
+from .errors import IndexFormatError, InputError, ParameterError, SecretKeyError, Skipped
+from .keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key, short
+from .normalize import NORMALIZATION
+from .params import IndexParams
+from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter
 
@@ -191,6 +198,32 @@ class Index:
     lsh_posts: NDArray[np.uint32]
     manifest: dict[str, Any] = field(default_factory=dict)
     _verifying: "_Background | None" = field(default=None, repr=False, compare=False)
+    key: Key | None = field(default=None, repr=False, compare=False)
+    """The secret key of a keyed index, once given (checked against the manifest's fingerprint)."""
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the key the index was built with; None for an index built without one."""
+        entry = self.manifest.get("key")
+        return entry.get("fingerprint") if isinstance(entry, dict) else None
+
+    def use_key(self, key: "Key | bytes | None") -> "Index":
+        """Check ``key`` against the index (see :func:`check_key`) and keep it for hashing; returns self."""
+        k = check_key(self.path, self.fingerprint, as_key(key))
+        if k is not None:
+            self.key = k
+        return self
+
+    def require_key(self) -> None:
+        """Raise SecretKeyError if the index is keyed and no key was given."""
+        if self.fingerprint is not None and self.key is None:
+            raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
+                                 "pass it with --key-file")
+
+    def token_hasher(self) -> TokenHasher:
+        """A token hasher that hashes texts the way this index's posts were hashed."""
+        self.require_key()
+        return TokenHasher(self.params.seed, key=self.key)
 
     @property
     def n_posts(self) -> int:
@@ -266,14 +299,14 @@ def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int
 class _Builder:
     """Writes an index into directory ``out`` from posts added batch by batch."""
 
-    def __init__(self, params: IndexParams, out: Path, memory_limit: int) -> None:
+    def __init__(self, params: IndexParams, out: Path, memory_limit: int, key: Key | None = None) -> None:
         self.params, self.out = params, out
         self.work = out / ".work"
         self.work.mkdir()
         self.buffer_limit = max(memory_limit // 4, 256)
         self.range_limit = max(memory_limit // 8, 256)
         self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm)
-        self.hasher = TokenHasher(params.seed)
+        self.hasher = TokenHasher(params.seed, key=key)
         w = self._writer
         self.w_shingles, self.w_offsets = w("shingles", np.uint64), w("shingle_offsets", np.int64)
         self.w_offsets.append(np.zeros(1, dtype=np.int64))
@@ -300,7 +333,7 @@ class _Builder:
         sb = batch_shingles(batch.texts, p.ngram, self.hasher)
         n_tokens = sb.n_tokens
         kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
-        exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens), np.uint64(0))
+        exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, self.hasher.finish), np.uint64(0))
         # Short posts keep no shingles: they match only as whole records or lines.
         counts = np.diff(sb.offsets)
         lengths = np.where(kind == SHINGLED, counts, 0)
@@ -586,7 +619,7 @@ def _prepare(path: Path, overwrite: bool) -> Path:
 def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = IndexParams(), *,
                 base: Index | None = None, inputs: dict[str, Any] | None = None,
                 on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
-                overwrite: bool = False, skipped: Skipped | None = None) -> Index:
+                overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None) -> Index:
     """Build an index from batches of posts (see :func:`provenance.read.iter_batches`) into directory
     ``out`` and open it.
 
@@ -595,7 +628,17 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     working arrays stay within about ``memory_limit`` bytes (default :func:`default_memory_limit`);
     what does not fit spills to a work directory inside the new index directory. ``skipped`` (bad
     posts left out while reading, filled as the batches stream) goes into the manifest.
+    what does not fit spills to a work directory inside the new index directory.
+
+    With ``key`` (at least 16 bytes of secret), every token hash is derived from the key (see
+    :mod:`provenance.shingle`) and the manifest records the key's fingerprint, never the key. Appending
+    to ``base`` needs the key it was built with (or none, if it was built without).
     """
+    key = as_key(key)
+    if base is not None:  # the new posts are hashed as the base's were: with its key, or without
+        key = check_key(base.path, base.fingerprint, key or base.key)
+        if key is None:
+            base.require_key()
     if base is not None and base.params != params:
         raise ParameterError(f"cannot append with parameters {params} to an index built with {base.params}")
     bands, _ = lsh_params(params.lsh_threshold, params.num_perm)
@@ -610,7 +653,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     except OSError as e:
         raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
     try:
-        builder = _Builder(params, tmp, memory_limit or default_memory_limit())
+        builder = _Builder(params, tmp, memory_limit or default_memory_limit(), key)
         info: dict[str, Any] = {"id_fallback_files": []}
         if base is not None:
             builder.add_index(base)
@@ -629,7 +672,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         all_skipped.merge(skipped or Skipped())
         info["skipped"] = all_skipped.to_dict()
         meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
-        _write_manifest(tmp, params, counts, info, meta_fields)
+        _write_manifest(tmp, params, counts, info, meta_fields, key)
         _replace(tmp, path)
     except (OSError, pl.exceptions.PolarsError) as e:  # a full disk, ...: no index, and no temporary directory
         shutil.rmtree(tmp, ignore_errors=True)
@@ -637,7 +680,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return open_index(path, verify=False)
+    return open_index(path, verify=False, key=key)
 
 
 # ----------------------------------------------------------------------------------------- save / open
@@ -648,7 +691,7 @@ def is_index(path: Path) -> bool:
 
 
 def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
-                    meta_fields: list[str]) -> None:
+                    meta_fields: list[str], key: Key | None = None) -> None:
     files: dict[str, dict[str, Any]] = {}
     for f in sorted(tmp.iterdir()):
         with open(f, "rb+") as fh:
@@ -662,7 +705,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "params": params.to_dict(),
         "normalization": NORMALIZATION,
-        "hash": HASH_NAME,
+        "hash": KEYED_HASH_NAME if key is not None else HASH_NAME,
         "minhash_scheme": f"datasketch 2.x {SCHEME}",
         "lsh": {"bands": bands, "rows": rows},
         "counts": counts,
@@ -673,6 +716,9 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "skipped": info.get("skipped", Skipped().to_dict()),
         "files": files,
     }
+    if key is not None:  # the fingerprint only: the key and its subkey stay in memory
+        manifest["key"] = {"fingerprint": key.fingerprint, "fingerprint_scheme": FINGERPRINT_SCHEME,
+                           "token_hash": TOKEN_HASH, "shingle_hash": SHINGLE_HASH}
     with open(tmp / MANIFEST, "wb") as fh:
         fh.write(sealed_json(manifest))
         fh.flush()
@@ -728,9 +774,28 @@ def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[s
             raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
 
 
-def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
+def check_key(path: Path | None, fp: str | None, key: Key | None) -> Key | None:
+    """Check a key given for the index at ``path`` built with the key of fingerprint ``fp`` (None:
+    built without a key): another key than the index's, or a key for an index built without one, is
+    a SecretKeyError. No key at all is fine here (the index can be opened, not hashed against; see
+    :meth:`Index.require_key`). Returns ``key``."""
+    if key is None:
+        return None
+    if fp is None:
+        raise SecretKeyError(f"{key.source}: the index {path} was built without a key; leave out --key-file")
+    if key.fingerprint != fp:
+        raise SecretKeyError(f"{key.source}: not the key of the index {path} (key fingerprint {short(key.fingerprint)}, "
+                             f"the index's {short(fp)})")
+    return key
+
+
+def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes | None" = None) -> Index:
     """Open an index directory, checking format version, parameters, file sizes and (with ``verify``)
     checksums.
+
+    ``key``: the secret key of a keyed index, checked against the manifest's fingerprint (a wrong key,
+    or a key for an index built without one, is a SecretKeyError). A keyed index opens without its
+    key too, but cannot then hash texts (scan, append): :meth:`Index.require_key`.
 
     ``verify="background"`` checks the checksums in a thread while the caller goes on (a scan of a
     large index need not wait for tens of gigabytes to be hashed); :meth:`Index.wait_verified`
@@ -768,8 +833,14 @@ def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
         built = f"normalization {normalization!r}" if normalization else "an older normalization (none recorded)"
         raise IndexFormatError(f"{path}: index built with {built}, this version normalizes as {NORMALIZATION!r}; "
                                "rebuild the index")
-    if manifest.get("hash") != HASH_NAME or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
-        raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {HASH_NAME!r}; rebuild the index")
+    key_entry = manifest.get("key")
+    fp = key_entry.get("fingerprint") if isinstance(key_entry, dict) else None
+    if key_entry is not None and not (isinstance(fp, str) and len(fp) == 32):
+        raise IndexFormatError(f"{mpath}: damaged key entry (no fingerprint)")
+    hash_name = KEYED_HASH_NAME if fp is not None else HASH_NAME
+    if manifest.get("hash") != hash_name or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
+        raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {hash_name!r}; rebuild the index")
+    key = check_key(path, fp, as_key(key))
     try:
         params = IndexParams.from_dict(manifest.get("params", {}))
     except (ParameterError, TypeError) as e:
@@ -800,4 +871,4 @@ def open_index(path: str | Path, *, verify: bool | str = True) -> Index:
     for a in arrays.values():
         a.setflags(write=False)
     manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
-    return Index(path, params, manifest=manifest, _verifying=check, **arrays)
+    return Index(path, params, manifest=manifest, _verifying=check, key=key, **arrays)

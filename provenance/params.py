@@ -39,7 +39,8 @@ class IndexParams(_Params):
 
     Attributes:
         ngram: words per shingle (n of the word n-grams).
-        seed: seed of the token hash (xxh3_64) and of the MinHash permutations.
+        seed: seed of the token hash (xxh3_64) and of the MinHash permutations; in a keyed index the
+            token hash comes from the key and the seed only seeds the MinHash permutations.
         num_perm: MinHash permutations (signature length) for ``--mode jaccard``.
         lsh_threshold: Jaccard threshold the LSH bands are tuned for.
         short_tokens: posts with fewer tokens than this are *short*: matched only as a whole
