@@ -49,6 +49,13 @@ def index(tmp_path_factory: pytest.TempPathFactory, posts: pl.DataFrame) -> Path
 
 def run(args: list[object], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     """``provenance ARGS`` in this process: (exit status, stderr)."""
+    code, _, err = run_full(args, capsys, monkeypatch)
+    return code, err
+
+
+def run_full(args: list[object], capsys: pytest.CaptureFixture[str],
+             monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """``provenance ARGS`` in this process: (exit status, stdout, stderr)."""
     from provenance import cli
 
     monkeypatch.setattr(sys, "argv", ["provenance", *map(str, args)])
@@ -59,7 +66,8 @@ def run(args: list[object], capsys: pytest.CaptureFixture[str], monkeypatch: pyt
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
-    return code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def one_error_line(stderr: str) -> str:
