@@ -55,9 +55,17 @@ def test_local_cluster_gives_the_same_results(api_index, corpus_dir: Path) -> No
 def test_bad_input_on_a_worker_is_the_usual_one_line_error(api_index, tmp_path: Path) -> None:
     index, _ = api_index
     (tmp_path / "bad.jsonl").write_text('{"id": "1", "text": "fine"}\n{"id": 2, "text": \n', encoding="utf-8")
+    (tmp_path / "more.jsonl").write_text('{"id": "3", "text": "also fine"}\n[4]\n', encoding="utf-8")
+    skip = ScanParams(on_error="skip")
+    local = api.scan(index, [tmp_path], params=skip)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with pytest.raises(InputError, match=r"bad.jsonl:2: broken JSON"):
             api.scan(index, [tmp_path], scheduler=cluster.scheduler_address)
+        # --on-error skip: the workers skip and count, as a scan in one process does
+        remote = api.scan(index, [tmp_path], params=skip, scheduler=cluster.scheduler_address)
+    assert remote.summary == local.summary
+    assert remote.summary["skipped"]["by_kind"] == {"broken_json": 1, "not_an_object": 1}
+    assert remote.summary["docs_scanned"] == 2
     with pytest.raises(ParameterError, match="not both"):
         api.scan(index, [tmp_path], scheduler="tcp://127.0.0.1:1", workers=2)
 
