@@ -806,6 +806,10 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     mpath = path / MANIFEST
     if not path.exists():
         left = sorted(p.name for p in path.parent.glob(f".{path.name}.*.tmp")) if path.name else []
+        old = [n for n in left if n.endswith(".old.tmp") and is_index(path.parent / n)]
+        if old:  # (only where the system cannot swap directories in one step)
+            raise IndexFormatError(f"{path}: no index: a build that was replacing it stopped; the previous index is "
+                                   f"{path.parent / old[0]} (rename it to {path.name}, or build again)")
         if left:
             raise IndexFormatError(f"{path}: no index: a build that was stopped left {path.parent / left[0]} "
                                    "(incomplete; build the index again)")

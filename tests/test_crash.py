@@ -144,3 +144,32 @@ def test_scan_killed_at_random_points_resumes_to_the_same_bytes(cli_index: Built
     print("units reused after the kill:", reused)
     check = run_cli("verify", tmp_path / "killed0", cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_replace_stopped_between_two_renames_points_to_the_previous_index(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where directories cannot be swapped in one step, the old index is renamed away first; a crash
+    right then leaves no index, and opening it names where the previous one is."""
+    import provenance.index as index_mod
+    from provenance import api
+
+    api.build_index([POSTS_CSV], tmp_path / "idx", id_field="tweet_id")
+    monkeypatch.setattr(index_mod, "exchange", lambda a, b: False)
+    real_rename, calls = index_mod.os.rename, []
+
+    def crash_on_second(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process stops between the two renames
+        real_rename(src, dst)
+
+    monkeypatch.setattr(index_mod.os, "rename", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        api.build_index([POSTS_CSV], tmp_path / "idx", id_field="tweet_id", force=True)
+    monkeypatch.setattr(index_mod.os, "rename", real_rename)
+    with pytest.raises(IndexFormatError, match=r"idx: no index: a build that was replacing it stopped; the previous "
+                                              r"index is .*\.idx\..*\.old\.tmp \(rename it to idx, or build again\)"):
+        open_index(tmp_path / "idx")
+    previous = Path(calls[0][1])
+    real_rename(previous, tmp_path / "idx")
+    open_index(tmp_path / "idx")  # renamed back: the previous index, whole
