@@ -556,3 +556,40 @@ def test_every_kind_is_documented() -> None:
     produced = {k for case in CASES.values() for k in case.kinds} | {"duplicate_id", "unreadable"}
     assert produced <= set(KINDS)
     assert len(CASES) >= 15
+
+
+# --------------------------------------------------------------------------------- any bytes at all
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from([b'{"text": "a b c"}\n', b'{"id": 1, "text": "x"}\n', b"\n", b"{", b"}", b'"', b",", b"\x00",
+                           b"\xff", b"\xc3", b"\xef\xbb\xbf", b"\r\n", b"[1]", b"null", b"text", b"\\ud800", b"\x1f\x8b"])
+
+
+@settings(max_examples=int(os.environ.get("PROVENANCE_FUZZ_EXAMPLES", 60)), derandomize=not os.environ.get("PROVENANCE_FUZZ_EXAMPLES"), database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=300), st.lists(_PIECES, max_size=40).map(b"".join)),
+       fmt=st.sampled_from(["jsonl", "csv", "lines", "text"]), gz=st.booleans(), cut=st.integers(0, 30))
+def test_any_bytes_give_records_or_one_input_error(tmp_path: Path, data: bytes, fmt: str, gz: bool, cut: int) -> None:
+    """Whatever the bytes of a file (compressed or not, cut short or not), reading it gives records or
+    an InputError (one line naming the file); skipping, it gives records and counts, and never raises
+    for a file's content. (PROVENANCE_FUZZ_EXAMPLES=N: N random examples instead of the fixed 60.)"""
+    from provenance.errors import InputError, Skipped
+    from provenance.read import expand_inputs, iter_batches
+
+    name = f"f.{ {'jsonl': 'jsonl', 'csv': 'csv', 'lines': 'txt', 'text': 'txt'}[fmt] }" + (".gz" if gz else "")
+    path = tmp_path / name
+    packed = gzip.compress(data) if gz else data
+    path.write_bytes(packed[: len(packed) - cut] if gz else data)  # a gzip stream possibly cut short
+    files = expand_inputs([path], fmt)
+    try:
+        rows = [r for b in iter_batches(files) for r in b.rows]
+    except InputError as e:
+        assert "\n" not in str(e) and str(e).startswith(str(path))
+    else:
+        assert rows == sorted(rows)
+    skipped = Skipped()
+    texts = [t for b in iter_batches(files, skipped=skipped) for t in b.texts]
+    assert all(isinstance(t, str) for t in texts)
+    assert all(m.startswith(str(path)) for m in skipped.first.values())
