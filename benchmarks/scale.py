@@ -466,7 +466,7 @@ def _markdown(r: _Run, baseline_rss: int, svg: Path | None, env: dict[str, Any])
         "",
         extrapolation,
         "",
-        f"**Scan vs corpus size** (index of {s.scan_posts:,} posts; stages from `summary.json` `seconds`)",
+        f"**Scan vs corpus size** (index of {s.scan_posts:,} posts; stages from `run.json` `seconds`)",
         "",
         _scan_table(by_corpus, "corpus", mixed),
         "",
