@@ -25,7 +25,7 @@ import polars as pl
 from . import __version__
 from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, find_in, jaccard_candidates,
                          pair_hits_from_keys)
-from .errors import ON_ERROR, IndexFormatError, InputError, ParameterError, Skipped
+from .errors import IndexFormatError, InputError, ParameterError, Skipped, skipping
 from .checkpoint import Checkpoint
 from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
@@ -77,12 +77,6 @@ def _read(files: Sequence[InputFile], text_field: str, id_field: str | None, ski
         yield batch
 
 
-def _skipping(on_error: str) -> Skipped | None:
-    if on_error not in ON_ERROR:
-        raise ParameterError(f"on_error (--on-error) must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    return Skipped() if on_error == "skip" else None
-
-
 def _describe(files: Sequence[InputFile]) -> list[dict[str, Any]]:
     return [{"path": str(f.path), "format": f.format, "bytes": file_size(f)} for f in files]
 
@@ -114,7 +108,7 @@ def build_index(
     scanning the index needs it; with ``append`` it must be the index's key. Returns the saved
     :class:`Index`.
     """
-    skipped = _skipping(on_error)
+    skipped = skipping(on_error)
     base = open_index(out, key=key) if append else None
     if base is not None:
         params = base.params
@@ -175,7 +169,7 @@ def _first_of_each_id(batches: Iterable[Batch], skipped: Skipped, base: Index | 
             continue
         for i in np.flatnonzero(~new).tolist():
             skipped.add(InputError(f"{batch.source}:{batch.rows[i]}: duplicate post id {batch.ids[i]!r} (an earlier "
-                                   "post has it; this one is left out)", kind="duplicate_id", record=True))
+                                   "post has it; this one is left out)", kind="duplicate_id"))
         if new.any():
             yield batch.subset(np.flatnonzero(new).tolist())
 
@@ -390,7 +384,7 @@ class _Scanner:
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
                     "doc_start": start, "doc_end": end,
-                    "doc_text": replace_surrogates(text[start : min(end, start + MAX_DOC_TEXT)]),
+                    "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],
                     "doc_chars": len(text),
                     "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
@@ -475,7 +469,7 @@ def _scan_unit(index: Index, file: InputFile, text_field: str, id_field: str | N
                on_progress: Progress | None, **kwargs: Any) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
     """Read and scan one unit (a file or a part); its bad records are skipped or stop the scan, as
     ``params.on_error`` says, and the skipped ones are counted in its tally."""
-    skipped = _skipping(params.on_error)
+    skipped = skipping(params.on_error)
     batches = _read([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size)
     tally, timings, rows = _scan_batches(index, batches, params, on_progress, **kwargs)
     if skipped is not None:
@@ -690,7 +684,7 @@ def scan(
         raise ParameterError("use --workers or --scheduler, not both (the cluster has its own workers)")
     if resume and out_dir is None:
         raise ParameterError("--resume needs the output directory of the scan to resume")
-    skipped = _skipping(params.on_error)
+    skipped = skipping(params.on_error)
     files = expand_inputs(corpus, fmt, skipped)
     units = split_units(files, unit_size, id_field or "id")
     kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
@@ -782,8 +776,9 @@ def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable
                params: ScanParams = ScanParams(), source: str = "<texts>", key: Key | bytes | None = None) -> ScanResult:
     """Scan in-memory texts (ids default to their 1-based position); ``key`` as in :func:`scan`."""
     index = _opened(index, key)
-    texts = list(texts)
-    id_list = [str(i) for i in ids] if ids is not None else [str(i + 1) for i in range(len(texts))]
+    # Lone surrogates (a str from JSON may hold them) become U+FFFD, one for one, as the readers do.
+    texts = [replace_surrogates(t) for t in texts]
+    id_list = [replace_surrogates(str(i)) for i in ids] if ids is not None else [str(i + 1) for i in range(len(texts))]
     if len(id_list) != len(texts):
         raise InputError(f"{source}: {len(id_list)} ids for {len(texts)} texts")
     step = params.batch_size

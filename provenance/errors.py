@@ -20,13 +20,11 @@ class ProvenanceError(Exception):
 class InputError(ProvenanceError):
     """A corpus or post file cannot be read: missing, unknown format, broken record, bad encoding.
 
-    ``kind`` is one of :data:`KINDS`; ``record`` says whether the error is confined to one record
-    (the reader can go on with the next one) or ends the file."""
+    ``kind`` is one of :data:`KINDS` (the first group of which are errors of one record)."""
 
-    def __init__(self, message: str, kind: str = "unreadable", record: bool = False) -> None:
+    def __init__(self, message: str, kind: str = "unreadable") -> None:
         super().__init__(message)
         self.kind = kind
-        self.record = record
 
 
 class IndexFormatError(ProvenanceError):
@@ -120,6 +118,14 @@ _RECORD_KINDS = frozenset(("broken_json", "not_an_object", "not_utf8", "missing_
                            "bad_id", "ragged_row", "duplicate_id"))
 
 ON_ERROR = ("stop", "skip")
+
+
+def skipping(on_error: str) -> Skipped | None:
+    """What a reader counts skipped input in: a fresh :class:`Skipped` for ``on_error="skip"``, None
+    (bad input raises) for ``"stop"``."""
+    if on_error not in ON_ERROR:
+        raise ParameterError(f"on_error (--on-error) must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    return Skipped() if on_error == "skip" else None
 
 
 def where(path: object, row: int | None = None) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from . import __version__
-from .errors import ProvenanceError, Skipped
+from .errors import ProvenanceError, skipping
 from .index import Index, open_index, sha256_of
 from .keys import Key
 from .params import ScanParams
@@ -122,12 +122,12 @@ def _load(out: Path) -> dict[str, Any]:
     return ev
 
 
-def check_results(out_dir: str | Path) -> list[Problem]:
-    """The result files of a scan against the sha256 its evidence recorded (cheap: no rescan).
-    Raises ProvenanceError when the evidence itself is missing or damaged."""
+def check_results(out_dir: str | Path, evidence: dict[str, Any] | None = None) -> list[Problem]:
+    """The result files of a scan against the sha256 its evidence (loaded here unless given) recorded
+    (cheap: no rescan). Raises ProvenanceError when the evidence itself is missing or damaged."""
     out = Path(out_dir)
     problems = []
-    for name, digest in _load(out)["results"].items():
+    for name, digest in (evidence or _load(out))["results"].items():
         f = out / name
         if not f.is_file():
             problems.append(Problem("results", f"{f}: missing"))
@@ -161,7 +161,7 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
     index = open_index(index_path or ev["index"]["path"], key=key, verify=False)
     index.require_key()
     report = Verification()
-    report.problems.extend(check_results(out))
+    report.problems.extend(check_results(out, ev))
     index = open_index(index.path, key=index.key)  # every file against the manifest
     report.index = str(index.path)
     if index.checksum != ev["index"]["manifest_sha256"]:
@@ -216,9 +216,8 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
         rows_wanted = wanted.get(rec["path"], set())
         if not rows_wanted:
             continue
-        skipped = Skipped() if params.on_error == "skip" else None  # (the scan skipped the same records)
         for batch in iter_batches([unit], text_field=fields["text"], id_field=fields.get("id") or "id",
-                                  batch_size=params.batch_size, skipped=skipped):
+                                  batch_size=params.batch_size, skipped=skipping(params.on_error)):
             keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
             if keep:
                 rows.extend(scanner.scan_batch(batch.subset(keep)))

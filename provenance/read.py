@@ -774,7 +774,7 @@ def _sniff(file: InputFile, head: bytes) -> None:
 
 
 def _utf8_error(loc: str, e: UnicodeDecodeError) -> InputError:
-    return InputError(f"{loc}: not valid UTF-8 at byte offset {e.start} of the line", kind="not_utf8", record=True)
+    return InputError(f"{loc}: not valid UTF-8 at byte offset {e.start} of the line", kind="not_utf8")
 
 
 def _type_name(value: object) -> str:
@@ -784,8 +784,8 @@ def _type_name(value: object) -> str:
 def _text_error(loc: str, name: str, value: object, present: bool = False) -> InputError:
     if value is None:
         what = f"'{name}' is null" if present else f"record has no '{name}' field"
-        return InputError(f"{loc}: {what}", kind="missing_text", record=True)
-    return InputError(f"{loc}: '{name}' is {_type_name(value)}, not a string", kind="text_not_string", record=True)
+        return InputError(f"{loc}: {what}", kind="missing_text")
+    return InputError(f"{loc}: '{name}' is {_type_name(value)}, not a string", kind="text_not_string")
 
 
 def _id_str(value: object, loc: Callable[[], str], name: str) -> str:
@@ -797,9 +797,9 @@ def _id_str(value: object, loc: Callable[[], str], name: str) -> str:
         return str(value)
     if value is None or value == "":
         raise InputError(f"{loc()}: record has no '{name}' value (the file has ids, so every record needs one)",
-                         kind="missing_id", record=True)
+                         kind="missing_id")
     if isinstance(value, (list, dict)):
-        raise InputError(f"{loc()}: '{name}' is {_type_name(value)}, not a string or number", kind="bad_id", record=True)
+        raise InputError(f"{loc()}: '{name}' is {_type_name(value)}, not a string or number", kind="bad_id")
     return str(value)
 
 
@@ -843,6 +843,14 @@ class _Options:
             raise error
         self.skipped.add(error)
 
+    def record_id(self, value: object, loc: Callable[[], str]) -> str | None:
+        """The record's id from its ``id_field`` value; None for a bad one (raised, or counted)."""
+        try:
+            return _id_str(value, loc, self.id_field)  # type: ignore[arg-type]
+        except InputError as e:
+            self.reject(e)
+            return None
+
 
 def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
     source, text_field, id_field = str(f.path), opt.text_field, opt.id_field
@@ -864,11 +872,11 @@ def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
             except (ValueError, RecursionError) as e:
                 reason = f"{e.msg}: column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
                 hint = "; expected one JSON object per line" if use_ids is None else ""
-                opt.reject(InputError(f"{where(source, row)}: broken JSON ({reason}{hint})", kind="broken_json", record=True))
+                opt.reject(InputError(f"{where(source, row)}: broken JSON ({reason}{hint})", kind="broken_json"))
                 continue
             if type(rec) is not dict:
                 opt.reject(InputError(f"{where(source, row)}: expected a JSON object, got {_type_name(rec)}",
-                                      kind="not_an_object", record=True))
+                                      kind="not_an_object"))
                 continue
             text = rec.get(text_field)
             if type(text) is not str:
@@ -878,10 +886,8 @@ def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
                 use_ids = id_field is not None and id_field in rec
                 st.id_fallback = id_field is not None and not use_ids
             if use_ids:
-                try:
-                    rid = _id_str(rec.get(id_field), lambda: where(source, row), id_field)  # type: ignore[arg-type]
-                except InputError as e:
-                    opt.reject(e)
+                rid = opt.record_id(rec.get(id_field), lambda: where(source, row))
+                if rid is None:
                     continue
             else:
                 rid = f"{source}:{row}"
@@ -941,15 +947,13 @@ def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
                     continue
                 if len(fields) != len(header):
                     opt.reject(InputError(f"{where(source, row)}: row has {len(fields)} fields, the header has "
-                                          f"{len(header)}", kind="ragged_row", record=True))
+                                          f"{len(header)}", kind="ragged_row"))
                     continue
                 if id_i is None:
                     rid = f"{source}:{row}"
                 else:
-                    try:
-                        rid = _id_str(fields[id_i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
-                    except InputError as e:
-                        opt.reject(e)
+                    rid = opt.record_id(fields[id_i], lambda: where(source, row))
+                    if rid is None:
                         continue
                 yield row, rid, fields[text_i], tuple(fields[i] for i in meta_i)
         except csv.Error as e:
@@ -1040,10 +1044,8 @@ def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes
             if ids is None:
                 rid = f"{source}:{row}"
             else:
-                try:
-                    rid = _id_str(ids[i], lambda: where(source, row), opt.id_field)  # type: ignore[arg-type]
-                except InputError as e:
-                    opt.reject(e)
+                rid = opt.record_id(ids[i], lambda: where(source, row))
+                if rid is None:
                     continue
             yield row, rid, text, tuple(m[i] for m in metas)
         done += df.height
