@@ -207,6 +207,7 @@ def _stage_timings() -> dict[str, float]:
 class _Scanner:
     index: Index
     params: ScanParams
+    prefilter: bool = True  # the vectorized text stage (provenance.text.vectorized); False: the reference
     hasher: TokenHasher = field(init=False)
     key_filter: KeyFilter = field(init=False)
     frequent: FrequentShingles = field(init=False)
@@ -240,7 +241,8 @@ class _Scanner:
     def _scan_part(self, batch: Batch) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         containment = self.params.mode == "containment"
-        sb = batch_shingles(batch.texts, self.index.params.ngram, self.hasher, lines=containment)
+        sb = batch_shingles(batch.texts, self.index.params.ngram, self.hasher, lines=containment,
+                            vectorized=self.prefilter)
         probe = None
         if containment:
             ix = self.index
@@ -437,9 +439,9 @@ def _open_checked(index_path: str, checksum: str, key: Key | None) -> Index:
     return index
 
 
-def _worker_init(index_path: str, checksum: str, params: ScanParams, key: Key | None) -> None:
+def _worker_init(index_path: str, checksum: str, params: ScanParams, key: Key | None, prefilter: bool) -> None:
     global _WORKER_SCANNER
-    _WORKER_SCANNER = _Scanner(_open_checked(index_path, checksum, key), params)
+    _WORKER_SCANNER = _Scanner(_open_checked(index_path, checksum, key), params, prefilter)
 
 
 def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
@@ -452,7 +454,7 @@ _OPEN_INDEXES: dict[tuple[str, str], _Scanner] = {}
 
 
 def _scan_file_task(index_path: str, checksum: str, key: Key | None, file: InputFile, text_field: str,
-                    id_field: str | None, params: ScanParams) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
+                    id_field: str | None, params: ScanParams, prefilter: bool = True) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
     """One input file scanned on a Dask worker: it reads the file and the index itself (both must be
     on a path every worker can read); a keyed index's key comes with the task, in memory."""
     opened = (index_path, checksum)  # (the manifest pins the key's fingerprint: one key per checksum)
@@ -461,7 +463,7 @@ def _scan_file_task(index_path: str, checksum: str, key: Key | None, file: Input
         _OPEN_INDEXES.clear()
         _OPEN_INDEXES[opened] = _Scanner(index, params)
     scanner = _OPEN_INDEXES[opened]
-    scanner.params = params
+    scanner.params, scanner.prefilter = params, prefilter
     return _scan_unit(scanner.index, file, text_field, id_field, params, None, scanner=scanner)
 
 
@@ -478,7 +480,7 @@ def _scan_unit(index: Index, file: InputFile, text_field: str, id_field: str | N
 
 
 def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
-                  params: ScanParams, scheduler: Any, on_progress: Progress | None):
+                  params: ScanParams, scheduler: Any, on_progress: Progress | None, prefilter: bool = True):
     """Scan the files as one Dask task each on the cluster at ``scheduler`` (an address such as
     ``tcp://host:8786``, or a ``distributed.Client``); yields ``(file, (tally, timings, rows))`` in file order."""
     try:
@@ -494,7 +496,7 @@ def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_
         raise ParameterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
         futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, index.key, f, text_field,
-                                 id_field, params, pure=False) for f in files]
+                                 id_field, params, prefilter, pure=False) for f in files]
         for file, future in zip(files, futures):  # in file order; the cluster works on all at once
             result = client.gather(future)
             if on_progress:
@@ -552,14 +554,14 @@ def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on
     return tally, timings, rows
 
 
-def _local_pool(index: Index, params: ScanParams, workers: int) -> ProcessPoolExecutor | None:
+def _local_pool(index: Index, params: ScanParams, workers: int, prefilter: bool = True) -> ProcessPoolExecutor | None:
     if workers <= 1:
         return None
     if index.path is None:
         raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
     # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                               initargs=(str(index.path), index.checksum, params, index.key))
+                               initargs=(str(index.path), index.checksum, params, index.key, prefilter))
 
 
 def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
@@ -643,6 +645,7 @@ def scan(
     unit_size: int = UNIT_SIZE,
     until_ci: float | None = None,
     key: Key | bytes | None = None,
+    prefilter: bool = True,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
@@ -672,12 +675,17 @@ def scan(
 
     ``key``: the secret key of a keyed index (bytes or a :class:`provenance.keys.Key`); local and
     Dask workers receive it in memory. Without it a keyed index cannot be scanned; a wrong key, or a
-    key for an index built without one, is an error too (:class:`provenance.errors.SecretKeyError`)."""
+    key for an index built without one, is an error too (:class:`provenance.errors.SecretKeyError`).
+
+    ``prefilter`` (default on): normalize, tokenize and hash whole batches with numpy
+    (:mod:`provenance.text.vectorized`), sending only the documents that hold entities, mentions,
+    URLs or ``...`` through the per-document reference normalizer. Off, every document goes through
+    the reference. The outputs are byte-identical either way; only the time differs."""
     index = _opened(index, key)
     if until_ci is not None:
         return _scan_until(until_ci, index, corpus, out_dir, params=params, text_field=text_field, id_field=id_field,
                            fmt=fmt, on_progress=on_progress, workers=workers, scheduler=scheduler, resume=resume,
-                           unit_size=unit_size)
+                           unit_size=unit_size, prefilter=prefilter)
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
@@ -703,9 +711,11 @@ def scan(
                 on_progress(file_size(u), r[0].docs_scanned)
         todo = [i for i, r in enumerate(results) if r is None]
         if scheduler is not None:
-            done = _scan_on_dask(ix, [units[i] for i in todo], text_field, id_field, params, scheduler, on_progress)
+            done = _scan_on_dask(ix, [units[i] for i in todo], text_field, id_field, params, scheduler, on_progress,
+                                 prefilter)
         else:
-            done = _scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers)
+            done = _scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers,
+                               prefilter)
         for (f, result), i in zip(done, todo):  # done first: it ends (and cleans up) before zip stops
             if checkpoint is not None:
                 checkpoint.store(f, result)
@@ -759,10 +769,10 @@ def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results
 
 
 def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,
-                on_progress: Progress | None, workers: int):
+                on_progress: Progress | None, workers: int, prefilter: bool = True):
     """Scan ``files`` one after the other here or on a local process pool; yields ``(file, result)``."""
-    pool = _local_pool(index, params, workers) if files else None
-    scanner = None if pool is not None or not files else _Scanner(index, params)
+    pool = _local_pool(index, params, workers, prefilter) if files else None
+    scanner = None if pool is not None or not files else _Scanner(index, params, prefilter)
     try:
         for f in files:
             yield f, _scan_unit(index, f, text_field, id_field, params, on_progress, scanner=scanner, pool=pool,

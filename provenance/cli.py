@@ -253,6 +253,10 @@ def scan(
                                        "(Dask tasks and checkpoint units of their own); same results."),
     key_file: Optional[Path] = KeyFile,
     on_error: str = OnError,
+    prefilter: bool = typer.Option(True, help="Normalize and tokenize whole batches with numpy, sending only "
+                                              "documents with entities, mentions, URLs or '...' through the "
+                                              "per-document normalizer; --no-prefilter sends every document "
+                                              "(same results, slower)."),
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -270,7 +274,7 @@ def scan(
     with _progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
-                          resume=resume, unit_size=unit_bytes, until_ci=until_ci)
+                          resume=resume, unit_size=unit_bytes, until_ci=until_ci, prefilter=prefilter)
     _show_scan(result, quiet, as_json)
 
 

@@ -66,7 +66,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["NORMALIZATION", "normalize", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans",
+__all__ = ["NORMALIZATION", "normalize", "normalize_folded", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans",
            "fold_char", "replace_surrogates", "TOKEN_RE", "Tokens"]
 
 NORMALIZATION = "provenance-normalize/2"
@@ -320,7 +320,12 @@ def _replace_spans(folded: str) -> str:
 
 def normalize(text: str) -> str:
     """Return the normalized text; its tokens are ``TOKEN_RE.findall`` of it."""
-    text = _fold(text)
+    return normalize_folded(_fold(text))
+
+
+def normalize_folded(text: str) -> str:
+    """Steps 2 and 3 on text that step 1 folded already: ``normalize(t) == normalize_folded(_fold(t))``.
+    Text without ``&`` and without a span literal comes back unchanged."""
     if "&" in text:
         text = _decode_entities(text)
     if _has_spans(text):

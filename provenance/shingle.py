@@ -26,9 +26,10 @@ of such quadruples among the 6,000 most common shingles of 155,162 tweets). SipH
 pseudo-random function vectorized here with numpy, removes that structure; it costs about 30 ns per
 shingle.
 
-Tokens are hashed through a vocabulary cache: a batch's distinct tokens are looked up in a dict
-(xxhash, or keyed BLAKE2b, runs once per new word, not once per token) and mapped back onto every token by polars.
-Shingles are never materialized as strings.
+Tokens are hashed through a vocabulary cache (:class:`TokenHasher`): every token of a batch is looked
+up at once in a numpy hash table, and xxhash (or keyed BLAKE2b) runs once per new word, not once per
+token. Tokens come from :mod:`provenance.text.vectorized` as byte ranges of one buffer; shingles are
+never materialized as strings.
 """
 
 from __future__ import annotations
@@ -55,24 +56,26 @@ HASH_NAME = "xxh3_64-token+rotl29-fold+fmix64/v2"
 KEYED_HASH_NAME = "keyed:blake2b64-token+rotl29-fold+siphash24/v1"
 
 
-def words_hasher(seed: int = 0, key: "Key | bytes | None" = None) -> Callable[[Sequence[str]], NDArray[np.uint64]]:
-    """The token hash as a function of a list of words → uint64 ``(len(words),)``: ``xxh3_64(word,
-    seed)``, or with ``key`` the keyed BLAKE2b of the word (see the module docstring)."""
+def bytes_hasher(seed: int = 0, key: "Key | bytes | None" = None) -> Callable[[Sequence[bytes]], NDArray[np.uint64]]:
+    """The token hash as a function of a list of UTF-8 encoded words → uint64 ``(len(words),)``:
+    ``xxh3_64(word, seed)``, or with ``key`` the keyed BLAKE2b of the word (see the module docstring)."""
     k = as_key(key)
     if k is None:
         digest = xxhash.xxh3_64_intdigest
-
-        def plain(words: Sequence[str]) -> NDArray[np.uint64]:
-            return np.fromiter((digest(w.encode("utf-8"), seed) for w in words), dtype=np.uint64, count=len(words))
-
-        return plain
+        return lambda words: np.fromiter((digest(w, seed) for w in words), dtype=np.uint64, count=len(words))
     subkey, blake2b = token_subkey(k.secret), hashlib.blake2b
 
-    def keyed(words: Sequence[str]) -> NDArray[np.uint64]:
-        raw = b"".join([blake2b(w.encode("utf-8"), key=subkey, digest_size=8).digest() for w in words])
+    def keyed(words: Sequence[bytes]) -> NDArray[np.uint64]:
+        raw = b"".join([blake2b(w, key=subkey, digest_size=8).digest() for w in words])
         return np.frombuffer(raw, dtype="<u8").astype(np.uint64)
 
     return keyed
+
+
+def words_hasher(seed: int = 0, key: "Key | bytes | None" = None) -> Callable[[Sequence[str]], NDArray[np.uint64]]:
+    """:func:`bytes_hasher` for words given as ``str``."""
+    digest = bytes_hasher(seed, key)
+    return lambda words: digest([w.encode("utf-8") for w in words])
 
 
 # ------------------------------------------------------------------------------------------ SipHash-2-4
@@ -276,24 +279,68 @@ def sequence_keys(token_hashes: NDArray[np.uint64], starts: NDArray[np.int64], l
     return (finish or _fmix64)(acc)
 
 
+_K1, _K2 = np.uint64(0x9FB21C651E98DF25), np.uint64(0xD6E8FEB86659FD93)
+_WORD_MASK = np.array([(1 << (8 * m)) - 1 for m in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_LONG_TOKEN = 64
+"""Tokens longer than this (bytes) get their cache keys from xxhash, one call each (they are rare)."""
+
+
+def _word_keys(data: NDArray[np.uint8], starts: NDArray[np.int64],
+               ends: NDArray[np.int64]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    """Cache key and check of each token ``data[starts[i]:ends[i]]``; uint64 ``(len(starts),)`` each.
+
+    A token of at most 8 bytes is its own key: its bytes as a little-endian word, zero-filled (no
+    token holds a zero byte, so no two tokens share it), with check 0. A longer token's key and
+    check are two independent 64-bit hashes of its 8-byte words and its length, the check never 0.
+    ``data`` must have 8 readable bytes past every token end.
+    """
+    lengths = (ends - starts).astype(np.int64)
+    words = np.ndarray((max(len(data) - 7, 0),), dtype="<u8", buffer=data, strides=(1,))
+    keys = words[starts]
+    keys &= _WORD_MASK[np.minimum(lengths, 8)]
+    checks = np.zeros(len(starts), dtype=np.uint64)
+    longer = np.flatnonzero(lengths > 8)
+    if not len(longer):
+        return keys, checks
+    k1 = lengths[longer].astype(np.uint64) * _K1
+    k2 = lengths[longer].astype(np.uint64) * _K2
+    at, left, live = starts[longer], lengths[longer], np.arange(len(longer))
+    while len(live):
+        w = words[at] & _WORD_MASK[np.minimum(left, 8)]
+        a = (k1[live] ^ w) * _P
+        b = (k2[live] ^ w) * _K1
+        k1[live] = a ^ (a >> np.uint64(29))
+        k2[live] = b ^ (b >> np.uint64(31))
+        more = (left > 8) & (left <= _LONG_TOKEN)
+        live, at, left = live[more], at[more] + 8, left[more] - 8
+    keys[longer], checks[longer] = _fmix64(k1), _fmix64(k2) | np.uint64(1)
+    very_long = np.flatnonzero(lengths > _LONG_TOKEN)
+    if len(very_long):
+        raw = data.tobytes()
+        spans = list(zip(starts[very_long].tolist(), ends[very_long].tolist()))
+        keys[very_long] = [xxhash.xxh3_64_intdigest(raw[s:e], 1) for s, e in spans]
+        checks[very_long] = [xxhash.xxh3_64_intdigest(raw[s:e], 2) | 1 for s, e in spans]
+    return keys, checks
+
+
 class TokenHasher:
     """Maps tokens to ``xxh3_64(token, seed)`` (with ``key``: their keyed BLAKE2b) through a bounded
     vocabulary cache.
 
-    The cache is an open-addressing hash table in numpy arrays, keyed by polars' own 64-bit string
-    hash (fast and vectorized, stable within one process — it never leaves the process) and checked
-    with a second, independently seeded polars hash. Only tokens not seen before are hashed with
-    xxhash (or BLAKE2b), one Python call per new word. Should two words ever agree on the first polars hash, the
-    check sees it and the batch is hashed word by word instead.
+    Tokens come as byte ranges of one UTF-8 buffer (:meth:`hash_tokens`). The cache is an
+    open-addressing hash table in numpy arrays. Its key and its check are two independent 64-bit
+    hashes of a token's bytes, computed for all tokens at once from the token's 8-byte words
+    (:func:`_word_keys`; stable within one process, never stored). Only tokens not seen before are
+    hashed with xxhash (or BLAKE2b), one Python call per new word. Should two words ever agree on the
+    key, the check sees it and the batch is hashed word by word instead.
     """
 
-    _KEY_SEED, _CHECK_SEED = 0x5EED, 0xC0FFEE
     _MIN_SLOTS = 1 << 16
 
     def __init__(self, seed: int = 0, max_vocab: int = 2_000_000, key: "Key | bytes | None" = None) -> None:
         self.seed = seed
         self.keyed = key is not None
-        self._digest = words_hasher(seed, key)
+        self._digest = bytes_hasher(seed, key)
         self.finish = finisher(key)
         """The last step of shingle hashes and exact keys (pass it to :func:`sequence_keys`)."""
         self.max_vocab = max_vocab
@@ -308,37 +355,57 @@ class TokenHasher:
 
     def hash_series(self, tokens: pl.Series) -> NDArray[np.uint64]:
         """Hash a polars String series of tokens; returns uint64 of shape ``(len(tokens),)``."""
-        if len(tokens) == 0:
+        from .text.vectorized import to_buffer
+
+        buf = to_buffer(tokens.to_list())
+        return self.hash_tokens(buf.data, buf.offsets[:-1], buf.offsets[1:])
+
+    def hash_tokens(self, data: NDArray[np.uint8], starts: NDArray[np.int64],
+                    ends: NDArray[np.int64]) -> NDArray[np.uint64]:
+        """Hash the tokens ``data[starts[i]:ends[i]]`` (UTF-8 bytes; ``data`` followed by at least 8
+        readable bytes, as :class:`provenance.text.vectorized.TextBuffer` has); returns uint64
+        ``(len(starts),)``."""
+        if len(starts) == 0:
             return np.zeros(0, dtype=np.uint64)
-        keys, checks = self._cache_keys(tokens)
+        keys, checks = self._cache_keys(data, starts, ends)
         values, slot_of, found = self._lookup(keys)
-        if not np.array_equal(self._checks[slot_of[found]], checks[found]):
-            return self._hash_words(tokens)
+        if (found & (self._checks[slot_of] != checks)).any():  # a key shared by two words
+            return self._hash_words(data, starts, ends)
         missing = np.flatnonzero(~found)
         if len(missing):
-            new_keys, first = np.unique(keys[missing], return_index=True)
+            new_keys, first, inverse = np.unique(keys[missing], return_index=True, return_inverse=True)
             first = missing[first]
-            if len(np.unique(checks[missing])) != len(new_keys):  # two new words share a key
-                return self._hash_words(tokens)
+            if (checks[missing] != checks[first][inverse]).any():  # two new words share a key
+                return self._hash_words(data, starts, ends)
             if self._count and self._count + len(new_keys) > self.max_vocab:
                 self._clear(self._MIN_SLOTS)  # start over; this batch's words all become new
-                return self.hash_series(tokens)
-            new_values = self._digest(tokens.gather(first).to_list())
+                return self.hash_tokens(data, starts, ends)
+            new_values = self._hash_words(data, starts[first], ends[first])
             self._insert(new_keys, checks[first], new_values)
             values, slot_of, found = self._lookup(keys)
         return values
 
-    def _cache_keys(self, tokens: pl.Series) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
-        """Per token: the cache key and its check, two independently seeded polars string hashes."""
-        return tokens.hash(self._KEY_SEED).to_numpy(), tokens.hash(self._CHECK_SEED).to_numpy()
+    def _cache_keys(self, data: NDArray[np.uint8], starts: NDArray[np.int64],
+                    ends: NDArray[np.int64]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+        """Per token: the cache key and its check (:func:`_word_keys`)."""
+        return _word_keys(data, starts, ends)
 
-    def _hash_words(self, tokens: pl.Series) -> NDArray[np.uint64]:
-        return self._digest(tokens.to_list())
+    def _hash_words(self, data: NDArray[np.uint8], starts: NDArray[np.int64], ends: NDArray[np.int64]) -> NDArray[np.uint64]:
+        raw = data.tobytes() if len(starts) > 64 else None
+        if raw is None:
+            return self._digest([data[s:e].tobytes() for s, e in zip(starts.tolist(), ends.tolist())])
+        return self._digest([raw[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
+
+    def _slot(self, keys: NDArray[np.uint64]) -> NDArray[np.int64]:
+        """Each key's first slot: the top bits of the key times an odd constant (Fibonacci hashing:
+        keys that are short words differ in their high bytes only)."""
+        bits = len(self._keys).bit_length() - 1
+        return ((keys * _K1) >> np.uint64(64 - bits)).astype(np.int64)
 
     def _lookup(self, keys: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], NDArray[np.int64], NDArray[np.bool_]]:
         """Values of ``keys``, their slots, and which were found (linear probing, all keys at once)."""
         mask = len(self._keys) - 1
-        slot = (keys & np.uint64(mask)).astype(np.int64)
+        slot = self._slot(keys)
         found = self._keys[slot] == keys  # most tokens: found at their first slot
         pending = np.flatnonzero(~found)
         found[pending] = False
@@ -365,7 +432,7 @@ class TokenHasher:
             self._clear(slots)
             keys, checks, values = all_keys, all_checks, all_values
         mask = len(self._keys) - 1
-        slot = (keys & np.uint64(mask)).astype(np.int64)
+        slot = self._slot(keys)
         pending = np.arange(len(keys))
         while len(pending):
             s = slot[pending]
@@ -424,11 +491,21 @@ def tokenize_batch(normalized: Sequence[str], lines: bool = False) -> tuple[pl.S
 
 
 def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normalized: bool = False,
-                   lines: bool = False) -> ShingleBatch:
+                   lines: bool = False, vectorized: bool = True) -> ShingleBatch:
     """Normalize, tokenize and hash all word ``n``-grams of ``texts`` in one vectorized pass.
 
     With ``lines``, the batch also records where lines start (``ShingleBatch.line_starts``).
+    ``vectorized=False`` normalizes text by text with the reference normalizer
+    (:func:`provenance.normalize.normalize_batch`) and tokenizes with polars instead of
+    :mod:`provenance.text.vectorized`; the result is the same.
     """
+    from .text.vectorized import normalize_buffer, to_buffer, tokenize
+
+    if vectorized:
+        buf = to_buffer(texts) if normalized else normalize_buffer(texts)
+        toks = tokenize(buf, lines)
+        token_hashes = hasher.hash_tokens(buf.data, toks.starts, toks.ends)
+        return _shingles(token_hashes, toks.counts, n, hasher, toks.line_starts)
     norm = list(texts) if normalized else normalize_batch(texts)
     tokens, n_tokens = tokenize_batch(norm, lines)
     line_starts = None
@@ -445,7 +522,12 @@ def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normali
         # A line is a run of tokens with the same text and the same number of breaks before them.
         line_starts = np.ones(len(tokens), dtype=bool)
         line_starts[1:] = (text_of[1:] != text_of[:-1]) | (breaks_before[1:] != breaks_before[:-1])
-    token_hashes = hasher.hash_series(tokens)
+    return _shingles(hasher.hash_series(tokens), n_tokens, n, hasher, line_starts)
+
+
+def _shingles(token_hashes: NDArray[np.uint64], n_tokens: NDArray[np.int64], n: int, hasher: TokenHasher,
+              line_starts: NDArray[np.bool_] | None) -> ShingleBatch:
+    """The batch's ``n``-gram hashes from its token hashes (text after text, ``n_tokens`` each)."""
     all_grams = combine(token_hashes, n, hasher.finish)
     per_text = np.maximum(n_tokens - n + 1, 0)
     offsets = np.zeros(len(per_text) + 1, dtype=np.int64)

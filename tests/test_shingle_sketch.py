@@ -123,8 +123,8 @@ def test_tiny_vocabulary_cache_gives_the_same_hashes(tweets: list[str]) -> None:
 class _CollidingHasher(TokenHasher):
     """Cache keys with only 4 values: nearly every pair of words collides."""
 
-    def _cache_keys(self, tokens: pl.Series):
-        keys, checks = super()._cache_keys(tokens)
+    def _cache_keys(self, data, starts, ends):
+        keys, checks = super()._cache_keys(data, starts, ends)
         return keys % np.uint64(4), checks
 
 
