@@ -172,38 +172,30 @@ def fold(buf: TextBuffer) -> TextBuffer:
 # ------------------------------------------------------------------------------- entities and spans
 
 
-def _find(data: NDArray[np.uint8], literal: bytes, where: NDArray[np.int64] | None = None) -> NDArray[np.int64]:
-    """Start positions of ``literal`` in ``data`` (padded: reads past the end see zeros). ``where``:
-    the positions of its first byte, if known."""
-    pos = np.flatnonzero(data == literal[0]) if where is None else where
-    for k in range(1, len(literal)):
-        pos = pos[data[pos + k] == literal[k]]
-    return pos
-
-
-def _docs_of(positions: NDArray[np.int64], offsets: NDArray[np.int64]) -> NDArray[np.int64]:
-    return np.searchsorted(offsets, positions, side="right") - 1
+_LITERALS = (b"&", b"@", b"...", b"://", b"www.", b"t.co/", b"pic.twitter.com/")
+"""What steps 2 and 3 of the reference need to find in a text before they can change it: ``&`` for
+entities, ``@`` for mentions and retweets, ``...`` for cut words, the rest for URLs."""
 
 
 def needs_reference(buf: TextBuffer) -> NDArray[np.int64]:
-    """The texts (indices, increasing) of a folded buffer that hold ``&`` or a span literal: the only
-    ones that steps 2 and 3 of the reference can change."""
-    data = buf.data
-    size = buf.size
+    """The texts (indices, increasing) of a folded buffer that hold one of :data:`_LITERALS`: the only
+    ones that steps 2 and 3 of the reference can change. Three passes find the bytes ``&`` / ``@``,
+    ``.`` and ``/``; the literals are checked around those (``...``, ``www.`` end in ``.``, the URL
+    literals in ``/``)."""
+    data, size = buf.data, buf.size
     body = data[:size]
-    hits = [np.flatnonzero((body == 0x26) | (body == 0x40))]  # & @
+    hits = [np.flatnonzero((body == 0x26) | (body == 0x40))]
     dots = np.flatnonzero(body == 0x2E)
-    hits.append(_find(data, b"...", dots))
-    hits.append(_find(data, b"www.", None))
-    slash = np.flatnonzero(body == 0x2F)
-    for literal in (b"://", b"t.co/", b"pic.twitter.com/"):
-        ends = slash - (len(literal) - 1)
-        ends = ends[ends >= 0]
-        hits.append(_find(data, literal, ends))
+    slashes = np.flatnonzero(body == 0x2F)
+    for literal in _LITERALS[2:]:
+        last = dots if literal.endswith(b".") else slashes
+        pos = last - (len(literal) - 1)
+        pos = pos[pos >= 0]
+        for k in range(len(literal) - 1):
+            pos = pos[data[pos + k] == literal[k]]
+        hits.append(pos)
     found = np.concatenate(hits)
-    if not len(found):
-        return found
-    return np.unique(_docs_of(found, buf.offsets))
+    return np.unique(np.searchsorted(buf.offsets, found, side="right") - 1) if len(found) else found
 
 
 def normalize_buffer(texts: Sequence[str]) -> TextBuffer:
