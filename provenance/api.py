@@ -449,6 +449,13 @@ def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, f
     return _scan_counted(_WORKER_SCANNER, batch)
 
 
+def _worker_scan_unit(file: InputFile, text_field: str, id_field: str | None):
+    """One unit read and scanned by a pool worker: ``(tally, timings, rows)``."""
+    scanner = _WORKER_SCANNER
+    assert scanner is not None
+    return _scan_unit(scanner.index, file, text_field, id_field, scanner.params, None, scanner=scanner)
+
+
 # Dask workers keep the index they opened, by path and manifest checksum, across tasks.
 _OPEN_INDEXES: dict[tuple[str, str], _Scanner] = {}
 
@@ -694,7 +701,7 @@ def scan(
         raise ParameterError("--resume needs the output directory of the scan to resume")
     skipped = skipping(params.on_error)
     files = expand_inputs(corpus, fmt, skipped)
-    units = split_units(files, unit_size, id_field or "id")
+    units = split_units(files, _work_unit_size(files, unit_size, workers), id_field or "id")
     kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
 
     def scan_files(ix: Index):
@@ -768,12 +775,48 @@ def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results
                       "estimates": share_estimates(t, confidence), "skipped": dict(sorted(t.skipped.counts.items()))})
 
 
+WORK_UNITS_PER_WORKER = 4
+"""With ``workers`` > 1, files are cut into at least this many parts per worker (where they can be
+cut), so that each worker reads and scans parts of its own."""
+
+MIN_WORK_UNIT = 4 << 20
+"""... but into no parts smaller than this (bytes)."""
+
+
+def _work_unit_size(files: Sequence[InputFile], unit_size: int, workers: int) -> int:
+    """The unit size to cut ``files`` with: ``unit_size``, or smaller with ``workers`` > 1."""
+    if workers <= 1 or unit_size < 1:
+        return unit_size
+    total = sum(file_size(f) for f in files)
+    return max(min(unit_size, -(-total // (WORK_UNITS_PER_WORKER * workers))), min(unit_size, MIN_WORK_UNIT))
+
+
 def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,
                 on_progress: Progress | None, workers: int, prefilter: bool = True):
-    """Scan ``files`` one after the other here or on a local process pool; yields ``(file, result)``."""
+    """Scan ``files`` one after the other here or on a local process pool; yields ``(file, result)``.
+
+    On a pool, with at least as many units as workers, each worker reads and scans whole units;
+    with fewer, this process reads and the workers scan its batches."""
     pool = _local_pool(index, params, workers, prefilter) if files else None
     scanner = None if pool is not None or not files else _Scanner(index, params, prefilter)
     try:
+        if pool is not None and len(files) >= workers:
+            pending: deque[tuple[InputFile, Future]] = deque()
+            todo = iter(files)
+            for f in todo:  # a bounded number of units in flight
+                pending.append((f, pool.submit(_worker_scan_unit, f, text_field, id_field)))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                f, future = pending.popleft()
+                result = future.result()
+                if on_progress:
+                    on_progress(file_size(f), result[0].docs_scanned)
+                following = next(todo, None)
+                if following is not None:
+                    pending.append((following, pool.submit(_worker_scan_unit, following, text_field, id_field)))
+                yield f, result
+            return
         for f in files:
             yield f, _scan_unit(index, f, text_field, id_field, params, on_progress, scanner=scanner, pool=pool,
                                 workers=workers)

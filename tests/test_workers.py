@@ -49,3 +49,22 @@ def test_workers_need_an_index_on_disk_and_a_positive_count(api_index) -> None:
     unsaved.path = None
     with pytest.raises(ParameterError, match="index saved on disk"):
         api.scan(unsaved, [PLANTED], workers=2)
+
+
+def test_workers_read_parts_of_their_own_with_the_same_results(api_index, tmp_path, monkeypatch) -> None:
+    """An uncompressed file is cut into parts for the workers to read themselves (WORK_UNITS_PER_WORKER
+    per worker); the outputs are byte-identical to one process reading it whole."""
+    import gzip
+
+    index, _ = api_index
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(gzip.decompress(PLANTED.read_bytes()))
+    monkeypatch.setattr(api, "MIN_WORK_UNIT", 1 << 10)
+    one = api.scan(index, [corpus], tmp_path / "one")
+    two = api.scan(index, [corpus], tmp_path / "two", workers=2)
+    units = json.loads((tmp_path / "two" / "evidence.json").read_text())["inputs"]
+    assert len(units) == api.WORK_UNITS_PER_WORKER * 2
+    assert len(json.loads((tmp_path / "one" / "evidence.json").read_text())["inputs"]) == 1
+    assert one.matches.height > 250
+    for name in ("matches.parquet", "summary.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
