@@ -291,7 +291,8 @@ def _word_keys(data: NDArray[np.uint8], starts: NDArray[np.int64],
 
     A token of at most 8 bytes is its own key: its bytes as a little-endian word, zero-filled (no
     token holds a zero byte, so no two tokens share it), with check 0. A longer token's key and
-    check are two independent 64-bit hashes of its 8-byte words and its length, the check never 0.
+    check are two independent 64-bit hashes of its 8-byte words and its length, both odd. No key is
+    0, the table's mark of an empty slot.
     ``data`` must have 8 readable bytes past every token end.
     """
     lengths = (ends - starts).astype(np.int64)
@@ -313,12 +314,12 @@ def _word_keys(data: NDArray[np.uint8], starts: NDArray[np.int64],
         k2[live] = b ^ (b >> np.uint64(31))
         more = (left > 8) & (left <= _LONG_TOKEN)
         live, at, left = live[more], at[more] + 8, left[more] - 8
-    keys[longer], checks[longer] = _fmix64(k1), _fmix64(k2) | np.uint64(1)
+    keys[longer], checks[longer] = _fmix64(k1) | np.uint64(1), _fmix64(k2) | np.uint64(1)
     very_long = np.flatnonzero(lengths > _LONG_TOKEN)
     if len(very_long):
         raw = data.tobytes()
         spans = list(zip(starts[very_long].tolist(), ends[very_long].tolist()))
-        keys[very_long] = [xxhash.xxh3_64_intdigest(raw[s:e], 1) for s, e in spans]
+        keys[very_long] = [xxhash.xxh3_64_intdigest(raw[s:e], 1) | 1 for s, e in spans]
         checks[very_long] = [xxhash.xxh3_64_intdigest(raw[s:e], 2) | 1 for s, e in spans]
     return keys, checks
 
@@ -347,11 +348,12 @@ class TokenHasher:
         self._clear(self._MIN_SLOTS)
 
     def _clear(self, slots: int) -> None:
-        self._keys = np.zeros(slots, dtype=np.uint64)
-        self._checks = np.zeros(slots, dtype=np.uint64)
-        self._values = np.zeros(slots, dtype=np.uint64)
-        self._used = np.zeros(slots, dtype=bool)
+        self._table = np.zeros((slots, 3), dtype=np.uint64)  # key (0: empty), check, value
         self._count = 0
+
+    @property
+    def _keys(self) -> NDArray[np.uint64]:
+        return self._table[:, 0]
 
     def hash_series(self, tokens: pl.Series) -> NDArray[np.uint64]:
         """Hash a polars String series of tokens; returns uint64 of shape ``(len(tokens),)``."""
@@ -368,9 +370,10 @@ class TokenHasher:
         if len(starts) == 0:
             return np.zeros(0, dtype=np.uint64)
         keys, checks = self._cache_keys(data, starts, ends)
-        values, slot_of, found = self._lookup(keys)
-        if (found & (self._checks[slot_of] != checks)).any():  # a key shared by two words
+        rows, found = self._lookup(keys)
+        if (found & (rows[:, 1] != checks)).any():  # a key shared by two words
             return self._hash_words(data, starts, ends)
+        values = np.ascontiguousarray(rows[:, 2])
         missing = np.flatnonzero(~found)
         if len(missing):
             new_keys, first, inverse = np.unique(keys[missing], return_index=True, return_inverse=True)
@@ -382,7 +385,7 @@ class TokenHasher:
                 return self.hash_tokens(data, starts, ends)
             new_values = self._hash_words(data, starts[first], ends[first])
             self._insert(new_keys, checks[first], new_values)
-            values, slot_of, found = self._lookup(keys)
+            values[missing] = new_values[inverse]
         return values
 
     def _cache_keys(self, data: NDArray[np.uint8], starts: NDArray[np.int64],
@@ -402,48 +405,46 @@ class TokenHasher:
         bits = len(self._keys).bit_length() - 1
         return ((keys * _K1) >> np.uint64(64 - bits)).astype(np.int64)
 
-    def _lookup(self, keys: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], NDArray[np.int64], NDArray[np.bool_]]:
-        """Values of ``keys``, their slots, and which were found (linear probing, all keys at once)."""
-        mask = len(self._keys) - 1
+    def _lookup(self, keys: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], NDArray[np.bool_]]:
+        """The table rows (key, check, value) where ``keys`` are, or the empty rows where they would
+        go, and which were found; linear probing, all keys at once."""
+        mask = len(self._table) - 1
         slot = self._slot(keys)
-        found = self._keys[slot] == keys  # most tokens: found at their first slot
-        pending = np.flatnonzero(~found)
-        found[pending] = False
+        rows = np.take(self._table, slot, axis=0)  # one row per key: the three columns in one read
+        found = rows[:, 0] == keys  # most tokens: found at their first slot
+        pending = np.flatnonzero(~found & (rows[:, 0] != 0))  # another key's slot: look further
         while len(pending):
-            s = slot[pending]
-            used = self._used[s]
-            hit = used & (self._keys[s] == keys[pending])
-            found[pending[hit]] = True
-            pending = pending[used & ~hit]
             slot[pending] = (slot[pending] + 1) & mask
-        found &= self._used[slot]
-        return self._values[slot], slot, found
+            rows[pending] = np.take(self._table, slot[pending], axis=0)
+            hit = rows[pending, 0] == keys[pending]
+            found[pending[hit]] = True
+            pending = pending[~hit & (rows[pending, 0] != 0)]
+        return rows, found
 
     def _insert(self, keys: NDArray[np.uint64], checks: NDArray[np.uint64], values: NDArray[np.uint64]) -> None:
         """Insert distinct keys not in the table; grows the table to keep it at most half full."""
-        if 2 * (self._count + len(keys)) > len(self._keys):
-            old = np.flatnonzero(self._used)
-            all_keys = np.concatenate([self._keys[old], keys])
-            all_checks = np.concatenate([self._checks[old], checks])
-            all_values = np.concatenate([self._values[old], values])
-            slots = len(self._keys)
-            while 2 * len(all_keys) > slots:
+        if 2 * (self._count + len(keys)) > len(self._table):
+            old = self._table[self._table[:, 0] != 0]
+            new = np.stack([keys, checks, values], axis=1)
+            slots = len(self._table)
+            while 2 * (len(old) + len(new)) > slots:
                 slots *= 2
             self._clear(slots)
-            keys, checks, values = all_keys, all_checks, all_values
-        mask = len(self._keys) - 1
+            both = np.concatenate([old, new])
+            keys, checks, values = both[:, 0], both[:, 1], both[:, 2]
+        mask = len(self._table) - 1
         slot = self._slot(keys)
         pending = np.arange(len(keys))
         while len(pending):
             s = slot[pending]
-            free = ~self._used[s]
+            free = self._table[s, 0] == 0
             # Of the keys aiming at the same free slot, the first takes it.
             _, first = np.unique(s, return_index=True)
             take = np.zeros(len(pending), dtype=bool)
             take[first] = True
             take &= free
             k, t = pending[take], s[take]
-            self._keys[t], self._checks[t], self._values[t], self._used[t] = keys[k], checks[k], values[k], True
+            self._table[t, 0], self._table[t, 1], self._table[t, 2] = keys[k], checks[k], values[k]
             pending = pending[~take]
             slot[pending] = (slot[pending] + 1) & mask
         self._count += len(keys)
