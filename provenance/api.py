@@ -414,6 +414,16 @@ def _sampled(batch: Batch, params: ScanParams) -> Batch:
                          if xxhash.xxh64_intdigest(f"{batch.source}\0{row}".encode(), seed=params.sample_seed) < limit])
 
 
+def _sum_of_squares(x: np.ndarray) -> int:
+    """``sum(v * v for v in x)`` as a Python int, in int64 when it cannot overflow."""
+    if not len(x):
+        return 0
+    top = int(x.max())
+    if top * top * len(x) < 2**63:
+        return int(np.dot(x, x))
+    return sum(v * v for v in x.tolist())
+
+
 def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
     """Scan one batch with fresh counters: its match rows, its tally and its stage timings."""
     scanner.tally, scanner.timings = Tally(), _stage_timings()
@@ -421,8 +431,8 @@ def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]]
     t.docs_total, t.chars_total = len(batch.texts), sum(map(len, batch.texts))
     if scanner.params.sample < 1.0:
         batch = _sampled(batch, scanner.params)
-    lengths = [len(text) for text in batch.texts]
-    t.docs_scanned, t.corpus_chars, t.chars_sq = len(lengths), sum(lengths), sum(x * x for x in lengths)
+    lengths = np.fromiter(map(len, batch.texts), dtype=np.int64, count=len(batch.texts))
+    t.docs_scanned, t.corpus_chars, t.chars_sq = len(lengths), int(lengths.sum()), _sum_of_squares(lengths)
     rows = scanner.scan_batch(batch)
     scanner.tally.posts_matched.update(r["_post"] for r in rows)
     return rows, scanner.tally, scanner.timings
