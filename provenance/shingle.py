@@ -496,7 +496,8 @@ def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normali
     """Normalize, tokenize and hash all word ``n``-grams of ``texts`` in one vectorized pass.
 
     With ``lines``, the batch also records where lines start (``ShingleBatch.line_starts``).
-    ``vectorized=False`` normalizes text by text with the reference normalizer
+    ``normalized``: the texts are outputs of :func:`provenance.normalize.normalize` already (so every
+    non-ASCII character in them is a letter or a decimal digit). ``vectorized=False`` normalizes text by text with the reference normalizer
     (:func:`provenance.normalize.normalize_batch`) and tokenizes with polars instead of
     :mod:`provenance.text.vectorized`; the result is the same.
     """
