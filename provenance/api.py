@@ -575,14 +575,50 @@ def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on
     return tally, timings, rows
 
 
-def _local_pool(index: Index, params: ScanParams, workers: int, prefilter: bool = True) -> ProcessPoolExecutor | None:
-    if workers <= 1:
-        return None
+def _process_pool(index: Index, params: ScanParams, processes: int, prefilter: bool) -> ProcessPoolExecutor:
+    """``processes`` worker processes that open the index themselves."""
     if index.path is None:
         raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
     # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
                                initargs=(str(index.path), index.checksum, params, index.key, prefilter))
+
+
+def _local_pool(index: Index, params: ScanParams, workers: int, prefilter: bool = True) -> ProcessPoolExecutor | None:
+    """A pool of ``workers`` processes, or None for one worker (this process)."""
+    return _process_pool(index, params, workers, prefilter) if workers > 1 else None
+
+
+def _scan_units_shared(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
+                       params: ScanParams, on_progress: Progress | None, workers: int, prefilter: bool):
+    """Scan whole units on ``workers - 1`` pool processes and in this process, which takes the next
+    unit itself whenever the pool has enough queued (so no core idles while a worker starts);
+    yields ``(file, result)`` in file order."""
+    pool = _process_pool(index, params, workers - 1, prefilter)
+    scanner = _Scanner(index, params, prefilter)
+    results: list[Any] = [None] * len(files)
+    inflight: dict[int, Future] = {}
+    queued = done = 0
+    try:
+        while done < len(files):
+            while queued < len(files) and len(inflight) < 2 * (workers - 1):
+                inflight[queued] = pool.submit(_worker_scan_unit, files[queued], text_field, id_field)
+                queued += 1
+            if queued < len(files):  # the pool has enough to do: take the next unit here
+                results[queued] = _scan_unit(index, files[queued], text_field, id_field, params, None, scanner=scanner)
+                queued += 1
+            elif results[done] is None:  # all handed out: wait for the earliest one
+                inflight[done].result()
+            for i in [i for i, future in inflight.items() if future.done()]:
+                results[i] = inflight.pop(i).result()
+            while done < len(files) and results[done] is not None:
+                if on_progress:
+                    on_progress(file_size(files[done]), results[done][0].docs_scanned)
+                yield files[done], results[done]
+                results[done] = None
+                done += 1
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
@@ -791,7 +827,7 @@ def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results
 
 WORK_UNITS_PER_WORKER = 4
 """With ``workers`` > 1, files are cut into at least this many parts per worker (where they can be
-cut), so that each worker reads and scans parts of its own."""
+cut), so that each worker reads and scans parts of its own (:func:`_scan_units_shared`)."""
 
 MIN_WORK_UNIT = 4 << 20
 """... but into no parts smaller than this (bytes)."""
@@ -807,30 +843,16 @@ def _work_unit_size(files: Sequence[InputFile], unit_size: int, workers: int) ->
 
 def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,
                 on_progress: Progress | None, workers: int, prefilter: bool = True):
-    """Scan ``files`` one after the other here or on a local process pool; yields ``(file, result)``.
+    """Scan ``files`` one after the other here or with local worker processes; yields ``(file, result)``.
 
-    On a pool, with at least as many units as workers, each worker reads and scans whole units;
-    with fewer, this process reads and the workers scan its batches."""
+    With at least as many units as workers, every worker (this process one of them) reads and scans
+    whole units; with fewer, this process reads and a pool of ``workers`` processes scans its batches."""
+    if workers > 1 and len(files) >= workers:
+        yield from _scan_units_shared(index, files, text_field, id_field, params, on_progress, workers, prefilter)
+        return
     pool = _local_pool(index, params, workers, prefilter) if files else None
     scanner = None if pool is not None or not files else _Scanner(index, params, prefilter)
     try:
-        if pool is not None and len(files) >= workers:
-            pending: deque[tuple[InputFile, Future]] = deque()
-            todo = iter(files)
-            for f in todo:  # a bounded number of units in flight
-                pending.append((f, pool.submit(_worker_scan_unit, f, text_field, id_field)))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                f, future = pending.popleft()
-                result = future.result()
-                if on_progress:
-                    on_progress(file_size(f), result[0].docs_scanned)
-                following = next(todo, None)
-                if following is not None:
-                    pending.append((following, pool.submit(_worker_scan_unit, following, text_field, id_field)))
-                yield f, result
-            return
         for f in files:
             yield f, _scan_unit(index, f, text_field, id_field, params, on_progress, scanner=scanner, pool=pool,
                                 workers=workers)
