@@ -572,7 +572,7 @@ def score_pairs(found: Pairs, truth: Pairs, natural: Pairs) -> dict[str, Any]:
     false = found - truth
     natural_false = len(false & natural)
     reported = len(found)
-    return {"reported": reported, "true": true, "false": len(false), "false_natural": natural_false,
+    return {"reported": reported, "true": true, "planted_found": true, "false": len(false), "false_natural": natural_false,
             "planted": len(truth), "recall": true / len(truth) if truth else 0.0,
             "precision": true / reported if reported else None,
             "precision_natural_aside": true / (reported - natural_false) if reported - natural_false else None}
