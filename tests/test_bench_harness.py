@@ -31,7 +31,9 @@ def test_every_section_and_the_headline_are_written(quick_run) -> None:
     for title in ("## Headline", "## Accuracy on planted real text", "## Speed against datasketch"):
         assert title in text
     headline = text[text.index(HEADLINE_START) : text.index(HEADLINE_END)]
-    for measure in ("recall, light edits", "pair precision", "scan speed / naive", "scan speed / floor"):
+    for measure in ("recall, light edits", "pair precision", "scan speed / naive", "scan speed / floor",
+                    "index build + scan / naive", "scan speed, 2 workers / 1", "scan peak RSS, 4× corpus / 1×",
+                    "outputs byte-identical, prefilter on / off"):
         assert measure in headline
     assert "| provenance |" in text and "| datasketch |" in text and "| floor |" in text
 
@@ -64,6 +66,16 @@ def test_speed_figures_are_consistent(quick_run) -> None:
     assert rows["provenance"]["planted_found"] == overall["found"]
     ratio = {r[0]: r[1] for r in sp["ratios"]}
     assert ratio["naive"] == pytest.approx(rows["provenance"]["mb_s"] / rows["naive"]["mb_s"])
+    # recall and precision beside speed; whole-process times include the timed work
+    for m in ("provenance", "naive", "datasketch"):
+        r = rows[m]
+        assert r["recall"] == pytest.approx(r["true"] / r["planted"])
+        assert r["precision"] == pytest.approx(r["true"] / r["reported"]) and r["reported"] == r["pairs"]
+        assert r["process_s"] > r["build_s"] + r["scan_s"]
+    assert rows["floor"]["tokens"] > 0 and rows["floor"]["shingles"] > 0
+    # two workers give the same bytes as one, in every round
+    assert all(s["workers"] for s in sp["same_bytes"])
+    assert sp["memory"]["x4"]["docs"] == 4 * sp["memory"]["x1"]["docs"]
 
 
 def test_keep_reruns_one_section_and_keeps_the_others(quick_run, tmp_path) -> None:
