@@ -13,7 +13,7 @@ import pytest
 
 from provenance import api
 from provenance.errors import InputError, ParameterError
-from provenance.index import KeyFilter, open_index
+from provenance.index import KeyFilter, find_in, open_index
 from provenance.params import IndexParams
 from provenance.spill import HashSpill, NpyWriter, parse_size
 
@@ -237,6 +237,30 @@ def test_key_filter_has_no_false_negatives() -> None:
     assert f.maybe(others).mean() < 0.2  # ~8 slots per key: most absent hashes are rejected
     empty = KeyFilter.of(np.zeros(0, dtype=np.uint64))
     assert not empty.maybe(others).any()
+
+
+@pytest.mark.parametrize("n_keys", [1, 7, 1000, 70_000])
+@pytest.mark.parametrize("clustered", [False, True])
+def test_find_in_equals_a_binary_search(n_keys: int, clustered: bool) -> None:
+    """find_in (filter, then a search within the bucket of top bits) finds exactly the needles that a
+    plain binary search over the whole table finds, at the same positions."""
+    rng = np.random.default_rng(n_keys)
+    keys = rng.integers(0, 2**64 - 1, n_keys, dtype=np.uint64, endpoint=True)
+    if clustered:  # most keys share their top bits: a few crowded buckets
+        keys[: n_keys * 3 // 4] &= np.uint64(0xFFFFF)
+    keys = np.unique(keys)
+    needles = np.concatenate([rng.choice(keys, 3 * len(keys)), keys + np.uint64(1), keys - np.uint64(1),
+                              rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True),
+                              np.array([0, 2**64 - 1], dtype=np.uint64)])
+    rng.shuffle(needles)
+    for table_filter in (KeyFilter.of(keys), KeyFilter.of(keys, bits=16), KeyFilter(np.full(1 << 13, 255, np.uint8))):
+        at, pos = find_in(keys, table_filter, needles)
+        expect = np.minimum(np.searchsorted(keys, needles), len(keys) - 1)
+        present = np.flatnonzero(keys[expect] == needles)
+        assert np.array_equal(at, present) and np.array_equal(pos, expect[present])
+        assert at.dtype == np.int64 and pos.dtype == np.int64
+    empty = find_in(np.zeros(0, np.uint64), KeyFilter.of(np.zeros(0, np.uint64)), needles)
+    assert len(empty[0]) == len(empty[1]) == 0
 
 
 @pytest.mark.parametrize("text,size", [("512MiB", 512 << 20), ("2G", 2 << 30), ("1.5GB", 1_500_000_000),
