@@ -82,7 +82,7 @@ from .normalize import NORMALIZATION
 from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
-from .spill import HashSpill, NpyWriter
+from .spill import HashSpill, NpyWriter, stable_argsort
 
 __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
@@ -452,7 +452,7 @@ class _Builder:
         # Each (shingle, post) once, at its first position; sorted by shingle, then post.
         post = np.repeat(post_no, lengths)
         pos = (np.arange(len(shingles), dtype=np.int64) - np.repeat(offsets[:-1], lengths)).astype(np.uint32)
-        order = np.lexsort((pos, post, shingles))
+        order = stable_argsort(shingles)  # (rows come in (post, position) order)
         h, p, pos = shingles[order], post[order], pos[order]
         first = np.ones(len(h), dtype=bool)
         first[1:] = (h[1:] != h[:-1]) | (p[1:] != p[:-1])

@@ -15,7 +15,7 @@ from provenance import api
 from provenance.errors import InputError, ParameterError
 from provenance.index import KeyFilter, find_in, open_index
 from provenance.params import IndexParams
-from provenance.spill import HashSpill, NpyWriter, parse_size
+from provenance.spill import HashSpill, NpyWriter, parse_size, stable_argsort
 
 from conftest import POSTS_CSV, run_cli
 
@@ -237,6 +237,22 @@ def test_key_filter_has_no_false_negatives() -> None:
     assert f.maybe(others).mean() < 0.2  # ~8 slots per key: most absent hashes are rejected
     empty = KeyFilter.of(np.zeros(0, dtype=np.uint64))
     assert not empty.maybe(others).any()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 1000, 300_000])
+def test_stable_argsort_equals_numpys(n: int) -> None:
+    rng = np.random.default_rng(n)
+    cases = [rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True),
+             rng.integers(0, 5, n).astype(np.uint64),  # many ties
+             rng.integers(0, 2**64 - 1, max(n // 10, 1), dtype=np.uint64)[rng.integers(0, max(n // 10, 1), n)]]
+    low = rng.integers(0, 2**64 - 1, n, dtype=np.uint64) & ~np.uint64(0xFFFF)
+    cases.append(low | rng.integers(0, 3, n).astype(np.uint64))  # values that differ only in their low bits
+    cases.append(np.arange(n, dtype=np.uint64)[::-1].copy())
+    for values in cases:
+        assert np.array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
+    structured = np.zeros(n, dtype=[("h", "<u8"), ("p", "<u4")])
+    structured["h"] = cases[1]
+    assert np.array_equal(stable_argsort(structured["h"]), np.argsort(structured["h"], kind="stable"))
 
 
 @pytest.mark.parametrize("n_keys", [1, 7, 1000, 70_000])
