@@ -37,6 +37,27 @@ def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArr
     return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
 
 
+def _bits(n: int) -> int:
+    """Bits that hold every value below ``n`` (at least 1)."""
+    return max(int(n - 1).bit_length(), 1)
+
+
+def _sort_with_order(values: NDArray[np.uint64], value_bits: int) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """``values`` (each below ``2**value_bits``) sorted stably, and the permutation that sorts them.
+
+    When the row numbers fit in the bits the values leave free, they are packed below the values and
+    one plain ``np.sort`` of the packed words does the work (several times faster than a stable
+    ``argsort``); otherwise a stable ``argsort``.
+    """
+    n = len(values)
+    row_bits = _bits(n)
+    if value_bits + row_bits <= 64:
+        packed = np.sort((values << np.uint64(row_bits)) | np.arange(n, dtype=np.uint64))
+        return packed >> np.uint64(row_bits), (packed & np.uint64((1 << row_bits) - 1)).astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    return values[order], order
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Candidate pairs and where their key shingles occur.
@@ -44,7 +65,7 @@ class Candidates:
     ``doc``, ``post``: int64 ``(k,)``, sorted by document then post. ``row_pair``, ``row_pos``,
     ``row_ppos``, ``row_hash``: one row per occurrence of one of the post's keys in the document —
     the pair (index into ``doc``/``post``), the shingle position in the document, the key's first
-    position in the post, and the key.
+    position in the post, and the key. The rows of a pair are together, in no particular order.
     """
 
     doc: NDArray[np.int64]
@@ -86,33 +107,41 @@ def containment_candidates(
     if not len(where):
         return Candidates.empty()
     doc = np.searchsorted(sb.offsets, where, side="right") - 1
-    # A key occurring again in the same document is no new distinct hit.
-    _, first = np.unique((doc.astype(np.uint64) << np.uint64(40)) | key.astype(np.uint64), return_index=True)
-    first_seen = np.zeros(len(key), dtype=bool)
-    first_seen[first] = True
-    # Every occurrence of a key, once per post holding it; the stable sort by pair keeps each
-    # pair's occurrences in document order.
-    counts = index.key_offsets[key + 1] - index.key_offsets[key]
-    rows = expand_ranges(index.key_offsets[key], counts)
-    pair = (np.repeat(doc, counts).astype(np.uint64) << np.uint64(32)) | index.key_posts[rows].astype(np.uint64)
-    order = np.argsort(pair, kind="stable")
-    pair = pair[order]
-    row_key = np.repeat(key, counts)[order]
-    row_pos = np.repeat(where - sb.offsets[doc], counts)[order]
-    row_ppos = index.key_pos[rows][order].astype(np.int64)
+    doc_bits, key_bits, post_bits = _bits(len(sb.offsets) - 1), _bits(len(index.keys)), _bits(index.n_posts)
+    # The hits grouped by (document, key), each group in document order: a key occurring again in
+    # the same document is no new distinct hit, and has the same posts.
+    dk, by_dk = _sort_with_order((doc.astype(np.uint64) << np.uint64(key_bits)) | key.astype(np.uint64),
+                                 doc_bits + key_bits)
+    group_start = np.flatnonzero(np.r_[True, dk[1:] != dk[:-1]])
+    group_hits = np.diff(np.r_[group_start, len(dk)])
+    first = by_dk[group_start]
+    g_key = key[first]
+    # Each (document, key) once per post holding the key; grouped by pair, a row whose key starts
+    # the post (position < ngram) first.
+    counts = index.key_offsets[g_key + 1] - index.key_offsets[g_key]
+    rows = expand_ranges(index.key_offsets[g_key], counts)
+    ppos = index.key_pos[rows]
+    pair = (np.repeat(doc[first], counts).astype(np.uint64) << np.uint64(post_bits)) | index.key_posts[rows].astype(np.uint64)
+    pair = (pair << np.uint64(1)) | (ppos >= ngram).astype(np.uint64)
+    pair, by_pair = _sort_with_order(pair, doc_bits + post_bits + 1)
+    head = (pair & np.uint64(1)) == 0
+    pair >>= np.uint64(1)
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    row_pair = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pair)]))
-    hits = np.bincount(row_pair[np.repeat(first_seen, counts)[order]], minlength=len(starts))
-    first_pos = np.minimum.reduceat(row_ppos, starts)
+    hits = np.diff(np.r_[starts, len(pair)])  # distinct keys of the post in the document
     pair = pair[starts]
-    doc = (pair >> np.uint64(32)).astype(np.int64)
-    post = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    share = np.where((first_pos < ngram) | head_frequent[post], min_prefix_share, min_share)
-    reachable = hits + n_frequent[post] >= np.ceil(share * n_distinct[post] - 1e-9)
-    renumber = np.cumsum(reachable) - 1
-    keep_row = reachable[row_pair]
-    return Candidates(doc[reachable], post[reachable], renumber[row_pair[keep_row]], row_pos[keep_row],
-                      row_ppos[keep_row], index.keys[row_key[keep_row]])
+    doc_of = (pair >> np.uint64(post_bits)).astype(np.int64)
+    post = (pair & np.uint64((1 << post_bits) - 1)).astype(np.int64)
+    share = np.where(head[starts] | head_frequent[post], min_prefix_share, min_share)
+    reachable = np.flatnonzero(hits + n_frequent[post] >= np.ceil(share * n_distinct[post] - 1e-9))
+    # The reachable pairs' rows, then every occurrence of each row's key in the document.
+    n_rows = hits[reachable]
+    row = by_pair[expand_ranges(starts[reachable], n_rows)]
+    group = np.repeat(np.arange(len(first)), counts)[row]
+    occurrences = group_hits[group]
+    hit = by_dk[expand_ranges(group_start[group], occurrences)]
+    row_pair = np.repeat(np.repeat(np.arange(len(reachable)), n_rows), occurrences)
+    return Candidates(doc_of[reachable], post[reachable], row_pair, where[hit] - sb.offsets[doc[hit]],
+                      np.repeat(ppos[row], occurrences).astype(np.int64), h[where[hit]])
 
 
 def window_widths(index: Index, posts: NDArray[np.int64], slack: float) -> NDArray[np.int64]:
@@ -176,6 +205,11 @@ class FrequentShingles:
     def filter(self) -> KeyFilter:
         return KeyFilter.of(np.asarray(self.values))
 
+    @cached_property
+    def ranks(self) -> NDArray[np.int64]:
+        """Where each of ``hashes`` is in ``values``."""
+        return np.searchsorted(self.values, self.hashes).astype(np.int32 if len(self.values) < 2**31 else np.int64)
+
     @classmethod
     def of(cls, index: Index) -> "FrequentShingles":
         return cls(index.frequent, index.frequent_offsets, index.frequent_hashes, index.frequent_pos)
@@ -187,45 +221,65 @@ def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBat
     shingles are looked up in the documents. Gives exactly what :func:`pair_hits` gives."""
     k = len(cands.doc)
     lengths = (index.shingle_offsets[cands.post + 1] - index.shingle_offsets[cands.post]).astype(np.int64)
-    parts = [(cands.row_pair, cands.row_pos, cands.row_ppos, cands.row_hash)]
+    doc_start = sb.offsets[cands.doc]
+    # (pair, shingle index in the batch, post position) of every hit
+    parts = [(cands.row_pair, doc_start[cands.row_pair] + cands.row_pos, cands.row_ppos)]
     n_freq = frequent.offsets[cands.post + 1] - frequent.offsets[cands.post]
     if len(frequent.values) and n_freq.any():
-        found, _ = find_in(frequent.values, frequent.filter, sb.hashes)
+        found, rank = find_in(frequent.values, frequent.filter, sb.hashes)
         if len(found):
-            doc_len = np.diff(sb.offsets)
-            doc_of = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)[found]
-            right = pl.DataFrame({"d": doc_of, "h": sb.hashes[found], "pos": found - sb.offsets[doc_of]})
-            rows = expand_ranges(frequent.offsets[cands.post], n_freq)
-            pair_of = np.repeat(np.arange(k, dtype=np.int64), n_freq)
-            left = pl.DataFrame({"pair": pair_of, "d": cands.doc[pair_of], "h": frequent.hashes[rows],
-                                 "ppos": frequent.ppos[rows]})
-            j = left.join(right, on=["d", "h"], how="inner")
-            parts.append((j["pair"].to_numpy(), j["pos"].to_numpy(), j["ppos"].to_numpy(), j["h"].to_numpy()))
-    pair, pos, ppos, h = (np.concatenate(c) for c in zip(*parts))
-    return _collect_hits(k, pair.astype(np.int64), pos.astype(np.int64), ppos.astype(np.int64),
-                         h.astype(np.uint64), lengths, window_widths(index, cands.post, slack))
+            parts.append(_frequent_hits(frequent, sb, cands, n_freq, found, rank))
+    pair, at, ppos = (np.concatenate(c) for c in zip(*parts))
+    return _collect_hits(k, pair, at, ppos, sb.hashes, doc_start, lengths, window_widths(index, cands.post, slack))
 
 
-def _collect_hits(k: int, pair: NDArray[np.int64], pos: NDArray[np.int64], ppos: NDArray[np.int64],
-                  h: NDArray[np.uint64], lengths: NDArray[np.int64], width: NDArray[np.int64]) -> PairHits:
-    """PairHits from (pair, document position, post position, hash) rows, in any order, repeats allowed."""
-    key = (pair.astype(np.uint64) << np.uint64(32)) | pos.astype(np.uint64)
-    order = np.argsort(key, kind="stable")
-    key, pair, ppos, h = key[order], pair[order], ppos[order], h[order]
+def _frequent_hits(frequent: FrequentShingles, sb: ShingleBatch, cands: Candidates, n_freq: NDArray[np.int64],
+                   found: NDArray[np.int64], rank: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
+    """Rows ``(pair, shingle index in the batch, post position)`` for every occurrence in a pair's
+    document of one of the post's frequent shingles: the join of the frequent shingles found in the
+    documents (``found``, at ``rank`` in ``frequent.values``) with the posts' frequent occurrences on
+    (document, shingle)."""
+    n_docs = len(sb.offsets) - 1
+    rank_bits = _bits(len(frequent.values))
+    doc_of = np.searchsorted(sb.offsets, found, side="right") - 1
+    # Found ones, by (document, shingle); pairs whose document has none need no lookup.
+    found_key, order = _sort_with_order((doc_of.astype(np.uint64) << np.uint64(rank_bits)) | rank.astype(np.uint64),
+                                        _bits(n_docs) + rank_bits)
+    has = np.flatnonzero((n_freq > 0) & (np.bincount(doc_of, minlength=n_docs)[cands.doc] > 0))
+    rows = expand_ranges(frequent.offsets[cands.post[has]], n_freq[has])
+    pair = np.repeat(has, n_freq[has])
+    want = (cands.doc[pair].astype(np.uint64) << np.uint64(rank_bits)) | frequent.ranks[rows].astype(np.uint64)
+    lo = np.minimum(np.searchsorted(found_key, want, side="left"), len(found_key) - 1)
+    some = np.flatnonzero(found_key[lo] == want)  # (most of a post's frequent shingles are not in the document)
+    rows, pair, want, lo = rows[some], pair[some], want[some], lo[some]
+    n = np.searchsorted(found_key, want, side="right") - lo
+    return (np.repeat(pair, n), found[order[expand_ranges(lo, n)]], np.repeat(frequent.ppos[rows].astype(np.int64), n))
+
+
+def _collect_hits(k: int, pair: NDArray[np.int64], at: NDArray[np.int64], ppos: NDArray[np.int64],
+                  hashes: NDArray[np.uint64], doc_start: NDArray[np.int64], lengths: NDArray[np.int64],
+                  width: NDArray[np.int64]) -> PairHits:
+    """PairHits from ``(pair, shingle index in the batch, post position)`` rows, in any order,
+    repeats allowed; ``hashes`` are the batch's shingles, ``doc_start[i]`` where pair ``i``'s
+    document starts among them."""
     first_post_pos = lengths.copy()
-    if len(pair):
-        group = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-        first_post_pos[pair[group]] = np.minimum.reduceat(ppos, group)
-    distinct = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
-    key, pair, h = key[distinct], pair[distinct], h[distinct]
-    hit_pos = (key & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    offsets = np.searchsorted(pair, np.arange(k + 1), side="left").astype(np.int64)
+    np.minimum.at(first_post_pos, pair, ppos)
     bound = np.zeros(k, dtype=np.int64)
+    # One word per hit, (pair, index): sorted, the hits of a pair come together in document order,
+    # and a window of a pair's hits stays within the pair's own range of words.
+    at_bits = _bits(len(hashes) + (int(width.max()) + 1 if k else 0))
+    if _bits(k) + at_bits > 64:
+        raise ValueError(f"{k} pairs over {len(hashes)} shingles: too many for one batch")
+    key = np.sort((pair.astype(np.uint64) << np.uint64(at_bits)) | at.astype(np.uint64))
+    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+    pair = (key >> np.uint64(at_bits)).astype(np.int64)
+    at = (key & np.uint64((1 << at_bits) - 1)).astype(np.int64)
+    offsets = np.searchsorted(pair, np.arange(k + 1), side="left").astype(np.int64)
     if len(pair):
         in_window = np.searchsorted(key, key + width[pair].astype(np.uint64), side="right") - np.arange(len(key))
         starts = offsets[:-1][np.diff(offsets) > 0]
         bound[pair[starts]] = np.maximum.reduceat(in_window, starts)
-    return PairHits(bound, first_post_pos, offsets, hit_pos, h)
+    return PairHits(bound, first_post_pos, offsets, at - doc_start[pair], hashes[at])
 
 
 def pair_hits(
@@ -248,6 +302,7 @@ def pair_hits(
                          "ppos": post_pos})
     right = pl.DataFrame({"d": doc_of, "h": sb.hashes, "pos": pos})
     j = left.join(right, on=["d", "h"], how="inner")
-    return _collect_hits(k, j["pair"].to_numpy().astype(np.int64), j["pos"].to_numpy().astype(np.int64),
-                         j["ppos"].to_numpy().astype(np.int64), j["h"].to_numpy().astype(np.uint64), lengths,
-                         window_widths(index, posts, slack))
+    doc_start = sb.offsets[docs]
+    pair = j["pair"].to_numpy().astype(np.int64)
+    return _collect_hits(k, pair, doc_start[pair] + j["pos"].to_numpy(), j["ppos"].to_numpy().astype(np.int64),
+                         sb.hashes, doc_start, lengths, window_widths(index, posts, slack))

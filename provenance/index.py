@@ -59,9 +59,11 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -80,7 +82,7 @@ from .normalize import NORMALIZATION
 from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
-from .spill import HashSpill, NpyWriter
+from .spill import HashSpill, NpyWriter, stable_argsort
 
 __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
@@ -116,6 +118,7 @@ def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np
 
 
 _BIT = (1 << np.arange(8)).astype(np.uint8)
+_CHUNK = 1 << 16  # hashes tested at once: the temporaries stay in the CPU cache
 
 
 class KeyFilter:
@@ -128,6 +131,9 @@ class KeyFilter:
             raise ValueError(f"key filter of {len(bitmap)} bytes is not a power of two")
         self.bitmap = bitmap
         self.shift = np.uint64(64 - bits)
+        # 64 slots per little-endian word: a test is one gather and one shift
+        self._words = bitmap.view(np.uint64) if sys.byteorder == "little" and len(bitmap) % 8 == 0 else None
+        self._buckets: tuple[weakref.ref, _Buckets] | None = None
 
     @staticmethod
     def bits_for(n_keys: int) -> int:
@@ -149,21 +155,89 @@ class KeyFilter:
         self.bitmap[byte[starts]] |= np.bitwise_or.reduceat(_BIT[slots & np.uint64(7)], starts)
 
     def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
+        out = np.empty(len(hashes), dtype=bool)
+        for a in range(0, len(hashes), _CHUNK):
+            self._test(hashes[a : a + _CHUNK], out[a : a + _CHUNK])
+        return out
+
+    def _test(self, hashes: NDArray[np.uint64], out: NDArray[np.bool_]) -> None:
         slots = hashes >> self.shift
-        return (self.bitmap[slots >> np.uint64(3)] & _BIT[slots & np.uint64(7)]) != 0
+        if self._words is not None:
+            word = self._words[slots >> np.uint64(6)]
+            word >>= slots & np.uint64(63)
+            word &= np.uint64(1)
+            np.not_equal(word, 0, out=out)
+        else:
+            np.not_equal(self.bitmap[slots >> np.uint64(3)] & _BIT[slots & np.uint64(7)], 0, out=out)
+
+    def buckets(self, table: NDArray[np.uint64]) -> "_Buckets":
+        """The :class:`_Buckets` of ``table`` (the sorted table this filter was made for), made once."""
+        cached = self._buckets
+        if cached is None or cached[0]() is not table:
+            cached = (weakref.ref(table), _Buckets.of(table))
+            self._buckets = cached
+        return cached[1]
+
+
+class _Buckets:
+    """Where each range of top hash bits starts in a sorted table: ``start[b]`` is the first
+    position whose top ``bits`` bits are at least ``b``. A lookup then searches only its bucket
+    (about one key) instead of the whole table. Four bytes per bucket, at most 2^22 buckets."""
+
+    MAX_BITS = 22
+
+    def __init__(self, start: NDArray[np.integer], shift: np.uint64, steps: int) -> None:
+        self.start, self.shift, self.steps = start, shift, steps
+
+    @classmethod
+    def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 20) -> "_Buckets":
+        bits = int(np.clip(len(table).bit_length(), 1, cls.MAX_BITS))
+        shift = np.uint64(64 - bits)
+        counts = np.zeros(1 << bits, dtype=np.int64)
+        for a in range(0, len(table), chunk):  # (sorted: each piece is runs of equal top bits)
+            top = np.asarray(table[a : a + chunk]) >> shift
+            edge = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
+            counts[top[edge].astype(np.int64)] += np.diff(np.r_[edge, len(top)])
+        start = np.zeros((1 << bits) + 1, dtype=np.int32 if len(table) < 2**31 else np.int64)
+        np.cumsum(counts, out=start[1:])
+        return cls(start, shift, int(counts.max()).bit_length() if len(counts) else 0)
+
+    def search(self, table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The needles present in ``table``: their indices in ``needles`` (increasing) and their
+        first positions in ``table``."""
+        top = (needles >> self.shift).astype(np.intp)
+        lo = self.start[top].astype(np.int64)
+        n = self.start[top + 1] - lo
+        at = np.flatnonzero(n > 0)
+        lo, n, x = lo[at], n[at], needles[at]
+        # Lower bound within each bucket, all needles at once: lo stays at a value below x (or at
+        # the bucket's start) while the bucket halves.
+        for _ in range(self.steps):
+            half = n >> 1
+            if not half.any():
+                break
+            mid = lo + half
+            lo = np.where(table[mid] < x, mid, lo)
+            n -= half
+        lo += table[lo] < x
+        inside = lo < self.start[top[at] + 1]
+        hit = np.flatnonzero(inside)
+        hit = hit[table[lo[hit]] == x[hit]]
+        return at[hit], lo[hit]
 
 
 def find_in(table: NDArray[np.uint64], table_filter: KeyFilter,
             needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The needles present in the sorted ``table``: their indices in ``needles`` (increasing) and
     their positions in ``table``. ``table_filter`` (a :class:`KeyFilter` of ``table``) drops most
-    absent needles before the search."""
-    maybe = np.flatnonzero(table_filter.maybe(needles))
-    if len(maybe) == 0 or len(table) == 0:
+    absent needles before the search, which looks only in the needle's bucket of top bits."""
+    if len(table) == 0 or len(needles) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    pos = lookup(table, needles[maybe])
-    hit = table[pos] == needles[maybe]
-    return maybe[hit], pos[hit]
+    maybe = np.flatnonzero(table_filter.maybe(needles))
+    if len(maybe) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    found, pos = table_filter.buckets(table).search(table, needles[maybe])
+    return maybe[found], pos
 
 
 # ----------------------------------------------------------------------------------------- the index
@@ -378,7 +452,7 @@ class _Builder:
         # Each (shingle, post) once, at its first position; sorted by shingle, then post.
         post = np.repeat(post_no, lengths)
         pos = (np.arange(len(shingles), dtype=np.int64) - np.repeat(offsets[:-1], lengths)).astype(np.uint32)
-        order = np.lexsort((pos, post, shingles))
+        order = stable_argsort(shingles)  # (rows come in (post, position) order)
         h, p, pos = shingles[order], post[order], pos[order]
         first = np.ones(len(h), dtype=bool)
         first[1:] = (h[1:] != h[:-1]) | (p[1:] != p[:-1])

@@ -20,9 +20,9 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from .shingle import fold_rows
+from .shingle import _C, _fmix64, _fold_step
 
-__all__ = ["SCHEME", "permutations", "minhash", "lsh_params", "band_keys"]
+__all__ = ["SCHEME", "KNOWN_LSH_PARAMS", "permutations", "minhash", "lsh_params", "band_keys"]
 
 SCHEME = "affine32"
 _EMPTY = np.uint32(0xFFFFFFFF)
@@ -75,6 +75,8 @@ def minhash(
     if len(nonempty) == 0:
         return sig
     hv = _fmix32(hashes.astype(np.uint32))
+    work = np.empty((num_perm, chunk), dtype=np.uint32)
+    a, b = a[:, None], b[:, None]
     # Walk the non-empty sets in groups whose shingles fit one chunk (a set larger than a chunk is
     # a group of its own).
     lo = 0
@@ -84,16 +86,25 @@ def minhash(
         hi = max(hi, lo + 1)
         sets = nonempty[lo:hi]
         stop = offsets[sets[-1] + 1]
-        phv = a[:, None] * hv[None, start:stop] + b[:, None]
+        phv = work[:, : stop - start] if stop - start <= chunk else np.empty((num_perm, stop - start), dtype=np.uint32)
+        np.multiply(a, hv[None, start:stop], out=phv)
+        phv += b
         sig[:, sets] = np.minimum.reduceat(phv, offsets[sets] - start, axis=1)
         lo = hi
     return sig
+
+
+KNOWN_LSH_PARAMS = {(0.5, 128): (25, 5)}
+""":func:`lsh_params` of the default parameters, as datasketch gives them (a test checks each): a
+build with the defaults need not import datasketch, whose scipy takes about a second to load."""
 
 
 @lru_cache(maxsize=64)
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """Bands ``b`` and rows ``r`` for a Jaccard threshold: datasketch's ``_optimal_param`` with equal
     false-positive and false-negative weights (the ``MinHashLSH`` defaults)."""
+    if (threshold, num_perm) in KNOWN_LSH_PARAMS:
+        return KNOWN_LSH_PARAMS[threshold, num_perm]
     from datasketch.lsh import _optimal_param
 
     b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
@@ -104,9 +115,13 @@ def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint
     """One uint64 key per band and set: shape ``(bands, k)`` from a ``(num_perm, k)`` signature.
 
     Band ``i`` hashes rows ``i*rows … (i+1)*rows-1`` (datasketch's ``hashranges``) together with ``i``,
-    so equal keys in the same band mean equal band values (up to 64-bit hash collisions).
+    so equal keys in the same band mean equal band values (up to 64-bit hash collisions). This is
+    :func:`provenance.shingle.fold_rows` of each band's rows with salt ``i``, all bands at once.
     """
-    keys = np.empty((bands, sig.shape[1]), dtype=np.uint64)
-    for i in range(bands):
-        keys[i] = fold_rows(sig[i * rows : (i + 1) * rows].astype(np.uint64), salt=i)
-    return keys
+    k = sig.shape[1]
+    by_band = sig[: bands * rows].reshape(bands, rows, k)
+    acc = _fold_step(np.full((bands, k), _C, dtype=np.uint64), np.arange(bands, dtype=np.uint64)[:, None])
+    tmp = np.empty_like(acc)
+    for j in range(rows):
+        _fold_step(acc, by_band[:, j].astype(np.uint64), out=acc, tmp=tmp)
+    return _fmix64(acc)

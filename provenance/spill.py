@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-__all__ = ["HashSpill", "NpyWriter", "parse_size"]
+__all__ = ["HashSpill", "NpyWriter", "parse_size", "stable_argsort"]
 
 _HEADER = 128  # bytes reserved for an .npy header (version 1.0 pads it to a multiple of 64)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 10**3, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6, "mib": 1 << 20,
@@ -33,6 +33,30 @@ def parse_size(text: str) -> int:
     if unit not in _UNITS or not number:
         raise ValueError(f"not a size: {text!r} (use e.g. 512MiB, 4GiB, 2G)")
     return int(float(number) * _UNITS[unit])
+
+
+def stable_argsort(values: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """``np.argsort(values, kind="stable")`` for uint64 values, several times faster.
+
+    The row numbers replace the values' lowest bits and one plain ``np.sort`` orders the packed
+    words: rows come out sorted by their top bits and, among equal top bits, in row order. Where the
+    full values then come out in order too (always, but for two values that differ only in their
+    low bits, which is rare for hashes) that is the stable order; otherwise the stable argsort runs.
+    """
+    n = len(values)
+    row_bits = max(int(n - 1).bit_length(), 1)
+    if n < 2 or row_bits > 32:
+        return np.argsort(values, kind="stable")
+    low = np.uint64((1 << row_bits) - 1)
+    packed = values & ~low
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    packed &= low
+    order = packed.astype(np.int64)
+    ordered = values[order]
+    if (ordered[1:] < ordered[:-1]).any():
+        return np.argsort(values, kind="stable")
+    return order
 
 
 def _header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
@@ -101,7 +125,7 @@ class HashSpill:
 
     def _append_ranges(self, recs: NDArray, shift: int, bits: int, stem: str) -> None:
         """Append ``recs`` to ``stem-XX`` files by hash bits ``[shift, shift + bits)`` (order kept)."""
-        part = ((recs["h"] >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
+        part = ((recs["h"] >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint16)  # (a radix sort)
         order = np.argsort(part, kind="stable")
         bounds = np.searchsorted(part[order], np.arange((1 << bits) + 1))
         recs = recs[order]
@@ -118,7 +142,7 @@ class HashSpill:
             recs = np.concatenate(self._parts) if self._parts else np.zeros(0, self.dtype)
             self._parts, self.buffered = [], 0
             if len(recs):
-                yield recs[np.argsort(recs["h"], kind="stable")]
+                yield recs[stable_argsort(recs["h"])]
             return
         self.flush()
         yield from self._range_files(self.name, 64 - self.bits, self.bits, limit)
@@ -137,7 +161,7 @@ class HashSpill:
         if size <= limit or shift == 0:
             recs = np.fromfile(path, dtype=self.dtype)
             path.unlink()
-            yield recs[np.argsort(recs["h"], kind="stable")]
+            yield recs[stable_argsort(recs["h"])]
             return
         # Too large: split on the next bits (enough for pieces of about half the limit, at most 8),
         # reading the file in budget-sized pieces.

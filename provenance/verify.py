@@ -216,6 +216,24 @@ class Regions:
         return Region(*(int(getattr(self, f)[i]) for f in Region.__dataclass_fields__))
 
 
+def _dense_ranks(values: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """Each value's rank among the distinct values (``np.unique(values, return_inverse=True)[1]``)."""
+    order = np.argsort(values)
+    ranks = np.empty(len(values), dtype=np.uint64)
+    if len(values):
+        ordered = values[order]
+        ranks[order] = np.cumsum(np.r_[False, ordered[1:] != ordered[:-1]], dtype=np.uint64)
+    return ranks
+
+
+def _isin(values: NDArray[np.uint64], table: NDArray[np.uint64]) -> NDArray[np.bool_]:
+    """``np.isin(values, table)`` by a sort of ``table`` and a binary search."""
+    if not len(table):
+        return np.zeros(len(values), dtype=bool)
+    table = np.sort(table)
+    return table[np.minimum(np.searchsorted(table, values), len(table) - 1)] == values
+
+
 def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_hashes: NDArray[np.uint64],
                 post_offsets: NDArray[np.int64], post_hashes: NDArray[np.uint64], n_distinct: NDArray[np.int64],
                 ngram: int, slack: float) -> Regions:
@@ -231,7 +249,7 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
     lengths = np.diff(post_offsets)
     width = window_width(lengths, slack)
     # Shingle values as dense ranks, so (pair, value) packs into one uint64.
-    ranks = np.unique(np.concatenate([hit_hashes, post_hashes]), return_inverse=True)[1].astype(np.uint64)
+    ranks = _dense_ranks(np.concatenate([hit_hashes, post_hashes]))
     hit_key = (pair.astype(np.uint64) << np.uint64(32)) | ranks[: len(hit_hashes)]
     post_pair = np.repeat(np.arange(k, dtype=np.int64), lengths)
     post_key = (post_pair.astype(np.uint64) << np.uint64(32)) | ranks[len(hit_hashes) :]
@@ -248,7 +266,9 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
         # width + 1 hits, so a loop over the distance back from j is short.
         previous = np.full(len(where), -1, dtype=np.int64)
         previous[by_value[1:][same]] = by_value[:-1][same]
-        rows = np.flatnonzero(np.isin(pair, np.unique(pair[by_value[1:][same]])))
+        repeats = np.zeros(k, dtype=bool)
+        repeats[pair[by_value[1:][same]]] = True
+        rows = np.flatnonzero(repeats[pair])
         j, i = rows, left[rows]
         distinct = np.zeros(len(rows), dtype=np.int64)
         for back in range(int((j - i).max()) + 1 if len(rows) else 0):
@@ -265,7 +285,7 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
     np.add.at(marks, best_i, 1)
     np.add.at(marks, best_j + 1, -1)
     in_region = np.cumsum(marks[:-1]) > 0
-    is_hit = np.isin(post_key, hit_key[in_region])
+    is_hit = _isin(post_key, hit_key[in_region])
     post_k = np.arange(len(post_hashes), dtype=np.int64) - np.repeat(post_offsets[:-1], lengths)
     # First post position of each distinct value: after a stable sort by (pair, value), the run heads.
     by_value = np.argsort(post_key, kind="stable")

@@ -13,9 +13,9 @@ import pytest
 
 from provenance import api
 from provenance.errors import InputError, ParameterError
-from provenance.index import KeyFilter, open_index
+from provenance.index import KeyFilter, find_in, open_index
 from provenance.params import IndexParams
-from provenance.spill import HashSpill, NpyWriter, parse_size
+from provenance.spill import HashSpill, NpyWriter, parse_size, stable_argsort
 
 from conftest import POSTS_CSV, run_cli
 
@@ -237,6 +237,46 @@ def test_key_filter_has_no_false_negatives() -> None:
     assert f.maybe(others).mean() < 0.2  # ~8 slots per key: most absent hashes are rejected
     empty = KeyFilter.of(np.zeros(0, dtype=np.uint64))
     assert not empty.maybe(others).any()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 1000, 300_000])
+def test_stable_argsort_equals_numpys(n: int) -> None:
+    rng = np.random.default_rng(n)
+    cases = [rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True),
+             rng.integers(0, 5, n).astype(np.uint64),  # many ties
+             rng.integers(0, 2**64 - 1, max(n // 10, 1), dtype=np.uint64)[rng.integers(0, max(n // 10, 1), n)]]
+    low = rng.integers(0, 2**64 - 1, n, dtype=np.uint64) & ~np.uint64(0xFFFF)
+    cases.append(low | rng.integers(0, 3, n).astype(np.uint64))  # values that differ only in their low bits
+    cases.append(np.arange(n, dtype=np.uint64)[::-1].copy())
+    for values in cases:
+        assert np.array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
+    structured = np.zeros(n, dtype=[("h", "<u8"), ("p", "<u4")])
+    structured["h"] = cases[1]
+    assert np.array_equal(stable_argsort(structured["h"]), np.argsort(structured["h"], kind="stable"))
+
+
+@pytest.mark.parametrize("n_keys", [1, 7, 1000, 70_000])
+@pytest.mark.parametrize("clustered", [False, True])
+def test_find_in_equals_a_binary_search(n_keys: int, clustered: bool) -> None:
+    """find_in (filter, then a search within the bucket of top bits) finds exactly the needles that a
+    plain binary search over the whole table finds, at the same positions."""
+    rng = np.random.default_rng(n_keys)
+    keys = rng.integers(0, 2**64 - 1, n_keys, dtype=np.uint64, endpoint=True)
+    if clustered:  # most keys share their top bits: a few crowded buckets
+        keys[: n_keys * 3 // 4] &= np.uint64(0xFFFFF)
+    keys = np.unique(keys)
+    needles = np.concatenate([rng.choice(keys, 3 * len(keys)), keys + np.uint64(1), keys - np.uint64(1),
+                              rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True),
+                              np.array([0, 2**64 - 1], dtype=np.uint64)])
+    rng.shuffle(needles)
+    for table_filter in (KeyFilter.of(keys), KeyFilter.of(keys, bits=16), KeyFilter(np.full(1 << 13, 255, np.uint8))):
+        at, pos = find_in(keys, table_filter, needles)
+        expect = np.minimum(np.searchsorted(keys, needles), len(keys) - 1)
+        present = np.flatnonzero(keys[expect] == needles)
+        assert np.array_equal(at, present) and np.array_equal(pos, expect[present])
+        assert at.dtype == np.int64 and pos.dtype == np.int64
+    empty = find_in(np.zeros(0, np.uint64), KeyFilter.of(np.zeros(0, np.uint64)), needles)
+    assert len(empty[0]) == len(empty[1]) == 0
 
 
 @pytest.mark.parametrize("text,size", [("512MiB", 512 << 20), ("2G", 2 << 30), ("1.5GB", 1_500_000_000),

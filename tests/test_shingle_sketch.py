@@ -20,8 +20,8 @@ from provenance import api
 from provenance.candidates import jaccard_candidates
 from provenance.normalize import TOKEN_RE, normalize
 from provenance.params import IndexParams
-from provenance.shingle import ShingleBatch, TokenHasher, batch_shingles, combine, sequence_keys, shingle_hash, text_key
-from provenance.sketch import lsh_params, minhash, permutations
+from provenance.shingle import ShingleBatch, TokenHasher, batch_shingles, combine, fold_rows, sequence_keys, shingle_hash, text_key
+from provenance.sketch import band_keys, lsh_params, minhash, permutations
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 MASK64 = (1 << 64) - 1
@@ -323,6 +323,29 @@ def test_lsh_params_equal_datasketch(threshold: float, num_perm: int) -> None:
     assert lsh_params(threshold, num_perm) == (lsh.b, lsh.r)
     b, r = lsh_params(threshold, num_perm)
     assert b * r <= num_perm
+
+
+def test_known_lsh_params_equal_datasketch() -> None:
+    from datasketch.lsh import _optimal_param
+
+    from provenance.sketch import KNOWN_LSH_PARAMS
+
+    for (threshold, num_perm), br in KNOWN_LSH_PARAMS.items():
+        assert tuple(int(x) for x in _optimal_param(threshold, num_perm, 0.5, 0.5)) == br
+
+
+@pytest.mark.parametrize("num_perm", [16, 125, 128])
+def test_band_keys_fold_each_band_with_its_salt(num_perm: int) -> None:
+    rng = np.random.default_rng(num_perm)
+    sig = rng.integers(0, 2**32, (num_perm, 300), dtype=np.uint32)
+    for bands, rows in [(25, 5), (3, 5), (2, 8)]:
+        if bands * rows > num_perm:
+            continue
+        keys = band_keys(sig, bands, rows)
+        assert keys.shape == (bands, 300) and keys.dtype == np.uint64
+        for i in range(bands):
+            assert np.array_equal(keys[i], fold_rows(sig[i * rows : (i + 1) * rows].astype(np.uint64), salt=i))
+    assert band_keys(sig[:, :0], 2, 5).shape == (2, 0)
 
 
 def test_lsh_params_where_datasketch_refuses() -> None:
