@@ -64,6 +64,7 @@ import tempfile
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -147,12 +148,8 @@ class KeyFilter:
         return f
 
     def add(self, keys: NDArray[np.uint64]) -> None:
-        slots = np.sort(keys >> self.shift)
-        if len(slots) == 0:
-            return
-        byte = slots >> np.uint64(3)
-        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
-        self.bitmap[byte[starts]] |= np.bitwise_or.reduceat(_BIT[slots & np.uint64(7)], starts)
+        slots = keys >> self.shift
+        np.bitwise_or.at(self.bitmap, slots >> np.uint64(3), _BIT[slots & np.uint64(7)])
 
     def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         out = np.empty(len(hashes), dtype=bool)
@@ -766,11 +763,15 @@ def is_index(path: Path) -> bool:
 
 def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
                     meta_fields: list[str], key: Key | None = None) -> None:
-    files: dict[str, dict[str, Any]] = {}
-    for f in sorted(tmp.iterdir()):
+    def sealed(f: Path) -> dict[str, Any]:
         with open(f, "rb+") as fh:
             os.fsync(fh.fileno())
-        files[f.name] = {"sha256": sha256_of(f), "bytes": f.stat().st_size}
+        return {"sha256": sha256_of(f), "bytes": f.stat().st_size}
+
+    names = sorted(tmp.iterdir())
+    # fsync and sha256 release the GIL: the files are done a few at a time
+    with ThreadPoolExecutor(min(4, len(names) or 1)) as pool:
+        files: dict[str, dict[str, Any]] = {f.name: entry for f, entry in zip(names, pool.map(sealed, names))}
     bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
     manifest = {
         "format": FORMAT,
