@@ -135,6 +135,7 @@ class KeyFilter:
         # 64 slots per little-endian word: a test is one gather and one shift
         self._words = bitmap.view(np.uint64) if sys.byteorder == "little" and len(bitmap) % 8 == 0 else None
         self._buckets: tuple[weakref.ref, _Buckets] | None = None
+        self._bytes: NDArray[np.bool_] | None = None  # a small filter's slots, a byte each (made on first use)
 
     @staticmethod
     def bits_for(n_keys: int) -> int:
@@ -150,9 +151,19 @@ class KeyFilter:
     def add(self, keys: NDArray[np.uint64]) -> None:
         slots = keys >> self.shift
         np.bitwise_or.at(self.bitmap, slots >> np.uint64(3), _BIT[slots & np.uint64(7)])
+        self._bytes = None
+
+    _BYTE_SLOTS = 1 << 20
+    """Filters of at most this many slots are tested through a table of one byte per slot (1 MiB)."""
 
     def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         out = np.empty(len(hashes), dtype=bool)
+        if len(self.bitmap) * 8 <= self._BYTE_SLOTS:
+            if self._bytes is None:
+                self._bytes = np.unpackbits(self.bitmap, bitorder="little").view(bool)
+            for a in range(0, len(hashes), _CHUNK):
+                np.take(self._bytes, hashes[a : a + _CHUNK] >> self.shift, out=out[a : a + _CHUNK])
+            return out
         for a in range(0, len(hashes), _CHUNK):
             self._test(hashes[a : a + _CHUNK], out[a : a + _CHUNK])
         return out
