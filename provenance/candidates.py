@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from .index import Index, KeyFilter, find_in, lookup
 from .shingle import ShingleBatch
 from .sketch import band_keys, minhash
+from .spill import sorted_unique
 from .verify import window_width
 
 __all__ = ["Candidates", "FrequentShingles", "KeyFilter", "PairHits", "containment_candidates", "jaccard_candidates",
@@ -167,7 +168,7 @@ def jaccard_candidates(index: Index, sb: ShingleBatch) -> tuple[NDArray[np.int64
         docs_out.append(np.repeat(np.arange(len(counts)), counts))
         posts_out.append(index.lsh_posts[b][expand_ranges(lo, counts)].astype(np.int64))
     pair = (np.concatenate(docs_out).astype(np.uint64) << np.uint64(32)) | np.concatenate(posts_out).astype(np.uint64)
-    pair = np.unique(pair)
+    pair = sorted_unique(pair)
     return (pair >> np.uint64(32)).astype(np.int64), (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 

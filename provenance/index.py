@@ -83,7 +83,7 @@ from .normalize import NORMALIZATION
 from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
-from .spill import HashSpill, NpyWriter, stable_argsort
+from .spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
 
 __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
@@ -318,7 +318,7 @@ class Index:
 
     def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
         """The ``post_id`` of each post number in ``posts`` (reads only those rows' ids)."""
-        wanted = np.unique(posts)
+        wanted = sorted_unique(np.asarray(posts))
         found = (pl.scan_parquet(self.path / "posts.parquet").select("post_id").with_row_index("_p")
                  .join(pl.LazyFrame({"_p": pl.Series(wanted, dtype=pl.UInt32)}), on="_p", how="semi").collect().sort("_p"))
         at = np.searchsorted(found["_p"].to_numpy(), posts)
@@ -581,7 +581,7 @@ class _Builder:
             if freq.any():
                 w_frequent.append(h[new & freq])
                 fh, fp, fdf = h[freq], post[freq], df[freq]
-                u, c = np.unique(fp, return_counts=True)
+                u, c = sorted_unique(fp, return_counts=True)
                 n_frequent[u] += c.astype(np.int32)
                 head_frequent[fp[pos[freq] < p.ngram]] = True
                 o = np.lexsort((fh, fdf, fp))
@@ -599,7 +599,7 @@ class _Builder:
         distinct = self._load("post_distinct")
         all_frequent = (np.asarray(distinct) > 0) & (n_frequent == np.asarray(distinct))
         n_all_frequent = int(all_frequent.sum())
-        rescued = np.unique(best_h[all_frequent])
+        rescued = sorted_unique(best_h[all_frequent])
         key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
         w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", np.int64)
         w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", np.uint32)

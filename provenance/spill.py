@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-__all__ = ["HashSpill", "NpyWriter", "parse_size", "stable_argsort"]
+__all__ = ["HashSpill", "NpyWriter", "parse_size", "sorted_unique", "stable_argsort"]
 
 _HEADER = 128  # bytes reserved for an .npy header (version 1.0 pads it to a multiple of 64)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 10**3, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6, "mib": 1 << 20,
@@ -58,6 +58,16 @@ def stable_argsort(values: NDArray[np.uint64]) -> NDArray[np.int64]:
     if (ordered[1:] < ordered[:-1]).any():
         return np.argsort(values, kind="stable")
     return order
+
+
+def sorted_unique(values: NDArray, return_counts: bool = False):
+    """``np.unique(values)`` (and its ``return_counts``) of a 1-D integer array, by one sort: numpy
+    2.4's ``np.unique`` takes time growing faster than the length (seconds for a million values)."""
+    ordered = np.sort(values)
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.zeros(0, dtype=np.int64)
+    if return_counts:
+        return ordered[first], np.diff(np.r_[first, len(ordered)])
+    return ordered[first]
 
 
 def _header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
