@@ -215,11 +215,25 @@ class _Buckets:
         first positions in ``table``."""
         top = (needles >> self.shift).astype(np.intp)
         lo = self.start[top].astype(np.int64)
-        n = self.start[top + 1] - lo
-        at = np.flatnonzero(n > 0)
-        lo, n, x = lo[at], n[at], needles[at]
+        end = self.start[top + 1].astype(np.int64)
+        at = np.flatnonzero(end > lo)
+        lo, end, x = lo[at], end[at], needles[at]
+        if self.steps <= 4:
+            # Buckets of at most 15 keys: step through them, all needles at once, until the key
+            # is found or passed.
+            pos = np.full(len(at), -1, dtype=np.int64)
+            live = np.arange(len(at))
+            while len(live):
+                v = table[lo]
+                found = v == x
+                pos[live[found]] = lo[found]
+                more = np.flatnonzero((v < x) & (lo + 1 < end))
+                live, lo, x, end = live[more], lo[more] + 1, x[more], end[more]
+            hit = np.flatnonzero(pos >= 0)
+            return at[hit], pos[hit]
         # Lower bound within each bucket, all needles at once: lo stays at a value below x (or at
         # the bucket's start) while the bucket halves.
+        n = end - lo
         for _ in range(self.steps):
             half = n >> 1
             if not half.any():
@@ -228,8 +242,7 @@ class _Buckets:
             lo = np.where(table[mid] < x, mid, lo)
             n -= half
         lo += table[lo] < x
-        inside = lo < self.start[top[at] + 1]
-        hit = np.flatnonzero(inside)
+        hit = np.flatnonzero(lo < end)
         hit = hit[table[lo[hit]] == x[hit]]
         return at[hit], lo[hit]
 
