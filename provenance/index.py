@@ -198,17 +198,19 @@ class _Buckets:
         self.start, self.shift, self.steps = start, shift, steps
 
     @classmethod
-    def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 20) -> "_Buckets":
+    def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 18) -> "_Buckets":
         bits = int(np.clip(len(table).bit_length(), 1, cls.MAX_BITS))
         shift = np.uint64(64 - bits)
-        counts = np.zeros(1 << bits, dtype=np.int64)
+        # start[b + 1] counts the keys of bucket b, then the running sum makes the starts (in place:
+        # no other array of the table's size)
+        start = np.zeros((1 << bits) + 1, dtype=np.int32 if len(table) < 2**31 else np.int64)
         for a in range(0, len(table), chunk):  # (sorted: each piece is runs of equal top bits)
             top = np.asarray(table[a : a + chunk]) >> shift
             edge = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
-            counts[top[edge].astype(np.int64)] += np.diff(np.r_[edge, len(top)])
-        start = np.zeros((1 << bits) + 1, dtype=np.int32 if len(table) < 2**31 else np.int64)
-        np.cumsum(counts, out=start[1:])
-        return cls(start, shift, int(counts.max()).bit_length() if len(counts) else 0)
+            start[top[edge].astype(np.int64) + 1] += np.diff(np.r_[edge, len(top)]).astype(start.dtype)
+        most = int(start.max())
+        np.cumsum(start, out=start)
+        return cls(start, shift, most.bit_length())
 
     def search(self, table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The needles present in ``table``: their indices in ``needles`` (increasing) and their
