@@ -275,7 +275,8 @@ def _collect_hits(k: int, pair: NDArray[np.int64], at: NDArray[np.int64], ppos: 
     key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
     pair = (key >> np.uint64(at_bits)).astype(np.int64)
     at = (key & np.uint64((1 << at_bits) - 1)).astype(np.int64)
-    offsets = np.searchsorted(pair, np.arange(k + 1), side="left").astype(np.int64)
+    offsets = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pair, minlength=k), out=offsets[1:])
     if len(pair):
         in_window = np.searchsorted(key, key + width[pair].astype(np.uint64), side="right") - np.arange(len(key))
         starts = offsets[:-1][np.diff(offsets) > 0]
