@@ -105,6 +105,12 @@ class NpyWriter:
         self._f.close()
 
 
+def _concatenate(parts: list[NDArray], dtype: np.dtype) -> NDArray:
+    """``np.concatenate`` of record arrays, as raw bytes (numpy copies records field by field)."""
+    raw = np.dtype((np.void, dtype.itemsize))
+    return np.concatenate([np.ascontiguousarray(p).view(raw) for p in parts]).view(dtype) if parts else np.zeros(0, dtype)
+
+
 class HashSpill:
     """External sort of structured records by their uint64 field ``"h"``, partitioned by hash range."""
 
@@ -126,7 +132,7 @@ class HashSpill:
         """Append the buffered records to their range files and free the buffer."""
         if not self._parts:
             return
-        recs = np.concatenate(self._parts)
+        recs = _concatenate(self._parts, self.dtype)
         self._parts, self.buffered = [], 0
         self._append_ranges(recs, 64 - self.bits, self.bits, self.name)
         self.spilled = True
@@ -139,7 +145,7 @@ class HashSpill:
         part = ((recs["h"] >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint16)  # (a radix sort)
         order = np.argsort(part, kind="stable")
         bounds = np.searchsorted(part[order], np.arange((1 << bits) + 1))
-        recs = recs[order]
+        recs = np.take(recs, order)
         for r in np.flatnonzero(np.diff(bounds)):
             name = f"{stem}-{r:0{(bits + 3) // 4}x}"
             with open(self._file(name), "ab") as f:
@@ -150,10 +156,10 @@ class HashSpill:
         """The records, range by range in hash order, each sorted stably by hash. A range holds at
         most ``limit`` bytes unless its records all share one hash prefix that cannot be split."""
         if not self.spilled:
-            recs = np.concatenate(self._parts) if self._parts else np.zeros(0, self.dtype)
+            recs = _concatenate(self._parts, self.dtype)
             self._parts, self.buffered = [], 0
             if len(recs):
-                yield recs[stable_argsort(recs["h"])]
+                yield np.take(recs, stable_argsort(recs["h"]))
             return
         self.flush()
         yield from self._range_files(self.name, 64 - self.bits, self.bits, limit)
@@ -172,7 +178,7 @@ class HashSpill:
         if size <= limit or shift == 0:
             recs = np.fromfile(path, dtype=self.dtype)
             path.unlink()
-            yield recs[stable_argsort(recs["h"])]
+            yield np.take(recs, stable_argsort(recs["h"]))
             return
         # Too large: split on the next bits (enough for pieces of about half the limit, at most 8),
         # reading the file in budget-sized pieces.
