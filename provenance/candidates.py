@@ -1,7 +1,8 @@
 """Candidate (document, post) pairs for a batch of documents, all vectorized.
 
 *Containment*: every shingle of every document is probed against the index's candidate keys (a
-bit-per-slot filter on the top hash bits drops most probes before a ``searchsorted``); each
+bit-per-slot filter on the top hash bits drops most probes, the rest are looked up in their bucket of
+top bits only); each
 (document, key) hit is expanded to the key's posts, and a pair survives when its number of distinct
 key hits, plus the post's frequent shingles (which never generate candidates but may still match),
 can still reach the verification threshold.
