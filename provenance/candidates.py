@@ -1,7 +1,8 @@
 """Candidate (document, post) pairs for a batch of documents, all vectorized.
 
 *Containment*: every shingle of every document is probed against the index's candidate keys (a
-bit-per-slot filter on the top hash bits drops most probes before a ``searchsorted``); each
+bit-per-slot filter on the top hash bits drops most probes, the rest are looked up in their bucket of
+top bits only); each
 (document, key) hit is expanded to the key's posts, and a pair survives when its number of distinct
 key hits, plus the post's frequent shingles (which never generate candidates but may still match),
 can still reach the verification threshold.
@@ -22,6 +23,7 @@ from numpy.typing import NDArray
 from .index import Index, KeyFilter, find_in, lookup
 from .shingle import ShingleBatch
 from .sketch import band_keys, minhash
+from .spill import sorted_unique
 from .verify import window_width
 
 __all__ = ["Candidates", "FrequentShingles", "KeyFilter", "PairHits", "containment_candidates", "jaccard_candidates",
@@ -167,7 +169,7 @@ def jaccard_candidates(index: Index, sb: ShingleBatch) -> tuple[NDArray[np.int64
         docs_out.append(np.repeat(np.arange(len(counts)), counts))
         posts_out.append(index.lsh_posts[b][expand_ranges(lo, counts)].astype(np.int64))
     pair = (np.concatenate(docs_out).astype(np.uint64) << np.uint64(32)) | np.concatenate(posts_out).astype(np.uint64)
-    pair = np.unique(pair)
+    pair = sorted_unique(pair)
     return (pair >> np.uint64(32)).astype(np.int64), (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
@@ -274,7 +276,8 @@ def _collect_hits(k: int, pair: NDArray[np.int64], at: NDArray[np.int64], ppos: 
     key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
     pair = (key >> np.uint64(at_bits)).astype(np.int64)
     at = (key & np.uint64((1 << at_bits) - 1)).astype(np.int64)
-    offsets = np.searchsorted(pair, np.arange(k + 1), side="left").astype(np.int64)
+    offsets = np.zeros(k + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pair, minlength=k), out=offsets[1:])
     if len(pair):
         in_window = np.searchsorted(key, key + width[pair].astype(np.uint64), side="right") - np.arange(len(key))
         starts = offsets[:-1][np.diff(offsets) > 0]

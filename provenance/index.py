@@ -64,6 +64,7 @@ import tempfile
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -82,7 +83,7 @@ from .normalize import NORMALIZATION
 from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
-from .spill import HashSpill, NpyWriter, stable_argsort
+from .spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
 
 __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
@@ -134,6 +135,7 @@ class KeyFilter:
         # 64 slots per little-endian word: a test is one gather and one shift
         self._words = bitmap.view(np.uint64) if sys.byteorder == "little" and len(bitmap) % 8 == 0 else None
         self._buckets: tuple[weakref.ref, _Buckets] | None = None
+        self._bytes: NDArray[np.bool_] | None = None  # a small filter's slots, a byte each (made on first use)
 
     @staticmethod
     def bits_for(n_keys: int) -> int:
@@ -147,15 +149,21 @@ class KeyFilter:
         return f
 
     def add(self, keys: NDArray[np.uint64]) -> None:
-        slots = np.sort(keys >> self.shift)
-        if len(slots) == 0:
-            return
-        byte = slots >> np.uint64(3)
-        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
-        self.bitmap[byte[starts]] |= np.bitwise_or.reduceat(_BIT[slots & np.uint64(7)], starts)
+        slots = keys >> self.shift
+        np.bitwise_or.at(self.bitmap, slots >> np.uint64(3), _BIT[slots & np.uint64(7)])
+        self._bytes = None
+
+    _BYTE_SLOTS = 1 << 20
+    """Filters of at most this many slots are tested through a table of one byte per slot (1 MiB)."""
 
     def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         out = np.empty(len(hashes), dtype=bool)
+        if len(self.bitmap) * 8 <= self._BYTE_SLOTS:
+            if self._bytes is None:
+                self._bytes = np.unpackbits(self.bitmap, bitorder="little").view(bool)
+            for a in range(0, len(hashes), _CHUNK):
+                np.take(self._bytes, hashes[a : a + _CHUNK] >> self.shift, out=out[a : a + _CHUNK])
+            return out
         for a in range(0, len(hashes), _CHUNK):
             self._test(hashes[a : a + _CHUNK], out[a : a + _CHUNK])
         return out
@@ -190,28 +198,44 @@ class _Buckets:
         self.start, self.shift, self.steps = start, shift, steps
 
     @classmethod
-    def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 20) -> "_Buckets":
+    def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 18) -> "_Buckets":
         bits = int(np.clip(len(table).bit_length(), 1, cls.MAX_BITS))
         shift = np.uint64(64 - bits)
-        counts = np.zeros(1 << bits, dtype=np.int64)
+        # start[b + 1] counts the keys of bucket b, then the running sum makes the starts (in place:
+        # no other array of the table's size)
+        start = np.zeros((1 << bits) + 1, dtype=np.int32 if len(table) < 2**31 else np.int64)
         for a in range(0, len(table), chunk):  # (sorted: each piece is runs of equal top bits)
             top = np.asarray(table[a : a + chunk]) >> shift
             edge = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
-            counts[top[edge].astype(np.int64)] += np.diff(np.r_[edge, len(top)])
-        start = np.zeros((1 << bits) + 1, dtype=np.int32 if len(table) < 2**31 else np.int64)
-        np.cumsum(counts, out=start[1:])
-        return cls(start, shift, int(counts.max()).bit_length() if len(counts) else 0)
+            start[top[edge].astype(np.int64) + 1] += np.diff(np.r_[edge, len(top)]).astype(start.dtype)
+        most = int(start.max())
+        np.cumsum(start, out=start)
+        return cls(start, shift, most.bit_length())
 
     def search(self, table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The needles present in ``table``: their indices in ``needles`` (increasing) and their
         first positions in ``table``."""
         top = (needles >> self.shift).astype(np.intp)
         lo = self.start[top].astype(np.int64)
-        n = self.start[top + 1] - lo
-        at = np.flatnonzero(n > 0)
-        lo, n, x = lo[at], n[at], needles[at]
+        end = self.start[top + 1].astype(np.int64)
+        at = np.flatnonzero(end > lo)
+        lo, end, x = lo[at], end[at], needles[at]
+        if self.steps <= 4:
+            # Buckets of at most 15 keys: step through them, all needles at once, until the key
+            # is found or passed.
+            pos = np.full(len(at), -1, dtype=np.int64)
+            live = np.arange(len(at))
+            while len(live):
+                v = table[lo]
+                found = v == x
+                pos[live[found]] = lo[found]
+                more = np.flatnonzero((v < x) & (lo + 1 < end))
+                live, lo, x, end = live[more], lo[more] + 1, x[more], end[more]
+            hit = np.flatnonzero(pos >= 0)
+            return at[hit], pos[hit]
         # Lower bound within each bucket, all needles at once: lo stays at a value below x (or at
         # the bucket's start) while the bucket halves.
+        n = end - lo
         for _ in range(self.steps):
             half = n >> 1
             if not half.any():
@@ -220,8 +244,7 @@ class _Buckets:
             lo = np.where(table[mid] < x, mid, lo)
             n -= half
         lo += table[lo] < x
-        inside = lo < self.start[top[at] + 1]
-        hit = np.flatnonzero(inside)
+        hit = np.flatnonzero(lo < end)
         hit = hit[table[lo[hit]] == x[hit]]
         return at[hit], lo[hit]
 
@@ -310,7 +333,7 @@ class Index:
 
     def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
         """The ``post_id`` of each post number in ``posts`` (reads only those rows' ids)."""
-        wanted = np.unique(posts)
+        wanted = sorted_unique(np.asarray(posts))
         found = (pl.scan_parquet(self.path / "posts.parquet").select("post_id").with_row_index("_p")
                  .join(pl.LazyFrame({"_p": pl.Series(wanted, dtype=pl.UInt32)}), on="_p", how="semi").collect().sort("_p"))
         at = np.searchsorted(found["_p"].to_numpy(), posts)
@@ -573,7 +596,7 @@ class _Builder:
             if freq.any():
                 w_frequent.append(h[new & freq])
                 fh, fp, fdf = h[freq], post[freq], df[freq]
-                u, c = np.unique(fp, return_counts=True)
+                u, c = sorted_unique(fp, return_counts=True)
                 n_frequent[u] += c.astype(np.int32)
                 head_frequent[fp[pos[freq] < p.ngram]] = True
                 o = np.lexsort((fh, fdf, fp))
@@ -591,7 +614,7 @@ class _Builder:
         distinct = self._load("post_distinct")
         all_frequent = (np.asarray(distinct) > 0) & (n_frequent == np.asarray(distinct))
         n_all_frequent = int(all_frequent.sum())
-        rescued = np.unique(best_h[all_frequent])
+        rescued = sorted_unique(best_h[all_frequent])
         key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
         w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", np.int64)
         w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", np.uint32)
@@ -766,11 +789,15 @@ def is_index(path: Path) -> bool:
 
 def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
                     meta_fields: list[str], key: Key | None = None) -> None:
-    files: dict[str, dict[str, Any]] = {}
-    for f in sorted(tmp.iterdir()):
+    def sealed(f: Path) -> dict[str, Any]:
         with open(f, "rb+") as fh:
             os.fsync(fh.fileno())
-        files[f.name] = {"sha256": sha256_of(f), "bytes": f.stat().st_size}
+        return {"sha256": sha256_of(f), "bytes": f.stat().st_size}
+
+    names = sorted(tmp.iterdir())
+    # fsync and sha256 release the GIL: the files are done a few at a time
+    with ThreadPoolExecutor(min(4, len(names) or 1)) as pool:
+        files: dict[str, dict[str, Any]] = {f.name: entry for f, entry in zip(names, pool.map(sealed, names))}
     bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
     manifest = {
         "format": FORMAT,

@@ -272,11 +272,17 @@ def sequence_keys(token_hashes: NDArray[np.uint64], starts: NDArray[np.int64], l
     One numpy step per token position, over the runs still that long: meant for short runs.
     ``finish`` as in :func:`combine`.
     """
-    acc = _fold_step(np.full(len(starts), _C, dtype=np.uint64), lengths.astype(np.uint64))
-    for i in range(int(lengths.max()) if len(lengths) else 0):
-        live = np.flatnonzero(lengths > i)
-        acc[live] = _fold_step(acc[live], token_hashes[starts[live] + i])
-    return (finish or _fmix64)(acc)
+    # Longest runs first: the runs still that long at step i are then a prefix.
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    first, length = np.asarray(starts, dtype=np.int64)[order], np.asarray(lengths, dtype=np.int64)[order]
+    live = np.searchsorted(-length, -np.arange(int(length[0]) if len(length) else 0), side="left")
+    acc = _fold_step(np.full(len(starts), _C, dtype=np.uint64), length.astype(np.uint64))
+    tmp = np.empty_like(acc)
+    for i, m in enumerate(live.tolist()):
+        _fold_step(acc[:m], token_hashes[first[:m] + i], out=acc[:m], tmp=tmp[:m])
+    out = np.empty_like(acc)
+    out[order] = (finish or _fmix64)(acc)
+    return out
 
 
 _K1, _K2 = np.uint64(0x9FB21C651E98DF25), np.uint64(0xD6E8FEB86659FD93)

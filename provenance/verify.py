@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from .spill import sorted_unique
+
 if TYPE_CHECKING:
     from .params import ScanParams
 
@@ -137,7 +139,7 @@ def verify_pair(positions: list[int], values: list[int], post_shingles: list[int
 
 def exact_jaccard(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> float:
     """Jaccard similarity of the sets of two hash arrays (1.0 for two empty sets)."""
-    sa, sb = np.unique(a), np.unique(b)
+    sa, sb = sorted_unique(a), sorted_unique(b)
     union = len(np.union1d(sa, sb))
     return len(np.intersect1d(sa, sb, assume_unique=True)) / union if union else 1.0
 

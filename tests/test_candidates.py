@@ -86,3 +86,63 @@ def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index
     assert whole.matches.height > 250
     assert halved.matches.equals(whole.matches)
     assert halved.summary == whole.summary
+
+
+@pytest.mark.parametrize("value_bits", [3, 40, 64])  # 64: no room for row numbers, the stable argsort
+def test_sort_with_order_is_a_stable_sort(value_bits: int) -> None:
+    from provenance.candidates import _sort_with_order
+
+    rng = np.random.default_rng(value_bits)
+    for n in (0, 1, 5, 10_000):
+        values = rng.integers(0, 2**value_bits - 1, n, dtype=np.uint64, endpoint=True)
+        ordered, order = _sort_with_order(values, value_bits)
+        expect = np.argsort(values, kind="stable")
+        assert np.array_equal(order, expect) and np.array_equal(ordered, values[expect])
+
+
+def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram):
+    """The candidates by their definition, one stable argsort over every (document, post, occurrence) row."""
+    from provenance.candidates import expand_ranges, find_in
+
+    where, key = find_in(index.keys, index.keys_filter, sb.hashes)
+    doc = np.searchsorted(sb.offsets, where, side="right") - 1
+    _, first = np.unique((doc.astype(np.uint64) << np.uint64(40)) | key.astype(np.uint64), return_index=True)
+    first_seen = np.zeros(len(key), dtype=bool)
+    first_seen[first] = True
+    counts = index.key_offsets[key + 1] - index.key_offsets[key]
+    rows = expand_ranges(index.key_offsets[key], counts)
+    pair = (np.repeat(doc, counts).astype(np.uint64) << np.uint64(32)) | index.key_posts[rows].astype(np.uint64)
+    order = np.argsort(pair, kind="stable")
+    pair = pair[order]
+    row_pos = np.repeat(where - sb.offsets[doc], counts)[order]
+    row_ppos = index.key_pos[rows][order].astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    row_pair = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pair)]))
+    hits = np.bincount(row_pair[np.repeat(first_seen, counts)[order]], minlength=len(starts))
+    first_pos = np.minimum.reduceat(row_ppos, starts)
+    pair = pair[starts]
+    post = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    share = np.where((first_pos < ngram) | head_frequent[post], min_prefix_share, min_share)
+    reachable = hits + n_frequent[post] >= np.ceil(share * n_distinct[post] - 1e-9)
+    keep = reachable[row_pair]
+    renumber = np.cumsum(reachable) - 1
+    return ((pair[reachable] >> np.uint64(32)).astype(np.int64), post[reachable],
+            sorted(zip(renumber[row_pair[keep]].tolist(), row_pos[keep].tolist(), row_ppos[keep].tolist())))
+
+
+@pytest.mark.parametrize("max_key_posts", [2, 50])
+def test_candidates_equal_their_definition(tmp_path, planted_texts: list[str], max_key_posts: int) -> None:
+    index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id", params=IndexParams(max_key_posts=max_key_posts))
+    scanner = _Scanner(index, ScanParams())
+    args = (scanner.n_distinct, scanner.n_frequent, scanner.head_frequent)
+    compared = 0
+    for start in range(0, len(planted_texts), 100):
+        sb = batch_shingles(planted_texts[start : start + 100], 3, scanner.hasher, lines=True)
+        for shares in ((0.5, CANDIDATE_SHARE * 0.5), (0.0, 0.0), (0.9, 0.3)):
+            cands = containment_candidates(index, scanner.key_filter, sb, *args, *shares, 3)
+            doc, post, rows = _reference_candidates(index, sb, *args, *shares, 3)
+            assert np.array_equal(cands.doc, doc) and np.array_equal(cands.post, post)
+            assert sorted(zip(cands.row_pair.tolist(), cands.row_pos.tolist(), cands.row_ppos.tolist())) == rows
+            assert np.array_equal(cands.row_hash, sb.hashes[sb.offsets[cands.doc[cands.row_pair]] + cands.row_pos])
+            compared += len(doc)
+    assert compared > 1000
