@@ -1216,22 +1216,56 @@ def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
             raise InputError(f"{locate(src.lineno)}: malformed {f.format.upper()} ({e})", kind="malformed_csv") from None
 
 
-def _lines(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
-    source, no_meta = str(f.path), (None,) * len(opt.meta_fields)
+def _lines(f: InputFile, opt: _Options, st: _State) -> Iterator[_Piece]:
+    """A lines file a chunk at a time (:meth:`_Source.chunks`): what :func:`_line_records` gives."""
+    source, prefix = str(f.path), f"{f.path}:"
     st.id_fallback = opt.id_field is not None
     with _Source(f) as src:
         st.position = src.position
-        for line in src:
-            if not line.strip():
-                continue
+        if not _FAST:
+            yield from _record_pieces(_line_records(f, opt, st, src), st, opt)
+            return
+        for chunk in src.chunks():
+            rows: list[int] = []
+            texts: list[str] = []
+
+            def piece() -> _Piece:
+                return _Piece(rows, [prefix + str(row) for row in rows], texts,
+                              [[None] * len(rows) for _ in opt.meta_fields], chunk.ends, chunk.positions)
+
+            crlf = len(chunk.lines) - (not chunk.newline)  # lines before this one ended in "\n"
             try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                opt.reject(_utf8_error(where(source, src.lineno), e))
-                continue
-            if text.endswith("\n"):
-                text = text[:-2] if text.endswith("\r\n") else text[:-1]
-            yield src.lineno, f"{source}:{src.lineno}", text, no_meta
+                for i, line in enumerate(chunk.lines):
+                    if not line.strip():
+                        continue
+                    try:
+                        text = line.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        opt.reject(_utf8_error(where(source, chunk.first + i), e))
+                        continue
+                    rows.append(chunk.first + i)
+                    texts.append(text[:-1] if i < crlf and text.endswith("\r") else text)
+            except Exception:
+                if rows:
+                    yield piece()
+                raise
+            if rows:
+                yield piece()
+
+
+def _line_records(f: InputFile, opt: _Options, st: _State, src: _Source) -> Iterator[Record]:
+    source, no_meta = str(f.path), (None,) * len(opt.meta_fields)
+    for line in src:
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            opt.reject(_utf8_error(where(source, src.lineno), e))
+            continue
+        if text.endswith("\n"):
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+        yield src.lineno, f"{source}:{src.lineno}", text, no_meta
 
 
 def _text(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
@@ -1367,18 +1401,16 @@ def iter_batches(files: Sequence[InputFile], *, text_field: str = "text", id_fie
             pieces = _parquet(f, opt, st, batch_size, max_batch_bytes)
         elif f.format == "jsonl":
             pieces = _jsonl(f, opt, st)
+        elif f.format == "lines":
+            pieces = _lines(f, opt, st)
         elif f.format in ("csv", "tsv"):
             pieces = _record_pieces(_delimited(f, opt, st), st, opt)
-        elif f.format in _READERS:
-            pieces = _record_pieces(_READERS[f.format](f, opt, st), st, opt)
+        elif f.format == "text":
+            pieces = _record_pieces(_text(f, opt, st), st, opt)
         else:
             raise InputError(f"{f.path}: unknown format '{f.format}' (use one of {', '.join(FORMATS)})")
         yield from _batches(f, pieces, st, opt, batch_size, max_batch_bytes)
 
-
-_READERS: dict[str, Callable[[InputFile, _Options, _State], Iterator[Record]]] = {
-    "lines": _lines, "text": _text,
-}
 
 _PIECE_RECORDS = 256
 

@@ -37,11 +37,11 @@ def _settings(examples: int) -> Any:
                                            HealthCheck.data_too_large])
 
 
-def _outcome(paths: list[Path], skip: bool, units: int | None = None, **kw: Any) -> tuple[Any, ...]:
+def _outcome(paths: list[Path], skip: bool, units: int | None = None, fmt: str | None = None, **kw: Any) -> tuple[Any, ...]:
     """Everything a read shows: the batches' fields, the error, what was skipped, the sha256 taps."""
     skipped = Skipped() if skip else None
     batches, error = [], None
-    files = expand_inputs(paths)
+    files = expand_inputs(paths, fmt)
     if units is not None:
         files = split_units(files, units, kw.get("id_field", "id"))
     try:
@@ -135,19 +135,20 @@ def _jsonl_file(draw: st.DrawFn) -> bytes:
        skip=st.booleans(), chunk=st.sampled_from([1, 100, 1 << 20]), buffer=st.sampled_from([64, 1000, 1 << 20]),
        batch=st.sampled_from([(1, 1 << 20), (3, 1 << 20), (512, 30), (512, 8 << 20)]),
        id_field=st.sampled_from(["id", None]), meta=st.sampled_from([(), ("m",), ("m", "id", "text")]),
-       units=st.sampled_from([None, None, 50, 400]))
+       units=st.sampled_from([None, None, 50, 400]), fmt=st.sampled_from(["jsonl", "jsonl", "jsonl", "lines"]))
 def test_jsonl_fast_path_is_the_line_by_line_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes,
                                                    compression: str, cut: int, skip: bool, chunk: int, buffer: int,
                                                    batch: tuple[int, int], id_field: str | None, meta: tuple[str, ...],
-                                                   units: int | None) -> None:
-    """Same batches, errors, skips and sha256 taps with the vectorized JSONL path as line by line."""
+                                                   units: int | None, fmt: str) -> None:
+    """Same batches, errors, skips and sha256 taps with the vectorized JSONL path as line by line (and
+    with the chunked lines reader, fed the same lines, as line by line)."""
     monkeypatch.setattr(read, "CHUNK_BYTES", chunk)
     monkeypatch.setattr(read, "LINE_BUFFER", buffer)
     packed = {"": data, ".gz": gzip.compress(data), ".zst": zstandard.ZstdCompressor().compress(data)}[compression]
     path = tmp_path / f"c.jsonl{compression}"
     path.write_bytes(packed[: len(packed) - cut] if compression else packed)
     slow, fast = _both(monkeypatch, [path], skip, batch_size=batch[0], max_batch_bytes=batch[1],
-                       id_field=id_field, meta_fields=list(meta), units=units)
+                       id_field=id_field, meta_fields=list(meta), units=units, fmt=fmt)
     assert fast == slow
 
 
