@@ -7,14 +7,36 @@ The importable API (the CLI is a thin layer over it)::
     result = provenance.scan(index, ["corpus/"], "out")
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .api import ScanResult, build_index, open_index, scan, scan_texts  # noqa: E402
 from .errors import IndexFormatError, InputError, ParameterError, ProvenanceError, SecretKeyError  # noqa: E402
 from .keys import Key  # noqa: E402
 from .params import IndexParams, ScanParams  # noqa: E402
+
+if TYPE_CHECKING:
+    from .api import ScanResult, build_index, open_index, scan, scan_texts
 
 __all__ = [
     "__version__", "build_index", "open_index", "scan", "scan_texts", "ScanResult", "IndexParams", "ScanParams",
     "ProvenanceError", "InputError", "IndexFormatError", "ParameterError", "SecretKeyError", "Key",
 ]
+
+_FROM_API = frozenset(("ScanResult", "build_index", "open_index", "scan", "scan_texts"))
+
+
+def __getattr__(name: str) -> Any:
+    """The API functions, imported on first use (with numpy and polars), so that the CLI's ``--help``
+    and the light modules (errors, params, keys) do not pay for them."""
+    if name in _FROM_API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FROM_API)

@@ -10,13 +10,11 @@ Example::
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import xxhash
@@ -38,6 +36,9 @@ from .report import MATCH_SCHEMA, write_outputs
 from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
 from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
                      judge_many, verify_many)
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
@@ -579,6 +580,9 @@ def _process_pool(index: Index, params: ScanParams, processes: int, prefilter: b
     """``processes`` worker processes that open the index themselves."""
     if index.path is None:
         raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
+    import multiprocessing  # (imported here: a run with one process does not pay for it)
+    from concurrent.futures import ProcessPoolExecutor
+
     # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
     return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
                                initargs=(str(index.path), index.checksum, params, index.key, prefilter))

@@ -12,17 +12,21 @@ import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from . import __version__, api
+from . import __version__
 from .errors import ParameterError, ProvenanceError, Skipped
 from .params import IndexParams, ScanParams
-from .spill import parse_size
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from .api import ScanResult
+
+# The API (numpy, polars, ...) and rich are imported by the commands that use them, so that
+# `provenance --help` and usage errors start fast.
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -48,7 +52,27 @@ def _main_options(
 ) -> None:
     """Find a platform's posts inside AI training corpora, with verified evidence."""
 
-err = Console(stderr=True)
+class _Stderr:
+    """rich's Console on stderr, made on first use."""
+
+    _console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            type(self)._console = Console(stderr=True)
+        return getattr(self._console, name)
+
+
+err: Any = _Stderr()
+
+
+def escape(text: str) -> str:
+    """rich's markup escape."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 _DEFAULT_SCAN = ScanParams()
 _DEFAULT_INDEX = IndexParams()
@@ -93,6 +117,9 @@ def _progress(quiet: bool, label: str, paths: Sequence[str | Path], fmt: Optiona
     if quiet or not err.is_terminal:  # no bars in logs and pipes
         yield _Bar(None, label, 0)
         return
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
+                               TransferSpeedColumn)
+
     from .read import expand_inputs, total_bytes
 
     try:
@@ -152,6 +179,8 @@ def index_build(
 
     Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name --key-file KEY
     """
+    from . import api
+
     params = IndexParams(ngram=ngram, seed=seed, num_perm=num_perm, lsh_threshold=lsh_threshold,
                          short_tokens=short_tokens, max_key_posts=max_key_posts)
     limit = _size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
@@ -175,6 +204,8 @@ def _show_skipped(skipped: Skipped, where: str) -> None:
 
 
 def _size_option(text: str, option: str) -> int:
+    from .spill import parse_size
+
     try:
         size = parse_size(text)
     except ValueError as e:
@@ -193,6 +224,8 @@ def index_info(
 
     Example: provenance index info idx
     """
+    from . import api
+
     _show_index(api.open_index(index_dir), False, as_json)
 
 
@@ -264,6 +297,8 @@ def scan(
 
     Example: provenance scan idx corpus/ -o out --min-containment 0.5   (a keyed index: add --key-file KEY)
     """
+    from . import api
+
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_jaccard=min_jaccard, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error)
@@ -278,7 +313,7 @@ def scan(
     _show_scan(result, quiet, as_json)
 
 
-def _show_scan(result: api.ScanResult, quiet: bool, as_json: bool) -> None:
+def _show_scan(result: ScanResult, quiet: bool, as_json: bool) -> None:
     from .report import summary_table
 
     if as_json:
@@ -367,6 +402,7 @@ def demo(
 
     Example: provenance demo -o /tmp/demo
     """
+    from . import api
     from . import demo as demo_mod
 
     fixtures = demo_mod.fixtures_dir()

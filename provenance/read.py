@@ -37,6 +37,11 @@ from a URL is loaded whole into memory.
 
 While a file is read, its on-disk (compressed) bytes are hashed: :func:`take_sha256` hands the
 sha256 of a complete read to the checkpoint, which so need not read the file a second time.
+
+Speed: JSONL is parsed a chunk of lines (:data:`CHUNK_BYTES`) at a time with orjson and its fields
+taken by column; parquet slices are taken by column. Whenever a chunk or slice holds anything
+unusual (a bad record, a value orjson might decode otherwise than the json module), it goes record
+by record, the path that defines the results: batches, errors and skips are the same either way.
 """
 
 from __future__ import annotations
@@ -49,12 +54,15 @@ import json
 import os
 import threading
 import zlib
+from bisect import bisect_left
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import accumulate, chain, repeat
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+import orjson
 import polars as pl
 import zstandard
 
@@ -73,6 +81,13 @@ _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a num
                float: "a number", bool: "a boolean", type(None): "null"}
 
 Record = tuple[int, str, str, tuple[str | None, ...]]  # row, id, text, meta values
+
+CHUNK_BYTES = 1 << 20
+"""Bytes of JSONL lines parsed together (see :meth:`_Source.chunks`)."""
+
+LINE_BUFFER = 1 << 20
+"""Read buffer of an uncompressed line file (the reader's position, and so ``Batch.nbytes``, moves by
+this much at a time)."""
 
 
 READ_BLOCK = 16 << 20
@@ -178,7 +193,11 @@ class InputFile:
 
 @dataclass
 class Batch:
-    """Consecutive records of one file."""
+    """Consecutive records of one file.
+
+    ``text_series``: the same texts as a polars String Series, when the reader had them so (parquet);
+    else None, and :meth:`text_column` builds one. It is not compared, and not pickled (a batch sent
+    to a worker process carries its texts once)."""
 
     source: str
     rows: list[int]
@@ -187,12 +206,23 @@ class Batch:
     meta: dict[str, list[str | None]]
     nbytes: int
     id_fallback: bool = False
+    text_series: pl.Series | None = field(default=None, compare=False, repr=False)
+
+    def text_column(self) -> pl.Series:
+        """The texts as a polars String Series: the reader's, or built from ``texts`` (in one pass, no
+        Python call per text)."""
+        if self.text_series is None:
+            self.text_series = pl.Series("text", self.texts, dtype=pl.String)
+        return self.text_series
 
     def subset(self, keep: Sequence[int]) -> "Batch":
         """The records at positions ``keep`` (in that order), with this batch's ``nbytes``."""
         pick = lambda values: [values[i] for i in keep]  # noqa: E731
         return Batch(self.source, pick(self.rows), pick(self.ids), pick(self.texts),
                      {k: pick(v) for k, v in self.meta.items()}, self.nbytes, self.id_fallback)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "text_series": None}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -701,7 +731,7 @@ class _Source:
         elif file.compression == "zstd":
             self._stream = io.BufferedReader(_ZstdRaw(self._raw), 1 << 16)  # type: ignore[assignment]
         else:
-            self._stream = io.BufferedReader(self._raw, 1 << 20)  # type: ignore[assignment]
+            self._stream = io.BufferedReader(self._raw, LINE_BUFFER)  # type: ignore[assignment]
 
     def __enter__(self) -> _Source:
         return self
@@ -733,6 +763,72 @@ class _Source:
                 yield line
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
             raise self._error(e) from None
+
+    def chunks(self, target: int | None = None) -> Iterator[_Lines]:
+        """The same lines as iterating, in chunks of about ``target`` bytes, each line with the on-disk
+        position a line-by-line read would have had after it.
+
+        The stream is read through the same buffered reader with the same raw reads as ``readline``
+        makes (``peek`` fills the buffer exactly when ``readline`` would; the complete lines in the
+        buffer are then taken without a raw read; a line that runs past the buffer is read by
+        ``readline``), so positions, and where a truncated or failing stream stops, are those of
+        the line-by-line read. A failed read yields the lines before it, then raises."""
+        stream, raw, target = self._stream, self._raw, target or CHUNK_BYTES
+        lines: list[bytes] = []
+        ends: list[int] = []
+        positions: list[int] = []
+        first, nbytes, newline = self.lineno + 1, 0, True
+
+        def take() -> _Lines:
+            return _Lines(lines, first, newline, ends, positions)
+
+        try:
+            if self.lineno == 0:
+                line = stream.readline()
+                if not line:
+                    return
+                self.lineno = 1
+                _sniff(self.file, line)
+                if line.startswith(_BOM):
+                    line = line[len(_BOM) :]
+                newline = line.endswith(b"\n")
+                lines.append(line[:-1] if newline else line)
+                nbytes += len(line)
+                ends.append(1)
+                positions.append(raw.tell())
+            while newline:  # (a line without one is the last)
+                buf = stream.peek(1)
+                if not buf:
+                    break
+                cut = buf.rfind(b"\n") + 1
+                if cut:
+                    got = stream.read(cut)  # buffered: no raw read
+                    assert len(got) == cut
+                    complete = got.split(b"\n")
+                    complete.pop()
+                    lines += complete
+                    self.lineno += len(complete)
+                    nbytes += cut
+                    ends.append(self.lineno)
+                    positions.append(raw.tell())
+                if cut < len(buf):  # a line that goes on past the buffer
+                    line = stream.readline()
+                    newline = line.endswith(b"\n")
+                    lines.append(line[:-1] if newline else line)
+                    self.lineno += 1
+                    nbytes += len(line)
+                    ends.append(self.lineno)
+                    positions.append(raw.tell())
+                if nbytes >= target:
+                    yield take()
+                    lines, ends, positions, first, nbytes = [], [], [], self.lineno + 1, 0
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
+            error = self._error(e)
+            if lines:
+                yield take()
+            raise error from None
+        if lines:
+            yield take()
 
     def read(self) -> bytes:
         try:
@@ -852,50 +948,210 @@ class _Options:
             return None
 
 
-def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
-    source, text_field, id_field = str(f.path), opt.text_field, opt.id_field
-    use_ids: bool | None = None  # decided by the file's first record
-    if f.part is not None and f.part.ids is not None:
-        use_ids = id_field is not None and f.part.ids
-        st.id_fallback = id_field is not None and not use_ids
-    with _Source(f) as src:
-        st.position = src.position
-        for line in src:
-            if not line.strip():
-                continue
-            row = src.lineno
+@dataclass
+class _Lines:
+    """Consecutive lines of a file (without their ``\\n``), from :meth:`_Source.chunks`."""
+
+    lines: list[bytes]
+    first: int  # line number of lines[0]
+    newline: bool  # whether the last line ended in "\n" (only a file's last line may not)
+    ends: list[int]  # line numbers at which the reader's position was taken (increasing), ...
+    positions: list[int]  # ... and the on-disk bytes consumed by then
+
+
+@dataclass
+class _Piece:
+    """Consecutive records of one file, by column, for :func:`_batches`. ``ends``/``positions``: the
+    reader's on-disk position after row ``ends[i]`` (a record's is the first entry at or after its row).
+    ``series``: the texts as a polars String Series, when the reader had them so."""
+
+    rows: list[int]
+    ids: list[str]
+    texts: list[str]
+    meta: list[list[str | None]]  # one list per meta field
+    ends: list[int]
+    positions: list[int]
+    series: pl.Series | None = None
+
+    def position(self, row: int) -> int:
+        return self.positions[bisect_left(self.ends, row)]
+
+
+_FAST = True
+"""Whether JSONL and parquet use their vectorized path (tests turn it off to compare with the record
+by record path, which is also what the vectorized path falls back to whenever in doubt)."""
+
+_PLAIN = frozenset((str, int, bool, type(None)))  # JSON values that orjson and json decode alike
+_DEEP = 200  # a line with this many '[' and '{' may nest deeper than json.loads can (RecursionError)
+_EXACT_FLOAT = float(1 << 63)  # orjson turns integers outside [-2**63, 2**64) into floats; json keeps them
+
+
+class _JsonlReader:
+    """The records of one JSONL file. A chunk of lines is parsed at once with orjson and its columns
+    taken with C-level maps; a chunk that has anything unusual (a line orjson rejects or that is
+    blank, a record that is not an object or whose text is not a string, an id that is not a
+    non-empty string or an integer, a meta value that is a float orjson may have decoded otherwise
+    than json, containers nested deep enough to matter) goes record by record through
+    :meth:`record`, today's path, which gives its errors and skips."""
+
+    def __init__(self, f: InputFile, opt: _Options, st: _State) -> None:
+        self.source, self.opt, self.st = str(f.path), opt, st
+        self.use_ids: bool | None = None  # decided by the file's first record
+        if f.part is not None and f.part.ids is not None:
+            self.use_ids = opt.id_field is not None and f.part.ids
+            st.id_fallback = opt.id_field is not None and not self.use_ids
+
+    def record(self, line: bytes, row: int, rec: Any = None) -> Record | None:
+        """The record of a non-blank ``line`` (with its ``\\n``), or None when it is rejected (raised, or
+        counted). ``rec``: the line already decoded, when it is known to be what json.loads gives."""
+        opt, source = self.opt, self.source
+        text_field, id_field = opt.text_field, opt.id_field
+        if rec is None:
             try:
                 rec = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError as e:
                 opt.reject(_utf8_error(where(source, row), e))
-                continue
+                return None
             except (ValueError, RecursionError) as e:
                 reason = f"{e.msg}: column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
-                hint = "; expected one JSON object per line" if use_ids is None else ""
+                hint = "; expected one JSON object per line" if self.use_ids is None else ""
                 opt.reject(InputError(f"{where(source, row)}: broken JSON ({reason}{hint})", kind="broken_json"))
-                continue
-            if type(rec) is not dict:
-                opt.reject(InputError(f"{where(source, row)}: expected a JSON object, got {_type_name(rec)}",
-                                      kind="not_an_object"))
-                continue
-            text = rec.get(text_field)
-            if type(text) is not str:
-                opt.reject(_text_error(where(source, row), text_field, text, text_field in rec))
-                continue
-            if use_ids is None:
-                use_ids = id_field is not None and id_field in rec
-                st.id_fallback = id_field is not None and not use_ids
-            if use_ids:
-                rid = opt.record_id(rec.get(id_field), lambda: where(source, row))
-                if rid is None:
-                    continue
+                return None
+        if type(rec) is not dict:
+            opt.reject(InputError(f"{where(source, row)}: expected a JSON object, got {_type_name(rec)}",
+                                  kind="not_an_object"))
+            return None
+        text = rec.get(text_field)
+        if type(text) is not str:
+            opt.reject(_text_error(where(source, row), text_field, text, text_field in rec))
+            return None
+        if self.use_ids is None:
+            self.use_ids = id_field is not None and id_field in rec
+            self.st.id_fallback = id_field is not None and not self.use_ids
+        if self.use_ids:
+            rid = opt.record_id(rec.get(id_field), lambda: where(source, row))
+            if rid is None:
+                return None
+        else:
+            rid = f"{source}:{row}"
+        meta = tuple(_meta_str(rec.get(k)) for k in opt.meta_fields)
+        if b"\\ud" in line or b"\\uD" in line:  # a lone surrogate escaped (half an emoji): U+FFFD, one for one
+            text, rid = replace_surrogates(text), replace_surrogates(rid)
+            meta = tuple(m if m is None else replace_surrogates(m) for m in meta)
+        return row, rid, text, meta
+
+    def records(self, src: _Source) -> Iterator[Record]:
+        """Record by record, as the file's lines come."""
+        for line in src:
+            if line.strip():
+                record = self.record(line, src.lineno)
+                if record is not None:
+                    yield record
+
+    def pieces(self, src: _Source) -> Iterator[_Piece]:
+        for chunk in src.chunks():
+            piece = self._vectorized(chunk)
+            if piece is not None:
+                yield piece
             else:
-                rid = f"{source}:{row}"
-            meta = tuple(_meta_str(rec.get(k)) for k in opt.meta_fields)
-            if b"\\ud" in line or b"\\uD" in line:  # a lone surrogate escaped (half an emoji): U+FFFD, one for one
-                text, rid = replace_surrogates(text), replace_surrogates(rid)
-                meta = tuple(m if m is None else replace_surrogates(m) for m in meta)
-            yield row, rid, text, meta
+                yield from self._one_by_one(chunk)
+
+    def _vectorized(self, chunk: _Lines) -> _Piece | None:
+        """The chunk's records, all of them good and decoded alike by orjson and json; else None."""
+        lines, opt = chunk.lines, self.opt
+        rows: list[int] | range
+        try:
+            recs = list(map(orjson.loads, lines))
+            rows = range(chunk.first, chunk.first + len(lines))
+        except ValueError:  # (orjson.JSONDecodeError) a bad line, or a blank one
+            recs, rows = [], []
+            for i, line in enumerate(lines, chunk.first):
+                if line.strip():
+                    try:
+                        recs.append(orjson.loads(line))
+                    except ValueError:
+                        return None
+                    rows.append(i)
+            if not recs:
+                return None
+        try:
+            texts = list(map(dict.get, recs, repeat(opt.text_field)))
+        except TypeError:  # a record that is not an object
+            return None
+        if set(map(type, texts)) != {str}:
+            return None
+        kinds = set(map(type, chain.from_iterable(map(dict.values, recs))))
+        if (list in kinds or dict in kinds) and any(
+                a + b >= _DEEP for a, b in zip(map(bytes.count, lines, repeat(b"[")), map(bytes.count, lines, repeat(b"{")))):
+            return None
+        use_ids = self.use_ids
+        if use_ids is None:
+            use_ids = opt.id_field is not None and opt.id_field in recs[0]
+        if use_ids:
+            ids = list(map(dict.get, recs, repeat(opt.id_field)))
+            kinds = set(map(type, ids))
+            if not kinds <= {str, int} or (str in kinds and "" in ids):
+                return None
+            if int in kinds:
+                ids = list(map(str, ids))
+        else:
+            prefix = self.source + ":"
+            ids = [prefix + str(row) for row in rows]
+        meta = []
+        for name in opt.meta_fields:
+            values = list(map(dict.get, recs, repeat(name)))
+            kinds = set(map(type, values))
+            if not kinds <= {str, type(None)}:
+                if not kinds <= _PLAIN | {float}:
+                    return None
+                if float in kinds and not all(abs(v) < _EXACT_FLOAT for v in values if type(v) is float):
+                    return None
+                values = list(map(_meta_str, values))
+            meta.append(values)
+        if self.use_ids is None:
+            self.use_ids = use_ids
+            self.st.id_fallback = opt.id_field is not None and not use_ids
+        return _Piece(list(rows), ids, texts, meta, chunk.ends, chunk.positions)
+
+    def _one_by_one(self, chunk: _Lines) -> Iterator[_Piece]:
+        """The chunk through :meth:`record`, line by line (a line orjson decodes to an object of plain
+        values is not decoded again). A rejection that raises first hands on the records before it."""
+        rows: list[int] = []
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[list[str | None]] = [[] for _ in self.opt.meta_fields]
+        last = len(chunk.lines) - 1
+        try:
+            for i, line in enumerate(chunk.lines):
+                if not line.strip():
+                    continue
+                try:
+                    rec = orjson.loads(line)
+                    if type(rec) is not dict or not set(map(type, rec.values())) <= _PLAIN:
+                        rec = None
+                except ValueError:
+                    rec = None
+                record = self.record(line + b"\n" if i < last or chunk.newline else line, chunk.first + i, rec)
+                if record is not None:
+                    row, rid, text, meta = record
+                    rows.append(row)
+                    ids.append(rid)
+                    texts.append(text)
+                    for values, value in zip(metas, meta):
+                        values.append(value)
+        except Exception:
+            if rows:
+                yield _Piece(rows, ids, texts, metas, chunk.ends, chunk.positions)
+            raise
+        if rows:
+            yield _Piece(rows, ids, texts, metas, chunk.ends, chunk.positions)
+
+
+def _jsonl(f: InputFile, opt: _Options, st: _State) -> Iterator[_Piece]:
+    reader = _JsonlReader(f, opt, st)
+    with _Source(f) as src:
+        st.position = src.position
+        yield from reader.pieces(src) if _FAST else _record_pieces(reader.records(src), st, opt)
 
 
 def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
@@ -960,22 +1216,56 @@ def _delimited(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
             raise InputError(f"{locate(src.lineno)}: malformed {f.format.upper()} ({e})", kind="malformed_csv") from None
 
 
-def _lines(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
-    source, no_meta = str(f.path), (None,) * len(opt.meta_fields)
+def _lines(f: InputFile, opt: _Options, st: _State) -> Iterator[_Piece]:
+    """A lines file a chunk at a time (:meth:`_Source.chunks`): what :func:`_line_records` gives."""
+    source, prefix = str(f.path), f"{f.path}:"
     st.id_fallback = opt.id_field is not None
     with _Source(f) as src:
         st.position = src.position
-        for line in src:
-            if not line.strip():
-                continue
+        if not _FAST:
+            yield from _record_pieces(_line_records(f, opt, st, src), st, opt)
+            return
+        for chunk in src.chunks():
+            rows: list[int] = []
+            texts: list[str] = []
+
+            def piece() -> _Piece:
+                return _Piece(rows, [prefix + str(row) for row in rows], texts,
+                              [[None] * len(rows) for _ in opt.meta_fields], chunk.ends, chunk.positions)
+
+            crlf = len(chunk.lines) - (not chunk.newline)  # lines before this one ended in "\n"
             try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                opt.reject(_utf8_error(where(source, src.lineno), e))
-                continue
-            if text.endswith("\n"):
-                text = text[:-2] if text.endswith("\r\n") else text[:-1]
-            yield src.lineno, f"{source}:{src.lineno}", text, no_meta
+                for i, line in enumerate(chunk.lines):
+                    if not line.strip():
+                        continue
+                    try:
+                        text = line.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        opt.reject(_utf8_error(where(source, chunk.first + i), e))
+                        continue
+                    rows.append(chunk.first + i)
+                    texts.append(text[:-1] if i < crlf and text.endswith("\r") else text)
+            except Exception:
+                if rows:
+                    yield piece()
+                raise
+            if rows:
+                yield piece()
+
+
+def _line_records(f: InputFile, opt: _Options, st: _State, src: _Source) -> Iterator[Record]:
+    source, no_meta = str(f.path), (None,) * len(opt.meta_fields)
+    for line in src:
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            opt.reject(_utf8_error(where(source, src.lineno), e))
+            continue
+        if text.endswith("\n"):
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+        yield src.lineno, f"{source}:{src.lineno}", text, no_meta
 
 
 def _text(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
@@ -995,7 +1285,7 @@ def _text(f: InputFile, opt: _Options, st: _State) -> Iterator[Record]:
     yield 1, doc_id, text, (None,) * len(opt.meta_fields)
 
 
-def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes: int) -> Iterator[Record]:
+def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes: int) -> Iterator[_Piece]:
     path, source = f.path, str(f.path)
     data: Path | bytes
     if isinstance(path, URL):  # polars gets the bytes (hashed on the way): the whole file in memory
@@ -1033,24 +1323,58 @@ def _parquet(f: InputFile, opt: _Options, st: _State, batch_size: int, max_bytes
         if df.height == 0:
             break
         texts = df[opt.text_field]
-        text_list = texts.to_list()
-        ids = df[opt.id_field].to_list() if use_ids else None
-        metas = [[_meta_str(v) for v in df[k].to_list()] for k in opt.meta_fields]
-        for i, text in enumerate(text_list):
-            row = done + i + 1
-            if text is None:
-                opt.reject(_text_error(where(source, row), opt.text_field, None, present=True))
-                continue
-            if ids is None:
-                rid = f"{source}:{row}"
-            else:
-                rid = opt.record_id(ids[i], lambda: where(source, row))
-                if rid is None:
-                    continue
-            yield row, rid, text, tuple(m[i] for m in metas)
+        ends, positions = [done + df.height], [st.position()]
+        piece = _parquet_columns(df, texts, source, done, opt, use_ids, ends, positions) if _FAST else None
+        if piece is not None:
+            yield piece
+        else:
+            yield from _record_pieces(_parquet_records(df, texts, source, done, opt, use_ids), st, opt)
         done += df.height
         bytes_per_row = max(1, texts.str.len_bytes().sum() // df.height)
         step = max(batch_size, min(batch_size * 64, 4 * max_bytes // bytes_per_row))
+
+
+def _parquet_columns(df: pl.DataFrame, texts: pl.Series, source: str, done: int, opt: _Options, use_ids: bool,
+                     ends: list[int], positions: list[int]) -> _Piece | None:
+    """A slice's records by column, when none is rejected (no null text, every id a value that
+    :func:`_id_str` turns into its ``str``); else None."""
+    if texts.null_count():
+        return None
+    rows = list(range(done + 1, done + df.height + 1))
+    if use_ids:
+        values = df[opt.id_field].to_list()
+        kinds = set(map(type, values))
+        if kinds & {type(None), bool, list, dict} or (str in kinds and "" in values):
+            return None
+        ids = list(map(str, values))
+    else:
+        prefix = source + ":"
+        ids = [prefix + str(row) for row in rows]
+    meta = []
+    for name in opt.meta_fields:
+        values = df[name].to_list()
+        meta.append(values if set(map(type, values)) <= {str, type(None)} else list(map(_meta_str, values)))
+    return _Piece(rows, ids, texts.to_list(), meta, ends, positions, series=texts)
+
+
+def _parquet_records(df: pl.DataFrame, texts: pl.Series, source: str, done: int, opt: _Options,
+                     use_ids: bool) -> Iterator[Record]:
+    """A slice's records one by one, each checked (a null text, a missing or bad id rejected)."""
+    text_list = texts.to_list()
+    ids = df[opt.id_field].to_list() if use_ids else None
+    metas = [[_meta_str(v) for v in df[k].to_list()] for k in opt.meta_fields]
+    for i, text in enumerate(text_list):
+        row = done + i + 1
+        if text is None:
+            opt.reject(_text_error(where(source, row), opt.text_field, None, present=True))
+            continue
+        if ids is None:
+            rid = f"{source}:{row}"
+        else:
+            rid = opt.record_id(ids[i], lambda: where(source, row))
+            if rid is None:
+                continue
+        yield row, rid, text, tuple(m[i] for m in metas)
 
 
 # --------------------------------------------------------------------------- batches
@@ -1072,24 +1396,57 @@ def iter_batches(files: Sequence[InputFile], *, text_field: str = "text", id_fie
     opt = _Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)), skipped)
     for f in files:
         st = _State()
+        pieces: Iterator[_Piece]
         if f.format == "parquet":
-            records = _parquet(f, opt, st, batch_size, max_batch_bytes)
+            pieces = _parquet(f, opt, st, batch_size, max_batch_bytes)
+        elif f.format == "jsonl":
+            pieces = _jsonl(f, opt, st)
+        elif f.format == "lines":
+            pieces = _lines(f, opt, st)
         elif f.format in ("csv", "tsv"):
-            records = _delimited(f, opt, st)
-        elif f.format in _READERS:
-            records = _READERS[f.format](f, opt, st)
+            pieces = _record_pieces(_delimited(f, opt, st), st, opt)
+        elif f.format == "text":
+            pieces = _record_pieces(_text(f, opt, st), st, opt)
         else:
             raise InputError(f"{f.path}: unknown format '{f.format}' (use one of {', '.join(FORMATS)})")
-        yield from _batches(f, records, st, opt, batch_size, max_batch_bytes)
+        yield from _batches(f, pieces, st, opt, batch_size, max_batch_bytes)
 
 
-_READERS: dict[str, Callable[[InputFile, _Options, _State], Iterator[Record]]] = {
-    "jsonl": _jsonl, "lines": _lines, "text": _text,
-}
+_PIECE_RECORDS = 256
 
 
-def _batches(f: InputFile, records: Iterator[Record], st: _State, opt: _Options,
+def _record_pieces(records: Iterator[Record], st: _State, opt: _Options) -> Iterator[_Piece]:
+    """Records as pieces, each record with the reader's position right after it. A reader that
+    raises first hands on the records before."""
+    rows: list[int] = []
+    ids: list[str] = []
+    texts: list[str] = []
+    metas: list[list[str | None]] = [[] for _ in opt.meta_fields]
+    positions: list[int] = []
+    try:
+        for row, rid, text, meta in records:
+            rows.append(row)
+            ids.append(rid)
+            texts.append(text)
+            for values, value in zip(metas, meta):
+                values.append(value)
+            positions.append(st.position())
+            if len(rows) >= _PIECE_RECORDS:
+                yield _Piece(rows, ids, texts, metas, rows, positions)
+                rows, ids, texts, metas, positions = [], [], [], [[] for _ in opt.meta_fields], []
+    except Exception:
+        if rows:
+            yield _Piece(rows, ids, texts, metas, rows, positions)
+        raise
+    if rows:
+        yield _Piece(rows, ids, texts, metas, rows, positions)
+
+
+def _batches(f: InputFile, pieces: Iterator[_Piece], st: _State, opt: _Options,
              batch_size: int, max_bytes: int) -> Iterator[Batch]:
+    """Batches of ``batch_size`` records, or fewer when their texts reach ``max_bytes`` characters
+    (the record that reaches it ends the batch), and the rest at the end of the file; ``nbytes`` is
+    the on-disk bytes read since the previous batch, as the reader's position after the last record."""
     source = str(f.path)
     skips_before = sum(opt.skipped.counts.values()) if opt.skipped is not None else 0
     try:
@@ -1099,26 +1456,46 @@ def _batches(f: InputFile, records: Iterator[Record], st: _State, opt: _Options,
             raise
         opt.skipped.add(e)
         return
-    count = consumed = 0
+    count = consumed = text_bytes = 0
+    rows: list[int] = []
+    ids: list[str] = []
+    texts: list[str] = []
+    metas: list[list[str | None]] = [[] for _ in opt.meta_fields]
+    series: list[pl.Series] | None = []  # the texts as Series, while every piece has them
 
-    def new() -> Batch:
-        return Batch(source, [], [], [], {k: [] for k in opt.meta_fields}, 0)
+    def batch(nbytes: int) -> Batch:
+        text_series = None
+        if series:
+            text_series = series[0] if len(series) == 1 else pl.concat(series, rechunk=False)
+        return Batch(source, rows, ids, texts, dict(zip(opt.meta_fields, metas)), nbytes, st.id_fallback,
+                     text_series=text_series)
 
-    batch, text_bytes = new(), 0
     try:
-        for row, rid, text, meta in records:
-            batch.rows.append(row)
-            batch.ids.append(rid)
-            batch.texts.append(text)
-            for values, value in zip(batch.meta.values(), meta):
-                values.append(value)
-            text_bytes += len(text)
-            count += 1
-            if len(batch.rows) >= batch_size or text_bytes >= max_bytes:
-                position = min(st.position(), size)
-                batch.nbytes, batch.id_fallback = position - consumed, st.id_fallback
-                yield batch
-                consumed, batch, text_bytes = position, new(), 0
+        for piece in pieces:
+            n = len(piece.rows)
+            count += n
+            cum = list(accumulate(map(len, piece.texts)))
+            i = 0
+            while i < n:
+                base = cum[i - 1] if i else 0
+                # the first record at or after i that fills the batch, by count or by text size
+                j = min(i + batch_size - len(rows) - 1, bisect_left(cum, base + max_bytes - text_bytes, i))
+                stop = min(j + 1, n)
+                rows += piece.rows[i:stop]
+                ids += piece.ids[i:stop]
+                texts += piece.texts[i:stop]
+                for values, column in zip(metas, piece.meta):
+                    values += column[i:stop]
+                if series is not None:
+                    series = None if piece.series is None else series + [piece.series.slice(i, stop - i)]
+                if j >= n:
+                    text_bytes += cum[-1] - base
+                    break
+                position = min(piece.position(piece.rows[j]), size)
+                yield batch(position - consumed)
+                consumed, text_bytes = position, 0
+                rows, ids, texts, metas, series = [], [], [], [[] for _ in opt.meta_fields], []
+                i = j + 1
         if count == 0 and f.part is None and (opt.skipped is None or sum(opt.skipped.counts.values()) == skips_before):
             # (a part of a file may hold only blank lines; a file whose records were all skipped is counted so)
             raise InputError(f"{source}: no records", kind="empty_file")
@@ -1126,6 +1503,5 @@ def _batches(f: InputFile, records: Iterator[Record], st: _State, opt: _Options,
         if opt.skipped is None:
             raise
         opt.skipped.add(e)  # the file ends here; what was read before stays
-    if batch.rows:
-        batch.nbytes, batch.id_fallback = max(0, size - consumed), st.id_fallback
-        yield batch
+    if rows:
+        yield batch(max(0, size - consumed))
