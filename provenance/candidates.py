@@ -23,20 +23,11 @@ from numpy.typing import NDArray
 from .index import Index, KeyFilter, find_in, lookup
 from .shingle import ShingleBatch
 from .sketch import band_keys, minhash
-from .spill import sorted_unique
+from .arrays import expand_ranges, sorted_unique
 from .verify import window_width
 
 __all__ = ["Candidates", "FrequentShingles", "KeyFilter", "PairHits", "containment_candidates", "jaccard_candidates",
            "expand_ranges", "find_in", "lookup", "pair_hits", "pair_hits_from_keys", "window_widths"]
-
-
-def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Concatenate ``arange(s, s + c)`` for every pair; int64 ``(counts.sum(),)``."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(counts)
-    return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
 
 
 def _bits(n: int) -> int:

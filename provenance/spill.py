@@ -18,6 +18,8 @@ from typing import Iterator
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from .arrays import sorted_unique, stable_argsort
+
 __all__ = ["HashSpill", "NpyWriter", "parse_size", "sorted_unique", "stable_argsort"]
 
 _HEADER = 128  # bytes reserved for an .npy header (version 1.0 pads it to a multiple of 64)
@@ -33,41 +35,6 @@ def parse_size(text: str) -> int:
     if unit not in _UNITS or not number:
         raise ValueError(f"not a size: {text!r} (use e.g. 512MiB, 4GiB, 2G)")
     return int(float(number) * _UNITS[unit])
-
-
-def stable_argsort(values: NDArray[np.uint64]) -> NDArray[np.int64]:
-    """``np.argsort(values, kind="stable")`` for uint64 values, several times faster.
-
-    The row numbers replace the values' lowest bits and one plain ``np.sort`` orders the packed
-    words: rows come out sorted by their top bits and, among equal top bits, in row order. Where the
-    full values then come out in order too (always, but for two values that differ only in their
-    low bits, which is rare for hashes) that is the stable order; otherwise the stable argsort runs.
-    """
-    n = len(values)
-    row_bits = max(int(n - 1).bit_length(), 1)
-    if n < 2 or row_bits > 32:
-        return np.argsort(values, kind="stable")
-    low = np.uint64((1 << row_bits) - 1)
-    values = np.ascontiguousarray(values)  # (a field of records: read once, then gathered from)
-    packed = values & ~low
-    packed |= np.arange(n, dtype=np.uint64)
-    packed.sort()
-    packed &= low
-    order = packed.astype(np.int64)
-    ordered = values[order]
-    if (ordered[1:] < ordered[:-1]).any():
-        return np.argsort(values, kind="stable")
-    return order
-
-
-def sorted_unique(values: NDArray, return_counts: bool = False):
-    """``np.unique(values)`` (and its ``return_counts``) of a 1-D integer array, by one sort: numpy
-    2.4's ``np.unique`` takes time growing faster than the length (seconds for a million values)."""
-    ordered = np.sort(values)
-    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.zeros(0, dtype=np.int64)
-    if return_counts:
-        return ordered[first], np.diff(np.r_[first, len(ordered)])
-    return ordered[first]
 
 
 def _header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:

@@ -42,6 +42,7 @@ import polars as pl
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from ..arrays import expand_ranges, sorted_unique
 from ..normalize import SPANS_RUST, fold_char, normalize, normalize_folded
 
 __all__ = ["TextBuffer", "Tokens", "to_buffer", "fold", "normalize_buffer", "tokenize"]
@@ -105,7 +106,7 @@ class _FoldTable:
 
     def ids(self, codes: NDArray[np.int32]) -> NDArray[np.int32]:
         ids = self.id[codes]
-        missing = np.unique(codes[ids < 0])
+        missing = sorted_unique(codes[ids < 0])
         if len(missing):
             for c in missing.tolist():  # once per distinct code point, ever
                 self.id[c] = len(self._starts) - 1
@@ -118,15 +119,6 @@ class _FoldTable:
 
 
 _TABLE = _FoldTable()
-
-
-def _ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
-    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorized."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(counts)
-    return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
 
 
 def fold(buf: TextBuffer) -> TextBuffer:
@@ -148,12 +140,12 @@ def fold(buf: TextBuffer) -> TextBuffer:
     pool, start = _TABLE.pool, _TABLE.start
     flen = start[ids + 1] - start[ids]
     inplace = np.minimum(flen, width)
-    low[_ranges(lead, inplace)] = pool[_ranges(start[ids], inplace)]
+    low[expand_ranges(lead, inplace)] = pool[expand_ranges(start[ids], inplace)]
     offsets = buf.offsets
     removed = np.zeros(0, dtype=np.int64)
     shrink = flen < width
     if shrink.any():
-        removed = _ranges(lead[shrink] + flen[shrink], (width - flen)[shrink])
+        removed = expand_ranges(lead[shrink] + flen[shrink], (width - flen)[shrink])
         keep = np.ones(size, dtype=bool)
         keep[removed] = False
         low = low[keep]
@@ -162,7 +154,7 @@ def fold(buf: TextBuffer) -> TextBuffer:
     if len(grow):
         extra = flen[grow] - width[grow]
         after = lead[grow] + width[grow]  # where the extra bytes go, in the original buffer
-        values = pool[_ranges(start[ids[grow]] + width[grow], extra)]
+        values = pool[expand_ranges(start[ids[grow]] + width[grow], extra)]
         low = np.insert(low, np.repeat(after - np.searchsorted(removed, after), extra), values)
         # a character's extra bytes belong to its own text: they shift every later text's start
         shift = np.r_[0, np.cumsum(extra)]
@@ -176,6 +168,11 @@ def fold(buf: TextBuffer) -> TextBuffer:
 _LITERALS = (b"&", b"@", b"...", b"://", b"www.", b"t.co/", b"pic.twitter.com/")
 """What steps 2 and 3 of the reference need to find in a text before they can change it: ``&`` for
 entities, ``@`` for mentions and retweets, ``...`` for cut words, the rest for URLs."""
+
+
+def _texts_with(offsets: NDArray[np.int64], positions: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The texts (indices, increasing, distinct) holding the byte positions ``positions``."""
+    return sorted_unique(np.searchsorted(offsets, positions, side="right") - 1)
 
 
 def needs_reference(buf: TextBuffer) -> NDArray[np.int64]:
@@ -195,8 +192,7 @@ def needs_reference(buf: TextBuffer) -> NDArray[np.int64]:
         for k in range(len(literal) - 1):
             pos = pos[data[pos + k] == literal[k]]
         hits.append(pos)
-    found = np.concatenate(hits)
-    return np.unique(np.searchsorted(buf.offsets, found, side="right") - 1) if len(found) else found
+    return _texts_with(buf.offsets, np.concatenate(hits))
 
 
 def normalize_buffer(texts: Sequence[str]) -> TextBuffer:
@@ -219,18 +215,13 @@ _JOIN_BELOW = 1000
 by one."""
 
 
-def _texts_with(offsets: NDArray[np.int64], positions: NDArray[np.int64]) -> NDArray[np.int64]:
-    """The texts (indices, increasing, distinct) holding the byte positions ``positions``."""
-    return np.unique(np.searchsorted(offsets, positions, side="right") - 1)
-
-
 def _replace_spans(buf: TextBuffer, texts: NDArray[np.int64]) -> TextBuffer:
     """Step 3 of the reference (:data:`provenance.normalize.SPANS_RUST`, each span a space) on the
     texts ``texts`` of a folded buffer without entities; returns a buffer of those texts only."""
     starts, lengths = buf.offsets[texts], np.diff(buf.offsets)[texts]
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    data = buf.data[_ranges(starts, lengths)]
+    data = buf.data[expand_ranges(starts, lengths)]
     arr = pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(data))
     out = pl.from_arrow(arr).str.replace_all(SPANS_RUST, " ").to_arrow().cast(pa.large_string())
     if isinstance(out, pa.ChunkedArray):
@@ -269,7 +260,7 @@ def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
         lengths = np.empty(2 * len(joined) - 1, dtype=np.int64)
         starts[0::2], lengths[0::2] = offsets[joined], src_len[joined]
         starts[1::2], lengths[1::2] = size, len(_SEP)
-        text = np.concatenate(sources)[_ranges(starts, lengths)].tobytes().decode("utf-8")
+        text = np.concatenate(sources)[expand_ranges(starts, lengths)].tobytes().decode("utf-8")
         done = np.frombuffer(normalize_folded(text).encode("utf-8"), dtype=np.uint8)
         nul = np.flatnonzero(done == 0)  # one per separator, which is still " \0 "
         if len(nul) != len(joined) - 1:  # cannot happen (see _SEP); never return misaligned texts
@@ -285,7 +276,7 @@ def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
         base += len(done)
     new_offsets = np.zeros(len(offsets), dtype=np.int64)
     np.cumsum(src_len, out=new_offsets[1:])
-    return TextBuffer.of(np.concatenate(sources)[_ranges(src_start, src_len)], new_offsets)
+    return TextBuffer.of(np.concatenate(sources)[expand_ranges(src_start, src_len)], new_offsets)
 
 
 # ------------------------------------------------------------------------------------------- tokens
@@ -338,7 +329,7 @@ def tokenize(buf: TextBuffer, lines: bool = False) -> Tokens:
     inner = inner[(inner > 0) & (inner < size)]
     glued = inner[word[inner - 1] & word[inner]]
     if len(glued):
-        glued = np.unique(glued)
+        glued = sorted_unique(glued)
         starts = np.sort(np.concatenate([starts, glued]))
         ends = np.sort(np.concatenate([ends, glued]))
     text_offsets = np.searchsorted(starts, offsets, side="left").astype(np.int64)
