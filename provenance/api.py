@@ -29,11 +29,12 @@ from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .keys import Key
-from .normalize import replace_surrogates, token_spans
+from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
 from .report import MATCH_SCHEMA, write_outputs
 from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
+from .text.offsets import token_spans_many
 from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
                      judge_many, verify_many)
 
@@ -370,13 +371,16 @@ class _Scanner:
         for f in found:
             by_doc.setdefault(f.doc, []).append(f)
         rows: list[dict[str, Any]] = []
-        for d in sorted(by_doc):
+        for d in list(by_doc):
             text = batch.texts[d]
             if "…" not in text and "..." not in text:  # no cut-off copy can be confirmed here
                 by_doc[d] = [f for f in by_doc[d] if f.method != "containment_prefix"]
                 if not by_doc[d]:
-                    continue
-            tok_starts, tok_ends = token_spans(text)
+                    del by_doc[d]
+        docs = sorted(by_doc)
+        spans = token_spans_many([batch.texts[d] for d in docs])
+        for d, (tok_starts, tok_ends) in zip(docs, spans):
+            text = batch.texts[d]
             if len(tok_starts) != n_tokens[d]:
                 raise RuntimeError(f"{batch.source}:{batch.rows[d]}: tokenizer mismatch "
                                    f"({len(tok_starts)} != {n_tokens[d]}); please report this document")

@@ -66,7 +66,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["NORMALIZATION", "normalize", "normalize_folded", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans",
+__all__ = ["NORMALIZATION", "ENTITY_PATTERN", "SPANS_RUST", "normalize", "normalize_folded", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans",
            "fold_char", "replace_surrogates", "TOKEN_RE", "Tokens"]
 
 NORMALIZATION = "provenance-normalize/2"
@@ -78,7 +78,9 @@ one span (indexes from before have no name recorded)."""
 TOKEN_RE = re.compile(r"\w+")
 
 # Step 2, on folded text (lower case: ``&Eacute;`` is looked up as ``&eacute;``).
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});")
+ENTITY_PATTERN = r"&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});"
+"""What step 2 takes for an entity (the same for Python's and Rust's regex engines)."""
+_ENTITY = re.compile(ENTITY_PATTERN)
 
 # Step 3, on folded text without entities: it sees lower case ASCII, "..." for "…", and no marks.
 _SPANS = re.compile(

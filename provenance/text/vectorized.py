@@ -28,8 +28,8 @@ normalization case (``tests/test_vectorized.py``); ``batch_shingles(..., vectori
 reference instead, and a scan gives byte-identical outputs either way.
 
 Offsets here are byte offsets into the batch buffer, 0-based, end-exclusive; the character offsets of
-a match in its original text still come from :func:`provenance.normalize.token_spans`, for the few
-texts that hold a match.
+a match in its original text come from :mod:`provenance.text.offsets`, for the few texts that hold
+a match.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from numpy.typing import NDArray
 from ..arrays import expand_ranges, sorted_unique
 from ..normalize import SPANS_RUST, fold_char, normalize, normalize_folded
 
-__all__ = ["TextBuffer", "Tokens", "to_buffer", "fold", "normalize_buffer", "tokenize"]
+__all__ = ["TextBuffer", "Tokens", "to_buffer", "fold", "folded_chars", "needs_reference", "texts_with",
+           "replace_spans", "normalize_buffer", "tokenize"]
 
 PAD = 8
 """Zero bytes after every buffer's data, so that 8-byte words can be read at any token start."""
@@ -121,24 +122,37 @@ class _FoldTable:
 _TABLE = _FoldTable()
 
 
-def fold(buf: TextBuffer) -> TextBuffer:
-    """Step 1 of the reference normalizer on every text: ``_fold`` (see the module docstring)."""
-    size = buf.size
-    data = buf.data[:size]
-    upper = (data - np.uint8(65)) < np.uint8(26)  # A-Z (uint8 arithmetic wraps below 'A')
-    low = data + (upper.view(np.uint8) << np.uint8(5))
-    lead = np.flatnonzero(data >= 0xC0)  # the first byte of every non-ASCII character
-    if not len(lead):
-        return TextBuffer.of(low, buf.offsets)
+def _non_ascii(buf: TextBuffer) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int32]]:
+    """Where every non-ASCII character of a buffer starts (its UTF-8 lead byte), its width in bytes
+    and its code point."""
+    data = buf.data[: buf.size]
+    lead = np.flatnonzero(data >= 0xC0)
     b0 = data[lead].astype(np.int32)
     nxt = [buf.data[lead + k].astype(np.int32) & 0x3F for k in (1, 2, 3)]  # (the padding makes +3 safe)
     width = np.where(b0 < 0xE0, 2, np.where(b0 < 0xF0, 3, 4)).astype(np.int64)
     codes = np.where(width == 2, ((b0 & 0x1F) << 6) | nxt[0],
                      np.where(width == 3, ((b0 & 0x0F) << 12) | (nxt[0] << 6) | nxt[1],
                               ((b0 & 0x07) << 18) | (nxt[0] << 12) | (nxt[1] << 6) | nxt[2]))
+    return lead, width, codes
+
+
+def _fold_lengths(codes: NDArray[np.int32]) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+    """The fold table's ids of ``codes`` and the length in bytes of each one's folding."""
     ids = _TABLE.ids(codes)
+    return ids, _TABLE.start[ids + 1] - _TABLE.start[ids]
+
+
+def fold(buf: TextBuffer) -> TextBuffer:
+    """Step 1 of the reference normalizer on every text: ``_fold`` (see the module docstring)."""
+    size = buf.size
+    data = buf.data[:size]
+    upper = (data - np.uint8(65)) < np.uint8(26)  # A-Z (uint8 arithmetic wraps below 'A')
+    low = data + (upper.view(np.uint8) << np.uint8(5))
+    lead, width, codes = _non_ascii(buf)  # (the first byte of every non-ASCII character)
+    if not len(lead):
+        return TextBuffer.of(low, buf.offsets)
+    ids, flen = _fold_lengths(codes)
     pool, start = _TABLE.pool, _TABLE.start
-    flen = start[ids + 1] - start[ids]
     inplace = np.minimum(flen, width)
     low[expand_ranges(lead, inplace)] = pool[expand_ranges(start[ids], inplace)]
     offsets = buf.offsets
@@ -162,6 +176,22 @@ def fold(buf: TextBuffer) -> TextBuffer:
     return TextBuffer.of(low, offsets)
 
 
+def folded_chars(buf: TextBuffer) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """For :func:`fold` of ``buf``: which original character every folded byte comes from, as a
+    code point index counted over the whole buffer, and ``char_offsets`` (int64 ``(k + 1,)``): text
+    ``j``'s characters are those from ``char_offsets[j]``. (Each character folds on its own, into
+    its own bytes, in order: the bytes of character ``c`` are as many as its folding is long.)"""
+    data = buf.data[: buf.size]
+    is_char = (data & np.uint8(0xC0)) != np.uint8(0x80)  # every byte but UTF-8 continuation bytes
+    before = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(is_char, out=before[1:])
+    lengths = np.ones(int(before[-1]), dtype=np.int64)
+    lead, _, codes = _non_ascii(buf)
+    if len(lead):
+        lengths[before[lead]] = _fold_lengths(codes)[1]
+    return np.repeat(np.arange(len(lengths), dtype=np.int64), lengths), before[buf.offsets]
+
+
 # ------------------------------------------------------------------------------- entities and spans
 
 
@@ -170,7 +200,7 @@ _LITERALS = (b"&", b"@", b"...", b"://", b"www.", b"t.co/", b"pic.twitter.com/")
 entities, ``@`` for mentions and retweets, ``...`` for cut words, the rest for URLs."""
 
 
-def _texts_with(offsets: NDArray[np.int64], positions: NDArray[np.int64]) -> NDArray[np.int64]:
+def texts_with(offsets: NDArray[np.int64], positions: NDArray[np.int64]) -> NDArray[np.int64]:
     """The texts (indices, increasing, distinct) holding the byte positions ``positions``."""
     return sorted_unique(np.searchsorted(offsets, positions, side="right") - 1)
 
@@ -192,7 +222,7 @@ def needs_reference(buf: TextBuffer) -> NDArray[np.int64]:
         for k in range(len(literal) - 1):
             pos = pos[data[pos + k] == literal[k]]
         hits.append(pos)
-    return _texts_with(buf.offsets, np.concatenate(hits))
+    return texts_with(buf.offsets, np.concatenate(hits))
 
 
 def normalize_buffer(texts: Sequence[str]) -> TextBuffer:
@@ -215,15 +245,16 @@ _JOIN_BELOW = 1000
 by one."""
 
 
-def _replace_spans(buf: TextBuffer, texts: NDArray[np.int64]) -> TextBuffer:
+def replace_spans(buf: TextBuffer, texts: NDArray[np.int64], replacement: str = " ") -> TextBuffer:
     """Step 3 of the reference (:data:`provenance.normalize.SPANS_RUST`, each span a space) on the
-    texts ``texts`` of a folded buffer without entities; returns a buffer of those texts only."""
+    texts ``texts`` of a folded buffer without entities; returns a buffer of those texts only.
+    ``replacement`` may name the span as ``${0}`` (Rust's regex syntax)."""
     starts, lengths = buf.offsets[texts], np.diff(buf.offsets)[texts]
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     data = buf.data[expand_ranges(starts, lengths)]
     arr = pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(data))
-    out = pl.from_arrow(arr).str.replace_all(SPANS_RUST, " ").to_arrow().cast(pa.large_string())
+    out = pl.from_arrow(arr).str.replace_all(SPANS_RUST, replacement).to_arrow().cast(pa.large_string())
     if isinstance(out, pa.ChunkedArray):
         out = out.combine_chunks()
     new_offsets = np.frombuffer(out.buffers()[1], dtype=np.int64, count=len(texts) + 1)
@@ -234,7 +265,7 @@ def _replace_spans(buf: TextBuffer, texts: NDArray[np.int64]) -> TextBuffer:
 
 def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
     """``folded`` with the texts ``special`` finished as :func:`provenance.normalize.normalize_folded`
-    does: those without entities by polars (:func:`_replace_spans`); the others by the reference,
+    does: those without entities by polars (:func:`replace_spans`); the others by the reference,
     the short ones in one call on the texts joined by :data:`_SEP`, the long ones one call each."""
     offsets, size = folded.offsets, folded.size
     body = folded.data[:size]
@@ -243,16 +274,16 @@ def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
     base = size + len(_SEP)
     # Without entities (and the four control bytes Rust's regex does not count as space), step 3
     # alone is left, and polars runs it (Rust's regex engine, on both cores).
-    entity = _texts_with(offsets, np.flatnonzero((body == 0x26) | ((body - np.uint8(0x1C)) < np.uint8(4))))
+    entity = texts_with(offsets, np.flatnonzero((body == 0x26) | ((body - np.uint8(0x1C)) < np.uint8(4))))
     spans = np.setdiff1d(special, entity, assume_unique=True)
     if len(spans):
-        done = _replace_spans(folded, spans)
+        done = replace_spans(folded, spans)
         src_start[spans] = base + done.offsets[:-1]
         src_len[spans] = np.diff(done.offsets)
         sources.append(done.data[: done.size])
         base += done.size
     special = np.intersect1d(special, entity, assume_unique=True)
-    with_nul = _texts_with(offsets, np.flatnonzero(body == 0))
+    with_nul = texts_with(offsets, np.flatnonzero(body == 0))
     joined = special[(src_len[special] < _JOIN_BELOW) & ~np.isin(special, with_nul)]
     if len(joined):
         # Gather the texts with a separator after each but the last (the separator sits at `size`).

@@ -1,0 +1,107 @@
+"""Where the tokens of many texts lie in their original text, for a batch at a time.
+
+:func:`token_spans_many` gives for every text what the reference
+:func:`provenance.normalize.token_spans` gives: the character offsets (0-based, end-exclusive) of
+each of its tokens in the original text. The scan asks it once per batch, for the documents that
+hold a match: long pages, where one reference call per page (normalizing the whole page again,
+character by character with offsets) cost more than finding the match.
+
+It rests on one fact about the normalizer: **the tokens of a normalized text are the tokens of its
+folded text (step 1), less those inside a span of step 3, byte for byte**, whenever step 2 leaves
+the text as it is. A span begins at a word boundary or at a non-word character, takes its last
+word whole (URLs run to the next space; mentions, retweets and cut words end with a ``\\w+``),
+and the space it leaves keeps its neighbours apart. So, for the whole batch at once:
+
+1. Fold the texts (:func:`~provenance.text.vectorized.fold`) and note which original character
+   every folded byte comes from (:func:`~provenance.text.vectorized.folded_chars`).
+2. Find the spans in the texts that hold a span literal, with the same polars call as the scan,
+   replacing each span by itself between two markers (U+E000, U+E001: private-use characters,
+   which folding turns into spaces, so no folded text holds one). The markers' places are the
+   spans' places.
+3. Tokenize the folded buffer and drop the tokens that begin inside a span.
+4. A token starts at the character of its first byte and ends after the character of its last.
+
+A text that step 2 may change (it holds an entity), that holds one of the bytes 0x1c-0x1f (Python
+counts them as space and Rust's regex engine does not) or a lone surrogate takes the reference,
+one call each. Equality with the reference is tested with hypothesis on texts built from every
+normalization case (tests/test_offsets.py), and the scan checks every text's token count against
+the count its shingles were made from.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from ..normalize import ENTITY_PATTERN, token_spans
+from .vectorized import TextBuffer, fold, folded_chars, needs_reference, replace_spans, texts_with, to_buffer, tokenize
+
+__all__ = ["token_spans_many"]
+
+Spans = tuple[NDArray[np.int64], NDArray[np.int64]]
+
+_OPEN, _CLOSE = "\ue000", "\ue001"  # both UTF-8 0xEE 0x80 0x8x; no folded text holds a byte 0xEE
+_MARKER_BYTES = 3
+
+
+def token_spans_many(texts: Sequence[str]) -> list[Spans]:
+    """``[token_spans(t) for t in texts]``, vectorized over the texts (see the module docstring)."""
+    try:
+        buf = to_buffer(texts)
+    except UnicodeEncodeError:  # a lone surrogate somewhere: the few texts of this call one by one
+        return [token_spans(t) for t in texts]
+    folded = fold(buf)
+    char_of, char_offsets = folded_chars(buf)
+    if len(char_of) != folded.size:  # cannot happen (each character folds into its own bytes)
+        raise AssertionError("token_spans_many: folded bytes do not match their characters")
+    reference = _needs_reference(folded)
+    span_starts, span_ends = _spans(folded, np.setdiff1d(needs_reference(folded), reference, assume_unique=True))
+    toks = tokenize(folded)
+    text_of = np.repeat(np.arange(len(texts), dtype=np.int64), toks.counts)
+    keep = np.ones(len(toks.starts), dtype=bool)
+    if len(span_starts):
+        i = np.searchsorted(span_starts, toks.starts, side="right") - 1
+        keep = ~((i >= 0) & (toks.starts < span_ends[np.maximum(i, 0)]))
+    starts, ends, text_of = toks.starts[keep], toks.ends[keep], text_of[keep]
+    base = char_offsets[text_of]
+    char_starts = char_of[starts] - base
+    char_ends = char_of[ends - 1] + 1 - base
+    bounds = np.searchsorted(text_of, np.arange(len(texts) + 1), side="left")
+    out = [(char_starts[a:b], char_ends[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+    for j in reference.tolist():
+        out[j] = token_spans(texts[j])
+    return out
+
+
+def _needs_reference(folded: TextBuffer) -> NDArray[np.int64]:
+    """The texts (indices, increasing) that take the reference: those holding an entity or one of
+    the bytes 0x1c-0x1f."""
+    body = folded.data[: folded.size]
+    control = texts_with(folded.offsets, np.flatnonzero((body - np.uint8(0x1C)) < np.uint8(4)))
+    amp = texts_with(folded.offsets, np.flatnonzero(body == 0x26))
+    if len(amp):
+        texts = pl.Series([folded.text(j) for j in amp.tolist()], dtype=pl.String)
+        amp = amp[texts.str.contains(ENTITY_PATTERN).to_numpy()]
+    return np.union1d(control, amp).astype(np.int64)
+
+
+def _spans(folded: TextBuffer, texts: NDArray[np.int64]) -> Spans:
+    """Byte ranges ``(starts, ends)`` in ``folded`` (sorted, disjoint) of the step-3 spans of the
+    texts ``texts`` (which step 2 leaves as they are)."""
+    if not len(texts):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    marked = replace_spans(folded, texts, _OPEN + "${0}" + _CLOSE)
+    pos = np.flatnonzero(marked.data[: marked.size] == 0xEE)
+    if len(pos) % 2 or not (marked.data[pos[1::2] + 2] == 0x81).all():  # cannot happen (see _OPEN)
+        raise AssertionError("token_spans_many: span markers out of order")
+    # Without the markers before it, a marker's place is a place in the texts' own bytes.
+    plain = pos - _MARKER_BYTES * np.arange(len(pos), dtype=np.int64)
+    opens, closes = plain[0::2], plain[1::2]
+    lengths = np.diff(folded.offsets)[texts]
+    sub_offsets = np.r_[0, np.cumsum(lengths)]
+    text = np.searchsorted(sub_offsets, opens, side="right") - 1
+    starts = folded.offsets[texts[text]] + (opens - sub_offsets[text])
+    return starts, starts + (closes - opens)
