@@ -37,7 +37,8 @@ import polars as pl
 from numpy.typing import NDArray
 
 from ..normalize import ENTITY_PATTERN, token_spans
-from .vectorized import TextBuffer, fold, folded_chars, needs_reference, replace_spans, texts_with, to_buffer, tokenize
+from .vectorized import (TextBuffer, fold, folded_chars, needs_reference, replace_spans, texts_with, to_buffer, tokenize,
+                         with_control_bytes)
 
 __all__ = ["token_spans_many"]
 
@@ -79,13 +80,11 @@ def token_spans_many(texts: Sequence[str]) -> list[Spans]:
 def _needs_reference(folded: TextBuffer) -> NDArray[np.int64]:
     """The texts (indices, increasing) that take the reference: those holding an entity or one of
     the bytes 0x1c-0x1f."""
-    body = folded.data[: folded.size]
-    control = texts_with(folded.offsets, np.flatnonzero((body - np.uint8(0x1C)) < np.uint8(4)))
-    amp = texts_with(folded.offsets, np.flatnonzero(body == 0x26))
+    amp = texts_with(folded.offsets, np.flatnonzero(folded.data[: folded.size] == 0x26))
     if len(amp):
         texts = pl.Series([folded.text(j) for j in amp.tolist()], dtype=pl.String)
         amp = amp[texts.str.contains(ENTITY_PATTERN).to_numpy()]
-    return np.union1d(control, amp).astype(np.int64)
+    return np.union1d(with_control_bytes(folded), amp).astype(np.int64)
 
 
 def _spans(folded: TextBuffer, texts: NDArray[np.int64]) -> Spans:

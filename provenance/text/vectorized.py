@@ -46,7 +46,7 @@ from ..arrays import expand_ranges, sorted_unique
 from ..normalize import SPANS_RUST, fold_char, normalize, normalize_folded
 
 __all__ = ["TextBuffer", "Tokens", "to_buffer", "fold", "folded_chars", "needs_reference", "texts_with",
-           "replace_spans", "normalize_buffer", "tokenize"]
+           "with_control_bytes", "replace_spans", "normalize_buffer", "tokenize"]
 
 PAD = 8
 """Zero bytes after every buffer's data, so that 8-byte words can be read at any token start."""
@@ -205,6 +205,13 @@ def texts_with(offsets: NDArray[np.int64], positions: NDArray[np.int64]) -> NDAr
     return sorted_unique(np.searchsorted(offsets, positions, side="right") - 1)
 
 
+def with_control_bytes(buf: TextBuffer) -> NDArray[np.int64]:
+    """The texts (indices, increasing) holding one of the bytes 0x1c-0x1f, which Python's regex
+    engine counts as space and Rust's (polars) does not: the reference finishes them."""
+    body = buf.data[: buf.size]
+    return texts_with(buf.offsets, np.flatnonzero((body - np.uint8(0x1C)) < np.uint8(4)))
+
+
 def needs_reference(buf: TextBuffer) -> NDArray[np.int64]:
     """The texts (indices, increasing) of a folded buffer that hold one of :data:`_LITERALS`: the only
     ones that steps 2 and 3 of the reference can change. Three passes find the bytes ``&`` / ``@``,
@@ -274,7 +281,7 @@ def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
     base = size + len(_SEP)
     # Without entities (and the four control bytes Rust's regex does not count as space), step 3
     # alone is left, and polars runs it (Rust's regex engine, on both cores).
-    entity = texts_with(offsets, np.flatnonzero((body == 0x26) | ((body - np.uint8(0x1C)) < np.uint8(4))))
+    entity = np.union1d(texts_with(offsets, np.flatnonzero(body == 0x26)), with_control_bytes(folded))
     spans = np.setdiff1d(special, entity, assume_unique=True)
     if len(spans):
         done = replace_spans(folded, spans)
