@@ -28,7 +28,9 @@ from .checkpoint import Checkpoint
 from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
-from .keys import Key
+from .keys import Key, align_subkey
+from .match.align import align_many, allowed_edits, min_shingle_hits
+from .match.background import default_background, span_bits
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
@@ -224,6 +226,8 @@ class _Scanner:
     def __post_init__(self) -> None:
         ix = self.index
         self.hasher = ix.token_hasher()
+        self.background = default_background()
+        self.code_subkey = align_subkey(ix.key.secret) if ix.key is not None else None
         self.key_filter = ix.keys_filter
         self.frequent = FrequentShingles.of(ix)
         # Per-post counts, memory-mapped from the index (pages are read as posts come up).
@@ -284,7 +288,11 @@ class _Scanner:
         hits = pair_hits_from_keys(ix, self.frequent, sb, cands, p.window_slack)
         can_be_prefix = hits.first_post_pos < n
         need = np.ceil(np.where(can_be_prefix, share, p.min_containment) * self.n_distinct[posts] - 1e-9)
-        keep = np.flatnonzero(hits.bound >= np.maximum(need, 2))
+        # Pairs that an edited copy could still explain go on to the token alignment if the shingle
+        # tests reject them.
+        m = self.n_tokens[posts].astype(np.int64)
+        alignable = (m > p.min_span_tokens) & (hits.bound >= min_shingle_hits(m, n, p.min_aligned))
+        keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable)
         self.tally.candidates += len(docs)
         self.tally.verified += len(keep)
         if not len(keep):
@@ -304,6 +312,32 @@ class _Scanner:
             found.append(Found(int(docs[keep[j]]), int(kept_posts[j]), method, float(verdicts.containment[j]),
                                float(verdicts.coverage[j]), None, int(regions.first[j]),
                                int(regions.last[j]) + n - 1, int(regions.matched[j]), int(verdicts.distinct[j])))
+        rest = np.flatnonzero((verdicts.method == METHOD_NONE) & alignable[keep])
+        if len(rest):
+            found.extend(self._aligned(sb, docs[keep[rest]], kept_posts[rest], regions, rest))
+        return found
+
+    def _aligned(self, sb: ShingleBatch, docs, posts, regions, rows) -> list[Found]:
+        """Token alignment of the pairs the shingle tests rejected (see :mod:`provenance.match.align`)."""
+        p, ix = self.params, self.index
+        self.tally.aligned += len(docs)
+        code_lo, code_hi = ix.code_offsets[posts], ix.code_offsets[posts + 1]
+        lengths = code_hi - code_lo
+        codes = ix.token_codes[expand_ranges(code_lo, lengths)]
+        doc_first = sb.token_offsets
+        diagonal = regions.first[rows] - regions.post_first[rows]
+        got = align_many(codes, np.r_[0, np.cumsum(lengths)], sb.token_hashes, doc_first[docs], doc_first[docs + 1],
+                         diagonal, posts, self.code_subkey, p.min_aligned)
+        allowed = allowed_edits(lengths, p.min_aligned)
+        span = got.last - got.first + 1
+        ok = ((got.matched >= np.maximum(lengths - allowed, p.min_span_tokens)) & (span - got.matched <= allowed)
+              & (got.first >= 0))
+        found: list[Found] = []
+        for j in np.flatnonzero(ok).tolist():
+            r = rows[j]
+            found.append(Found(int(docs[j]), int(posts[j]), "aligned", float(regions.matched[r] / max(regions.distinct[r], 1)),
+                               float(got.matched[j] / lengths[j]), None, int(got.first[j]), int(got.last[j]),
+                               int(regions.matched[r]), int(regions.distinct[r])))
         return found
 
     def _jaccard(self, sb) -> list[Found]:
@@ -384,13 +418,10 @@ class _Scanner:
             if len(tok_starts) != n_tokens[d]:
                 raise RuntimeError(f"{batch.source}:{batch.rows[d]}: tokenizer mismatch "
                                    f"({len(tok_starts)} != {n_tokens[d]}); please report this document")
-            spans_s, spans_e = [], []
             for f in by_doc[d]:
                 start, end = int(tok_starts[f.first]), int(tok_ends[f.last])
                 if f.method == "containment_prefix" and not TRUNCATION_AFTER.match(text, end, min(len(text), end + 40)):
                     continue  # the copy is not cut off here: the prefix measures do not apply
-                spans_s.append(start)
-                spans_e.append(end)
                 rows.append({
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
@@ -399,15 +430,34 @@ class _Scanner:
                     "doc_chars": len(text),
                     "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
-                    "_post": f.post,
+                    "evidence_bits": 0.0, "generic": False,
+                    "_post": f.post, "_doc": d,
                 })
-            if spans_s:
-                self.tally.docs_matched += 1
-                covered = covered_chars(np.asarray(spans_s), np.asarray(spans_e))
-                self.tally.matched_chars += covered
-                self.tally.matched_sq += covered * covered
-                self.tally.cross += covered * len(text)
+        self._weigh(rows)
+        # The shares count the specific matches only.
+        by_text: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            if not r["generic"]:
+                by_text.setdefault(r.pop("_doc"), []).append(r)
+            else:
+                del r["_doc"]
+        for d, found_rows in by_text.items():
+            covered = covered_chars(np.array([r["doc_start"] for r in found_rows]), np.array([r["doc_end"] for r in found_rows]))
+            self.tally.docs_matched += 1
+            self.tally.matched_chars += covered
+            self.tally.matched_sq += covered * covered
+            self.tally.cross += covered * len(batch.texts[d])
         return rows
+
+    def _weigh(self, rows: list[dict[str, Any]]) -> None:
+        """Each match's evidence strength (:mod:`provenance.match.background`): the bits of its span,
+        and ``generic`` below ``min_evidence_bits``."""
+        if not rows:
+            return
+        bits = span_bits(self.background, [r["doc_text"] for r in rows])
+        for r, b in zip(rows, bits.tolist()):
+            r["evidence_bits"] = round(b, 3)
+            r["generic"] = b < self.params.min_evidence_bits
 
 
 def _sampled(batch: Batch, params: ScanParams) -> Batch:
@@ -439,7 +489,7 @@ def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]]
     lengths = np.fromiter(map(len, batch.texts), dtype=np.int64, count=len(batch.texts))
     t.docs_scanned, t.corpus_chars, t.chars_sq = len(lengths), int(lengths.sum()), _sum_of_squares(lengths)
     rows = scanner.scan_batch(batch)
-    scanner.tally.posts_matched.update(r["_post"] for r in rows)
+    scanner.tally.posts_matched.update(r["_post"] for r in rows if not r["generic"])
     return rows, scanner.tally, scanner.timings
 
 
@@ -645,6 +695,8 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
     counts = index.manifest.get("counts", {})
     matched = np.fromiter(t.posts_matched, dtype=np.int64, count=len(t.posts_matched))
     by_method = matches.group_by("method").len().sort("method") if matches.height else None
+    generic = matches.filter(pl.col("generic"))
+    specific = matches.filter(~pl.col("generic"))
     return {
         "posts_indexed": index.n_posts,
         "posts_matched": len(t.posts_matched),
@@ -662,9 +714,14 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "posts_with_only_frequent_shingles": counts.get("posts_with_only_frequent_shingles", 0),
         "candidates": t.candidates,
         "candidates_verified": t.verified,
+        "candidates_aligned": t.aligned,
         "docs_total": t.docs_total,
         "chars_total": t.chars_total,
-        "estimates": estimates(t, index.n_posts, params.confidence, matches),
+        "generic": {"matches": generic.height,
+                    "posts": generic.filter(~pl.col("post_id").is_in(specific["post_id"].implode()))["post_id"].n_unique(),
+                    "docs": generic.join(specific, on=["source", "row"], how="anti").select("source", "row").n_unique()},
+        "estimates": estimates(t, index.n_posts, params.confidence, specific),
+        "evidence_model": default_background().identity,
         "params": {"index": index.params.to_dict(), "scan": params.to_dict()},
         "index": {"path": str(index.path) if index.path else None, "manifest_sha256": index.checksum},
         "inputs": inputs,

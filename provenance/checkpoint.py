@@ -134,7 +134,7 @@ class Checkpoint:
             rows = pl.read_parquet(rows_path).to_dicts()
         except (ProvenanceError, OSError, ValueError, KeyError, pl.exceptions.PolarsError):
             return None  # foreign or unreadable: scan the file again (which reports its errors)
-        tally = Tally(**{k: meta["tally"][k] for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]),
+        tally = Tally(**{k: meta["tally"].get(k, 0) for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]),
                       skipped=Skipped.from_dict(meta["tally"].get("skipped")))
         self.reused += 1
         self.sha256[file.unit] = meta["sha256"]

@@ -266,7 +266,12 @@ def scan(
     min_containment: float = typer.Option(_DEFAULT_SCAN.min_containment, help="Share of a post's shingles a document region must contain."),
     min_coverage: float = typer.Option(_DEFAULT_SCAN.min_coverage, help="Share of a post's tokens the found shingles must cover."),
     min_span_tokens: int = typer.Option(_DEFAULT_SCAN.min_span_tokens, help="Shortest matched span, in tokens."),
+    min_aligned: float = typer.Option(_DEFAULT_SCAN.min_aligned, help="Share of a post's tokens a token alignment "
+                                                                     "must find in order (edited copies)."),
     min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
+    min_evidence_bits: float = typer.Option(_DEFAULT_SCAN.min_evidence_bits,
+                                            help="Matches whose span ordinary text would write by chance more often "
+                                                 "than once in 2^BITS words are 'generic': listed, not counted."),
     batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
     sample: float = typer.Option(_DEFAULT_SCAN.sample, help="Scan this random share of the documents (every file at "
                                                            "that rate); summary.json 'estimates' give intervals."),
@@ -300,7 +305,7 @@ def scan(
     from . import api
 
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
-                        min_jaccard=min_jaccard, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error)
     unit_bytes = _size_option(unit_size, "--unit-size")
     key = _key(key_file)

@@ -46,7 +46,10 @@ def read_truth(fixtures: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def check_against_truth(matches: pl.DataFrame, fixtures: Path) -> TruthCheck:
-    """Compare (post_id, doc_id) pairs of ``matches`` with the planted truth."""
+    """Compare the (post_id, doc_id) pairs of ``matches`` that count (generic ones left out) with the
+    planted truth."""
+    if "generic" in matches.columns:
+        matches = matches.filter(~pl.col("generic"))
     truth, hard = read_truth(fixtures)
     pairs = matches.select("post_id", "doc_id").unique()
     hit = truth.join(pairs, on=["post_id", "doc_id"], how="semi")
@@ -83,6 +86,8 @@ def example_lines(matches: pl.DataFrame, fixtures: Path, k: int = 2) -> str:
     """The strongest and the weakest matches, with the matched span quoted from the document text."""
     if matches.height == 0:
         return "no matches"
+    from .match.background import chance
+
     docs = pl.read_ndjson(fixtures / "planted" / "corpus.jsonl.gz").select("id", "text")
     ranked = matches.sort(["coverage", "containment", "doc_id"], descending=True)
     lines = []
@@ -90,6 +95,7 @@ def example_lines(matches: pl.DataFrame, fixtures: Path, k: int = 2) -> str:
         lines.append(f"{title} matches:")
         for r in part.join(docs, left_on="doc_id", right_on="id", maintain_order="left").iter_rows(named=True):
             span = r["text"][r["doc_start"] : r["doc_end"]].replace("\n", " ⏎ ")
+            bits = f", {r['evidence_bits']:.0f} bits ({chance(r['evidence_bits'])})" if "evidence_bits" in r else ""
             lines.append(f"  post {r['post_id']} in {r['doc_id']}[{r['doc_start']}:{r['doc_end']}] {r['method']}, "
-                         f"containment {r['containment']:.2f}, coverage {r['coverage']:.2f}: “{span}”")
+                         f"containment {r['containment']:.2f}, coverage {r['coverage']:.2f}{bits}: “{span}”")
     return "\n".join(lines)

@@ -42,6 +42,7 @@ class Tally:
     matched_chars: int = 0
     candidates: int = 0
     verified: int = 0
+    aligned: int = 0  # pairs the shingle tests rejected that went on to the token alignment
     docs_total: int = 0  # documents read, sampled or not (= docs_scanned without --sample)
     chars_total: int = 0
     chars_sq: int = 0  # sums over the scanned documents for the ratio estimator: x = characters,
@@ -50,7 +51,7 @@ class Tally:
     posts_matched: set[int] = field(default_factory=set)
     skipped: Skipped = field(default_factory=Skipped)  # bad records and files left out (--on-error skip)
 
-    COUNTS = ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified",
+    COUNTS = ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified", "aligned",
               "docs_total", "chars_total", "chars_sq", "matched_sq", "cross")
     """The integer totals (``posts_matched`` is the one set)."""
 

@@ -19,6 +19,9 @@ file                         content
 ``post_head_frequent.npy``   bool ``(posts,)``: one of the post's first ``ngram`` shingles is frequent
 ``shingles.npy``             uint64: every shingled post's shingle hashes in token order, concatenated
 ``shingle_offsets.npy``      int64 ``(posts+1,)``: post ``i`` is ``shingles[o[i]:o[i+1]]``
+``token_codes.npy``          uint32: every shingled post's token codes in order, concatenated (the
+                             alignment's view of its words, :func:`provenance.match.align.token_codes`)
+``code_offsets.npy``         int64 ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
 ``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
 ``key_offsets.npy``          int64 ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j``
 ``key_posts.npy``            uint32: post numbers, increasing within a key
@@ -78,7 +81,8 @@ from . import __version__
 from .durable import (DamagedFile, OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask,
                       unseal, write_failure)
 from .errors import IndexFormatError, InputError, ParameterError, SecretKeyError, Skipped
-from .keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key, short
+from .keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, align_subkey, as_key, short
+from .match.align import CODE_NAME, KEYED_CODE_NAME, token_codes
 from .normalize import NORMALIZATION
 from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
@@ -89,10 +93,10 @@ __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in
            "FORMAT_VERSION"]
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: token codes for alignment
 MANIFEST = "manifest.json"
 _ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingles",
-           "shingle_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
+           "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
            "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "signatures",
            "lsh_keys", "lsh_posts")
 
@@ -279,6 +283,8 @@ class Index:
     post_head_frequent: NDArray[np.bool_]
     shingles: NDArray[np.uint64]
     shingle_offsets: NDArray[np.int64]
+    token_codes: NDArray[np.uint32]
+    code_offsets: NDArray[np.int64]
     keys: NDArray[np.uint64]
     key_offsets: NDArray[np.int64]
     key_posts: NDArray[np.uint32]
@@ -407,6 +413,10 @@ class _Builder:
         w = self._writer
         self.w_shingles, self.w_offsets = w("shingles", np.uint64), w("shingle_offsets", np.int64)
         self.w_offsets.append(np.zeros(1, dtype=np.int64))
+        self.w_codes, self.w_code_offsets = w("token_codes", np.uint32), w("code_offsets", np.int64)
+        self.w_code_offsets.append(np.zeros(1, dtype=np.int64))
+        k = as_key(key)
+        self.code_subkey = align_subkey(k.secret) if k is not None else None
         self.w_kind, self.w_tokens, self.w_distinct = w("post_kind", np.uint8), w("post_tokens", np.int32), w("post_distinct", np.int32)
         self.w_sig = w("signatures", np.uint32, (params.num_perm,))
         self.postings = HashSpill(self.work, "postings", _POSTING)
@@ -417,7 +427,7 @@ class _Builder:
         self.frames: list[pl.DataFrame] = []
         self.frame_bytes = 0
         self.parts: list[tuple[Path, int, int]] = []  # spilled posts tables: file, first post, posts
-        self.n_posts = self.n_shingles = 0
+        self.n_posts = self.n_shingles = self.n_codes = 0
         self.kinds = np.zeros(3, dtype=np.int64)
 
     def _writer(self, name: str, dtype: Any, row_shape: tuple[int, ...] = ()) -> NpyWriter:
@@ -445,22 +455,29 @@ class _Builder:
         for name, values in batch.meta.items():
             cols[f"meta_{name}"] = values
         frame = pl.DataFrame(cols, schema_overrides={"row": pl.Int64, "n_tokens": pl.Int64, "exact_key": pl.UInt64})
-        self.add(frame, kind, n_tokens, exact, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths)
+        shingled = np.repeat(kind == SHINGLED, n_tokens)
+        post_of_token = np.repeat(np.arange(self.n_posts, self.n_posts + len(n_tokens), dtype=np.int64), n_tokens)
+        codes = token_codes(sb.token_hashes[shingled], post_of_token[shingled], self.code_subkey)
+        self.add(frame, kind, n_tokens, exact, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths, codes)
 
     def add_index(self, base: "Index", step: int = 1 << 16) -> None:
         """Add every post of ``base`` (its shingles are reused; the texts are not needed)."""
         lazy = pl.scan_parquet(base.path / "posts.parquet")
-        off = base.shingle_offsets
+        off, co = base.shingle_offsets, base.code_offsets
+        if self.n_posts:  # keyed codes depend on the post numbers, which stay the same only in front
+            raise ValueError("add_index must come before any other posts")
         for a in range(0, base.n_posts, step):
             b = min(a + step, base.n_posts)
             frame = lazy.slice(a, b - a).collect()
             self.add(frame, np.asarray(base.post_kind[a:b]), np.asarray(base.post_tokens[a:b]),
-                     frame["exact_key"].to_numpy(), np.asarray(base.shingles[off[a] : off[b]]), np.diff(off[a : b + 1]))
+                     frame["exact_key"].to_numpy(), np.asarray(base.shingles[off[a] : off[b]]), np.diff(off[a : b + 1]),
+                     np.asarray(base.token_codes[co[a] : co[b]]))
 
     def add(self, frame: pl.DataFrame, kind: NDArray[np.uint8], n_tokens: NDArray, exact: NDArray[np.uint64],
-            shingles: NDArray[np.uint64], lengths: NDArray[np.int64]) -> None:
+            shingles: NDArray[np.uint64], lengths: NDArray[np.int64], codes: NDArray[np.uint32]) -> None:
         """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact keys, and the
-        shingles of the shingled ones (``lengths`` per post, 0 for the others) concatenated."""
+        shingles of the shingled ones (``lengths`` per post, 0 for the others) and their token codes
+        (``n_tokens`` per shingled post) concatenated."""
         n, p0 = len(lengths), self.n_posts
         if p0 + n >= 1 << 32:
             raise InputError("more than 4,294,967,295 posts in one index; split the posts over several indexes")
@@ -470,6 +487,10 @@ class _Builder:
         self.w_offsets.append(offsets[1:] + self.n_shingles)
         self.w_kind.append(kind)
         self.w_tokens.append(n_tokens)
+        code_lengths = np.where(kind == SHINGLED, np.asarray(n_tokens, dtype=np.int64), 0)
+        self.w_codes.append(np.asarray(codes, dtype=np.uint32))
+        self.w_code_offsets.append(np.cumsum(code_lengths) + self.n_codes)
+        self.n_codes += int(code_lengths.sum())
         self.kinds += np.bincount(kind, minlength=3)
         post_no = np.arange(p0, p0 + n, dtype=np.uint32)
         # Each (shingle, post) once, at its first position; sorted by shingle, then post.
@@ -523,7 +544,8 @@ class _Builder:
             raise InputError("no posts to index")
         if self.parts:  # something spilled already: spill the rest of the posts table too
             self._flush()
-        for w in (self.w_shingles, self.w_offsets, self.w_kind, self.w_tokens, self.w_distinct):
+        for w in (self.w_shingles, self.w_offsets, self.w_codes, self.w_code_offsets, self.w_kind, self.w_tokens,
+                  self.w_distinct):
             w.close()
         self.w_sig.close()
         self._check_unique_ids()
@@ -807,6 +829,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "params": params.to_dict(),
         "normalization": NORMALIZATION,
         "hash": KEYED_HASH_NAME if key is not None else HASH_NAME,
+        "token_codes": KEYED_CODE_NAME if key is not None else CODE_NAME,
         "minhash_scheme": f"datasketch 2.x {SCHEME}",
         "lsh": {"bands": bands, "rows": rows},
         "counts": counts,

@@ -28,6 +28,7 @@ __all__ = ["Key", "MIN_KEY_BYTES", "SHINGLE_HASH", "TOKEN_HASH", "as_key", "fing
 MIN_KEY_BYTES = 16
 TOKEN_LABEL = b"provenance/token-hash/v1"
 SHINGLE_LABEL = b"provenance/shingle-hash/v1"
+ALIGN_LABEL = b"provenance/align-code/v1"
 FINGERPRINT_LABEL = b"provenance/key-fingerprint/v1"
 TOKEN_HASH = "blake2b-64, keyed with hmac-sha256(key, 'provenance/token-hash/v1')"
 SHINGLE_HASH = "siphash-2-4 of the fold, keyed with hmac-sha256(key, 'provenance/shingle-hash/v1'), first 16 bytes"
@@ -42,6 +43,11 @@ def token_subkey(key: bytes) -> bytes:
 def shingle_subkey(key: bytes) -> bytes:
     """The 16-byte key of the SipHash-2-4 that finishes shingle hashes and exact keys."""
     return hmac.new(key, SHINGLE_LABEL, hashlib.sha256).digest()[:16]
+
+
+def align_subkey(key: bytes) -> bytes:
+    """The 16-byte key of the SipHash-2-4 that makes a keyed index's token codes for alignment."""
+    return hmac.new(key, ALIGN_LABEL, hashlib.sha256).digest()[:16]
 
 
 def fingerprint(key: bytes) -> str:

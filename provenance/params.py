@@ -80,8 +80,15 @@ class ScanParams(_Params):
         min_coverage: ... and those shingles must cover at least this share of the post's tokens
             (an edited word costs one token of coverage; a generic phrase filling half a post fails).
         min_span_tokens: the matched region must cover at least this many tokens.
+        min_aligned: a pair that fails the shingle tests still matches (``method = aligned``) when a
+            token alignment finds at least this share of the post's tokens in order in one region,
+            with no more extra words in it than the post's missing ones allowed
+            (:mod:`provenance.match.align`); posts of ``min_span_tokens`` tokens or more.
         window_slack: extra region length allowed, as a share of the post's shingle count (min. 3).
         min_jaccard: ``--mode jaccard``: exact Jaccard similarity a candidate must reach.
+        min_evidence_bits: a match whose span carries fewer bits than this under the background
+            model of ordinary English (:mod:`provenance.match.background`) is *generic*: listed, but
+            left out of the counts and shares (a stock phrase is as likely as a copy).
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
         sample: share of the documents scanned (a seeded hash of file and row picks them).
         sample_seed: the seed of that hash.
@@ -95,8 +102,10 @@ class ScanParams(_Params):
     min_containment: float = 0.5
     min_coverage: float = 0.7
     min_span_tokens: int = 6
+    min_aligned: float = 0.8
     window_slack: float = 0.25
     min_jaccard: float = 0.5
+    min_evidence_bits: float = 35.0
     batch_size: int = 1024
     sample: float = 1.0
     sample_seed: int = 0
@@ -107,8 +116,10 @@ class ScanParams(_Params):
         _check(self.mode in MODES, f"mode (--mode) must be one of {', '.join(MODES)}, got {self.mode!r}")
         _check(0.0 < self.min_containment <= 1.0, f"min_containment (--min-containment) must be in (0, 1], got {self.min_containment}")
         _check(0.0 < self.min_coverage <= 1.0, f"min_coverage (--min-coverage) must be in (0, 1], got {self.min_coverage}")
+        _check(0.5 <= self.min_aligned <= 1.0, f"min_aligned (--min-aligned) must be in [0.5, 1], got {self.min_aligned}")
         _check(self.min_span_tokens >= 1, f"min_span_tokens (--min-span-tokens) must be >= 1, got {self.min_span_tokens}")
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
+        _check(0.0 <= self.min_evidence_bits <= 1000.0, f"min_evidence_bits (--min-evidence-bits) must be in [0, 1000], got {self.min_evidence_bits}")
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
         _check(0.0 < self.sample <= 1.0, f"sample (--sample) must be in (0, 1], got {self.sample}")
         _check(0 <= self.sample_seed < 2**63, f"sample_seed (--seed) must be 0..2^63-1, got {self.sample_seed}")

@@ -10,6 +10,7 @@ import polars as pl
 
 from .durable import atomic_write, remove_stale, write_json
 from .errors import ProvenanceError
+from .match.background import chance
 
 __all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "write_outputs", "summary_table"]
 
@@ -29,6 +30,8 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     "span_tokens": pl.Int64,
     "matched_shingles": pl.Int64,
     "post_shingles": pl.Int64,
+    "evidence_bits": pl.Float64,
+    "generic": pl.Boolean,
 }
 
 MATCH_COLUMNS_DOC = {
@@ -38,16 +41,21 @@ MATCH_COLUMNS_DOC = {
     "row": "1-based record number of the document in that file",
     "containment": "verified share of the post's distinct shingles found in the matched region (0-1)",
     "coverage": "share of the post's tokens covered by the matched shingles (of its prefix for containment_prefix; "
-                "empty for --mode jaccard)",
+                "for aligned: matched in order by the token alignment; empty for --mode jaccard)",
     "jaccard": "exact Jaccard similarity of post and record (--mode jaccard and exact_short on records only)",
     "doc_start": "0-based character offset where the matched span starts in the original document text",
     "doc_end": "end-exclusive character offset of the matched span",
     "doc_text": "the matched span of the document (its first 4,000 characters if longer)",
     "doc_chars": "characters of the whole document",
-    "method": "containment | containment_prefix (copy cut off with …) | exact_short | jaccard",
+    "method": "containment | containment_prefix (copy cut off with …) | aligned (an edited copy: tokens in order, "
+              "few words changed) | exact_short | jaccard",
     "span_tokens": "tokens covered by the matched span",
     "matched_shingles": "distinct post shingles found in the span",
     "post_shingles": "distinct shingles of the post (of its matched prefix for containment_prefix)",
+    "evidence_bits": "information content of the matched span under a background model of ordinary English: "
+                     "such text would write it by chance about once in 2^bits words",
+    "generic": "evidence_bits below --min-evidence-bits: as likely a stock phrase as a copy; listed, but not "
+               "counted in the shares",
 }
 
 
@@ -107,6 +115,11 @@ def summary_table(summary: dict[str, Any], run: dict[str, Any] | None = None):
     table.add_row("characters that are posts", f"{s['matched_chars']:,}", share("share_chars_matched"))
     table.add_row("verified matches", f"{s['matches']:,}",
                   ", ".join(f"{k} {v}" for k, v in s.get("matches_by_method", {}).items()))
+    g = s.get("generic")
+    if g:
+        bits = s.get("params", {}).get("scan", {}).get("min_evidence_bits")
+        table.add_row("  of them generic (stock phrases, not counted above)", f"{g['matches']:,}",
+                      f"under {bits:g} bits" if bits is not None else "")
     table.add_row("candidate pairs / verified exactly", f"{s['candidates']:,} / {s['candidates_verified']:,}", "")
     table.add_row("frequent shingles (not used as candidate keys)", f"{s['frequent_shingles']:,}", "")
     if run is not None:
@@ -173,8 +186,10 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     date = pick_field(columns, DATE_FIELDS, date_field)
     wanted = ["post_id", *(c for c in (author, date) if c)]
     posts = pl.read_parquet(posts_file, columns=wanted)
-    found_ids = matches["post_id"].unique()
-    exp = exposure(matches)
+    generic = pl.col("generic") if "generic" in matches.columns else pl.lit(False)
+    specific = matches.filter(~generic)
+    found_ids = specific["post_id"].unique()
+    exp = exposure(specific)
     if author or date:
         exp = exp.join(posts.rename({c: c.removeprefix("meta_") for c in wanted[1:]}), on="post_id", how="left")
     per_input = pl.DataFrame([{k: i.get(k) for k in ("path", "docs_scanned", "docs_matched", "share_docs_matched",
@@ -186,15 +201,38 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
         "by_author": posts_by(posts, found_ids, pl.col(author), "author") if author else None,
         "by_month": (posts_by(posts, found_ids, month_of(pl.col(date).cast(pl.String)), "month").sort("month")
                      if date else None),
-        "exposure": exp, "per_input": per_input, "documents": licensed_documents(matches),
+        "exposure": exp, "per_input": per_input, "documents": licensed_documents(specific),
+        "generic": generic_table(matches.filter(generic), specific),
     }
+
+
+def generic_table(generic: pl.DataFrame, specific: pl.DataFrame) -> pl.DataFrame:
+    """The generic matches by post: documents, the strongest span's bits, and that span."""
+    if not generic.height:
+        return pl.DataFrame(schema={"post_id": pl.String, "docs": pl.UInt32, "evidence_bits": pl.Float64,
+                                    "also_specific": pl.Boolean, "doc_text": pl.String})
+    return (generic.sort("evidence_bits", descending=True)
+            .group_by("post_id", maintain_order=True)
+            .agg(docs=pl.struct("source", "row").n_unique(), evidence_bits=pl.col("evidence_bits").first(),
+                 doc_text=pl.col("doc_text").first())
+            .with_columns(also_specific=pl.col("post_id").is_in(specific["post_id"].implode()))
+            .select("post_id", "docs", "evidence_bits", "also_specific", "doc_text")
+            .sort(["docs", "evidence_bits"], descending=[True, False]))
+
+
+_GENERIC_WORDS = ("A match is *generic* when ordinary English text would write its span by chance more often "
+                  "than once in 2^{bits:g} words (its evidence_bits under a background word-trigram model of "
+                  "Wikipedia; below --min-evidence-bits): a stock phrase is as likely as a copy. Generic matches "
+                  "are listed in matches.parquet but left out of every count and share above.")
 
 
 def _headline_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [("posts found in the corpus", f"{s['posts_matched']:,} of {s['posts_indexed']:,}", f"{s['share_posts_matched']:.2%}"),
             ("documents containing posts", f"{s['docs_matched']:,} of {s['docs_scanned']:,}", f"{s['share_docs_matched']:.2%}"),
             ("characters that are posts", f"{s['matched_chars']:,} of {s['corpus_chars']:,}", f"{s['share_chars_matched']:.2%}"),
-            ("verified matches", f"{s['matches']:,}", "")]
+            ("verified matches", f"{s['matches']:,}", ""),
+            *([("  of them generic (stock phrases, not counted)", f"{s['generic']['matches']:,}",
+                f"{s['generic']['posts']:,} posts only so")] if s.get("generic") else [])]
 
 
 def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
@@ -228,6 +266,11 @@ def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *,
                   "and month.)", ""]
     lines += [f"**Exposure** (posts found in the most documents; {d['exposure'].height:,} posts in all)", "",
               _table(d["exposure"].head(top)), ""]
+    g = d["generic"]
+    if g.height:
+        bits = s["params"]["scan"].get("min_evidence_bits", 0)
+        lines += [f"**Generic matches** ({g.height:,} posts)", "", _GENERIC_WORDS.format(bits=bits), "",
+                  _table(g.head(top), {"evidence_bits": "{:.1f}"}), ""]
     lines += ["## Corpus side", "", "**Per input file**", "",
               _table(d["per_input"], {"share_docs_matched": pct, "share_chars_matched": pct}), ""]
     lines += [f"**Documents with the highest licensed share** (characters covered by posts / document characters; top {top})",
@@ -340,8 +383,13 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     whiskers.append((est["ci_low"], est["ci_high"]) if est else (values[-1], values[-1]))
     charts.append(_bars("licensed share of characters per input file (red: interval)", labels, values,
                         fmt="{:.2%}", whiskers=whiskers))
-    top_matches = (m.sort(["containment", "span_tokens"], descending=True).head(top)
-                   .select("post_id", "doc_id", "source", "row", "containment", "coverage", "method", "doc_text"))
+    shown = m.filter(~pl.col("generic")) if "generic" in m.columns else m
+    top_matches = (shown.sort(["containment", "span_tokens"], descending=True).head(top)
+                   .select("post_id", "doc_id", "source", "row", "containment", "coverage", "method", "doc_text",
+                           *(["evidence_bits"] if "evidence_bits" in m.columns else [])))
+    if "evidence_bits" in top_matches.columns:
+        top_matches = top_matches.with_columns(
+            chance=pl.col("evidence_bits").map_elements(chance, return_dtype=pl.String)).drop("evidence_bits")
     body = [
         "<h1>provenance report</h1>",
         f"<p>Scan of {len(s['inputs'])} input file(s) against the index <code>{_esc(d['index'])}</code> "
@@ -355,6 +403,11 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     if d["by_month"] is not None:
         body += [f"<h3>By month of creation ({_esc(d['date'])})</h3>", _html_table(d["by_month"], {"share_found": pct})]
     body += [f"<h3>Exposure ({d['exposure'].height:,} posts found)</h3>", _html_table(d["exposure"].head(top))]
+    g = d["generic"]
+    if g.height:
+        words = _GENERIC_WORDS.format(bits=s["params"]["scan"].get("min_evidence_bits", 0)).replace("*", "")
+        body += [f"<h3>Generic matches ({g.height:,} posts)</h3>", f"<p>{_esc(words)}</p>",
+                 _html_table(g.head(top), {"evidence_bits": "{:.1f}"})]
     body += ["<h2>Corpus side</h2>", "<h3>Per input file</h3>",
              _html_table(pi, {"share_docs_matched": pct, "share_chars_matched": pct}),
              "<h3>Documents with the highest licensed share</h3>",

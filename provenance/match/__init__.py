@@ -1,0 +1,2 @@
+"""Matching a batch's documents against the index's posts: token alignment of candidate pairs
+(:mod:`provenance.match.align`)."""

@@ -1,0 +1,127 @@
+"""Edited copies found by the token alignment, and evidence strength: generic matches are listed but
+not counted (provenance.match.align, provenance.match.background, the scan)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance import api
+from provenance.errors import InputError
+from provenance.match.background import (DEFAULT_DIR, build_background, chance, default_background, in_plain_words,
+                                         load_background, span_bits)
+from provenance.params import ScanParams
+
+QUOTE = "I am German when we win but I am an immigrant when we lose"
+STOCK = "at the end of the tunnel"
+POSTS = [
+    {"id": "quote", "text": QUOTE},
+    {"id": "stock", "text": STOCK},
+    {"id": "edited", "text": "the ferry captain refused to leave tonight"},
+]
+FILLER = ("The council met on Tuesday to discuss the budget for the coming year, and several members asked "
+          "for more time to read the proposals before a vote. ")
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("strength")
+    posts = folder / "posts.jsonl"
+    posts.write_text("".join(json.dumps(p) + "\n" for p in POSTS), encoding="utf-8")
+    api.build_index([posts], folder / "idx", id_field="id")
+    return folder / "idx"
+
+
+def test_a_quote_carries_more_bits_than_a_stock_phrase():
+    bits = span_bits(default_background(), [QUOTE, STOCK, "thoughts and prayers go out to"])
+    assert bits[0] > 100 > 40 > bits[1]
+    assert bits[1] < ScanParams().min_evidence_bits < bits[0]
+    assert "10^42 words" in in_plain_words(bits[0], 14) and in_plain_words(bits[0], 14).startswith("a 14-word span")
+    assert chance(9.0) == "1 in 512 words" and chance(40.0) == "1 in 10^12 words"
+
+
+def test_longer_spans_carry_more_bits_than_their_parts():
+    a, b = span_bits(default_background(), ["the ferry captain refused", "the ferry captain refused to leave tonight"])
+    assert b > a > 0
+
+
+def test_generic_matches_are_listed_but_not_counted(index: Path):
+    docs = [FILLER + "There is light at the end of the tunnel, he said. " + FILLER,
+            FILLER + "“" + QUOTE + ",” he wrote. " + FILLER,
+            FILLER * 2]
+    res = api.scan_texts(index, docs, ids=["d-stock", "d-quote", "d-none"])
+    m = res.matches
+    by_post = {r["post_id"]: r for r in m.iter_rows(named=True)}
+    assert by_post["stock"]["generic"] and not by_post["quote"]["generic"]
+    assert by_post["stock"]["evidence_bits"] < 35 < by_post["quote"]["evidence_bits"]
+    s = res.summary
+    assert s["matches"] == 2 and s["posts_matched"] == 1 and s["docs_matched"] == 1
+    assert s["generic"] == {"matches": 1, "posts": 1, "docs": 1}
+    quote = by_post["quote"]
+    assert s["matched_chars"] == quote["doc_end"] - quote["doc_start"]
+    # Counting every match again is one parameter away.
+    everything = api.scan_texts(index, docs, ids=["d-stock", "d-quote", "d-none"],
+                                params=ScanParams(min_evidence_bits=0)).summary
+    assert everything["posts_matched"] == 2 and everything["docs_matched"] == 2 and everything["generic"]["matches"] == 0
+
+
+def test_a_copy_with_one_word_changed_is_aligned(index: Path):
+    # 7 words, the middle one changed: 2 of the 5 word 3-grams are left, too few for the shingle tests
+    edited = "the ferry captain declined to leave tonight"
+    res = api.scan_texts(index, [FILLER + edited + ". " + FILLER])
+    rows = res.matches.filter(res.matches["post_id"] == "edited")
+    assert rows.height == 1
+    r = rows.row(0, named=True)
+    assert r["method"] == "aligned" and r["doc_text"] == edited
+    assert r["coverage"] == pytest.approx(6 / 7) and r["containment"] == pytest.approx(2 / 5)
+    # Off: only copies with every word in order are aligned.
+    strict = api.scan_texts(index, [FILLER + edited + ". " + FILLER], params=ScanParams(min_aligned=1.0))
+    assert "edited" not in strict.matches["post_id"].to_list()
+
+
+def test_two_words_changed_in_seven_is_no_copy(index: Path):
+    edited = "the ferry captain declined to stay tonight"
+    res = api.scan_texts(index, [FILLER + edited + ". " + FILLER])
+    assert "edited" not in res.matches["post_id"].to_list()
+
+
+def test_background_build_is_deterministic_and_checked(tmp_path: Path):
+    texts = [["one two three four five. one two three four six.", "one two three again and again"]] * 3
+    a = build_background(texts, tmp_path / "a", min_count=2)
+    build_background(texts, tmp_path / "b", min_count=2)
+    for f in sorted((tmp_path / "a").glob("*.npy")):
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes()
+    model = load_background(tmp_path / "a")
+    assert model.tokens == a["tokens"] == 3 * 16
+    seen, unseen = span_bits(model, ["one two three", "seven eight nine"])
+    assert seen < unseen
+    with open(tmp_path / "a" / "trigrams.npy", "r+b") as fh:
+        fh.seek(-1, 2)
+        fh.write(b"\x01")
+    with pytest.raises(InputError, match="checksum"):
+        load_background(tmp_path / "a")
+    with pytest.raises(InputError, match="not a background model"):
+        load_background(tmp_path / "missing")
+
+
+def test_the_bundled_model_is_pinned():
+    manifest = json.loads((DEFAULT_DIR / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["files"]) == {p.name for p in DEFAULT_DIR.glob("*.npy")}
+    assert default_background().identity["manifest_sha256"]
+    assert sum(p.stat().st_size for p in DEFAULT_DIR.iterdir()) < 6 * 2**20
+
+
+def test_keyed_index_aligns_with_per_post_codes(tmp_path: Path):
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("".join(json.dumps(p) + "\n" for p in POSTS), encoding="utf-8")
+    key = b"k" * 32
+    keyed = api.build_index([posts], tmp_path / "keyed", id_field="id", key=key)
+    plain = api.build_index([posts], tmp_path / "plain", id_field="id")
+    assert not np.array_equal(np.asarray(keyed.token_codes), np.asarray(plain.token_codes))
+    doc = FILLER + "the ferry captain declined to leave tonight. " + FILLER
+    got = api.scan_texts(keyed, [doc], key=key).matches
+    assert got.filter(got["post_id"] == "edited")["method"].to_list() == ["aligned"]
