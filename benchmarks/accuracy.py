@@ -279,8 +279,10 @@ def evaluate(ps: plant.PlantedSet, work: Path, log: Any = print,
     log(f"accuracy: indexed {index.n_posts:,} posts in {t1 - t0:.1f} s, scanned {len(ps.docs):,} documents in "
         f"{t2 - t1:.1f} s: {result.summary['matches']:,} matches")
     short = plant.short_generic_posts(ps.posts, ps.docs, exclude=ps.truth["post_id"].to_list())
-    figures = score(ps.truth, result.matches, {p.id: p.text for p in ps.posts}, {d.id: d.text for d in ps.docs},
+    counted, generic = _split_generic(result.matches)
+    figures = score(ps.truth, counted, {p.id: p.text for p in ps.posts}, {d.id: d.text for d in ps.docs},
                     result.summary, ps.hard, short)
+    figures["generic"] = _generic_figures(generic, ps.truth)
     sources: dict[str, int] = {}
     for p in ps.posts:
         sources[p.source] = sources.get(p.source, 0) + 1
@@ -303,6 +305,19 @@ def evaluate(ps: plant.PlantedSet, work: Path, log: Any = print,
     return figures, index
 
 
+def _split_generic(matches: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The matches that count, and the generic ones (listed by the scan, not counted: see README)."""
+    if "generic" not in matches.columns:
+        return matches, matches.head(0)
+    return matches.filter(~pl.col("generic")), matches.filter(pl.col("generic"))
+
+
+def _generic_figures(generic: pl.DataFrame, truth: pl.DataFrame) -> dict[str, int]:
+    pairs = generic.select("post_id", "doc_id").unique()
+    planted = pairs.join(truth.select("post_id", "doc_id"), on=["post_id", "doc_id"], how="semi").height
+    return {"pairs": pairs.height, "planted": planted, "not_planted": pairs.height - planted}
+
+
 def _hard_examples(hard: pl.DataFrame, k: int = 3) -> list[str]:
     """A few inserted hard-negative phrases of each kind."""
     out: list[str] = []
@@ -318,8 +333,9 @@ def natural_quotations(index: Index, data: Path, posts: Mapping[str, str], log: 
     result = api.scan(index, files, fmt="jsonl")
     seconds = time.perf_counter() - t0
     pages = {d.id[3:]: d for d in plant.read_wikinews(data, min_chars=0)}
+    counted, generic = _split_generic(result.matches)
     rows = []
-    for m in result.matches.to_dicts():
+    for m in counted.to_dicts():
         page = pages.get(m["doc_id"])
         text = page.text if page else ""
         rows.append({"post_id": m["post_id"], "doc_id": m["doc_id"], "title": page.title if page else "",
@@ -335,7 +351,9 @@ def natural_quotations(index: Index, data: Path, posts: Mapping[str, str], log: 
             per_post[r["post_id"]] = {**r, "pages": 1}
     log(f"accuracy: natural quotations: {len(rows)} matches in {seconds:.1f} s")
     return {"matches": len(rows), "posts": len(per_post), "docs": len({r["doc_id"] for r in rows}),
-            "pages_scanned": result.summary["docs_scanned"], "by_method": result.summary["matches_by_method"],
+            "pages_scanned": result.summary["docs_scanned"],
+            "by_method": dict(counted.group_by("method").len().iter_rows()) if counted.height else {},
+            "generic_matches": generic.height, "generic_posts": generic["post_id"].n_unique(),
             "spans_10_tokens_or_more": sum(r["span_tokens"] >= 10 for r in rows), "seconds": round(seconds, 2),
             "rows": rows[:NATURAL_ROWS * 4], "by_post": list(per_post.values())[:NATURAL_ROWS]}
 
@@ -444,6 +462,9 @@ def render(f: dict[str, Any]) -> str:
         ["  span in the document's own text (natural occurrence)", p["false_by_kind"]["original_text"]],
         ["pair precision", f"{p['precision']:.4f}"],
         ["pair precision, natural occurrences set aside", f"{p['precision_without_original_text']:.4f}"],
+        *([["generic pairs, not counted (of them planted / not planted)",
+            f"{f['generic']['pairs']} ({f['generic']['planted']} / {f['generic']['not_planted']})"]]
+          if "generic" in f else []),
         ["negative posts (indexed, not planted)", p["negative_posts"]],
         ["negative posts reported", p["negative_posts_reported"]],
         ["hard-negative phrases inserted / reported over", f"{p['hard_phrases']} / {p['hard_phrases_hit']}"],
@@ -501,7 +522,10 @@ def render(f: dict[str, Any]) -> str:
                    f"({n['pages_scanned']:,} pages, {n['seconds']:.1f} s): {n['matches']} matches of {n['posts']} "
                    f"posts in {n['docs']} pages (by method: "
                    + ", ".join(f"{k} {v}" for k, v in sorted(n["by_method"].items()))
-                   + f"); {n['spans_10_tokens_or_more']} matches span 10 tokens or more. One row per post, its "
+                   + f"); {n['spans_10_tokens_or_more']} matches span 10 tokens or more. "
+                   + (f"Besides these, {n['generic_matches']} generic matches of {n['generic_posts']} posts "
+                      "(stock phrases under the evidence threshold, not counted). " if "generic_matches" in n else "")
+                   + "One row per post, its "
                    "longest match first" + (f" (first {len(shown)} posts)" if len(shown) < n["posts"] else "") + ":")
         out.append("")
         out.append(table(["post", "pages", "page (longest match)", "method", "containment", "coverage", "tokens",

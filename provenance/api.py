@@ -29,7 +29,7 @@ from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .keys import Key, align_subkey
-from .match.align import align_many, allowed_edits, min_shingle_hits
+from .match.align import PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
 from .match.background import default_background, span_bits
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
@@ -292,7 +292,9 @@ class _Scanner:
         # tests reject them.
         m = self.n_tokens[posts].astype(np.int64)
         alignable = (m > p.min_span_tokens) & (hits.bound >= min_shingle_hits(m, n, p.min_aligned))
-        keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable)
+        run_needed = np.maximum(p.min_partial_tokens, np.ceil(PARTIAL_SHARE * m - 1e-9).astype(np.int64))
+        partial = (p.min_partial_tokens > 0) & (m >= run_needed) & (hits.bound >= run_needed - n + 1)
+        keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable | partial)
         self.tally.candidates += len(docs)
         self.tally.verified += len(keep)
         if not len(keep):
@@ -315,18 +317,40 @@ class _Scanner:
         rest = np.flatnonzero((verdicts.method == METHOD_NONE) & alignable[keep])
         if len(rest):
             found.extend(self._aligned(sb, docs[keep[rest]], kept_posts[rest], regions, rest))
+        done = {(f.doc, f.post) for f in found}
+        rest = np.flatnonzero((verdicts.method == METHOD_NONE) & partial[keep])
+        rest = rest[[(int(d), int(q)) not in done for d, q in zip(docs[keep[rest]], kept_posts[rest])]]
+        if len(rest):
+            found.extend(self._partial(sb, docs[keep[rest]], kept_posts[rest], regions, rest, run_needed[keep[rest]]))
+        return found
+
+    def _post_codes(self, posts):
+        ix = self.index
+        lo, hi = ix.code_offsets[posts], ix.code_offsets[posts + 1]
+        return ix.token_codes[expand_ranges(lo, hi - lo)], np.r_[0, np.cumsum(hi - lo)], hi - lo
+
+    def _partial(self, sb: ShingleBatch, docs, posts, regions, rows, needed) -> list[Found]:
+        """Partial copies: the pairs left whose longest verbatim run of the post is long enough."""
+        codes, offsets, lengths = self._post_codes(posts)
+        doc_first = sb.token_offsets
+        runs = longest_runs(codes, offsets, sb.token_hashes, doc_first[docs], doc_first[docs + 1],
+                            regions.first[rows] - regions.post_first[rows], posts, self.code_subkey)
+        found: list[Found] = []
+        for j in np.flatnonzero(runs.length >= needed).tolist():
+            r = rows[j]
+            found.append(Found(int(docs[j]), int(posts[j]), "partial", float(regions.matched[r] / max(regions.distinct[r], 1)),
+                               float(runs.length[j] / lengths[j]), None, int(runs.first[j]),
+                               int(runs.first[j] + runs.length[j] - 1), int(regions.matched[r]), int(regions.distinct[r])))
         return found
 
     def _aligned(self, sb: ShingleBatch, docs, posts, regions, rows) -> list[Found]:
         """Token alignment of the pairs the shingle tests rejected (see :mod:`provenance.match.align`)."""
         p, ix = self.params, self.index
         self.tally.aligned += len(docs)
-        code_lo, code_hi = ix.code_offsets[posts], ix.code_offsets[posts + 1]
-        lengths = code_hi - code_lo
-        codes = ix.token_codes[expand_ranges(code_lo, lengths)]
+        codes, offsets, lengths = self._post_codes(posts)
         doc_first = sb.token_offsets
         diagonal = regions.first[rows] - regions.post_first[rows]
-        got = align_many(codes, np.r_[0, np.cumsum(lengths)], sb.token_hashes, doc_first[docs], doc_first[docs + 1],
+        got = align_many(codes, offsets, sb.token_hashes, doc_first[docs], doc_first[docs + 1],
                          diagonal, posts, self.code_subkey, p.min_aligned)
         allowed = allowed_edits(lengths, p.min_aligned)
         span = got.last - got.first + 1

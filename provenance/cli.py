@@ -269,6 +269,9 @@ def scan(
     min_aligned: float = typer.Option(_DEFAULT_SCAN.min_aligned, help="Share of a post's tokens a token alignment "
                                                                      "must find in order (edited copies)."),
     min_jaccard: float = typer.Option(_DEFAULT_SCAN.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
+    min_partial_tokens: int = typer.Option(_DEFAULT_SCAN.min_partial_tokens,
+                                           help="Shortest verbatim run of a post, and at least half of it, reported "
+                                                "as a partial copy (0: off)."),
     min_evidence_bits: float = typer.Option(_DEFAULT_SCAN.min_evidence_bits,
                                             help="Matches whose span ordinary text would write by chance more often "
                                                  "than once in 2^BITS words are 'generic': listed, not counted."),
@@ -305,7 +308,8 @@ def scan(
     from . import api
 
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
-                        min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
+                        min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error)
     unit_bytes = _size_option(unit_size, "--unit-size")
     key = _key(key_file)

@@ -84,6 +84,9 @@ class ScanParams(_Params):
             token alignment finds at least this share of the post's tokens in order in one region,
             with no more extra words in it than the post's missing ones allowed
             (:mod:`provenance.match.align`); posts of ``min_span_tokens`` tokens or more.
+        min_partial_tokens: a pair that fails every other test still matches (``method = partial``)
+            when the document holds a verbatim run of this many of the post's consecutive tokens that
+            is also at least half the post (a quote of the part that matters); 0 turns it off.
         window_slack: extra region length allowed, as a share of the post's shingle count (min. 3).
         min_jaccard: ``--mode jaccard``: exact Jaccard similarity a candidate must reach.
         min_evidence_bits: a match whose span carries fewer bits than this under the background
@@ -103,6 +106,7 @@ class ScanParams(_Params):
     min_coverage: float = 0.7
     min_span_tokens: int = 6
     min_aligned: float = 0.8
+    min_partial_tokens: int = 10
     window_slack: float = 0.25
     min_jaccard: float = 0.5
     min_evidence_bits: float = 35.0
@@ -117,6 +121,7 @@ class ScanParams(_Params):
         _check(0.0 < self.min_containment <= 1.0, f"min_containment (--min-containment) must be in (0, 1], got {self.min_containment}")
         _check(0.0 < self.min_coverage <= 1.0, f"min_coverage (--min-coverage) must be in (0, 1], got {self.min_coverage}")
         _check(0.5 <= self.min_aligned <= 1.0, f"min_aligned (--min-aligned) must be in [0.5, 1], got {self.min_aligned}")
+        _check(self.min_partial_tokens >= 0, f"min_partial_tokens (--min-partial-tokens) must be >= 0, got {self.min_partial_tokens}")
         _check(self.min_span_tokens >= 1, f"min_span_tokens (--min-span-tokens) must be >= 1, got {self.min_span_tokens}")
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
         _check(0.0 <= self.min_evidence_bits <= 1000.0, f"min_evidence_bits (--min-evidence-bits) must be in [0, 1000], got {self.min_evidence_bits}")

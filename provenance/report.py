@@ -41,14 +41,15 @@ MATCH_COLUMNS_DOC = {
     "row": "1-based record number of the document in that file",
     "containment": "verified share of the post's distinct shingles found in the matched region (0-1)",
     "coverage": "share of the post's tokens covered by the matched shingles (of its prefix for containment_prefix; "
-                "for aligned: matched in order by the token alignment; empty for --mode jaccard)",
+                "for aligned: matched in order by the token alignment; for partial: the share of the post the run is; "
+                "empty for --mode jaccard)",
     "jaccard": "exact Jaccard similarity of post and record (--mode jaccard and exact_short on records only)",
     "doc_start": "0-based character offset where the matched span starts in the original document text",
     "doc_end": "end-exclusive character offset of the matched span",
     "doc_text": "the matched span of the document (its first 4,000 characters if longer)",
     "doc_chars": "characters of the whole document",
     "method": "containment | containment_prefix (copy cut off with …) | aligned (an edited copy: tokens in order, "
-              "few words changed) | exact_short | jaccard",
+              "few words changed) | partial (a verbatim run of at least half the post) | exact_short | jaccard",
     "span_tokens": "tokens covered by the matched span",
     "matched_shingles": "distinct post shingles found in the span",
     "post_shingles": "distinct shingles of the post (of its matched prefix for containment_prefix)",

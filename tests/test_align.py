@@ -93,3 +93,35 @@ def test_keyed_codes_depend_on_the_post():
     keyed = token_codes(h, np.array([0, 1]), b"k" * 16)
     assert keyed[0] != keyed[1]
     assert token_codes(h[:1], np.array([1]), b"k" * 16)[0] == keyed[1]
+
+
+def brute_runs(post: list[int], doc: list[int], diagonal: int, band: int) -> int:
+    best = 0
+    for d in range(-band, band + 1):
+        run = 0
+        for i, t in enumerate(post):
+            j = diagonal + d + i
+            run = run + 1 if 0 <= j < len(doc) and doc[j] == t else 0
+            best = max(best, run)
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs)
+def test_longest_runs_match_brute_force(cases):
+    from provenance.match.align import longest_runs
+
+    post_codes = np.concatenate([np.asarray(p, dtype=np.uint32) for p, _, _ in cases])
+    post_offsets = np.r_[0, np.cumsum([len(p) for p, _, _ in cases])].astype(np.int64)
+    docs = [np.asarray(d, dtype=np.uint64) for _, d, _ in cases]
+    doc_hashes = np.concatenate(docs) if sum(map(len, docs)) else np.zeros(0, dtype=np.uint64)
+    lo = np.r_[0, np.cumsum([len(d) for d in docs])][:-1].astype(np.int64)
+    hi = lo + np.array([len(d) for d in docs], dtype=np.int64)
+    diagonal = np.array([c for _, _, c in cases], dtype=np.int64)
+    got = longest_runs(post_codes, post_offsets, doc_hashes, lo, hi, diagonal, np.zeros(len(cases), dtype=np.int64), None)
+    for k, (post, doc, diag) in enumerate(cases):
+        n = brute_runs(post, doc, diag, 3)
+        assert got.length[k] == n
+        if n:
+            a, f = int(got.post_first[k]), int(got.first[k])
+            assert doc[f : f + n] == post[a : a + n]

@@ -96,7 +96,7 @@ def test_matches_columns_and_spans(matches: pl.DataFrame, corpus_docs: list[dict
     assert matches.schema["doc_start"] == pl.Int64 and matches.schema["doc_end"] == pl.Int64
     assert matches.schema["row"] == pl.Int64 and matches.schema["containment"] == pl.Float64
     assert matches.height > 250
-    assert set(matches["method"]) <= {"containment", "containment_prefix", "aligned", "exact_short", "jaccard"}
+    assert set(matches["method"]) <= {"containment", "containment_prefix", "aligned", "partial", "exact_short", "jaccard"}
     for r in matches.iter_rows(named=True):
         doc = corpus_docs[r["row"] - 1]
         assert doc["id"] == r["doc_id"], r  # row is the 1-based record number in the source file

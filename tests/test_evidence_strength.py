@@ -125,3 +125,22 @@ def test_keyed_index_aligns_with_per_post_codes(tmp_path: Path):
     doc = FILLER + "the ferry captain declined to leave tonight. " + FILLER
     got = api.scan_texts(keyed, [doc], key=key).matches
     assert got.filter(got["post_id"] == "edited")["method"].to_list() == ["aligned"]
+
+
+def test_half_a_post_quoted_verbatim_is_a_partial_copy(tmp_path: Path):
+    long_post = ("To all of you marching today in the cold rain for our schools you have my full support and my "
+                 "thanks from all of us here")
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps({"id": "long", "text": long_post}) + "\n", encoding="utf-8")
+    idx = api.build_index([posts], tmp_path / "idx", id_field="id")
+    half = "for our schools you have my full support and my thanks from all of us here"  # 16 of 26 words
+    doc = FILLER + "She wrote: “" + half + ".” " + FILLER
+    got = api.scan_texts(idx, [doc]).matches
+    assert got["method"].to_list() == ["partial"]
+    r = got.row(0, named=True)
+    assert r["doc_text"] == half and r["coverage"] == pytest.approx(16 / 26)
+    assert not r["generic"]
+    assert api.scan_texts(idx, [doc], params=ScanParams(min_partial_tokens=0)).matches.height == 0
+    # a run shorter than half the post is no copy
+    third = "you have my full support and my thanks from"
+    assert api.scan_texts(idx, [FILLER + third + ". " + FILLER]).matches.height == 0

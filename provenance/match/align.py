@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CODE_NAME", "KEYED_CODE_NAME", "Alignments", "align_many", "allowed_edits", "min_shingle_hits", "token_codes", "BUCKETS"]
+__all__ = ["CODE_NAME", "KEYED_CODE_NAME", "PARTIAL_SHARE", "Runs", "longest_runs", "Alignments", "align_many", "allowed_edits", "min_shingle_hits", "token_codes", "BUCKETS"]
 
 CODE_NAME = "low32(token-hash)/v1"
 KEYED_CODE_NAME = "keyed:low32(siphash24(token-hash ^ post * 0x9E3779B97F4A7C15))/v1"
@@ -48,6 +48,10 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _POST_MIX = np.uint64(0x9E3779B97F4A7C15)
 _L_SHIFT = 20  # packed DP cell: LCS length << 20 | (first matched window column + 1)
 _COL_MASK = (1 << _L_SHIFT) - 1
+
+PARTIAL_SHARE = 0.5
+"""A partial copy (``method = partial``) is a verbatim run of at least ``min_partial_tokens`` of the
+post's tokens that is also at least this share of the post."""
 
 BUCKETS = (6, 9, 13, 18, 25, 35, 50, 70, 100)
 """Pairs are aligned in groups of posts with ``BUCKETS[i] <= m < BUCKETS[i + 1]`` tokens (posts under
@@ -126,12 +130,11 @@ def align_many(post_codes: NDArray[np.uint32], post_offsets: NDArray[np.int64], 
     return Alignments(matched, first, last)
 
 
-def _align_group(post_codes, starts, m, doc_hashes, doc_lo, doc_hi, diagonal, posts, subkey, b):
-    """:func:`align_many` for pairs whose posts are at most ``M`` tokens, band half-width ``b``."""
+def _windows(post_codes, starts, m, doc_hashes, doc_lo, doc_hi, diagonal, posts, subkey, b):
+    """Padded post codes ``(n, M)`` with their mask, and each pair's document window ``(n, M + 2b)``
+    of codes with its mask: column ``c`` is document token ``doc_lo + diagonal - b + c``."""
     n, M = len(m), int(m.max())
-    width = 2 * b + 1
     cols = M + 2 * b
-    # Post tokens, padded; the document window: column c is document token doc_lo + diagonal - b + c.
     i = np.arange(M)
     post_ok = i[None, :] < m[:, None]
     post = np.where(post_ok, post_codes[np.minimum(starts[:, None] + i[None, :], len(post_codes) - 1)], 0)
@@ -140,6 +143,14 @@ def _align_group(post_codes, starts, m, doc_hashes, doc_lo, doc_hi, diagonal, po
     hashes = (doc_hashes[np.clip(at, 0, len(doc_hashes) - 1)] if len(doc_hashes)
               else np.zeros(at.shape, dtype=np.uint64))
     doc = token_codes(hashes.ravel(), np.repeat(posts, cols), subkey).reshape(n, cols)
+    return post, post_ok, doc, doc_ok
+
+
+def _align_group(post_codes, starts, m, doc_hashes, doc_lo, doc_hi, diagonal, posts, subkey, b):
+    """:func:`align_many` for pairs whose posts are at most ``M`` tokens, band half-width ``b``."""
+    n, M = len(m), int(m.max())
+    width = 2 * b + 1
+    post, post_ok, doc, doc_ok = _windows(post_codes, starts, m, doc_hashes, doc_lo, doc_hi, diagonal, posts, subkey, b)
     one = np.int64(1) << _L_SHIFT
     prev = np.zeros((n, width + 1), dtype=np.int64)  # band cells of row i-1, one spare column
     best = np.zeros(n, dtype=np.int64)
@@ -168,3 +179,45 @@ def _align_group(post_codes, starts, m, doc_hashes, doc_lo, doc_hi, diagonal, po
     got_first = np.where(ell > 0, origin + (best & _COL_MASK) - 1, -1)
     got_last = np.where(ell > 0, origin + best_col, -1)
     return ell, got_first, got_last
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Per pair: the longest run of consecutive post tokens found verbatim, consecutive, in the
+    document: its ``length``, its first post token ``post_first`` and its first document token
+    ``first`` (a position within the document); ``length = 0``, ``first = -1`` when none."""
+
+    length: NDArray[np.int64]
+    post_first: NDArray[np.int64]
+    first: NDArray[np.int64]
+
+
+def longest_runs(post_codes: NDArray[np.uint32], post_offsets: NDArray[np.int64], doc_hashes: NDArray[np.uint64],
+                 doc_lo: NDArray[np.int64], doc_hi: NDArray[np.int64], diagonal: NDArray[np.int64],
+                 posts: NDArray[np.int64], subkey: bytes | None, band: int = 3) -> Runs:
+    """The longest verbatim run of each pair's post in its document, on the diagonals within ``band``
+    of ``diagonal`` (arguments as in :func:`align_many`); all pairs at once, one numpy step per diagonal.
+    Ties go to the run that starts first in the post, then to the lower diagonal."""
+    k = len(doc_lo)
+    length, post_first, first = np.zeros(k, dtype=np.int64), np.full(k, -1, dtype=np.int64), np.full(k, -1, dtype=np.int64)
+    if not k:
+        return Runs(length, post_first, first)
+    m = np.diff(post_offsets).astype(np.int64)
+    post, post_ok, doc, doc_ok = _windows(post_codes, post_offsets[:-1], m, doc_hashes, doc_lo, doc_hi, diagonal,
+                                          posts, subkey, band)
+    M = post.shape[1]
+    i = np.arange(M)
+    rows = np.arange(k)
+    for d in range(2 * band + 1):
+        eq = (post == doc[:, d : d + M]) & post_ok & doc_ok[:, d : d + M]
+        # Run length ending at each token: its distance from the last mismatch before it.
+        last_miss = np.maximum.accumulate(np.where(eq, -1, i[None, :]), axis=1)
+        run = i[None, :] - last_miss
+        end = run.argmax(axis=1)  # the first longest run
+        got = run[rows, end]
+        better = got > length
+        start = end - got + 1
+        better |= (got == length) & (got > 0) & (start < post_first)
+        length[better], post_first[better] = got[better], start[better]
+        first[better] = (diagonal - band + d + start)[better]
+    return Runs(length, post_first, first)
