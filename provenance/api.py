@@ -30,7 +30,7 @@ from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .keys import Key, align_subkey
 from .match.align import PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
-from .match.background import default_background, span_bits
+from .match.background import default_background, plain_hasher, span_bits
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
@@ -226,7 +226,7 @@ class _Scanner:
     def __post_init__(self) -> None:
         ix = self.index
         self.hasher = ix.token_hasher()
-        self.background = default_background()
+        self.background, self.background_hasher = default_background(), plain_hasher()
         self.code_subkey = align_subkey(ix.key.secret) if ix.key is not None else None
         self.key_filter = ix.keys_filter
         self.frequent = FrequentShingles.of(ix)
@@ -478,7 +478,7 @@ class _Scanner:
         and ``generic`` below ``min_evidence_bits``."""
         if not rows:
             return
-        bits = span_bits(self.background, [r["doc_text"] for r in rows])
+        bits = span_bits(self.background, [r["doc_text"] for r in rows], self.background_hasher)
         for r, b in zip(rows, bits.tolist()):
             r["evidence_bits"] = round(b, 3)
             r["generic"] = b < self.params.min_evidence_bits

@@ -133,11 +133,18 @@ def chance(bits: float) -> str:
     return f"1 in {2 ** bits:,.0f} words" if power < 3 else f"1 in 10^{power:.0f} words"
 
 
-def span_bits(background: Background, spans: Sequence[str]) -> NDArray[np.float64]:
-    """Bits of each text (normalized and tokenized as the scan does)."""
+def plain_hasher():
+    """The token hasher of the background model (keep one per scanner: its vocabulary cache makes
+    later calls cheaper)."""
+    return _plain_hasher()
+
+
+def span_bits(background: Background, spans: Sequence[str], hasher=None) -> NDArray[np.float64]:
+    """Bits of each text (normalized and tokenized as the scan does); ``hasher``: from
+    :func:`plain_hasher`, reused across calls."""
     from ..shingle import batch_shingles
 
-    sb = batch_shingles(list(spans), 1, _plain_hasher())
+    sb = batch_shingles(list(spans), 1, hasher or _plain_hasher())
     return background.bits(sb.token_hashes, sb.token_offsets)
 
 
