@@ -317,11 +317,17 @@ class _Scanner:
         rest = np.flatnonzero((verdicts.method == METHOD_NONE) & alignable[keep])
         if len(rest):
             found.extend(self._aligned(sb, docs[keep[rest]], kept_posts[rest], regions, rest))
-        done = {(f.doc, f.post) for f in found}
-        rest = np.flatnonzero((verdicts.method == METHOD_NONE) & partial[keep])
+        # Partial copies, among the pairs still rejected, and as the fallback of a cut-off copy that the
+        # document may not confirm (a quote of the post's first half is no truncated copy).
+        done = {(f.doc, f.post) for f in found if f.method != "containment_prefix"}
+        rest = np.flatnonzero((verdicts.method != METHOD_CONTAINMENT) & partial[keep])
         rest = rest[[(int(d), int(q)) not in done for d, q in zip(docs[keep[rest]], kept_posts[rest])]]
         if len(rest):
-            found.extend(self._partial(sb, docs[keep[rest]], kept_posts[rest], regions, rest, run_needed[keep[rest]]))
+            partials = {(f.doc, f.post): f for f in self._partial(sb, docs[keep[rest]], kept_posts[rest], regions, rest,
+                                                                 run_needed[keep[rest]])}
+            found = [replace(f, fallback=partials.pop((f.doc, f.post), None)) if f.method == "containment_prefix" else f
+                     for f in found]
+            found.extend(partials.values())
         return found
 
     def _post_codes(self, posts):
@@ -432,7 +438,8 @@ class _Scanner:
         for d in list(by_doc):
             text = batch.texts[d]
             if "…" not in text and "..." not in text:  # no cut-off copy can be confirmed here
-                by_doc[d] = [f for f in by_doc[d] if f.method != "containment_prefix"]
+                by_doc[d] = [f.fallback if f.method == "containment_prefix" else f for f in by_doc[d]]
+                by_doc[d] = [f for f in by_doc[d] if f is not None]
                 if not by_doc[d]:
                     del by_doc[d]
         docs = sorted(by_doc)
@@ -445,7 +452,11 @@ class _Scanner:
             for f in by_doc[d]:
                 start, end = int(tok_starts[f.first]), int(tok_ends[f.last])
                 if f.method == "containment_prefix" and not TRUNCATION_AFTER.match(text, end, min(len(text), end + 40)):
-                    continue  # the copy is not cut off here: the prefix measures do not apply
+                    # The copy is not cut off here: the prefix measures do not apply.
+                    if f.fallback is None:
+                        continue
+                    f = f.fallback
+                    start, end = int(tok_starts[f.first]), int(tok_ends[f.last])
                 rows.append({
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,

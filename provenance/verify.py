@@ -159,6 +159,9 @@ class Found:
     last: int
     matched: int
     distinct: int
+    fallback: "Found | None" = None
+    """For a ``containment_prefix`` match: what stands if the document does not show the copy cut off
+    (a ``partial`` match, or nothing)."""
 
 
 @dataclass(frozen=True)

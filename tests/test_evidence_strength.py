@@ -141,6 +141,12 @@ def test_half_a_post_quoted_verbatim_is_a_partial_copy(tmp_path: Path):
     assert r["doc_text"] == half and r["coverage"] == pytest.approx(16 / 26)
     assert not r["generic"]
     assert api.scan_texts(idx, [doc], params=ScanParams(min_partial_tokens=0)).matches.height == 0
+    # the post's first half, not cut off with "…": no truncated copy, but a partial one
+    head = "To all of you marching today in the cold rain for our schools you have my full support"
+    got = api.scan_texts(idx, [FILLER + "She wrote: “" + head + ".” " + FILLER]).matches
+    assert got["method"].to_list() == ["partial"] and got["doc_text"].to_list() == [head]
+    cut = api.scan_texts(idx, [FILLER + "She wrote: “" + head + "…” " + FILLER]).matches
+    assert cut["method"].to_list() == ["containment_prefix"]
     # a run shorter than half the post is no copy
     third = "you have my full support and my thanks from"
     assert api.scan_texts(idx, [FILLER + third + ". " + FILLER]).matches.height == 0
