@@ -30,6 +30,17 @@ def banded_lcs(post: list[int], doc: list[int], diagonal: int, b: int) -> int:
     return max((v for (i, _), v in chain.items() if i == len(post) - 1), default=0)
 
 
+def as_arrays(cases):
+    """(post, doc, diagonal) cases as align_many's arrays: posts and documents laid end to end."""
+    post_codes = np.concatenate([np.asarray(p, dtype=np.uint32) for p, _, _ in cases])
+    post_offsets = np.r_[0, np.cumsum([len(p) for p, _, _ in cases])].astype(np.int64)
+    docs = [np.asarray(d, dtype=np.uint64) for _, d, _ in cases]
+    doc_hashes = np.concatenate(docs) if sum(map(len, docs)) else np.zeros(0, dtype=np.uint64)
+    lo = np.r_[0, np.cumsum([len(d) for d in docs])][:-1].astype(np.int64)
+    hi = lo + np.array([len(d) for d in docs], dtype=np.int64)
+    return post_codes, post_offsets, doc_hashes, lo, hi, np.array([c for _, _, c in cases], dtype=np.int64)
+
+
 pairs = st.lists(st.tuples(st.lists(st.integers(1, 6), min_size=1, max_size=30),
                            st.lists(st.integers(1, 6), min_size=0, max_size=60),
                            st.integers(-8, 40)), min_size=1, max_size=6)
@@ -38,13 +49,7 @@ pairs = st.lists(st.tuples(st.lists(st.integers(1, 6), min_size=1, max_size=30),
 @settings(max_examples=150, deadline=None)
 @given(pairs, st.sampled_from([0.5, 0.8, 0.9]))
 def test_banded_lcs_matches_plain_dp(cases, min_aligned):
-    post_codes = np.concatenate([np.asarray(p, dtype=np.uint32) for p, _, _ in cases])
-    post_offsets = np.r_[0, np.cumsum([len(p) for p, _, _ in cases])].astype(np.int64)
-    docs = [np.asarray(d, dtype=np.uint64) for _, d, _ in cases]
-    doc_hashes = np.concatenate(docs) if sum(map(len, docs)) else np.zeros(0, dtype=np.uint64)
-    lo = np.r_[0, np.cumsum([len(d) for d in docs])][:-1].astype(np.int64)
-    hi = lo + np.array([len(d) for d in docs], dtype=np.int64)
-    diagonal = np.array([c for _, _, c in cases], dtype=np.int64)
+    post_codes, post_offsets, doc_hashes, lo, hi, diagonal = as_arrays(cases)
     got = align_many(post_codes, post_offsets, doc_hashes, lo, hi, diagonal, np.zeros(len(cases), dtype=np.int64),
                      None, min_aligned)
     for k, (post, doc, diag) in enumerate(cases):
@@ -111,13 +116,7 @@ def brute_runs(post: list[int], doc: list[int], diagonal: int, band: int) -> int
 def test_longest_runs_match_brute_force(cases):
     from provenance.match.align import longest_runs
 
-    post_codes = np.concatenate([np.asarray(p, dtype=np.uint32) for p, _, _ in cases])
-    post_offsets = np.r_[0, np.cumsum([len(p) for p, _, _ in cases])].astype(np.int64)
-    docs = [np.asarray(d, dtype=np.uint64) for _, d, _ in cases]
-    doc_hashes = np.concatenate(docs) if sum(map(len, docs)) else np.zeros(0, dtype=np.uint64)
-    lo = np.r_[0, np.cumsum([len(d) for d in docs])][:-1].astype(np.int64)
-    hi = lo + np.array([len(d) for d in docs], dtype=np.int64)
-    diagonal = np.array([c for _, _, c in cases], dtype=np.int64)
+    post_codes, post_offsets, doc_hashes, lo, hi, diagonal = as_arrays(cases)
     got = longest_runs(post_codes, post_offsets, doc_hashes, lo, hi, diagonal, np.zeros(len(cases), dtype=np.int64), None)
     for k, (post, doc, diag) in enumerate(cases):
         n = brute_runs(post, doc, diag, 3)
