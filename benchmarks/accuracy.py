@@ -32,6 +32,7 @@ from provenance import api
 from provenance.index import Index
 from provenance.normalize import tokenize_with_offsets
 from provenance.params import ScanParams
+from provenance.report import split_generic
 
 from . import plant
 from .common import DEFAULT_DATA, Context, Section, emit, table
@@ -279,7 +280,7 @@ def evaluate(ps: plant.PlantedSet, work: Path, log: Any = print,
     log(f"accuracy: indexed {index.n_posts:,} posts in {t1 - t0:.1f} s, scanned {len(ps.docs):,} documents in "
         f"{t2 - t1:.1f} s: {result.summary['matches']:,} matches")
     short = plant.short_generic_posts(ps.posts, ps.docs, exclude=ps.truth["post_id"].to_list())
-    counted, generic = _split_generic(result.matches)
+    counted, generic = split_generic(result.matches)
     figures = score(ps.truth, counted, {p.id: p.text for p in ps.posts}, {d.id: d.text for d in ps.docs},
                     result.summary, ps.hard, short)
     figures["generic"] = _generic_figures(generic, ps.truth)
@@ -305,13 +306,6 @@ def evaluate(ps: plant.PlantedSet, work: Path, log: Any = print,
     return figures, index
 
 
-def _split_generic(matches: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The matches that count, and the generic ones (listed by the scan, not counted: see README)."""
-    if "generic" not in matches.columns:
-        return matches, matches.head(0)
-    return matches.filter(~pl.col("generic")), matches.filter(pl.col("generic"))
-
-
 def _generic_figures(generic: pl.DataFrame, truth: pl.DataFrame) -> dict[str, int]:
     pairs = generic.select("post_id", "doc_id").unique()
     planted = pairs.join(truth.select("post_id", "doc_id"), on=["post_id", "doc_id"], how="semi").height
@@ -333,7 +327,7 @@ def natural_quotations(index: Index, data: Path, posts: Mapping[str, str], log: 
     result = api.scan(index, files, fmt="jsonl")
     seconds = time.perf_counter() - t0
     pages = {d.id[3:]: d for d in plant.read_wikinews(data, min_chars=0)}
-    counted, generic = _split_generic(result.matches)
+    counted, generic = split_generic(result.matches)
     rows = []
     for m in counted.to_dicts():
         page = pages.get(m["doc_id"])
@@ -394,7 +388,7 @@ def partial_quotes(ps: plant.PlantedSet, index: Index, rng: random.Random, log: 
         quoted.append(quote)
         pairs.append((post.id, ids[-1]))
     result = api.scan_texts(index, texts, ids=ids)
-    counted, _ = _split_generic(result.matches)
+    counted, _ = split_generic(result.matches)
     found = counted.join(pl.DataFrame(pairs, schema=["post_id", "doc_id"], orient="row"), on=["post_id", "doc_id"],
                          how="semi")
     by_method = dict(sorted(found.group_by("method").len().iter_rows())) if found.height else {}

@@ -287,10 +287,9 @@ def run_provenance(posts: Path, corpus: Path, work: Path, index: Path | None = N
     """Build an index of ``posts`` (timed) and scan ``corpus`` with it, or, given ``index``, with that one: an
     index built once before the rounds, so that the outputs of two scans can be compared byte for byte
     (``summary.json`` names the index and its manifest checksum, which holds the build time)."""
-    import polars as pl
-
     from provenance import api
     from provenance.params import ScanParams
+    from provenance.report import split_generic
 
     key = BENCH_KEY if keyed else None
     out = work / f"out-{name}"
@@ -301,7 +300,7 @@ def run_provenance(posts: Path, corpus: Path, work: Path, index: Path | None = N
     t1 = time.perf_counter()
     result = api.scan(index or built, [corpus], out, params=ScanParams(mode=mode), key=key, workers=workers, **extra)
     t2 = time.perf_counter()
-    counted = result.matches.filter(~pl.col("generic")) if "generic" in result.matches.columns else result.matches
+    counted = split_generic(result.matches)[0]
     pairs = set(zip(counted["post_id"].to_list(), counted["doc_id"].to_list()))  # generic matches do not count
     return {"build_s": t1 - t0, "scan_s": t2 - t1, "posts": built.n_posts, "docs": result.summary["docs_scanned"],
             "pairs": pairs, "stages": dict(result.run["seconds"]), "out": str(out)}

@@ -34,7 +34,7 @@ from .match.background import default_background, plain_hasher, span_bits
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
-from .report import MATCH_SCHEMA, write_outputs
+from .report import MATCH_SCHEMA, split_generic, write_outputs
 from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
 from .text.offsets import token_spans_many
 from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
@@ -330,45 +330,46 @@ class _Scanner:
             found.extend(partials.values())
         return found
 
-    def _post_codes(self, posts):
-        ix = self.index
+    def _pair_windows(self, sb: ShingleBatch, docs, posts, regions, rows):
+        """What the token alignment and the run search need of each pair: the post's token codes (CSR),
+        its length, its document's token range in the batch, and the diagonal of its best region."""
+        ix, doc_first = self.index, sb.token_offsets
         lo, hi = ix.code_offsets[posts], ix.code_offsets[posts + 1]
-        return ix.token_codes[expand_ranges(lo, hi - lo)], np.r_[0, np.cumsum(hi - lo)], hi - lo
+        codes = ix.token_codes[expand_ranges(lo, hi - lo)]
+        return (codes, np.r_[0, np.cumsum(hi - lo)], hi - lo, doc_first[docs], doc_first[docs + 1],
+                regions.first[rows] - regions.post_first[rows])
+
+    @staticmethod
+    def _found(method: str, docs, posts, regions, rows, picks, coverage, first, last) -> list[Found]:
+        """Found rows for the pairs ``picks`` (indexes into ``docs``/``posts``/``rows``), their shingle
+        measures from ``regions`` and their token span ``first..last``."""
+        out: list[Found] = []
+        for j in picks.tolist():
+            r = rows[j]
+            out.append(Found(int(docs[j]), int(posts[j]), method, float(regions.matched[r] / max(regions.distinct[r], 1)),
+                             float(coverage[j]), None, int(first[j]), int(last[j]), int(regions.matched[r]),
+                             int(regions.distinct[r])))
+        return out
 
     def _partial(self, sb: ShingleBatch, docs, posts, regions, rows, needed) -> list[Found]:
         """Partial copies: the pairs left whose longest verbatim run of the post is long enough."""
-        codes, offsets, lengths = self._post_codes(posts)
-        doc_first = sb.token_offsets
-        runs = longest_runs(codes, offsets, sb.token_hashes, doc_first[docs], doc_first[docs + 1],
-                            regions.first[rows] - regions.post_first[rows], posts, self.code_subkey)
-        found: list[Found] = []
-        for j in np.flatnonzero(runs.length >= needed).tolist():
-            r = rows[j]
-            found.append(Found(int(docs[j]), int(posts[j]), "partial", float(regions.matched[r] / max(regions.distinct[r], 1)),
-                               float(runs.length[j] / lengths[j]), None, int(runs.first[j]),
-                               int(runs.first[j] + runs.length[j] - 1), int(regions.matched[r]), int(regions.distinct[r])))
-        return found
+        codes, offsets, lengths, lo, hi, diagonal = self._pair_windows(sb, docs, posts, regions, rows)
+        runs = longest_runs(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts, self.code_subkey)
+        return self._found("partial", docs, posts, regions, rows, np.flatnonzero(runs.length >= needed),
+                           runs.length / lengths, runs.first, runs.first + runs.length - 1)
 
     def _aligned(self, sb: ShingleBatch, docs, posts, regions, rows) -> list[Found]:
         """Token alignment of the pairs the shingle tests rejected (see :mod:`provenance.match.align`)."""
-        p, ix = self.params, self.index
+        p = self.params
         self.tally.aligned += len(docs)
-        codes, offsets, lengths = self._post_codes(posts)
-        doc_first = sb.token_offsets
-        diagonal = regions.first[rows] - regions.post_first[rows]
-        got = align_many(codes, offsets, sb.token_hashes, doc_first[docs], doc_first[docs + 1],
-                         diagonal, posts, self.code_subkey, p.min_aligned)
+        codes, offsets, lengths, lo, hi, diagonal = self._pair_windows(sb, docs, posts, regions, rows)
+        got = align_many(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts, self.code_subkey, p.min_aligned)
         allowed = allowed_edits(lengths, p.min_aligned)
         span = got.last - got.first + 1
         ok = ((got.matched >= np.maximum(lengths - allowed, p.min_span_tokens)) & (span - got.matched <= allowed)
               & (got.first >= 0))
-        found: list[Found] = []
-        for j in np.flatnonzero(ok).tolist():
-            r = rows[j]
-            found.append(Found(int(docs[j]), int(posts[j]), "aligned", float(regions.matched[r] / max(regions.distinct[r], 1)),
-                               float(got.matched[j] / lengths[j]), None, int(got.first[j]), int(got.last[j]),
-                               int(regions.matched[r]), int(regions.distinct[r])))
-        return found
+        return self._found("aligned", docs, posts, regions, rows, np.flatnonzero(ok), got.matched / lengths,
+                           got.first, got.last)
 
     def _jaccard(self, sb) -> list[Found]:
         docs, posts = jaccard_candidates(self.index, sb)
@@ -730,8 +731,7 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
     counts = index.manifest.get("counts", {})
     matched = np.fromiter(t.posts_matched, dtype=np.int64, count=len(t.posts_matched))
     by_method = matches.group_by("method").len().sort("method") if matches.height else None
-    generic = matches.filter(pl.col("generic"))
-    specific = matches.filter(~pl.col("generic"))
+    specific, generic = split_generic(matches)
     return {
         "posts_indexed": index.n_posts,
         "posts_matched": len(t.posts_matched),

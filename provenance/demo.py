@@ -48,8 +48,9 @@ def read_truth(fixtures: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 def check_against_truth(matches: pl.DataFrame, fixtures: Path) -> TruthCheck:
     """Compare the (post_id, doc_id) pairs of ``matches`` that count (generic ones left out) with the
     planted truth."""
-    if "generic" in matches.columns:
-        matches = matches.filter(~pl.col("generic"))
+    from .report import split_generic
+
+    matches = split_generic(matches)[0]
     truth, hard = read_truth(fixtures)
     pairs = matches.select("post_id", "doc_id").unique()
     hit = truth.join(pairs, on=["post_id", "doc_id"], how="semi")

@@ -187,8 +187,7 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     date = pick_field(columns, DATE_FIELDS, date_field)
     wanted = ["post_id", *(c for c in (author, date) if c)]
     posts = pl.read_parquet(posts_file, columns=wanted)
-    generic = pl.col("generic") if "generic" in matches.columns else pl.lit(False)
-    specific = matches.filter(~generic)
+    specific, generic = split_generic(matches)
     found_ids = specific["post_id"].unique()
     exp = exposure(specific)
     if author or date:
@@ -203,8 +202,16 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
         "by_month": (posts_by(posts, found_ids, month_of(pl.col(date).cast(pl.String)), "month").sort("month")
                      if date else None),
         "exposure": exp, "per_input": per_input, "documents": licensed_documents(specific),
-        "generic": generic_table(matches.filter(generic), specific),
+        "generic": generic_table(generic, specific),
     }
+
+
+def split_generic(matches: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The matches that count and the generic ones (all count in results older than the ``generic``
+    column)."""
+    if "generic" not in matches.columns:
+        return matches, matches.head(0)
+    return matches.filter(~pl.col("generic")), matches.filter(pl.col("generic"))
 
 
 def generic_table(generic: pl.DataFrame, specific: pl.DataFrame) -> pl.DataFrame:
@@ -384,8 +391,7 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     whiskers.append((est["ci_low"], est["ci_high"]) if est else (values[-1], values[-1]))
     charts.append(_bars("licensed share of characters per input file (red: interval)", labels, values,
                         fmt="{:.2%}", whiskers=whiskers))
-    shown = m.filter(~pl.col("generic")) if "generic" in m.columns else m
-    top_matches = (shown.sort(["containment", "span_tokens"], descending=True).head(top)
+    top_matches = (split_generic(m)[0].sort(["containment", "span_tokens"], descending=True).head(top)
                    .select("post_id", "doc_id", "source", "row", "containment", "coverage", "method", "doc_text",
                            *(["evidence_bits"] if "evidence_bits" in m.columns else [])))
     if "evidence_bits" in top_matches.columns:

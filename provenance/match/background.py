@@ -50,7 +50,9 @@ _Q = 8  # counts are stored as round(_Q * log2(count))
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "background"
 
 
-def _plain_hasher():
+def plain_hasher():
+    """The token hasher of the background model (keep one per scanner: its vocabulary cache makes
+    later calls cheaper)."""
     from ..shingle import TokenHasher
 
     return TokenHasher(seed=0)
@@ -120,23 +122,19 @@ class Background:
 def in_plain_words(bits: float, tokens: int | None = None) -> str:
     """``bits`` as a sentence a reader can weigh: "a 14-word span that ordinary English text would
     write by chance about once in 10^42 words"."""
-    power = bits * 0.30102999566398120  # log10(2)
     what = f"a {tokens}-word span" if tokens else "a span"
-    if power < 3:
-        return f"{what} that ordinary English text writes about once in {2 ** bits:,.0f} words"
-    return f"{what} that ordinary English text would write by chance about once in 10^{power:.0f} words"
+    return f"{what} that ordinary English text would write by chance about once in {_words(bits)}"
 
 
 def chance(bits: float) -> str:
     """``bits`` as a short odds string: "1 in 10^42 words"."""
-    power = bits * 0.30102999566398120
-    return f"1 in {2 ** bits:,.0f} words" if power < 3 else f"1 in 10^{power:.0f} words"
+    return f"1 in {_words(bits)}"
 
 
-def plain_hasher():
-    """The token hasher of the background model (keep one per scanner: its vocabulary cache makes
-    later calls cheaper)."""
-    return _plain_hasher()
+def _words(bits: float) -> str:
+    """``2 ** bits`` words, as a count below 1,000 and a power of ten above."""
+    power = bits * 0.30102999566398120  # log10(2)
+    return f"{2 ** bits:,.0f} words" if power < 3 else f"10^{power:.0f} words"
 
 
 def span_bits(background: Background, spans: Sequence[str], hasher=None) -> NDArray[np.float64]:
@@ -144,7 +142,7 @@ def span_bits(background: Background, spans: Sequence[str], hasher=None) -> NDAr
     :func:`plain_hasher`, reused across calls."""
     from ..shingle import batch_shingles
 
-    sb = batch_shingles(list(spans), 1, hasher or _plain_hasher())
+    sb = batch_shingles(list(spans), 1, hasher or plain_hasher())
     return background.bits(sb.token_hashes, sb.token_offsets)
 
 
@@ -157,7 +155,7 @@ def build_background(texts: Iterable[Sequence[str]], out: str | Path, *, min_cou
     ``out`` (``unigrams.npy`` … with ``*_counts.npy`` and ``manifest.json``); returns the manifest."""
     from ..shingle import batch_shingles
 
-    hasher = _plain_hasher()
+    hasher = plain_hasher()
     parts: dict[int, list[NDArray[np.uint32]]] = {n: [] for n in _ORDERS}
     tokens = 0
     for batch in texts:
