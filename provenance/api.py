@@ -282,7 +282,7 @@ class _Scanner:
         # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
         cands = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
-                                       self.head_frequent, p.min_containment, share, n, probe)
+                                       self.head_frequent, p.min_containment, share, n, probe, self._align_hits)
         docs, posts = cands.doc, cands.post
         # Every pair's shared shingles and a bound on its best window: most pairs stop here.
         hits = pair_hits_from_keys(ix, self.frequent, sb, cands, p.window_slack)
@@ -291,7 +291,7 @@ class _Scanner:
         # Pairs that an edited copy could still explain go on to the token alignment if the shingle
         # tests reject them.
         m = self.n_tokens[posts].astype(np.int64)
-        alignable = (m > p.min_span_tokens) & (hits.bound >= min_shingle_hits(m, n, p.min_aligned))
+        alignable = hits.bound >= self._align_hits(posts)
         run_needed = np.maximum(p.min_partial_tokens, np.ceil(PARTIAL_SHARE * m - 1e-9).astype(np.int64))
         partial = (p.min_partial_tokens > 0) & (m >= run_needed) & (hits.bound >= run_needed - n + 1)
         keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable | partial)
@@ -329,6 +329,13 @@ class _Scanner:
                      for f in found]
             found.extend(partials.values())
         return found
+
+    def _align_hits(self, posts: np.ndarray) -> np.ndarray:
+        """The shingle hits a pair needs to go on to the token alignment (none can for short posts)."""
+        p = self.params
+        m = self.n_tokens[posts].astype(np.int64)
+        need = min_shingle_hits(m, self.index.params.ngram, p.min_aligned)
+        return np.where(m > p.min_span_tokens, need, np.iinfo(np.int64).max)
 
     def _pair_windows(self, sb: ShingleBatch, docs, posts, regions, rows):
         """What the token alignment and the run search need of each pair: the post's token codes (CSR),

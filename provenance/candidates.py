@@ -5,7 +5,8 @@ bit-per-slot filter on the top hash bits drops most probes, the rest are looked 
 top bits only); each
 (document, key) hit is expanded to the key's posts, and a pair survives when its number of distinct
 key hits, plus the post's frequent shingles (which never generate candidates but may still match),
-can still reach the verification threshold.
+can still reach the verification threshold, or the fewer hits an edited copy that the token alignment
+accepts keeps (:func:`provenance.match.align.min_shingle_hits`).
 
 *Jaccard*: each document's MinHash band keys are looked up band by band in the index's sorted band
 tables; any shared band makes a candidate (datasketch ``MinHashLSH.query`` semantics).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -78,6 +80,7 @@ def containment_candidates(
     index: Index, key_filter: KeyFilter, sb: ShingleBatch, n_distinct: NDArray[np.int64],
     n_frequent: NDArray[np.int64], head_frequent: NDArray[np.bool_], min_share: float, min_prefix_share: float,
     ngram: int, probe: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+    min_hits: Callable[[NDArray[np.int64]], NDArray[np.int64]] | None = None,
 ) -> Candidates:
     """Candidate pairs for the documents of ``sb``.
 
@@ -91,6 +94,9 @@ def containment_candidates(
         min_prefix_share: the same for a cut-off copy, which must hit one of the post's first
             ``ngram`` shingles (or may, when one of them is frequent and so not a key).
         probe: ``find_in(index.keys, key_filter, sb.hashes)`` if the caller has it already.
+        min_hits: a second bar: a pair also survives when its key hits plus its post's frequent
+            shingles reach ``min_hits(posts)`` (the token alignment's, which an edited copy of a
+            short post can meet below the shares).
     """
     h = sb.hashes
     if len(h) == 0 or len(index.keys) == 0:
@@ -125,7 +131,11 @@ def containment_candidates(
     doc_of = (pair >> np.uint64(post_bits)).astype(np.int64)
     post = (pair & np.uint64((1 << post_bits) - 1)).astype(np.int64)
     share = np.where(head[starts] | head_frequent[post], min_prefix_share, min_share)
-    reachable = np.flatnonzero(hits + n_frequent[post] >= np.ceil(share * n_distinct[post] - 1e-9))
+    reach = hits + n_frequent[post]
+    ok = reach >= np.ceil(share * n_distinct[post] - 1e-9)
+    if min_hits is not None:
+        ok |= reach >= min_hits(post)
+    reachable = np.flatnonzero(ok)
     # The reachable pairs' rows, then every occurrence of each row's key in the document.
     n_rows = hits[reachable]
     row = by_pair[expand_ranges(starts[reachable], n_rows)]

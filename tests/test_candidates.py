@@ -54,7 +54,7 @@ def test_candidate_filter_keeps_every_pair_verification_accepts(tmp_path, plante
     sizes: list[int] = []
 
     def unfiltered(index, key_filter, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram,
-                   probe=None):
+                   probe=None, min_hits=None):
         cands = containment_candidates(index, key_filter, sb, n_distinct, n_frequent, head_frequent, 0.0, 0.0, ngram,
                                        probe)
         sizes.append(len(cands.doc))
@@ -100,7 +100,8 @@ def test_sort_with_order_is_a_stable_sort(value_bits: int) -> None:
         assert np.array_equal(order, expect) and np.array_equal(ordered, values[expect])
 
 
-def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram):
+def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram,
+                          min_hits=None):
     """The candidates by their definition, one stable argsort over every (document, post, occurrence) row."""
     from provenance.candidates import expand_ranges, find_in
 
@@ -124,6 +125,8 @@ def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_
     post = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
     share = np.where((first_pos < ngram) | head_frequent[post], min_prefix_share, min_share)
     reachable = hits + n_frequent[post] >= np.ceil(share * n_distinct[post] - 1e-9)
+    if min_hits is not None:
+        reachable |= hits + n_frequent[post] >= min_hits(post)
     keep = reachable[row_pair]
     renumber = np.cumsum(reachable) - 1
     return ((pair[reachable] >> np.uint64(32)).astype(np.int64), post[reachable],
@@ -138,9 +141,10 @@ def test_candidates_equal_their_definition(tmp_path, planted_texts: list[str], m
     compared = 0
     for start in range(0, len(planted_texts), 100):
         sb = batch_shingles(planted_texts[start : start + 100], 3, scanner.hasher, lines=True)
-        for shares in ((0.5, CANDIDATE_SHARE * 0.5), (0.0, 0.0), (0.9, 0.3)):
-            cands = containment_candidates(index, scanner.key_filter, sb, *args, *shares, 3)
-            doc, post, rows = _reference_candidates(index, sb, *args, *shares, 3)
+        for shares, min_hits in (((0.5, CANDIDATE_SHARE * 0.5), None), ((0.0, 0.0), None), ((0.9, 0.3), None),
+                                 ((0.9, 0.3), scanner._align_hits)):
+            cands = containment_candidates(index, scanner.key_filter, sb, *args, *shares, 3, min_hits=min_hits)
+            doc, post, rows = _reference_candidates(index, sb, *args, *shares, 3, min_hits)
             assert np.array_equal(cands.doc, doc) and np.array_equal(cands.post, post)
             assert sorted(zip(cands.row_pair.tolist(), cands.row_pos.tolist(), cands.row_ppos.tolist())) == rows
             assert np.array_equal(cands.row_hash, sb.hashes[sb.offsets[cands.doc[cands.row_pair]] + cands.row_pos])

@@ -22,6 +22,7 @@ POSTS = [
     {"id": "quote", "text": QUOTE},
     {"id": "stock", "text": STOCK},
     {"id": "edited", "text": "the ferry captain refused to leave tonight"},
+    {"id": "ten", "text": "the old harbour ferry captain refused to leave port tonight"},
 ]
 FILLER = ("The council met on Tuesday to discuss the budget for the coming year, and several members asked "
           "for more time to read the proposals before a vote. ")
@@ -81,6 +82,17 @@ def test_a_copy_with_one_word_changed_is_aligned(index: Path):
     # Off: only copies with every word in order are aligned.
     strict = api.scan_texts(index, [FILLER + edited + ". " + FILLER], params=ScanParams(min_aligned=1.0))
     assert "edited" not in strict.matches["post_id"].to_list()
+
+
+def test_an_edited_copy_below_the_shingle_shares_still_reaches_the_alignment(index: Path):
+    # 10 words, the 3rd and 7th changed: 2 of the 8 word 3-grams are left and neither is the post's
+    # first, which the shingle tests' candidate bar (half the shingles, or a first one) would drop.
+    edited = "the old river ferry captain refused and leave port tonight"
+    res = api.scan_texts(index, [FILLER + edited + ". " + FILLER])
+    rows = res.matches.filter(res.matches["post_id"] == "ten")
+    assert rows["method"].to_list() == ["aligned"]
+    assert rows["doc_text"].to_list() == [edited] and rows["containment"].to_list() == [pytest.approx(2 / 8)]
+    assert res.summary["candidates_aligned"] >= 1
 
 
 def test_two_words_changed_in_seven_is_no_copy(index: Path):
