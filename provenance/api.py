@@ -314,9 +314,14 @@ class _Scanner:
             found.append(Found(int(docs[keep[j]]), int(kept_posts[j]), method, float(verdicts.containment[j]),
                                float(verdicts.coverage[j]), None, int(regions.first[j]),
                                int(regions.last[j]) + n - 1, int(regions.matched[j]), int(verdicts.distinct[j])))
-        rest = np.flatnonzero((verdicts.method == METHOD_NONE) & alignable[keep])
+        # An edited whole copy may also read as a cut-off one (its words up to the first edit): the
+        # alignment's verdict, which spans the whole post, comes first.
+        rest = np.flatnonzero((verdicts.method != METHOD_CONTAINMENT) & alignable[keep])
         if len(rest):
-            found.extend(self._aligned(sb, docs[keep[rest]], kept_posts[rest], regions, rest))
+            aligned = self._aligned(sb, docs[keep[rest]], kept_posts[rest], regions, rest)
+            whole = {(f.doc, f.post) for f in aligned}
+            found = [f for f in found if (f.doc, f.post) not in whole]
+            found.extend(aligned)
         # Partial copies, among the pairs still rejected, and as the fallback of a cut-off copy that the
         # document may not confirm (a quote of the post's first half is no truncated copy).
         done = {(f.doc, f.post) for f in found if f.method != "containment_prefix"}

@@ -95,6 +95,16 @@ def test_an_edited_copy_below_the_shingle_shares_still_reaches_the_alignment(ind
     assert res.summary["candidates_aligned"] >= 1
 
 
+def test_an_edited_copy_that_reads_as_cut_off_is_aligned(index: Path):
+    # Two words of ten left out near the end: the first six words read as a cut-off copy (a prefix),
+    # which the document does not confirm; the alignment finds the whole post, 8 of 10 words in order.
+    edited = "the old harbour ferry captain refused leave tonight"
+    res = api.scan_texts(index, [FILLER + edited + ". " + FILLER])
+    rows = res.matches.filter(res.matches["post_id"] == "ten")
+    assert rows["method"].to_list() == ["aligned"] and rows["doc_text"].to_list() == [edited]
+    assert rows["coverage"].to_list() == [pytest.approx(8 / 10)]
+
+
 def test_two_words_changed_in_seven_is_no_copy(index: Path):
     edited = "the ferry captain declined to stay tonight"
     res = api.scan_texts(index, [FILLER + edited + ". " + FILLER])
