@@ -29,6 +29,7 @@ from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .keys import Key, align_subkey
+from .match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts
 from .match.align import PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
 from .match.background import default_background, plain_hasher, span_bits
 from .normalize import replace_surrogates
@@ -430,16 +431,18 @@ class _Scanner:
         hi = np.searchsorted(self.short_keys, keys, side="right")
         unit = np.repeat(np.arange(len(keys)), hi - lo)
         posts = self.short_posts[expand_ranges(lo, hi - lo)]
+        same_text = np.repeat(hi - lo, hi - lo)
         out: list[Found] = []
         seen: set[tuple[int, int]] = set()
         n_records = len(records)
-        for u, post in zip(unit.tolist(), posts.tolist()):
+        for u, post, same in zip(unit.tolist(), posts.tolist(), same_text.tolist()):
             d = int(doc[u])
             if (d, post) not in seen:
                 seen.add((d, post))
                 start = int(first[u] - doc_first[d])
                 jaccard = 1.0 if u < n_records else None  # a whole record is the post; a line is part of one
-                out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0))
+                out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0,
+                                 shared=same))
         return out
 
     def _locate(self, batch: Batch, found: list[Found], n_tokens) -> list[dict[str, Any]]:
@@ -478,7 +481,7 @@ class _Scanner:
                     "doc_chars": len(text),
                     "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
-                    "evidence_bits": 0.0, "generic": False,
+                    "evidence_bits": 0.0, "shared_posts": f.shared, "generic": False,
                     "_post": f.post, "_doc": d,
                 })
         self._weigh(rows)
@@ -498,14 +501,25 @@ class _Scanner:
         return rows
 
     def _weigh(self, rows: list[dict[str, Any]]) -> None:
-        """Each match's evidence strength (:mod:`provenance.match.background`): the bits of its span,
-        and ``generic`` below ``min_evidence_bits``."""
+        """Each match's evidence strength: the bits of its span (:mod:`provenance.match.background`)
+        and the posts that share it (:mod:`provenance.match.shared`); ``generic`` below
+        ``min_evidence_bits``, or a short span more than ``max_shared_posts`` posts share."""
         if not rows:
             return
+        p = self.params
         bits = span_bits(self.background, [r["doc_text"] for r in rows], self.background_hasher)
-        for r, b in zip(rows, bits.tolist()):
+        todo = [r for r in rows if r["span_tokens"] < SHARED_SPAN_TOKENS]
+        if todo:
+            whole = [r["method"] == "exact_short" for r in todo]  # a short post: any post's shingles
+            counts = shared_posts(self.index, [r["doc_text"] for r in todo],
+                                  [-1 if w else r["_post"] for r, w in zip(todo, whole)], self.hasher)
+            for r, c in zip(todo, counts.tolist()):
+                r["shared_posts"] = max(c, r["shared_posts"] or 0)
+        shared = is_shared_phrase(np.array([r["shared_posts"] or 0 for r in rows], dtype=np.int64),
+                                  np.array([r["span_tokens"] for r in rows], dtype=np.int64), p.max_shared_posts)
+        for r, b, s in zip(rows, bits.tolist(), shared.tolist()):
             r["evidence_bits"] = round(b, 3)
-            r["generic"] = b < self.params.min_evidence_bits
+            r["generic"] = b < p.min_evidence_bits or s
 
 
 def _sampled(batch: Batch, params: ScanParams) -> Batch:

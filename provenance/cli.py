@@ -275,6 +275,9 @@ def scan(
     min_evidence_bits: float = typer.Option(_DEFAULT_SCAN.min_evidence_bits,
                                             help="Matches whose span ordinary text would write by chance more often "
                                                  "than once in 2^BITS words are 'generic': listed, not counted."),
+    max_shared_posts: int = typer.Option(_DEFAULT_SCAN.max_shared_posts,
+                                         help="Matches under 10 tokens whose rarest part more than this many indexed "
+                                              "posts hold are 'generic' too (a phrase the posts share; 0: off)."),
     batch_size: int = typer.Option(_DEFAULT_SCAN.batch_size, help="Documents per batch."),
     sample: float = typer.Option(_DEFAULT_SCAN.sample, help="Scan this random share of the documents (every file at "
                                                            "that rate); summary.json 'estimates' give intervals."),
@@ -309,7 +312,7 @@ def scan(
 
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
-                        min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        max_shared_posts=max_shared_posts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error)
     unit_bytes = _size_option(unit_size, "--unit-size")
     key = _key(key_file)

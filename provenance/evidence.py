@@ -40,7 +40,8 @@ FORMAT_VERSION = 2
 RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
-            "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars", "evidence_bits", "generic")
+            "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars", "evidence_bits", "shared_posts",
+            "generic")
 
 
 def unit_record(unit: InputFile, sha256: str | None) -> dict[str, Any]:

@@ -92,6 +92,9 @@ class ScanParams(_Params):
         min_evidence_bits: a match whose span carries fewer bits than this under the background
             model of ordinary English (:mod:`provenance.match.background`) is *generic*: listed, but
             left out of the counts and shares (a stock phrase is as likely as a copy).
+        max_shared_posts: a match whose span is under 10 tokens and whose rarest shingle more than this
+            many indexed posts hold is *generic* too: a phrase the posts share
+            (:mod:`provenance.match.shared`); 0 turns it off.
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
         sample: share of the documents scanned (a seeded hash of file and row picks them).
         sample_seed: the seed of that hash.
@@ -110,6 +113,7 @@ class ScanParams(_Params):
     window_slack: float = 0.25
     min_jaccard: float = 0.5
     min_evidence_bits: float = 35.0
+    max_shared_posts: int = 4
     batch_size: int = 1024
     sample: float = 1.0
     sample_seed: int = 0
@@ -125,6 +129,7 @@ class ScanParams(_Params):
         _check(self.min_span_tokens >= 1, f"min_span_tokens (--min-span-tokens) must be >= 1, got {self.min_span_tokens}")
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
         _check(0.0 <= self.min_evidence_bits <= 1000.0, f"min_evidence_bits (--min-evidence-bits) must be in [0, 1000], got {self.min_evidence_bits}")
+        _check(self.max_shared_posts >= 0, f"max_shared_posts (--max-shared-posts) must be >= 0, got {self.max_shared_posts}")
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
         _check(0.0 < self.sample <= 1.0, f"sample (--sample) must be in (0, 1], got {self.sample}")
         _check(0 <= self.sample_seed < 2**63, f"sample_seed (--seed) must be 0..2^63-1, got {self.sample_seed}")

@@ -31,6 +31,7 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     "matched_shingles": pl.Int64,
     "post_shingles": pl.Int64,
     "evidence_bits": pl.Float64,
+    "shared_posts": pl.Int64,
     "generic": pl.Boolean,
 }
 
@@ -55,8 +56,11 @@ MATCH_COLUMNS_DOC = {
     "post_shingles": "distinct shingles of the post (of its matched prefix for containment_prefix)",
     "evidence_bits": "information content of the matched span under a background model of ordinary English: "
                      "such text would write it by chance about once in 2^bits words",
-    "generic": "evidence_bits below --min-evidence-bits: as likely a stock phrase as a copy; listed, but not "
-               "counted in the shares",
+    "shared_posts": "indexed posts that hold the rarest of the post's shingles found in the span (exact_short: "
+                    "of the span's shingles, or posts with the same normalized text if more); a shingle of more than max_key_posts posts counts as "
+                    "max_key_posts + 1; empty for spans of 10 tokens or more (never generic for being shared)",
+    "generic": "evidence_bits below --min-evidence-bits, or a span under 10 tokens that more than --max-shared-posts "
+               "posts share: as likely a stock phrase as a copy; listed, but not counted in the shares",
 }
 
 

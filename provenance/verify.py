@@ -32,10 +32,13 @@ if TYPE_CHECKING:
     from .params import ScanParams
 
 __all__ = ["Region", "Found", "best_region", "verify_pair", "window_width", "judge", "exact_jaccard", "TRUNCATION_AFTER",
-           "CANDIDATE_SHARE"]
+           "CANDIDATE_SHARE", "CUT_SHARE", "shortest_cut"]
 
 # After the last matched token: optional rest of a cut word, then an ellipsis.
 TRUNCATION_AFTER = re.compile(r"\W{0,3}\w*(?:…|\.\.\.)")
+# A cut-off copy of a short post keeps at least this share of it (and ngram + 1 tokens): a post of
+# 7-9 tokens cut after its 5th is still a copy when the document shows the cut.
+CUT_SHARE = 0.6
 # Candidates must be able to reach this share of min_containment over the post's distinct shingles
 # (a cut-off copy is judged on a prefix, which may be a small part of a long post).
 CANDIDATE_SHARE = 0.25
@@ -162,6 +165,9 @@ class Found:
     fallback: "Found | None" = None
     """For a ``containment_prefix`` match: what stands if the document does not show the copy cut off
     (a ``partial`` match, or nothing)."""
+    shared: int | None = None
+    """``exact_short``: the indexed posts with the same normalized text (the rest of the figure, and the
+    other methods', is measured in :mod:`provenance.match.shared`)."""
 
 
 @dataclass(frozen=True)
@@ -176,24 +182,33 @@ class _Verdict:
                      region.last + ngram - 1, region.matched, self.distinct)
 
 
+def shortest_cut(post_tokens, ngram: int, min_span_tokens: int):
+    """The fewest tokens a cut-off copy of a post of ``post_tokens`` tokens must keep (int64 array):
+    ``min_span_tokens``, or for a short post ``CUT_SHARE`` of it, at least ``ngram + 1``."""
+    share = np.ceil(CUT_SHARE * np.asarray(post_tokens, dtype=np.int64) - 1e-9).astype(np.int64)
+    return np.minimum(min_span_tokens, np.maximum(ngram + 1, share))
+
+
 def judge(region: Region, post_tokens: int, ngram: int, params: "ScanParams") -> _Verdict | None:
     """Decide whether a region is a copy of the post.
 
-    A whole copy needs containment >= ``min_containment`` and coverage >= ``min_coverage``; a copy
-    that may be cut off (``containment_prefix``, confirmed later by the "…" after it) needs the same
-    over the post's prefix, found from the post's start; that prefix must have ``min_span_tokens``
-    tokens and the region must be no wider than the prefix plus the window slack. Both need a span of
-    ``min_span_tokens``.
+    A whole copy needs containment >= ``min_containment`` and coverage >= ``min_coverage`` and a span
+    of ``min_span_tokens``; a copy that may be cut off (``containment_prefix``, confirmed later by the
+    "…" after it) needs the same over the post's prefix, found from the post's start; that prefix and
+    the span must have :func:`shortest_cut` tokens and the region must be no wider than the prefix
+    plus the window slack.
     """
-    if region.span_tokens(ngram) < params.min_span_tokens:
-        return None
+    span = region.span_tokens(ngram)
     coverage = region.covered / post_tokens
-    if region.containment >= params.min_containment and coverage >= params.min_coverage:
+    if span >= params.min_span_tokens and region.containment >= params.min_containment and coverage >= params.min_coverage:
         return _Verdict("containment", region.containment, coverage, region.distinct)
+    cut = int(shortest_cut(np.array([post_tokens]), ngram, params.min_span_tokens)[0])
+    if span < cut:
+        return None
     # The prefix claimed must itself be long enough, and the region about as compact as the prefix.
     prefix_coverage = region.prefix_covered / region.prefix_tokens
     prefix_width = region.prefix_tokens + max(3, math.ceil(params.window_slack * region.prefix_tokens))
-    if (region.post_first < ngram and region.prefix_tokens >= params.min_span_tokens
+    if (region.post_first < ngram and region.prefix_tokens >= cut
             and region.span_tokens(ngram) <= prefix_width
             and region.prefix_containment >= params.min_containment and prefix_coverage >= params.min_coverage):
         return _Verdict("containment_prefix", region.prefix_containment, prefix_coverage, region.prefix_distinct)
@@ -332,6 +347,7 @@ def judge_many(r: Regions, post_tokens: NDArray[np.int64], ngram: int, params: "
     """:func:`judge` of every region of ``r`` at once (same tests, same floating-point arithmetic)."""
     span = r.last - r.first + ngram
     long_enough = span >= params.min_span_tokens
+    cut = shortest_cut(post_tokens, ngram, params.min_span_tokens)
     with np.errstate(divide="ignore", invalid="ignore"):
         containment = np.where(r.distinct > 0, r.matched / np.maximum(r.distinct, 1), 0.0)
         coverage = r.covered / post_tokens
@@ -339,7 +355,7 @@ def judge_many(r: Regions, post_tokens: NDArray[np.int64], ngram: int, params: "
         prefix_coverage = r.prefix_covered / r.prefix_tokens
     whole = long_enough & (containment >= params.min_containment) & (coverage >= params.min_coverage)
     prefix_width = r.prefix_tokens + np.maximum(3, np.ceil(params.window_slack * r.prefix_tokens)).astype(np.int64)
-    prefix = (long_enough & ~whole & (r.post_first < ngram) & (r.prefix_tokens >= params.min_span_tokens)
+    prefix = ((span >= cut) & ~whole & (r.post_first < ngram) & (r.prefix_tokens >= cut)
               & (span <= prefix_width) & (prefix_containment >= params.min_containment)
               & (prefix_coverage >= params.min_coverage))
     method = np.where(whole, METHOD_CONTAINMENT, np.where(prefix, METHOD_PREFIX, METHOD_NONE)).astype(np.int8)

@@ -232,6 +232,19 @@ def test_short_generic_posts() -> None:
 # ----------------------------------------------------------------------------------------- scoring
 
 
+def test_heavy_target_scope() -> None:
+    post = "one two three four five six seven eight nine ten"
+    row = lambda edit, planted: {"group": "heavy", "edit": edit, "planted": planted, "tokens": 10}  # noqa: E731
+    assert acc._in_heavy_target(row("substitute", "one two cat four five six dog eight nine ten"), post)
+    assert not acc._in_heavy_target(row("substitute", "one cat dog four five six owl eight nine ten"), post)  # 3
+    assert acc._in_heavy_target(row("delete", "one two four five six seven eight ten"), post)
+    # the word before "…" may be cut: normalization drops it, so it is not kept
+    assert acc._in_heavy_target(row("truncate", "one two three four five six seven…"), post)  # 6 of 10 kept
+    assert not acc._in_heavy_target(row("truncate", "one two three four five six…"), post)
+    assert not acc._in_heavy_target({**row("delete", "one three four five"), "tokens": 5}, "one two three four five")
+    assert acc._lcs("a b c d".split(), "a x c d".split()) == 3 and acc._lcs([], ["a"]) == 0
+
+
 def test_union_length() -> None:
     assert acc.union_length([]) == 0
     assert acc.union_length([(0, 10), (5, 15), (20, 25), (21, 22), (30, 30)]) == 20
@@ -262,7 +275,10 @@ def test_score_on_hand_made_tables() -> None:
     s = f["share"]
     assert s["true_chars"] == 25 and s["corpus_chars"] == 200  # d1: [0,10) and [5,15) overlap -> 15
     assert s["true_share"] == 0.125 and s["difference_points"] == pytest.approx(-0.5)
-    assert [t["met"] for t in f["targets"]] == [True, False, True]
+    by = {t["target"]: t for t in f["targets"]}
+    assert [by[t]["met"] for t in ("recall, light edits", "pair precision")] == [True, False]
+    assert by["share of corpus characters, |estimated - true| (points)"]["met"]
+    assert f["groups"]["heavy_target"]["planted"] == 0  # p2 is under 6 tokens: out of the heavy target's scope
     assert f["offsets"]["timeline"]["found"] == 1 and f["offsets"]["timeline"]["mean_abs_start"] == 2.0
     assert [m["post_id"] for m in f["misses"]] == ["p2"]
 
@@ -285,8 +301,10 @@ def test_quick_run_agrees_with_the_fixture_truth(tmp_path: Path) -> None:
     by_edit = {e: (planted, found) for e, planted, found, _r in check.by_edit.iter_rows()}
     assert {e: (v["planted"], v["found"]) for e, v in data["by_edit"].items()} == by_edit
     assert data["share"]["corpus_chars"] == data["share"]["summary_corpus_chars"]
-    light, precision, share = data["targets"]
-    assert light["met"] == (light["value"] >= 0.99) and light["value"] == data["groups"]["light"]["recall"]
+    light, heavy, partial, offsets, precision, share = data["targets"]
+    assert light["met"] == (light["value"] >= 0.995) and light["value"] == data["groups"]["light"]["recall"]
+    assert heavy["value"] == data["groups"]["heavy_target"]["recall"] and heavy["met"] == (heavy["value"] >= 0.95)
+    assert partial["value"] == data["partial"]["recall"] and offsets["met"] == (offsets["value"] >= 0.99)
     assert precision["met"] == (precision["value"] >= 0.998) and share["met"] == (share["value"] <= 1.0)
     assert data["natural"] is None
     json.dumps(data)  # JSON-able

@@ -172,3 +172,62 @@ def test_half_a_post_quoted_verbatim_is_a_partial_copy(tmp_path: Path):
     # a run shorter than half the post is no copy
     third = "you have my full support and my thanks from"
     assert api.scan_texts(idx, [FILLER + third + ". " + FILLER]).matches.height == 0
+
+
+# -------------------------------------------------------------- phrases the indexed posts share
+
+MUSEUM = "The Museum of Fine Arts, Houston"
+CHECK_INS = [f"{w} @ {MUSEUM}" for w in ("Sunday", "Art day", "Date night", "With mom", "Field trip", "Finally")]
+RETWEET = "Breaking: the river bridge on Route 9 is closed until Friday after the storm damage"
+
+
+@pytest.fixture(scope="module")
+def shared_index(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("shared")
+    posts = [{"id": f"checkin-{i}", "text": t} for i, t in enumerate(CHECK_INS)]
+    posts += [{"id": f"rt-{i}", "text": RETWEET} for i in range(6)]
+    posts += [{"id": "lone", "text": "Dinner at the Harbor Lights Bistro in Galveston"}]
+    (folder / "posts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in posts), encoding="utf-8")
+    api.build_index([folder / "posts.jsonl"], folder / "idx", id_field="id")
+    return folder / "idx"
+
+
+def test_a_short_phrase_many_posts_share_is_generic(shared_index: Path):
+    doc = FILLER + f"The exhibition opens at {MUSEUM} next week. " + FILLER
+    m = api.scan_texts(shared_index, [doc]).matches
+    checkins = m.filter(m["post_id"].str.starts_with("checkin"))
+    assert checkins.height == 6  # each post's museum part is found ...
+    assert checkins["shared_posts"].to_list() == [6] * 6  # ... and six posts hold it:
+    assert checkins["generic"].all() and (checkins["evidence_bits"] > ScanParams().min_evidence_bits).all()
+    off = api.scan_texts(shared_index, [doc], params=ScanParams(max_shared_posts=0))
+    assert off.summary["posts_matched"] == 6 and not off.matches["generic"].any()
+    # the same phrase with one post holding it counts
+    lone = api.scan_texts(shared_index, [FILLER + "We had dinner at the Harbor Lights Bistro in Galveston. " + FILLER])
+    assert lone.matches["post_id"].to_list() == ["lone"] and lone.matches["shared_posts"].to_list() == [1]
+    assert lone.summary["posts_matched"] == 1
+
+
+def test_a_long_post_many_accounts_posted_is_a_copy_of_each(shared_index: Path):
+    res = api.scan_texts(shared_index, [FILLER + RETWEET + ". " + FILLER])
+    rt = res.matches.filter(res.matches["post_id"].str.starts_with("rt-"))
+    assert rt.height == 6 and not rt["generic"].any()
+    assert rt["shared_posts"].null_count() == 6  # spans of 10+ tokens: not measured
+    assert res.summary["posts_matched"] == 6
+
+
+def test_shared_posts_equal_their_definition(shared_index: Path):
+    from provenance.index import open_index
+    from provenance.match.shared import _posts_per_shingle, shared_posts
+    from provenance.shingle import batch_shingles
+
+    ix = open_index(shared_index)
+    spans = [MUSEUM, "Art day @ The Museum", RETWEET, "the storm damage", "nothing here at all", "", "Harbor Lights Bistro"]
+    posts = [0, 1, 6, 7, 12, 3, 12]
+    got = shared_posts(ix, spans, posts, ix.token_hasher())
+    sb = batch_shingles(spans, 3, ix.token_hasher(), lines=False)
+    counts = _posts_per_shingle(ix, sb.hashes)
+    for i, post in enumerate(posts):
+        lo, hi = sb.offsets[i], sb.offsets[i + 1]
+        mine = np.isin(sb.hashes[lo:hi], ix.post_shingles(post))
+        assert got[i] == (counts[lo:hi][mine].min() if mine.any() else 0), spans[i]
+    assert got.tolist()[:3] == [6, 1, 6] and got[5] == 0

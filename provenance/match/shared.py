@@ -1,0 +1,94 @@
+"""Shared phrases: how many indexed posts hold a match's most distinctive part.
+
+The background model (:mod:`provenance.match.background`) knows ordinary *written* English; posts
+have stock phrases of their own that encyclopedic text rarely uses ("It's been a while", "couldn't
+have asked for a better", a check-in's "@ The Museum of Fine Arts, Houston"). The index itself
+measures them: a phrase that many posts hold is no evidence that the document copied any one of them.
+
+A match's ``shared_posts`` is the number of indexed posts that hold the rarest of the post's shingles
+found in the matched span (the span's most distinctive part). A short post matched whole (``exact_short``) is no candidate
+key; its figure is the larger of the number of posts with the same normalized text and the number of
+posts holding the rarest of the span's shingles ("Thank you very much": many posts hold each of its
+word 3-grams; "SF @ Golden Gate Park": none holds "sf golden gate"). A shingle held by more than the
+index's ``max_key_posts`` posts counts as ``max_key_posts + 1`` (the index keeps no exact count of its
+frequent shingles).
+
+A span under :data:`SHARED_SPAN_TOKENS` tokens whose ``shared_posts`` exceeds ``max_shared_posts`` is
+*generic*, like a span under the evidence threshold. A longer span that several posts share is a post
+that several accounts posted (a retweet), and a copy of each of them: it is never generic for being
+shared, and its ``shared_posts`` is not measured (empty).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..arrays import expand_ranges
+
+if TYPE_CHECKING:
+    from ..index import Index
+
+__all__ = ["SHARED_SPAN_TOKENS", "shared_posts", "is_shared_phrase"]
+
+SHARED_SPAN_TOKENS = 10
+"""Spans of this many tokens or more are never generic for being shared by several posts."""
+
+
+def _posts_per_shingle(index: "Index", hashes: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """Indexed posts holding each shingle: its key's post count, ``max_key_posts + 1`` for a frequent
+    shingle, 0 for one no post holds."""
+    counts = np.zeros(len(hashes), dtype=np.int64)
+    keys = index.keys
+    if len(keys) and len(hashes):
+        at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+        found = keys[at] == hashes
+        counts[found] = (index.key_offsets[at[found] + 1] - index.key_offsets[at[found]]).astype(np.int64)
+    frequent = index.frequent
+    if len(frequent) and len(hashes):
+        at = np.minimum(np.searchsorted(frequent, hashes), len(frequent) - 1)
+        counts[frequent[at] == hashes] = index.params.max_key_posts + 1
+    return counts
+
+
+def shared_posts(index: "Index", spans: Sequence[str], posts: Sequence[int], hasher) -> NDArray[np.int64]:
+    """For each matched span (document text) and its post: the indexed posts holding the rarest of the
+    post's shingles that the span holds (0 when the span holds none of them); for a post given as -1,
+    the posts holding the rarest of all the span's shingles (0 when no post holds one of them)."""
+    from ..shingle import batch_shingles
+
+    n = len(spans)
+    out = np.zeros(n, dtype=np.int64)
+    sb = batch_shingles(list(spans), index.params.ngram, hasher, lines=False)
+    if not len(sb.hashes):
+        return out
+    posts = np.asarray(posts, dtype=np.int64)
+    anyone = posts < 0
+    lo = np.where(anyone, 0, index.shingle_offsets[np.maximum(posts, 0)])
+    hi = np.where(anyone, 0, index.shingle_offsets[np.maximum(posts, 0) + 1])
+    post_hashes = index.shingles[expand_ranges(lo, hi - lo)]
+    # (match, shingle) pairs of the spans and of the posts, as one integer each: the match number
+    # above the shingle's rank among all the hashes involved.
+    _, rank = np.unique(np.concatenate([sb.hashes, post_hashes]), return_inverse=True)
+    span_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(sb.offsets))
+    post_row = np.repeat(np.arange(n, dtype=np.int64), hi - lo)
+    span_key = (span_row << 32) | rank[: len(sb.hashes)]
+    post_key = np.sort((post_row << 32) | rank[len(sb.hashes):])
+    at = np.minimum(np.searchsorted(post_key, span_key), max(len(post_key) - 1, 0))
+    mine = post_key[at] == span_key if len(post_key) else np.zeros(len(span_key), dtype=bool)
+    held = _posts_per_shingle(index, sb.hashes)
+    mine |= anyone[span_row]
+    counts = np.where(mine, held, np.iinfo(np.int64).max)
+    has = np.diff(sb.offsets) > 0
+    least = np.minimum.reduceat(counts, sb.offsets[:-1][has])
+    out[has] = np.where(least == np.iinfo(np.int64).max, 0, least)
+    return out
+
+
+def is_shared_phrase(shared: NDArray[np.int64], span_tokens: NDArray[np.int64], max_shared_posts: int) -> NDArray[np.bool_]:
+    """Matches whose short span is a phrase more than ``max_shared_posts`` posts share (0: never)."""
+    if max_shared_posts <= 0:
+        return np.zeros(len(shared), dtype=bool)
+    return (np.asarray(span_tokens) < SHARED_SPAN_TOKENS) & (np.asarray(shared) > max_shared_posts)
