@@ -30,7 +30,7 @@ from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .keys import Key, align_subkey
 from .match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts
-from .match.align import PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
+from .match.align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
 from .match.background import default_background, plain_hasher, span_bits
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
@@ -341,7 +341,7 @@ class _Scanner:
         p = self.params
         m = self.n_tokens[posts].astype(np.int64)
         need = min_shingle_hits(m, self.index.params.ngram, p.min_aligned)
-        return np.where(m > p.min_span_tokens, need, np.iinfo(np.int64).max)
+        return np.where(m >= p.min_span_tokens, need, np.iinfo(np.int64).max)
 
     def _pair_windows(self, sb: ShingleBatch, docs, posts, regions, rows):
         """What the token alignment and the run search need of each pair: the post's token codes (CSR),
@@ -379,7 +379,8 @@ class _Scanner:
         got = align_many(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts, self.code_subkey, p.min_aligned)
         allowed = allowed_edits(lengths, p.min_aligned)
         span = got.last - got.first + 1
-        ok = ((got.matched >= np.maximum(lengths - allowed, p.min_span_tokens)) & (span - got.matched <= allowed)
+        fewest = np.maximum(lengths - allowed, min(p.min_span_tokens, ALIGNED_MIN_TOKENS))
+        ok = ((got.matched >= fewest) & (span - got.matched <= allowed)
               & (got.first >= 0))
         return self._found("aligned", docs, posts, regions, rows, np.flatnonzero(ok), got.matched / lengths,
                            got.first, got.last)

@@ -23,6 +23,8 @@ POSTS = [
     {"id": "stock", "text": STOCK},
     {"id": "edited", "text": "the ferry captain refused to leave tonight"},
     {"id": "ten", "text": "the old harbour ferry captain refused to leave port tonight"},
+    {"id": "six", "text": "Grandma baked Lithuanian honey cake tonight"},
+    {"id": "six-common", "text": "In the middle of a night"},
 ]
 FILLER = ("The council met on Tuesday to discuss the budget for the coming year, and several members asked "
           "for more time to read the proposals before a vote. ")
@@ -103,6 +105,19 @@ def test_an_edited_copy_that_reads_as_cut_off_is_aligned(index: Path):
     rows = res.matches.filter(res.matches["post_id"] == "ten")
     assert rows["method"].to_list() == ["aligned"] and rows["doc_text"].to_list() == [edited]
     assert rows["coverage"].to_list() == [pytest.approx(8 / 10)]
+
+
+def test_a_six_word_post_with_one_word_changed_counts_when_specific(index: Path):
+    docs = [FILLER + "Grandma baked Lithuanian walnut cake tonight. " + FILLER,
+            FILLER + "She woke up in the middle of the night. " + FILLER]
+    m = api.scan_texts(index, docs, ids=["d-six", "d-common"]).matches
+    six = m.filter(m["post_id"] == "six")
+    assert six["method"].to_list() == ["aligned"] and not six["generic"].any()
+    assert six["coverage"].to_list() == [pytest.approx(5 / 6)]
+    # five common words in order: found, but generic (a stock phrase is as likely)
+    common = m.filter(m["post_id"] == "six-common")
+    assert common.height == 1 and common["generic"].all()
+    assert common["evidence_bits"][0] < ScanParams().min_evidence_bits
 
 
 def test_two_words_changed_in_seven_is_no_copy(index: Path):

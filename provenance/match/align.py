@@ -16,9 +16,11 @@ A pair is an *aligned* copy (``method = aligned``) when, with ``m`` the post's t
 ``E = m - ceil(min_aligned * m)`` the edits allowed:
 
 * the alignment matches ``l >= m - E`` of the post's tokens in order (at most ``E`` post tokens
-  substituted or left out), and at least ``min_span_tokens`` of them (a 6-token post with one word
-  changed is 5 common words, as likely a stock phrase as a copy: "Born in the USA @ United States"
-  against "born in the United States");
+  substituted or left out), and at least :data:`ALIGNED_MIN_TOKENS` (5) of them, or
+  ``min_span_tokens`` if fewer. A 6-token post with one word changed is 5 words, which may be common
+  ones ("Born in the USA @ United States" against "born in the United States"): like every match, it
+  counts only when its evidence strength (:mod:`provenance.match.background`,
+  :mod:`provenance.match.shared`) says it is no stock phrase;
 * the document's span from the first to the last matched token holds at most ``E`` tokens besides
   those ``l`` (at most ``E`` inserted or substituted words).
 
@@ -48,6 +50,11 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _POST_MIX = np.uint64(0x9E3779B97F4A7C15)
 _L_SHIFT = 20  # packed DP cell: LCS length << 20 | (first matched window column + 1)
 _COL_MASK = (1 << _L_SHIFT) - 1
+
+ALIGNED_MIN_TOKENS = 5
+"""An aligned copy finds at least this many of the post's words in order (and no more than
+``min_span_tokens``): a 6-word post with one word changed is 5 words, counted only when its evidence
+strength says they are not a stock phrase."""
 
 PARTIAL_SHARE = 0.5
 """A partial copy (``method = partial``) is a verbatim run of at least ``min_partial_tokens`` of the
