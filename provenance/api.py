@@ -36,7 +36,7 @@ from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
 from .report import MATCH_SCHEMA, split_generic, write_outputs
-from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
+from .shingle import ShingleBatch, TokenHasher, batch_shingles, end_keys, sequence_keys
 from .text.offsets import token_spans_many
 from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
                      judge_many, verify_many)
@@ -236,6 +236,11 @@ class _Scanner:
         self.head_frequent, self.n_tokens = ix.post_head_frequent, ix.post_tokens
         # Short posts by exact key, sorted: a key's posts are a contiguous run.
         self.short_keys, self.short_posts = ix.short_keys, ix.short_posts
+        # ... and their end keys, the cheap test of a run inside a sentence.
+        self.short_ends = np.asarray(ix.short_end_keys)
+        # (a sparse filter, 1 slot in 128 set: most runs of most documents stop at its one gather)
+        self.short_ends_filter = (KeyFilter.of(self.short_ends, bits=min(KeyFilter.bits_for(len(self.short_ends)) + 4, 30))
+                                  if len(self.short_ends) else None)
 
     # -- one batch ------------------------------------------------------------------------------
 
@@ -268,7 +273,7 @@ class _Scanner:
                 return self.scan_batch(batch)
         t1 = time.perf_counter()
         found = self._containment(sb, probe) if containment else self._jaccard(sb)
-        found.extend(self._short_matches(sb))
+        found = _explained_runs_dropped(found + self._short_matches(sb))
         t2 = time.perf_counter()
         rows = self._locate(batch, found, sb.n_tokens)
         t3 = time.perf_counter()
@@ -401,8 +406,10 @@ class _Scanner:
 
     def _short_matches(self, sb: ShingleBatch) -> list[Found]:
         """Short posts match a record, or (containment mode) whole lines of a document — one line, or
-        consecutive lines (a post with line breaks) — whose normalized text equals theirs; the lines
-        need at least ``SHORT_LINE_MIN_TOKENS`` tokens together."""
+        consecutive lines (a post with line breaks) — or a run of tokens inside a sentence, whose
+        normalized text equals theirs; lines and runs need at least ``SHORT_LINE_MIN_TOKENS`` tokens.
+        (Five words inside running text are often a phrase: the evidence strength of every match says
+        which are, :meth:`_weigh`.)"""
         if not len(self.short_keys):
             return []
         short = self.index.params.short_tokens
@@ -426,6 +433,10 @@ class _Scanner:
                 docs.append(line_doc[keep])
                 firsts.append(line_first[keep])
                 counts.append((ends[keep + m] - ends[keep]))
+        n_whole = sum(len(a) for a in docs)  # records and lines; runs inside sentences come after
+        if sb.line_starts is not None and self.short_ends_filter is not None:
+            for a, run in zip((docs, firsts, counts), self._short_runs(sb)):
+                a.append(run)
         doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
         keys = sequence_keys(sb.token_hashes, first, count, self.hasher.finish)
         lo = np.searchsorted(self.short_keys, keys, side="left")
@@ -443,8 +454,29 @@ class _Scanner:
                 start = int(first[u] - doc_first[d])
                 jaccard = 1.0 if u < n_records else None  # a whole record is the post; a line is part of one
                 out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0,
-                                 shared=same))
+                                 inline=u >= n_whole, shared=same))
         return out
+
+    def _short_runs(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document whose end
+        key (:func:`~provenance.shingle.end_keys`) some short post has: (doc, global first token, tokens)."""
+        t, doc_first = sb.token_hashes, sb.token_offsets[:-1]
+        docs, firsts, counts = [], [], []
+        rotated = end_keys(np.zeros(len(t), dtype=np.uint64), t, 0)  # the last token's part, once
+        for m in range(SHORT_LINE_MIN_TOKENS, self.index.params.short_tokens):
+            if len(t) < m:
+                break
+            keys = np.bitwise_xor(t[: len(t) - m + 1], rotated[m - 1 :])
+            keys ^= end_keys(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint64), m)[0]
+            first, _ = find_in(self.short_ends, self.short_ends_filter, keys)
+            doc = np.searchsorted(doc_first, first, side="right") - 1
+            inside = first + m <= sb.token_offsets[doc + 1]
+            docs.append(doc[inside])
+            firsts.append(first[inside])
+            counts.append(np.full(int(inside.sum()), m, dtype=np.int64))
+        if not docs:
+            return (np.zeros(0, dtype=np.int64),) * 3
+        return np.concatenate(docs), np.concatenate(firsts), np.concatenate(counts)
 
     def _locate(self, batch: Batch, found: list[Found], n_tokens) -> list[dict[str, Any]]:
         """Turn token positions into character offsets of the original text; settle truncation cases."""
@@ -521,6 +553,20 @@ class _Scanner:
         for r, b, s in zip(rows, bits.tolist(), shared.tolist()):
             r["evidence_bits"] = round(b, 3)
             r["generic"] = b < p.min_evidence_bits or s
+
+
+def _explained_runs_dropped(found: list[Found]) -> list[Found]:
+    """``found`` without the short posts found inside a sentence where another post's match covers
+    them: the document's words are that post's copy, not separate evidence of the short post."""
+    inline = [f for f in found if f.inline]
+    if not inline:
+        return found
+    spans: dict[int, list[tuple[int, int, int]]] = {}
+    for f in found:
+        if not f.inline:
+            spans.setdefault(f.doc, []).append((f.first, f.last, f.post))
+    return [f for f in found if not f.inline
+            or not any(a <= f.last and f.first <= b and q != f.post for a, b, q in spans.get(f.doc, ()))]
 
 
 def _sampled(batch: Batch, params: ScanParams) -> Batch:

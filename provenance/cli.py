@@ -160,6 +160,9 @@ def index_build(
     lsh_threshold: float = typer.Option(_DEFAULT_INDEX.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for."),
     short_tokens: int = typer.Option(_DEFAULT_INDEX.short_tokens, help="Posts with fewer tokens match only as whole records or lines."),
     max_key_posts: int = typer.Option(_DEFAULT_INDEX.max_key_posts, help="Shingles in more posts than this do not generate candidates."),
+    inline_short_bits: float = typer.Option(_DEFAULT_INDEX.inline_short_bits,
+                                            help="Short posts carrying at least this many bits (evidence strength) are "
+                                                 "also matched inside a sentence, the others only as a whole line."),
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", metavar="SIZE",
         help="Memory for the build's working arrays, e.g. 2GiB; beyond it sorted runs spill to disk "
@@ -182,7 +185,7 @@ def index_build(
     from . import api
 
     params = IndexParams(ngram=ngram, seed=seed, num_perm=num_perm, lsh_threshold=lsh_threshold,
-                         short_tokens=short_tokens, max_key_posts=max_key_posts)
+                         short_tokens=short_tokens, max_key_posts=max_key_posts, inline_short_bits=inline_short_bits)
     limit = _size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
     key = _key(key_file)
     with _progress(quiet, "indexing", posts, fmt) as bar:

@@ -48,6 +48,9 @@ class IndexParams(_Params):
         max_key_posts: a shingle found in more posts than this is *frequent*: not used to generate
             candidates (a post whose every shingle is frequent keeps its rarest one), always used
             in verification.
+        inline_short_bits: a short post whose text carries at least this many bits under the
+            bundled background model (:mod:`provenance.match.background`) is also matched inside a
+            sentence; the others only as a whole record or line (most short posts are phrases).
     """
 
     _KIND = "index"
@@ -57,6 +60,7 @@ class IndexParams(_Params):
     lsh_threshold: float = 0.5
     short_tokens: int = 6
     max_key_posts: int = 50
+    inline_short_bits: float = 60.0
 
     def __post_init__(self) -> None:
         _check(1 <= self.ngram <= 16, f"ngram (--ngram) must be 1..16, got {self.ngram}")
@@ -64,6 +68,7 @@ class IndexParams(_Params):
         _check(1 <= self.num_perm <= 1024, f"num_perm (--num-perm) must be 1..1024, got {self.num_perm}")
         _check(0.0 < self.lsh_threshold < 1.0, f"lsh_threshold (--lsh-threshold) must be in (0, 1), got {self.lsh_threshold}")
         _check(self.short_tokens >= self.ngram, f"short_tokens (--short-tokens, {self.short_tokens}) must be >= ngram (--ngram, {self.ngram})")
+        _check(0.0 <= self.inline_short_bits <= 1000.0, f"inline_short_bits (--inline-short-bits) must be in [0, 1000], got {self.inline_short_bits}")
         _check(self.max_key_posts >= 1, f"max_key_posts (--max-key-posts) must be >= 1, got {self.max_key_posts}")
 
 

@@ -165,6 +165,8 @@ class Found:
     fallback: "Found | None" = None
     """For a ``containment_prefix`` match: what stands if the document does not show the copy cut off
     (a ``partial`` match, or nothing)."""
+    inline: bool = False
+    """``exact_short`` inside a sentence (not a whole record or line)."""
     shared: int | None = None
     """``exact_short``: the indexed posts with the same normalized text (the rest of the figure, and the
     other methods', is measured in :mod:`provenance.match.shared`)."""

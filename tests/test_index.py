@@ -208,16 +208,18 @@ def test_index_of_another_normalization_is_refused(recorded, api_index, tmp_path
 
 
 SHORT = "Flight delayed again!"
+SPECIFIC = "Zootopia marathon with Grandma Lupita"  # short, but far from a stock phrase (90 bits)
 LONG = "The pilot told us the storm over Denver would keep every plane on the ground for hours tonight"
 
 
 @pytest.fixture(scope="module")
 def short_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     d = tmp_path_factory.mktemp("short")
-    posts = write_jsonl(d / "posts.jsonl", [{"id": "s1", "text": SHORT}, {"id": "l1", "text": LONG}])
+    posts = write_jsonl(d / "posts.jsonl", [{"id": "s1", "text": SHORT}, {"id": "l1", "text": LONG},
+                                            {"id": "s2", "text": SPECIFIC}])
     index = api.build_index([posts], d / "idx")
     kinds = dict(index.posts.select("post_id", "kind").iter_rows())
-    assert kinds == {"s1": "short", "l1": "shingled"}
+    assert kinds == {"s1": "short", "l1": "shingled", "s2": "short"}
     return index
 
 
@@ -250,11 +252,46 @@ def test_short_post_over_consecutive_whole_lines(short_index: Index) -> None:
     assert texts[0][r["doc_start"]:r["doc_end"]] == "Flight\n\nDelayed again"
 
 
-def test_short_post_inside_a_sentence_does_not_match(short_index: Index) -> None:
+def test_a_common_short_post_inside_a_sentence_does_not_match(short_index: Index) -> None:
+    from provenance.match.background import default_background, span_bits
+
+    assert span_bits(default_background(), [SHORT])[0] < short_index.params.inline_short_bits
     texts = [FILLER + "Passengers said the flight delayed again was the third this week. " + FILLER,
              FILLER * 2 + "\nWe heard the flight delayed again, sadly\n" + FILLER]
     m = api.scan_texts(short_index, texts).matches
     assert m.height == 0, m
+
+
+def test_a_specific_short_post_inside_a_sentence_matches(short_index: Index) -> None:
+    text = FILLER + "She wrote that a zootopia marathon with grandma Lupita was the plan. " + FILLER
+    m = api.scan_texts(short_index, [text]).matches
+    assert m.select("post_id", "method").rows() == [("s2", "exact_short")]
+    r = m.row(0, named=True)
+    assert text[r["doc_start"]:r["doc_end"]] == "zootopia marathon with grandma Lupita"
+    assert r["jaccard"] is None and not r["generic"] and r["shared_posts"] == 1  # itself
+    # only the eligible short post has an end key; with the bar at 0 both have one
+    assert len(short_index.short_end_keys) == 1
+    ends = dict(short_index.posts.select("post_id", "end_key").iter_rows())
+    assert ends["s2"] != 0 and ends["s1"] == 0 == ends["l1"]
+
+
+def test_short_posts_inside_sentences_at_any_strength(tmp_path: Path) -> None:
+    posts = write_jsonl(tmp_path / "posts.jsonl", [{"id": "s1", "text": SHORT}, {"id": "s2", "text": SPECIFIC}])
+    index = api.build_index([posts], tmp_path / "idx", params=IndexParams(inline_short_bits=0))
+    assert len(index.short_end_keys) == 2
+    text = FILLER + "Passengers said the flight delayed again was the third this week. " + FILLER
+    m = api.scan_texts(index, [text]).matches  # found (37 bits: not generic at the default 35)
+    assert m.select("post_id", "method", "generic").rows() == [("s1", "exact_short", False)]
+
+
+def test_a_short_post_inside_another_posts_copy_is_not_reported(tmp_path: Path) -> None:
+    longer = "Our weekend plan: a zootopia marathon with grandma Lupita and pizza for everyone tonight"
+    posts = write_jsonl(tmp_path / "posts.jsonl", [{"id": "s2", "text": SPECIFIC}, {"id": "long", "text": longer}])
+    index = api.build_index([posts], tmp_path / "idx")
+    m = api.scan_texts(index, [FILLER + longer + ". " + FILLER]).matches
+    assert m["post_id"].to_list() == ["long"]  # the short post's words are the long post's copy
+    alone = api.scan_texts(index, [FILLER + "A zootopia marathon with grandma Lupita, again. " + FILLER]).matches
+    assert alone["post_id"].to_list() == ["s2"]
 
 
 def test_long_post_still_matches_in_the_short_index(short_index: Index) -> None:
