@@ -29,14 +29,14 @@ from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
 from .index import SHORT, Index, build_index as _build, open_index
 from .keys import Key, align_subkey
-from .match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts
+from .match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
 from .match.align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
 from .match.background import default_background, plain_hasher, span_bits
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
 from .report import MATCH_SCHEMA, split_generic, write_outputs
-from .shingle import ShingleBatch, TokenHasher, batch_shingles, end_keys, sequence_keys
+from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
 from .text.offsets import token_spans_many
 from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
                      judge_many, verify_many)
@@ -228,6 +228,7 @@ class _Scanner:
         ix = self.index
         self.hasher = ix.token_hasher()
         self.background, self.background_hasher = default_background(), plain_hasher()
+        self.plain_tokens = ix.key is None and ix.params.seed == self.background_hasher.seed
         self.code_subkey = align_subkey(ix.key.secret) if ix.key is not None else None
         self.key_filter = ix.keys_filter
         self.frequent = FrequentShingles.of(ix)
@@ -236,11 +237,11 @@ class _Scanner:
         self.head_frequent, self.n_tokens = ix.post_head_frequent, ix.post_tokens
         # Short posts by exact key, sorted: a key's posts are a contiguous run.
         self.short_keys, self.short_posts = ix.short_keys, ix.short_posts
-        # ... and their end keys, the cheap test of a run inside a sentence.
-        self.short_ends = np.asarray(ix.short_end_keys)
-        # (a sparse filter, 1 slot in 128 set: most runs of most documents stop at its one gather)
-        self.short_ends_filter = (KeyFilter.of(self.short_ends, bits=min(KeyFilter.bits_for(len(self.short_ends)) + 4, 30))
-                                  if len(self.short_ends) else None)
+        # ... and the first shingles of those matched inside a sentence too (a sparse filter, 1 slot in
+        # 128 set: almost every shingle of a document stops at its one gather).
+        self.short_heads = np.asarray(ix.short_heads)
+        self.short_heads_filter = (KeyFilter.of(self.short_heads, bits=min(KeyFilter.bits_for(len(self.short_heads)) + 4, 30))
+                                   if len(self.short_heads) else None)
 
     # -- one batch ------------------------------------------------------------------------------
 
@@ -275,7 +276,7 @@ class _Scanner:
         found = self._containment(sb, probe) if containment else self._jaccard(sb)
         found = _explained_runs_dropped(found + self._short_matches(sb))
         t2 = time.perf_counter()
-        rows = self._locate(batch, found, sb.n_tokens)
+        rows = self._locate(batch, found, sb)
         t3 = time.perf_counter()
         self.timings["shingle"] += t1 - t0
         self.timings["match"] += t2 - t1
@@ -381,12 +382,12 @@ class _Scanner:
         p = self.params
         self.tally.aligned += len(docs)
         codes, offsets, lengths, lo, hi, diagonal = self._pair_windows(sb, docs, posts, regions, rows)
-        got = align_many(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts, self.code_subkey, p.min_aligned)
         allowed = allowed_edits(lengths, p.min_aligned)
-        span = got.last - got.first + 1
         fewest = np.maximum(lengths - allowed, min(p.min_span_tokens, ALIGNED_MIN_TOKENS))
-        ok = ((got.matched >= fewest) & (span - got.matched <= allowed)
-              & (got.first >= 0))
+        got = align_many(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts, self.code_subkey, p.min_aligned,
+                         needed=fewest)
+        span = got.last - got.first + 1
+        ok = (got.matched >= fewest) & (span - got.matched <= allowed) & (got.first >= 0)
         return self._found("aligned", docs, posts, regions, rows, np.flatnonzero(ok), got.matched / lengths,
                            got.first, got.last)
 
@@ -434,7 +435,7 @@ class _Scanner:
                 firsts.append(line_first[keep])
                 counts.append((ends[keep + m] - ends[keep]))
         n_whole = sum(len(a) for a in docs)  # records and lines; runs inside sentences come after
-        if sb.line_starts is not None and self.short_ends_filter is not None:
+        if sb.line_starts is not None and self.short_heads_filter is not None:
             for a, run in zip((docs, firsts, counts), self._short_runs(sb)):
                 a.append(run)
         doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
@@ -458,28 +459,20 @@ class _Scanner:
         return out
 
     def _short_runs(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document whose end
-        key (:func:`~provenance.shingle.end_keys`) some short post has: (doc, global first token, tokens)."""
-        t, doc_first = sb.token_hashes, sb.token_offsets[:-1]
-        docs, firsts, counts = [], [], []
-        rotated = end_keys(np.zeros(len(t), dtype=np.uint64), t, 0)  # the last token's part, once
-        for m in range(SHORT_LINE_MIN_TOKENS, self.index.params.short_tokens):
-            if len(t) < m:
-                break
-            keys = np.bitwise_xor(t[: len(t) - m + 1], rotated[m - 1 :])
-            keys ^= end_keys(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint64), m)[0]
-            first, _ = find_in(self.short_ends, self.short_ends_filter, keys)
-            doc = np.searchsorted(doc_first, first, side="right") - 1
-            inside = first + m <= sb.token_offsets[doc + 1]
-            docs.append(doc[inside])
-            firsts.append(first[inside])
-            counts.append(np.full(int(inside.sum()), m, dtype=np.int64))
-        if not docs:
-            return (np.zeros(0, dtype=np.int64),) * 3
-        return np.concatenate(docs), np.concatenate(firsts), np.concatenate(counts)
+        """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document that start
+        with the first shingle of a short post matched inside sentences: (doc, global first token, tokens)."""
+        at, _ = find_in(self.short_heads, self.short_heads_filter, sb.hashes)
+        doc = np.searchsorted(sb.offsets, at, side="right") - 1
+        first = sb.token_offsets[doc] + (at - sb.offsets[doc])  # shingle i of a text starts at its token i
+        room = sb.token_offsets[doc + 1] - first
+        lengths = np.arange(SHORT_LINE_MIN_TOKENS, self.index.params.short_tokens)
+        fits = room[:, None] >= lengths[None, :]
+        rows, cols = np.nonzero(fits)
+        return doc[rows], first[rows], lengths[cols].astype(np.int64)
 
-    def _locate(self, batch: Batch, found: list[Found], n_tokens) -> list[dict[str, Any]]:
+    def _locate(self, batch: Batch, found: list[Found], sb: ShingleBatch) -> list[dict[str, Any]]:
         """Turn token positions into character offsets of the original text; settle truncation cases."""
+        n_tokens = sb.n_tokens
         by_doc: dict[int, list[Found]] = {}
         for f in found:
             by_doc.setdefault(f.doc, []).append(f)
@@ -515,9 +508,9 @@ class _Scanner:
                     "method": f.method,
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
                     "evidence_bits": 0.0, "shared_posts": f.shared, "generic": False,
-                    "_post": f.post, "_doc": d,
+                    "_post": f.post, "_doc": d, "_first": f.first,
                 })
-        self._weigh(rows)
+        self._weigh(rows, sb)
         # The shares count the specific matches only.
         by_text: dict[int, list[dict[str, Any]]] = {}
         for r in rows:
@@ -533,23 +526,37 @@ class _Scanner:
             self.tally.cross += covered * len(batch.texts[d])
         return rows
 
-    def _weigh(self, rows: list[dict[str, Any]]) -> None:
+    def _weigh(self, rows: list[dict[str, Any]], sb: ShingleBatch) -> None:
         """Each match's evidence strength: the bits of its span (:mod:`provenance.match.background`)
         and the posts that share it (:mod:`provenance.match.shared`); ``generic`` below
-        ``min_evidence_bits``, or a short span more than ``max_shared_posts`` posts share."""
+        ``min_evidence_bits``, or a short span more than ``max_shared_posts`` posts share. Both are read
+        off the batch's own token and shingle hashes (shingle ``i`` of a text starts at its token ``i``)."""
         if not rows:
             return
-        p = self.params
-        bits = span_bits(self.background, [r["doc_text"] for r in rows], self.background_hasher)
-        todo = [r for r in rows if r["span_tokens"] < SHARED_SPAN_TOKENS]
-        if todo:
-            whole = [r["method"] == "exact_short" for r in todo]  # a short post: any post's shingles
-            counts = shared_posts(self.index, [r["doc_text"] for r in todo],
-                                  [-1 if w else r["_post"] for r, w in zip(todo, whole)], self.hasher)
-            for r, c in zip(todo, counts.tolist()):
-                r["shared_posts"] = max(c, r["shared_posts"] or 0)
-        shared = is_shared_phrase(np.array([r["shared_posts"] or 0 for r in rows], dtype=np.int64),
-                                  np.array([r["span_tokens"] for r in rows], dtype=np.int64), p.max_shared_posts)
+        p, n = self.params, self.index.params.ngram
+        doc = np.array([r["_doc"] for r in rows], dtype=np.int64)
+        first = np.array([r["_first"] for r in rows], dtype=np.int64)
+        length = np.array([r["span_tokens"] for r in rows], dtype=np.int64)
+        if self.plain_tokens:  # the index hashes tokens as the background model does
+            lo = sb.token_offsets[doc] + first
+            bits = self.background.bits(sb.token_hashes[expand_ranges(lo, length)], np.r_[0, np.cumsum(length)])
+        else:
+            bits = span_bits(self.background, [r["doc_text"] for r in rows], self.background_hasher)
+        short = np.flatnonzero(length < SHARED_SPAN_TOKENS)
+        if len(short):
+            grams = np.maximum(length[short] - n + 1, 0)
+            lo = sb.offsets[doc[short]] + first[short]
+            posts = [-1 if rows[i]["method"] == "exact_short" else rows[i]["_post"] for i in short.tolist()]
+            counts = shared_posts_of(self.index, sb.hashes[expand_ranges(lo, grams)], np.r_[0, np.cumsum(grams)],
+                                     np.array(posts, dtype=np.int64))
+            for i, c in zip(short.tolist(), counts.tolist()):
+                rows[i]["shared_posts"] = max(c, rows[i]["shared_posts"] or 0)
+        for r in rows:
+            if r["span_tokens"] >= SHARED_SPAN_TOKENS:
+                r["shared_posts"] = None
+            del r["_first"]
+        shared = is_shared_phrase(np.array([r["shared_posts"] or 0 for r in rows], dtype=np.int64), length,
+                                  p.max_shared_posts)
         for r, b, s in zip(rows, bits.tolist(), shared.tolist()):
             r["evidence_bits"] = round(b, 3)
             r["generic"] = b < p.min_evidence_bits or s

@@ -10,7 +10,7 @@ file                         content
                              hash and MinHash scheme names, counts, the sha256 of every other file,
                              and for a keyed index the key's fingerprint (``key``; never the key)
 ``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
-                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``, ``end_key``
+                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``, ``head_key``
                              and the ``--meta-field`` columns (``meta_NAME``)
 ``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
 ``post_tokens.npy``          int32 ``(posts,)``: tokens after normalization
@@ -34,10 +34,10 @@ file                         content
 ``frequent_pos.npy``         uint32 ``pos[o[i]:o[i+1]]`` (every occurrence, in order)
 ``short_keys.npy``           uint64, sorted: exact keys of the short posts
 ``short_posts.npy``          uint32: the short post of each exact key
-``short_end_keys.npy``       uint64, sorted: :func:`~provenance.shingle.end_keys` (first and last token,
-                             length) of the short posts of ``inline_short_bits`` bits or more: a scan's
-                             cheap test for such a post inside a sentence; ``posts.parquet`` keeps each
-                             one's as ``end_key`` (0 for the other posts)
+``short_heads.npy``          uint64, sorted, distinct: the first shingle of each short post of
+                             ``inline_short_bits`` bits or more, where a scan looks for such a post inside
+                             a sentence; ``posts.parquet`` keeps each one's as ``head_key`` (0 for the
+                             other posts)
 ``signatures.npy``           uint32 ``(posts, num_perm)``: MinHash signatures (datasketch affine32)
 ``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band
 ``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
@@ -89,7 +89,7 @@ from .keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, align_subke
 from .match.align import CODE_NAME, KEYED_CODE_NAME, token_codes
 from .normalize import NORMALIZATION
 from .params import IndexParams
-from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, end_keys, sequence_keys
+from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
 
@@ -97,11 +97,11 @@ __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in
            "FORMAT_VERSION"]
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 5  # 4: token codes for alignment; 5: short posts' end keys
+FORMAT_VERSION = 5  # 4: token codes for alignment; 5: short posts' head shingles
 MANIFEST = "manifest.json"
 _ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingles",
            "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
-           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_end_keys",
+           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads",
            "signatures",
            "lsh_keys", "lsh_posts")
 
@@ -301,7 +301,7 @@ class Index:
     frequent_pos: NDArray[np.uint32]
     short_keys: NDArray[np.uint64]
     short_posts: NDArray[np.uint32]
-    short_end_keys: NDArray[np.uint64]
+    short_heads: NDArray[np.uint64]
     signatures: NDArray[np.uint32]
     lsh_keys: NDArray[np.uint64]
     lsh_posts: NDArray[np.uint32]
@@ -428,9 +428,9 @@ class _Builder:
         self.postings = HashSpill(self.work, "postings", _POSTING)
         self.bands = [HashSpill(self.work, f"band{b:03d}", _PAIR, bits=4) for b in range(self.n_bands)]
         self.short = HashSpill(self.work, "short", _PAIR, bits=4)
-        self.short_ends = HashSpill(self.work, "short_ends", _PAIR, bits=4)
+        self.short_heads = HashSpill(self.work, "short_heads", _PAIR, bits=4)
         self.ids = HashSpill(self.work, "ids", _PAIR, bits=4)
-        self.spills = [self.postings, *self.bands, self.short, self.short_ends, self.ids]
+        self.spills = [self.postings, *self.bands, self.short, self.short_heads, self.ids]
         self.frames: list[pl.DataFrame] = []
         self.frame_bytes = 0
         self.parts: list[tuple[Path, int, int]] = []  # spilled posts tables: file, first post, posts
@@ -455,9 +455,9 @@ class _Builder:
 
             bits = span_bits(default_background(), [batch.texts[i] for i in np.flatnonzero(inline)])
             inline[np.flatnonzero(inline)] = bits >= p.inline_short_bits
-        starts = np.minimum(sb.token_offsets[:-1], max(len(sb.token_hashes) - 1, 0))
-        ends = np.where(inline, end_keys(sb.token_hashes[starts], sb.token_hashes[np.maximum(sb.token_offsets[1:] - 1, 0)],
-                                                n_tokens), np.uint64(0)) if len(sb.token_hashes) else np.zeros(len(kind), np.uint64)
+        inline &= n_tokens >= p.ngram  # (a post with a shingle: its first is where a scan looks)
+        heads = np.zeros(len(kind), dtype=np.uint64)
+        heads[inline] = sb.hashes[sb.offsets[:-1][inline]]
         # Short posts keep no shingles: they match only as whole records or lines.
         counts = np.diff(sb.offsets)
         lengths = np.where(kind == SHINGLED, counts, 0)
@@ -468,16 +468,16 @@ class _Builder:
             "kind": np.array(KINDS)[kind].tolist(),
             "n_tokens": n_tokens,
             "exact_key": exact,
-            "end_key": ends,
+            "head_key": heads,
         }
         for name, values in batch.meta.items():
             cols[f"meta_{name}"] = values
         frame = pl.DataFrame(cols, schema_overrides={"row": pl.Int64, "n_tokens": pl.Int64, "exact_key": pl.UInt64,
-                                                       "end_key": pl.UInt64})
+                                                       "head_key": pl.UInt64})
         shingled = np.repeat(kind == SHINGLED, n_tokens)
         post_of_token = np.repeat(np.arange(self.n_posts, self.n_posts + len(n_tokens), dtype=np.int64), n_tokens)
         codes = token_codes(sb.token_hashes[shingled], post_of_token[shingled], self.code_subkey)
-        self.add(frame, kind, n_tokens, exact, ends, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths, codes)
+        self.add(frame, kind, n_tokens, exact, heads, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths, codes)
 
     def add_index(self, base: "Index", step: int = 1 << 16) -> None:
         """Add every post of ``base`` (its shingles are reused; the texts are not needed)."""
@@ -489,14 +489,14 @@ class _Builder:
             b = min(a + step, base.n_posts)
             frame = lazy.slice(a, b - a).collect()
             self.add(frame, np.asarray(base.post_kind[a:b]), np.asarray(base.post_tokens[a:b]),
-                     frame["exact_key"].to_numpy(), frame["end_key"].to_numpy(), np.asarray(base.shingles[off[a] : off[b]]),
+                     frame["exact_key"].to_numpy(), frame["head_key"].to_numpy(), np.asarray(base.shingles[off[a] : off[b]]),
                      np.diff(off[a : b + 1]),
                      np.asarray(base.token_codes[co[a] : co[b]]))
 
     def add(self, frame: pl.DataFrame, kind: NDArray[np.uint8], n_tokens: NDArray, exact: NDArray[np.uint64],
-            ends: NDArray[np.uint64], shingles: NDArray[np.uint64], lengths: NDArray[np.int64],
+            heads: NDArray[np.uint64], shingles: NDArray[np.uint64], lengths: NDArray[np.int64],
             codes: NDArray[np.uint32]) -> None:
-        """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact and end keys, and the
+        """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact and head keys, and the
         shingles of the shingled ones (``lengths`` per post, 0 for the others) and their token codes
         (``n_tokens`` per shingled post) concatenated."""
         n, p0 = len(lengths), self.n_posts
@@ -531,8 +531,8 @@ class _Builder:
             self.bands[b].add(_pairs(keys, post_no))
         short = np.flatnonzero(kind == SHORT)
         self.short.add(_pairs(exact[short], post_no[short]))
-        inline = np.flatnonzero(np.asarray(ends) != 0)
-        self.short_ends.add(_pairs(np.asarray(ends)[inline], post_no[inline]))
+        inline = np.flatnonzero(np.asarray(heads) != 0)
+        self.short_heads.add(_pairs(np.asarray(heads)[inline], post_no[inline]))
         self.ids.add(_pairs(frame["post_id"].hash(seed=0).to_numpy(), post_no))
         self.frames.append(frame)
         self.frame_bytes += frame.estimated_size()
@@ -576,7 +576,7 @@ class _Builder:
         self._frequent_occurrences()
         self._sorted_pairs(self.bands, "lsh_keys", "lsh_posts", shape=(self.n_bands, self.n_posts))
         self._sorted_pairs([self.short], "short_keys", "short_posts")
-        self._sorted_set(self.short_ends, "short_end_keys")
+        self._sorted_set(self.short_heads, "short_heads")
         self._posts_table()
         shutil.rmtree(self.work)
         return {

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .keys import Key
 
 __all__ = ["HASH_NAME", "KEYED_HASH_NAME", "ShingleBatch", "TokenHasher", "batch_shingles", "shingle_hash", "token_hash",
-           "combine", "fold_rows", "text_key", "sequence_keys", "siphash24", "end_keys"]
+           "combine", "fold_rows", "text_key", "sequence_keys", "siphash24"]
 
 HASH_NAME = "xxh3_64-token+rotl29-fold+fmix64/v2"
 KEYED_HASH_NAME = "keyed:blake2b64-token+rotl29-fold+siphash24/v1"
@@ -285,16 +285,6 @@ def sequence_keys(token_hashes: NDArray[np.uint64], starts: NDArray[np.int64], l
     return out
 
 
-def end_keys(first: NDArray[np.uint64], last: NDArray[np.uint64], lengths: NDArray[np.int64]) -> NDArray[np.uint64]:
-    """A cheap key of a run of token hashes from its first and last token and its length: the index
-    keeps those of its short posts so that a scan tests every run of a document for being one with
-    three numpy operations a run; a run that passes is then confirmed by its :func:`sequence_keys`."""
-    last = np.asarray(last, dtype=np.uint64)
-    rotated = (last << np.uint64(17)) | (last >> np.uint64(47))
-    return np.asarray(first, dtype=np.uint64) ^ rotated ^ (np.asarray(lengths, dtype=np.uint64) * _END_MIX)
-
-
-_END_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 _K1, _K2 = np.uint64(0x9FB21C651E98DF25), np.uint64(0xD6E8FEB86659FD93)
 _WORD_MASK = np.array([(1 << (8 * m)) - 1 for m in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _LONG_TOKEN = 64

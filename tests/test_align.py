@@ -66,6 +66,20 @@ def test_banded_lcs_matches_plain_dp(cases, min_aligned):
             assert got.first[k] == -1 and got.last[k] == -1
 
 
+@settings(max_examples=100, deadline=None)
+@given(pairs, st.integers(0, 8))
+def test_pairs_that_cannot_reach_the_needed_tokens_are_skipped(cases, need):
+    """With ``needed``, a pair keeps its plain-DP alignment whenever that reaches ``needed`` tokens."""
+    post_codes, post_offsets, doc_hashes, lo, hi, diagonal = as_arrays(cases)
+    args = (post_codes, post_offsets, doc_hashes, lo, hi, diagonal, np.zeros(len(cases), dtype=np.int64), None, 0.8)
+    full = align_many(*args)
+    pruned = align_many(*args, needed=np.full(len(cases), need, dtype=np.int64))
+    reach = full.matched >= need
+    for name in ("matched", "first", "last"):
+        assert np.array_equal(getattr(pruned, name)[reach], getattr(full, name)[reach])
+    assert np.all(pruned.matched[~reach] < need)
+
+
 def test_one_substituted_word_of_seven_is_six_in_order():
     post = np.array([11, 12, 13, 14, 15, 16, 17], dtype=np.uint32)
     doc = np.array([1, 2, 3, 11, 12, 13, 99, 15, 16, 17, 4, 5], dtype=np.uint64)

@@ -270,15 +270,15 @@ def test_a_specific_short_post_inside_a_sentence_matches(short_index: Index) -> 
     assert text[r["doc_start"]:r["doc_end"]] == "zootopia marathon with grandma Lupita"
     assert r["jaccard"] is None and not r["generic"] and r["shared_posts"] == 1  # itself
     # only the eligible short post has an end key; with the bar at 0 both have one
-    assert len(short_index.short_end_keys) == 1
-    ends = dict(short_index.posts.select("post_id", "end_key").iter_rows())
+    assert len(short_index.short_heads) == 1
+    ends = dict(short_index.posts.select("post_id", "head_key").iter_rows())
     assert ends["s2"] != 0 and ends["s1"] == 0 == ends["l1"]
 
 
 def test_short_posts_inside_sentences_at_any_strength(tmp_path: Path) -> None:
     posts = write_jsonl(tmp_path / "posts.jsonl", [{"id": "s1", "text": SHORT}, {"id": "s2", "text": SPECIFIC}])
     index = api.build_index([posts], tmp_path / "idx", params=IndexParams(inline_short_bits=0))
-    assert len(index.short_end_keys) == 2
+    assert len(index.short_heads) == 2
     text = FILLER + "Passengers said the flight delayed again was the third this week. " + FILLER
     m = api.scan_texts(index, [text]).matches  # found (37 bits: not generic at the default 35)
     assert m.select("post_id", "method", "generic").rows() == [("s1", "exact_short", False)]

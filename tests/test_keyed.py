@@ -335,7 +335,7 @@ def test_no_post_text_in_any_index_file(keyed_index: BuiltIndex, plain_index: Bu
             for needle in needles:
                 assert needle not in data, (f, needle)
         posts = pl.read_parquet(index.path / "posts.parquet")  # (compressed on disk: read it too)
-        assert set(posts.columns) == {"post_id", "source", "row", "kind", "n_tokens", "exact_key", "end_key", "meta_name",
+        assert set(posts.columns) == {"post_id", "source", "row", "kind", "n_tokens", "exact_key", "head_key", "meta_name",
                                       "meta_tweet_created"}
         values = set()
         for col in posts.columns:

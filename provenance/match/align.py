@@ -109,7 +109,8 @@ class Alignments:
 
 def align_many(post_codes: NDArray[np.uint32], post_offsets: NDArray[np.int64], doc_hashes: NDArray[np.uint64],
                doc_lo: NDArray[np.int64], doc_hi: NDArray[np.int64], diagonal: NDArray[np.int64],
-               posts: NDArray[np.int64], subkey: bytes | None, min_aligned: float) -> Alignments:
+               posts: NDArray[np.int64], subkey: bytes | None, min_aligned: float,
+               needed: NDArray[np.int64] | None = None) -> Alignments:
     """Banded LCS of many (post, document) pairs at once.
 
     Pair ``k`` aligns its post's token codes ``post_codes[post_offsets[k]:post_offsets[k+1]]`` (``m``
@@ -117,6 +118,9 @@ def align_many(post_codes: NDArray[np.uint32], post_offsets: NDArray[np.int64], 
     token hashes ``doc_hashes[doc_lo[k]:doc_hi[k]]``: post token ``i`` may match document token
     ``diagonal[k] + i + d`` (positions within the document) for ``-b <= d <= b``, where ``b`` is the
     allowed edits (:func:`allowed_edits`) of the longest post of the pair's length group, plus 2.
+
+    ``needed``: a pair whose window holds fewer than ``needed[k]`` of its post's tokens at all cannot
+    align that many and is not aligned (``matched = 0``); the rest get their best alignment.
     """
     k = len(doc_lo)
     m = np.diff(post_offsets).astype(np.int64)
@@ -131,6 +135,16 @@ def align_many(post_codes: NDArray[np.uint32], post_offsets: NDArray[np.int64], 
         rows = np.flatnonzero(group == g)
         longest = BUCKETS[g + 1] - 1 if g + 1 < len(BUCKETS) else g - len(BUCKETS)
         b = int(allowed_edits(np.array([longest]), min_aligned)[0]) + 2
+        args = (post_codes, post_offsets[:-1][rows], m[rows], doc_hashes, doc_lo[rows], doc_hi[rows], diagonal[rows],
+                posts[rows], subkey, b)
+        if needed is not None:
+            # An alignment finds at most as many post tokens as occur in its window at all: pairs with
+            # too few (most pairs of short posts with a single shingle hit) skip the DP.
+            post, post_ok, doc, doc_ok = _windows(*args)
+            present = ((post[:, :, None] == doc[:, None, :]) & doc_ok[:, None, :]).any(axis=2) & post_ok
+            rows = rows[present.sum(axis=1) >= needed[rows]]
+            if not len(rows):
+                continue
         got = _align_group(post_codes, post_offsets[:-1][rows], m[rows], doc_hashes, doc_lo[rows], doc_hi[rows],
                            diagonal[rows], posts[rows], subkey, b)
         matched[rows], first[rows], last[rows] = got

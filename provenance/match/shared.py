@@ -31,7 +31,7 @@ from ..arrays import expand_ranges
 if TYPE_CHECKING:
     from ..index import Index
 
-__all__ = ["SHARED_SPAN_TOKENS", "shared_posts", "is_shared_phrase"]
+__all__ = ["SHARED_SPAN_TOKENS", "shared_posts", "shared_posts_of", "is_shared_phrase"]
 
 SHARED_SPAN_TOKENS = 10
 """Spans of this many tokens or more are never generic for being shared by several posts."""
@@ -59,30 +59,36 @@ def shared_posts(index: "Index", spans: Sequence[str], posts: Sequence[int], has
     the posts holding the rarest of all the span's shingles (0 when no post holds one of them)."""
     from ..shingle import batch_shingles
 
-    n = len(spans)
-    out = np.zeros(n, dtype=np.int64)
     sb = batch_shingles(list(spans), index.params.ngram, hasher, lines=False)
-    if not len(sb.hashes):
+    return shared_posts_of(index, sb.hashes, sb.offsets, np.asarray(posts, dtype=np.int64))
+
+
+def shared_posts_of(index: "Index", hashes: NDArray[np.uint64], offsets: NDArray[np.int64],
+                    posts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """:func:`shared_posts` of spans given as their shingle hashes (span ``i``'s are
+    ``hashes[offsets[i]:offsets[i+1]]``)."""
+    n = len(posts)
+    out = np.zeros(n, dtype=np.int64)
+    if not len(hashes):
         return out
-    posts = np.asarray(posts, dtype=np.int64)
     anyone = posts < 0
     lo = np.where(anyone, 0, index.shingle_offsets[np.maximum(posts, 0)])
     hi = np.where(anyone, 0, index.shingle_offsets[np.maximum(posts, 0) + 1])
     post_hashes = index.shingles[expand_ranges(lo, hi - lo)]
     # (match, shingle) pairs of the spans and of the posts, as one integer each: the match number
     # above the shingle's rank among all the hashes involved.
-    _, rank = np.unique(np.concatenate([sb.hashes, post_hashes]), return_inverse=True)
-    span_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(sb.offsets))
+    _, rank = np.unique(np.concatenate([hashes, post_hashes]), return_inverse=True)
+    span_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
     post_row = np.repeat(np.arange(n, dtype=np.int64), hi - lo)
-    span_key = (span_row << 32) | rank[: len(sb.hashes)]
-    post_key = np.sort((post_row << 32) | rank[len(sb.hashes):])
+    span_key = (span_row << 32) | rank[: len(hashes)]
+    post_key = np.sort((post_row << 32) | rank[len(hashes):])
     at = np.minimum(np.searchsorted(post_key, span_key), max(len(post_key) - 1, 0))
     mine = post_key[at] == span_key if len(post_key) else np.zeros(len(span_key), dtype=bool)
-    held = _posts_per_shingle(index, sb.hashes)
+    held = _posts_per_shingle(index, hashes)
     mine |= anyone[span_row]
     counts = np.where(mine, held, np.iinfo(np.int64).max)
-    has = np.diff(sb.offsets) > 0
-    least = np.minimum.reduceat(counts, sb.offsets[:-1][has])
+    has = np.diff(offsets) > 0
+    least = np.minimum.reduceat(counts, offsets[:-1][has])
     out[has] = np.where(least == np.iinfo(np.int64).max, 0, least)
     return out
 
