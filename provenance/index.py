@@ -92,6 +92,7 @@ from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
+from .arrays import expand_ranges
 
 __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
@@ -416,6 +417,7 @@ class _Builder:
         self.range_limit = max(memory_limit // 8, 256)
         self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm)
         self.hasher = TokenHasher(params.seed, key=key)
+        self.plain_tokens = key is None and params.seed == 0
         w = self._writer
         self.w_shingles, self.w_offsets = w("shingles", np.uint64), w("shingle_offsets", np.int64)
         self.w_offsets.append(np.zeros(1, dtype=np.int64))
@@ -448,13 +450,19 @@ class _Builder:
         n_tokens = sb.n_tokens
         kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
         exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, self.hasher.finish), np.uint64(0))
-        # Short posts specific enough to be matched inside a sentence get an end key.
+        # Short posts specific enough to be matched inside a sentence keep their first shingle.
         inline = kind == SHORT
         if inline.any():
             from .match.background import default_background, span_bits
 
-            bits = span_bits(default_background(), [batch.texts[i] for i in np.flatnonzero(inline)])
-            inline[np.flatnonzero(inline)] = bits >= p.inline_short_bits
+            short = np.flatnonzero(inline)
+            if self.plain_tokens:  # the background model hashes tokens as this index does
+                starts = sb.token_offsets[:-1][short]
+                bits = default_background().bits(sb.token_hashes[expand_ranges(starts, n_tokens[short])],
+                                                 np.r_[0, np.cumsum(n_tokens[short])])
+            else:
+                bits = span_bits(default_background(), [batch.texts[i] for i in short])
+            inline[short] = bits >= p.inline_short_bits
         inline &= n_tokens >= p.ngram  # (a post with a shingle: its first is where a scan looks)
         heads = np.zeros(len(kind), dtype=np.uint64)
         heads[inline] = sb.hashes[sb.offsets[:-1][inline]]
