@@ -40,16 +40,17 @@ SHARED_SPAN_TOKENS = 10
 def _posts_per_shingle(index: "Index", hashes: NDArray[np.uint64]) -> NDArray[np.int64]:
     """Indexed posts holding each shingle: its key's post count, ``max_key_posts + 1`` for a frequent
     shingle, 0 for one no post holds."""
+    from ..index import lookup
+
     counts = np.zeros(len(hashes), dtype=np.int64)
     keys = index.keys
     if len(keys) and len(hashes):
-        at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+        at = lookup(keys, hashes)
         found = keys[at] == hashes
         counts[found] = (index.key_offsets[at[found] + 1] - index.key_offsets[at[found]]).astype(np.int64)
     frequent = index.frequent
     if len(frequent) and len(hashes):
-        at = np.minimum(np.searchsorted(frequent, hashes), len(frequent) - 1)
-        counts[frequent[at] == hashes] = index.params.max_key_posts + 1
+        counts[frequent[lookup(frequent, hashes)] == hashes] = index.params.max_key_posts + 1
     return counts
 
 
