@@ -538,8 +538,7 @@ class _Scanner:
         first = np.array([r["_first"] for r in rows], dtype=np.int64)
         length = np.array([r["span_tokens"] for r in rows], dtype=np.int64)
         if self.plain_tokens:  # the index hashes tokens as the background model does
-            lo = sb.token_offsets[doc] + first
-            bits = self.background.bits(sb.token_hashes[expand_ranges(lo, length)], np.r_[0, np.cumsum(length)])
+            bits = self.background.bits_of_runs(sb.token_hashes, sb.token_offsets[doc] + first, length)
         else:
             bits = span_bits(self.background, [r["doc_text"] for r in rows], self.background_hasher)
         short = np.flatnonzero(length < SHARED_SPAN_TOKENS)

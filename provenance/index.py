@@ -92,7 +92,6 @@ from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
-from .arrays import expand_ranges
 
 __all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
@@ -457,9 +456,7 @@ class _Builder:
 
             short = np.flatnonzero(inline)
             if self.plain_tokens:  # the background model hashes tokens as this index does
-                starts = sb.token_offsets[:-1][short]
-                bits = default_background().bits(sb.token_hashes[expand_ranges(starts, n_tokens[short])],
-                                                 np.r_[0, np.cumsum(n_tokens[short])])
+                bits = default_background().bits_of_runs(sb.token_hashes, sb.token_offsets[:-1][short], n_tokens[short])
             else:
                 bits = span_bits(default_background(), [batch.texts[i] for i in short])
             inline[short] = bits >= p.inline_short_bits

@@ -118,6 +118,14 @@ class Background:
         per_token = -np.log2(num / den)
         return np.bincount(np.repeat(np.arange(k), np.diff(offsets)), weights=per_token, minlength=k)
 
+    def bits_of_runs(self, token_hashes: NDArray[np.uint64], starts: NDArray[np.int64],
+                     lengths: NDArray[np.int64]) -> NDArray[np.float64]:
+        """:meth:`bits` of the runs ``token_hashes[starts[i]:starts[i] + lengths[i]]`` (hashed as the
+        model hashes tokens: :func:`plain_hasher`)."""
+        from ..arrays import expand_ranges
+
+        return self.bits(token_hashes[expand_ranges(starts, lengths)], np.r_[0, np.cumsum(lengths)])
+
 
 def in_plain_words(bits: float, tokens: int | None = None) -> str:
     """``bits`` as a sentence a reader can weigh: "a 14-word span that ordinary English text would
