@@ -594,6 +594,57 @@ def _svg(r: _Run) -> str:
 # ------------------------------------------------------------------------------------------------ entry points
 
 
+TARGET_BYTES_PER_POST = 200
+"""Issue 15's target for the containment index of real tweets, in bytes on disk per post."""
+
+
+def real_tweet_bytes(ctx: Context) -> dict[str, Any] | None:
+    """The on-disk size of an index of every airline and TweetEval tweet (the accuracy benchmark's
+    posts), built as ``index build`` does (containment) and with ``--jaccard``: bytes per post by file."""
+    if not ctx.has_data:
+        return None
+    from provenance import api
+    from provenance.params import IndexParams
+
+    from benchmarks import plant
+
+    root = ctx.work / "scale" / "real-tweets"
+    root.mkdir(parents=True, exist_ok=True)
+    posts = plant.read_airline(ctx.data) + plant.read_tweeteval(ctx.data)
+    plant.write_posts_csv(posts, root / "posts.csv")
+    out: dict[str, Any] = {"posts": len(posts)}
+    for name, params in (("containment", IndexParams()), ("jaccard", IndexParams(jaccard=True))):
+        t0 = time.perf_counter()
+        index = api.build_index([root / "posts.csv"], root / f"index-{name}", id_field="id", params=params, force=True)
+        files = {f: e["bytes"] for f, e in index.manifest["files"].items()}
+        files["manifest.json"] = (index.path / "manifest.json").stat().st_size
+        out[name] = {"build_s": round(time.perf_counter() - t0, 2), "files": files, "bytes": sum(files.values())}
+    shutil.rmtree(root)
+    return out
+
+
+def _real_tweet_markdown(real: dict[str, Any] | None) -> list[str]:
+    if real is None:
+        return []
+    n, c, j = real["posts"], real["containment"], real["jaccard"]
+    per = c["bytes"] / n
+    rows = [[f, _f(b / n, 1), _f(j["files"][f] / n, 1)] for f, b in sorted(c["files"].items(), key=lambda kv: -kv[1])]
+    rows += [[f, "-", _f(b / n, 1)] for f, b in sorted(j["files"].items(), key=lambda kv: -kv[1]) if f not in c["files"]]
+    rows.append(["**total**", f"**{per:,.0f}**", f"**{j['bytes'] / n:,.0f}**"])
+    verdict = "met" if per <= TARGET_BYTES_PER_POST else "missed"
+    return [
+        (f"**Index of real tweets** (every airline and TweetEval tweet, {n:,} posts, as the accuracy benchmark reads "
+         f"them; one in-process build each): the containment index `index build` writes holds "
+         f"{c['bytes'] / 2**20:,.1f} MiB, **{per:,.0f} bytes a post** (target <= {TARGET_BYTES_PER_POST}: {verdict}; "
+         f"built in {c['build_s']:.1f} s); with `--jaccard` (MinHash signatures and LSH bands for `--mode jaccard`) "
+         f"{j['bytes'] / 2**20:,.1f} MiB, {j['bytes'] / n:,.0f} bytes a post (built in {j['build_s']:.1f} s). Bytes a post, "
+         "by file:"),
+        "",
+        table(["file", "containment B/post", "--jaccard B/post"], rows),
+        "",
+    ]
+
+
 def measure(ctx: Context, sizes: Sizes, svg_out: Path | None = None) -> Section:
     """Run every configuration of ``sizes``; write the plot to ``svg_out`` (default: in ``ctx.work``)."""
     r = _Run(ctx, sizes)
@@ -612,9 +663,11 @@ def measure(ctx: Context, sizes: Sizes, svg_out: Path | None = None) -> Section:
     svg = svg_out or ctx.work / SVG_NAME  # next to a quick run's RESULTS.md
     svg.parent.mkdir(parents=True, exist_ok=True)
     svg.write_text(_svg(r))
+    real = real_tweet_bytes(ctx)
     env = {"git_start": git_start, "git_end": _git_head(), "seconds": time.perf_counter() - t0}
     body, data = _markdown(r, baseline, svg, env)
-    return Section(TITLE, body, data)
+    data["real_tweets"] = real
+    return Section(TITLE, "\n".join(_real_tweet_markdown(real)) + ("\n" if real else "") + body, data)
 
 
 def run(ctx: Context) -> Section:

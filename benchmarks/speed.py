@@ -18,7 +18,8 @@ median with min and max over the rounds.
 * ``provenance-exact`` — the same scan with the prefilter off (``api.scan(..., prefilter=False)``);
   skipped when ``api.scan`` has no ``prefilter`` keyword. Its ``matches.parquet`` and ``summary.json``
   are compared byte for byte with ``provenance``'s of the same round;
-* ``provenance-keyed`` — against a keyed index (``--key-file``); ``provenance-jaccard`` — ``--mode jaccard``;
+* ``provenance-keyed`` — against a keyed index (``--key-file``); ``provenance-jaccard`` — ``--mode jaccard``
+  (its index built with ``--jaccard``, which stores the MinHash signatures and LSH bands);
 * ``naive`` — what a user writes in ten minutes, with no call into provenance: :func:`plain_shingles`
   (NFKC, casefold, URLs, ``RT @user:`` and @mentions removed by simple regexes, ``\\w+`` tokens, word
   3-grams as strings), a dict from 3-gram to post numbers, a ``Counter`` per document, a pair at
@@ -288,7 +289,7 @@ def run_provenance(posts: Path, corpus: Path, work: Path, index: Path | None = N
     index built once before the rounds, so that the outputs of two scans can be compared byte for byte
     (``summary.json`` names the index and its manifest checksum, which holds the build time)."""
     from provenance import api
-    from provenance.params import ScanParams
+    from provenance.params import IndexParams, ScanParams
     from provenance.report import split_generic
 
     key = BENCH_KEY if keyed else None
@@ -296,7 +297,8 @@ def run_provenance(posts: Path, corpus: Path, work: Path, index: Path | None = N
     shutil.rmtree(out, ignore_errors=True)
     extra = {} if prefilter else {"prefilter": False}
     t0 = time.perf_counter()
-    built = api.build_index([posts], work / f"index-{name}", force=True, key=key)
+    built = api.build_index([posts], work / f"index-{name}", force=True, key=key,
+                            params=IndexParams(jaccard=mode == "jaccard"))
     t1 = time.perf_counter()
     result = api.scan(index or built, [corpus], out, params=ScanParams(mode=mode), key=key, workers=workers, **extra)
     t2 = time.perf_counter()

@@ -226,6 +226,8 @@ class _Scanner:
 
     def __post_init__(self) -> None:
         ix = self.index
+        if self.params.mode == "jaccard":
+            ix.require_sketches()
         self.hasher = ix.token_hasher()
         self.background, self.background_hasher = default_background(), plain_hasher()
         self.plain_tokens = ix.key is None and ix.params.seed == self.background_hasher.seed
@@ -264,7 +266,7 @@ class _Scanner:
         if containment:
             ix = self.index
             probe = find_in(ix.keys, self.key_filter, sb.hashes)
-            fan_out = int((ix.key_offsets[probe[1] + 1] - ix.key_offsets[probe[1]]).sum())
+            fan_out = int(ix.key_rows(probe[1])[1].sum())
             if fan_out > FAN_OUT_ROWS and len(batch.texts) > 1:
                 # Too many (document, post) rows at once (the common keys of a large index): from
                 # now on, scan at most half as many documents at a time, so that memory stays
@@ -918,6 +920,8 @@ def scan(
     URLs or ``...`` through the per-document reference normalizer. Off, every document goes through
     the reference. The outputs are byte-identical either way; only the time differs."""
     index = _opened(index, key)
+    if params.mode == "jaccard":
+        index.require_sketches()
     if until_ci is not None:
         return _scan_until(until_ci, index, corpus, out_dir, params=params, text_field=text_field, id_field=id_field,
                            fmt=fmt, on_progress=on_progress, workers=workers, scheduler=scheduler, resume=resume,

@@ -117,8 +117,8 @@ def containment_candidates(
     g_key = key[first]
     # Each (document, key) once per post holding the key; grouped by pair, a row whose key starts
     # the post (position < ngram) first.
-    counts = index.key_offsets[g_key + 1] - index.key_offsets[g_key]
-    rows = expand_ranges(index.key_offsets[g_key], counts)
+    key_start, counts = index.key_rows(g_key)
+    rows = expand_ranges(key_start, counts)
     ppos = index.key_pos[rows]
     pair = (np.repeat(doc[first], counts).astype(np.uint64) << np.uint64(post_bits)) | index.key_posts[rows].astype(np.uint64)
     pair = (pair << np.uint64(1)) | (ppos >= ngram).astype(np.uint64)

@@ -156,8 +156,11 @@ def index_build(
     ngram: int = typer.Option(_DEFAULT_INDEX.ngram, help="Words per shingle."),
     seed: int = typer.Option(_DEFAULT_INDEX.seed, help="Seed of token hashes and MinHash permutations (with --key-file: "
                                                        "of MinHash permutations only)."),
-    num_perm: int = typer.Option(_DEFAULT_INDEX.num_perm, help="MinHash permutations (--mode jaccard)."),
-    lsh_threshold: float = typer.Option(_DEFAULT_INDEX.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for."),
+    jaccard: bool = typer.Option(_DEFAULT_INDEX.jaccard, "--jaccard",
+                                 help="Also store MinHash signatures and LSH bands, which scan --mode jaccard needs "
+                                      "(about 0.8 KB a post; a containment scan never reads them)."),
+    num_perm: int = typer.Option(_DEFAULT_INDEX.num_perm, help="MinHash permutations (with --jaccard)."),
+    lsh_threshold: float = typer.Option(_DEFAULT_INDEX.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for (with --jaccard)."),
     short_tokens: int = typer.Option(_DEFAULT_INDEX.short_tokens, help="Posts with fewer tokens match only as whole records or lines."),
     max_key_posts: int = typer.Option(_DEFAULT_INDEX.max_key_posts, help="Shingles in more posts than this do not generate candidates."),
     inline_short_bits: float = typer.Option(_DEFAULT_INDEX.inline_short_bits,
@@ -177,14 +180,15 @@ def index_build(
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
-    """Index posts: shingle hashes, candidate keys, MinHash signatures and LSH bands, on disk. The
-    index holds no post text: hashes, ids, and the --meta-field columns asked for.
+    """Index posts: shingle hashes, candidate keys and token codes on disk (with --jaccard also MinHash
+    signatures and LSH bands). The index holds no post text: hashes, ids, and the --meta-field columns
+    asked for.
 
     Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name --key-file KEY
     """
     from . import api
 
-    params = IndexParams(ngram=ngram, seed=seed, num_perm=num_perm, lsh_threshold=lsh_threshold,
+    params = IndexParams(ngram=ngram, seed=seed, jaccard=jaccard, num_perm=num_perm, lsh_threshold=lsh_threshold,
                          short_tokens=short_tokens, max_key_posts=max_key_posts, inline_short_bits=inline_short_bits)
     limit = _size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
     key = _key(key_file)
@@ -246,7 +250,12 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
         table.add_row(key.replace("_", " "), f"{value:,}")
     for key, value in m["params"].items():
         table.add_row(key, str(value))
-    table.add_row("LSH bands x rows", f"{m['lsh']['bands']} x {m['lsh']['rows']}")
+    if "lsh" in m:
+        table.add_row("LSH bands x rows", f"{m['lsh']['bands']} x {m['lsh']['rows']}")
+    else:
+        table.add_row("MinHash / LSH", "- (not stored; build with --jaccard for --mode jaccard)")
+    size = sum(f.get("bytes", 0) for f in m.get("files", {}).values())
+    table.add_row("on disk", f"{size / 2**20:,.1f} MiB ({size / max(index.n_posts, 1):,.0f} bytes a post)")
     table.add_row("normalization", m["normalization"])
     table.add_row("hash", m["hash"])
     table.add_row("key fingerprint", index.fingerprint or "- (built without a key)")
@@ -265,7 +274,8 @@ def scan(
     text_field: str = TextField,
     id_field: Optional[str] = IdField,
     fmt: Optional[str] = Format,
-    mode: str = typer.Option(_DEFAULT_SCAN.mode, help="containment (posts inside long documents) or jaccard (records that are short texts)."),
+    mode: str = typer.Option(_DEFAULT_SCAN.mode, help="containment (posts inside long documents) or jaccard (records that are short texts; "
+                                                     "needs an index built with --jaccard)."),
     min_containment: float = typer.Option(_DEFAULT_SCAN.min_containment, help="Share of a post's shingles a document region must contain."),
     min_coverage: float = typer.Option(_DEFAULT_SCAN.min_coverage, help="Share of a post's tokens the found shingles must cover."),
     min_span_tokens: int = typer.Option(_DEFAULT_SCAN.min_span_tokens, help="Shortest matched span, in tokens."),

@@ -23,9 +23,11 @@ file                         content
                              alignment's view of its words, :func:`provenance.match.align.token_codes`)
 ``code_offsets.npy``         int64 ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
 ``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
-``key_offsets.npy``          int64 ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j``
+``key_offsets.npy``          ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j`` (uint32 while the
+                             postings fit, else int64)
 ``key_posts.npy``            uint32: post numbers, increasing within a key
-``key_pos.npy``              uint32: the key's first position in that post's shingle sequence
+``key_pos.npy``              the key's first position in that post's shingle sequence (uint16 while
+                             every post's shingles fit, else uint32)
 ``key_filter.npy``           uint8: a bitmap over the keys' top bits ("certainly absent" test)
 ``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
                              posts; not keys, except a post's rarest when all of its are frequent)
@@ -42,6 +44,10 @@ file                         content
 ``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band
 ``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
 ===========================  ===================================================================
+
+The last three (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
+(``index build --jaccard``): only ``scan --mode jaccard`` reads them, and they would be about
+two thirds of the bytes of an index of tweets.
 
 *Build in bounded memory.* Posts are read batch by batch; per-post arrays are appended to their files
 as they come, and the tables that must be sorted across all posts (postings, band keys, short-post
@@ -93,17 +99,21 @@ from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, se
 from .sketch import SCHEME, band_keys, lsh_params, minhash
 from .spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
 
-__all__ = ["Index", "KeyFilter", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
+__all__ = ["Index", "KeyFilter", "SKETCH_ARRAYS", "arrays_of", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 5  # 4: token codes for alignment; 5: short posts' head shingles
+FORMAT_VERSION = 6  # 4: token codes for alignment; 5: short posts' head shingles; 6: sketches optional, narrow postings
 MANIFEST = "manifest.json"
 _ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingles",
            "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
-           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads",
-           "signatures",
-           "lsh_keys", "lsh_posts")
+           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
+SKETCH_ARRAYS = ("signatures", "lsh_keys", "lsh_posts")
+
+
+def arrays_of(params: IndexParams) -> tuple[str, ...]:
+    """The ``.npy`` files (without the suffix) an index built with ``params`` holds."""
+    return _ARRAYS + (SKETCH_ARRAYS if params.jaccard else ())
 
 KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
 KINDS = (KIND_SHINGLED, KIND_SHORT, KIND_EMPTY)  # post_kind codes 0, 1, 2
@@ -291,9 +301,9 @@ class Index:
     token_codes: NDArray[np.uint32]
     code_offsets: NDArray[np.int64]
     keys: NDArray[np.uint64]
-    key_offsets: NDArray[np.int64]
+    key_offsets: NDArray[np.integer]
     key_posts: NDArray[np.uint32]
-    key_pos: NDArray[np.uint32]
+    key_pos: NDArray[np.unsignedinteger]
     key_filter: NDArray[np.uint8]
     frequent: NDArray[np.uint64]
     frequent_offsets: NDArray[np.int64]
@@ -302,9 +312,10 @@ class Index:
     short_keys: NDArray[np.uint64]
     short_posts: NDArray[np.uint32]
     short_heads: NDArray[np.uint64]
-    signatures: NDArray[np.uint32]
-    lsh_keys: NDArray[np.uint64]
-    lsh_posts: NDArray[np.uint32]
+    signatures: NDArray[np.uint32] | None = None
+    """MinHash signatures, LSH band keys and their posts: only in an index built with ``jaccard``."""
+    lsh_keys: NDArray[np.uint64] | None = None
+    lsh_posts: NDArray[np.uint32] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     _verifying: "_Background | None" = field(default=None, repr=False, compare=False)
     key: Key | None = field(default=None, repr=False, compare=False)
@@ -328,6 +339,12 @@ class Index:
         if self.fingerprint is not None and self.key is None:
             raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
                                  "pass it with --key-file")
+
+    def require_sketches(self) -> None:
+        """Raise ParameterError unless the index holds MinHash signatures and LSH bands (``--jaccard``)."""
+        if self.lsh_keys is None:
+            raise ParameterError(f"{self.path}: this index holds no MinHash signatures or LSH bands, which --mode jaccard "
+                                 "needs; build it with: provenance index build --jaccard")
 
     def token_hasher(self) -> TokenHasher:
         """A token hasher that hashes texts the way this index's posts were hashed."""
@@ -370,6 +387,12 @@ class Index:
         pending, self._verifying = self._verifying, None
         if pending is not None:
             pending.result()
+
+    def key_rows(self, keys: NDArray[np.integer]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """For key numbers ``keys``: the first row of each in ``key_posts`` / ``key_pos`` and its number
+        of posts, int64 (``key_offsets`` is as narrow as the index allows)."""
+        start = self.key_offsets[keys].astype(np.int64)
+        return start, self.key_offsets[np.asarray(keys) + 1].astype(np.int64) - start
 
     def post_shingles(self, i: int) -> NDArray[np.uint64]:
         return self.shingles[self.shingle_offsets[i] : self.shingle_offsets[i + 1]]
@@ -414,7 +437,7 @@ class _Builder:
         self.work.mkdir()
         self.buffer_limit = max(memory_limit // 4, 256)
         self.range_limit = max(memory_limit // 8, 256)
-        self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm)
+        self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm) if params.jaccard else (0, 0)
         self.hasher = TokenHasher(params.seed, key=key)
         self.plain_tokens = key is None and params.seed == 0
         w = self._writer
@@ -425,7 +448,7 @@ class _Builder:
         k = as_key(key)
         self.code_subkey = align_subkey(k.secret) if k is not None else None
         self.w_kind, self.w_tokens, self.w_distinct = w("post_kind", np.uint8), w("post_tokens", np.int32), w("post_distinct", np.int32)
-        self.w_sig = w("signatures", np.uint32, (params.num_perm,))
+        self.w_sig = w("signatures", np.uint32, (params.num_perm,)) if params.jaccard else None
         self.postings = HashSpill(self.work, "postings", _POSTING)
         self.bands = [HashSpill(self.work, f"band{b:03d}", _PAIR, bits=4) for b in range(self.n_bands)]
         self.short = HashSpill(self.work, "short", _PAIR, bits=4)
@@ -436,6 +459,7 @@ class _Builder:
         self.frame_bytes = 0
         self.parts: list[tuple[Path, int, int]] = []  # spilled posts tables: file, first post, posts
         self.n_posts = self.n_shingles = self.n_codes = 0
+        self.longest = 0  # most shingles of one post
         self.kinds = np.zeros(3, dtype=np.int64)
 
     def _writer(self, name: str, dtype: Any, row_shape: tuple[int, ...] = ()) -> NpyWriter:
@@ -530,10 +554,12 @@ class _Builder:
         recs["h"], recs["p"], recs["pos"] = h[first], p[first], pos[first]
         self.postings.add(recs)
         self.w_distinct.append(np.bincount(recs["p"] - np.uint32(p0), minlength=n))
-        sig = minhash(shingles, offsets, self.params.num_perm, self.params.seed)
-        self.w_sig.append(sig.T)
-        for b, keys in enumerate(band_keys(sig, self.n_bands, self.n_rows)):
-            self.bands[b].add(_pairs(keys, post_no))
+        self.longest = max(self.longest, int(lengths.max(initial=0)))
+        if self.w_sig is not None:
+            sig = minhash(shingles, offsets, self.params.num_perm, self.params.seed)
+            self.w_sig.append(sig.T)
+            for b, keys in enumerate(band_keys(sig, self.n_bands, self.n_rows)):
+                self.bands[b].add(_pairs(keys, post_no))
         short = np.flatnonzero(kind == SHORT)
         self.short.add(_pairs(exact[short], post_no[short]))
         inline = np.flatnonzero(np.asarray(heads) != 0)
@@ -575,11 +601,12 @@ class _Builder:
         for w in (self.w_shingles, self.w_offsets, self.w_codes, self.w_code_offsets, self.w_kind, self.w_tokens,
                   self.w_distinct):
             w.close()
-        self.w_sig.close()
         self._check_unique_ids()
         n_keys, n_frequent, n_all_frequent = self._postings()
         self._frequent_occurrences()
-        self._sorted_pairs(self.bands, "lsh_keys", "lsh_posts", shape=(self.n_bands, self.n_posts))
+        if self.w_sig is not None:
+            self.w_sig.close()
+            self._sorted_pairs(self.bands, "lsh_keys", "lsh_posts", shape=(self.n_bands, self.n_posts))
         self._sorted_pairs([self.short], "short_keys", "short_posts")
         self._sorted_set(self.short_heads, "short_heads")
         self._posts_table()
@@ -667,8 +694,11 @@ class _Builder:
         n_all_frequent = int(all_frequent.sum())
         rescued = sorted_unique(best_h[all_frequent])
         key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
-        w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", np.int64)
-        w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", np.uint32)
+        # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
+        offset_type = np.uint32 if self.postings.records < 1 << 32 else np.int64
+        pos_type = np.uint16 if self.longest <= 1 << 16 else np.uint32
+        w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", offset_type)
+        w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
         total = 0
         for run in runs:
             r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
@@ -681,13 +711,13 @@ class _Builder:
             starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
             w_keys.append(kh[starts])
             key_filter.add(kh[starts])
-            w_key_offsets.append(starts + total)
+            w_key_offsets.append((starts + total).astype(offset_type))
             w_key_posts.append(post[use])
-            w_key_pos.append(r["pos"][use])
+            w_key_pos.append(r["pos"][use].astype(pos_type))
             total += len(kh)
             if isinstance(run, Path):
                 run.unlink()
-        w_key_offsets.append(np.array([total], dtype=np.int64))
+        w_key_offsets.append(np.array([total], dtype=offset_type))
         for w in (w_keys, w_key_offsets, w_key_posts, w_key_pos):
             w.close()
         np.save(self.out / "key_filter.npy", key_filter.bitmap, allow_pickle=False)
@@ -798,7 +828,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     if base is not None and base.params != params:
         raise ParameterError(f"cannot append with parameters {params} to an index built with {base.params}")
     bands, _ = lsh_params(params.lsh_threshold, params.num_perm)
-    if bands < 2:
+    if params.jaccard and bands < 2:
         raise ParameterError(f"num_perm {params.num_perm} is too small for lsh_threshold {params.lsh_threshold} "
                              f"(gives {bands} LSH band; datasketch requires at least 2)")
     if memory_limit is not None and memory_limit <= 0:
@@ -857,7 +887,6 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
     # fsync and sha256 release the GIL: the files are done a few at a time
     with ThreadPoolExecutor(min(4, len(names) or 1)) as pool:
         files: dict[str, dict[str, Any]] = {f.name: entry for f, entry in zip(names, pool.map(sealed, names))}
-    bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -868,7 +897,6 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "hash": KEYED_HASH_NAME if key is not None else HASH_NAME,
         "token_codes": KEYED_CODE_NAME if key is not None else CODE_NAME,
         "minhash_scheme": f"datasketch 2.x {SCHEME}",
-        "lsh": {"bands": bands, "rows": rows},
         "counts": counts,
         "fields": info.get("fields", {}),
         "meta_fields": meta_fields,
@@ -877,6 +905,9 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "skipped": info.get("skipped", Skipped().to_dict()),
         "files": files,
     }
+    if params.jaccard:
+        bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
+        manifest["lsh"] = {"bands": bands, "rows": rows}
     if key is not None:  # the fingerprint only: the key and its subkey stay in memory
         manifest["key"] = {"fingerprint": key.fingerprint, "fingerprint_scheme": FINGERPRINT_SCHEME,
                            "token_hash": TOKEN_HASH, "shingle_hash": SHINGLE_HASH}
@@ -1011,7 +1042,8 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     except (ParameterError, TypeError) as e:
         raise IndexFormatError(f"{mpath}: bad parameters ({e})") from None
     files = manifest.get("files", {})
-    expected = {"posts.parquet", *(f"{n}.npy" for n in _ARRAYS)}
+    names = arrays_of(params)
+    expected = {"posts.parquet", *(f"{n}.npy" for n in names)}
     missing = sorted(expected - set(files))
     if missing:
         raise IndexFormatError(f"{mpath}: manifest lists no checksum for {', '.join(missing)}")
@@ -1030,7 +1062,7 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         pl.read_parquet_schema(path / "posts.parquet")
         # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
         # (np.asarray: plain ndarray views of the maps, without np.memmap's per-operation overhead.)
-        arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in _ARRAYS}
+        arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in names}
     except Exception as e:  # a file that passed its checksum but does not parse
         raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
     for a in arrays.values():

@@ -41,8 +41,11 @@ class IndexParams(_Params):
         ngram: words per shingle (n of the word n-grams).
         seed: seed of the token hash (xxh3_64) and of the MinHash permutations; in a keyed index the
             token hash comes from the key and the seed only seeds the MinHash permutations.
-        num_perm: MinHash permutations (signature length) for ``--mode jaccard``.
-        lsh_threshold: Jaccard threshold the LSH bands are tuned for.
+        jaccard: also store MinHash signatures and LSH bands (``signatures.npy``, ``lsh_*.npy``),
+            which ``scan --mode jaccard`` needs and a containment scan never reads; off by default
+            (they are most of an index's bytes: 128 permutations are 512 bytes a post).
+        num_perm: MinHash permutations (signature length), with ``jaccard``.
+        lsh_threshold: Jaccard threshold the LSH bands are tuned for, with ``jaccard``.
         short_tokens: posts with fewer tokens than this are *short*: matched only as a whole
             record or a whole line (exact normalized text), never as a phrase inside a document.
         max_key_posts: a shingle found in more posts than this is *frequent*: not used to generate
@@ -56,6 +59,7 @@ class IndexParams(_Params):
     _KIND = "index"
     ngram: int = 3
     seed: int = 0
+    jaccard: bool = False
     num_perm: int = 128
     lsh_threshold: float = 0.5
     short_tokens: int = 6

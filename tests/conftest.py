@@ -52,6 +52,18 @@ def cli_index(tmp_path_factory: pytest.TempPathFactory) -> BuiltIndex:
 
 
 @pytest.fixture(scope="session")
+def jaccard_index(tmp_path_factory: pytest.TempPathFactory):
+    """``(index, its directory)``: the fixture posts indexed with MinHash signatures and LSH bands
+    (``IndexParams(jaccard=True)``, what ``--mode jaccard`` needs)."""
+    from provenance import api
+    from provenance.params import IndexParams
+
+    out = tmp_path_factory.mktemp("jaccard-index") / "idx"
+    index = api.build_index([POSTS_CSV], out, id_field="tweet_id", meta_fields=["name"], params=IndexParams(jaccard=True))
+    return index, out
+
+
+@pytest.fixture(scope="session")
 def api_index(tmp_path_factory: pytest.TempPathFactory):
     """``(index returned by api.build_index, its directory)`` for the fixture posts."""
     from provenance import api

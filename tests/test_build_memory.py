@@ -108,8 +108,9 @@ def test_keys_equal_their_definition(tmp_path: Path, max_key_posts: int, memory_
         assert list(zip(index.frequent_pos[lo:hi].tolist(), index.frequent_hashes[lo:hi].tolist())) == occ
 
 
-def test_tables_sorted_as_documented(tiny_index) -> None:
-    ix = tiny_index
+def test_tables_sorted_as_documented(tmp_path: Path) -> None:
+    ix = api.build_index([POSTS_CSV], tmp_path / "idx", id_field="tweet_id", memory_limit=TINY,
+                         params=IndexParams(jaccard=True))
     bands, _ = ix.bands
     assert ix.lsh_keys.shape == ix.lsh_posts.shape == (bands, ix.n_posts)
     for b in range(bands):

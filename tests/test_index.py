@@ -17,7 +17,7 @@ import pytest
 
 from provenance import api
 from provenance.durable import sealed_json
-from provenance.errors import IndexFormatError, InputError
+from provenance.errors import IndexFormatError, InputError, ParameterError
 from provenance.index import Index, open_index
 from provenance.normalize import NORMALIZATION, normalize
 from provenance.params import IndexParams, ScanParams
@@ -55,11 +55,11 @@ def post_texts() -> dict[str, str]:
 # ------------------------------------------------------------------------------------------ round trip
 
 
-def test_round_trip(api_index) -> None:
-    built, path = api_index
+def test_round_trip(jaccard_index) -> None:
+    built, path = jaccard_index
     opened = open_index(path)
     assert opened.path == path
-    assert opened.params == built.params == IndexParams()
+    assert opened.params == built.params == IndexParams(jaccard=True)
     assert opened.posts.equals(built.posts)
     assert opened.n_posts == 3000
     assert opened.posts["post_id"].n_unique() == 3000
@@ -117,6 +117,18 @@ def test_append_equals_one_build(split_posts, tmp_path: Path, planted_scan: api.
     assert m_appended.equals(sorted_matches(planted_scan.matches))
 
 
+def test_append_to_a_jaccard_index_keeps_its_sketches(split_posts, tmp_path: Path, jaccard_index) -> None:
+    """Appending keeps the index's parameters, --jaccard included: the signatures and bands of the
+    union are those of one build over all the posts."""
+    a, b, _ = split_posts
+    api.build_index([a], tmp_path / "idx", id_field="tweet_id", params=IndexParams(jaccard=True))
+    appended = api.build_index([b], tmp_path / "idx", id_field="tweet_id", append=True)
+    assert appended.params.jaccard
+    one, _ = jaccard_index
+    for name in ("signatures", "lsh_keys", "lsh_posts"):
+        assert np.array_equal(getattr(appended, name), getattr(one, name)), name
+
+
 def test_append_duplicate_id_names_both_places(split_posts, tmp_path: Path) -> None:
     a, b, df = split_posts
     idx = tmp_path / "idx"
@@ -143,9 +155,9 @@ def _delete(d: Path) -> str:
 
 
 def _truncate(d: Path) -> str:
-    f = d / "signatures.npy"
+    f = d / "token_codes.npy"
     f.write_bytes(f.read_bytes()[:-100])
-    return "signatures.npy"
+    return "token_codes.npy"
 
 
 def _flip_posts_byte(d: Path) -> str:
@@ -358,8 +370,26 @@ def _exact_jaccard(a: str, b: str, seed: int = 0) -> float:
     return len(x & y) / len(x | y)
 
 
-def test_jaccard_mode(api_index, post_texts: dict[str, str]) -> None:
-    index, _ = api_index
+def test_sketches_only_when_asked(api_index, jaccard_index) -> None:
+    """MinHash signatures and LSH bands are stored only with jaccard=True; everything else is the same
+    bytes, and a jaccard scan of an index without them is a one-line error naming the option."""
+    plain, plain_dir = api_index
+    _, jac_dir = jaccard_index
+    sketch_files = {f"{n}.npy" for n in ("signatures", "lsh_keys", "lsh_posts")}
+    plain_files = {f.name for f in plain_dir.iterdir()}
+    jac_files = {f.name for f in jac_dir.iterdir()}
+    assert not plain_files & sketch_files and jac_files - plain_files == sketch_files
+    assert plain.signatures is None and plain.lsh_keys is None and "lsh" not in plain.manifest
+    for name in plain_files - {"manifest.json"}:
+        assert (plain_dir / name).read_bytes() == (jac_dir / name).read_bytes(), name
+    with pytest.raises(ParameterError, match="index build --jaccard"):
+        api.scan_texts(plain, ["some text to scan here"], params=ScanParams(mode="jaccard"))
+    ok = api.scan_texts(plain, ["some text to scan here"])  # containment needs none of them
+    assert ok.matches.height == 0
+
+
+def test_jaccard_mode(jaccard_index, post_texts: dict[str, str]) -> None:
+    index, _ = jaccard_index
     chosen = []
     for pid, text in post_texts.items():
         toks = _tokens(text)

@@ -157,8 +157,8 @@ def test_keyed_minhash_equals_datasketch(tweets: list[str], key: bytes, num_perm
     assert np.array_equal(minhash(sb.hashes, sb.offsets, num_perm, seed), np.stack(expected, axis=1))
 
 
-def test_keyed_index_signatures_equal_datasketch(keyed_index: BuiltIndex, key: bytes, tweets: list[str]) -> None:
-    ix = api.open_index(keyed_index.path, key=key)
+def test_keyed_index_signatures_equal_datasketch(key: bytes, tweets: list[str], tmp_path: Path) -> None:
+    ix = api.build_index([POSTS_CSV], tmp_path / "idx", id_field="tweet_id", params=IndexParams(jaccard=True), key=key)
     p = ix.params
 
     def hashfunc(s: bytes) -> int:
@@ -207,7 +207,7 @@ def test_keyed_append_hashes_with_the_key(keys: dict[str, Path], key: bytes, tmp
         api.build_index([b], idx, id_field="tweet_id", append=True, key=keys["other"].read_bytes())
     appended = api.build_index([b], idx, id_field="tweet_id", append=True, key=Key.from_file(keys["key"]))
     assert appended.fingerprint == fingerprint(key)
-    for name in ("keys", "shingles", "short_keys", "lsh_keys"):
+    for name in ("keys", "shingles", "short_keys", "token_codes"):
         assert np.array_equal(np.load(idx / f"{name}.npy"), np.load(keyed_index.path / f"{name}.npy")), name
 
 
@@ -399,7 +399,7 @@ def _dictionary_hits(indexes: list[dict[str, np.ndarray]], texts: list[str], see
 def test_a_dictionary_of_the_real_posts_finds_nothing_without_the_key(key: bytes, tweets: list[str],
                                                                        tmp_path: Path) -> None:
     # max_key_posts=3: frequent shingles too (the fixture posts have none at the default 50).
-    params = IndexParams(max_key_posts=3)
+    params = IndexParams(max_key_posts=3, jaccard=True)
     keyed_dir, plain_dir = tmp_path / "keyed", tmp_path / "plain"
     api.build_index([POSTS_CSV], keyed_dir, id_field="tweet_id", params=params, key=key)
     api.build_index([POSTS_CSV], plain_dir, id_field="tweet_id", params=params)

@@ -332,15 +332,17 @@ class Indexed:
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> Indexed:
-    """The first 200 fixture posts, indexed once for this module."""
+    """The first 200 fixture posts, indexed once for this module (with the sketches --mode jaccard needs)."""
     from provenance import api
+    from provenance.params import IndexParams
 
     d = tmp_path_factory.mktemp("props-index")
     with open(d / "posts.csv", "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(["tweet_id", "text"])
         w.writerows(POSTS)
-    return Indexed(api.build_index([d / "posts.csv"], d / "idx", id_field="tweet_id"), d / "posts.csv")
+    return Indexed(api.build_index([d / "posts.csv"], d / "idx", id_field="tweet_id", params=IndexParams(jaccard=True)),
+                   d / "posts.csv")
 
 
 def _without_timings_and_batch_size(summary: dict) -> dict:

@@ -373,7 +373,7 @@ def _variants(tokens: list[str], rnd: random.Random) -> list[list[str]]:
 
 
 def test_lsh_candidates_equal_datasketch(tweets: list[str], tmp_path: Path) -> None:
-    params = IndexParams(num_perm=128, lsh_threshold=0.5)
+    params = IndexParams(num_perm=128, lsh_threshold=0.5, jaccard=True)
     toks_all = [toks(t) for t in tweets]
     chosen = [i for i, tk in enumerate(toks_all) if len(tk) >= params.short_tokens][:300]
     path = tmp_path / "posts.jsonl"

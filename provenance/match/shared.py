@@ -47,7 +47,7 @@ def _posts_per_shingle(index: "Index", hashes: NDArray[np.uint64]) -> NDArray[np
     if len(keys) and len(hashes):
         at = lookup(keys, hashes)
         found = keys[at] == hashes
-        counts[found] = (index.key_offsets[at[found] + 1] - index.key_offsets[at[found]]).astype(np.int64)
+        counts[found] = index.key_rows(at[found])[1]
     frequent = index.frequent
     if len(frequent) and len(hashes):
         counts[frequent[lookup(frequent, hashes)] == hashes] = index.params.max_key_posts + 1
