@@ -313,8 +313,9 @@ class _Scanner:
         rows = expand_ranges(hits.offsets[keep], counts)
         kept_posts = posts[keep]
         lengths = ix.shingle_offsets[kept_posts + 1] - ix.shingle_offsets[kept_posts]
-        regions = verify_many(np.r_[0, np.cumsum(counts)], hits.pos[rows], hits.hashes[rows], np.r_[0, np.cumsum(lengths)],
-                              ix.shingles[expand_ranges(ix.shingle_offsets[kept_posts], lengths)],
+        # (compared as the posts' shingle ids: equal ids, equal shingles, within a post)
+        regions = verify_many(np.r_[0, np.cumsum(counts)], hits.pos[rows], hits.ids[rows], np.r_[0, np.cumsum(lengths)],
+                              ix.shingle_ids[expand_ranges(ix.shingle_offsets[kept_posts], lengths)],
                               self.n_distinct[kept_posts], n, p.window_slack)
         verdicts = judge_many(regions, self.n_tokens[kept_posts], n, p)
         found: list[Found] = []

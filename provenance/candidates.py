@@ -179,7 +179,8 @@ class PairHits:
     """Where each candidate pair's post shingles occur in its document, in CSR layout.
 
     Pair ``i``'s hits are ``pos[offsets[i]:offsets[i+1]]`` (int64 shingle positions in the document,
-    increasing, distinct) with their hashes in ``hashes``; ``bound[i]`` is the most hits that fit one
+    increasing, distinct) with their hashes in ``hashes`` and, in ``ids``, the post's shingle each is
+    (its ``shingle_ids`` value: the post position where it first occurs); ``bound[i]`` is the most hits that fit one
     window of the allowed width, an upper bound on the distinct shingles verification can find;
     ``first_post_pos[i]`` is the smallest post position among the hits (the post's length when none).
     """
@@ -189,6 +190,7 @@ class PairHits:
     offsets: NDArray[np.int64]
     pos: NDArray[np.int64]
     hashes: NDArray[np.uint64]
+    ids: NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,8 @@ def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBat
         if len(found):
             parts.append(_frequent_hits(frequent, sb, cands, n_freq, found, rank))
     pair, at, ppos = (np.concatenate(c) for c in zip(*parts))
-    return _collect_hits(k, pair, at, ppos, sb.hashes, doc_start, lengths, window_widths(index, cands.post, slack))
+    return _collect_hits(index, cands.post, pair, at, ppos, sb.hashes, doc_start, lengths,
+                         window_widths(index, cands.post, slack))
 
 
 def _frequent_hits(frequent: FrequentShingles, sb: ShingleBatch, cands: Candidates, n_freq: NDArray[np.int64],
@@ -259,12 +262,15 @@ def _frequent_hits(frequent: FrequentShingles, sb: ShingleBatch, cands: Candidat
     return (np.repeat(pair, n), found[order[expand_ranges(lo, n)]], np.repeat(frequent.ppos[rows].astype(np.int64), n))
 
 
-def _collect_hits(k: int, pair: NDArray[np.int64], at: NDArray[np.int64], ppos: NDArray[np.int64],
-                  hashes: NDArray[np.uint64], doc_start: NDArray[np.int64], lengths: NDArray[np.int64],
-                  width: NDArray[np.int64]) -> PairHits:
+def _collect_hits(index: Index, posts: NDArray[np.int64], pair: NDArray[np.int64], at: NDArray[np.int64],
+                  ppos: NDArray[np.int64], hashes: NDArray[np.uint64], doc_start: NDArray[np.int64],
+                  lengths: NDArray[np.int64], width: NDArray[np.int64]) -> PairHits:
     """PairHits from ``(pair, shingle index in the batch, post position)`` rows, in any order,
-    repeats allowed; ``hashes`` are the batch's shingles, ``doc_start[i]`` where pair ``i``'s
-    document starts among them."""
+    repeats allowed; ``posts[i]`` is pair ``i``'s post, ``hashes`` the batch's shingles, ``doc_start[i]``
+    where pair ``i``'s document starts among them."""
+    k = len(posts)
+    # The post's shingle of each row (equal for the rows of one (pair, index): one document shingle).
+    ids = index.shingle_ids[index.shingle_offsets[posts[pair]].astype(np.int64) + ppos].astype(np.int64)
     first_post_pos = lengths.copy()
     np.minimum.at(first_post_pos, pair, ppos)
     bound = np.zeros(k, dtype=np.int64)
@@ -273,8 +279,18 @@ def _collect_hits(k: int, pair: NDArray[np.int64], at: NDArray[np.int64], ppos: 
     at_bits = _bits(len(hashes) + (int(width.max()) + 1 if k else 0))
     if _bits(k) + at_bits > 64:
         raise ValueError(f"{k} pairs over {len(hashes)} shingles: too many for one batch")
-    key = np.sort((pair.astype(np.uint64) << np.uint64(at_bits)) | at.astype(np.uint64))
-    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+    key = (pair.astype(np.uint64) << np.uint64(at_bits)) | at.astype(np.uint64)
+    id_bits = _bits(int(ids.max()) + 1) if len(ids) else 1
+    if _bits(k) + at_bits + id_bits <= 64:  # the id rides along in the low bits of one sort
+        key = np.sort((key << np.uint64(id_bits)) | ids.astype(np.uint64))
+        ids = (key & np.uint64((1 << id_bits) - 1)).astype(np.int64)
+        key >>= np.uint64(id_bits)
+    else:
+        order = np.argsort(key, kind="stable")
+        key, ids = key[order], ids[order]
+    if len(key):
+        distinct = np.r_[True, key[1:] != key[:-1]]
+        key, ids = key[distinct], ids[distinct]
     pair = (key >> np.uint64(at_bits)).astype(np.int64)
     at = (key & np.uint64((1 << at_bits) - 1)).astype(np.int64)
     offsets = np.zeros(k + 1, dtype=np.int64)
@@ -283,7 +299,7 @@ def _collect_hits(k: int, pair: NDArray[np.int64], at: NDArray[np.int64], ppos: 
         in_window = np.searchsorted(key, key + width[pair].astype(np.uint64), side="right") - np.arange(len(key))
         starts = offsets[:-1][np.diff(offsets) > 0]
         bound[pair[starts]] = np.maximum.reduceat(in_window, starts)
-    return PairHits(bound, first_post_pos, offsets, at - doc_start[pair], hashes[at])
+    return PairHits(bound, first_post_pos, offsets, at - doc_start[pair], hashes[at], ids)
 
 
 def pair_hits(
@@ -302,11 +318,10 @@ def pair_hits(
     doc_of = np.repeat(np.arange(len(doc_len), dtype=np.int64), doc_len)
     pos = np.arange(len(sb.hashes), dtype=np.int64) - np.repeat(sb.offsets[:-1], doc_len)
     post_pos = np.arange(len(pair_of), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    left = pl.DataFrame({"pair": pair_of, "d": docs[pair_of], "h": index.shingles[expand_ranges(offs[posts], lengths)],
-                         "ppos": post_pos})
+    left = pl.DataFrame({"pair": pair_of, "d": docs[pair_of], "h": index.shingle_hashes(posts), "ppos": post_pos})
     right = pl.DataFrame({"d": doc_of, "h": sb.hashes, "pos": pos})
     j = left.join(right, on=["d", "h"], how="inner")
     doc_start = sb.offsets[docs]
     pair = j["pair"].to_numpy().astype(np.int64)
-    return _collect_hits(k, pair, doc_start[pair] + j["pos"].to_numpy(), j["ppos"].to_numpy().astype(np.int64),
+    return _collect_hits(index, posts, pair, doc_start[pair] + j["pos"].to_numpy(), j["ppos"].to_numpy().astype(np.int64),
                          sb.hashes, doc_start, lengths, window_widths(index, posts, slack))

@@ -17,8 +17,11 @@ file                         content
 ``post_distinct.npy``        int32 ``(posts,)``: distinct shingles (0 unless shingled)
 ``post_frequent.npy``        int32 ``(posts,)``: distinct frequent shingles
 ``post_head_frequent.npy``   bool ``(posts,)``: one of the post's first ``ngram`` shingles is frequent
-``shingles.npy``             uint64: every shingled post's shingle hashes in token order, concatenated
-``shingle_offsets.npy``      int64 ``(posts+1,)``: post ``i`` is ``shingles[o[i]:o[i+1]]``
+``shingle_ids.npy``          every shingled post's shingles in token order, concatenated, each as the
+                             position of its first occurrence in the post (uint8 while every post has
+                             at most 256 shingles, else uint16 or uint32): what verification compares
+                             (the hashes of a post's shingles are its postings and frequent occurrences)
+``shingle_offsets.npy``      int64 ``(posts+1,)``: post ``i`` is ``shingle_ids[o[i]:o[i+1]]``
 ``token_codes.npy``          uint32: every shingled post's token codes in order, concatenated (the
                              alignment's view of its words, :func:`provenance.match.align.token_codes`)
 ``code_offsets.npy``         int64 ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
@@ -40,14 +43,16 @@ file                         content
                              ``inline_short_bits`` bits or more, where a scan looks for such a post inside
                              a sentence; ``posts.parquet`` keeps each one's as ``head_key`` (0 for the
                              other posts)
+``shingles.npy``             uint64: the shingle hashes themselves, laid out as ``shingle_ids``
+                             (exact Jaccard needs the posts' sets whole)
 ``signatures.npy``           uint32 ``(posts, num_perm)``: MinHash signatures (datasketch affine32)
 ``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band
 ``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
 ===========================  ===================================================================
 
-The last three (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
+The last four (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
 (``index build --jaccard``): only ``scan --mode jaccard`` reads them, and they would be about
-two thirds of the bytes of an index of tweets.
+three quarters of the bytes of an index of tweets.
 
 *Build in bounded memory.* Posts are read batch by batch; per-post arrays are appended to their files
 as they come, and the tables that must be sorted across all posts (postings, band keys, short-post
@@ -81,7 +86,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import polars as pl
@@ -97,18 +102,19 @@ from .normalize import NORMALIZATION
 from .params import IndexParams
 from .shingle import HASH_NAME, KEYED_HASH_NAME, TokenHasher, batch_shingles, sequence_keys
 from .sketch import SCHEME, band_keys, lsh_params, minhash
+from .arrays import expand_ranges
 from .spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
 
 __all__ = ["Index", "KeyFilter", "SKETCH_ARRAYS", "arrays_of", "build_index", "default_memory_limit", "find_in", "lookup", "open_index", "FORMAT",
            "FORMAT_VERSION"]
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 6  # 4: token codes for alignment; 5: short posts' head shingles; 6: sketches optional, narrow postings
+FORMAT_VERSION = 7  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes
 MANIFEST = "manifest.json"
-_ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingles",
+_ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
            "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
-SKETCH_ARRAYS = ("signatures", "lsh_keys", "lsh_posts")
+SKETCH_ARRAYS = ("shingles", "signatures", "lsh_keys", "lsh_posts")
 
 
 def arrays_of(params: IndexParams) -> tuple[str, ...]:
@@ -296,7 +302,7 @@ class Index:
     post_distinct: NDArray[np.int32]
     post_frequent: NDArray[np.int32]
     post_head_frequent: NDArray[np.bool_]
-    shingles: NDArray[np.uint64]
+    shingle_ids: NDArray[np.unsignedinteger]
     shingle_offsets: NDArray[np.int64]
     token_codes: NDArray[np.uint32]
     code_offsets: NDArray[np.int64]
@@ -312,8 +318,10 @@ class Index:
     short_keys: NDArray[np.uint64]
     short_posts: NDArray[np.uint32]
     short_heads: NDArray[np.uint64]
+    shingles: NDArray[np.uint64] | None = None
+    """The shingle hashes, MinHash signatures, LSH band keys and their posts: only in an index built
+    with ``jaccard``."""
     signatures: NDArray[np.uint32] | None = None
-    """MinHash signatures, LSH band keys and their posts: only in an index built with ``jaccard``."""
     lsh_keys: NDArray[np.uint64] | None = None
     lsh_posts: NDArray[np.uint32] | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
@@ -395,7 +403,68 @@ class Index:
         return start, self.key_offsets[np.asarray(keys) + 1].astype(np.int64) - start
 
     def post_shingles(self, i: int) -> NDArray[np.uint64]:
-        return self.shingles[self.shingle_offsets[i] : self.shingle_offsets[i + 1]]
+        """Post ``i``'s shingle hashes in token order (see :meth:`shingle_hashes`)."""
+        return self.shingle_hashes(np.array([i]))
+
+    def shingle_hashes(self, posts: NDArray[np.integer]) -> NDArray[np.uint64]:
+        """The shingle hashes of ``posts`` in token order, concatenated (``shingle_offsets`` gives each
+        post's length). Stored as such only with ``jaccard``; otherwise rebuilt from the postings and
+        the frequent occurrences, reading every posting: for inspection and tests (a scan compares
+        ``shingle_ids``; an append streams :meth:`shingle_sequences`)."""
+        posts = np.asarray(posts, dtype=np.int64)
+        if self.shingles is not None:
+            lo = self.shingle_offsets[posts].astype(np.int64)
+            return self.shingles[expand_ranges(lo, self.shingle_offsets[posts + 1].astype(np.int64) - lo)]
+        rows = np.flatnonzero(np.isin(self.key_posts, posts.astype(np.uint32)))
+        key = np.searchsorted(self.key_offsets, rows, side="right") - 1
+        return self._rebuild(posts, _by_post(self.key_posts[rows], self.key_pos[rows], self.keys[key]))
+
+    def shingle_sequences(self, work: Path, memory: int) -> Iterator[tuple[int, int, NDArray[np.uint64]]]:
+        """Every post's shingle hashes, in post order: ``(a, b, hashes of posts a..b-1 concatenated)``,
+        in bounded memory (about ``memory`` bytes; an external sort of the postings by post in
+        ``work``)."""
+        off = self.shingle_offsets
+        step = max(memory // 64, 1 << 16)  # shingles a piece
+        if self.shingles is not None:
+            for a, b in _pieces(off, 0, self.n_posts, step):
+                yield a, b, np.asarray(self.shingles[off[a] : off[b]])
+            return
+        spill = HashSpill(work, "by-post", _BY_POST)
+        ko = self.key_offsets
+        for j0 in range(0, len(self.keys), step):
+            j1 = min(j0 + step, len(self.keys))
+            r0, r1 = int(ko[j0]), int(ko[j1])
+            spill.add(_by_post(self.key_posts[r0:r1], self.key_pos[r0:r1],
+                               np.repeat(self.keys[j0:j1], np.diff(ko[j0 : j1 + 1].astype(np.int64)))))
+            if spill.buffered > memory // 4:
+                spill.flush()
+        done, carry = 0, np.zeros(0, dtype=_BY_POST)
+        for r in [*spill.ranges(max(memory // 8, 256)), None]:
+            recs = carry if r is None else _concatenate_records(carry, r)
+            upto = self.n_posts if r is None else int(recs["h"][-1] >> np.uint64(32)) if len(recs) else done
+            cut = int(np.searchsorted(recs["h"], np.uint64(upto) << np.uint64(32)))
+            for a, b in _pieces(off, done, upto, step):
+                lo, hi = np.searchsorted(recs["h"][:cut], np.array([a, b], dtype=np.uint64) << np.uint64(32))
+                yield a, b, self._rebuild(np.arange(a, b), recs[lo:hi])
+            done, carry = upto, recs[cut:]
+
+    def _rebuild(self, posts: NDArray[np.int64], keyed: NDArray) -> NDArray[np.uint64]:
+        """The shingle hashes of ``posts`` from ``keyed`` (the :data:`_BY_POST` records of their postings,
+        any order) and their frequent occurrences: position ``k`` holds the shingle first seen at
+        ``shingle_ids[k]``, which a posting (first occurrences) or a frequent occurrence names."""
+        lo = self.shingle_offsets[posts].astype(np.int64)
+        n = self.shingle_offsets[posts + 1].astype(np.int64) - lo
+        flo = self.frequent_offsets[posts].astype(np.int64)
+        fn = self.frequent_offsets[posts + 1].astype(np.int64) - flo
+        frows = expand_ranges(flo, fn)
+        table = np.concatenate([keyed, _by_post(np.repeat(posts, fn), self.frequent_pos[frows], self.frequent_hashes[frows])])
+        table = table[np.argsort(table["h"], kind="stable")]
+        want = (np.repeat(posts, n).astype(np.uint64) << np.uint64(32)) | self.shingle_ids[expand_ranges(lo, n)].astype(np.uint64)
+        at = np.searchsorted(table["h"], want)
+        if len(want) and (at.max() >= len(table) or np.any(table["h"][at] != want)):
+            raise IndexFormatError(f"{self.path}: a post's shingle is neither a posting nor a frequent occurrence "
+                                   "(damaged index)")
+        return table["v"][at]
 
 
 # ----------------------------------------------------------------------------------------- build
@@ -412,6 +481,30 @@ def default_memory_limit() -> int:
 
 _POSTING = np.dtype([("h", "<u8"), ("p", "<u4"), ("pos", "<u4")])
 _PAIR = np.dtype([("h", "<u8"), ("p", "<u4")])
+
+
+_BY_POST = np.dtype([("h", "<u8"), ("v", "<u8")])
+"""A shingle of a post by place: ``h`` = post << 32 | position, ``v`` its hash."""
+
+
+def _by_post(post: NDArray, pos: NDArray, hashes: NDArray[np.uint64]) -> NDArray:
+    out = np.empty(len(post), dtype=_BY_POST)
+    out["h"] = (np.asarray(post).astype(np.uint64) << np.uint64(32)) | np.asarray(pos).astype(np.uint64)
+    out["v"] = hashes
+    return out
+
+
+def _concatenate_records(a: NDArray, b: NDArray) -> NDArray:
+    return np.concatenate([a, b]) if len(a) else b
+
+
+def _pieces(offsets: NDArray, a: int, b: int, step: int) -> Iterator[tuple[int, int]]:
+    """Consecutive post ranges covering ``a..b-1``, each of about ``step`` shingles (at least one post)."""
+    while a < b:
+        end = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
+        end = min(max(end, a + 1), b)
+        yield a, end
+        a = end
 
 
 def _pairs(h: NDArray[np.uint64], p: NDArray[np.uint32]) -> NDArray:
@@ -441,7 +534,11 @@ class _Builder:
         self.hasher = TokenHasher(params.seed, key=key)
         self.plain_tokens = key is None and params.seed == 0
         w = self._writer
-        self.w_shingles, self.w_offsets = w("shingles", np.uint64), w("shingle_offsets", np.int64)
+        # The hashes stay in the work directory (the postings hold them) unless Jaccard needs them.
+        self.shingles_path = (out if params.jaccard else self.work) / "shingles.npy"
+        self.w_shingles = NpyWriter(self.shingles_path, np.uint64)
+        self.w_ids = NpyWriter(self.work / "shingle_ids.npy", np.uint32)
+        self.w_offsets = w("shingle_offsets", np.int64)
         self.w_offsets.append(np.zeros(1, dtype=np.int64))
         self.w_codes, self.w_code_offsets = w("token_codes", np.uint32), w("code_offsets", np.int64)
         self.w_code_offsets.append(np.zeros(1, dtype=np.int64))
@@ -514,12 +611,10 @@ class _Builder:
         off, co = base.shingle_offsets, base.code_offsets
         if self.n_posts:  # keyed codes depend on the post numbers, which stay the same only in front
             raise ValueError("add_index must come before any other posts")
-        for a in range(0, base.n_posts, step):
-            b = min(a + step, base.n_posts)
+        for a, b, shingles in base.shingle_sequences(self.work, self.range_limit):
             frame = lazy.slice(a, b - a).collect()
             self.add(frame, np.asarray(base.post_kind[a:b]), np.asarray(base.post_tokens[a:b]),
-                     frame["exact_key"].to_numpy(), frame["head_key"].to_numpy(), np.asarray(base.shingles[off[a] : off[b]]),
-                     np.diff(off[a : b + 1]),
+                     frame["exact_key"].to_numpy(), frame["head_key"].to_numpy(), shingles, np.diff(off[a : b + 1]),
                      np.asarray(base.token_codes[co[a] : co[b]]))
 
     def add(self, frame: pl.DataFrame, kind: NDArray[np.uint8], n_tokens: NDArray, exact: NDArray[np.uint64],
@@ -550,6 +645,9 @@ class _Builder:
         h, p, pos = shingles[order], post[order], pos[order]
         first = np.ones(len(h), dtype=bool)
         first[1:] = (h[1:] != h[:-1]) | (p[1:] != p[:-1])
+        ids = np.empty(len(shingles), dtype=np.uint32)  # each shingle as its first position in the post
+        ids[order] = pos[first][np.cumsum(first) - 1]
+        self.w_ids.append(ids)
         recs = np.empty(int(first.sum()), dtype=_POSTING)
         recs["h"], recs["p"], recs["pos"] = h[first], p[first], pos[first]
         self.postings.add(recs)
@@ -598,9 +696,10 @@ class _Builder:
             raise InputError("no posts to index")
         if self.parts:  # something spilled already: spill the rest of the posts table too
             self._flush()
-        for w in (self.w_shingles, self.w_offsets, self.w_codes, self.w_code_offsets, self.w_kind, self.w_tokens,
-                  self.w_distinct):
+        for w in (self.w_shingles, self.w_ids, self.w_offsets, self.w_codes, self.w_code_offsets, self.w_kind,
+                  self.w_tokens, self.w_distinct):
             w.close()
+        self._narrow_ids()
         self._check_unique_ids()
         n_keys, n_frequent, n_all_frequent = self._postings()
         self._frequent_occurrences()
@@ -740,7 +839,7 @@ class _Builder:
             b = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
             b = min(max(b, a + 1), self.n_posts)
             base = offsets[a : b + 1] - offsets[a]
-            sh = _read_rows(self.out / "shingles.npy", int(offsets[a]), int(offsets[b]))
+            sh = _read_rows(self.shingles_path, int(offsets[a]), int(offsets[b]))
             at = find_in(frequent, filt, sh)[0] if filt is not None else np.zeros(0, dtype=np.int64)
             post_of = np.searchsorted(base, at, side="right") - 1
             w_off.append(np.cumsum(np.bincount(post_of, minlength=b - a)) + total)
@@ -750,6 +849,15 @@ class _Builder:
             a = b
         for w in (w_off, w_hash, w_pos):
             w.close()
+
+    def _narrow_ids(self) -> None:
+        """``shingle_ids.npy`` in the narrowest dtype its values fit (they are below the longest post)."""
+        dtype = np.uint8 if self.longest <= 1 << 8 else np.uint16 if self.longest <= 1 << 16 else np.uint32
+        w = self._writer("shingle_ids", dtype)
+        step = max(self.range_limit // 8, 1 << 16)
+        for a in range(0, self.n_shingles, step):
+            w.append(_read_rows(self.work / "shingle_ids.npy", a, min(a + step, self.n_shingles)).astype(dtype))
+        w.close()
 
     def _sorted_pairs(self, spills: list[HashSpill], keys_name: str, posts_name: str,
                       shape: tuple[int, ...] | None = None) -> None:

@@ -263,7 +263,8 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
 
     Pair ``i``'s document hits are ``hit_pos/hit_hashes[hit_offsets[i]:hit_offsets[i+1]]`` (positions
     increasing, at least one hit), its post's shingles ``post_hashes[post_offsets[i]:post_offsets[i+1]]``
-    with ``n_distinct[i]`` distinct values.
+    with ``n_distinct[i]`` distinct values. Only equality within a pair matters: the scan passes the
+    posts' shingle ids (:mod:`provenance.index`), any values that are equal where the shingles are.
     """
     k = len(hit_offsets) - 1
     counts = np.diff(hit_offsets)
@@ -271,7 +272,8 @@ def verify_many(hit_offsets: NDArray[np.int64], hit_pos: NDArray[np.int64], hit_
     lengths = np.diff(post_offsets)
     width = window_width(lengths, slack)
     # Shingle values as dense ranks, so (pair, value) packs into one uint64.
-    ranks = _dense_ranks(np.concatenate([hit_hashes, post_hashes]))
+    values = np.concatenate([hit_hashes, post_hashes])
+    ranks = values.astype(np.uint64) if len(values) and int(values.max()) < 1 << 32 else _dense_ranks(values)
     hit_key = (pair.astype(np.uint64) << np.uint64(32)) | ranks[: len(hit_hashes)]
     post_pair = np.repeat(np.arange(k, dtype=np.int64), lengths)
     post_key = (post_pair.astype(np.uint64) << np.uint64(32)) | ranks[len(hit_hashes) :]

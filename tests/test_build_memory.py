@@ -61,10 +61,24 @@ def test_tiny_limit_really_spills(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert any(s.count("-") >= 2 for s in splits)  # some range was split on the next bits
 
 
+def text_shingles(index) -> np.ndarray:
+    """The shingle hashes of the index's posts (the fixture CSV, in order) hashed again from their
+    texts, laid out as the index lays them out (shingled posts only)."""
+    from provenance.shingle import batch_shingles
+
+    posts = pl.read_csv(POSTS_CSV, infer_schema=False)
+    assert posts["tweet_id"].to_list() == index.posts["post_id"].to_list()
+    sb = batch_shingles(posts["text"].to_list(), index.params.ngram, index.token_hasher())
+    shingled = np.asarray(index.post_kind) == 0
+    lengths = np.where(shingled, np.diff(sb.offsets), 0)
+    assert np.array_equal(lengths, np.diff(index.shingle_offsets))
+    return sb.hashes[np.repeat(shingled, np.diff(sb.offsets))]
+
+
 def reference_postings(index, max_key_posts: int, ngram: int):
     """Keys straight from the definition, over all postings at once (the build's external sort
     must give exactly this)."""
-    sh, off = np.asarray(index.shingles), np.asarray(index.shingle_offsets)
+    sh, off = text_shingles(index), np.asarray(index.shingle_offsets)
     n = index.n_posts
     post = np.repeat(np.arange(n), np.diff(off))
     pos = np.arange(len(sh)) - np.repeat(off[:-1], np.diff(off))
@@ -100,10 +114,21 @@ def test_keys_equal_their_definition(tmp_path: Path, max_key_posts: int, memory_
     assert np.array_equal(index.post_distinct, distinct)
     assert np.array_equal(index.post_frequent, n_freq)
     assert set(np.flatnonzero(index.post_head_frequent).tolist()) == head
+    # Each shingle stored as the position where the post first has it; the hashes rebuilt from the
+    # postings and frequent occurrences are the posts' own, streamed in bounded memory too.
+    sh, off = text_shingles(index), np.asarray(index.shingle_offsets)
+    post = np.repeat(np.arange(index.n_posts), np.diff(off))
+    pos = np.arange(len(sh)) - off[post]
+    first = pl.DataFrame({"h": sh, "p": post, "pos": pos}).with_columns(first=pl.col("pos").min().over("h", "p"))
+    assert np.array_equal(index.shingle_ids, first["first"].to_numpy())
+    assert np.array_equal(index.shingle_hashes(np.arange(index.n_posts)), sh)
+    streamed = list(index.shingle_sequences(tmp_path, memory_limit or 1 << 30))
+    assert [a for a, _, _ in streamed] == [0] + [b for _, b, _ in streamed[:-1]] and streamed[-1][1] == index.n_posts
+    assert np.array_equal(np.concatenate([h for _, _, h in streamed]), sh)
     # Every occurrence of a frequent shingle, per post, in order.
     fset = set(frequent.tolist())
     for i in range(0, index.n_posts, 97):
-        occ = [(j, h) for j, h in enumerate(index.post_shingles(i).tolist()) if h in fset]
+        occ = [(j, h) for j, h in enumerate(sh[off[i] : off[i + 1]].tolist()) if h in fset]
         lo, hi = index.frequent_offsets[i], index.frequent_offsets[i + 1]
         assert list(zip(index.frequent_pos[lo:hi].tolist(), index.frequent_hashes[lo:hi].tolist())) == occ
 

@@ -110,8 +110,8 @@ def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_
     _, first = np.unique((doc.astype(np.uint64) << np.uint64(40)) | key.astype(np.uint64), return_index=True)
     first_seen = np.zeros(len(key), dtype=bool)
     first_seen[first] = True
-    counts = index.key_offsets[key + 1] - index.key_offsets[key]
-    rows = expand_ranges(index.key_offsets[key], counts)
+    start, counts = index.key_rows(key)
+    rows = expand_ranges(start, counts)
     pair = (np.repeat(doc, counts).astype(np.uint64) << np.uint64(32)) | index.key_posts[rows].astype(np.uint64)
     order = np.argsort(pair, kind="stable")
     pair = pair[order]

@@ -150,8 +150,8 @@ def test_append_duplicate_id_names_both_places(split_posts, tmp_path: Path) -> N
 
 
 def _delete(d: Path) -> str:
-    (d / "shingles.npy").unlink()
-    return "shingles.npy"
+    (d / "shingle_ids.npy").unlink()
+    return "shingle_ids.npy"
 
 
 def _truncate(d: Path) -> str:
@@ -375,7 +375,7 @@ def test_sketches_only_when_asked(api_index, jaccard_index) -> None:
     bytes, and a jaccard scan of an index without them is a one-line error naming the option."""
     plain, plain_dir = api_index
     _, jac_dir = jaccard_index
-    sketch_files = {f"{n}.npy" for n in ("signatures", "lsh_keys", "lsh_posts")}
+    sketch_files = {f"{n}.npy" for n in ("shingles", "signatures", "lsh_keys", "lsh_posts")}
     plain_files = {f.name for f in plain_dir.iterdir()}
     jac_files = {f.name for f in jac_dir.iterdir()}
     assert not plain_files & sketch_files and jac_files - plain_files == sketch_files

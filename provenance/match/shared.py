@@ -64,6 +64,34 @@ def shared_posts(index: "Index", spans: Sequence[str], posts: Sequence[int], has
     return shared_posts_of(index, sb.hashes, sb.offsets, np.asarray(posts, dtype=np.int64))
 
 
+def _held_by(index: "Index", hashes: NDArray[np.uint64], posts: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Whether post ``posts[i]`` (-1: none) has shingle ``hashes[i]``: among the key's postings, or
+    among the post's frequent occurrences (a post's shingles are exactly those)."""
+    from ..index import lookup
+
+    mine = np.zeros(len(hashes), dtype=bool)
+    keys = index.keys
+    if len(keys):
+        at = lookup(keys, hashes)
+        found = np.flatnonzero((keys[at] == hashes) & (posts >= 0))
+        start, count = index.key_rows(at[found])
+        rows = expand_ranges(start, count)
+        holds = index.key_posts[rows] == np.repeat(posts[found], count)
+        mine[np.repeat(found, count)[holds]] = True
+    mine_posts = np.flatnonzero(posts >= 0)
+    fo = index.frequent_offsets
+    lo = fo[posts[mine_posts]].astype(np.int64)
+    fn = fo[posts[mine_posts] + 1].astype(np.int64) - lo
+    if fn.any():  # (row, hash) of the posts' frequent occurrences against those of the spans
+        occ = index.frequent_hashes[expand_ranges(lo, fn)]
+        _, rank = np.unique(np.concatenate([hashes[mine_posts], occ]), return_inverse=True)
+        want = (np.arange(len(mine_posts), dtype=np.int64) << 32) | rank[: len(mine_posts)]
+        have = np.sort((np.repeat(np.arange(len(mine_posts), dtype=np.int64), fn) << 32) | rank[len(mine_posts):])
+        at = np.minimum(np.searchsorted(have, want), len(have) - 1)
+        mine[mine_posts[have[at] == want]] = True
+    return mine
+
+
 def shared_posts_of(index: "Index", hashes: NDArray[np.uint64], offsets: NDArray[np.int64],
                     posts: NDArray[np.int64]) -> NDArray[np.int64]:
     """:func:`shared_posts` of spans given as their shingle hashes (span ``i``'s are
@@ -73,18 +101,8 @@ def shared_posts_of(index: "Index", hashes: NDArray[np.uint64], offsets: NDArray
     if not len(hashes):
         return out
     anyone = posts < 0
-    lo = np.where(anyone, 0, index.shingle_offsets[np.maximum(posts, 0)])
-    hi = np.where(anyone, 0, index.shingle_offsets[np.maximum(posts, 0) + 1])
-    post_hashes = index.shingles[expand_ranges(lo, hi - lo)]
-    # (match, shingle) pairs of the spans and of the posts, as one integer each: the match number
-    # above the shingle's rank among all the hashes involved.
-    _, rank = np.unique(np.concatenate([hashes, post_hashes]), return_inverse=True)
     span_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
-    post_row = np.repeat(np.arange(n, dtype=np.int64), hi - lo)
-    span_key = (span_row << 32) | rank[: len(hashes)]
-    post_key = np.sort((post_row << 32) | rank[len(hashes):])
-    at = np.minimum(np.searchsorted(post_key, span_key), max(len(post_key) - 1, 0))
-    mine = post_key[at] == span_key if len(post_key) else np.zeros(len(span_key), dtype=bool)
+    mine = _held_by(index, hashes, posts[span_row])
     held = _posts_per_shingle(index, hashes)
     mine |= anyone[span_row]
     counts = np.where(mine, held, np.iinfo(np.int64).max)
