@@ -25,11 +25,11 @@ import polars as pl
 
 from . import __version__
 from .errors import ProvenanceError, skipping
-from .index import Index, open_index, sha256_of
+from .index import Index, open_index
 from .keys import Key
 from .params import ScanParams
 from .read import URL, InputFile, Part, file_sha256, iter_batches
-from .durable import unseal, write_sealed
+from .durable import sha256_of, unseal, write_sealed
 from .report import MATCH_SCHEMA
 
 __all__ = ["EVIDENCE", "Problem", "Verification", "check_results", "repin_results", "unit_record", "verify", "write_evidence"]

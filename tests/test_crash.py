@@ -150,7 +150,7 @@ def test_a_replace_stopped_between_two_renames_points_to_the_previous_index(tmp_
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Where directories cannot be swapped in one step, the old index is renamed away first; a crash
     right then leaves no index, and opening it names where the previous one is."""
-    import provenance.index as index_mod
+    import provenance.index.write as index_mod
     from provenance import api
 
     api.build_index([POSTS_CSV], tmp_path / "idx", id_field="tweet_id")

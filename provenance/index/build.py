@@ -1,0 +1,434 @@
+"""Building an index's arrays in bounded memory, batch by batch (:class:`Builder`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from ..errors import InputError
+from ..keys import Key, align_subkey, as_key
+from ..match.align import token_codes
+from ..params import IndexParams
+from ..shingle import TokenHasher, batch_shingles, sequence_keys
+from ..sketch import band_keys, lsh_params, minhash
+from ..spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
+from .format import EMPTY, KINDS, SHINGLED, SHORT
+from .lookup import KeyFilter, find_in
+from .store import Index
+
+__all__ = ["Builder", "default_memory_limit"]
+
+
+def default_memory_limit() -> int:
+    """A quarter of the machine's physical memory (at least 256 MiB)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 4 << 30
+    return max(total // 4, 256 << 20)
+
+
+
+
+_POSTING = np.dtype([("h", "<u8"), ("p", "<u4"), ("pos", "<u4")])
+_PAIR = np.dtype([("h", "<u8"), ("p", "<u4")])
+
+
+
+
+def _pairs(h: NDArray[np.uint64], p: NDArray[np.uint32]) -> NDArray:
+    out = np.empty(len(h), dtype=_PAIR)
+    out["h"], out["p"] = h, p
+    return out
+
+
+def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """For postings sorted by hash: is each hash's first posting, and its number of posts."""
+    new = np.ones(len(h), dtype=bool)
+    new[1:] = h[1:] != h[:-1]
+    run = np.cumsum(new) - 1
+    return new, np.bincount(run)[run]
+
+
+
+
+class Builder:
+    """Writes an index into directory ``out`` from posts added batch by batch."""
+
+    def __init__(self, params: IndexParams, out: Path, memory_limit: int, key: Key | None = None) -> None:
+        self.params, self.out = params, out
+        self.work = out / ".work"
+        self.work.mkdir()
+        self.buffer_limit = max(memory_limit // 4, 256)
+        self.range_limit = max(memory_limit // 8, 256)
+        self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm) if params.jaccard else (0, 0)
+        self.hasher = TokenHasher(params.seed, key=key)
+        self.plain_tokens = key is None and params.seed == 0
+        w = self._writer
+        # The hashes stay in the work directory (the postings hold them) unless Jaccard needs them.
+        self.shingles_path = (out if params.jaccard else self.work) / "shingles.npy"
+        self.w_shingles = NpyWriter(self.shingles_path, np.uint64)
+        self.w_ids = NpyWriter(self.work / "shingle_ids.npy", np.uint32)
+        self.w_offsets = w("shingle_offsets", np.int64)
+        self.w_offsets.append(np.zeros(1, dtype=np.int64))
+        self.w_codes, self.w_code_offsets = w("token_codes", np.uint32), w("code_offsets", np.int64)
+        self.w_code_offsets.append(np.zeros(1, dtype=np.int64))
+        k = as_key(key)
+        self.code_subkey = align_subkey(k.secret) if k is not None else None
+        self.w_kind, self.w_tokens, self.w_distinct = w("post_kind", np.uint8), w("post_tokens", np.int32), w("post_distinct", np.int32)
+        self.w_sig = w("signatures", np.uint32, (params.num_perm,)) if params.jaccard else None
+        self.postings = HashSpill(self.work, "postings", _POSTING)
+        self.bands = [HashSpill(self.work, f"band{b:03d}", _PAIR, bits=4) for b in range(self.n_bands)]
+        self.short = HashSpill(self.work, "short", _PAIR, bits=4)
+        self.short_heads = HashSpill(self.work, "short_heads", _PAIR, bits=4)
+        self.ids = HashSpill(self.work, "ids", _PAIR, bits=4)
+        self.spills = [self.postings, *self.bands, self.short, self.short_heads, self.ids]
+        self.frames: list[pl.DataFrame] = []
+        self.frame_bytes = 0
+        self.parts: list[tuple[Path, int, int]] = []  # spilled posts tables: file, first post, posts
+        self.n_posts = self.n_shingles = self.n_codes = 0
+        self.longest = 0  # most shingles of one post
+        self.kinds = np.zeros(3, dtype=np.int64)
+
+    def _writer(self, name: str, dtype: Any, row_shape: tuple[int, ...] = ()) -> NpyWriter:
+        return NpyWriter(self.out / f"{name}.npy", dtype, row_shape)
+
+    # -- adding posts
+
+    def add_texts(self, batch: Any) -> None:
+        p = self.params
+        sb = batch_shingles(batch.texts, p.ngram, self.hasher)
+        n_tokens = sb.n_tokens
+        kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
+        exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, self.hasher.finish), np.uint64(0))
+        # Short posts specific enough to be matched inside a sentence keep their first shingle.
+        inline = kind == SHORT
+        if inline.any():
+            from ..match.background import default_background, span_bits
+
+            short = np.flatnonzero(inline)
+            if self.plain_tokens:  # the background model hashes tokens as this index does
+                bits = default_background().bits_of_runs(sb.token_hashes, sb.token_offsets[:-1][short], n_tokens[short])
+            else:
+                bits = span_bits(default_background(), [batch.texts[i] for i in short])
+            inline[short] = bits >= p.inline_short_bits
+        inline &= n_tokens >= p.ngram  # (a post with a shingle: its first is where a scan looks)
+        heads = np.zeros(len(kind), dtype=np.uint64)
+        heads[inline] = sb.hashes[sb.offsets[:-1][inline]]
+        # Short posts keep no shingles: they match only as whole records or lines.
+        counts = np.diff(sb.offsets)
+        lengths = np.where(kind == SHINGLED, counts, 0)
+        cols: dict[str, Any] = {
+            "post_id": batch.ids,
+            "source": [batch.source] * len(batch.ids),
+            "row": batch.rows,
+            "kind": np.array(KINDS)[kind].tolist(),
+            "n_tokens": n_tokens,
+            "exact_key": exact,
+            "head_key": heads,
+        }
+        for name, values in batch.meta.items():
+            cols[f"meta_{name}"] = values
+        frame = pl.DataFrame(cols, schema_overrides={"row": pl.Int64, "n_tokens": pl.Int64, "exact_key": pl.UInt64,
+                                                       "head_key": pl.UInt64})
+        shingled = np.repeat(kind == SHINGLED, n_tokens)
+        post_of_token = np.repeat(np.arange(self.n_posts, self.n_posts + len(n_tokens), dtype=np.int64), n_tokens)
+        codes = token_codes(sb.token_hashes[shingled], post_of_token[shingled], self.code_subkey)
+        self.add(frame, kind, n_tokens, exact, heads, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths, codes)
+
+    def add_index(self, base: "Index", step: int = 1 << 16) -> None:
+        """Add every post of ``base`` (its shingles are reused; the texts are not needed)."""
+        lazy = pl.scan_parquet(base.path / "posts.parquet")
+        off, co = base.shingle_offsets, base.code_offsets
+        if self.n_posts:  # keyed codes depend on the post numbers, which stay the same only in front
+            raise ValueError("add_index must come before any other posts")
+        for a, b, shingles in base.shingle_sequences(self.work, self.range_limit):
+            frame = lazy.slice(a, b - a).collect()
+            self.add(frame, np.asarray(base.post_kind[a:b]), np.asarray(base.post_tokens[a:b]),
+                     frame["exact_key"].to_numpy(), frame["head_key"].to_numpy(), shingles, np.diff(off[a : b + 1]),
+                     np.asarray(base.token_codes[co[a] : co[b]]))
+
+    def add(self, frame: pl.DataFrame, kind: NDArray[np.uint8], n_tokens: NDArray, exact: NDArray[np.uint64],
+            heads: NDArray[np.uint64], shingles: NDArray[np.uint64], lengths: NDArray[np.int64],
+            codes: NDArray[np.uint32]) -> None:
+        """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact and head keys, and the
+        shingles of the shingled ones (``lengths`` per post, 0 for the others) and their token codes
+        (``n_tokens`` per shingled post) concatenated."""
+        n, p0 = len(lengths), self.n_posts
+        if p0 + n >= 1 << 32:
+            raise InputError("more than 4,294,967,295 posts in one index; split the posts over several indexes")
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        self.w_shingles.append(shingles)
+        self.w_offsets.append(offsets[1:] + self.n_shingles)
+        self.w_kind.append(kind)
+        self.w_tokens.append(n_tokens)
+        code_lengths = np.where(kind == SHINGLED, np.asarray(n_tokens, dtype=np.int64), 0)
+        self.w_codes.append(np.asarray(codes, dtype=np.uint32))
+        self.w_code_offsets.append(np.cumsum(code_lengths) + self.n_codes)
+        self.n_codes += int(code_lengths.sum())
+        self.kinds += np.bincount(kind, minlength=3)
+        post_no = np.arange(p0, p0 + n, dtype=np.uint32)
+        # Each (shingle, post) once, at its first position; sorted by shingle, then post.
+        post = np.repeat(post_no, lengths)
+        pos = (np.arange(len(shingles), dtype=np.int64) - np.repeat(offsets[:-1], lengths)).astype(np.uint32)
+        order = stable_argsort(shingles)  # (rows come in (post, position) order)
+        h, p, pos = shingles[order], post[order], pos[order]
+        first = np.ones(len(h), dtype=bool)
+        first[1:] = (h[1:] != h[:-1]) | (p[1:] != p[:-1])
+        ids = np.empty(len(shingles), dtype=np.uint32)  # each shingle as its first position in the post
+        ids[order] = pos[first][np.cumsum(first) - 1]
+        self.w_ids.append(ids)
+        recs = np.empty(int(first.sum()), dtype=_POSTING)
+        recs["h"], recs["p"], recs["pos"] = h[first], p[first], pos[first]
+        self.postings.add(recs)
+        self.w_distinct.append(np.bincount(recs["p"] - np.uint32(p0), minlength=n))
+        self.longest = max(self.longest, int(lengths.max(initial=0)))
+        if self.w_sig is not None:
+            sig = minhash(shingles, offsets, self.params.num_perm, self.params.seed)
+            self.w_sig.append(sig.T)
+            for b, keys in enumerate(band_keys(sig, self.n_bands, self.n_rows)):
+                self.bands[b].add(_pairs(keys, post_no))
+        short = np.flatnonzero(kind == SHORT)
+        self.short.add(_pairs(exact[short], post_no[short]))
+        inline = np.flatnonzero(np.asarray(heads) != 0)
+        self.short_heads.add(_pairs(np.asarray(heads)[inline], post_no[inline]))
+        self.ids.add(_pairs(frame["post_id"].hash(seed=0).to_numpy(), post_no))
+        self.frames.append(frame)
+        self.frame_bytes += frame.estimated_size()
+        self.n_posts += n
+        self.n_shingles += len(shingles)
+        if self.frame_bytes + sum(s.buffered for s in self.spills) > self.buffer_limit:
+            self._flush()
+
+    def _flush(self) -> None:
+        for s in self.spills:
+            s.flush()
+        if self.frames:
+            start = self.parts[-1][1] + self.parts[-1][2] if self.parts else 0
+            frame = pl.concat(self.frames, how="diagonal_relaxed")
+            part = self.work / f"posts-{len(self.parts):06d}.parquet"
+            frame.write_parquet(part)
+            self.parts.append((part, start, frame.height))
+            self.frames, self.frame_bytes = [], 0
+
+    # -- finishing
+
+    def _posts_lazy(self) -> pl.LazyFrame:
+        """The posts table so far, without the derived columns."""
+        frames = [pl.scan_parquet(part) for part, _, _ in self.parts]
+        if self.frames:
+            frames.append(pl.concat(self.frames, how="diagonal_relaxed").lazy())
+        return pl.concat(frames, how="diagonal_relaxed")
+
+    def finish(self) -> dict[str, Any]:
+        """Write every remaining file; return the manifest's ``counts``."""
+        if self.n_posts == 0:
+            raise InputError("no posts to index")
+        if self.parts:  # something spilled already: spill the rest of the posts table too
+            self._flush()
+        for w in (self.w_shingles, self.w_ids, self.w_offsets, self.w_codes, self.w_code_offsets, self.w_kind,
+                  self.w_tokens, self.w_distinct):
+            w.close()
+        self._narrow_ids()
+        self._check_unique_ids()
+        n_keys, n_frequent, n_all_frequent = self._postings()
+        self._frequent_occurrences()
+        if self.w_sig is not None:
+            self.w_sig.close()
+            self._sorted_pairs(self.bands, "lsh_keys", "lsh_posts", shape=(self.n_bands, self.n_posts))
+        self._sorted_pairs([self.short], "short_keys", "short_posts")
+        self._sorted_set(self.short_heads, "short_heads")
+        self._posts_table()
+        shutil.rmtree(self.work)
+        return {
+            "posts": self.n_posts,
+            "shingled_posts": int(self.kinds[SHINGLED]),
+            "short_posts": int(self.kinds[SHORT]),
+            "empty_posts": int(self.kinds[EMPTY]),
+            "shingles": self.n_shingles,
+            "keys": n_keys,
+            "frequent_shingles": n_frequent,
+            "posts_with_only_frequent_shingles": n_all_frequent,
+        }
+
+    def _check_unique_ids(self) -> None:
+        suspects: list[NDArray[np.uint32]] = []
+        for r in self.ids.ranges(self.range_limit):
+            same = np.flatnonzero(r["h"][1:] == r["h"][:-1])
+            if len(same):
+                suspects.append(r["p"][np.r_[same, same + 1]])
+        if not suspects:
+            return
+        wanted = pl.Series(np.unique(np.concatenate(suspects)), dtype=pl.UInt32)
+        rows = (self._posts_lazy().select("post_id", "source", "row").with_row_index("_p")
+                .join(pl.LazyFrame({"_p": wanted}), on="_p", how="semi").collect().sort("_p"))
+        dup = rows.filter(pl.col("post_id").is_duplicated())
+        if dup.height:  # (equal id hashes of different ids are no duplicates)
+            pid, sources, rows_ = dup.group_by("post_id", maintain_order=True).agg(pl.col("source"), pl.col("row")).row(0)
+            raise InputError(f"{sources[1]}:{rows_[1]}: duplicate post id {pid!r} (first at {sources[0]}:{rows_[0]})")
+
+    def _load(self, name: str) -> NDArray:
+        """A finished array of the new index, memory-mapped."""
+        return np.load(self.out / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+    def _map(self, name: str, dtype: Any, fill: Any = 0, work: bool = False) -> NDArray:
+        """A per-post array backed by a file (final, or in the work directory)."""
+        path = (self.work if work else self.out) / f"{name}.npy"
+        a = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(self.n_posts,))
+        if fill:
+            a[:] = fill
+        return a
+
+    def _postings(self) -> tuple[int, int, int]:
+        """keys, key_offsets, key_posts, key_pos, key_filter, frequent and the per-post frequent counts.
+
+        Pass 1 over the hash ranges finds the frequent shingles, counts them per post, and keeps for
+        each post its rarest frequent shingle (lowest post count, then lowest hash). Pass 2 writes
+        the keys: every shingle that is not frequent, plus that rarest shingle for the posts whose
+        every shingle is frequent (so that they can still be found).
+        """
+        p = self.params
+        n_frequent = self._map("post_frequent", np.int32)
+        head_frequent = self._map("post_head_frequent", np.bool_)
+        best_df = self._map("best_df", np.uint32, fill=np.iinfo(np.uint32).max, work=True)
+        best_h = self._map("best_h", np.uint64, work=True)
+        w_frequent = self._writer("frequent", np.uint64)
+        runs: list[NDArray | Path] = []
+        n_plain_keys = 0
+        for k, r in enumerate(self.postings.ranges(self.range_limit)):
+            h, post, pos = r["h"], r["p"], r["pos"]
+            new, df = _frequency(h)
+            freq = df > p.max_key_posts
+            n_plain_keys += int((new & ~freq).sum())
+            if freq.any():
+                w_frequent.append(h[new & freq])
+                fh, fp, fdf = h[freq], post[freq], df[freq]
+                u, c = sorted_unique(fp, return_counts=True)
+                n_frequent[u] += c.astype(np.int32)
+                head_frequent[fp[pos[freq] < p.ngram]] = True
+                o = np.lexsort((fh, fdf, fp))
+                first = o[np.r_[True, fp[o][1:] != fp[o][:-1]]]
+                bp, bdf, bh = fp[first], fdf[first], fh[first]
+                better = bdf < best_df[bp]  # ranges come in hash order: equal counts keep the lower hash
+                best_df[bp[better]], best_h[bp[better]] = bdf[better], bh[better]
+            if self.postings.spilled:
+                run = self.work / f"sorted-{k:06d}.bin"
+                r.tofile(run)
+                runs.append(run)
+            else:
+                runs.append(r)
+        w_frequent.close()
+        distinct = self._load("post_distinct")
+        all_frequent = (np.asarray(distinct) > 0) & (n_frequent == np.asarray(distinct))
+        n_all_frequent = int(all_frequent.sum())
+        rescued = sorted_unique(best_h[all_frequent])
+        key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
+        # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
+        offset_type = np.uint32 if self.postings.records < 1 << 32 else np.int64
+        pos_type = np.uint16 if self.longest <= 1 << 16 else np.uint32
+        w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", offset_type)
+        w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
+        total = 0
+        for run in runs:
+            r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
+            h, post = r["h"], r["p"]
+            _, df = _frequency(h)
+            use = df <= p.max_key_posts
+            if n_all_frequent:
+                use |= all_frequent[post] & (best_h[post] == h)
+            kh = h[use]
+            starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
+            w_keys.append(kh[starts])
+            key_filter.add(kh[starts])
+            w_key_offsets.append((starts + total).astype(offset_type))
+            w_key_posts.append(post[use])
+            w_key_pos.append(r["pos"][use].astype(pos_type))
+            total += len(kh)
+            if isinstance(run, Path):
+                run.unlink()
+        w_key_offsets.append(np.array([total], dtype=offset_type))
+        for w in (w_keys, w_key_offsets, w_key_posts, w_key_pos):
+            w.close()
+        np.save(self.out / "key_filter.npy", key_filter.bitmap, allow_pickle=False)
+        n_frequent.flush()
+        head_frequent.flush()
+        return w_keys.rows, w_frequent.rows, n_all_frequent
+
+    def _frequent_occurrences(self) -> None:
+        """Every occurrence of a frequent shingle in each post (verification needs them: they are
+        no keys, so candidate generation does not report them)."""
+        frequent = self._load("frequent")
+        offsets = np.asarray(self._load("shingle_offsets"))
+        filt = KeyFilter.of(np.asarray(frequent)) if len(frequent) else None
+        w_off, w_hash, w_pos = (self._writer("frequent_offsets", np.int64), self._writer("frequent_hashes", np.uint64),
+                                self._writer("frequent_pos", np.uint32))
+        w_off.append(np.zeros(1, dtype=np.int64))
+        step = max(self.range_limit // 64, 1 << 16)  # shingles per piece (lookups need ~40 bytes each)
+        total, a = 0, 0
+        while a < self.n_posts:
+            b = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
+            b = min(max(b, a + 1), self.n_posts)
+            base = offsets[a : b + 1] - offsets[a]
+            sh = _read_rows(self.shingles_path, int(offsets[a]), int(offsets[b]))
+            at = find_in(frequent, filt, sh)[0] if filt is not None else np.zeros(0, dtype=np.int64)
+            post_of = np.searchsorted(base, at, side="right") - 1
+            w_off.append(np.cumsum(np.bincount(post_of, minlength=b - a)) + total)
+            w_hash.append(sh[at])
+            w_pos.append(at - base[post_of])
+            total += len(at)
+            a = b
+        for w in (w_off, w_hash, w_pos):
+            w.close()
+
+    def _narrow_ids(self) -> None:
+        """``shingle_ids.npy`` in the narrowest dtype its values fit (they are below the longest post)."""
+        dtype = np.uint8 if self.longest <= 1 << 8 else np.uint16 if self.longest <= 1 << 16 else np.uint32
+        w = self._writer("shingle_ids", dtype)
+        step = max(self.range_limit // 8, 1 << 16)
+        for a in range(0, self.n_shingles, step):
+            w.append(_read_rows(self.work / "shingle_ids.npy", a, min(a + step, self.n_shingles)).astype(dtype))
+        w.close()
+
+    def _sorted_pairs(self, spills: list[HashSpill], keys_name: str, posts_name: str,
+                      shape: tuple[int, ...] | None = None) -> None:
+        w_keys, w_posts = self._writer(keys_name, np.uint64), self._writer(posts_name, np.uint32)
+        for spill in spills:
+            for r in spill.ranges(self.range_limit):
+                w_keys.append(r["h"])
+                w_posts.append(r["p"])
+        w_keys.close(shape)
+        w_posts.close(shape)
+
+    def _sorted_set(self, spill: HashSpill, name: str) -> None:
+        """The distinct keys of ``spill``, sorted."""
+        w = self._writer(name, np.uint64)
+        for r in spill.ranges(self.range_limit):
+            h = r["h"]
+            w.append(h[np.r_[True, h[1:] != h[:-1]]] if len(h) else h)
+        w.close()
+
+    def _posts_table(self) -> None:
+        target = self.out / "posts.parquet"
+        if self.parts:
+            pl.concat([pl.scan_parquet(part) for part, _, _ in self.parts], how="diagonal_relaxed").sink_parquet(
+                target, statistics=True)
+        else:
+            pl.concat(self.frames, how="diagonal_relaxed").write_parquet(target, statistics=True)
+
+
+
+
+def _read_rows(path: Path, start: int, stop: int) -> NDArray:
+    """Rows ``start:stop`` of a 1-D ``.npy`` file, read (not memory-mapped: the pages stay in the
+    page cache, not in this process)."""
+    with open(path, "rb") as f:
+        np.lib.format.read_magic(f)
+        _, _, dtype = np.lib.format.read_array_header_1_0(f)  # NpyWriter and np.save write version 1.0
+        return np.fromfile(f, dtype=dtype, count=stop - start, offset=start * dtype.itemsize)

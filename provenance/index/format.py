@@ -1,0 +1,103 @@
+"""The index format: its files, their layout, the format version.
+
+An index is a directory a user can inspect. Post numbers are rows of ``posts.parquet``; every other
+file is a NumPy ``.npy`` array (memory-mapped when opened, so a scan pages in only what it touches):
+
+===========================  ===================================================================
+file                         content
+===========================  ===================================================================
+``manifest.json``            format version, tool version, :class:`IndexParams`, normalization,
+                             hash and MinHash scheme names, counts, the sha256 of every other file,
+                             and for a keyed index the key's fingerprint (``key``; never the key)
+``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
+                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``, ``head_key``
+                             and the ``--meta-field`` columns (``meta_NAME``)
+``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
+``post_tokens.npy``          int32 ``(posts,)``: tokens after normalization
+``post_distinct.npy``        int32 ``(posts,)``: distinct shingles (0 unless shingled)
+``post_frequent.npy``        int32 ``(posts,)``: distinct frequent shingles
+``post_head_frequent.npy``   bool ``(posts,)``: one of the post's first ``ngram`` shingles is frequent
+``shingle_ids.npy``          every shingled post's shingles in token order, concatenated, each as the
+                             position of its first occurrence in the post (uint8 while every post has
+                             at most 256 shingles, else uint16 or uint32): what verification compares
+                             (the hashes of a post's shingles are its postings and frequent occurrences)
+``shingle_offsets.npy``      int64 ``(posts+1,)``: post ``i`` is ``shingle_ids[o[i]:o[i+1]]``
+``token_codes.npy``          uint32: every shingled post's token codes in order, concatenated (the
+                             alignment's view of its words, :func:`provenance.match.align.token_codes`)
+``code_offsets.npy``         int64 ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
+``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
+``key_offsets.npy``          ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j`` (uint32 while the
+                             postings fit, else int64)
+``key_posts.npy``            uint32: post numbers, increasing within a key
+``key_pos.npy``              the key's first position in that post's shingle sequence (uint16 while
+                             every post's shingles fit, else uint32)
+``key_filter.npy``           uint8: a bitmap over the keys' top bits ("certainly absent" test)
+``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
+                             posts; not keys, except a post's rarest when all of its are frequent)
+``frequent_offsets.npy``     int64 ``(posts+1,)``: post ``i``'s frequent shingle occurrences are
+``frequent_hashes.npy``      uint64 ``hashes[o[i]:o[i+1]]`` at positions
+``frequent_pos.npy``         uint32 ``pos[o[i]:o[i+1]]`` (every occurrence, in order)
+``short_keys.npy``           uint64, sorted: exact keys of the short posts
+``short_posts.npy``          uint32: the short post of each exact key
+``short_heads.npy``          uint64, sorted, distinct: the first shingle of each short post of
+                             ``inline_short_bits`` bits or more, where a scan looks for such a post inside
+                             a sentence; ``posts.parquet`` keeps each one's as ``head_key`` (0 for the
+                             other posts)
+``shingles.npy``             uint64: the shingle hashes themselves, laid out as ``shingle_ids``
+                             (exact Jaccard needs the posts' sets whole)
+``signatures.npy``           uint32 ``(posts, num_perm)``: MinHash signatures (datasketch affine32)
+``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band
+``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
+===========================  ===================================================================
+
+The last four (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
+(``index build --jaccard``): only ``scan --mode jaccard`` reads them, and they would be about
+three quarters of the bytes of an index of tweets.
+
+*Build in bounded memory.* Posts are read batch by batch; per-post arrays are appended to their files
+as they come, and the tables that must be sorted across all posts (postings, band keys, short-post
+keys, post ids) go through an external sort partitioned by hash range (:class:`~provenance.spill.HashSpill`):
+records stay in memory up to a quarter of ``memory_limit``, then spill to one file per hash range;
+ranges are then sorted and written one at a time (a range larger than an eighth of the limit is
+split again). Sorted tables are the ranges concatenated in hash order, so the result does not depend
+on the memory limit: every ``.npy`` file is byte-identical whatever the limit.
+
+No post text is stored: only hashes, ids, the positions of the posts in their files and the
+``--meta-field`` columns asked for. A *keyed* index (``key``) derives every token hash from a secret
+key (:mod:`provenance.keys`); it opens without the key (to read its manifest and posts table), but
+hashing texts against it, to scan or append, needs the key (:meth:`Index.token_hasher`).
+
+Every file is written into a temporary directory that is renamed into place only when complete;
+opening an index checks the format version and every checksum and refuses a mismatch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..params import IndexParams
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "arrays_of", "is_index", "KINDS", "SHINGLED", "SHORT", "EMPTY"]
+
+
+FORMAT = "provenance-index"
+FORMAT_VERSION = 7  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes
+MANIFEST = "manifest.json"
+ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
+           "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
+           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
+SKETCH_ARRAYS = ("shingles", "signatures", "lsh_keys", "lsh_posts")
+
+
+def arrays_of(params: IndexParams) -> tuple[str, ...]:
+    """The ``.npy`` files (without the suffix) an index built with ``params`` holds."""
+    return ARRAYS + (SKETCH_ARRAYS if params.jaccard else ())
+
+KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
+KINDS = (KIND_SHINGLED, KIND_SHORT, KIND_EMPTY)  # post_kind codes 0, 1, 2
+SHINGLED, SHORT, EMPTY = 0, 1, 2
+
+
+
+
+def is_index(path: Path) -> bool:
+    return (path / MANIFEST).is_file()

@@ -1,0 +1,148 @@
+"""Opening an index: format version, normalization, key, sizes and checksums checked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import polars as pl
+
+from .. import __version__
+from ..durable import DamagedFile, sha256_of, unseal
+from ..errors import IndexFormatError, ParameterError
+from ..keys import Key, as_key
+from ..normalize import NORMALIZATION
+from ..params import IndexParams
+from ..shingle import HASH_NAME, KEYED_HASH_NAME
+from ..sketch import SCHEME
+from .format import FORMAT, FORMAT_VERSION, MANIFEST, arrays_of, is_index
+from .store import Index, check_key
+
+__all__ = ["open_index"]
+
+
+class BackgroundCheck:
+    """``fn(*args)`` in a daemon thread (hashing releases the GIL): :meth:`result` waits and re-raises
+    its exception. A daemon, so that a process stopping on an error does not wait for it."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:  # handed to result()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="index-sha256", daemon=True)
+        self._thread.start()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+
+
+def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[str]) -> None:
+    for name in names:
+        f = path / name
+        if sha256_of(f) != files[name].get("sha256"):
+            raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
+
+
+
+
+def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes | None" = None) -> Index:
+    """Open an index directory, checking format version, parameters, file sizes and (with ``verify``)
+    checksums.
+
+    ``key``: the secret key of a keyed index, checked against the manifest's fingerprint (a wrong key,
+    or a key for an index built without one, is a SecretKeyError). A keyed index opens without its
+    key too, but cannot then hash texts (scan, append): :meth:`Index.require_key`.
+
+    ``verify="background"`` checks the checksums in a thread while the caller goes on (a scan of a
+    large index need not wait for tens of gigabytes to be hashed); :meth:`Index.wait_verified`
+    returns when they are checked and raises if one differs. A scan calls it before it writes any
+    result.
+    """
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not path.exists():
+        left = sorted(p.name for p in path.parent.glob(f".{path.name}.*.tmp")) if path.name else []
+        old = [n for n in left if n.endswith(".old.tmp") and is_index(path.parent / n)]
+        if old:  # (only where the system cannot swap directories in one step)
+            raise IndexFormatError(f"{path}: no index: a build that was replacing it stopped; the previous index is "
+                                   f"{path.parent / old[0]} (rename it to {path.name}, or build again)")
+        if left:
+            raise IndexFormatError(f"{path}: no index: a build that was stopped left {path.parent / left[0]} "
+                                   "(incomplete; build the index again)")
+        raise IndexFormatError(f"{path}: no such index directory")
+    if not mpath.is_file():
+        raise IndexFormatError(f"{path}: not a provenance index (no {MANIFEST})")
+    raw = mpath.read_bytes()
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IndexFormatError(f"{mpath}: damaged manifest ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexFormatError(f"{mpath}: not a provenance index manifest")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{path}: index format version {version}, this provenance {__version__} reads version {FORMAT_VERSION}; rebuild the index")
+    try:
+        unseal(raw, mpath, "index manifest")
+    except DamagedFile as e:
+        raise IndexFormatError(str(e)) from None
+    normalization = manifest.get("normalization")
+    if normalization != NORMALIZATION:
+        # Posts and documents must be normalized alike: a post normalized otherwise would be missed, silently.
+        built = f"normalization {normalization!r}" if normalization else "an older normalization (none recorded)"
+        raise IndexFormatError(f"{path}: index built with {built}, this version normalizes as {NORMALIZATION!r}; "
+                               "rebuild the index")
+    key_entry = manifest.get("key")
+    fp = key_entry.get("fingerprint") if isinstance(key_entry, dict) else None
+    if key_entry is not None and not (isinstance(fp, str) and len(fp) == 32):
+        raise IndexFormatError(f"{mpath}: damaged key entry (no fingerprint)")
+    hash_name = KEYED_HASH_NAME if fp is not None else HASH_NAME
+    if manifest.get("hash") != hash_name or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
+        raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {hash_name!r}; rebuild the index")
+    key = check_key(path, fp, as_key(key))
+    try:
+        params = IndexParams.from_dict(manifest.get("params", {}))
+    except (ParameterError, TypeError) as e:
+        raise IndexFormatError(f"{mpath}: bad parameters ({e})") from None
+    files = manifest.get("files", {})
+    names = arrays_of(params)
+    expected = {"posts.parquet", *(f"{n}.npy" for n in names)}
+    missing = sorted(expected - set(files))
+    if missing:
+        raise IndexFormatError(f"{mpath}: manifest lists no checksum for {', '.join(missing)}")
+    for name in sorted(expected):
+        f = path / name
+        if not f.is_file():
+            raise IndexFormatError(f"{f}: missing index file")
+        if f.stat().st_size != files[name].get("bytes"):
+            raise IndexFormatError(f"{f}: size differs from the manifest (damaged or altered index)")
+    check = None
+    if verify == "background":
+        check = BackgroundCheck(_check_checksums, path, files, sorted(expected))
+    elif verify:
+        _check_checksums(path, files, sorted(expected))
+    try:
+        pl.read_parquet_schema(path / "posts.parquet")
+        # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
+        # (np.asarray: plain ndarray views of the maps, without np.memmap's per-operation overhead.)
+        arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in names}
+    except Exception as e:  # a file that passed its checksum but does not parse
+        raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
+    for a in arrays.values():
+        a.setflags(write=False)
+    manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
+    return Index(path, params, manifest=manifest, _verifying=check, key=key, **arrays)

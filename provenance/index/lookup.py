@@ -1,0 +1,170 @@
+"""Sorted-table lookups the index and the scan share: exact search, the key filter, bucketed search."""
+
+from __future__ import annotations
+
+import sys
+import weakref
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["KeyFilter", "find_in", "lookup"]
+
+
+def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """Where each needle is or would go in the sorted, non-empty ``table`` (clipped to a valid index:
+    compare ``table[result] == needles`` for membership).
+
+    The needles are searched in sorted order: consecutive searches then touch nearby memory, several
+    times faster than random order on a table larger than the CPU caches.
+    """
+    order = np.argsort(needles, kind="stable")
+    pos = np.empty(len(needles), dtype=np.int64)
+    pos[order] = np.searchsorted(table, needles[order])
+    np.minimum(pos, len(table) - 1, out=pos)
+    return pos
+
+
+_BIT = (1 << np.arange(8)).astype(np.uint8)
+_CHUNK = 1 << 16  # hashes tested at once: the temporaries stay in the CPU cache
+
+
+class KeyFilter:
+    """One bit per slot of the hashes' top bits, set where some key has those bits: a cheap
+    "certainly absent" test (an eighth of a byte per slot, at most 128 MiB)."""
+
+    def __init__(self, bitmap: NDArray[np.uint8]) -> None:
+        bits = int(len(bitmap) * 8).bit_length() - 1
+        if len(bitmap) * 8 != 1 << bits:
+            raise ValueError(f"key filter of {len(bitmap)} bytes is not a power of two")
+        self.bitmap = bitmap
+        self.shift = np.uint64(64 - bits)
+        # 64 slots per little-endian word: a test is one gather and one shift
+        self._words = bitmap.view(np.uint64) if sys.byteorder == "little" and len(bitmap) % 8 == 0 else None
+        self._buckets: tuple[weakref.ref, _Buckets] | None = None
+        self._bytes: NDArray[np.bool_] | None = None  # a small filter's slots, a byte each (made on first use)
+
+    @staticmethod
+    def bits_for(n_keys: int) -> int:
+        return int(np.clip(np.ceil(np.log2(max(n_keys, 1) * 8)), 16, 30))
+
+    @classmethod
+    def of(cls, keys: NDArray[np.uint64], bits: int | None = None) -> "KeyFilter":
+        bitmap = np.zeros(1 << ((bits or cls.bits_for(len(keys))) - 3), dtype=np.uint8)
+        f = cls(bitmap)
+        f.add(keys)
+        return f
+
+    def add(self, keys: NDArray[np.uint64]) -> None:
+        slots = keys >> self.shift
+        np.bitwise_or.at(self.bitmap, slots >> np.uint64(3), _BIT[slots & np.uint64(7)])
+        self._bytes = None
+
+    _BYTE_SLOTS = 1 << 20
+    """Filters of at most this many slots are tested through a table of one byte per slot (1 MiB)."""
+
+    def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
+        out = np.empty(len(hashes), dtype=bool)
+        if len(self.bitmap) * 8 <= self._BYTE_SLOTS:
+            if self._bytes is None:
+                self._bytes = np.unpackbits(self.bitmap, bitorder="little").view(bool)
+            for a in range(0, len(hashes), _CHUNK):
+                np.take(self._bytes, hashes[a : a + _CHUNK] >> self.shift, out=out[a : a + _CHUNK])
+            return out
+        for a in range(0, len(hashes), _CHUNK):
+            self._test(hashes[a : a + _CHUNK], out[a : a + _CHUNK])
+        return out
+
+    def _test(self, hashes: NDArray[np.uint64], out: NDArray[np.bool_]) -> None:
+        slots = hashes >> self.shift
+        if self._words is not None:
+            word = self._words[slots >> np.uint64(6)]
+            word >>= slots & np.uint64(63)
+            word &= np.uint64(1)
+            np.not_equal(word, 0, out=out)
+        else:
+            np.not_equal(self.bitmap[slots >> np.uint64(3)] & _BIT[slots & np.uint64(7)], 0, out=out)
+
+    def buckets(self, table: NDArray[np.uint64]) -> "_Buckets":
+        """The :class:`_Buckets` of ``table`` (the sorted table this filter was made for), made once."""
+        cached = self._buckets
+        if cached is None or cached[0]() is not table:
+            cached = (weakref.ref(table), _Buckets.of(table))
+            self._buckets = cached
+        return cached[1]
+
+
+class _Buckets:
+    """Where each range of top hash bits starts in a sorted table: ``start[b]`` is the first
+    position whose top ``bits`` bits are at least ``b``. A lookup then searches only its bucket
+    (about one key) instead of the whole table. Four bytes per bucket, at most 2^22 buckets."""
+
+    MAX_BITS = 22
+
+    def __init__(self, start: NDArray[np.integer], shift: np.uint64, steps: int) -> None:
+        self.start, self.shift, self.steps = start, shift, steps
+
+    @classmethod
+    def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 18) -> "_Buckets":
+        bits = int(np.clip(len(table).bit_length(), 1, cls.MAX_BITS))
+        shift = np.uint64(64 - bits)
+        # start[b + 1] counts the keys of bucket b, then the running sum makes the starts (in place:
+        # no other array of the table's size)
+        start = np.zeros((1 << bits) + 1, dtype=np.int32 if len(table) < 2**31 else np.int64)
+        for a in range(0, len(table), chunk):  # (sorted: each piece is runs of equal top bits)
+            top = np.asarray(table[a : a + chunk]) >> shift
+            edge = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
+            start[top[edge].astype(np.int64) + 1] += np.diff(np.r_[edge, len(top)]).astype(start.dtype)
+        most = int(start.max())
+        np.cumsum(start, out=start)
+        return cls(start, shift, most.bit_length())
+
+    def search(self, table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The needles present in ``table``: their indices in ``needles`` (increasing) and their
+        first positions in ``table``."""
+        top = (needles >> self.shift).astype(np.intp)
+        lo = self.start[top].astype(np.int64)
+        end = self.start[top + 1].astype(np.int64)
+        at = np.flatnonzero(end > lo)
+        lo, end, x = lo[at], end[at], needles[at]
+        if self.steps <= 4:
+            # Buckets of at most 15 keys: step through them, all needles at once, until the key
+            # is found or passed.
+            pos = np.full(len(at), -1, dtype=np.int64)
+            live = np.arange(len(at))
+            while len(live):
+                v = table[lo]
+                found = v == x
+                pos[live[found]] = lo[found]
+                more = np.flatnonzero((v < x) & (lo + 1 < end))
+                live, lo, x, end = live[more], lo[more] + 1, x[more], end[more]
+            hit = np.flatnonzero(pos >= 0)
+            return at[hit], pos[hit]
+        # Lower bound within each bucket, all needles at once: lo stays at a value below x (or at
+        # the bucket's start) while the bucket halves.
+        n = end - lo
+        for _ in range(self.steps):
+            half = n >> 1
+            if not half.any():
+                break
+            mid = lo + half
+            lo = np.where(table[mid] < x, mid, lo)
+            n -= half
+        lo += table[lo] < x
+        hit = np.flatnonzero(lo < end)
+        hit = hit[table[lo[hit]] == x[hit]]
+        return at[hit], lo[hit]
+
+
+def find_in(table: NDArray[np.uint64], table_filter: KeyFilter,
+            needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The needles present in the sorted ``table``: their indices in ``needles`` (increasing) and
+    their positions in ``table``. ``table_filter`` (a :class:`KeyFilter` of ``table``) drops most
+    absent needles before the search, which looks only in the needle's bucket of top bits."""
+    if len(table) == 0 or len(needles) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    maybe = np.flatnonzero(table_filter.maybe(needles))
+    if len(maybe) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    found, pos = table_filter.buckets(table).search(table, needles[maybe])
+    return maybe[found], pos

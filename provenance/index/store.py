@@ -1,0 +1,248 @@
+"""An opened index (:class:`Index`): its arrays, its key, and the posts' shingle hashes rebuilt from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from ..arrays import expand_ranges
+from ..errors import IndexFormatError, ParameterError, SecretKeyError
+from ..keys import Key, as_key, short
+from ..params import IndexParams
+from ..shingle import TokenHasher
+from ..sketch import lsh_params
+from ..spill import HashSpill, sorted_unique
+from .lookup import KeyFilter
+
+__all__ = ["Index", "check_key"]
+
+
+if TYPE_CHECKING:
+    from .load import BackgroundCheck
+
+
+_BY_POST = np.dtype([("h", "<u8"), ("v", "<u8")])
+"""A shingle of a post by place: ``h`` = post << 32 | position, ``v`` its hash."""
+
+
+def _by_post(post: NDArray, pos: NDArray, hashes: NDArray[np.uint64]) -> NDArray:
+    out = np.empty(len(post), dtype=_BY_POST)
+    out["h"] = (np.asarray(post).astype(np.uint64) << np.uint64(32)) | np.asarray(pos).astype(np.uint64)
+    out["v"] = hashes
+    return out
+
+
+def _concatenate_records(a: NDArray, b: NDArray) -> NDArray:
+    return np.concatenate([a, b]) if len(a) else b
+
+
+def _pieces(offsets: NDArray, a: int, b: int, step: int) -> Iterator[tuple[int, int]]:
+    """Consecutive post ranges covering ``a..b-1``, each of about ``step`` shingles (at least one post)."""
+    while a < b:
+        end = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
+        end = min(max(end, a + 1), b)
+        yield a, end
+        a = end
+
+
+
+
+def check_key(path: Path | None, fp: str | None, key: Key | None) -> Key | None:
+    """Check a key given for the index at ``path`` built with the key of fingerprint ``fp`` (None:
+    built without a key): another key than the index's, or a key for an index built without one, is
+    a SecretKeyError. No key at all is fine here (the index can be opened, not hashed against; see
+    :meth:`Index.require_key`). Returns ``key``."""
+    if key is None:
+        return None
+    if fp is None:
+        raise SecretKeyError(f"{key.source}: the index {path} was built without a key; leave out --key-file")
+    if key.fingerprint != fp:
+        raise SecretKeyError(f"{key.source}: not the key of the index {path} (key fingerprint {short(key.fingerprint)}, "
+                             f"the index's {short(fp)})")
+    return key
+
+
+
+
+
+
+@dataclass
+class Index:
+    """An opened index. Arrays are read-only memory maps; see the module docstring for shapes."""
+
+    path: Path
+    params: IndexParams
+    post_kind: NDArray[np.uint8]
+    post_tokens: NDArray[np.int32]
+    post_distinct: NDArray[np.int32]
+    post_frequent: NDArray[np.int32]
+    post_head_frequent: NDArray[np.bool_]
+    shingle_ids: NDArray[np.unsignedinteger]
+    shingle_offsets: NDArray[np.int64]
+    token_codes: NDArray[np.uint32]
+    code_offsets: NDArray[np.int64]
+    keys: NDArray[np.uint64]
+    key_offsets: NDArray[np.integer]
+    key_posts: NDArray[np.uint32]
+    key_pos: NDArray[np.unsignedinteger]
+    key_filter: NDArray[np.uint8]
+    frequent: NDArray[np.uint64]
+    frequent_offsets: NDArray[np.int64]
+    frequent_hashes: NDArray[np.uint64]
+    frequent_pos: NDArray[np.uint32]
+    short_keys: NDArray[np.uint64]
+    short_posts: NDArray[np.uint32]
+    short_heads: NDArray[np.uint64]
+    shingles: NDArray[np.uint64] | None = None
+    """The shingle hashes, MinHash signatures, LSH band keys and their posts: only in an index built
+    with ``jaccard``."""
+    signatures: NDArray[np.uint32] | None = None
+    lsh_keys: NDArray[np.uint64] | None = None
+    lsh_posts: NDArray[np.uint32] | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    _verifying: "BackgroundCheck | None" = field(default=None, repr=False, compare=False)
+    key: Key | None = field(default=None, repr=False, compare=False)
+    """The secret key of a keyed index, once given (checked against the manifest's fingerprint)."""
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the key the index was built with; None for an index built without one."""
+        entry = self.manifest.get("key")
+        return entry.get("fingerprint") if isinstance(entry, dict) else None
+
+    def use_key(self, key: "Key | bytes | None") -> "Index":
+        """Check ``key`` against the index (see :func:`check_key`) and keep it for hashing; returns self."""
+        k = check_key(self.path, self.fingerprint, as_key(key))
+        if k is not None:
+            self.key = k
+        return self
+
+    def require_key(self) -> None:
+        """Raise SecretKeyError if the index is keyed and no key was given."""
+        if self.fingerprint is not None and self.key is None:
+            raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
+                                 "pass it with --key-file")
+
+    def require_sketches(self) -> None:
+        """Raise ParameterError unless the index holds MinHash signatures and LSH bands (``--jaccard``)."""
+        if self.lsh_keys is None:
+            raise ParameterError(f"{self.path}: this index holds no MinHash signatures or LSH bands, which --mode jaccard "
+                                 "needs; build it with: provenance index build --jaccard")
+
+    def token_hasher(self) -> TokenHasher:
+        """A token hasher that hashes texts the way this index's posts were hashed."""
+        self.require_key()
+        return TokenHasher(self.params.seed, key=self.key)
+
+    @property
+    def n_posts(self) -> int:
+        return len(self.post_kind)
+
+    @cached_property
+    def posts(self) -> pl.DataFrame:
+        """``posts.parquet``, read on first use (a scan reads only the ids of the posts it found)."""
+        return pl.read_parquet(self.path / "posts.parquet")
+
+    def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
+        """The ``post_id`` of each post number in ``posts`` (reads only those rows' ids)."""
+        wanted = sorted_unique(np.asarray(posts))
+        found = (pl.scan_parquet(self.path / "posts.parquet").select("post_id").with_row_index("_p")
+                 .join(pl.LazyFrame({"_p": pl.Series(wanted, dtype=pl.UInt32)}), on="_p", how="semi").collect().sort("_p"))
+        at = np.searchsorted(found["_p"].to_numpy(), posts)
+        return found["post_id"].gather(at)
+
+    @property
+    def bands(self) -> tuple[int, int]:
+        return lsh_params(self.params.lsh_threshold, self.params.num_perm)
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of ``manifest.json`` (which pins every data file's sha256)."""
+        return self.manifest.get("manifest_sha256", "")
+
+    @cached_property
+    def keys_filter(self) -> KeyFilter:
+        return KeyFilter(self.key_filter)
+
+    def wait_verified(self) -> None:
+        """Wait for a background checksum check (``open_index(verify="background")``); raise
+        IndexFormatError if a file differs from the manifest."""
+        pending, self._verifying = self._verifying, None
+        if pending is not None:
+            pending.result()
+
+    def key_rows(self, keys: NDArray[np.integer]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """For key numbers ``keys``: the first row of each in ``key_posts`` / ``key_pos`` and its number
+        of posts, int64 (``key_offsets`` is as narrow as the index allows)."""
+        start = self.key_offsets[keys].astype(np.int64)
+        return start, self.key_offsets[np.asarray(keys) + 1].astype(np.int64) - start
+
+    def post_shingles(self, i: int) -> NDArray[np.uint64]:
+        """Post ``i``'s shingle hashes in token order (see :meth:`shingle_hashes`)."""
+        return self.shingle_hashes(np.array([i]))
+
+    def shingle_hashes(self, posts: NDArray[np.integer]) -> NDArray[np.uint64]:
+        """The shingle hashes of ``posts`` in token order, concatenated (``shingle_offsets`` gives each
+        post's length). Stored as such only with ``jaccard``; otherwise rebuilt from the postings and
+        the frequent occurrences, reading every posting: for inspection and tests (a scan compares
+        ``shingle_ids``; an append streams :meth:`shingle_sequences`)."""
+        posts = np.asarray(posts, dtype=np.int64)
+        if self.shingles is not None:
+            lo = self.shingle_offsets[posts].astype(np.int64)
+            return self.shingles[expand_ranges(lo, self.shingle_offsets[posts + 1].astype(np.int64) - lo)]
+        rows = np.flatnonzero(np.isin(self.key_posts, posts.astype(np.uint32)))
+        key = np.searchsorted(self.key_offsets, rows, side="right") - 1
+        return self._rebuild(posts, _by_post(self.key_posts[rows], self.key_pos[rows], self.keys[key]))
+
+    def shingle_sequences(self, work: Path, memory: int) -> Iterator[tuple[int, int, NDArray[np.uint64]]]:
+        """Every post's shingle hashes, in post order: ``(a, b, hashes of posts a..b-1 concatenated)``,
+        in bounded memory (about ``memory`` bytes; an external sort of the postings by post in
+        ``work``)."""
+        off = self.shingle_offsets
+        step = max(memory // 64, 1 << 16)  # shingles a piece
+        if self.shingles is not None:
+            for a, b in _pieces(off, 0, self.n_posts, step):
+                yield a, b, np.asarray(self.shingles[off[a] : off[b]])
+            return
+        spill = HashSpill(work, "by-post", _BY_POST)
+        ko = self.key_offsets
+        for j0 in range(0, len(self.keys), step):
+            j1 = min(j0 + step, len(self.keys))
+            r0, r1 = int(ko[j0]), int(ko[j1])
+            spill.add(_by_post(self.key_posts[r0:r1], self.key_pos[r0:r1],
+                               np.repeat(self.keys[j0:j1], np.diff(ko[j0 : j1 + 1].astype(np.int64)))))
+            if spill.buffered > memory // 4:
+                spill.flush()
+        done, carry = 0, np.zeros(0, dtype=_BY_POST)
+        for r in [*spill.ranges(max(memory // 8, 256)), None]:
+            recs = carry if r is None else _concatenate_records(carry, r)
+            upto = self.n_posts if r is None else int(recs["h"][-1] >> np.uint64(32)) if len(recs) else done
+            cut = int(np.searchsorted(recs["h"], np.uint64(upto) << np.uint64(32)))
+            for a, b in _pieces(off, done, upto, step):
+                lo, hi = np.searchsorted(recs["h"][:cut], np.array([a, b], dtype=np.uint64) << np.uint64(32))
+                yield a, b, self._rebuild(np.arange(a, b), recs[lo:hi])
+            done, carry = upto, recs[cut:]
+
+    def _rebuild(self, posts: NDArray[np.int64], keyed: NDArray) -> NDArray[np.uint64]:
+        """The shingle hashes of ``posts`` from ``keyed`` (the :data:`_BY_POST` records of their postings,
+        any order) and their frequent occurrences: position ``k`` holds the shingle first seen at
+        ``shingle_ids[k]``, which a posting (first occurrences) or a frequent occurrence names."""
+        lo = self.shingle_offsets[posts].astype(np.int64)
+        n = self.shingle_offsets[posts + 1].astype(np.int64) - lo
+        flo = self.frequent_offsets[posts].astype(np.int64)
+        fn = self.frequent_offsets[posts + 1].astype(np.int64) - flo
+        frows = expand_ranges(flo, fn)
+        table = np.concatenate([keyed, _by_post(np.repeat(posts, fn), self.frequent_pos[frows], self.frequent_hashes[frows])])
+        table = table[np.argsort(table["h"], kind="stable")]
+        want = (np.repeat(posts, n).astype(np.uint64) << np.uint64(32)) | self.shingle_ids[expand_ranges(lo, n)].astype(np.uint64)
+        at = np.searchsorted(table["h"], want)
+        if len(want) and (at.max() >= len(table) or np.any(table["h"][at] != want)):
+            raise IndexFormatError(f"{self.path}: a post's shingle is neither a posting nor a frequent occurrence "
+                                   "(damaged index)")
+        return table["v"][at]

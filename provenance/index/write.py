@@ -1,0 +1,178 @@
+"""Writing an index directory: a temporary directory, the manifest, the swap into place."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import polars as pl
+
+from .. import __version__
+from ..durable import OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask, write_failure
+from ..errors import IndexFormatError, ParameterError, Skipped
+from ..keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key
+from ..match.align import CODE_NAME, KEYED_CODE_NAME
+from ..normalize import NORMALIZATION
+from ..params import IndexParams
+from ..shingle import HASH_NAME, KEYED_HASH_NAME
+from ..sketch import SCHEME, lsh_params
+from .build import Builder, default_memory_limit
+from .format import FORMAT, FORMAT_VERSION, MANIFEST, is_index
+from .load import open_index
+from .store import Index, check_key
+
+__all__ = ["build_index"]
+
+
+def _prepare(path: Path, overwrite: bool) -> Path:
+    """Check that ``path`` may receive an index; return a fresh temporary directory beside it."""
+    if path.exists():
+        if not path.is_dir():
+            raise IndexFormatError(f"{path}: exists and is not a directory")
+        if any(path.iterdir()) and not (overwrite and is_index(path)):
+            what = "an index (use --append to add posts, or --force to replace it)" if is_index(path) else "not an empty directory"
+            raise IndexFormatError(f"{path}: is {what}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, path.name)  # what a killed build left
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; an index is an ordinary directory
+    return tmp
+
+
+
+
+def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = IndexParams(), *,
+                base: Index | None = None, inputs: dict[str, Any] | None = None,
+                on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
+                overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None) -> Index:
+    """Build an index from batches of posts (see :func:`provenance.read.iter_batches`) into directory
+    ``out`` and open it.
+
+    With ``base``, the new posts are appended to that index's posts (same parameters required) and
+    all derived tables (frequencies, keys, signatures, bands) are rebuilt over the union. The build's
+    working arrays stay within about ``memory_limit`` bytes (default :func:`default_memory_limit`);
+    what does not fit spills to a work directory inside the new index directory. ``skipped`` (bad
+    posts left out while reading, filled as the batches stream) goes into the manifest.
+    what does not fit spills to a work directory inside the new index directory.
+
+    With ``key`` (at least 16 bytes of secret), every token hash is derived from the key (see
+    :mod:`provenance.shingle`) and the manifest records the key's fingerprint, never the key. Appending
+    to ``base`` needs the key it was built with (or none, if it was built without).
+    """
+    key = as_key(key)
+    if base is not None:  # the new posts are hashed as the base's were: with its key, or without
+        key = check_key(base.path, base.fingerprint, key or base.key)
+        if key is None:
+            base.require_key()
+    if base is not None and base.params != params:
+        raise ParameterError(f"cannot append with parameters {params} to an index built with {base.params}")
+    bands, _ = lsh_params(params.lsh_threshold, params.num_perm)
+    if params.jaccard and bands < 2:
+        raise ParameterError(f"num_perm {params.num_perm} is too small for lsh_threshold {params.lsh_threshold} "
+                             f"(gives {bands} LSH band; datasketch requires at least 2)")
+    if memory_limit is not None and memory_limit <= 0:
+        raise ParameterError(f"memory limit (--memory-limit) must be positive, got {memory_limit}")
+    path = Path(out)
+    try:
+        tmp = _prepare(path, overwrite or base is not None)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
+    try:
+        builder = Builder(params, tmp, memory_limit or default_memory_limit(), key)
+        info: dict[str, Any] = {"id_fallback_files": []}
+        if base is not None:
+            builder.add_index(base)
+            info["id_fallback_files"] = list(base.manifest.get("id_fallback_files", []))
+        for batch in batches:
+            builder.add_texts(batch)
+            if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
+                info["id_fallback_files"].append(batch.source)
+            if on_batch:
+                on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
+        counts = builder.finish()
+        info["id_fallback_files"] = sorted(info["id_fallback_files"]) if base is not None else info["id_fallback_files"]
+        info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
+        info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
+        all_skipped = Skipped.from_dict(base.manifest.get("skipped")) if base is not None else Skipped()
+        all_skipped.merge(skipped or Skipped())
+        info["skipped"] = all_skipped.to_dict()
+        meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
+        _write_manifest(tmp, params, counts, info, meta_fields, key)
+        _replace(tmp, path)
+    except (OSError, pl.exceptions.PolarsError) as e:  # a full disk, ...: no index, and no temporary directory
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return open_index(path, verify=False, key=key)
+
+
+
+
+def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
+                    meta_fields: list[str], key: Key | None = None) -> None:
+    def sealed(f: Path) -> dict[str, Any]:
+        with open(f, "rb+") as fh:
+            os.fsync(fh.fileno())
+        return {"sha256": sha256_of(f), "bytes": f.stat().st_size}
+
+    names = sorted(tmp.iterdir())
+    # fsync and sha256 release the GIL: the files are done a few at a time
+    with ThreadPoolExecutor(min(4, len(names) or 1)) as pool:
+        files: dict[str, dict[str, Any]] = {f.name: entry for f, entry in zip(names, pool.map(sealed, names))}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tool_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "params": params.to_dict(),
+        "normalization": NORMALIZATION,
+        "hash": KEYED_HASH_NAME if key is not None else HASH_NAME,
+        "token_codes": KEYED_CODE_NAME if key is not None else CODE_NAME,
+        "minhash_scheme": f"datasketch 2.x {SCHEME}",
+        "counts": counts,
+        "fields": info.get("fields", {}),
+        "meta_fields": meta_fields,
+        "inputs": info.get("inputs", []),
+        "id_fallback_files": info.get("id_fallback_files", []),
+        "skipped": info.get("skipped", Skipped().to_dict()),
+        "files": files,
+    }
+    if params.jaccard:
+        bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
+        manifest["lsh"] = {"bands": bands, "rows": rows}
+    if key is not None:  # the fingerprint only: the key and its subkey stay in memory
+        manifest["key"] = {"fingerprint": key.fingerprint, "fingerprint_scheme": FINGERPRINT_SCHEME,
+                           "token_hash": TOKEN_HASH, "shingle_hash": SHINGLE_HASH}
+    with open(tmp / MANIFEST, "wb") as fh:
+        fh.write(sealed_json(manifest))
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_dir(tmp)
+
+
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Rename the finished directory ``tmp`` to ``path``. An index already there is swapped out in one
+    step (``renameat2``), so that ``path`` is always the old index or the new one; where the system
+    cannot swap, it is renamed away first (a crash between the two renames leaves it at
+    ``.NAME.HOST-PID.old.tmp``, which :func:`open_index` points to)."""
+    if path.exists():
+        if exchange(tmp, path):
+            fsync_dir(path.parent)
+            shutil.rmtree(tmp, ignore_errors=True)  # (now the old index)
+            return
+        old = path.with_name(f"{temp_prefix(path.name)}old.tmp")
+        os.rename(path, old)
+        os.rename(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, path)
+    fsync_dir(path.parent)
