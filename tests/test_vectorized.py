@@ -174,7 +174,8 @@ def test_scan_outputs_are_byte_identical_without_the_prefilter(api_index, tmp_pa
 
 def test_index_built_from_the_fast_path_is_the_reference_index(tmp_path, monkeypatch) -> None:
     """An index is built through batch_shingles too: its files do not depend on the text path."""
-    from provenance import api, index as index_module, shingle
+    from provenance import api, shingle
+    from provenance.index import build as index_module
 
     fast = api.build_index([POSTS_CSV], tmp_path / "fast", id_field="tweet_id")
     original = shingle.batch_shingles
