@@ -21,31 +21,26 @@ import xxhash
 import polars as pl
 
 from . import __version__
-from .candidates import (FrequentShingles, KeyFilter, containment_candidates, expand_ranges, find_in, jaccard_candidates,
-                         pair_hits_from_keys)
+from .arrays import expand_ranges
 from .errors import IndexFormatError, InputError, ParameterError, Skipped, skipping
 from .checkpoint import Checkpoint
 from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, covered_chars, estimates, share_estimates
-from .index import SHORT, Index, build_index as _build, open_index
-from .keys import Key, align_subkey
+from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index, shards_of
+from .keys import Key
+from .match.matcher import PostMatcher
 from .match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
-from .match.align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
 from .match.background import default_background, plain_hasher, span_bits
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
 from .report import MATCH_SCHEMA, split_generic, write_outputs
-from .shingle import ShingleBatch, TokenHasher, batch_shingles, sequence_keys
+from .shingle import ShingleBatch, batch_shingles
 from .text.offsets import token_spans_many
-from .verify import (CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, TRUNCATION_AFTER, Found, exact_jaccard,
-                     judge_many, verify_many)
+from .verify import TRUNCATION_AFTER, Found
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
-
-SHORT_LINE_MIN_TOKENS = 3
-"""A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
 
@@ -105,7 +100,8 @@ def build_index(
     memory_limit: int | None = None,
     on_error: str = "stop",
     key: Key | bytes | None = None,
-) -> Index:
+    shards: int | None = None,
+) -> "Index | ShardedIndex":
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
     With ``append``, the posts are added to the index already at ``out`` (its parameters are kept;
@@ -114,8 +110,10 @@ def build_index(
     leaves bad records and files out (and every post whose id an earlier post has), counted by
     kind in the manifest's ``skipped``. ``key`` (a secret of at least 16 bytes, or a
     :class:`provenance.keys.Key`) makes a keyed index: every token hash derives from it, and
-    scanning the index needs it; with ``append`` it must be the index's key. Returns the saved
-    :class:`Index`.
+    scanning the index needs it; with ``append`` it must be the index's key. ``shards`` > 1 cuts
+    the index into that many shards of consecutive posts (:mod:`provenance.index.shards`; an append
+    keeps the index's count unless given). Returns the saved :class:`Index` (a
+    :class:`~provenance.index.ShardedIndex` when sharded).
     """
     skipped = skipping(on_error)
     base = open_index(out, key=key) if append else None
@@ -127,7 +125,7 @@ def build_index(
         batches = _first_of_each_id(batches, skipped, base)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
-                  overwrite=force, skipped=skipped, key=key)
+                  overwrite=force, skipped=skipped, key=key, shards=shards)
 
 
 class _SeenIds:
@@ -183,10 +181,10 @@ def _first_of_each_id(batches: Iterable[Batch], skipped: Skipped, base: Index | 
             yield batch.subset(np.flatnonzero(new).tolist())
 
 
-def _opened(index: Index | str | Path, key: Key | bytes | None) -> Index:
+def _opened(index: "Index | ShardedIndex | str | Path", key: Key | bytes | None) -> "Index | ShardedIndex":
     """``index`` opened (checksums checked in the background) with ``key``, ready to hash texts: a
     keyed index without its key, a wrong key, or a key for an index without one, is a SecretKeyError."""
-    if isinstance(index, Index):
+    if isinstance(index, (Index, ShardedIndex)):
         index.use_key(key)
     else:
         index = open_index(index, verify="background", key=key)
@@ -212,38 +210,44 @@ def _stage_timings() -> dict[str, float]:
     return dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
 
 
-@dataclass
 class _Scanner:
-    index: Index
-    params: ScanParams
-    prefilter: bool = True  # the vectorized text stage (provenance.text.vectorized); False: the reference
-    hasher: TokenHasher = field(init=False)
-    key_filter: KeyFilter = field(init=False)
-    frequent: FrequentShingles = field(init=False)
-    timings: dict[str, float] = field(default_factory=_stage_timings)
-    tally: Tally = field(default_factory=Tally)
-    max_docs: int = 1 << 62  # documents matched at once; lowered when a batch fans out too far
+    """Scans batches of documents against an index: the text stage, each shard's matcher
+    (:class:`~provenance.match.matcher.PostMatcher`), then what depends on all posts of a document
+    (short posts inside another post's copy, character offsets, evidence strength, the tallies)."""
 
-    def __post_init__(self) -> None:
-        ix = self.index
-        if self.params.mode == "jaccard":
-            ix.require_sketches()
-        self.hasher = ix.token_hasher()
+    def __init__(self, index: "Index | ShardedIndex", params: ScanParams, prefilter: bool = True) -> None:
+        if params.mode == "jaccard":
+            index.require_sketches()
+        self.index = index
+        self.prefilter = prefilter  # the vectorized text stage (provenance.text.vectorized); False: the reference
+        self.hasher = index.token_hasher()
         self.background, self.background_hasher = default_background(), plain_hasher()
-        self.plain_tokens = ix.key is None and ix.params.seed == self.background_hasher.seed
-        self.code_subkey = align_subkey(ix.key.secret) if ix.key is not None else None
-        self.key_filter = ix.keys_filter
-        self.frequent = FrequentShingles.of(ix)
-        # Per-post counts, memory-mapped from the index (pages are read as posts come up).
-        self.n_distinct, self.n_frequent = ix.post_distinct, ix.post_frequent
-        self.head_frequent, self.n_tokens = ix.post_head_frequent, ix.post_tokens
-        # Short posts by exact key, sorted: a key's posts are a contiguous run.
-        self.short_keys, self.short_posts = ix.short_keys, ix.short_posts
-        # ... and the first shingles of those matched inside a sentence too (a sparse filter, 1 slot in
-        # 128 set: almost every shingle of a document stops at its one gather).
-        self.short_heads = np.asarray(ix.short_heads)
-        self.short_heads_filter = (KeyFilter.of(self.short_heads, bits=min(KeyFilter.bits_for(len(self.short_heads)) + 4, 30))
-                                   if len(self.short_heads) else None)
+        self.plain_tokens = index.key is None and index.params.seed == self.background_hasher.seed
+        self.matchers = [PostMatcher(shard, first) for shard, first in shards_of(index)]
+        self.timings = _stage_timings()
+        self.tally = Tally()
+        self.params = params
+        self.max_docs = 1 << 62  # documents matched at once; lowered when a batch fans out too far
+
+    @property
+    def params(self) -> ScanParams:
+        return self._params
+
+    @params.setter
+    def params(self, params: ScanParams) -> None:
+        self._params = params
+        for m in self.matchers:
+            m.params = params
+
+    @property
+    def tally(self) -> Tally:
+        return self._tally
+
+    @tally.setter
+    def tally(self, tally: Tally) -> None:
+        self._tally = tally
+        for m in getattr(self, "matchers", ()):
+            m.tally = tally
 
     # -- one batch ------------------------------------------------------------------------------
 
@@ -262,11 +266,10 @@ class _Scanner:
         containment = self.params.mode == "containment"
         sb = batch_shingles(batch.texts, self.index.params.ngram, self.hasher, lines=containment,
                             vectorized=self.prefilter)
-        probe = None
+        probes: list[Any] = [None] * len(self.matchers)
         if containment:
-            ix = self.index
-            probe = find_in(ix.keys, self.key_filter, sb.hashes)
-            fan_out = int(ix.key_rows(probe[1])[1].sum())
+            probes = [m.probe(sb) for m in self.matchers]
+            fan_out = sum(m.fan_out(probe) for m, probe in zip(self.matchers, probes))
             if fan_out > FAN_OUT_ROWS and len(batch.texts) > 1:
                 # Too many (document, post) rows at once (the common keys of a large index): from
                 # now on, scan at most half as many documents at a time, so that memory stays
@@ -275,8 +278,8 @@ class _Scanner:
                 self.max_docs = len(batch.texts) // 2
                 return self.scan_batch(batch)
         t1 = time.perf_counter()
-        found = self._containment(sb, probe) if containment else self._jaccard(sb)
-        found = _explained_runs_dropped(found + self._short_matches(sb))
+        found = [m.find(sb, probe) for m, probe in zip(self.matchers, probes)]
+        found = _explained_runs_dropped(_shared_texts_summed(found))
         t2 = time.perf_counter()
         rows = self._locate(batch, found, sb)
         t3 = time.perf_counter()
@@ -284,194 +287,6 @@ class _Scanner:
         self.timings["match"] += t2 - t1
         self.timings["locate"] += t3 - t2
         return rows
-
-    def _containment(self, sb, probe=None) -> list[Found]:
-        p, ix, n = self.params, self.index, self.index.params.ngram
-        # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
-        # prefix, needs less but must hit the post's beginning.
-        share = CANDIDATE_SHARE * p.min_containment
-        cands = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
-                                       self.head_frequent, p.min_containment, share, n, probe, self._align_hits)
-        docs, posts = cands.doc, cands.post
-        # Every pair's shared shingles and a bound on its best window: most pairs stop here.
-        hits = pair_hits_from_keys(ix, self.frequent, sb, cands, p.window_slack)
-        can_be_prefix = hits.first_post_pos < n
-        need = np.ceil(np.where(can_be_prefix, share, p.min_containment) * self.n_distinct[posts] - 1e-9)
-        # Pairs that an edited copy could still explain go on to the token alignment if the shingle
-        # tests reject them.
-        m = self.n_tokens[posts].astype(np.int64)
-        alignable = hits.bound >= self._align_hits(posts)
-        run_needed = np.maximum(p.min_partial_tokens, np.ceil(PARTIAL_SHARE * m - 1e-9).astype(np.int64))
-        partial = (p.min_partial_tokens > 0) & (m >= run_needed) & (hits.bound >= run_needed - n + 1)
-        keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable | partial)
-        self.tally.candidates += len(docs)
-        self.tally.verified += len(keep)
-        if not len(keep):
-            return []
-        # Verify the surviving pairs all at once.
-        counts = hits.offsets[keep + 1] - hits.offsets[keep]
-        rows = expand_ranges(hits.offsets[keep], counts)
-        kept_posts = posts[keep]
-        lengths = ix.shingle_offsets[kept_posts + 1] - ix.shingle_offsets[kept_posts]
-        # (compared as the posts' shingle ids: equal ids, equal shingles, within a post)
-        regions = verify_many(np.r_[0, np.cumsum(counts)], hits.pos[rows], hits.ids[rows], np.r_[0, np.cumsum(lengths)],
-                              ix.shingle_ids[expand_ranges(ix.shingle_offsets[kept_posts], lengths)],
-                              self.n_distinct[kept_posts], n, p.window_slack)
-        verdicts = judge_many(regions, self.n_tokens[kept_posts], n, p)
-        found: list[Found] = []
-        for j in np.flatnonzero(verdicts.method != METHOD_NONE).tolist():
-            method = "containment" if verdicts.method[j] == METHOD_CONTAINMENT else "containment_prefix"
-            found.append(Found(int(docs[keep[j]]), int(kept_posts[j]), method, float(verdicts.containment[j]),
-                               float(verdicts.coverage[j]), None, int(regions.first[j]),
-                               int(regions.last[j]) + n - 1, int(regions.matched[j]), int(verdicts.distinct[j])))
-        # An edited whole copy may also read as a cut-off one (its words up to the first edit): the
-        # alignment's verdict, which spans the whole post, comes first.
-        rest = np.flatnonzero((verdicts.method != METHOD_CONTAINMENT) & alignable[keep])
-        if len(rest):
-            aligned = self._aligned(sb, docs[keep[rest]], kept_posts[rest], regions, rest)
-            whole = {(f.doc, f.post) for f in aligned}
-            found = [f for f in found if (f.doc, f.post) not in whole]
-            found.extend(aligned)
-        # Partial copies, among the pairs still rejected, and as the fallback of a cut-off copy that the
-        # document may not confirm (a quote of the post's first half is no truncated copy).
-        done = {(f.doc, f.post) for f in found if f.method != "containment_prefix"}
-        rest = np.flatnonzero((verdicts.method != METHOD_CONTAINMENT) & partial[keep])
-        rest = rest[[(int(d), int(q)) not in done for d, q in zip(docs[keep[rest]], kept_posts[rest])]]
-        if len(rest):
-            partials = {(f.doc, f.post): f for f in self._partial(sb, docs[keep[rest]], kept_posts[rest], regions, rest,
-                                                                 run_needed[keep[rest]])}
-            found = [replace(f, fallback=partials.pop((f.doc, f.post), None)) if f.method == "containment_prefix" else f
-                     for f in found]
-            found.extend(partials.values())
-        return found
-
-    def _align_hits(self, posts: np.ndarray) -> np.ndarray:
-        """The shingle hits a pair needs to go on to the token alignment (none can for short posts)."""
-        p = self.params
-        m = self.n_tokens[posts].astype(np.int64)
-        need = min_shingle_hits(m, self.index.params.ngram, p.min_aligned)
-        return np.where(m >= p.min_span_tokens, need, np.iinfo(np.int64).max)
-
-    def _pair_windows(self, sb: ShingleBatch, docs, posts, regions, rows):
-        """What the token alignment and the run search need of each pair: the post's token codes (CSR),
-        its length, its document's token range in the batch, and the diagonal of its best region."""
-        ix, doc_first = self.index, sb.token_offsets
-        lo, hi = ix.code_offsets[posts], ix.code_offsets[posts + 1]
-        codes = ix.token_codes[expand_ranges(lo, hi - lo)]
-        return (codes, np.r_[0, np.cumsum(hi - lo)], hi - lo, doc_first[docs], doc_first[docs + 1],
-                regions.first[rows] - regions.post_first[rows])
-
-    @staticmethod
-    def _found(method: str, docs, posts, regions, rows, picks, coverage, first, last) -> list[Found]:
-        """Found rows for the pairs ``picks`` (indexes into ``docs``/``posts``/``rows``), their shingle
-        measures from ``regions`` and their token span ``first..last``."""
-        out: list[Found] = []
-        for j in picks.tolist():
-            r = rows[j]
-            out.append(Found(int(docs[j]), int(posts[j]), method, float(regions.matched[r] / max(regions.distinct[r], 1)),
-                             float(coverage[j]), None, int(first[j]), int(last[j]), int(regions.matched[r]),
-                             int(regions.distinct[r])))
-        return out
-
-    def _partial(self, sb: ShingleBatch, docs, posts, regions, rows, needed) -> list[Found]:
-        """Partial copies: the pairs left whose longest verbatim run of the post is long enough."""
-        codes, offsets, lengths, lo, hi, diagonal = self._pair_windows(sb, docs, posts, regions, rows)
-        runs = longest_runs(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts, self.code_subkey)
-        return self._found("partial", docs, posts, regions, rows, np.flatnonzero(runs.length >= needed),
-                           runs.length / lengths, runs.first, runs.first + runs.length - 1)
-
-    def _aligned(self, sb: ShingleBatch, docs, posts, regions, rows) -> list[Found]:
-        """Token alignment of the pairs the shingle tests rejected (see :mod:`provenance.match.align`)."""
-        p = self.params
-        self.tally.aligned += len(docs)
-        codes, offsets, lengths, lo, hi, diagonal = self._pair_windows(sb, docs, posts, regions, rows)
-        allowed = allowed_edits(lengths, p.min_aligned)
-        fewest = np.maximum(lengths - allowed, min(p.min_span_tokens, ALIGNED_MIN_TOKENS))
-        got = align_many(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts, self.code_subkey, p.min_aligned,
-                         needed=fewest)
-        span = got.last - got.first + 1
-        ok = (got.matched >= fewest) & (span - got.matched <= allowed) & (got.first >= 0)
-        return self._found("aligned", docs, posts, regions, rows, np.flatnonzero(ok), got.matched / lengths,
-                           got.first, got.last)
-
-    def _jaccard(self, sb) -> list[Found]:
-        docs, posts = jaccard_candidates(self.index, sb)
-        self.tally.candidates += len(docs)
-        self.tally.verified += len(docs)
-        found: list[Found] = []
-        for d, post in zip(docs.tolist(), posts.tolist()):
-            doc_set, post_set = np.unique(sb.of(d)), np.unique(self.index.post_shingles(post))
-            jac = exact_jaccard(doc_set, post_set)
-            if jac >= self.params.min_jaccard:
-                matched = len(np.intersect1d(doc_set, post_set, assume_unique=True))
-                found.append(Found(d, post, "jaccard", matched / len(post_set), None, jac, 0, int(sb.n_tokens[d]) - 1,
-                                   matched, len(post_set)))
-        return found
-
-    def _short_matches(self, sb: ShingleBatch) -> list[Found]:
-        """Short posts match a record, or (containment mode) whole lines of a document — one line, or
-        consecutive lines (a post with line breaks) — or a run of tokens inside a sentence, whose
-        normalized text equals theirs; lines and runs need at least ``SHORT_LINE_MIN_TOKENS`` tokens.
-        (Five words inside running text are often a phrase: the evidence strength of every match says
-        which are, :meth:`_weigh`.)"""
-        if not len(self.short_keys):
-            return []
-        short = self.index.params.short_tokens
-        doc_first = sb.token_offsets[:-1]
-        # Units to look up: whole records first, then lines; (doc, global first token, tokens).
-        records = np.flatnonzero((sb.n_tokens > 0) & (sb.n_tokens < short))
-        docs, firsts, counts = [records], [doc_first[records]], [sb.n_tokens[records]]
-        if sb.line_starts is not None:
-            line_first = np.flatnonzero(sb.line_starts)  # lines with tokens only
-            line_len = np.diff(np.r_[line_first, len(sb.line_starts)])
-            line_doc = np.searchsorted(doc_first, line_first, side="right") - 1
-            ends = np.r_[0, np.cumsum(line_len)]
-            # Runs of m consecutive lines of one document, m = 1, 2, ... while they can stay short.
-            for m in range(1, short):
-                start = np.arange(len(line_first) - m + 1)
-                tokens = ends[start + m] - ends[start]
-                keep = start[(line_doc[start] == line_doc[start + m - 1]) & (tokens >= SHORT_LINE_MIN_TOKENS)
-                             & (tokens < short)]
-                if not len(keep):
-                    continue
-                docs.append(line_doc[keep])
-                firsts.append(line_first[keep])
-                counts.append((ends[keep + m] - ends[keep]))
-        n_whole = sum(len(a) for a in docs)  # records and lines; runs inside sentences come after
-        if sb.line_starts is not None and self.short_heads_filter is not None:
-            for a, run in zip((docs, firsts, counts), self._short_runs(sb)):
-                a.append(run)
-        doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
-        keys = sequence_keys(sb.token_hashes, first, count, self.hasher.finish)
-        lo = np.searchsorted(self.short_keys, keys, side="left")
-        hi = np.searchsorted(self.short_keys, keys, side="right")
-        unit = np.repeat(np.arange(len(keys)), hi - lo)
-        posts = self.short_posts[expand_ranges(lo, hi - lo)]
-        same_text = np.repeat(hi - lo, hi - lo)
-        out: list[Found] = []
-        seen: set[tuple[int, int]] = set()
-        n_records = len(records)
-        for u, post, same in zip(unit.tolist(), posts.tolist(), same_text.tolist()):
-            d = int(doc[u])
-            if (d, post) not in seen:
-                seen.add((d, post))
-                start = int(first[u] - doc_first[d])
-                jaccard = 1.0 if u < n_records else None  # a whole record is the post; a line is part of one
-                out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0,
-                                 inline=u >= n_whole, shared=same))
-        return out
-
-    def _short_runs(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document that start
-        with the first shingle of a short post matched inside sentences: (doc, global first token, tokens)."""
-        at, _ = find_in(self.short_heads, self.short_heads_filter, sb.hashes)
-        doc = np.searchsorted(sb.offsets, at, side="right") - 1
-        first = sb.token_offsets[doc] + (at - sb.offsets[doc])  # shingle i of a text starts at its token i
-        room = sb.token_offsets[doc + 1] - first
-        lengths = np.arange(SHORT_LINE_MIN_TOKENS, self.index.params.short_tokens)
-        fits = room[:, None] >= lengths[None, :]
-        rows, cols = np.nonzero(fits)
-        return doc[rows], first[rows], lengths[cols].astype(np.int64)
 
     def _locate(self, batch: Batch, found: list[Found], sb: ShingleBatch) -> list[dict[str, Any]]:
         """Turn token positions into character offsets of the original text; settle truncation cases."""
@@ -549,7 +364,7 @@ class _Scanner:
             grams = np.maximum(length[short] - n + 1, 0)
             lo = sb.offsets[doc[short]] + first[short]
             posts = [-1 if rows[i]["method"] == "exact_short" else rows[i]["_post"] for i in short.tolist()]
-            counts = shared_posts_of(self.index, sb.hashes[expand_ranges(lo, grams)], np.r_[0, np.cumsum(grams)],
+            counts = shared_posts_of(shards_of(self.index), sb.hashes[expand_ranges(lo, grams)], np.r_[0, np.cumsum(grams)],
                                      np.array(posts, dtype=np.int64))
             for i, c in zip(short.tolist(), counts.tolist()):
                 rows[i]["shared_posts"] = max(c, rows[i]["shared_posts"] or 0)
@@ -562,6 +377,21 @@ class _Scanner:
         for r, b, s in zip(rows, bits.tolist(), shared.tolist()):
             r["evidence_bits"] = round(b, 3)
             r["generic"] = b < p.min_evidence_bits or s
+
+
+def _shared_texts_summed(found: list[list[Found]]) -> list[Found]:
+    """The shards' finds as one list. A short post matched whole counts the posts of the same text
+    (``shared``) in its own shard; over several shards, each such match gets the sum (the posts of
+    one text are found together, at the same span, in every shard that holds one of them)."""
+    if len(found) == 1:
+        return found[0]
+    per_span: dict[tuple[int, int, int], dict[int, int]] = {}
+    for s, shard_found in enumerate(found):
+        for f in shard_found:
+            if f.method == "exact_short":
+                per_span.setdefault((f.doc, f.first, f.last), {})[s] = f.shared or 0
+    return [replace(f, shared=sum(per_span[(f.doc, f.first, f.last)].values())) if f.method == "exact_short" else f
+            for shard_found in found for f in shard_found]
 
 
 def _explained_runs_dropped(found: list[Found]) -> list[Found]:

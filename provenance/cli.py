@@ -170,6 +170,10 @@ def index_build(
         None, "--memory-limit", metavar="SIZE",
         help="Memory for the build's working arrays, e.g. 2GiB; beyond it sorted runs spill to disk "
              "[default: a quarter of RAM]."),
+    shards: Optional[int] = typer.Option(
+        None, "--shards", metavar="N",
+        help="Cut the index into N shards of consecutive posts, each a complete index a Dask worker opens on its "
+             "own (scan --scheduler); the results are those of one shard [default: 1; with --append: the index's]."),
     key_file: Optional[Path] = typer.Option(
         None, "--key-file", metavar="KEY",
         help="Build a keyed index: every shingle hash derives from the secret key in this file (at least 16 "
@@ -195,7 +199,7 @@ def index_build(
     with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
-                                memory_limit=limit, on_error=on_error, key=key)
+                                memory_limit=limit, on_error=on_error, key=key, shards=shards)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
@@ -254,7 +258,13 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
         table.add_row("LSH bands x rows", f"{m['lsh']['bands']} x {m['lsh']['rows']}")
     else:
         table.add_row("MinHash / LSH", "- (not stored; build with --jaccard for --mode jaccard)")
-    size = sum(f.get("bytes", 0) for f in m.get("files", {}).values())
+    from .index import shards_of
+
+    parts = shards_of(index)
+    if len(parts) > 1:
+        sizes = [shard.n_posts for shard, _ in parts]
+        table.add_row("shards", f"{len(parts)} shards of {min(sizes):,}-{max(sizes):,} posts")
+    size = sum(f.get("bytes", 0) for shard, _ in parts for f in shard.manifest.get("files", {}).values())
     table.add_row("on disk", f"{size / 2**20:,.1f} MiB ({size / max(index.n_posts, 1):,.0f} bytes a post)")
     table.add_row("normalization", m["normalization"])
     table.add_row("hash", m["hash"])

@@ -13,6 +13,7 @@ import pytest
 from conftest import PLANTED, POSTS_CSV
 from provenance import api
 from provenance.api import _Scanner
+from provenance.match.matcher import PostMatcher
 from provenance.candidates import containment_candidates, pair_hits, pair_hits_from_keys
 from provenance.params import IndexParams, ScanParams
 from provenance.shingle import batch_shingles
@@ -29,7 +30,7 @@ def planted_texts() -> list[str]:
 def test_hits_from_keys_equal_the_direct_join(tmp_path, planted_texts: list[str], max_key_posts: int) -> None:
     index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id",
                             params=IndexParams(max_key_posts=max_key_posts))
-    scanner = _Scanner(index, ScanParams())
+    scanner = PostMatcher(index, params=ScanParams())
     assert (len(scanner.frequent.values) > 100) == (max_key_posts == 2)
     share = CANDIDATE_SHARE * 0.5
     compared = 0
@@ -47,7 +48,7 @@ def test_hits_from_keys_equal_the_direct_join(tmp_path, planted_texts: list[str]
 
 def test_candidate_filter_keeps_every_pair_verification_accepts(tmp_path, planted_texts: list[str], monkeypatch) -> None:
     """Scanning with the filter reports exactly what a scan that verifies every sharing pair reports."""
-    from provenance import api as api_module
+    from provenance.match import matcher as matcher_module
 
     index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id", params=IndexParams(max_key_posts=3))
     filtered = api.scan_texts(index, planted_texts)
@@ -60,7 +61,7 @@ def test_candidate_filter_keeps_every_pair_verification_accepts(tmp_path, plante
         sizes.append(len(cands.doc))
         return cands
 
-    monkeypatch.setattr(api_module, "containment_candidates", unfiltered)
+    monkeypatch.setattr(matcher_module, "containment_candidates", unfiltered)
     everything = api.scan_texts(index, planted_texts)
     assert sum(sizes) > 3 * filtered.summary["candidates"]  # the filter does drop most pairs
     assert filtered.matches.height > 250
@@ -136,7 +137,7 @@ def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_
 @pytest.mark.parametrize("max_key_posts", [2, 50])
 def test_candidates_equal_their_definition(tmp_path, planted_texts: list[str], max_key_posts: int) -> None:
     index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id", params=IndexParams(max_key_posts=max_key_posts))
-    scanner = _Scanner(index, ScanParams())
+    scanner = PostMatcher(index, params=ScanParams())
     args = (scanner.n_distinct, scanner.n_frequent, scanner.head_frequent)
     compared = 0
     for start in range(0, len(planted_texts), 100):

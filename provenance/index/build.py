@@ -142,12 +142,13 @@ class Builder:
         codes = token_codes(sb.token_hashes[shingled], post_of_token[shingled], self.code_subkey)
         self.add(frame, kind, n_tokens, exact, heads, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths, codes)
 
-    def add_index(self, base: "Index", step: int = 1 << 16) -> None:
-        """Add every post of ``base`` (its shingles are reused; the texts are not needed)."""
+    def add_index(self, base: "Index", first: int = 0) -> None:
+        """Add every post of ``base``, whose first post is post ``first`` of the new index (its shingles
+        are reused; the texts are not needed)."""
         lazy = pl.scan_parquet(base.path / "posts.parquet")
         off, co = base.shingle_offsets, base.code_offsets
-        if self.n_posts:  # keyed codes depend on the post numbers, which stay the same only in front
-            raise ValueError("add_index must come before any other posts")
+        if self.n_posts != first:  # keyed codes depend on the post numbers, which must stay the same
+            raise ValueError(f"add_index: post {first} would become post {self.n_posts}")
         for a, b, shingles in base.shingle_sequences(self.work, self.range_limit):
             frame = lazy.slice(a, b - a).collect()
             self.add(frame, np.asarray(base.post_kind[a:b]), np.asarray(base.post_tokens[a:b]),

@@ -80,7 +80,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 7  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes
+FORMAT_VERSION = 8  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",

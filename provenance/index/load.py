@@ -20,6 +20,7 @@ from ..params import IndexParams
 from ..shingle import HASH_NAME, KEYED_HASH_NAME
 from ..sketch import SCHEME
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, arrays_of, is_index
+from .shards import ShardedIndex, open_shards
 from .store import Index, check_key
 
 __all__ = ["open_index"]
@@ -58,7 +59,8 @@ def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[s
 
 
 
-def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes | None" = None) -> Index:
+def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes | None" = None,
+               shard: dict[str, Any] | None = None) -> "Index | ShardedIndex":
     """Open an index directory, checking format version, parameters, file sizes and (with ``verify``)
     checksums.
 
@@ -70,6 +72,10 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     large index need not wait for tens of gigabytes to be hashed); :meth:`Index.wait_verified`
     returns when they are checked and raises if one differs. A scan calls it before it writes any
     result.
+
+    A sharded index (``index build --shards N``, :mod:`.shards`) opens as a :class:`ShardedIndex`,
+    every shard checked as an index of its own and against the sha256 the top manifest pins for it
+    (``shard``: that entry, when a shard is opened as part of its index).
     """
     path = Path(path)
     mpath = path / MANIFEST
@@ -118,6 +124,18 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         params = IndexParams.from_dict(manifest.get("params", {}))
     except (ParameterError, TypeError) as e:
         raise IndexFormatError(f"{mpath}: bad parameters ({e})") from None
+    manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
+    if "shards" in manifest:
+        if shard is not None:
+            raise IndexFormatError(f"{mpath}: a shard that holds shards (damaged index)")
+        return open_shards(path, manifest, params, key, open_index, verify)
+    if shard is not None:
+        place = {k: shard.get(k) for k in ("index", "of", "dir", "first_post", "posts")}
+        if manifest.get("shard") != place:
+            raise IndexFormatError(f"{mpath}: not shard {shard.get('index')} of its index (damaged or altered index)")
+    elif "shard" in manifest:
+        raise IndexFormatError(f"{path}: is shard {manifest['shard'].get('index')} of the sharded index {path.parent}; "
+                               "open that directory")
     files = manifest.get("files", {})
     names = arrays_of(params)
     expected = {"posts.parquet", *(f"{n}.npy" for n in names)}
@@ -144,5 +162,4 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
     for a in arrays.values():
         a.setflags(write=False)
-    manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
     return Index(path, params, manifest=manifest, _verifying=check, key=key, **arrays)

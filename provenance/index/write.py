@@ -13,7 +13,8 @@ from typing import Any, Callable, Iterable
 import polars as pl
 
 from .. import __version__
-from ..durable import OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask, write_failure
+from ..durable import (OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask, unseal,
+                       write_failure)
 from ..errors import IndexFormatError, ParameterError, Skipped
 from ..keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key
 from ..match.align import CODE_NAME, KEYED_CODE_NAME
@@ -24,6 +25,7 @@ from ..sketch import SCHEME, lsh_params
 from .build import Builder, default_memory_limit
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, is_index
 from .load import open_index
+from .shards import MAX_SHARDS, ShardedIndex, shards_of, write_shards
 from .store import Index, check_key
 
 __all__ = ["build_index"]
@@ -49,7 +51,8 @@ def _prepare(path: Path, overwrite: bool) -> Path:
 def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = IndexParams(), *,
                 base: Index | None = None, inputs: dict[str, Any] | None = None,
                 on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
-                overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None) -> Index:
+                overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None,
+                shards: int | None = None) -> "Index | ShardedIndex":
     """Build an index from batches of posts (see :func:`provenance.read.iter_batches`) into directory
     ``out`` and open it.
 
@@ -63,6 +66,10 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     With ``key`` (at least 16 bytes of secret), every token hash is derived from the key (see
     :mod:`provenance.shingle`) and the manifest records the key's fingerprint, never the key. Appending
     to ``base`` needs the key it was built with (or none, if it was built without).
+
+    ``shards`` > 1 writes a sharded index (:mod:`.shards`): the index over all posts is built first,
+    then cut into that many shards of consecutive posts. An append keeps the base's shard count
+    unless ``shards`` says otherwise (and rewrites every shard, as it rewrites an unsharded index).
     """
     key = as_key(key)
     if base is not None:  # the new posts are hashed as the base's were: with its key, or without
@@ -75,6 +82,10 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     if params.jaccard and bands < 2:
         raise ParameterError(f"num_perm {params.num_perm} is too small for lsh_threshold {params.lsh_threshold} "
                              f"(gives {bands} LSH band; datasketch requires at least 2)")
+    if shards is None:
+        shards = len(shards_of(base)) if base is not None else 1
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ParameterError(f"shards (--shards) must be between 1 and {MAX_SHARDS}, got {shards}")
     if memory_limit is not None and memory_limit <= 0:
         raise ParameterError(f"memory limit (--memory-limit) must be positive, got {memory_limit}")
     path = Path(out)
@@ -86,7 +97,8 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         builder = Builder(params, tmp, memory_limit or default_memory_limit(), key)
         info: dict[str, Any] = {"id_fallback_files": []}
         if base is not None:
-            builder.add_index(base)
+            for shard, first in shards_of(base):
+                builder.add_index(shard, first)
             info["id_fallback_files"] = list(base.manifest.get("id_fallback_files", []))
         for batch in batches:
             builder.add_texts(batch)
@@ -103,6 +115,8 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         info["skipped"] = all_skipped.to_dict()
         meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
         _write_manifest(tmp, params, counts, info, meta_fields, key)
+        if shards > 1:
+            tmp = _sharded(tmp, path, shards, memory_limit or default_memory_limit(), key)
         _replace(tmp, path)
     except (OSError, pl.exceptions.PolarsError) as e:  # a full disk, ...: no index, and no temporary directory
         shutil.rmtree(tmp, ignore_errors=True)
@@ -115,17 +129,53 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
 
 
 
-def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
-                    meta_fields: list[str], key: Key | None = None) -> None:
+def _sharded(whole_dir: Path, path: Path, shards: int, memory_limit: int, key: Key | None) -> Path:
+    """Cut the finished index in ``whole_dir`` into ``shards`` shards in a new temporary directory
+    beside ``path`` (returned, with its top manifest); ``whole_dir`` is removed."""
+    whole = open_index(whole_dir, verify=False, key=key)
+    assert isinstance(whole, Index)
+    top = unseal((whole_dir / MANIFEST).read_bytes(), whole_dir / MANIFEST, "index manifest")
+    tmp = _prepare(path, True)
+    try:
+        def shard_manifest(d: Path, entry: dict[str, Any]) -> str:
+            place = {k: entry[k] for k in ("index", "of", "dir", "first_post", "posts")}
+            _seal_manifest(d, {**top, "counts": entry["counts"], "shard": place})
+            return sha256_of(d / MANIFEST)
+
+        entries = write_shards(whole, tmp, shards, shard_manifest, memory_limit)
+        with open(tmp / MANIFEST, "wb") as fh:
+            fh.write(sealed_json({**top, "files": {}, "shards": entries}))
+            fh.flush()
+            os.fsync(fh.fileno())
+        fsync_dir(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(whole_dir, ignore_errors=True)
+    return tmp
+
+
+def _seal_manifest(tmp: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` with the sha256 and size of every file in ``tmp`` (each fsynced first)."""
     def sealed(f: Path) -> dict[str, Any]:
         with open(f, "rb+") as fh:
             os.fsync(fh.fileno())
         return {"sha256": sha256_of(f), "bytes": f.stat().st_size}
 
-    names = sorted(tmp.iterdir())
+    names = sorted(f for f in tmp.iterdir() if f.name != MANIFEST)
     # fsync and sha256 release the GIL: the files are done a few at a time
     with ThreadPoolExecutor(min(4, len(names) or 1)) as pool:
         files: dict[str, dict[str, Any]] = {f.name: entry for f, entry in zip(names, pool.map(sealed, names))}
+    with open(tmp / MANIFEST, "wb") as fh:
+        fh.write(sealed_json({**manifest, "files": files}))
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_dir(tmp)
+
+
+def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
+                    meta_fields: list[str], key: Key | None = None) -> None:
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -142,7 +192,6 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
         "inputs": info.get("inputs", []),
         "id_fallback_files": info.get("id_fallback_files", []),
         "skipped": info.get("skipped", Skipped().to_dict()),
-        "files": files,
     }
     if params.jaccard:
         bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
@@ -150,11 +199,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
     if key is not None:  # the fingerprint only: the key and its subkey stay in memory
         manifest["key"] = {"fingerprint": key.fingerprint, "fingerprint_scheme": FINGERPRINT_SCHEME,
                            "token_hash": TOKEN_HASH, "shingle_hash": SHINGLE_HASH}
-    with open(tmp / MANIFEST, "wb") as fh:
-        fh.write(sealed_json(manifest))
-        fh.flush()
-        os.fsync(fh.fileno())
-    fsync_dir(tmp)
+    _seal_manifest(tmp, manifest)
 
 
 

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ..arrays import expand_ranges
 
 if TYPE_CHECKING:
-    from ..index import Index
+    from ..index import Index, ShardedIndex
 
 __all__ = ["SHARED_SPAN_TOKENS", "shared_posts", "shared_posts_of", "is_shared_phrase"]
 
@@ -40,6 +40,14 @@ SHARED_SPAN_TOKENS = 10
 def _posts_per_shingle(index: "Index", hashes: NDArray[np.uint64]) -> NDArray[np.int64]:
     """Indexed posts holding each shingle: its key's post count, ``max_key_posts + 1`` for a frequent
     shingle, 0 for one no post holds."""
+    counts, frequent = _key_posts(index, hashes)
+    counts[frequent] = index.params.max_key_posts + 1
+    return counts
+
+
+def _key_posts(index: "Index", hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Posts of ``index`` holding each shingle as a key (its post count, 0 for none), and whether the
+    shingle is frequent (held by more than ``max_key_posts`` posts of the whole index)."""
     from ..index import lookup
 
     counts = np.zeros(len(hashes), dtype=np.int64)
@@ -49,19 +57,21 @@ def _posts_per_shingle(index: "Index", hashes: NDArray[np.uint64]) -> NDArray[np
         found = keys[at] == hashes
         counts[found] = index.key_rows(at[found])[1]
     frequent = index.frequent
+    is_frequent = np.zeros(len(hashes), dtype=bool)
     if len(frequent) and len(hashes):
-        counts[frequent[lookup(frequent, hashes)] == hashes] = index.params.max_key_posts + 1
-    return counts
+        is_frequent = frequent[lookup(frequent, hashes)] == hashes
+    return counts, is_frequent
 
 
-def shared_posts(index: "Index", spans: Sequence[str], posts: Sequence[int], hasher) -> NDArray[np.int64]:
+def shared_posts(index: "Index | ShardedIndex", spans: Sequence[str], posts: Sequence[int], hasher) -> NDArray[np.int64]:
     """For each matched span (document text) and its post: the indexed posts holding the rarest of the
     post's shingles that the span holds (0 when the span holds none of them); for a post given as -1,
     the posts holding the rarest of all the span's shingles (0 when no post holds one of them)."""
+    from ..index import shards_of
     from ..shingle import batch_shingles
 
     sb = batch_shingles(list(spans), index.params.ngram, hasher, lines=False)
-    return shared_posts_of(index, sb.hashes, sb.offsets, np.asarray(posts, dtype=np.int64))
+    return shared_posts_of(shards_of(index), sb.hashes, sb.offsets, np.asarray(posts, dtype=np.int64))
 
 
 def _held_by(index: "Index", hashes: NDArray[np.uint64], posts: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -92,19 +102,31 @@ def _held_by(index: "Index", hashes: NDArray[np.uint64], posts: NDArray[np.int64
     return mine
 
 
-def shared_posts_of(index: "Index", hashes: NDArray[np.uint64], offsets: NDArray[np.int64],
+def shared_posts_of(index: "Index | Sequence[tuple[Index, int]]", hashes: NDArray[np.uint64], offsets: NDArray[np.int64],
                     posts: NDArray[np.int64]) -> NDArray[np.int64]:
     """:func:`shared_posts` of spans given as their shingle hashes (span ``i``'s are
-    ``hashes[offsets[i]:offsets[i+1]]``)."""
+    ``hashes[offsets[i]:offsets[i+1]]``). ``index``: an index, or the ``(shard, first post)`` pairs
+    of a sharded one (:func:`provenance.index.shards_of`): a shingle's posts are summed over the
+    shards, and a post holds a shingle in its own shard."""
+    shards = [(index, 0)] if not isinstance(index, (list, tuple)) else index
     n = len(posts)
     out = np.zeros(n, dtype=np.int64)
     if not len(hashes):
         return out
     anyone = posts < 0
     span_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
-    mine = _held_by(index, hashes, posts[span_row])
-    held = _posts_per_shingle(index, hashes)
-    mine |= anyone[span_row]
+    wanted = posts[span_row]
+    mine = anyone[span_row]
+    held = np.zeros(len(hashes), dtype=np.int64)
+    frequent = np.zeros(len(hashes), dtype=bool)
+    for shard, first in shards:
+        local = wanted - first
+        mine |= _held_by(shard, hashes, np.where((wanted >= 0) & (local < shard.n_posts), local, -1))
+        count, is_frequent = _key_posts(shard, hashes)
+        held += count
+        frequent |= is_frequent
+    # (a frequent shingle may be a key of a few posts all of whose shingles are frequent: it counts as frequent)
+    held[frequent] = shards[0][0].params.max_key_posts + 1
     counts = np.where(mine, held, np.iinfo(np.int64).max)
     has = np.diff(offsets) > 0
     least = np.minimum.reduceat(counts, offsets[:-1][has])

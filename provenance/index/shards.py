@@ -1,0 +1,294 @@
+"""A sharded index: the posts cut into ``N`` contiguous ranges, each range a complete index of its own.
+
+Layout::
+
+    idx/manifest.json        the usual manifest (parameters, counts over all posts, key fingerprint),
+                             with ``shards``: each shard's directory, first post, posts and the
+                             sha256 of its manifest (so the top manifest pins every file of every shard)
+    idx/shard-0000/ ...      an index directory (see :mod:`.format`) of posts ``first .. first+posts-1``,
+                             numbered from 0 inside it; its manifest's ``shard`` names its place
+
+*Why by post, not by key hash.* A candidate pair is verified against the post's own shingle ids and
+token codes. With the posts cut into ranges, a shard holds the keys *and* the verification data of
+its posts: a document is matched against each shard where it is (a shard is the whole pipeline for
+its posts), and only the found pairs travel back. Cut by key hash instead, every candidate pair
+would need a second exchange to fetch its post's data from wherever that lives.
+
+*Same results as one index.* Every shard is cut from the index built over all posts, so the
+global decisions stay global: a shingle is frequent (no key) when more than ``max_key_posts`` of
+*all* posts hold it, and a post's counts are those of the whole build. Matching one pair depends
+only on that pair's document and post; what depends on several posts of a document (a short post
+inside another post's copy, the share of characters covered, the posts that share a phrase) is
+decided after the shards' finds are put together (:mod:`provenance.api`). A one-shard split is the
+index itself, byte for byte (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from ..durable import fsync_dir
+from ..errors import IndexFormatError, ParameterError, SecretKeyError
+from ..keys import Key, as_key, short
+from ..params import IndexParams
+from ..shingle import TokenHasher
+from ..spill import NpyWriter, sorted_unique
+from .format import MANIFEST
+from .lookup import KeyFilter
+from .store import Index, check_key
+
+__all__ = ["MAX_SHARDS", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
+
+MAX_SHARDS = 4096
+
+
+def shard_bounds(n_posts: int, shards: int) -> NDArray[np.int64]:
+    """The first post of each of ``shards`` ranges of (nearly) equal size, and ``n_posts`` last."""
+    return (np.arange(shards + 1, dtype=np.int64) * n_posts) // shards
+
+
+def shard_name(i: int) -> str:
+    return f"shard-{i:04d}"
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+class _ShardWriter:
+    """The files of one shard (posts ``a .. b-1`` of ``whole``) in directory ``out``."""
+
+    def __init__(self, whole: Index, out: Path, a: int, b: int) -> None:
+        self.whole, self.out, self.a, self.b = whole, out, a, b
+        out.mkdir()
+
+    def save(self, name: str, values: NDArray) -> None:
+        np.save(self.out / f"{name}.npy", np.ascontiguousarray(values), allow_pickle=False)
+
+    def writer(self, name: str, like: NDArray) -> NpyWriter:
+        return NpyWriter(self.out / f"{name}.npy", like.dtype, like.shape[1:])
+
+    def per_post(self, step: int) -> None:
+        """Per-post arrays and the concatenated per-post sequences, rebased to the shard's first post."""
+        w, a, b = self.whole, self.a, self.b
+        for name in ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent"):
+            self.save(name, getattr(w, name)[a:b])
+        if w.signatures is not None:
+            self.save("signatures", w.signatures[a:b])
+        sequences = [("shingle_offsets", ["shingle_ids"] + (["shingles"] if w.shingles is not None else [])),
+                     ("code_offsets", ["token_codes"]), ("frequent_offsets", ["frequent_hashes", "frequent_pos"])]
+        for offsets_name, names in sequences:
+            offsets = getattr(w, offsets_name)
+            lo, hi = int(offsets[a]), int(offsets[b])
+            self.save(offsets_name, (np.asarray(offsets[a : b + 1]) - offsets[a]).astype(offsets.dtype))
+            for name in names:
+                data = getattr(w, name)
+                out = self.writer(name, data)
+                for i in range(lo, hi, step):
+                    out.append(data[i : min(i + step, hi)])
+                out.close()
+        # The frequent shingles this shard's posts hold (all of them are frequent over all posts).
+        self.save("frequent", sorted_unique(np.asarray(w.frequent_hashes[w.frequent_offsets[a] : w.frequent_offsets[b]])))
+
+    def short_posts(self, head_keys: NDArray[np.uint64]) -> None:
+        w, a, b = self.whole, self.a, self.b
+        mine = (w.short_posts >= a) & (w.short_posts < b)
+        self.save("short_keys", w.short_keys[mine])
+        self.save("short_posts", (w.short_posts[mine] - a).astype(w.short_posts.dtype))
+        self.save("short_heads", sorted_unique(head_keys[head_keys != 0]))
+        if w.lsh_keys is not None:
+            mine = (w.lsh_posts >= a) & (w.lsh_posts < b)  # (bands, posts): each band keeps its order
+            bands = w.lsh_keys.shape[0]
+            self.save("lsh_keys", w.lsh_keys[mine].reshape(bands, b - a))
+            self.save("lsh_posts", (w.lsh_posts[mine] - a).astype(w.lsh_posts.dtype).reshape(bands, b - a))
+
+
+def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[np.int64], step: int) -> list[int]:
+    """keys, key_offsets, key_posts, key_pos and key_filter of every shard, in one pass over the
+    postings (a key goes to the shards that hold one of its posts). Returns each shard's key count."""
+    w = whole
+    n = len(writers)
+    out = [{name: wr.writer(name, getattr(w, name)) for name in ("keys", "key_offsets", "key_posts", "key_pos")}
+           for wr in writers]
+    keys_filters: list[list[NDArray[np.uint64]]] = [[] for _ in writers]
+    totals = [0] * n
+    ko = w.key_offsets
+    for j0 in range(0, len(w.keys), step):
+        j1 = min(j0 + step, len(w.keys))
+        r0, r1 = int(ko[j0]), int(ko[j1])
+        posts = np.asarray(w.key_posts[r0:r1])
+        pos = np.asarray(w.key_pos[r0:r1])
+        key_of = np.repeat(np.arange(j0, j1), np.diff(np.asarray(ko[j0 : j1 + 1]).astype(np.int64)))
+        shard = np.searchsorted(bounds, posts, side="right") - 1
+        for s in range(n):
+            rows = np.flatnonzero(shard == s)
+            if not len(rows):
+                continue
+            k = key_of[rows]
+            starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+            files = out[s]
+            keys = np.asarray(w.keys[k[starts]])
+            files["keys"].append(keys)
+            keys_filters[s].append(keys)
+            files["key_offsets"].append((starts + totals[s]).astype(ko.dtype))
+            files["key_posts"].append((posts[rows] - bounds[s]).astype(w.key_posts.dtype))
+            files["key_pos"].append(pos[rows])
+            totals[s] += len(rows)
+    counts = []
+    for s, files in enumerate(out):
+        files["key_offsets"].append(np.array([totals[s]], dtype=ko.dtype))
+        for f in files.values():
+            f.close()
+        n_keys = files["keys"].rows
+        filt = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_keys))
+        for keys in keys_filters[s]:
+            filt.add(keys)
+        writers[s].save("key_filter", filt.bitmap)
+        counts.append(n_keys)
+    return counts
+
+
+def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[[Path, dict[str, Any]], str],
+                 memory_limit: int) -> list[dict[str, Any]]:
+    """Cut the index ``whole`` into ``shards`` shard directories inside ``out`` (an empty directory).
+    ``write_manifest(dir, shard_entry)`` seals one shard's manifest and returns its sha256. Returns
+    the ``shards`` entries of the top manifest."""
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ParameterError(f"shards (--shards) must be between 1 and {MAX_SHARDS}, got {shards}")
+    if shards > whole.n_posts:
+        raise ParameterError(f"{shards} shards for {whole.n_posts} posts: at most one shard a post")
+    bounds = shard_bounds(whole.n_posts, shards)
+    step = max(memory_limit // 64, 1 << 16)
+    writers = [_ShardWriter(whole, out / shard_name(s), int(bounds[s]), int(bounds[s + 1])) for s in range(shards)]
+    posts = pl.scan_parquet(whole.path / "posts.parquet")
+    for wr in writers:
+        wr.per_post(step)
+        part = posts.slice(wr.a, wr.b - wr.a).collect()
+        part.write_parquet(wr.out / "posts.parquet", statistics=True)
+        wr.short_posts(part["head_key"].to_numpy().astype(np.uint64))
+    n_keys = _split_postings(whole, writers, bounds, step)
+    entries = []
+    for s, wr in enumerate(writers):
+        distinct, frequent = np.asarray(whole.post_distinct[wr.a : wr.b]), np.asarray(whole.post_frequent[wr.a : wr.b])
+        kinds = np.bincount(np.asarray(whole.post_kind[wr.a : wr.b]), minlength=3)
+        counts = {"posts": wr.b - wr.a, "shingled_posts": int(kinds[0]), "short_posts": int(kinds[1]),
+                  "empty_posts": int(kinds[2]), "shingles": int(whole.shingle_offsets[wr.b] - whole.shingle_offsets[wr.a]),
+                  "keys": n_keys[s], "frequent_shingles": int(np.load(wr.out / "frequent.npy", mmap_mode="r").shape[0]),
+                  "posts_with_only_frequent_shingles": int(((distinct > 0) & (frequent == distinct)).sum())}
+        entry = {"index": s, "of": shards, "dir": shard_name(s), "first_post": wr.a, "posts": wr.b - wr.a}
+        entry["manifest_sha256"] = write_manifest(wr.out, {**entry, "counts": counts})
+        entries.append(entry)
+    fsync_dir(out)
+    return entries
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+@dataclass
+class ShardedIndex:
+    """An opened sharded index: the top manifest and its shards (each an :class:`Index` numbering its
+    posts from 0; shard ``s`` holds the posts ``first[s] ..``). It answers what a scan asks of the
+    whole index (post count, kinds, ids, key, parameters); matching goes shard by shard (:func:`shards_of`)."""
+
+    path: Path
+    params: IndexParams
+    manifest: dict[str, Any]
+    shards: list[Index]
+    first: NDArray[np.int64]
+    key: Key | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str | None:
+        entry = self.manifest.get("key")
+        return entry.get("fingerprint") if isinstance(entry, dict) else None
+
+    def use_key(self, key: "Key | bytes | None") -> "ShardedIndex":
+        k = check_key(self.path, self.fingerprint, as_key(key))
+        if k is not None:
+            self.key = k
+            for s in self.shards:
+                s.key = k
+        return self
+
+    def require_key(self) -> None:
+        if self.fingerprint is not None and self.key is None:
+            raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
+                                 "pass it with --key-file")
+
+    def require_sketches(self) -> None:
+        self.shards[0].require_sketches()
+
+    def token_hasher(self) -> TokenHasher:
+        self.require_key()
+        return TokenHasher(self.params.seed, key=self.key)
+
+    def wait_verified(self) -> None:
+        for s in self.shards:
+            s.wait_verified()
+
+    @property
+    def n_posts(self) -> int:
+        return int(self.first[-1])
+
+    @property
+    def checksum(self) -> str:
+        return self.manifest.get("manifest_sha256", "")
+
+    @cached_property
+    def post_kind(self) -> NDArray[np.uint8]:
+        return np.concatenate([np.asarray(s.post_kind) for s in self.shards])
+
+    @cached_property
+    def posts(self) -> pl.DataFrame:
+        return pl.concat([s.posts for s in self.shards])
+
+    def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
+        """The ``post_id`` of each (global) post number in ``posts``, read from the shards that hold them."""
+        posts = np.asarray(posts, dtype=np.int64)
+        shard = self.shard_of(posts)
+        ids = np.empty(len(posts), dtype=object)
+        for s in np.unique(shard).tolist():
+            at = np.flatnonzero(shard == s)
+            ids[at] = self.shards[s].post_ids(posts[at] - self.first[s]).to_numpy()
+        return pl.Series("post_id", ids, dtype=pl.String)
+
+    def shard_of(self, posts: NDArray[np.int64]) -> NDArray[np.int64]:
+        return np.searchsorted(self.first, np.asarray(posts, dtype=np.int64), side="right") - 1
+
+
+def shards_of(index: "Index | ShardedIndex") -> list[tuple[Index, int]]:
+    """``(shard, number of its first post)`` for every shard; an unsharded index is one shard."""
+    if isinstance(index, ShardedIndex):
+        return [(s, int(f)) for s, f in zip(index.shards, index.first[:-1].tolist())]
+    return [(index, 0)]
+
+
+def open_shards(path: Path, manifest: dict[str, Any], params: IndexParams, key: Key | None,
+                open_one: Callable[..., Index], verify: bool | str) -> ShardedIndex:
+    """The shards listed in the (checked) top ``manifest`` at ``path``, each opened with ``open_one``
+    and checked against the sha256 the top manifest pins for it."""
+    entries = manifest.get("shards")
+    if not isinstance(entries, list) or not entries:
+        raise IndexFormatError(f"{path / MANIFEST}: damaged shard list")
+    shards, first = [], [0]
+    for i, e in enumerate(entries):
+        if not (isinstance(e, dict) and e.get("dir") == shard_name(i) and e.get("first_post") == first[-1]
+                and isinstance(e.get("posts"), int) and e["posts"] > 0):
+            raise IndexFormatError(f"{path / MANIFEST}: damaged shard list (entry {i})")
+        shard = open_one(path / e["dir"], verify=verify, key=key, shard=e)
+        if shard.checksum != e.get("manifest_sha256"):
+            raise IndexFormatError(f"{path / e['dir'] / MANIFEST}: checksum differs from the manifest (damaged or altered index)")
+        if shard.params != params or shard.n_posts != e["posts"]:
+            raise IndexFormatError(f"{path / e['dir']}: shard {i} does not match the manifest (damaged or altered index)")
+        shards.append(shard)
+        first.append(first[-1] + e["posts"])
+    if first[-1] != manifest.get("counts", {}).get("posts"):
+        raise IndexFormatError(f"{path / MANIFEST}: the shards hold {first[-1]} posts, the manifest says "
+                               f"{manifest.get('counts', {}).get('posts')}")
+    return ShardedIndex(path, params, manifest, shards, np.array(first, dtype=np.int64), key=key)
+

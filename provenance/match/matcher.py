@@ -1,0 +1,263 @@
+"""Matching documents against the posts of one index or shard: candidates from the keys, the shingle
+verification, the token alignment of edited copies, partial copies and short posts
+(:class:`PostMatcher`). What depends on several posts of a document is the scan's
+(:mod:`provenance.api`): a matcher sees one shard's posts only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..arrays import expand_ranges
+from ..candidates import FrequentShingles, containment_candidates, jaccard_candidates, pair_hits_from_keys
+from ..estimate import Tally
+from ..index import Index, KeyFilter, find_in
+from ..keys import align_subkey
+from ..params import ScanParams
+from ..shingle import ShingleBatch, TokenHasher, sequence_keys
+from ..verify import CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, Found, exact_jaccard, judge_many, verify_many
+from .align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
+
+__all__ = ["PostMatcher", "SHORT_LINE_MIN_TOKENS"]
+
+SHORT_LINE_MIN_TOKENS = 3
+"""A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
+
+
+@dataclass
+class PostMatcher:
+    """Finds the posts of ``index`` (a whole index, or a shard whose first post is post ``first`` of
+    its index) in a batch of documents; :meth:`find` returns them numbered as in the whole index."""
+
+    index: Index
+    first: int = 0
+    params: ScanParams = field(default_factory=ScanParams)
+    tally: Tally = field(default_factory=Tally)
+
+    def __post_init__(self) -> None:
+        ix = self.index
+        self.hasher: TokenHasher = ix.token_hasher()
+        self.code_subkey = align_subkey(ix.key.secret) if ix.key is not None else None
+        self.key_filter: KeyFilter = ix.keys_filter
+        self.frequent = FrequentShingles.of(ix)
+        # Per-post counts, memory-mapped from the index (pages are read as posts come up).
+        self.n_distinct, self.n_frequent = ix.post_distinct, ix.post_frequent
+        self.head_frequent, self.n_tokens = ix.post_head_frequent, ix.post_tokens
+        # Short posts by exact key, sorted: a key's posts are a contiguous run.
+        self.short_keys, self.short_posts = ix.short_keys, ix.short_posts
+        # ... and the first shingles of those matched inside a sentence too (a sparse filter, 1 slot in
+        # 128 set: almost every shingle of a document stops at its one gather).
+        self.short_heads = np.asarray(ix.short_heads)
+        self.short_heads_filter = (KeyFilter.of(self.short_heads, bits=min(KeyFilter.bits_for(len(self.short_heads)) + 4, 30))
+                                   if len(self.short_heads) else None)
+
+    def probe(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Where the batch's shingles are keys: ``(shingle positions, key numbers)``."""
+        return find_in(self.index.keys, self.key_filter, sb.hashes)
+
+    def fan_out(self, probe: tuple[np.ndarray, np.ndarray]) -> int:
+        """The (document, post, occurrence) rows a probe expands to."""
+        return int(self.index.key_rows(probe[1])[1].sum())
+
+    def find(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray] | None = None) -> list[Found]:
+        """The verified (document, post) matches of the batch, posts numbered as in the whole index;
+        counts its candidates into :attr:`tally`."""
+        containment = self.params.mode == "containment"
+        found = self._containment(sb, probe) if containment else self._jaccard(sb)
+        found += self._short_matches(sb)
+        if self.first:
+            found = [_renumbered(f, self.first) for f in found]
+        return found
+
+    def _containment(self, sb, probe=None) -> list[Found]:
+        p, ix, n = self.params, self.index, self.index.params.ngram
+        # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
+        # prefix, needs less but must hit the post's beginning.
+        share = CANDIDATE_SHARE * p.min_containment
+        cands = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
+                                       self.head_frequent, p.min_containment, share, n, probe, self._align_hits)
+        docs, posts = cands.doc, cands.post
+        # Every pair's shared shingles and a bound on its best window: most pairs stop here.
+        hits = pair_hits_from_keys(ix, self.frequent, sb, cands, p.window_slack)
+        can_be_prefix = hits.first_post_pos < n
+        need = np.ceil(np.where(can_be_prefix, share, p.min_containment) * self.n_distinct[posts] - 1e-9)
+        # Pairs that an edited copy could still explain go on to the token alignment if the shingle
+        # tests reject them.
+        m = self.n_tokens[posts].astype(np.int64)
+        alignable = hits.bound >= self._align_hits(posts)
+        run_needed = np.maximum(p.min_partial_tokens, np.ceil(PARTIAL_SHARE * m - 1e-9).astype(np.int64))
+        partial = (p.min_partial_tokens > 0) & (m >= run_needed) & (hits.bound >= run_needed - n + 1)
+        keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable | partial)
+        self.tally.candidates += len(docs)
+        self.tally.verified += len(keep)
+        if not len(keep):
+            return []
+        # Verify the surviving pairs all at once.
+        counts = hits.offsets[keep + 1] - hits.offsets[keep]
+        rows = expand_ranges(hits.offsets[keep], counts)
+        kept_posts = posts[keep]
+        lengths = ix.shingle_offsets[kept_posts + 1] - ix.shingle_offsets[kept_posts]
+        # (compared as the posts' shingle ids: equal ids, equal shingles, within a post)
+        regions = verify_many(np.r_[0, np.cumsum(counts)], hits.pos[rows], hits.ids[rows], np.r_[0, np.cumsum(lengths)],
+                              ix.shingle_ids[expand_ranges(ix.shingle_offsets[kept_posts], lengths)],
+                              self.n_distinct[kept_posts], n, p.window_slack)
+        verdicts = judge_many(regions, self.n_tokens[kept_posts], n, p)
+        found: list[Found] = []
+        for j in np.flatnonzero(verdicts.method != METHOD_NONE).tolist():
+            method = "containment" if verdicts.method[j] == METHOD_CONTAINMENT else "containment_prefix"
+            found.append(Found(int(docs[keep[j]]), int(kept_posts[j]), method, float(verdicts.containment[j]),
+                               float(verdicts.coverage[j]), None, int(regions.first[j]),
+                               int(regions.last[j]) + n - 1, int(regions.matched[j]), int(verdicts.distinct[j])))
+        # An edited whole copy may also read as a cut-off one (its words up to the first edit): the
+        # alignment's verdict, which spans the whole post, comes first.
+        rest = np.flatnonzero((verdicts.method != METHOD_CONTAINMENT) & alignable[keep])
+        if len(rest):
+            aligned = self._aligned(sb, docs[keep[rest]], kept_posts[rest], regions, rest)
+            whole = {(f.doc, f.post) for f in aligned}
+            found = [f for f in found if (f.doc, f.post) not in whole]
+            found.extend(aligned)
+        # Partial copies, among the pairs still rejected, and as the fallback of a cut-off copy that the
+        # document may not confirm (a quote of the post's first half is no truncated copy).
+        done = {(f.doc, f.post) for f in found if f.method != "containment_prefix"}
+        rest = np.flatnonzero((verdicts.method != METHOD_CONTAINMENT) & partial[keep])
+        rest = rest[[(int(d), int(q)) not in done for d, q in zip(docs[keep[rest]], kept_posts[rest])]]
+        if len(rest):
+            partials = {(f.doc, f.post): f for f in self._partial(sb, docs[keep[rest]], kept_posts[rest], regions, rest,
+                                                                 run_needed[keep[rest]])}
+            found = [replace(f, fallback=partials.pop((f.doc, f.post), None)) if f.method == "containment_prefix" else f
+                     for f in found]
+            found.extend(partials.values())
+        return found
+
+    def _align_hits(self, posts: np.ndarray) -> np.ndarray:
+        """The shingle hits a pair needs to go on to the token alignment (none can for short posts)."""
+        p = self.params
+        m = self.n_tokens[posts].astype(np.int64)
+        need = min_shingle_hits(m, self.index.params.ngram, p.min_aligned)
+        return np.where(m >= p.min_span_tokens, need, np.iinfo(np.int64).max)
+
+    def _pair_windows(self, sb: ShingleBatch, docs, posts, regions, rows):
+        """What the token alignment and the run search need of each pair: the post's token codes (CSR),
+        its length, its document's token range in the batch, and the diagonal of its best region."""
+        ix, doc_first = self.index, sb.token_offsets
+        lo, hi = ix.code_offsets[posts], ix.code_offsets[posts + 1]
+        codes = ix.token_codes[expand_ranges(lo, hi - lo)]
+        return (codes, np.r_[0, np.cumsum(hi - lo)], hi - lo, doc_first[docs], doc_first[docs + 1],
+                regions.first[rows] - regions.post_first[rows])
+
+    @staticmethod
+    def _found(method: str, docs, posts, regions, rows, picks, coverage, first, last) -> list[Found]:
+        """Found rows for the pairs ``picks`` (indexes into ``docs``/``posts``/``rows``), their shingle
+        measures from ``regions`` and their token span ``first..last``."""
+        out: list[Found] = []
+        for j in picks.tolist():
+            r = rows[j]
+            out.append(Found(int(docs[j]), int(posts[j]), method, float(regions.matched[r] / max(regions.distinct[r], 1)),
+                             float(coverage[j]), None, int(first[j]), int(last[j]), int(regions.matched[r]),
+                             int(regions.distinct[r])))
+        return out
+
+    def _partial(self, sb: ShingleBatch, docs, posts, regions, rows, needed) -> list[Found]:
+        """Partial copies: the pairs left whose longest verbatim run of the post is long enough."""
+        codes, offsets, lengths, lo, hi, diagonal = self._pair_windows(sb, docs, posts, regions, rows)
+        runs = longest_runs(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts + self.first, self.code_subkey)
+        return self._found("partial", docs, posts, regions, rows, np.flatnonzero(runs.length >= needed),
+                           runs.length / lengths, runs.first, runs.first + runs.length - 1)
+
+    def _aligned(self, sb: ShingleBatch, docs, posts, regions, rows) -> list[Found]:
+        """Token alignment of the pairs the shingle tests rejected (see :mod:`provenance.match.align`)."""
+        p = self.params
+        self.tally.aligned += len(docs)
+        codes, offsets, lengths, lo, hi, diagonal = self._pair_windows(sb, docs, posts, regions, rows)
+        allowed = allowed_edits(lengths, p.min_aligned)
+        fewest = np.maximum(lengths - allowed, min(p.min_span_tokens, ALIGNED_MIN_TOKENS))
+        got = align_many(codes, offsets, sb.token_hashes, lo, hi, diagonal, posts + self.first, self.code_subkey, p.min_aligned,
+                         needed=fewest)
+        span = got.last - got.first + 1
+        ok = (got.matched >= fewest) & (span - got.matched <= allowed) & (got.first >= 0)
+        return self._found("aligned", docs, posts, regions, rows, np.flatnonzero(ok), got.matched / lengths,
+                           got.first, got.last)
+
+    def _jaccard(self, sb) -> list[Found]:
+        docs, posts = jaccard_candidates(self.index, sb)
+        self.tally.candidates += len(docs)
+        self.tally.verified += len(docs)
+        found: list[Found] = []
+        for d, post in zip(docs.tolist(), posts.tolist()):
+            doc_set, post_set = np.unique(sb.of(d)), np.unique(self.index.post_shingles(post))
+            jac = exact_jaccard(doc_set, post_set)
+            if jac >= self.params.min_jaccard:
+                matched = len(np.intersect1d(doc_set, post_set, assume_unique=True))
+                found.append(Found(d, post, "jaccard", matched / len(post_set), None, jac, 0, int(sb.n_tokens[d]) - 1,
+                                   matched, len(post_set)))
+        return found
+
+    def _short_matches(self, sb: ShingleBatch) -> list[Found]:
+        """Short posts match a record, or (containment mode) whole lines of a document — one line, or
+        consecutive lines (a post with line breaks) — or a run of tokens inside a sentence, whose
+        normalized text equals theirs; lines and runs need at least ``SHORT_LINE_MIN_TOKENS`` tokens.
+        (Five words inside running text are often a phrase: the evidence strength of every match says
+        which are, :meth:`_weigh`.)"""
+        if not len(self.short_keys):
+            return []
+        short = self.index.params.short_tokens
+        doc_first = sb.token_offsets[:-1]
+        # Units to look up: whole records first, then lines; (doc, global first token, tokens).
+        records = np.flatnonzero((sb.n_tokens > 0) & (sb.n_tokens < short))
+        docs, firsts, counts = [records], [doc_first[records]], [sb.n_tokens[records]]
+        if sb.line_starts is not None:
+            line_first = np.flatnonzero(sb.line_starts)  # lines with tokens only
+            line_len = np.diff(np.r_[line_first, len(sb.line_starts)])
+            line_doc = np.searchsorted(doc_first, line_first, side="right") - 1
+            ends = np.r_[0, np.cumsum(line_len)]
+            # Runs of m consecutive lines of one document, m = 1, 2, ... while they can stay short.
+            for m in range(1, short):
+                start = np.arange(len(line_first) - m + 1)
+                tokens = ends[start + m] - ends[start]
+                keep = start[(line_doc[start] == line_doc[start + m - 1]) & (tokens >= SHORT_LINE_MIN_TOKENS)
+                             & (tokens < short)]
+                if not len(keep):
+                    continue
+                docs.append(line_doc[keep])
+                firsts.append(line_first[keep])
+                counts.append((ends[keep + m] - ends[keep]))
+        n_whole = sum(len(a) for a in docs)  # records and lines; runs inside sentences come after
+        if sb.line_starts is not None and self.short_heads_filter is not None:
+            for a, run in zip((docs, firsts, counts), self._short_runs(sb)):
+                a.append(run)
+        doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
+        keys = sequence_keys(sb.token_hashes, first, count, self.hasher.finish)
+        lo = np.searchsorted(self.short_keys, keys, side="left")
+        hi = np.searchsorted(self.short_keys, keys, side="right")
+        unit = np.repeat(np.arange(len(keys)), hi - lo)
+        posts = self.short_posts[expand_ranges(lo, hi - lo)]
+        same_text = np.repeat(hi - lo, hi - lo)
+        out: list[Found] = []
+        seen: set[tuple[int, int]] = set()
+        n_records = len(records)
+        for u, post, same in zip(unit.tolist(), posts.tolist(), same_text.tolist()):
+            d = int(doc[u])
+            if (d, post) not in seen:
+                seen.add((d, post))
+                start = int(first[u] - doc_first[d])
+                jaccard = 1.0 if u < n_records else None  # a whole record is the post; a line is part of one
+                out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0,
+                                 inline=u >= n_whole, shared=same))
+        return out
+
+    def _short_runs(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document that start
+        with the first shingle of a short post matched inside sentences: (doc, global first token, tokens)."""
+        at, _ = find_in(self.short_heads, self.short_heads_filter, sb.hashes)
+        doc = np.searchsorted(sb.offsets, at, side="right") - 1
+        first = sb.token_offsets[doc] + (at - sb.offsets[doc])  # shingle i of a text starts at its token i
+        room = sb.token_offsets[doc + 1] - first
+        lengths = np.arange(SHORT_LINE_MIN_TOKENS, self.index.params.short_tokens)
+        fits = room[:, None] >= lengths[None, :]
+        rows, cols = np.nonzero(fits)
+        return doc[rows], first[rows], lengths[cols].astype(np.int64)
+
+
+def _renumbered(f: Found, first: int) -> Found:
+    return replace(f, post=f.post + first, fallback=_renumbered(f.fallback, first) if f.fallback is not None else None)
