@@ -11,45 +11,32 @@ Example::
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-import xxhash
 import polars as pl
+import xxhash
 
 from . import __version__
-from .arrays import expand_ranges
-from .errors import IndexFormatError, InputError, ParameterError, Skipped, skipping
 from .checkpoint import Checkpoint
+from .errors import InputError, ParameterError, Skipped, skipping
 from .evidence import repin_results, unit_record, write_evidence
-from .estimate import Tally, covered_chars, estimates, share_estimates
-from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index, shards_of
+from .estimate import Tally, estimates, share_estimates
+from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index
 from .keys import Key
-from .match.matcher import PostMatcher
-from .match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
-from .match.background import default_background, plain_hasher, span_bits
+from .match.background import default_background
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
-from .read import Batch, InputFile, expand_inputs, file_size, iter_batches, split_units
+from .read import Batch, InputFile, expand_inputs, file_size, split_units
 from .report import MATCH_SCHEMA, split_generic, write_outputs
-from .shingle import ShingleBatch, batch_shingles
-from .text.offsets import token_spans_many
-from .verify import TRUNCATION_AFTER, Found
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future, ProcessPoolExecutor
+from .scan.dask import scan_on_dask
+from .scan.local import scan_local, work_unit_size
+from .scan.pipeline import stage_timings
+from .scan.units import Progress, read_batches, scan_batches
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
-
-MAX_DOC_TEXT = 4000
-"""Characters of a match's span kept in ``matches.parquet`` (``doc_text``)."""
-
-FAN_OUT_ROWS = 1_000_000
-"""A batch whose key hits expand to more (document, post, occurrence) rows than this is halved
-(candidate pairs, their hits and their verification need a few hundred bytes per row at peak)."""
 
 BUILD_BATCH = 8192
 """Posts per batch of an index build (or 8 MiB of text): the text stage has a fixed cost per batch
@@ -57,29 +44,6 @@ of a few milliseconds, and posts are short. The index does not depend on it."""
 
 UNIT_SIZE = 256 << 20
 """Default ``unit_size`` of :func:`scan`: larger local files are scanned (and checkpointed) in parts."""
-
-Progress = Callable[[int, int], None]
-"""Called after each batch with (bytes read, records read) since the previous call."""
-
-
-def _read(files: Sequence[InputFile], text_field: str, id_field: str | None, skipped: Skipped | None = None,
-          **kwargs: Any) -> Iterator[Batch]:
-    """Batches of ``files``. ``id_field=None`` takes ids from an ``id`` field where a file has one and
-    uses FILE:ROW elsewhere; an id field named explicitly must be present. With ``skipped``, bad
-    records and files are counted there and left out (see :func:`provenance.read.iter_batches`)."""
-    without_ids: set[str] = set()
-    for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", skipped=skipped, **kwargs):
-        if id_field is not None and batch.id_fallback:
-            if batch.source in without_ids:
-                continue
-            error = InputError(f"{batch.source}: no '{id_field}' field for the record ids", kind="wrong_schema")
-            if skipped is None:
-                raise error
-            skipped.add(error)
-            without_ids.add(batch.source)
-            continue
-        yield batch
-
 
 def _describe(files: Sequence[InputFile]) -> list[dict[str, Any]]:
     return [{"path": str(f.path), "format": f.format, "bytes": file_size(f)} for f in files]
@@ -120,7 +84,7 @@ def build_index(
     if base is not None:
         params = base.params
     files = expand_inputs(posts, fmt, skipped)
-    batches = _read(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields, batch_size=BUILD_BATCH)
+    batches = read_batches(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields, batch_size=BUILD_BATCH)
     if skipped is not None:
         batches = _first_of_each_id(batches, skipped, base)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
@@ -205,430 +169,8 @@ class ScanResult:
     ``notes`` (damaged checkpoint files found, whose units were scanned again)."""
 
 
-def _stage_timings() -> dict[str, float]:
-    """Seconds per scan stage, all zero (``summary.json`` ``seconds``, ``total`` added at the end)."""
-    return dict.fromkeys(("read", "shingle", "match", "locate"), 0.0)
-
-
-class _Scanner:
-    """Scans batches of documents against an index: the text stage, each shard's matcher
-    (:class:`~provenance.match.matcher.PostMatcher`), then what depends on all posts of a document
-    (short posts inside another post's copy, character offsets, evidence strength, the tallies)."""
-
-    def __init__(self, index: "Index | ShardedIndex", params: ScanParams, prefilter: bool = True) -> None:
-        if params.mode == "jaccard":
-            index.require_sketches()
-        self.index = index
-        self.prefilter = prefilter  # the vectorized text stage (provenance.text.vectorized); False: the reference
-        self.hasher = index.token_hasher()
-        self.background, self.background_hasher = default_background(), plain_hasher()
-        self.plain_tokens = index.key is None and index.params.seed == self.background_hasher.seed
-        self.matchers = [PostMatcher(shard, first) for shard, first in shards_of(index)]
-        self.timings = _stage_timings()
-        self.tally = Tally()
-        self.params = params
-        self.max_docs = 1 << 62  # documents matched at once; lowered when a batch fans out too far
-
-    @property
-    def params(self) -> ScanParams:
-        return self._params
-
-    @params.setter
-    def params(self, params: ScanParams) -> None:
-        self._params = params
-        for m in self.matchers:
-            m.params = params
-
-    @property
-    def tally(self) -> Tally:
-        return self._tally
-
-    @tally.setter
-    def tally(self, tally: Tally) -> None:
-        self._tally = tally
-        for m in getattr(self, "matchers", ()):
-            m.tally = tally
-
-    # -- one batch ------------------------------------------------------------------------------
-
-    def scan_batch(self, batch: Batch) -> list[dict[str, Any]]:
-        """Match one batch of documents; returns one dict per verified match (see ``MATCH_SCHEMA``)."""
-        n, step = len(batch.texts), self.max_docs  # (a part may lower max_docs further)
-        if n <= step:
-            return self._scan_part(batch)
-        rows: list[dict[str, Any]] = []
-        for a in range(0, n, step):
-            rows.extend(self._scan_part(batch.subset(range(a, min(a + step, n)))))
-        return rows
-
-    def _scan_part(self, batch: Batch) -> list[dict[str, Any]]:
-        t0 = time.perf_counter()
-        containment = self.params.mode == "containment"
-        sb = batch_shingles(batch.texts, self.index.params.ngram, self.hasher, lines=containment,
-                            vectorized=self.prefilter)
-        probes: list[Any] = [None] * len(self.matchers)
-        if containment:
-            probes = [m.probe(sb) for m in self.matchers]
-            fan_out = sum(m.fan_out(probe) for m, probe in zip(self.matchers, probes))
-            if fan_out > FAN_OUT_ROWS and len(batch.texts) > 1:
-                # Too many (document, post) rows at once (the common keys of a large index): from
-                # now on, scan at most half as many documents at a time, so that memory stays
-                # bounded whatever the index.
-                self.timings["shingle"] += time.perf_counter() - t0
-                self.max_docs = len(batch.texts) // 2
-                return self.scan_batch(batch)
-        t1 = time.perf_counter()
-        found = [m.find(sb, probe) for m, probe in zip(self.matchers, probes)]
-        found = _explained_runs_dropped(_shared_texts_summed(found))
-        t2 = time.perf_counter()
-        rows = self._locate(batch, found, sb)
-        t3 = time.perf_counter()
-        self.timings["shingle"] += t1 - t0
-        self.timings["match"] += t2 - t1
-        self.timings["locate"] += t3 - t2
-        return rows
-
-    def _locate(self, batch: Batch, found: list[Found], sb: ShingleBatch) -> list[dict[str, Any]]:
-        """Turn token positions into character offsets of the original text; settle truncation cases."""
-        n_tokens = sb.n_tokens
-        by_doc: dict[int, list[Found]] = {}
-        for f in found:
-            by_doc.setdefault(f.doc, []).append(f)
-        rows: list[dict[str, Any]] = []
-        for d in list(by_doc):
-            text = batch.texts[d]
-            if "…" not in text and "..." not in text:  # no cut-off copy can be confirmed here
-                by_doc[d] = [f.fallback if f.method == "containment_prefix" else f for f in by_doc[d]]
-                by_doc[d] = [f for f in by_doc[d] if f is not None]
-                if not by_doc[d]:
-                    del by_doc[d]
-        docs = sorted(by_doc)
-        spans = token_spans_many([batch.texts[d] for d in docs])
-        for d, (tok_starts, tok_ends) in zip(docs, spans):
-            text = batch.texts[d]
-            if len(tok_starts) != n_tokens[d]:
-                raise RuntimeError(f"{batch.source}:{batch.rows[d]}: tokenizer mismatch "
-                                   f"({len(tok_starts)} != {n_tokens[d]}); please report this document")
-            for f in by_doc[d]:
-                start, end = int(tok_starts[f.first]), int(tok_ends[f.last])
-                if f.method == "containment_prefix" and not TRUNCATION_AFTER.match(text, end, min(len(text), end + 40)):
-                    # The copy is not cut off here: the prefix measures do not apply.
-                    if f.fallback is None:
-                        continue
-                    f = f.fallback
-                    start, end = int(tok_starts[f.first]), int(tok_ends[f.last])
-                rows.append({
-                    "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
-                    "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
-                    "doc_start": start, "doc_end": end,
-                    "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],
-                    "doc_chars": len(text),
-                    "method": f.method,
-                    "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
-                    "evidence_bits": 0.0, "shared_posts": f.shared, "generic": False,
-                    "_post": f.post, "_doc": d, "_first": f.first,
-                })
-        self._weigh(rows, sb)
-        # The shares count the specific matches only.
-        by_text: dict[int, list[dict[str, Any]]] = {}
-        for r in rows:
-            if not r["generic"]:
-                by_text.setdefault(r.pop("_doc"), []).append(r)
-            else:
-                del r["_doc"]
-        for d, found_rows in by_text.items():
-            covered = covered_chars(np.array([r["doc_start"] for r in found_rows]), np.array([r["doc_end"] for r in found_rows]))
-            self.tally.docs_matched += 1
-            self.tally.matched_chars += covered
-            self.tally.matched_sq += covered * covered
-            self.tally.cross += covered * len(batch.texts[d])
-        return rows
-
-    def _weigh(self, rows: list[dict[str, Any]], sb: ShingleBatch) -> None:
-        """Each match's evidence strength: the bits of its span (:mod:`provenance.match.background`)
-        and the posts that share it (:mod:`provenance.match.shared`); ``generic`` below
-        ``min_evidence_bits``, or a short span more than ``max_shared_posts`` posts share. Both are read
-        off the batch's own token and shingle hashes (shingle ``i`` of a text starts at its token ``i``)."""
-        if not rows:
-            return
-        p, n = self.params, self.index.params.ngram
-        doc = np.array([r["_doc"] for r in rows], dtype=np.int64)
-        first = np.array([r["_first"] for r in rows], dtype=np.int64)
-        length = np.array([r["span_tokens"] for r in rows], dtype=np.int64)
-        if self.plain_tokens:  # the index hashes tokens as the background model does
-            bits = self.background.bits_of_runs(sb.token_hashes, sb.token_offsets[doc] + first, length)
-        else:
-            bits = span_bits(self.background, [r["doc_text"] for r in rows], self.background_hasher)
-        short = np.flatnonzero(length < SHARED_SPAN_TOKENS)
-        if len(short):
-            grams = np.maximum(length[short] - n + 1, 0)
-            lo = sb.offsets[doc[short]] + first[short]
-            posts = [-1 if rows[i]["method"] == "exact_short" else rows[i]["_post"] for i in short.tolist()]
-            counts = shared_posts_of(shards_of(self.index), sb.hashes[expand_ranges(lo, grams)], np.r_[0, np.cumsum(grams)],
-                                     np.array(posts, dtype=np.int64))
-            for i, c in zip(short.tolist(), counts.tolist()):
-                rows[i]["shared_posts"] = max(c, rows[i]["shared_posts"] or 0)
-        for r in rows:
-            if r["span_tokens"] >= SHARED_SPAN_TOKENS:
-                r["shared_posts"] = None
-            del r["_first"]
-        shared = is_shared_phrase(np.array([r["shared_posts"] or 0 for r in rows], dtype=np.int64), length,
-                                  p.max_shared_posts)
-        for r, b, s in zip(rows, bits.tolist(), shared.tolist()):
-            r["evidence_bits"] = round(b, 3)
-            r["generic"] = b < p.min_evidence_bits or s
-
-
-def _shared_texts_summed(found: list[list[Found]]) -> list[Found]:
-    """The shards' finds as one list. A short post matched whole counts the posts of the same text
-    (``shared``) in its own shard; over several shards, each such match gets the sum (the posts of
-    one text are found together, at the same span, in every shard that holds one of them)."""
-    if len(found) == 1:
-        return found[0]
-    per_span: dict[tuple[int, int, int], dict[int, int]] = {}
-    for s, shard_found in enumerate(found):
-        for f in shard_found:
-            if f.method == "exact_short":
-                per_span.setdefault((f.doc, f.first, f.last), {})[s] = f.shared or 0
-    return [replace(f, shared=sum(per_span[(f.doc, f.first, f.last)].values())) if f.method == "exact_short" else f
-            for shard_found in found for f in shard_found]
-
-
-def _explained_runs_dropped(found: list[Found]) -> list[Found]:
-    """``found`` without the short posts found inside a sentence where another post's match covers
-    them: the document's words are that post's copy, not separate evidence of the short post."""
-    inline = [f for f in found if f.inline]
-    if not inline:
-        return found
-    spans: dict[int, list[tuple[int, int, int]]] = {}
-    for f in found:
-        if not f.inline:
-            spans.setdefault(f.doc, []).append((f.first, f.last, f.post))
-    return [f for f in found if not f.inline
-            or not any(a <= f.last and f.first <= b and q != f.post for a, b, q in spans.get(f.doc, ()))]
-
-
-def _sampled(batch: Batch, params: ScanParams) -> Batch:
-    """The documents of ``batch`` in the sample: each document is in it when a hash of the sample
-    seed, its file and its row falls below ``sample`` (so every file is sampled at that rate, and the
-    same seed picks the same documents whatever the batch, worker or unit)."""
-    limit = int(params.sample * 2**64)
-    return batch.subset([i for i, row in enumerate(batch.rows)
-                         if xxhash.xxh64_intdigest(f"{batch.source}\0{row}".encode(), seed=params.sample_seed) < limit])
-
-
-def _sum_of_squares(x: np.ndarray) -> int:
-    """``sum(v * v for v in x)`` as a Python int, in int64 when it cannot overflow."""
-    if not len(x):
-        return 0
-    top = int(x.max())
-    if top * top * len(x) < 2**63:
-        return int(np.dot(x, x))
-    return sum(v * v for v in x.tolist())
-
-
-def _scan_counted(scanner: _Scanner, batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
-    """Scan one batch with fresh counters: its match rows, its tally and its stage timings."""
-    scanner.tally, scanner.timings = Tally(), _stage_timings()
-    t = scanner.tally
-    t.docs_total, t.chars_total = len(batch.texts), sum(map(len, batch.texts))
-    if scanner.params.sample < 1.0:
-        batch = _sampled(batch, scanner.params)
-    lengths = np.fromiter(map(len, batch.texts), dtype=np.int64, count=len(batch.texts))
-    t.docs_scanned, t.corpus_chars, t.chars_sq = len(lengths), int(lengths.sum()), _sum_of_squares(lengths)
-    rows = scanner.scan_batch(batch)
-    scanner.tally.posts_matched.update(r["_post"] for r in rows if not r["generic"])
-    return rows, scanner.tally, scanner.timings
-
-
-# One scanner per worker process, made by the pool's initializer.
-_WORKER_SCANNER: _Scanner | None = None
-
-
-def _open_checked(index_path: str, checksum: str, key: Key | None) -> Index:
-    """The index at ``index_path`` as a worker opens it: its manifest must be the client's (whose
-    opening checked every file's sha256); here only sizes are checked, so that N workers do not
-    hash the whole index N more times. ``key``: the client's key (handed over in memory)."""
-    index = open_index(index_path, verify=False, key=key)
-    if index.checksum != checksum:
-        raise IndexFormatError(f"{index_path}: the index on this worker differs from the client's "
-                               f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
-    return index
-
-
-def _worker_init(index_path: str, checksum: str, params: ScanParams, key: Key | None, prefilter: bool) -> None:
-    global _WORKER_SCANNER
-    _WORKER_SCANNER = _Scanner(_open_checked(index_path, checksum, key), params, prefilter)
-
-
-def _worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
-    assert _WORKER_SCANNER is not None
-    return _scan_counted(_WORKER_SCANNER, batch)
-
-
-def _worker_scan_unit(file: InputFile, text_field: str, id_field: str | None):
-    """One unit read and scanned by a pool worker: ``(tally, timings, rows)``."""
-    scanner = _WORKER_SCANNER
-    assert scanner is not None
-    return _scan_unit(scanner.index, file, text_field, id_field, scanner.params, None, scanner=scanner)
-
-
-# Dask workers keep the index they opened, by path and manifest checksum, across tasks.
-_OPEN_INDEXES: dict[tuple[str, str], _Scanner] = {}
-
-
-def _scan_file_task(index_path: str, checksum: str, key: Key | None, file: InputFile, text_field: str,
-                    id_field: str | None, params: ScanParams, prefilter: bool = True) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
-    """One input file scanned on a Dask worker: it reads the file and the index itself (both must be
-    on a path every worker can read); a keyed index's key comes with the task, in memory."""
-    opened = (index_path, checksum)  # (the manifest pins the key's fingerprint: one key per checksum)
-    if opened not in _OPEN_INDEXES:
-        index = _open_checked(index_path, checksum, key)
-        _OPEN_INDEXES.clear()
-        _OPEN_INDEXES[opened] = _Scanner(index, params)
-    scanner = _OPEN_INDEXES[opened]
-    scanner.params, scanner.prefilter = params, prefilter
-    return _scan_unit(scanner.index, file, text_field, id_field, params, None, scanner=scanner)
-
-
-def _scan_unit(index: Index, file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
-               on_progress: Progress | None, **kwargs: Any) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
-    """Read and scan one unit (a file or a part); its bad records are skipped or stop the scan, as
-    ``params.on_error`` says, and the skipped ones are counted in its tally."""
-    skipped = skipping(params.on_error)
-    batches = _read([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size)
-    tally, timings, rows = _scan_batches(index, batches, params, on_progress, **kwargs)
-    if skipped is not None:
-        tally.skipped.merge(skipped)
-    return tally, timings, rows
-
-
-def _scan_on_dask(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
-                  params: ScanParams, scheduler: Any, on_progress: Progress | None, prefilter: bool = True):
-    """Scan the files as one Dask task each on the cluster at ``scheduler`` (an address such as
-    ``tcp://host:8786``, or a ``distributed.Client``); yields ``(file, (tally, timings, rows))`` in file order."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ParameterError("--scheduler needs dask's distributed scheduler: pip install 'dask[distributed]'") from None
-    if index.path is None:
-        raise ParameterError("--scheduler needs an index saved on a path every worker can read")
-    own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, set_as_default=False) if own else scheduler
-    except (OSError, TimeoutError, ValueError) as e:
-        raise ParameterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-    try:
-        futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, index.key, f, text_field,
-                                 id_field, params, prefilter, pure=False) for f in files]
-        for file, future in zip(files, futures):  # in file order; the cluster works on all at once
-            result = client.gather(future)
-            if on_progress:
-                on_progress(file_size(file), result[0].docs_scanned)
-            yield file, result
-    finally:
-        if own:
-            client.close()
-
-
-def _scan_batches(index: Index, batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None,
-                  scanner: _Scanner | None = None, pool: ProcessPoolExecutor | None = None,
-                  workers: int = 1) -> tuple[Tally, dict[str, float], list[dict[str, Any]]]:
-    """Scan every batch, in this process (``scanner``) or on a local process ``pool`` of ``workers``;
-    rows come back in batch order either way. Returns the tally, the stage timings (summed over
-    workers) and the rows."""
-    tally, timings = Tally(), _stage_timings()
-    rows: list[dict[str, Any]] = []
-
-    def collect(result: tuple[list[dict[str, Any]], Tally, dict[str, float]], nbytes: int) -> None:
-        batch_rows, batch_tally, batch_timings = result
-        rows.extend(batch_rows)
-        tally.add(batch_tally)
-        for k, v in batch_timings.items():
-            timings[k] += v
-        if on_progress:
-            on_progress(nbytes, batch_tally.docs_scanned)
-
-    def read_all() -> Iterator[Batch]:
-        it = iter(batches)
-        while True:
-            t0 = time.perf_counter()
-            batch = next(it, None)
-            timings["read"] += time.perf_counter() - t0
-            if batch is None:
-                return
-            yield batch
-
-    t_start = time.perf_counter()
-    if pool is None:
-        scanner = scanner or _Scanner(index, params)
-        for batch in read_all():
-            collect(_scan_counted(scanner, batch), batch.nbytes)
-    else:
-        pending: deque[tuple[Future, int]] = deque()
-        for batch in read_all():
-            pending.append((pool.submit(_worker_scan, batch), batch.nbytes))
-            while len(pending) > 2 * workers:  # bounded read-ahead
-                future, nbytes = pending.popleft()
-                collect(future.result(), nbytes)
-        while pending:
-            future, nbytes = pending.popleft()
-            collect(future.result(), nbytes)
-    timings["total"] = time.perf_counter() - t_start
-    return tally, timings, rows
-
-
-def _process_pool(index: Index, params: ScanParams, processes: int, prefilter: bool) -> ProcessPoolExecutor:
-    """``processes`` worker processes that open the index themselves."""
-    if index.path is None:
-        raise ParameterError("--workers needs an index saved on disk (the workers open it themselves)")
-    import multiprocessing  # (imported here: a run with one process does not pay for it)
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn, not fork: the parent may already run polars' threads, which do not survive a fork.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                               initargs=(str(index.path), index.checksum, params, index.key, prefilter))
-
-
-def _local_pool(index: Index, params: ScanParams, workers: int, prefilter: bool = True) -> ProcessPoolExecutor | None:
-    """A pool of ``workers`` processes, or None for one worker (this process)."""
-    return _process_pool(index, params, workers, prefilter) if workers > 1 else None
-
-
-def _scan_units_shared(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None,
-                       params: ScanParams, on_progress: Progress | None, workers: int, prefilter: bool):
-    """Scan whole units on ``workers - 1`` pool processes and in this process, which takes the next
-    unit itself whenever the pool has enough queued (so no core idles while a worker starts);
-    yields ``(file, result)`` in file order."""
-    pool = _process_pool(index, params, workers - 1, prefilter)
-    scanner = _Scanner(index, params, prefilter)
-    results: list[Any] = [None] * len(files)
-    inflight: dict[int, Future] = {}
-    queued = done = 0
-    try:
-        while done < len(files):
-            while queued < len(files) and len(inflight) < 2 * (workers - 1):
-                inflight[queued] = pool.submit(_worker_scan_unit, files[queued], text_field, id_field)
-                queued += 1
-            if queued < len(files):  # the pool has enough to do: take the next unit here
-                results[queued] = _scan_unit(index, files[queued], text_field, id_field, params, None, scanner=scanner)
-                queued += 1
-            elif results[done] is None:  # all handed out: wait for the earliest one
-                inflight[done].result()
-            for i in [i for i, future in inflight.items() if future.done()]:
-                results[i] = inflight.pop(i).result()
-            while done < len(files) and results[done] is not None:
-                if on_progress:
-                    on_progress(file_size(files[done]), results[done][0].docs_scanned)
-                yield files[done], results[done]
-                results[done] = None
-                done += 1
-    finally:
-        pool.shutdown(cancel_futures=True)
-
-
 def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
-    tally, timings, rows = Tally(), _stage_timings(), []
+    tally, timings, rows = Tally(), stage_timings(), []
     for file_tally, file_timings, file_rows in results:
         tally.add(file_tally)
         for k in timings:
@@ -684,7 +226,7 @@ def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params
     if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), run facts)
         (tally, timings, rows), run = batches(index)
     else:
-        tally, timings, rows = _scan_batches(index, batches, params, on_progress, pool=None)
+        tally, timings, rows = scan_batches(index, batches, params, on_progress, pool=None)
     if skipped:  # arguments that gave no file
         tally.skipped.merge(skipped)
     matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
@@ -765,7 +307,7 @@ def scan(
         raise ParameterError("--resume needs the output directory of the scan to resume")
     skipped = skipping(params.on_error)
     files = expand_inputs(corpus, fmt, skipped)
-    units = split_units(files, _work_unit_size(files, unit_size, workers), id_field or "id")
+    units = split_units(files, work_unit_size(files, unit_size, workers), id_field or "id")
     kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
 
     def scan_files(ix: Index):
@@ -782,10 +324,10 @@ def scan(
                 on_progress(file_size(u), r[0].docs_scanned)
         todo = [i for i, r in enumerate(results) if r is None]
         if scheduler is not None:
-            done = _scan_on_dask(ix, [units[i] for i in todo], text_field, id_field, params, scheduler, on_progress,
+            done = scan_on_dask(ix, [units[i] for i in todo], text_field, id_field, params, scheduler, on_progress,
                                  prefilter)
         else:
-            done = _scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers,
+            done = scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers,
                                prefilter)
         for (f, result), i in zip(done, todo):  # done first: it ends (and cleans up) before zip stops
             if checkpoint is not None:
@@ -837,42 +379,6 @@ def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results
         entry.update({"docs_scanned": t.docs_scanned, "docs_matched": t.docs_matched, "corpus_chars": t.corpus_chars,
                       "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts),
                       "estimates": share_estimates(t, confidence), "skipped": dict(sorted(t.skipped.counts.items()))})
-
-
-WORK_UNITS_PER_WORKER = 4
-"""With ``workers`` > 1, files are cut into at least this many parts per worker (where they can be
-cut), so that each worker reads and scans parts of its own (:func:`_scan_units_shared`)."""
-
-MIN_WORK_UNIT = 4 << 20
-"""... but into no parts smaller than this (bytes)."""
-
-
-def _work_unit_size(files: Sequence[InputFile], unit_size: int, workers: int) -> int:
-    """The unit size to cut ``files`` with: ``unit_size``, or smaller with ``workers`` > 1."""
-    if workers <= 1 or unit_size < 1:
-        return unit_size
-    total = sum(file_size(f) for f in files)
-    return max(min(unit_size, -(-total // (WORK_UNITS_PER_WORKER * workers))), min(unit_size, MIN_WORK_UNIT))
-
-
-def _scan_local(index: Index, files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,
-                on_progress: Progress | None, workers: int, prefilter: bool = True):
-    """Scan ``files`` one after the other here or with local worker processes; yields ``(file, result)``.
-
-    With at least as many units as workers, every worker (this process one of them) reads and scans
-    whole units; with fewer, this process reads and a pool of ``workers`` processes scans its batches."""
-    if workers > 1 and len(files) >= workers:
-        yield from _scan_units_shared(index, files, text_field, id_field, params, on_progress, workers, prefilter)
-        return
-    pool = _local_pool(index, params, workers, prefilter) if files else None
-    scanner = None if pool is not None or not files else _Scanner(index, params, prefilter)
-    try:
-        for f in files:
-            yield f, _scan_unit(index, f, text_field, id_field, params, on_progress, scanner=scanner, pool=pool,
-                                workers=workers)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
 
 
 def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable[str] | None = None,

@@ -482,6 +482,14 @@ class ShingleBatch:
         np.cumsum(self.n_tokens, out=out[1:])
         return out
 
+    def docs(self, a: int, b: int) -> "ShingleBatch":
+        """Texts ``a .. b-1`` as a batch of their own (text ``a`` becomes text 0)."""
+        t = self.token_offsets
+        lo, hi = int(self.offsets[a]), int(self.offsets[b])
+        return ShingleBatch(self.hashes[lo:hi], self.offsets[a : b + 1] - lo, self.n_tokens[a:b],
+                            self.token_hashes[t[a] : t[b]],
+                            self.line_starts[t[a] : t[b]] if self.line_starts is not None else None)
+
 
 _LINE_BREAK = "\n"
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PLANTED, POSTS_CSV
 from provenance import api
-from provenance.api import _Scanner
+from provenance.match import matcher as matcher_module
 from provenance.match.matcher import PostMatcher
 from provenance.candidates import containment_candidates, pair_hits, pair_hits_from_keys
 from provenance.params import IndexParams, ScanParams
@@ -48,8 +48,6 @@ def test_hits_from_keys_equal_the_direct_join(tmp_path, planted_texts: list[str]
 
 def test_candidate_filter_keeps_every_pair_verification_accepts(tmp_path, planted_texts: list[str], monkeypatch) -> None:
     """Scanning with the filter reports exactly what a scan that verifies every sharing pair reports."""
-    from provenance.match import matcher as matcher_module
-
     index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id", params=IndexParams(max_key_posts=3))
     filtered = api.scan_texts(index, planted_texts)
     sizes: list[int] = []
@@ -74,14 +72,14 @@ def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index
     params = ScanParams(batch_size=256)
     whole = api.scan(index, [PLANTED], params=params)
     sizes: list[int] = []
-    original = _Scanner._scan_part
+    original = PostMatcher._matched
 
-    def spy(self, batch):
-        sizes.append(len(batch.texts))
-        return original(self, batch)
+    def spy(self, sb, probe):
+        sizes.append(len(sb.n_tokens))
+        return original(self, sb, probe)
 
-    monkeypatch.setattr(_Scanner, "_scan_part", spy)
-    monkeypatch.setattr(api, "FAN_OUT_ROWS", 2_000)
+    monkeypatch.setattr(PostMatcher, "_matched", spy)
+    monkeypatch.setattr(matcher_module, "FAN_OUT_ROWS", 2_000)
     halved = api.scan(index, [PLANTED], params=params)
     assert min(sizes) < 256 // 4  # batches were halved more than once
     assert whole.matches.height > 250

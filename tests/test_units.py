@@ -109,14 +109,14 @@ def test_resume_rescans_only_the_missing_parts(api_index, corpus, tmp_path: Path
     for u in units[3:6]:  # as if the scan had been killed before these parts were done
         u.unlink()
     read: list[str] = []
-    from provenance import api as api_module
-    original = api_module._read
+    from provenance.scan import units as units_module
+    original = units_module.read_batches
 
     def counting(files, *a, **k):
         read.extend(f.unit for f in files)
         return original(files, *a, **k)
 
-    monkeypatch.setattr(api_module, "_read", counting)
+    monkeypatch.setattr(units_module, "read_batches", counting)
     again = api.scan(index, [corpus["jsonl"]], out, resume=True, unit_size=40_000)
     assert len(read) == 3 and all("bytes" in r for r in read)
     assert again.run["inputs_reused"] == len(units) - 3

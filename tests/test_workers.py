@@ -10,6 +10,7 @@ import pytest
 from conftest import PLANTED, BuiltIndex, run_cli
 from provenance import api
 from provenance.errors import ParameterError
+from provenance.scan import local as local_module
 from provenance.params import ScanParams
 
 
@@ -59,11 +60,11 @@ def test_workers_read_parts_of_their_own_with_the_same_results(api_index, tmp_pa
     index, _ = api_index
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_bytes(gzip.decompress(PLANTED.read_bytes()))
-    monkeypatch.setattr(api, "MIN_WORK_UNIT", 1 << 10)
+    monkeypatch.setattr(local_module, "MIN_WORK_UNIT", 1 << 10)
     one = api.scan(index, [corpus], tmp_path / "one")
     two = api.scan(index, [corpus], tmp_path / "two", workers=2)
     units = json.loads((tmp_path / "two" / "evidence.json").read_text())["inputs"]
-    assert len(units) == api.WORK_UNITS_PER_WORKER * 2
+    assert len(units) == local_module.WORK_UNITS_PER_WORKER * 2
     assert len(json.loads((tmp_path / "one" / "evidence.json").read_text())["inputs"]) == 1
     assert one.matches.height > 250
     for name in ("matches.parquet", "summary.json"):

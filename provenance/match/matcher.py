@@ -21,6 +21,10 @@ from .align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits,
 
 __all__ = ["PostMatcher", "SHORT_LINE_MIN_TOKENS"]
 
+FAN_OUT_ROWS = 1_000_000
+"""A batch whose key hits expand to more (document, post, occurrence) rows than this is halved
+(candidate pairs, their hits and their verification need a few hundred bytes per row at peak)."""
+
 SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
 
@@ -32,7 +36,7 @@ class PostMatcher:
 
     index: Index
     first: int = 0
-    params: ScanParams = field(default_factory=ScanParams)
+    params: ScanParams = field(default_factory=ScanParams)  # (those of the current find)
     tally: Tally = field(default_factory=Tally)
 
     def __post_init__(self) -> None:
@@ -56,19 +60,28 @@ class PostMatcher:
         """Where the batch's shingles are keys: ``(shingle positions, key numbers)``."""
         return find_in(self.index.keys, self.key_filter, sb.hashes)
 
-    def fan_out(self, probe: tuple[np.ndarray, np.ndarray]) -> int:
-        """The (document, post, occurrence) rows a probe expands to."""
-        return int(self.index.key_rows(probe[1])[1].sum())
-
-    def find(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray] | None = None) -> list[Found]:
+    def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[Found]:
         """The verified (document, post) matches of the batch, posts numbered as in the whole index;
-        counts its candidates into :attr:`tally`."""
-        containment = self.params.mode == "containment"
-        found = self._containment(sb, probe) if containment else self._jaccard(sb)
-        found += self._short_matches(sb)
-        if self.first:
-            found = [_renumbered(f, self.first) for f in found]
-        return found
+        counts its candidates into ``tally``."""
+        self.params, self.tally = params, tally
+        if params.mode == "containment":
+            found = self._bounded(sb)
+        else:
+            found = self._jaccard(sb) + self._short_matches(sb)
+        return [_moved(f, 0, self.first) for f in found] if self.first else found
+
+    def _bounded(self, sb: ShingleBatch) -> list[Found]:
+        """Containment matches, half the documents at a time while their key hits expand to more than
+        :data:`FAN_OUT_ROWS` rows (the common keys of a large index), so that memory stays bounded."""
+        probe = self.probe(sb)
+        n = len(sb.n_tokens)
+        if n > 1 and int(self.index.key_rows(probe[1])[1].sum()) > FAN_OUT_ROWS:
+            half = n // 2
+            return self._bounded(sb.docs(0, half)) + [_moved(f, half, 0) for f in self._bounded(sb.docs(half, n))]
+        return self._matched(sb, probe)
+
+    def _matched(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray]) -> list[Found]:
+        return self._containment(sb, probe) + self._short_matches(sb)
 
     def _containment(self, sb, probe=None) -> list[Found]:
         p, ix, n = self.params, self.index, self.index.params.ngram
@@ -259,5 +272,7 @@ class PostMatcher:
         return doc[rows], first[rows], lengths[cols].astype(np.int64)
 
 
-def _renumbered(f: Found, first: int) -> Found:
-    return replace(f, post=f.post + first, fallback=_renumbered(f.fallback, first) if f.fallback is not None else None)
+def _moved(f: Found, docs: int, posts: int) -> Found:
+    """``f`` with its document number ``docs`` and its post number ``posts`` higher."""
+    return replace(f, doc=f.doc + docs, post=f.post + posts,
+                   fallback=_moved(f.fallback, docs, posts) if f.fallback is not None else None)

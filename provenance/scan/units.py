@@ -1,0 +1,142 @@
+"""One unit of a scan (a file or a part of one) read and scanned batch by batch, in this process or
+on a local pool's worker processes (each opens the index once, :func:`worker_init`)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from ..errors import IndexFormatError, InputError, Skipped, skipping
+from ..estimate import Tally
+from ..index import Index, ShardedIndex, open_index
+from ..keys import Key
+from ..params import ScanParams
+from ..read import Batch, InputFile, iter_batches
+from .pipeline import Scanner, scan_counted, stage_timings
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+__all__ = ["Progress", "UnitResult", "open_checked", "read_batches", "scan_batches", "scan_unit", "worker_init",
+           "worker_scan", "worker_scan_unit"]
+
+Progress = Callable[[int, int], None]
+"""Called after each batch with (bytes read, records read) since the previous call."""
+
+
+
+UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
+"""What scanning a unit gives: its tally, its stage timings and its match rows."""
+
+
+def read_batches(files: Sequence[InputFile], text_field: str, id_field: str | None, skipped: Skipped | None = None,
+          **kwargs: Any) -> Iterator[Batch]:
+    """Batches of ``files``. ``id_field=None`` takes ids from an ``id`` field where a file has one and
+    uses FILE:ROW elsewhere; an id field named explicitly must be present. With ``skipped``, bad
+    records and files are counted there and left out (see :func:`provenance.read.iter_batches`)."""
+    without_ids: set[str] = set()
+    for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", skipped=skipped, **kwargs):
+        if id_field is not None and batch.id_fallback:
+            if batch.source in without_ids:
+                continue
+            error = InputError(f"{batch.source}: no '{id_field}' field for the record ids", kind="wrong_schema")
+            if skipped is None:
+                raise error
+            skipped.add(error)
+            without_ids.add(batch.source)
+            continue
+        yield batch
+
+
+def scan_unit(index: "Index | ShardedIndex", file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
+               on_progress: Progress | None, **kwargs: Any) -> UnitResult:
+    """Read and scan one unit (a file or a part); its bad records are skipped or stop the scan, as
+    ``params.on_error`` says, and the skipped ones are counted in its tally."""
+    skipped = skipping(params.on_error)
+    batches = read_batches([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size)
+    tally, timings, rows = scan_batches(index, batches, params, on_progress, **kwargs)
+    if skipped is not None:
+        tally.skipped.merge(skipped)
+    return tally, timings, rows
+
+
+def scan_batches(index: "Index | ShardedIndex", batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None,
+                  scanner: Scanner | None = None, pool: ProcessPoolExecutor | None = None,
+                  workers: int = 1) -> UnitResult:
+    """Scan every batch, in this process (``scanner``) or on a local process ``pool`` of ``workers``;
+    rows come back in batch order either way. Returns the tally, the stage timings (summed over
+    workers) and the rows."""
+    tally, timings = Tally(), stage_timings()
+    rows: list[dict[str, Any]] = []
+
+    def collect(result: tuple[list[dict[str, Any]], Tally, dict[str, float]], nbytes: int) -> None:
+        batch_rows, batch_tally, batch_timings = result
+        rows.extend(batch_rows)
+        tally.add(batch_tally)
+        for k, v in batch_timings.items():
+            timings[k] += v
+        if on_progress:
+            on_progress(nbytes, batch_tally.docs_scanned)
+
+    def read_all() -> Iterator[Batch]:
+        it = iter(batches)
+        while True:
+            t0 = time.perf_counter()
+            batch = next(it, None)
+            timings["read"] += time.perf_counter() - t0
+            if batch is None:
+                return
+            yield batch
+
+    t_start = time.perf_counter()
+    if pool is None:
+        scanner = scanner or Scanner(index, params)
+        for batch in read_all():
+            collect(scan_counted(scanner, batch), batch.nbytes)
+    else:
+        pending: deque[tuple[Future, int]] = deque()
+        for batch in read_all():
+            pending.append((pool.submit(worker_scan, batch), batch.nbytes))
+            while len(pending) > 2 * workers:  # bounded read-ahead
+                future, nbytes = pending.popleft()
+                collect(future.result(), nbytes)
+        while pending:
+            future, nbytes = pending.popleft()
+            collect(future.result(), nbytes)
+    timings["total"] = time.perf_counter() - t_start
+    return tally, timings, rows
+
+
+# One scanner per worker process, made by the pool's initializer.
+_WORKER_SCANNER: Scanner | None = None
+
+
+def open_checked(index_path: str, checksum: str, key: Key | None) -> "Index | ShardedIndex":
+    """The index at ``index_path`` as a worker opens it: its manifest must be the client's (whose
+    opening checked every file's sha256); here only sizes are checked, so that N workers do not
+    hash the whole index N more times. ``key``: the client's key (handed over in memory)."""
+    index = open_index(index_path, verify=False, key=key)
+    if index.checksum != checksum:
+        raise IndexFormatError(f"{index_path}: the index on this worker differs from the client's "
+                               f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
+    return index
+
+
+def worker_init(index_path: str, checksum: str, params: ScanParams, key: Key | None, prefilter: bool) -> None:
+    global _WORKER_SCANNER
+    _WORKER_SCANNER = Scanner(open_checked(index_path, checksum, key), params, prefilter)
+
+
+def worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
+    assert _WORKER_SCANNER is not None
+    return scan_counted(_WORKER_SCANNER, batch)
+
+
+def worker_scan_unit(file: InputFile, text_field: str, id_field: str | None):
+    """One unit read and scanned by a pool worker: ``(tally, timings, rows)``."""
+    scanner = _WORKER_SCANNER
+    assert scanner is not None
+    return scan_unit(scanner.index, file, text_field, id_field, scanner.params, None, scanner=scanner)
+
+
