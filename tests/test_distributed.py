@@ -118,3 +118,98 @@ def test_unreachable_scheduler_is_a_one_line_error(cli_index, corpus_dir: Path, 
     assert r.returncode == 2, r.stderr
     lines = [line for line in r.stderr.strip().splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("error:") and "scheduler" in lines[0], r.stderr
+
+
+# ------------------------------------------------------------------ a sharded index on the cluster
+
+@pytest.fixture(scope="module")
+def four_shards(tmp_path_factory: pytest.TempPathFactory):
+    from conftest import POSTS_CSV
+
+    out = tmp_path_factory.mktemp("four-shards") / "idx"
+    return api.build_index([POSTS_CSV], out, id_field="tweet_id", meta_fields=["name"], shards=4)
+
+
+def _paged(path: Path) -> int:
+    """Bytes of the .npy files under ``path``, each rounded up to whole pages (what a map can hold)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return sum(-(-f.stat().st_size // page) * page for f in path.rglob("*.npy"))
+
+
+def _same_results(a: api.ScanResult, b: api.ScanResult) -> None:
+    assert a.matches.height > 250 and a.matches.equals(b.matches)
+    assert {k: v for k, v in a.summary.items() if k != "index"} == {k: v for k, v in b.summary.items() if k != "index"}
+
+
+def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, four_shards, corpus_dir: Path) -> None:
+    from provenance.scan.dask_shards import opened_shards, resident_index_bytes
+
+    index, _ = api_index
+    params = ScanParams(batch_size=50)
+    local = api.scan(index, [corpus_dir], params=params)
+    root = str(four_shards.path.resolve())
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=50_000)
+            opened = client.run(opened_shards)
+            resident = client.run(resident_index_bytes, root)
+    _same_results(local, remote)
+    # each worker opened the two shards it owns, holds only their pages, and so about half of the index
+    assert sorted(len(v) for v in opened.values()) == [2, 2]
+    assert sorted(p for v in opened.values() for p in v) == [str(r.path) for r in four_shards.refs]
+    for worker, shards in opened.items():
+        files = resident[worker]
+        assert files and all(any(f.startswith(s + "/") for s in shards) for f in files), (shards, files)
+        own = sum(_paged(Path(s)) for s in shards)
+        assert sum(files.values()) <= own <= 0.55 * _paged(four_shards.path)
+
+
+def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(api_index, four_shards, corpus_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """Real ``dask worker`` processes; one is killed (SIGKILL) when the first unit is done. Dask runs
+    its tasks again on the other, which then opens the dead worker's shards too."""
+    from provenance.scan.dask_shards import opened_shards
+
+    dask = shutil.which("dask", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if dask is None:
+        pytest.skip("the dask command is not installed")
+    index, _ = api_index
+    params = ScanParams(batch_size=20)
+    local = api.scan(index, [corpus_dir], params=params, unit_size=20_000)
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=(logs / "scheduler.log").open("w"), stderr=subprocess.STDOUT)]
+    try:
+        for name in ("a", "b"):
+            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                                           "--name", name], stdout=(logs / f"{name}.log").open("w"),
+                                          stderr=subprocess.STDOUT))
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            done = []
+
+            def kill_b(nbytes: int, docs: int) -> None:
+                done.append(docs)
+                if len(done) == 1:
+                    procs[2].kill()
+
+            remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=20_000,
+                              on_progress=kill_b)
+            survivors = client.run(opened_shards)
+        assert procs[2].wait(timeout=20) != 0  # killed
+        assert len(done) > 8  # the kill came with most units still to do
+        _same_results(local, remote)
+        [(_, survivor)] = survivors.items()
+        assert survivor == [str(r.path) for r in four_shards.refs]  # it took over the dead worker's shards
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        time.sleep(0.1)

@@ -60,7 +60,7 @@ def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[s
 
 
 def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes | None" = None,
-               shard: dict[str, Any] | None = None) -> "Index | ShardedIndex":
+               shard: dict[str, Any] | None = None, with_shards: bool = True) -> "Index | ShardedIndex":
     """Open an index directory, checking format version, parameters, file sizes and (with ``verify``)
     checksums.
 
@@ -75,7 +75,8 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
 
     A sharded index (``index build --shards N``, :mod:`.shards`) opens as a :class:`ShardedIndex`,
     every shard checked as an index of its own and against the sha256 the top manifest pins for it
-    (``shard``: that entry, when a shard is opened as part of its index).
+    (``shard``: that entry, when a shard is opened as part of its index; ``with_shards=False``: the
+    top manifest only, no shard opened).
     """
     path = Path(path)
     mpath = path / MANIFEST
@@ -128,7 +129,7 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     if "shards" in manifest:
         if shard is not None:
             raise IndexFormatError(f"{mpath}: a shard that holds shards (damaged index)")
-        return open_shards(path, manifest, params, key, open_index, verify)
+        return open_shards(path, manifest, params, key, open_index, verify, with_shards)
     if shard is not None:
         place = {k: shard.get(k) for k in ("index", "of", "dir", "first_post", "posts")}
         if manifest.get("shard") != place:

@@ -44,7 +44,7 @@ from .format import MANIFEST
 from .lookup import KeyFilter
 from .store import Index, check_key
 
-__all__ = ["MAX_SHARDS", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
+__all__ = ["MAX_SHARDS", "ShardRef", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
 
 MAX_SHARDS = 4096
 
@@ -189,6 +189,19 @@ def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[
 
 # -- reading ---------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ShardRef:
+    """Where one shard is and what it must be: enough for a worker to open it (and only it)."""
+
+    path: str
+    entry: dict[str, Any] = field(compare=False, hash=False)  # its entry in the top manifest
+    checksum: str = ""  # the sha256 of its manifest that the top manifest pins
+
+    @property
+    def first(self) -> int:
+        return int(self.entry["first_post"])
+
+
 @dataclass
 class ShardedIndex:
     """An opened sharded index: the top manifest and its shards (each an :class:`Index` numbering its
@@ -199,7 +212,10 @@ class ShardedIndex:
     params: IndexParams
     manifest: dict[str, Any]
     shards: list[Index]
+    """The opened shards; empty for an index opened ``with_shards=False`` (what a Dask worker that
+    reads documents needs: parameters and key, no posts)."""
     first: NDArray[np.int64]
+    refs: list[ShardRef]
     key: Key | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -221,7 +237,8 @@ class ShardedIndex:
                                  "pass it with --key-file")
 
     def require_sketches(self) -> None:
-        self.shards[0].require_sketches()
+        if self.shards:
+            self.shards[0].require_sketches()
 
     def token_hasher(self) -> TokenHasher:
         self.require_key()
@@ -269,26 +286,29 @@ def shards_of(index: "Index | ShardedIndex") -> list[tuple[Index, int]]:
 
 
 def open_shards(path: Path, manifest: dict[str, Any], params: IndexParams, key: Key | None,
-                open_one: Callable[..., Index], verify: bool | str) -> ShardedIndex:
+                open_one: Callable[..., Index], verify: bool | str, with_shards: bool = True) -> ShardedIndex:
     """The shards listed in the (checked) top ``manifest`` at ``path``, each opened with ``open_one``
-    and checked against the sha256 the top manifest pins for it."""
+    and checked against the sha256 the top manifest pins for it (none opened without ``with_shards``)."""
     entries = manifest.get("shards")
     if not isinstance(entries, list) or not entries:
         raise IndexFormatError(f"{path / MANIFEST}: damaged shard list")
-    shards, first = [], [0]
+    shards, first, refs = [], [0], []
     for i, e in enumerate(entries):
         if not (isinstance(e, dict) and e.get("dir") == shard_name(i) and e.get("first_post") == first[-1]
                 and isinstance(e.get("posts"), int) and e["posts"] > 0):
             raise IndexFormatError(f"{path / MANIFEST}: damaged shard list (entry {i})")
+        refs.append(ShardRef(str((path / e["dir"]).resolve()), dict(e), str(e.get("manifest_sha256", ""))))
+        first.append(first[-1] + e["posts"])
+        if not with_shards:
+            continue
         shard = open_one(path / e["dir"], verify=verify, key=key, shard=e)
         if shard.checksum != e.get("manifest_sha256"):
             raise IndexFormatError(f"{path / e['dir'] / MANIFEST}: checksum differs from the manifest (damaged or altered index)")
         if shard.params != params or shard.n_posts != e["posts"]:
             raise IndexFormatError(f"{path / e['dir']}: shard {i} does not match the manifest (damaged or altered index)")
         shards.append(shard)
-        first.append(first[-1] + e["posts"])
     if first[-1] != manifest.get("counts", {}).get("posts"):
         raise IndexFormatError(f"{path / MANIFEST}: the shards hold {first[-1]} posts, the manifest says "
                                f"{manifest.get('counts', {}).get('posts')}")
-    return ShardedIndex(path, params, manifest, shards, np.array(first, dtype=np.int64), key=key)
+    return ShardedIndex(path, params, manifest, shards, np.array(first, dtype=np.int64), refs, key=key)
 

@@ -31,7 +31,8 @@ from ..arrays import expand_ranges
 if TYPE_CHECKING:
     from ..index import Index, ShardedIndex
 
-__all__ = ["SHARED_SPAN_TOKENS", "shared_posts", "shared_posts_of", "is_shared_phrase"]
+__all__ = ["SHARED_SPAN_TOKENS", "Shares", "asked_posts", "is_shared_phrase", "shard_shares", "shared_posts", "shared_posts_of",
+           "shares_combined"]
 
 SHARED_SPAN_TOKENS = 10
 """Spans of this many tokens or more are never generic for being shared by several posts."""
@@ -102,36 +103,62 @@ def _held_by(index: "Index", hashes: NDArray[np.uint64], posts: NDArray[np.int64
     return mine
 
 
-def shared_posts_of(index: "Index | Sequence[tuple[Index, int]]", hashes: NDArray[np.uint64], offsets: NDArray[np.int64],
-                    posts: NDArray[np.int64]) -> NDArray[np.int64]:
-    """:func:`shared_posts` of spans given as their shingle hashes (span ``i``'s are
-    ``hashes[offsets[i]:offsets[i+1]]``). ``index``: an index, or the ``(shard, first post)`` pairs
-    of a sharded one (:func:`provenance.index.shards_of`): a shingle's posts are summed over the
-    shards, and a post holds a shingle in its own shard."""
-    shards = [(index, 0)] if not isinstance(index, (list, tuple)) else index
+Shares = tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.bool_]]
+"""What one shard knows of a list of shingles: whether the wanted post holds each, how many of its
+posts hold it as a key, whether it is frequent."""
+
+
+def shard_shares(shard: "Index", first: int, hashes: NDArray[np.uint64], wanted: NDArray[np.int64]) -> Shares:
+    """:data:`Shares` of ``shard`` (whose first post is post ``first`` of the whole index) for the
+    shingles ``hashes``, where ``wanted[i]`` is the post (numbered in the whole index; -1: none) that
+    shingle ``i`` is asked about."""
+    local = wanted - first
+    mine = _held_by(shard, hashes, np.where((wanted >= 0) & (local < shard.n_posts), local, -1))
+    count, frequent = _key_posts(shard, hashes)
+    return mine, count, frequent
+
+
+def shares_combined(shares: Sequence[Shares], offsets: NDArray[np.int64], posts: NDArray[np.int64],
+                    max_key_posts: int) -> NDArray[np.int64]:
+    """:func:`shared_posts_of` from every shard's :func:`shard_shares`: a shingle's posts are summed
+    over the shards (a frequent one counts ``max_key_posts + 1``; it may also be a key of a few posts
+    whose shingles are all frequent), and a post holds a shingle in its own shard."""
     n = len(posts)
     out = np.zeros(n, dtype=np.int64)
-    if not len(hashes):
+    if offsets[-1] == 0:
         return out
-    anyone = posts < 0
     span_row = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
-    wanted = posts[span_row]
-    mine = anyone[span_row]
-    held = np.zeros(len(hashes), dtype=np.int64)
-    frequent = np.zeros(len(hashes), dtype=bool)
-    for shard, first in shards:
-        local = wanted - first
-        mine |= _held_by(shard, hashes, np.where((wanted >= 0) & (local < shard.n_posts), local, -1))
-        count, is_frequent = _key_posts(shard, hashes)
+    mine = (posts < 0)[span_row]
+    held = np.zeros(len(span_row), dtype=np.int64)
+    frequent = np.zeros(len(span_row), dtype=bool)
+    for shard_mine, count, is_frequent in shares:
+        mine |= shard_mine
         held += count
         frequent |= is_frequent
-    # (a frequent shingle may be a key of a few posts all of whose shingles are frequent: it counts as frequent)
-    held[frequent] = shards[0][0].params.max_key_posts + 1
+    held[frequent] = max_key_posts + 1
     counts = np.where(mine, held, np.iinfo(np.int64).max)
     has = np.diff(offsets) > 0
     least = np.minimum.reduceat(counts, offsets[:-1][has])
     out[has] = np.where(least == np.iinfo(np.int64).max, 0, least)
     return out
+
+
+def asked_posts(offsets: NDArray[np.int64], posts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The post each shingle of the spans is asked about (span ``i``'s shingles: ``posts[i]``)."""
+    return np.repeat(np.asarray(posts, dtype=np.int64), np.diff(offsets))
+
+
+def shared_posts_of(index: "Index | Sequence[tuple[Index, int]]", hashes: NDArray[np.uint64], offsets: NDArray[np.int64],
+                    posts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """:func:`shared_posts` of spans given as their shingle hashes (span ``i``'s are
+    ``hashes[offsets[i]:offsets[i+1]]``). ``index``: an index, or the ``(shard, first post)`` pairs
+    of a sharded one (:func:`provenance.index.shards_of`)."""
+    shards = [(index, 0)] if not isinstance(index, (list, tuple)) else index
+    if not len(hashes):
+        return np.zeros(len(posts), dtype=np.int64)
+    wanted = asked_posts(offsets, posts)
+    return shares_combined([shard_shares(shard, first, hashes, wanted) for shard, first in shards], offsets,
+                           np.asarray(posts, dtype=np.int64), shards[0][0].params.max_key_posts)
 
 
 def is_shared_phrase(shared: NDArray[np.int64], span_tokens: NDArray[np.int64], max_shared_posts: int) -> NDArray[np.bool_]:

@@ -1,7 +1,8 @@
 """Running a scan's units on a Dask distributed cluster (a scheduler address, or a ``Client``).
 
 An unsharded index: one task per unit, on any worker, which opens the whole index (from a path
-every worker can read) and keeps it open across tasks. A sharded index: see :mod:`.dask_shards`."""
+every worker can read) and keeps it open across tasks. A sharded index: one task per unit too, whose
+shards are matched by the workers that own them (:mod:`.dask_shards`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..index import Index, ShardedIndex
 from ..keys import Key
 from ..params import ScanParams
 from ..read import InputFile, file_size
+from .dask_shards import submit_units
 from .pipeline import Scanner
 from .units import Progress, UnitResult, open_checked, scan_unit
 
@@ -53,8 +55,11 @@ def scan_on_dask(index: "Index | ShardedIndex", files: Sequence[InputFile], text
     except (OSError, TimeoutError, ValueError) as e:
         raise ParameterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
-        futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, index.key, f, text_field,
-                                 id_field, params, prefilter, pure=False) for f in files]
+        if isinstance(index, ShardedIndex):  # each worker opens the shards it owns, none the whole index
+            futures = list(submit_units(client, index, files, text_field, id_field, params, prefilter))
+        else:
+            futures = [client.submit(_scan_file_task, str(Path(index.path).resolve()), index.checksum, index.key, f,
+                                     text_field, id_field, params, prefilter, pure=False) for f in files]
         for file, future in zip(files, futures):  # in file order; the cluster works on all at once
             result = client.gather(future)
             if on_progress:

@@ -1,0 +1,158 @@
+"""A sharded index on Dask distributed, where no worker has to hold the whole index.
+
+Shard ``s`` is *owned* by worker ``s mod W`` (workers in address order). Per unit of the corpus:
+
+1. a *unit task*, on any worker, reads the unit and runs the scan's text stage
+   (:class:`~provenance.scan.pipeline.Scanner`); it opens only the top manifest (parameters, key
+   fingerprint), no shard;
+2. for each batch, it puts the batch's shingle hashes on the cluster (``scatter``, kept on its own
+   worker) and submits one *find task* per shard to the shard's owner: the owner opens that shard
+   once (memory-mapped, kept across tasks), matches the batch against its posts
+   (:class:`~provenance.match.matcher.PostMatcher`) and sends back the verified (document, post)
+   pairs, which are few;
+3. the unit task settles what depends on several posts of a document (offsets, shares), asking the
+   owners, in a second small task per shard, how many of their posts hold the shingles of the short
+   spans it found (:func:`provenance.match.shared.shard_shares`).
+
+The unit and find tasks are pure functions of their inputs: a worker lost mid-scan loses only
+tasks that Dask runs again elsewhere (a shard's task may run on a worker that does not own it,
+which then opens that shard too), and the results are the same bytes as a scan in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import IndexFormatError
+from ..estimate import Tally
+from ..index import ShardedIndex, ShardRef, open_index
+from ..keys import Key
+from ..match.matcher import PostMatcher
+from ..match.shared import Shares, asked_posts, shard_shares, shares_combined
+from ..params import ScanParams
+from ..read import InputFile
+from ..shingle import ShingleBatch
+from ..verify import Found
+from .pipeline import Scanner
+from .units import UnitResult, scan_unit
+
+__all__ = ["RemoteShards", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
+
+
+# Each worker process keeps the shards it opened, by path and manifest checksum, across tasks.
+_OPEN_SHARDS: dict[tuple[str, str], PostMatcher] = {}
+
+
+def opened_shards() -> list[str]:
+    """The shard directories this process has opened (run on each worker: ``client.run(opened_shards)``)."""
+    return sorted(path for path, _ in _OPEN_SHARDS)
+
+
+def resident_index_bytes(root: str) -> dict[str, int]:
+    """Bytes of each file under ``root`` resident in this process's memory maps (``/proc/self/smaps``;
+    empty where the system has no such file)."""
+    out: dict[str, int] = {}
+    path = None
+    try:
+        with open("/proc/self/smaps", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                first = line.split(maxsplit=1)[0]
+                if "-" in first and not first.endswith(":"):  # a mapping's header line
+                    parts = line.split(maxsplit=5)
+                    path = parts[5].strip() if len(parts) == 6 and parts[5].startswith(root) else None
+                elif path is not None and first == "Rss:":
+                    out[path] = out.get(path, 0) + int(line.split()[1]) * 1024
+    except OSError:
+        return {}
+    return out
+
+
+def _matcher(ref: ShardRef, key: Key | None) -> PostMatcher:
+    opened = (ref.path, ref.checksum)
+    if opened not in _OPEN_SHARDS:
+        shard = open_index(ref.path, verify=False, key=key, shard=ref.entry)
+        if shard.checksum != ref.checksum:
+            raise IndexFormatError(f"{ref.path}: the shard on this worker differs from the client's "
+                                   f"(manifest sha256 {shard.checksum[:12]} != {ref.checksum[:12]})")
+        _OPEN_SHARDS[opened] = PostMatcher(shard, ref.first)
+    return _OPEN_SHARDS[opened]
+
+
+def _find_task(ref: ShardRef, key: Key | None, params: ScanParams, sb: ShingleBatch) -> tuple[list[Found], tuple[int, int, int]]:
+    """One shard's finds in one batch, and its candidate counts."""
+    tally = Tally()
+    found = _matcher(ref, key).find(sb, params, tally)
+    return found, (tally.candidates, tally.verified, tally.aligned)
+
+
+def _shares_task(ref: ShardRef, key: Key | None, hashes: np.ndarray, wanted: np.ndarray) -> Shares:
+    m = _matcher(ref, key)
+    return shard_shares(m.index, m.first, hashes, wanted)
+
+
+class RemoteShards:
+    """The shards of an index matched by the Dask workers that own them (a
+    :class:`~provenance.scan.pipeline.Shards` for the scanner of a unit task)."""
+
+    def __init__(self, client: Any, refs: Sequence[ShardRef], owners: Sequence[str], key: Key | None, here: str,
+                 max_key_posts: int) -> None:
+        self.client, self.refs, self.owners, self.key, self.here = client, list(refs), list(owners), key, here
+        self.max_key_posts = max_key_posts
+
+    def _each(self, fn: Any, *args: Any) -> list[Any]:
+        futures = [self.client.submit(fn, ref, self.key, *args, workers=[owner], allow_other_workers=True, pure=False)
+                   for ref, owner in zip(self.refs, self.owners)]
+        return self.client.gather(futures)
+
+    def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
+        [data] = self.client.scatter([sb], workers=[self.here], hash=False)
+        results = self._each(_find_task, params, data)
+        for _, (candidates, verified, aligned) in results:
+            tally.candidates += candidates
+            tally.verified += verified
+            tally.aligned += aligned
+        return [found for found, _ in results]
+
+    def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:
+        if not len(hashes):
+            return np.zeros(len(posts), dtype=np.int64)
+        shares = self._each(_shares_task, hashes, asked_posts(offsets, posts))
+        return shares_combined(shares, offsets, np.asarray(posts, dtype=np.int64), self.max_key_posts)
+
+
+def unit_on_shards(top: str, checksum: str, refs: Sequence[ShardRef], owners: Sequence[str], key: Key | None,
+                   file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
+                   prefilter: bool = True) -> UnitResult:
+    """A unit task: read and scan ``file``, the shards matched by their owners (see the module)."""
+    from distributed import get_worker, worker_client
+
+    index = open_index(top, verify=False, key=key, with_shards=False)
+    if index.checksum != checksum:
+        raise IndexFormatError(f"{top}: the index on this worker differs from the client's "
+                               f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
+    with worker_client() as client:  # (the task leaves the worker's thread pool while it waits)
+        shards = RemoteShards(client, refs, owners, key, get_worker().address, index.params.max_key_posts)
+        scanner = Scanner(index, params, prefilter, shards=shards)
+        return scan_unit(index, file, text_field, id_field, params, None, scanner=scanner)
+
+
+def shard_owners(client: Any, n_shards: int) -> list[str]:
+    """The worker that owns each shard: shard ``s`` to worker ``s mod W``, workers in address order."""
+    workers = sorted(client.scheduler_info()["workers"])
+    if not workers:
+        client.wait_for_workers(1)
+        workers = sorted(client.scheduler_info()["workers"])
+    return [workers[s % len(workers)] for s in range(n_shards)]
+
+
+def submit_units(client: Any, index: ShardedIndex, files: Sequence[InputFile], text_field: str, id_field: str | None,
+                 params: ScanParams, prefilter: bool) -> Iterator[Any]:
+    """One unit task per file on ``client``'s cluster; yields their futures in file order."""
+    owners = shard_owners(client, len(index.refs))
+    top = str(Path(index.path).resolve())
+    for f in files:
+        yield client.submit(unit_on_shards, top, index.checksum, index.refs, owners, index.key, f, text_field, id_field,
+                            params, prefilter, pure=False)
