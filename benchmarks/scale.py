@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import synth
+from benchmarks import dask_shards, synth
 from benchmarks.common import ROOT, AnonPeak, Context, Measured, Section, mib, run_measured, table, vm_hwm
 
 TITLE = "Synthetic scale"
@@ -57,6 +57,7 @@ class Sizes:
     plant_rate: float
     memory_limit: str = "1GiB"  # every build's --memory-limit
     workers: tuple[int, ...] = (1, 2)  # worker counts for the scan of fixed_mib against scan_posts
+    shard_posts: int | None = None  # posts of the sharded index scanned on Dask (default: scan_posts)
     extrapolate: tuple[int, ...] = (100_000_000, 1_000_000_000)
 
     @property
@@ -65,7 +66,7 @@ class Sizes:
 
 
 FULL = Sizes((10_000, 100_000, 1_000_000, 10_000_000), 100_000, (64, 256, 1024), 64,
-             (10_000, 100_000, 1_000_000, 10_000_000), 10_000, 0.02)
+             (10_000, 100_000, 1_000_000, 10_000_000), 10_000, 0.02, shard_posts=1_000_000)
 QUICK = Sizes((2_000, 10_000), 2_000, (1, 4), 1, (2_000, 10_000), 2_000, 0.1, memory_limit="2MiB")
 
 
@@ -142,8 +143,9 @@ def _code_version() -> str:
     import provenance
 
     digest = hashlib.sha256()
-    for path in sorted(Path(provenance.__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    package = Path(provenance.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -660,14 +662,19 @@ def measure(ctx: Context, sizes: Sizes, svg_out: Path | None = None) -> Section:
         r.scan(n, sizes.fixed_mib)
     for w in sizes.workers:
         r.scan(sizes.scan_posts, sizes.fixed_mib, w)
+    n_sharded = sizes.shard_posts or sizes.scan_posts
+    sharded = dask_shards.measure(ctx, _posts_file(r.data, ctx.seed, n_sharded)[0], n_sharded,
+                                  _corpus_file(r.data, ctx.seed, sizes.fixed_mib, sizes.pool, sizes.plant_rate)[0],
+                                  sizes.memory_limit)
     svg = svg_out or ctx.work / SVG_NAME  # next to a quick run's RESULTS.md
     svg.parent.mkdir(parents=True, exist_ok=True)
     svg.write_text(_svg(r))
     real = real_tweet_bytes(ctx)
     env = {"git_start": git_start, "git_end": _git_head(), "seconds": time.perf_counter() - t0}
     body, data = _markdown(r, baseline, svg, env)
-    data["real_tweets"] = real
-    return Section(TITLE, "\n".join(_real_tweet_markdown(real)) + ("\n" if real else "") + body, data)
+    data["real_tweets"], data["dask_shards"] = real, sharded
+    lead = _real_tweet_markdown(real) + dask_shards.markdown(sharded)
+    return Section(TITLE, "\n".join(lead) + ("\n" if lead else "") + body, data)
 
 
 def run(ctx: Context) -> Section:

@@ -140,6 +140,9 @@ def test_tiny_scale_run_finds_every_planted_post(tmp_path: Path) -> None:
         assert s["planted_pairs"] > 0
         assert s["recall"] == 1.0, s  # verbatim planted posts are all found
         assert s["wall_seconds"] > 0 and s["peak_rss"] > 0
+    sharded = data["dask_shards"]  # a 4-shard index on a cluster of 2 workers: 2 shards each, same bytes
+    assert sharded["identical"] == {"2": True} and sharded["runs"]["2"]["opened"] == [2, 2]
+    assert "A sharded index on Dask" in section.markdown
     json.dumps(data)  # JSON-able for results.json
     svg = Path(data["svg"])
     assert ET.parse(svg).getroot().tag.endswith("svg")
