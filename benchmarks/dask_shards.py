@@ -35,8 +35,8 @@ def _child(index: Path, corpus: Path, out: Path, workers: int) -> dict[str, Any]
     shutil.rmtree(out, ignore_errors=True)
     if workers == 0:  # the reference: one process
         t0 = time.perf_counter()
-        api.scan(index, [corpus], out, fmt="jsonl")
-        return {"seconds": time.perf_counter() - t0, "peak_rss": _peak_rss()}
+        result = api.scan(index, [corpus], out, fmt="jsonl")
+        return {"seconds": time.perf_counter() - t0, "stages": result.run["seconds"], "peak_rss": _peak_rss()}
     import distributed
 
     root = str(index.resolve())

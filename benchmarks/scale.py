@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import dask_shards, synth
+from benchmarks import capacity, dask_shards, synth
 from benchmarks.common import ROOT, AnonPeak, Context, Measured, Section, mib, run_measured, table, vm_hwm
 
 TITLE = "Synthetic scale"
@@ -673,7 +673,8 @@ def measure(ctx: Context, sizes: Sizes, svg_out: Path | None = None) -> Section:
     env = {"git_start": git_start, "git_end": _git_head(), "seconds": time.perf_counter() - t0}
     body, data = _markdown(r, baseline, svg, env)
     data["real_tweets"], data["dask_shards"] = real, sharded
-    lead = _real_tweet_markdown(real) + dask_shards.markdown(sharded)
+    data["capacity"] = capacity.model(data)
+    lead = _real_tweet_markdown(real) + dask_shards.markdown(sharded) + capacity.markdown(data["capacity"])
     return Section(TITLE, "\n".join(lead) + ("\n" if lead else "") + body, data)
 
 

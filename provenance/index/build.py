@@ -333,7 +333,7 @@ class Builder:
         key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
         # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
         offset_type = np.uint32 if self.postings.records < 1 << 32 else np.int64
-        pos_type = np.uint16 if self.longest <= 1 << 16 else np.uint32
+        pos_type = np.uint8 if self.longest <= 1 << 8 else np.uint16 if self.longest <= 1 << 16 else np.uint32
         w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", offset_type)
         w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
         total = 0

@@ -29,8 +29,8 @@ file                         content
 ``key_offsets.npy``          ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j`` (uint32 while the
                              postings fit, else int64)
 ``key_posts.npy``            uint32: post numbers, increasing within a key
-``key_pos.npy``              the key's first position in that post's shingle sequence (uint16 while
-                             every post's shingles fit, else uint32)
+``key_pos.npy``              the key's first position in that post's shingle sequence (uint8 while
+                             every post has at most 256 shingles, else uint16 or uint32)
 ``key_filter.npy``           uint8: a bitmap over the keys' top bits ("certainly absent" test)
 ``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
                              posts; not keys, except a post's rarest when all of its are frequent)
