@@ -173,7 +173,8 @@ def index_build(
     shards: Optional[int] = typer.Option(
         None, "--shards", metavar="N",
         help="Cut the index into N shards of consecutive posts, each a complete index a Dask worker opens on its "
-             "own (scan --scheduler); the results are those of one shard [default: 1; with --append: the index's]."),
+             "own (scan --scheduler); scans give the results of the unsharded index [default: 1; with --append: the "
+             "index's]."),
     key_file: Optional[Path] = typer.Option(
         None, "--key-file", metavar="KEY",
         help="Build a keyed index: every shingle hash derives from the secret key in this file (at least 16 "
@@ -312,7 +313,8 @@ def scan(
     workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per unit (file "
                                                      "or part of one) on that cluster; index and corpus must be readable "
-                                                     "by every worker."),
+                                                     "by every worker. With a sharded index (index build --shards), each "
+                                                     "worker opens only the shards it owns."),
     resume: bool = typer.Option(False, help="Reuse the units already scanned into OUT (unchanged files, same index "
                                             "and parameters): continue an interrupted scan, or re-scan only changed files."),
     unit_size: str = typer.Option("256MiB", "--unit-size", metavar="SIZE",

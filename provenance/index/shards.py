@@ -178,7 +178,7 @@ def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[
         kinds = np.bincount(np.asarray(whole.post_kind[wr.a : wr.b]), minlength=3)
         counts = {"posts": wr.b - wr.a, "shingled_posts": int(kinds[0]), "short_posts": int(kinds[1]),
                   "empty_posts": int(kinds[2]), "shingles": int(whole.shingle_offsets[wr.b] - whole.shingle_offsets[wr.a]),
-                  "keys": n_keys[s], "frequent_shingles": int(np.load(wr.out / "frequent.npy", mmap_mode="r").shape[0]),
+                  "keys": n_keys[s], "frequent_shingles": int(np.load(wr.out / "frequent.npy", mmap_mode="r", allow_pickle=False).shape[0]),
                   "posts_with_only_frequent_shingles": int(((distinct > 0) & (frequent == distinct)).sum())}
         entry = {"index": s, "of": shards, "dir": shard_name(s), "first_post": wr.a, "posts": wr.b - wr.a}
         entry["manifest_sha256"] = write_manifest(wr.out, {**entry, "counts": counts})
