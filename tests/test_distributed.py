@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import polars as pl
 import pytest
@@ -76,31 +78,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_real_scheduler_and_worker_processes_through_the_cli(cli_index, corpus_dir: Path, tmp_path: Path) -> None:
+@contextmanager
+def dask_processes(logs: Path, *workers: list[str]) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A real ``dask scheduler`` on 127.0.0.1 and one ``dask worker`` process per argument list (each
+    given the scheduler's address first); yields the address and the processes (scheduler first), and
+    stops them all at the end. Skips when the dask command is missing."""
     dask = shutil.which("dask", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     if dask is None:
         pytest.skip("the dask command is not installed")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    logs = tmp_path / "logs"
-    logs.mkdir()
+    logs.mkdir(exist_ok=True)
     procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               stdout=(logs / "scheduler.log").open("w"), stderr=subprocess.STDOUT)]
     try:
-        procs.append(subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
-                                      stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT))
-        with distributed.Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-        outs = []
-        for extra in ([], ["--scheduler", address]):
-            out = tmp_path / ("cluster" if extra else "local")
-            r = run_cli("scan", cli_index.path, corpus_dir, "-o", out, "--quiet", *extra, timeout=300)
-            assert r.returncode == 0, r.stderr + (logs / "worker.log").read_text()[-2000:]
-            outs.append(out)
-        a, b = (pl.read_parquet(o / "matches.parquet") for o in outs)
-        assert a.height > 250 and a.equals(b)
-        sa, sb = (json.loads((o / "summary.json").read_text()) for o in outs)
-        assert sa == sb
+        for i, args in enumerate(workers):
+            procs.append(subprocess.Popen([dask, "worker", address, *args, "--no-dashboard"],
+                                          stdout=(logs / f"worker-{i}.log").open("w"), stderr=subprocess.STDOUT))
+        yield address, procs
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -110,6 +105,23 @@ def test_real_scheduler_and_worker_processes_through_the_cli(cli_index, corpus_d
             except subprocess.TimeoutExpired:
                 p.kill()
         time.sleep(0.1)
+
+
+def test_real_scheduler_and_worker_processes_through_the_cli(cli_index, corpus_dir: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    with dask_processes(logs, ["--nworkers", "2", "--nthreads", "1"]) as (address, _):
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        outs = []
+        for extra in ([], ["--scheduler", address]):
+            out = tmp_path / ("cluster" if extra else "local")
+            r = run_cli("scan", cli_index.path, corpus_dir, "-o", out, "--quiet", *extra, timeout=300)
+            assert r.returncode == 0, r.stderr + (logs / "worker-0.log").read_text()[-2000:]
+            outs.append(out)
+        a, b = (pl.read_parquet(o / "matches.parquet") for o in outs)
+        assert a.height > 250 and a.equals(b)
+        sa, sb = (json.loads((o / "summary.json").read_text()) for o in outs)
+        assert sa == sb
 
 
 def test_unreachable_scheduler_is_a_one_line_error(cli_index, corpus_dir: Path, tmp_path: Path) -> None:
@@ -170,46 +182,25 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(api_index, four_s
     its tasks again on the other, which then opens the dead worker's shards too."""
     from provenance.scan.dask_shards import opened_shards
 
-    dask = shutil.which("dask", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if dask is None:
-        pytest.skip("the dask command is not installed")
     index, _ = api_index
     params = ScanParams(batch_size=20)
     local = api.scan(index, [corpus_dir], params=params, unit_size=20_000)
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              stdout=(logs / "scheduler.log").open("w"), stderr=subprocess.STDOUT)]
-    try:
-        for name in ("a", "b"):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                           "--name", name], stdout=(logs / f"{name}.log").open("w"),
-                                          stderr=subprocess.STDOUT))
+    one = ["--nthreads", "1", "--no-nanny"]
+    with dask_processes(tmp_path / "logs", one, one) as (address, procs):
         with distributed.Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
             done = []
 
-            def kill_b(nbytes: int, docs: int) -> None:
+            def kill_one(nbytes: int, docs: int) -> None:
                 done.append(docs)
                 if len(done) == 1:
                     procs[2].kill()
 
             remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=20_000,
-                              on_progress=kill_b)
+                              on_progress=kill_one)
             survivors = client.run(opened_shards)
         assert procs[2].wait(timeout=20) != 0  # killed
-        assert len(done) > 8  # the kill came with most units still to do
-        _same_results(local, remote)
-        [(_, survivor)] = survivors.items()
-        assert survivor == [str(r.path) for r in four_shards.refs]  # it took over the dead worker's shards
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        time.sleep(0.1)
+    assert len(done) > 8  # the kill came with most units still to do
+    _same_results(local, remote)
+    [(_, survivor)] = survivors.items()
+    assert survivor == [str(r.path) for r in four_shards.refs]  # it took over the dead worker's shards

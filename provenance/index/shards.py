@@ -35,14 +35,13 @@ import polars as pl
 from numpy.typing import NDArray
 
 from ..durable import fsync_dir
-from ..errors import IndexFormatError, ParameterError, SecretKeyError
-from ..keys import Key, as_key, short
+from ..errors import IndexFormatError, ParameterError
+from ..keys import Key
 from ..params import IndexParams
-from ..shingle import TokenHasher
 from ..spill import NpyWriter, sorted_unique
 from .format import MANIFEST
 from .lookup import KeyFilter
-from .store import Index, check_key
+from .store import Index, KeyedByManifest
 
 __all__ = ["MAX_SHARDS", "ShardRef", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
 
@@ -203,7 +202,7 @@ class ShardRef:
 
 
 @dataclass
-class ShardedIndex:
+class ShardedIndex(KeyedByManifest):
     """An opened sharded index: the top manifest and its shards (each an :class:`Index` numbering its
     posts from 0; shard ``s`` holds the posts ``first[s] ..``). It answers what a scan asks of the
     whole index (post count, kinds, ids, key, parameters); matching goes shard by shard (:func:`shards_of`)."""
@@ -218,31 +217,15 @@ class ShardedIndex:
     refs: list[ShardRef]
     key: Key | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def fingerprint(self) -> str | None:
-        entry = self.manifest.get("key")
-        return entry.get("fingerprint") if isinstance(entry, dict) else None
-
     def use_key(self, key: "Key | bytes | None") -> "ShardedIndex":
-        k = check_key(self.path, self.fingerprint, as_key(key))
-        if k is not None:
-            self.key = k
-            for s in self.shards:
-                s.key = k
+        super().use_key(key)
+        for s in self.shards:
+            s.key = self.key
         return self
-
-    def require_key(self) -> None:
-        if self.fingerprint is not None and self.key is None:
-            raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
-                                 "pass it with --key-file")
 
     def require_sketches(self) -> None:
         if self.shards:
             self.shards[0].require_sketches()
-
-    def token_hasher(self) -> TokenHasher:
-        self.require_key()
-        return TokenHasher(self.params.seed, key=self.key)
 
     def wait_verified(self) -> None:
         for s in self.shards:

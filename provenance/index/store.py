@@ -20,7 +20,7 @@ from ..sketch import lsh_params
 from ..spill import HashSpill, sorted_unique
 from .lookup import KeyFilter
 
-__all__ = ["Index", "check_key"]
+__all__ = ["Index", "KeyedByManifest", "check_key"]
 
 
 if TYPE_CHECKING:
@@ -72,8 +72,42 @@ def check_key(path: Path | None, fp: str | None, key: Key | None) -> Key | None:
 
 
 
+class KeyedByManifest:
+    """What an index (or a sharded one) does with the key its manifest names: ``path``, ``params``,
+    ``manifest`` and ``key`` are the class's own."""
+
+    path: Path
+    params: IndexParams
+    manifest: dict[str, Any]
+    key: Key | None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the key the index was built with; None for an index built without one."""
+        entry = self.manifest.get("key")
+        return entry.get("fingerprint") if isinstance(entry, dict) else None
+
+    def use_key(self, key: "Key | bytes | None") -> Any:
+        """Check ``key`` against the index (see :func:`check_key`) and keep it for hashing; returns self."""
+        k = check_key(self.path, self.fingerprint, as_key(key))
+        if k is not None:
+            self.key = k
+        return self
+
+    def require_key(self) -> None:
+        """Raise SecretKeyError if the index is keyed and no key was given."""
+        if self.fingerprint is not None and self.key is None:
+            raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
+                                 "pass it with --key-file")
+
+    def token_hasher(self) -> TokenHasher:
+        """A token hasher that hashes texts the way this index's posts were hashed."""
+        self.require_key()
+        return TokenHasher(self.params.seed, key=self.key)
+
+
 @dataclass
-class Index:
+class Index(KeyedByManifest):
     """An opened index. Arrays are read-only memory maps; see the module docstring for shapes."""
 
     path: Path
@@ -110,35 +144,11 @@ class Index:
     key: Key | None = field(default=None, repr=False, compare=False)
     """The secret key of a keyed index, once given (checked against the manifest's fingerprint)."""
 
-    @property
-    def fingerprint(self) -> str | None:
-        """The fingerprint of the key the index was built with; None for an index built without one."""
-        entry = self.manifest.get("key")
-        return entry.get("fingerprint") if isinstance(entry, dict) else None
-
-    def use_key(self, key: "Key | bytes | None") -> "Index":
-        """Check ``key`` against the index (see :func:`check_key`) and keep it for hashing; returns self."""
-        k = check_key(self.path, self.fingerprint, as_key(key))
-        if k is not None:
-            self.key = k
-        return self
-
-    def require_key(self) -> None:
-        """Raise SecretKeyError if the index is keyed and no key was given."""
-        if self.fingerprint is not None and self.key is None:
-            raise SecretKeyError(f"{self.path}: this index was built with a key (fingerprint {short(self.fingerprint)}); "
-                                 "pass it with --key-file")
-
     def require_sketches(self) -> None:
         """Raise ParameterError unless the index holds MinHash signatures and LSH bands (``--jaccard``)."""
         if self.lsh_keys is None:
             raise ParameterError(f"{self.path}: this index holds no MinHash signatures or LSH bands, which --mode jaccard "
                                  "needs; build it with: provenance index build --jaccard")
-
-    def token_hasher(self) -> TokenHasher:
-        """A token hasher that hashes texts the way this index's posts were hashed."""
-        self.require_key()
-        return TokenHasher(self.params.seed, key=self.key)
 
     @property
     def n_posts(self) -> int:
