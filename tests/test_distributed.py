@@ -204,3 +204,50 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(api_index, four_s
     _same_results(local, remote)
     [(_, survivor)] = survivors.items()
     assert survivor == [str(r.path) for r in four_shards.refs]  # it took over the dead worker's shards
+
+
+class _CancellingClient:
+    """A stand-in for a worker's client whose first ``cancel`` gathers fail as when a worker died with a
+    scattered batch; it runs the submitted functions itself."""
+
+    def __init__(self, cancel: int) -> None:
+        self.cancel, self.scattered, self.submitted = cancel, 0, []
+
+    def scatter(self, values, workers, hash):
+        self.scattered += 1
+        return list(values)
+
+    def submit(self, fn, *args, workers, allow_other_workers, pure):
+        self.submitted.append(workers)
+        return fn, args
+
+    def gather(self, futures):
+        from distributed.client import FutureCancelledError
+
+        if self.cancel:
+            self.cancel -= 1
+            raise FutureCancelledError("find", "lost")
+        return [fn(*args) for fn, args in futures]
+
+
+def test_a_cancelled_shard_task_is_submitted_again_and_counted_once(four_shards) -> None:
+    from provenance.estimate import Tally
+    from provenance.scan.dask_shards import ATTEMPTS, RemoteShards
+    from provenance.shingle import batch_shingles
+
+    texts = [json.loads(line)["text"] for line in gzip.open(PLANTED, "rt", encoding="utf-8")][:60]
+    sb = batch_shingles(texts, 3, four_shards.token_hasher(), lines=True)
+    owners = [f"w{s % 2}" for s in range(4)]
+
+    def find(client):
+        tally = Tally()
+        found = RemoteShards(client, four_shards.refs, owners, None, "w0", 50).find(sb, ScanParams(), tally)
+        return found, (tally.candidates, tally.verified, tally.aligned)
+
+    expected = find(_CancellingClient(0))
+    assert sum(map(len, expected[0])) > 0 and expected[1][0] > 0
+    twice = _CancellingClient(2)
+    assert find(twice) == expected  # the same finds, candidates counted once
+    assert twice.scattered == 3 and twice.submitted == [[o] for o in owners] * 3
+    with pytest.raises(distributed.client.FutureCancelledError):
+        find(_CancellingClient(ATTEMPTS))

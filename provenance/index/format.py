@@ -68,7 +68,12 @@ key (:mod:`provenance.keys`); it opens without the key (to read its manifest and
 hashing texts against it, to scan or append, needs the key (:meth:`Index.token_hasher`).
 
 Every file is written into a temporary directory that is renamed into place only when complete;
-opening an index checks the format version and every checksum and refuses a mismatch."""
+opening an index checks the format version and every checksum and refuses a mismatch.
+
+*Sharded* (``index build --shards N``, :mod:`.shards`): the directory holds only ``manifest.json``,
+whose ``shards`` list each shard's directory (``shard-0000`` ...), first post, number of posts and
+manifest sha256, and one directory per shard laid out as above (an index of its posts, numbered from
+0, whose manifest's ``shard`` names its place)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,9 @@ Shard ``s`` is *owned* by worker ``s mod W`` (workers in address order). Per uni
 
 The unit and find tasks are pure functions of their inputs: a worker lost mid-scan loses only
 tasks that Dask runs again elsewhere (a shard's task may run on a worker that does not own it,
-which then opens that shard too), and the results are the same bytes as a scan in one process.
+which then opens that shard too), and the results are the same bytes as a scan in one process. A
+find task whose batch was lost with the worker that held it (Dask cancels it: scattered data cannot
+be recomputed) is submitted again by its unit task, which still holds the batch.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from .units import UnitResult, scan_unit
 
 __all__ = ["RemoteShards", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
 
+
+ATTEMPTS = 5
+"""Times a unit task submits a batch's shard tasks before it gives up (see :meth:`RemoteShards._each`)."""
 
 # Each worker process keeps the shards it opened, by path and manifest checksum, across tasks.
 _OPEN_SHARDS: dict[tuple[str, str], PostMatcher] = {}
@@ -102,14 +107,29 @@ class RemoteShards:
         self.client, self.refs, self.owners, self.key, self.here = client, list(refs), list(owners), key, here
         self.max_key_posts = max_key_posts
 
-    def _each(self, fn: Any, *args: Any) -> list[Any]:
-        futures = [self.client.submit(fn, ref, self.key, *args, workers=[owner], allow_other_workers=True, pure=False)
-                   for ref, owner in zip(self.refs, self.owners)]
-        return self.client.gather(futures)
+    def _each(self, fn: Any, *args: Any, scattered: Any = None) -> list[Any]:
+        """``fn(shard, key, *args)`` for every shard, on its owner (or, if that worker is gone, on
+        another). ``scattered``: an argument to put on the cluster first (from this worker), passed
+        after ``args``. A task cancelled because a worker died with what it needed (a scattered
+        argument's only copy) is submitted again, up to :data:`ATTEMPTS` times."""
+        from distributed.client import FutureCancelledError
+
+        for attempt in range(ATTEMPTS):
+            extra = ()
+            if scattered is not None:
+                [data] = self.client.scatter([scattered], workers=[self.here], hash=False)
+                extra = (data,)
+            futures = [self.client.submit(fn, ref, self.key, *args, *extra, workers=[owner], allow_other_workers=True,
+                                          pure=False) for ref, owner in zip(self.refs, self.owners)]
+            try:
+                return self.client.gather(futures)
+            except FutureCancelledError:
+                if attempt + 1 == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
-        [data] = self.client.scatter([sb], workers=[self.here], hash=False)
-        results = self._each(_find_task, params, data)
+        results = self._each(_find_task, params, scattered=sb)
         for _, (candidates, verified, aligned) in results:
             tally.candidates += candidates
             tally.verified += verified
