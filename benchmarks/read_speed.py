@@ -1,5 +1,5 @@
-"""Time ``provenance.read.iter_batches`` alone on the speed corpus: JSONL, JSONL.gz, JSONL.zst and
-parquet, the vectorized readers against the record-by-record path (``read._FAST = False``, the
+"""Time ``provenance.io.iter_batches`` alone on the speed corpus: JSONL, JSONL.gz, JSONL.zst and
+parquet, the vectorized readers against the record-by-record path (``records.FAST = False``, the
 path they fall back to), alternating in one process; wall and CPU seconds (all threads).
 
     python -m benchmarks.read_speed --work bench-work --mb 45 --rounds 5
@@ -38,16 +38,16 @@ def variants(corpus: Path) -> list[Path]:
 
 
 def time_read(path: Path, fast: bool) -> tuple[float, float, int]:
-    from provenance import read
+    from provenance.io import expand_inputs, iter_batches, records
 
-    read._FAST = fast
+    records.FAST = fast
     try:
-        files = read.expand_inputs([path])
+        files = expand_inputs([path])
         wall, cpu = time.perf_counter(), time.process_time()
-        docs = sum(len(b.texts) for b in read.iter_batches(files))
+        docs = sum(len(b.texts) for b in iter_batches(files))
         return time.perf_counter() - wall, time.process_time() - cpu, docs
     finally:
-        read._FAST = True
+        records.FAST = True
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from .keys import Key
 from .match.background import default_background
 from .normalize import replace_surrogates
 from .params import IndexParams, ScanParams
-from .read import Batch, InputFile, expand_inputs, file_size, split_units
+from .io import Batch, InputFile, expand_inputs, file_size, split_units
 from .report import MATCH_SCHEMA, split_generic, write_outputs
 from .scan.dask import scan_on_dask
 from .scan.local import scan_local, work_unit_size

@@ -8,7 +8,7 @@ Layout, inside the scan's output directory::
     units/<key>.json           that file's path or URL, size, change marker, sha256, tally and stage timings
 
 A unit is a file, or a part of a large file (a byte range of a line file, a row range of a parquet
-file; :func:`provenance.read.split_units`), with its own rows, tally and sha256 (of the part's bytes).
+file; :func:`provenance.io.split_units`), with its own rows, tally and sha256 (of the part's bytes).
 ``<key>`` is a hash of the file's resolved path, or of its URL, and the part's range. Every file is written to a temporary name
 and renamed, and the ``.json`` (which makes a unit count) is renamed last, so a killed scan leaves only
 whole units. A unit is reused when ``scan.json`` is unchanged (same index, parameters and fields) and the
@@ -21,7 +21,7 @@ file is unchanged:
   file is read again (not scanned) and its sha256 compared with the recorded one.
 
 The recorded sha256 is of the on-disk (compressed) bytes, hashed while the scan read them
-(:func:`provenance.read.take_sha256`), so a checkpointed scan reads each file once; only files read
+(:func:`provenance.io.take_sha256`), so a checkpointed scan reads each file once; only files read
 elsewhere (Dask workers in other processes) and local parquet files (which polars reads itself) are
 read a second time for it.
 """
@@ -39,7 +39,7 @@ import polars as pl
 from .durable import DamagedFile, atomic_write, remove_stale, sha256_of, unseal, write_sealed
 from .errors import ProvenanceError, Skipped
 from .estimate import Tally
-from .read import URL, InputFile, file_sha256, take_sha256
+from .io import URL, InputFile, file_sha256, take_sha256
 from .report import MATCH_SCHEMA
 
 __all__ = ["MARKERS", "Checkpoint", "UnitResult"]

@@ -120,7 +120,7 @@ def _progress(quiet: bool, label: str, paths: Sequence[str | Path], fmt: Optiona
     from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
 
-    from .read import expand_inputs, total_bytes
+    from .io import expand_inputs, total_bytes
 
     try:
         total = total_bytes(expand_inputs(paths, fmt))

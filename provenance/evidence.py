@@ -28,7 +28,7 @@ from .errors import ProvenanceError, skipping
 from .index import Index, open_index
 from .keys import Key
 from .params import ScanParams
-from .read import URL, InputFile, Part, file_sha256, iter_batches
+from .io import URL, InputFile, Part, file_sha256, iter_batches
 from .durable import sha256_of, unseal, write_sealed
 from .report import MATCH_SCHEMA
 

@@ -428,7 +428,7 @@ def test_unreadable_file(index: Path, posts: pl.DataFrame, tmp_path: Path, capsy
     """A file the user may not read. As root, the scan runs as 'nobody' (for whom the mode bits count)
     where that user can run the installed CLI; else the file is refused by a patched open()."""
     if os.geteuid() == 0 and not _runs_as_nobody():
-        import provenance.read as read
+        from provenance.io import sources
 
         (tmp_path / "good.jsonl").write_bytes(jsonl({"text": doc(posts["text"][0], 1)}))
         (tmp_path / "secret.jsonl").write_bytes(jsonl({"text": "private"}))
@@ -439,7 +439,7 @@ def test_unreadable_file(index: Path, posts: pl.DataFrame, tmp_path: Path, capsy
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(read, "open", refuse, raising=False)
+        monkeypatch.setattr(sources, "open", refuse, raising=False)
         monkeypatch.chdir(tmp_path)
         code, err = run(["scan", index, "good.jsonl", "secret.jsonl", "-o", "out", "-q"], capsys, monkeypatch)
         assert code == 2 and one_error_line(err) == "secret.jsonl: permission denied"
@@ -576,7 +576,7 @@ def test_any_bytes_give_records_or_one_input_error(tmp_path: Path, data: bytes, 
     an InputError (one line naming the file); skipping, it gives records and counts, and never raises
     for a file's content. (PROVENANCE_FUZZ_EXAMPLES=N: N random examples instead of the fixed 60.)"""
     from provenance.errors import InputError, Skipped
-    from provenance.read import expand_inputs, iter_batches
+    from provenance.io import expand_inputs, iter_batches
 
     name = f"f.{ {'jsonl': 'jsonl', 'csv': 'csv', 'lines': 'txt', 'text': 'txt'}[fmt] }" + (".gz" if gz else "")
     path = tmp_path / name

@@ -468,7 +468,7 @@ def test_lone_surrogates_escaped_in_jsonl_become_replacement_characters(indexed:
     import json
 
     from provenance import api
-    from provenance.read import expand_inputs, iter_batches
+    from provenance.io import expand_inputs, iter_batches
 
     post = POSTS[0][1]
     cut = post.index(" ", 20)
@@ -556,7 +556,7 @@ def test_an_index_does_not_depend_on_batch_size_or_post_order(indexed: Indexed, 
     the tables sorted by hash are byte for byte the same; and a scan finds the same matches."""
     from provenance import api
     from provenance.index import build_index
-    from provenance.read import Batch
+    from provenance.io import Batch
 
     rows = {pid: k + 1 for k, (pid, _) in enumerate(POSTS)}  # the CSV's record numbers
     order = data.draw(st.permutations(POSTS), label="post order")

@@ -1,4 +1,4 @@
-"""Tests for provenance.read: formats, expansion, ids, meta, batching, and bad input."""
+"""Tests for provenance.io: formats, expansion, ids, meta, batching, and bad input."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from provenance.errors import InputError
-from provenance.read import (
+from provenance.io import (
     FORMATS,
     Batch,
     InputFile,
@@ -365,12 +365,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_permission_denied_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Root-independent check of the same path: open() refusing the file."""
-    import provenance.read as read
+    from provenance.io import sources
 
     path = write(tmp_path / "secret.jsonl", '{"text": "x"}\n')
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(read, "open", refuse, raising=False)
+    monkeypatch.setattr(sources, "open", refuse, raising=False)
     assert input_error(path) == f"{path}: permission denied"

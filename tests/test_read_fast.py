@@ -24,9 +24,9 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provenance import read
 from provenance.errors import InputError, Skipped
-from provenance.read import Batch, expand_inputs, iter_batches, split_units, take_sha256
+from provenance.io import batching, jsonl, records, sources, streams
+from provenance.io import Batch, InputFile, Part, expand_inputs, iter_batches, split_units, take_sha256
 
 _FUZZ = os.environ.get("PROVENANCE_FUZZ_EXAMPLES")
 
@@ -54,9 +54,9 @@ def _outcome(paths: list[Path], skip: bool, units: int | None = None, fmt: str |
 
 
 def _both(monkeypatch: pytest.MonkeyPatch, paths: list[Path], skip: bool, **kw: Any) -> tuple[Any, Any]:
-    monkeypatch.setattr(read, "_FAST", False)
+    monkeypatch.setattr(records, "FAST", False)
     slow = _outcome(paths, skip, **kw)
-    monkeypatch.setattr(read, "_FAST", True)
+    monkeypatch.setattr(records, "FAST", True)
     fast = _outcome(paths, skip, **kw)
     return slow, fast
 
@@ -142,8 +142,8 @@ def test_jsonl_fast_path_is_the_line_by_line_path(tmp_path: Path, monkeypatch: p
                                                    units: int | None, fmt: str) -> None:
     """Same batches, errors, skips and sha256 taps with the vectorized JSONL path as line by line (and
     with the chunked lines reader, fed the same lines, as line by line)."""
-    monkeypatch.setattr(read, "CHUNK_BYTES", chunk)
-    monkeypatch.setattr(read, "LINE_BUFFER", buffer)
+    monkeypatch.setattr(streams, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(streams, "LINE_BUFFER", buffer)
     packed = {"": data, ".gz": gzip.compress(data), ".zst": zstandard.ZstdCompressor().compress(data)}[compression]
     path = tmp_path / f"c.jsonl{compression}"
     path.write_bytes(packed[: len(packed) - cut] if compression else packed)
@@ -170,8 +170,8 @@ def test_long_lines_across_buffers(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                    bad: list[tuple[int, bytes]], compression: str, cut: int, skip: bool) -> None:
     """Files of hundreds of KB (lines straddle the 8 KB gzip, 64 KB zstd and a shrunk plain buffer), a
     few bad lines among them, the stream possibly cut short: the same as line by line."""
-    monkeypatch.setattr(read, "CHUNK_BYTES", 50_000)
-    monkeypatch.setattr(read, "LINE_BUFFER", 20_000)
+    monkeypatch.setattr(streams, "CHUNK_BYTES", 50_000)
+    monkeypatch.setattr(streams, "LINE_BUFFER", 20_000)
     lines = _long_records(200, seed).split(b"\n")
     for at, line in bad:
         lines[at] = line
@@ -212,11 +212,11 @@ def test_short_raw_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compre
     packed = {"": data, ".gz": gzip.compress(data), ".zst": zstandard.ZstdCompressor().compress(data)}[compression]
     path = tmp_path / f"c.jsonl{compression}"
     path.write_bytes(packed)
-    monkeypatch.setattr(read, "LINE_BUFFER", 5000)
-    opened = read._open
+    monkeypatch.setattr(streams, "LINE_BUFFER", 5000)
+    opened = sources.open_raw
 
     for seed in range(3):
-        monkeypatch.setattr(read, "_open", lambda p, s=seed: _Trickle(opened(p), s))
+        monkeypatch.setattr(sources, "open_raw", lambda p, s=seed: _Trickle(opened(p), s))
         slow, fast = _both(monkeypatch, [path], False, batch_size=5)
         assert fast == slow
         assert len({b[5] for b in fast[0]}) > 3  # (the positions do move)
@@ -226,7 +226,7 @@ def test_ordinary_files_take_the_fast_path(tmp_path: Path, monkeypatch: pytest.M
     """Common records (string or integer ids, string/int/bool/float/null meta, extra fields of any
     kind, blank lines, CRLF, a BOM) are read without the record-by-record fallback."""
     calls: list[int] = []
-    monkeypatch.setattr(read._JsonlReader, "_one_by_one", lambda self, chunk: calls.append(1) or iter(()))
+    monkeypatch.setattr(jsonl._JsonlReader, "_one_by_one", lambda self, chunk: calls.append(1) or iter(()))
     records = [{"id": 1, "text": "a", "m": 0.5, "extra": {"k": [1, 2.5, None]}}, {"id": "x", "text": "b", "m": None},
                {"id": 2**64 - 1, "text": "\U0001F600 caf\u00e9", "m": True, "extra": 10**30}]
     data = b"\xef\xbb\xbf" + b"\r\n".join(json.dumps(r).encode() for r in records) + b"\r\n\r\n  \n"
@@ -310,9 +310,9 @@ def test_batches_are_cut_as_record_by_record(lengths: list[int], cuts: list[int]
     if batch:
         expected.append((batch, 10 * len(rows) + 5 - consumed))
     bounds = sorted({0, len(rows), *(c for c in cuts if c <= len(rows))})
-    pieces = [read._Piece(rows[a:b], [str(r) for r in rows[a:b]], texts[a:b], [], rows[a:b], positions[a:b])
+    pieces = [records.Piece(rows[a:b], [str(r) for r in rows[a:b]], texts[a:b], [], rows[a:b], positions[a:b])
               for a, b in zip(bounds, bounds[1:])]
-    f = read.InputFile(Path("f.jsonl"), "jsonl", None, part=read.Part(0, 10 * len(rows) + 5, 10 * len(rows) + 5))
-    opt = read._Options("text", "id")
-    got = [(b.rows, b.nbytes) for b in read._batches(f, iter(pieces), read._State(), opt, batch_size, max_bytes)]
+    f = InputFile(Path("f.jsonl"), "jsonl", None, part=Part(0, 10 * len(rows) + 5, 10 * len(rows) + 5))
+    opt = records.Options("text", "id")
+    got = [(b.rows, b.nbytes) for b in batching._batches(f, iter(pieces), records.State(), opt, batch_size, max_bytes)]
     assert got == expected

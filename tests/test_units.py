@@ -15,7 +15,7 @@ import pytest
 from provenance import api
 from provenance.errors import InputError
 from provenance.params import ScanParams
-from provenance.read import expand_inputs, iter_batches, split_units
+from provenance.io import expand_inputs, iter_batches, split_units
 
 from conftest import PLANTED
 
@@ -127,18 +127,18 @@ def test_resume_rescans_only_the_missing_parts(api_index, corpus, tmp_path: Path
 def test_a_parquet_files_parts_hash_it_once(api_index, corpus, tmp_path: Path, monkeypatch) -> None:
     """A parquet part's checksum is the whole file's: checkpointing (and verifying) its parts reads
     the file for it once, not once per part."""
-    import provenance.read as read_module
+    from provenance.io import tap
     from provenance.evidence import verify
 
     index, _ = api_index
     hashed: list[str] = []
-    original = read_module._read_sha256
+    original = tap._read_sha256
 
     def counting(file):
         hashed.append(str(file.path))
         return original(file)
 
-    monkeypatch.setattr(read_module, "_read_sha256", counting)
+    monkeypatch.setattr(tap, "_read_sha256", counting)
     out = tmp_path / "out"
     api.scan(index, [corpus["parquet"]], out, unit_size=40_000)
     parts = json.loads((out / "evidence.json").read_text())["inputs"]

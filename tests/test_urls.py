@@ -1,4 +1,4 @@
-"""Inputs named by fsspec URLs (provenance.read.URL): memory://, file://, http:// (a local http.server) and
+"""Inputs named by fsspec URLs (provenance.io.URL): memory://, file://, http:// (a local http.server) and
 s3:// (a local moto server) scan like the same files on disk; bad URLs are one-line errors; checkpoints
 identify URL inputs by URL, size and change marker; a checkpointed scan reads each file once."""
 
@@ -29,7 +29,7 @@ import zstandard
 from conftest import PLANTED, run_cli
 from provenance import api, checkpoint
 from provenance.errors import InputError
-from provenance.read import URL, expand_inputs, iter_batches
+from provenance.io import URL, expand_inputs, iter_batches
 
 def comparable(summary: dict) -> dict:
     """A summary without what differs between two equal scans of the same files by other names."""

@@ -13,7 +13,7 @@ from ..errors import ParameterError
 from ..index import Index, ShardedIndex
 from ..keys import Key
 from ..params import ScanParams
-from ..read import InputFile, file_size
+from ..io import InputFile, file_size
 from .dask_shards import submit_units
 from .pipeline import Scanner
 from .units import Progress, UnitResult, open_checked, scan_unit

@@ -35,7 +35,7 @@ from ..keys import Key
 from ..match.matcher import PostMatcher
 from ..match.shared import Shares, asked_posts, shard_shares, shares_combined
 from ..params import ScanParams
-from ..read import InputFile
+from ..io import InputFile
 from ..shingle import ShingleBatch
 from ..verify import Found
 from .pipeline import Scanner

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ..errors import ParameterError
 from ..index import Index, ShardedIndex
 from ..params import ScanParams
-from ..read import InputFile, file_size
+from ..io import InputFile, file_size
 from .pipeline import Scanner
 from .units import Progress, scan_unit, worker_init, worker_scan_unit
 

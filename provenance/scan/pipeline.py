@@ -20,7 +20,7 @@ from ..match.background import default_background, plain_hasher, span_bits
 from ..match.matcher import PostMatcher
 from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
 from ..params import ScanParams
-from ..read import Batch
+from ..io import Batch
 from ..shingle import ShingleBatch, batch_shingles
 from ..text.offsets import token_spans_many
 from ..verify import TRUNCATION_AFTER, Found

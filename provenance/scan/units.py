@@ -12,7 +12,7 @@ from ..estimate import Tally
 from ..index import Index, ShardedIndex, open_index
 from ..keys import Key
 from ..params import ScanParams
-from ..read import Batch, InputFile, iter_batches
+from ..io import Batch, InputFile, iter_batches
 from .pipeline import Scanner, scan_counted, stage_timings
 
 if TYPE_CHECKING:

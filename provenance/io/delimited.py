@@ -1,0 +1,74 @@
+"""The CSV and TSV reader: a header row, then one record per row (quoted fields may span lines)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from provenance.errors import InputError, where
+
+from .batch import InputFile
+from .records import Options, Record, State, column_list, utf8_error
+from .streams import Source
+
+
+def read_delimited(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
+    source = str(f.path)
+    row = 0  # data rows completed
+    header: list[str] | None = None
+
+    def locate(lineno: int) -> str:
+        return f"{where(source, row + 1)} (line {lineno})" if header is not None else f"{source} (header)"
+
+    bad_lines: list[InputError] = []  # (skipping) lines of the current row that are not UTF-8
+
+    def decoded(src: Source) -> Iterator[str]:
+        for line in src:
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if opt.skipped is None:
+                    raise utf8_error(locate(src.lineno), e) from None
+                # Skipping: the csv module still gets the line (it may be inside a quoted field),
+                # and the row it belongs to is left out.
+                bad_lines.append(utf8_error(locate(src.lineno), e))
+                yield line.decode("utf-8", errors="replace")
+
+    csv.field_size_limit(1 << 30)
+    with Source(f, locate) as src:
+        st.position = src.position
+        dialect = "excel-tab" if f.format == "tsv" else "excel"
+        reader = csv.reader(decoded(src), dialect=dialect, strict=True)  # strict: no silent misparse
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            for name in (opt.text_field, *opt.meta_fields):
+                if name not in header:
+                    raise InputError(f"{source}: no column '{name}' {column_list(header)}", kind="wrong_schema")
+            text_i = header.index(opt.text_field)
+            meta_i = [header.index(k) for k in opt.meta_fields]
+            id_i = header.index(opt.id_field) if opt.id_field in header else None
+            st.id_fallback = opt.id_field is not None and id_i is None
+            for fields in reader:
+                if not fields:
+                    bad_lines.clear()
+                    continue
+                row += 1
+                if bad_lines:
+                    opt.reject(bad_lines[0])
+                    bad_lines.clear()
+                    continue
+                if len(fields) != len(header):
+                    opt.reject(InputError(f"{where(source, row)}: row has {len(fields)} fields, the header has "
+                                          f"{len(header)}", kind="ragged_row"))
+                    continue
+                if id_i is None:
+                    rid = f"{source}:{row}"
+                else:
+                    rid = opt.record_id(fields[id_i], lambda: where(source, row))
+                    if rid is None:
+                        continue
+                yield row, rid, fields[text_i], tuple(fields[i] for i in meta_i)
+        except csv.Error as e:
+            raise InputError(f"{locate(src.lineno)}: malformed {f.format.upper()} ({e})", kind="malformed_csv") from None

@@ -1,0 +1,84 @@
+"""The readers of plain text: ``lines`` (one document per non-blank line) and ``text`` (the whole file is
+one document)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from provenance.errors import InputError, where
+
+from . import records
+from .batch import InputFile
+from .records import Options, Piece, Record, State, record_pieces, utf8_error
+from .streams import BOM, Source
+from .urls import URL
+
+
+def read_lines(f: InputFile, opt: Options, st: State) -> Iterator[Piece]:
+    """A lines file a chunk at a time (:meth:`Source.chunks`): what :func:`_line_records` gives."""
+    source, prefix = str(f.path), f"{f.path}:"
+    st.id_fallback = opt.id_field is not None
+    with Source(f) as src:
+        st.position = src.position
+        if not records.FAST:
+            yield from record_pieces(_line_records(f, opt, st, src), st, opt)
+            return
+        for chunk in src.chunks():
+            rows: list[int] = []
+            texts: list[str] = []
+
+            def piece() -> Piece:
+                return Piece(rows, [prefix + str(row) for row in rows], texts,
+                             [[None] * len(rows) for _ in opt.meta_fields], chunk.ends, chunk.positions)
+
+            crlf = len(chunk.lines) - (not chunk.newline)  # lines before this one ended in "\n"
+            try:
+                for i, line in enumerate(chunk.lines):
+                    if not line.strip():
+                        continue
+                    try:
+                        text = line.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        opt.reject(utf8_error(where(source, chunk.first + i), e))
+                        continue
+                    rows.append(chunk.first + i)
+                    texts.append(text[:-1] if i < crlf and text.endswith("\r") else text)
+            except Exception:
+                if rows:
+                    yield piece()
+                raise
+            if rows:
+                yield piece()
+
+
+def _line_records(f: InputFile, opt: Options, st: State, src: Source) -> Iterator[Record]:
+    source, no_meta = str(f.path), (None,) * len(opt.meta_fields)
+    for line in src:
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            opt.reject(utf8_error(where(source, src.lineno), e))
+            continue
+        if text.endswith("\n"):
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+        yield src.lineno, f"{source}:{src.lineno}", text, no_meta
+
+
+def read_text(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
+    with Source(f, lambda _: str(f.path)) as src:
+        data = src.read()
+    if not data:
+        return
+    skip = len(BOM) if data.startswith(BOM) else 0
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{f.path}: not valid UTF-8 at byte offset {e.start + skip}", kind="not_utf8") from None
+    if isinstance(f.path, URL):
+        doc_id = str(f.path)[len(str(f.root)) + 1 :] if f.root else f.path.name
+    else:
+        doc_id = f.path.relative_to(f.root).as_posix() if isinstance(f.root, Path) else f.path.name
+    yield 1, doc_id, text, (None,) * len(opt.meta_fields)
