@@ -277,7 +277,7 @@ def scan(
     that cluster; index and corpus must be on paths every worker can read. Same results again.
 
     Local files larger than ``unit_size`` bytes are scanned in parts of about that size (uncompressed
-    JSONL and lines files by line, parquet by rows; :func:`provenance.read.split_units`): a part is a
+    JSONL and lines files by line, parquet by rows; :func:`provenance.io.split_units`): a part is a
     Dask task and a checkpoint unit of its own. The results do not depend on it.
 
     With ``out_dir``, every finished unit is recorded under ``out_dir/units`` (see

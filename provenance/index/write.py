@@ -53,7 +53,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
                 on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
                 overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None,
                 shards: int | None = None) -> "Index | ShardedIndex":
-    """Build an index from batches of posts (see :func:`provenance.read.iter_batches`) into directory
+    """Build an index from batches of posts (see :func:`provenance.io.iter_batches`) into directory
     ``out`` and open it.
 
     With ``base``, the new posts are appended to that index's posts (same parameters required) and

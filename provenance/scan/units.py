@@ -34,7 +34,7 @@ def read_batches(files: Sequence[InputFile], text_field: str, id_field: str | No
           **kwargs: Any) -> Iterator[Batch]:
     """Batches of ``files``. ``id_field=None`` takes ids from an ``id`` field where a file has one and
     uses FILE:ROW elsewhere; an id field named explicitly must be present. With ``skipped``, bad
-    records and files are counted there and left out (see :func:`provenance.read.iter_batches`)."""
+    records and files are counted there and left out (see :func:`provenance.io.iter_batches`)."""
     without_ids: set[str] = set()
     for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", skipped=skipped, **kwargs):
         if id_field is not None and batch.id_fallback:
