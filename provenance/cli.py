@@ -396,11 +396,34 @@ def verify(
     raise typer.Exit(0 if result.ok else 1)
 
 
+_REPORT_EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
+
+
+def report_format(output: Optional[Path], fmt: Optional[str]) -> str:
+    """The report's format: ``--format`` if given, else from the extension of ``-o`` (as pandas, polars and
+    matplotlib do), else Markdown (on standard output)."""
+    if fmt is not None:
+        if fmt not in ("md", "html"):
+            raise ParameterError(f"--format: md or html, got {fmt!r}")
+        return fmt
+    if output is None:
+        return "md"
+    found = _REPORT_EXTENSIONS.get(output.suffix.lower())
+    if found is None:
+        raise ParameterError(f"{output}: cannot tell the report format from the extension {output.suffix or '(none)'!r} "
+                             "(use .md, .markdown, .html or .htm, or give --format md|html)")
+    return found
+
+
 @app.command("report")
 def report(
     out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Output directory of a scan."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report here (default: standard output)."),
-    fmt: str = typer.Option("md", "--format", help="md (Markdown) or html (one self-contained page with charts)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report here; its extension gives the "
+                                          "format (.md/.markdown: Markdown, .html/.htm: HTML) [default: Markdown on "
+                                          "standard output]."),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="md|html",
+                                      help="md (Markdown) or html (one self-contained page with charts); overrides the "
+                                           "extension of -o."),
     index_dir: Optional[Path] = typer.Option(None, "--index", help="The index, if it is no longer where the scan found it."),
     author_field: Optional[str] = typer.Option(None, help="--meta-field of the posts holding the author [default: author, "
                                                           "user, screen_name, username or name]."),
@@ -415,8 +438,7 @@ def report(
     """
     from .report import html_report, markdown_report
 
-    if fmt not in ("md", "html"):
-        raise ParameterError(f"--format: md or html, got {fmt!r}")
+    fmt = report_format(output, fmt)
     if top < 1:
         raise ParameterError(f"--top must be at least 1, got {top}")
     render = html_report if fmt == "html" else markdown_report
@@ -458,7 +480,7 @@ def demo(
         check = demo_mod.check_against_truth(result.matches, fixtures)
         err.print(demo_mod.truth_table(check))
         err.print(demo_mod.example_lines(result.matches, fixtures))
-        err.print(f"next: provenance report {out / 'scan'} --format html -o report.html   "
+        err.print(f"next: provenance report {out / "scan"} -o report.html   "
                   f"(or: provenance verify {out / 'scan'})", highlight=False)
 
 
