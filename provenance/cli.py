@@ -480,7 +480,7 @@ def demo(
         check = demo_mod.check_against_truth(result.matches, fixtures)
         err.print(demo_mod.truth_table(check))
         err.print(demo_mod.example_lines(result.matches, fixtures))
-        err.print(f"next: provenance report {out / "scan"} -o report.html   "
+        err.print(f"next: provenance report {out / 'scan'} -o report.html   "
                   f"(or: provenance verify {out / 'scan'})", highlight=False)
 
 
