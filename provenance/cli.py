@@ -430,19 +430,32 @@ def report(
     date_field: Optional[str] = typer.Option(None, help="--meta-field of the posts holding the creation date [default: "
                                                         "created_at, tweet_created, created, date, timestamp or time]."),
     top: int = typer.Option(20, help="Rows of the top-N tables."),
+    posts: Optional[List[str]] = typer.Option(
+        None, "--posts", metavar="FILE",
+        help="The post files the index was built from (repeatable; files or folders): the top matches then show each "
+             "post's text beside the document's span, differences marked. Only the matched posts' texts are kept."),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Field/column of --posts holding the text "
+                                             "[default: the one the index was built with]."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Field/column of --posts holding the post ids "
+                                           "[default: the one the index was built with]."),
+    posts_format: Optional[str] = typer.Option(None, "--posts-format", help="Force the format of --posts: jsonl, csv, "
+                                               "tsv, parquet, text, lines [default: from the extension]."),
 ) -> None:
     """Two-sided report of a scan: posts found (by author, by month, exposure) and licensed share of the
     corpus (per input file, top documents).
 
     Example: provenance report out -o report.md
     """
-    from .report import html_report, markdown_report
+    from .report import PostsSource, html_report, markdown_report
 
     fmt = report_format(output, fmt)
+    if posts is None and (text_field is not None or id_field is not None or posts_format is not None):
+        raise ParameterError("--text-field, --id-field and --posts-format describe --posts: give --posts FILE too")
+    source = PostsSource(tuple(posts), text_field, id_field, posts_format) if posts else None
     if top < 1:
         raise ParameterError(f"--top must be at least 1, got {top}")
     render = html_report if fmt == "html" else markdown_report
-    text = render(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    text = render(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top, posts=source)
     if output is None:
         sys.stdout.write(text)
     else:
