@@ -411,6 +411,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}mark{background:#ffe066}
 figure{display:inline-block;margin:0 2em 1em 0;vertical-align:top}figcaption{font-weight:600;margin-bottom:.3em}
 .match{border:1px solid #ddd;border-radius:4px;margin:.8em 0;padding:.4em .7em}.meta{margin:.2em 0 .4em}
 .pair{display:flex;flex-wrap:wrap;gap:.8em}.pair>div{flex:1 1 280px;min-width:0;overflow-wrap:anywhere;white-space:pre-wrap}
+.answer{font-size:1.3em;line-height:1.35;margin:.4em 0}.answer-chart{display:block;max-width:600px;margin:0 0 1.2em}
 .lbl{font-size:.8em;color:#666;white-space:normal}.note{color:#555}
 del{background:#fbd3d3;color:#7a1010}ins{background:#c8f0c8;color:#0d4d0d;text-decoration:underline}"""
 
@@ -473,6 +474,70 @@ def _bars(title: str, labels: list[str], values: list[float], *, fmt: str = "{:,
                          f'stroke-width="2"/>')
     parts.append("</svg>")
     return f"<figure><figcaption>{_esc(title)}</figcaption>{''.join(parts)}</figure>"
+
+
+def _share_text(x: float) -> str:
+    """A share in percent, with a decimal more below 1 %: 3.2 %, 0.47 %."""
+    return f"{100 * x:.1f} %" if x >= 0.01 or x == 0 else f"{100 * x:.2f} %"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def answer(s: dict[str, Any]) -> str:
+    """The report's answer in one sentence: the licensed share of the corpus's characters (with its
+    interval when the scan sampled), the posts found and the documents holding them."""
+    est = s.get("estimates", {}).get("share_chars_matched")
+    value = est["value"] if est else s["share_chars_matched"]
+    sampled = s.get("docs_total", s["docs_scanned"]) > s["docs_scanned"]
+    docs = (f"{s['docs_matched']:,} of the {s['docs_scanned']:,} documents sampled (of {s['docs_total']:,})" if sampled
+            else f"{s['docs_matched']:,} of {s['docs_scanned']:,} documents")
+    if s["posts_matched"] == 0:
+        return f"No licensed post was found in this corpus: 0 of {s['posts_indexed']:,} posts, {docs} scanned."
+    interval = ""
+    if est and est["ci_high"] > est["ci_low"]:
+        conf = s["estimates"].get("confidence", 0.95)
+        interval = f" ({100 * conf:g} % interval {_share_text(est['ci_low'])[:-2]}–{_share_text(est['ci_high'])})"
+    return (f"{_share_text(value)} of this corpus's characters{interval} are licensed posts: "
+            f"{_count(s['posts_matched'], 'post')} found in {docs}.")
+
+
+def _nice_ceiling(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``x`` (at most 1)."""
+    import math
+
+    if x <= 0:
+        return 0.01
+    power = 10.0 ** math.floor(math.log10(x))
+    return min(1.0, next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= x * (1 - 1e-12)))
+
+
+def share_chart(s: dict[str, Any]) -> str:
+    """One chart: the licensed share of the corpus's characters as a bar, its interval as a whisker,
+    on an axis from 0 to a round share above the interval. Inline SVG that scales to the page width."""
+    est = s.get("estimates", {}).get("share_chars_matched")
+    value = est["value"] if est else s["share_chars_matched"]
+    lo, hi = (est["ci_low"], est["ci_high"]) if est else (value, value)
+    top = _nice_ceiling(max(hi, value) * 1.15)
+    x0, w, y, h = 10, 580, 18, 26
+    X = lambda v: x0 + w * v / top  # noqa: E731
+    ticks = "".join(f'<line x1="{X(t * top):.1f}" x2="{X(t * top):.1f}" y1="{y + h}" y2="{y + h + 5}" stroke="#888"/>'
+                    f'<text x="{X(t * top):.1f}" y="{y + h + 18}" font-size="12" text-anchor="middle">'
+                    f"{_esc(_share_text(t * top))}</text>" for t in (0, 0.25, 0.5, 0.75, 1))
+    whisker = ""
+    if hi > lo:
+        whisker = (f'<line class="ci" x1="{X(lo):.1f}" x2="{X(hi):.1f}" y1="{y + h / 2}" y2="{y + h / 2}" stroke="#c0392b" '
+                   f'stroke-width="3"/>' + "".join(f'<line x1="{X(v):.1f}" x2="{X(v):.1f}" y1="{y + 5}" y2="{y + h - 5}" '
+                                                   f'stroke="#c0392b" stroke-width="2"/>' for v in (lo, hi)))
+    label = f"licensed share of the corpus's characters: {_share_text(value)}" + (
+        f" (interval {_share_text(lo)} – {_share_text(hi)})" if hi > lo else "")
+    return (f'<figure class="answer-chart"><figcaption>{_esc(label)}</figcaption>'
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 600 70" width="100%" role="img" '
+            f'aria-label="{_esc(label)}" data-share="{value}" data-top="{top}">'
+            f'<rect x="{x0}" y="{y}" width="{w}" height="{h}" fill="#eef2f8"/>'
+            f'<rect class="share" x="{x0}" y="{y}" width="{w * value / top:.2f}" height="{h}" fill="#3b6fb6"/>'
+            f"{whisker}{ticks}</svg></figure>")
 
 
 def _html_pieces(pieces: list[tuple[str, bool]], tag: str) -> str:
@@ -550,6 +615,8 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
                         fmt="{:.2%}", whiskers=whiskers))
     body = [
         "<h1>provenance report</h1>",
+        f'<p class="answer">{_esc(answer(s))}</p>',
+        share_chart(s),
         f"<p>Scan of {len(s['inputs'])} input file(s) against the index <code>{_esc(d['index'])}</code> "
         f"(manifest sha256 <code>{_esc(s['index']['manifest_sha256'][:16])}…</code>), provenance {_esc(s['tool_version'])}.</p>",
         f'<table class="key"><tbody>{key}</tbody></table>',

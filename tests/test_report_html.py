@@ -50,7 +50,44 @@ def test_the_page_shows_the_summary_numbers(report) -> None:
         assert number in html, number
     est = s["estimates"]["share_chars_matched"]
     assert est["ci_low"] < est["ci_high"]  # a sampled scan: the whole-corpus bar carries its interval
-    assert html.count('stroke="#c0392b"') == len(s["inputs"]) + 1  # each file, and the whole corpus
+    charts = html[html.index("</figure>"):]  # after the answer's chart (tested below)
+    assert charts.count('stroke="#c0392b"') == len(s["inputs"]) + 1  # each file, and the whole corpus
+
+
+def test_the_page_opens_with_the_answer_and_its_chart(report) -> None:
+    page, s = report
+    html = page.read_text(encoding="utf-8")
+    first = re.search(r'<p class="answer">([^<]*)</p>', html)
+    assert first and first.start() < html.index("<table") and first.start() < html.index("<svg")
+    est, conf = s["estimates"]["share_chars_matched"], s["estimates"]["confidence"]
+    pct = lambda x: f"{100 * x:.1f}" if x >= 0.01 else f"{100 * x:.2f}"  # noqa: E731
+    sentence = first.group(1)
+    assert sentence.startswith(f"{pct(est['value'])} % of this corpus&#x27;s characters ({100 * conf:g} % interval "
+                               f"{pct(est['ci_low'])}–{pct(est['ci_high'])} %) are licensed posts"), sentence
+    assert f"{s['posts_matched']:,} posts found in {s['docs_matched']:,} of the {s['docs_scanned']:,} documents" in sentence
+    # the chart right after it: the bar is the share, the whisker the interval, on one axis
+    chart = html[first.end():html.index("</figure>", first.end())]
+    assert chart.lstrip().startswith('<figure class="answer-chart">')
+    top = float(re.search(r'data-top="([^"]+)"', chart).group(1))
+    assert est["ci_high"] <= top <= 1
+    bar = float(re.search(r'<rect class="share" x="10" y="\d+" width="([^"]+)"', chart).group(1))
+    assert abs(bar - 580 * est["value"] / top) < 0.01
+    x1, x2 = map(float, re.search(r'<line class="ci" x1="([^"]+)" x2="([^"]+)"', chart).groups())
+    assert abs(x1 - (10 + 580 * est["ci_low"] / top)) < 0.1 and abs(x2 - (10 + 580 * est["ci_high"] / top)) < 0.1
+
+
+def test_the_answer_of_a_full_scan_has_no_interval(cli_index, tmp_path: Path) -> None:
+    from provenance.report import answer
+
+    out = tmp_path / "out"
+    assert run_cli("scan", cli_index.path, PLANTED, "-o", out, "-q").returncode == 0
+    s = json.loads((out / "summary.json").read_text())
+    text = answer(s)
+    assert "interval" not in text and "sampled" not in text
+    assert text == (f"{100 * s['share_chars_matched']:.1f} % of this corpus's characters are licensed posts: "
+                    f"{s['posts_matched']:,} posts found in {s['docs_matched']:,} of {s['docs_scanned']:,} documents.")
+    none = {**s, "posts_matched": 0, "docs_matched": 0, "matched_chars": 0, "share_chars_matched": 0.0, "estimates": {}}
+    assert answer(none).startswith("No licensed post was found in this corpus")
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess[str]:
