@@ -128,3 +128,35 @@ def test_report_format_follows_the_extension_of_output(two_files, tmp_path: Path
     # no -o: Markdown on stdout unless --format html
     assert run_cli("report", out, "--top", "3").stdout.startswith("# provenance report")
     assert run_cli("report", out, "--top", "3", "--format", "html").stdout.startswith("<!DOCTYPE html>")
+
+
+def test_exposure_is_by_documents_then_post_id_in_natural_order() -> None:
+    from provenance.estimate import natural_key
+
+    assert sorted(["p10", "p2", "p1", "q", "p02", "10", "9"], key=natural_key) == ["9", "10", "p1", "p02", "p2", "p10", "q"]
+    docs = {"p10": 1, "p2": 1, "p1": 1, "p3": 2, "x100": 3, "x20": 3}
+    rows = [{"post_id": p, "source": f"f{k % 2}", "row": k, "containment": 1.0}
+            for p, n in docs.items() for k in range(n)]
+    exp = exposure(pl.DataFrame(rows))
+    assert exp["post_id"].to_list() == ["x20", "x100", "p3", "p1", "p2", "p10"]
+    assert exp["documents"].to_list() == [3, 3, 2, 1, 1, 1]
+
+
+def test_both_reports_list_exposure_in_that_order(two_files) -> None:
+    from provenance.estimate import natural_key
+    from provenance.report import html_report
+
+    _, out, both, _ = two_files
+    exp = exposure(both.matches.filter(~pl.col("generic")))
+    assert exp.height > 20
+    text = markdown_report(out, top=10_000)
+    section = text[text.index("**Exposure**"):text.index("## Corpus side")]
+    rows = [r.split("|")[1:-1] for r in section.splitlines() if re.match(r"\| [^-|]", r) and "post_id" not in r]
+    rows = rows[:exp.height]
+    keys = [(-int(r[1].replace(",", "")), natural_key(r[0].strip())) for r in rows]
+    assert len(rows) == exp.height and keys == sorted(keys)
+    html = html_report(out, top=10_000)
+    table = html[html.index("<h3>Exposure"):]
+    table = table[:table.index("</table>")]
+    ids = re.findall(r"<tr><td>([^<]+)</td>", table)
+    assert ids == [r[0].strip() for r in rows]
