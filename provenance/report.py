@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -408,7 +409,8 @@ _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:110
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}table{border-collapse:collapse;margin:.6em 0}
 td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}th{cursor:pointer;background:#f4f4f4}
 td.n{text-align:right;font-variant-numeric:tabular-nums}mark{background:#ffe066}.key td{font-size:1.15em}
-figure{display:inline-block;margin:0 2em 1em 0;vertical-align:top}figcaption{font-weight:600;margin-bottom:.3em}
+figure{display:inline-block;margin:0 2em 1em 0;vertical-align:top;max-width:100%}figure svg{max-width:100%;height:auto}
+.scroll{overflow-x:auto;max-width:100%}.scroll td.n,.scroll th{white-space:nowrap}.scroll td:not(.n){overflow-wrap:anywhere;min-width:12em}.scroll td.t{min-width:18em}figcaption{font-weight:600;margin-bottom:.3em}
 .match{border:1px solid #ddd;border-radius:4px;margin:.8em 0;padding:.4em .7em}.meta{margin:.2em 0 .4em}
 .pair{display:flex;flex-wrap:wrap;gap:.8em}.pair>div{flex:1 1 280px;min-width:0;overflow-wrap:anywhere;white-space:pre-wrap}
 .answer{font-size:1.3em;line-height:1.35;margin:.4em 0}.answer-chart{display:block;max-width:600px;margin:0 0 1.2em}
@@ -447,11 +449,12 @@ def _html_table(frame: pl.DataFrame, formats: dict[str, str] | None = None, cls:
                 shown = formats[name].format(v) if name in formats else (f"{v:,}" if isinstance(v, int) else f"{v:.4f}")
                 cells.append(f'<td class="n" data-v="{v}">{_esc(shown)}</td>')
             elif name == "doc_text":
-                cells.append(f"<td><mark>{_esc(v)}</mark></td>")
+                cells.append(f'<td class="t"><mark>{_esc(v)}</mark></td>')
             else:
                 cells.append(f"<td>{_esc(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table></div>")
 
 
 def _bars(title: str, labels: list[str], values: list[float], *, fmt: str = "{:,}", whiskers: list[tuple[float, float]]
@@ -459,14 +462,17 @@ def _bars(title: str, labels: list[str], values: list[float], *, fmt: str = "{:,
     """A horizontal bar chart as inline SVG (optionally with interval whiskers)."""
     top = max([*values, *(hi for _, hi in (whiskers or []))], default=0) or 1
     row, label_w, chart_w = 22, 150, width - 150 - 70
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * len(labels) + 8}" role="img" '
+    height = row * len(labels) + 8
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             'role="img" '
              f'aria-label="{_esc(title)}">']
     for i, (label, v) in enumerate(zip(labels, values)):
         y = 4 + i * row
         w = chart_w * v / top
+        end = max(w, chart_w * whiskers[i][1] / top) if whiskers else w  # the value right of its whisker
         parts.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">{_esc(label[:24])}</text>'
                      f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="#3b6fb6"/>'
-                     f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{_esc(fmt.format(v))}</text>')
+                     f'<text x="{label_w + end + 4:.1f}" y="{y + 14}" font-size="12">{_esc(fmt.format(v))}</text>')
         if whiskers:
             lo, hi = whiskers[i]
             x0, x1 = label_w + chart_w * lo / top, label_w + chart_w * hi / top
@@ -505,8 +511,6 @@ def answer(s: dict[str, Any]) -> str:
 
 def _nice_ceiling(x: float) -> float:
     """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``x`` (at most 1)."""
-    import math
-
     if x <= 0:
         return 0.01
     power = 10.0 ** math.floor(math.log10(x))
@@ -520,11 +524,13 @@ def share_chart(s: dict[str, Any]) -> str:
     value = est["value"] if est else s["share_chars_matched"]
     lo, hi = (est["ci_low"], est["ci_high"]) if est else (value, value)
     top = _nice_ceiling(max(hi, value) * 1.15)
-    x0, w, y, h = 10, 580, 18, 26
+    x0, w, y, h = 24, 552, 18, 26
     X = lambda v: x0 + w * v / top  # noqa: E731
-    ticks = "".join(f'<line x1="{X(t * top):.1f}" x2="{X(t * top):.1f}" y1="{y + h}" y2="{y + h + 5}" stroke="#888"/>'
-                    f'<text x="{X(t * top):.1f}" y="{y + h + 18}" font-size="12" text-anchor="middle">'
-                    f"{_esc(_share_text(t * top))}</text>" for t in (0, 0.25, 0.5, 0.75, 1))
+    mantissa = round(top / 10.0 ** math.floor(math.log10(top)), 6)
+    step = top / {1: 5, 2: 4, 2.5: 5, 5: 5, 10: 5}.get(mantissa, 4)
+    ticks = "".join(f'<line x1="{X(t):.1f}" x2="{X(t):.1f}" y1="{y + h}" y2="{y + h + 5}" stroke="#888"/>'
+                    f'<text x="{X(t):.1f}" y="{y + h + 18}" font-size="12" text-anchor="middle">'
+                    f"{round(100 * t, 6):g} %</text>" for t in (k * step for k in range(round(top / step) + 1)))
     whisker = ""
     if hi > lo:
         whisker = (f'<line class="ci" x1="{X(lo):.1f}" x2="{X(hi):.1f}" y1="{y + h / 2}" y2="{y + h / 2}" stroke="#c0392b" '
@@ -637,6 +643,6 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
              _html_table(pi, {"share_docs_matched": pct, "share_chars_matched": pct}),
              "<h3>Documents with the highest licensed share</h3>",
              _html_table(d["documents"].head(top), {"licensed_share": pct}),
-             "<h2>Top matches</h2>", _html_matches(d)]
+             '<h2 id="top-matches">Top matches</h2>', _html_matches(d)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provenance report</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}<script>{_JS}</script></body></html>\n")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
 
-from conftest import PLANTED, run_cli
+from conftest import PLANTED, POSTS_CSV, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -70,10 +72,11 @@ def test_the_page_opens_with_the_answer_and_its_chart(report) -> None:
     assert chart.lstrip().startswith('<figure class="answer-chart">')
     top = float(re.search(r'data-top="([^"]+)"', chart).group(1))
     assert est["ci_high"] <= top <= 1
-    bar = float(re.search(r'<rect class="share" x="10" y="\d+" width="([^"]+)"', chart).group(1))
-    assert abs(bar - 580 * est["value"] / top) < 0.01
+    x0, w = map(float, re.search(r'<rect x="([^"]+)" y="[^"]+" width="([^"]+)" height="[^"]+" fill="#eef2f8"', chart).groups())
+    bar_x, bar = map(float, re.search(r'<rect class="share" x="([^"]+)" y="[^"]+" width="([^"]+)"', chart).groups())
+    assert bar_x == x0 and abs(bar - w * est["value"] / top) < 0.01
     x1, x2 = map(float, re.search(r'<line class="ci" x1="([^"]+)" x2="([^"]+)"', chart).groups())
-    assert abs(x1 - (10 + 580 * est["ci_low"] / top)) < 0.1 and abs(x2 - (10 + 580 * est["ci_high"] / top)) < 0.1
+    assert abs(x1 - (x0 + w * est["ci_low"] / top)) < 0.1 and abs(x2 - (x0 + w * est["ci_high"] / top)) < 0.1
 
 
 def test_the_answer_of_a_full_scan_has_no_interval(cli_index, tmp_path: Path) -> None:
@@ -114,3 +117,50 @@ def test_rendered_in_chromium_without_console_errors(report, tmp_path: Path) -> 
         assert number in text, number
     assert "Post side" in text and "Corpus side" in text and "Top matches" in text
     assert dom.stdout.count("<mark>") >= 10  # matched spans highlighted
+
+
+WIDTHS = {"desktop": (1280, 2400), "phone": (390, 2400)}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs Debian's chromium)")
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_screenshots_at_desktop_and_phone_widths(cli_index, report, tmp_path: Path, device: str) -> None:
+    """The page with post texts, rendered at 1280 and 390 px: a real screenshot (a PNG of that width,
+    not blank), and nothing wider than the window (wide tables scroll inside their own box)."""
+    width, height = WIDTHS[device]
+    page, _ = report
+    out = page.parent / "out"
+    texts = tmp_path / "texts.html"
+    proc = run_cli("report", out, "-o", texts, "--posts", POSTS_CSV, "--id-field", "tweet_id")
+    assert proc.returncode == 0, proc.stderr
+    shot = tmp_path / f"{device}.png"
+    proc = chromium(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={shot}", texts.as_uri())
+    png = shot.read_bytes() if shot.is_file() else b""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", proc.stderr
+    assert struct.unpack(">II", png[16:24]) == (width, height)  # IHDR: the window's size
+    assert len(png) > 40_000  # text and charts, not an empty page (a blank one is a few KB)
+    # nothing wider than the window: a script added to a copy of the page paints the page green when it
+    # does not scroll sideways, red when it does (measured again when the screenshot sizes the window)
+    probe = tmp_path / "probe.html"
+    probe.write_text(texts.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    probe_shot = tmp_path / f"{device}-probe.png"
+    chromium(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={probe_shot}", probe.as_uri())
+    assert first_pixel(probe_shot.read_bytes()) == (0, 255, 0), f"the page is wider than {width} px"
+
+
+PROBE = """<script>function probe() { var d = document.documentElement;
+  d.style.background = d.scrollWidth > d.clientWidth ? "rgb(255,0,0)" : "rgb(0,255,0)"; }
+probe(); window.addEventListener("resize", probe);</script>"""
+
+
+def first_pixel(png: bytes) -> tuple[int, int, int]:
+    """The colour of a PNG's top-left pixel. Its bytes are stored as they are whatever the row's
+    filter, since the pixel has no left or upper neighbour (all filters then subtract zero)."""
+    pos, idat = 8, b""
+    while pos < len(png):
+        n, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += png[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw = zlib.decompressobj().decompress(idat, 16)
+    return tuple(raw[1:4])
