@@ -316,7 +316,7 @@ def _headline_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("characters that are posts", f"{s['matched_chars']:,} of {s['corpus_chars']:,}", f"{s['share_chars_matched']:.2%}"),
             ("verified matches", f"{s['matches']:,}", ""),
             *([("  of them generic (stock phrases, not counted)", f"{s['generic']['matches']:,}",
-                f"{s['generic']['posts']:,} posts only so")] if s.get("generic") else [])]
+                f"{s['generic']['posts']:,} posts only so")] if s.get("generic", {}).get("matches") else [])]
 
 
 def top_matches(d: dict[str, Any]) -> pl.DataFrame:
@@ -644,5 +644,6 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
              "<h3>Documents with the highest licensed share</h3>",
              _html_table(d["documents"].head(top), {"licensed_share": pct}),
              '<h2 id="top-matches">Top matches</h2>', _html_matches(d)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provenance report</title>"
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>provenance report</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}<script>{_JS}</script></body></html>\n")
