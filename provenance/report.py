@@ -183,17 +183,23 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     except (OSError, ValueError, pl.exceptions.PolarsError) as e:
         raise ProvenanceError(f"{out}: not the output directory of a finished scan ({e})") from None
     index_path = Path(index_dir) if index_dir is not None else Path(summary["index"]["path"])
-    posts_file = index_path / "posts.parquet"
-    if not posts_file.is_file():
+    if not (index_path / "manifest.json").is_file():
         raise ProvenanceError(f"{index_path}: no index here (name it with --index)")
-    manifest = open_index(index_path, verify=False).manifest  # (checks the manifest's own checksum)
-    if sha256_of(posts_file) != manifest["files"]["posts.parquet"]["sha256"]:
-        raise ProvenanceError(f"{posts_file}: checksum differs from the manifest (damaged or altered index)")
-    columns = list(pl.read_parquet_schema(posts_file))
+    index = open_index(index_path, verify=False)  # (checks the manifests' own checksums)
+    from .index.shards import shards_of
+
+    posts_files = []
+    for shard, _ in shards_of(index):  # an unsharded index is one shard; each shard has its own posts
+        posts_file = shard.path / "posts.parquet"
+        if sha256_of(posts_file) != shard.manifest["files"]["posts.parquet"]["sha256"]:
+            raise ProvenanceError(f"{posts_file}: checksum differs from the manifest (damaged or altered index)")
+        posts_files.append(posts_file)
+    manifest = index.manifest
+    columns = list(pl.read_parquet_schema(posts_files[0]))
     author = pick_field(columns, AUTHOR_FIELDS, author_field)
     date = pick_field(columns, DATE_FIELDS, date_field)
     wanted = ["post_id", *(c for c in (author, date) if c)]
-    posts_meta = pl.read_parquet(posts_file, columns=wanted)
+    posts_meta = pl.concat([pl.read_parquet(f, columns=wanted) for f in posts_files])
     specific, generic = split_generic(matches)
     found_ids = specific["post_id"].unique()
     exp = exposure(specific)

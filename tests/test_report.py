@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from provenance import api
+from provenance.errors import ProvenanceError
 from provenance.estimate import exposure, licensed_documents, month_of
 from provenance.report import markdown_report
 
@@ -160,3 +161,25 @@ def test_both_reports_list_exposure_in_that_order(two_files) -> None:
     table = table[:table.index("</table>")]
     ids = re.findall(r"<tr><td>([^<]+)</td>", table)
     assert ids == [r[0].strip() for r in rows]
+
+
+def test_report_of_a_sharded_index_is_the_unsharded_report(tmp_path: Path) -> None:
+    """A sharded index keeps no posts.parquet at its top: the report reads every shard's (each checked
+    against its own manifest) and says what the report of the same posts unsharded says."""
+    from conftest import POSTS_CSV
+
+    reports = {}
+    for shards in (1, 3):
+        index = api.build_index([POSTS_CSV], tmp_path / f"idx{shards}", id_field="tweet_id",
+                                meta_fields=["name", "tweet_created"], shards=shards)
+        api.scan(index, [PLANTED], tmp_path / f"out{shards}")
+        text = markdown_report(tmp_path / f"out{shards}", top=50)
+        reports[shards] = text[text.index("| measure |"):]
+    assert not (tmp_path / "idx3" / "posts.parquet").exists()
+    assert "**By month of creation**" in reports[3] and reports[3] == reports[1]
+    shard = tmp_path / "idx3" / "shard-0001" / "posts.parquet"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ProvenanceError, match="shard-0001/posts.parquet: checksum differs"):
+        markdown_report(tmp_path / "out3")
