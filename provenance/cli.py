@@ -442,9 +442,11 @@ def report(
                                                "tsv, parquet, text, lines [default: from the extension]."),
 ) -> None:
     """Two-sided report of a scan: posts found (by author, by month, exposure) and licensed share of the
-    corpus (per input file, top documents).
+    corpus (per input file, top documents), then the top matches (with --posts: each post's text beside
+    the document's span, the words that differ marked). Markdown or one self-contained HTML page, as the
+    extension of -o says (or --format).
 
-    Example: provenance report out -o report.md
+    Example: provenance report out -o report.html --posts tweets.csv
     """
     from .report import PostsSource, html_report, markdown_report
 
