@@ -181,13 +181,18 @@ def index_build(
              "random bytes; make one with: head -c 32 /dev/urandom > KEY). Without the key the index cannot "
              "be scanned nor tested for a text; the manifest holds the key's fingerprint, never the key. "
              "With --append: the index's key. What it protects: docs/THREAT_MODEL.md."),
+    keep_text: bool = typer.Option(
+        False, "--keep-text",
+        help="Also store the posts' texts in the index (post_texts.parquet, checksummed in the manifest; in each "
+             "shard its own posts'), so that 'provenance report' shows each post beside its copy without --posts. "
+             "Not with --key-file: a keyed index holds no text. With --append: the index's choice."),
     on_error: str = OnError,
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
     """Index posts: shingle hashes, candidate keys and token codes on disk (with --jaccard also MinHash
-    signatures and LSH bands). The index holds no post text: hashes, ids, and the --meta-field columns
-    asked for.
+    signatures and LSH bands). The index holds no post text unless --keep-text: hashes, ids, and the
+    --meta-field columns asked for.
 
     Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name --key-file KEY
     """
@@ -200,7 +205,7 @@ def index_build(
     with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
-                                memory_limit=limit, on_error=on_error, key=key, shards=shards)
+                                memory_limit=limit, on_error=on_error, key=key, shards=shards, keep_text=keep_text)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "

@@ -217,7 +217,7 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
         "exposure": exp, "per_input": per_input, "documents": licensed_documents(specific),
         "generic": generic_table(generic, specific),
         "texts": (post_texts(posts, matches["post_id"].unique().to_list(), manifest.get("fields", {}))
-                  if posts is not None else None),
+                  if posts is not None else index_texts(index, matches["post_id"].unique())),
     }
 
 
@@ -255,6 +255,26 @@ def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any]) -
     return found
 
 
+def index_texts(index: Any, wanted: pl.Series) -> dict[str, str] | None:
+    """The texts of the posts ``wanted`` (ids) from an index built with ``--keep-text`` (each shard's
+    ``post_texts.parquet``, checked against its manifest), or None if the index keeps none."""
+    from .durable import sha256_of
+    from .index.format import POST_TEXTS
+    from .index.shards import shards_of
+
+    shards = [shard for shard, _ in shards_of(index)]
+    if not all(POST_TEXTS in shard.manifest.get("files", {}) for shard in shards):
+        return None
+    found: dict[str, str] = {}
+    for shard in shards:
+        f = shard.path / POST_TEXTS
+        if not f.is_file() or sha256_of(f) != shard.manifest["files"][POST_TEXTS]["sha256"]:
+            raise ProvenanceError(f"{f}: missing, or its checksum differs from the manifest (damaged or altered index)")
+        rows = pl.scan_parquet(f).filter(pl.col("post_id").is_in(wanted.implode())).collect()
+        found.update(zip(rows["post_id"].to_list(), rows["text"].to_list()))
+    return found
+
+
 def diff_pieces(post: str, span: str) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
     """Post and document span cut into pieces ``(text, differs)``: the runs of normalized tokens (as
     the scan compares them) that one has and the other lacks, by difflib's SequenceMatcher over the
@@ -285,7 +305,8 @@ def diff_pieces(post: str, span: str) -> tuple[list[tuple[str, bool]], list[tupl
             pieces(span, b, [(j1, j2) for tag, _, _, j1, j2 in ops if tag in ("replace", "insert")]))
 
 
-NO_TEXTS = "post texts: pass --posts FILE (the posts the index was built from) to see each post beside its span"
+NO_TEXTS = ("post texts: pass --posts FILE (the posts the index was built from) or build the index with --keep-text "
+            "to see each post beside its span")
 
 
 def split_generic(matches: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -354,7 +375,7 @@ def _md_matches(d: dict[str, Any]) -> list[str]:
     for r in tm.iter_rows(named=True):
         text = texts.get(r["post_id"])
         if text is None:
-            post, span = "(not in the --posts file)", _md_text(r["doc_text"] or "")
+            post, span = "(text not found)", _md_text(r["doc_text"] or "")
         else:
             a, b = diff_pieces(text, r["doc_text"] or "")
             post, span = _md_pieces(a, "~~"), _md_pieces(b, "**")
@@ -579,7 +600,7 @@ def _html_matches(d: dict[str, Any]) -> str:
         else:
             text = texts.get(r["post_id"])
             if text is None:
-                post, doc = '<span class="note">(not in the --posts file)</span>', _esc(span)
+                post, doc = '<span class="note">(text not found)</span>', _esc(span)
             else:
                 a, b = diff_pieces(text, span)
                 post, doc = _html_pieces(a, "del"), _html_pieces(b, "ins")

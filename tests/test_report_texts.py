@@ -102,3 +102,87 @@ def test_posts_through_the_cli_and_its_errors(small, tmp_path: Path) -> None:
         assert str(file) in proc.stderr and said in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("report", out, "--id-field", "pid")
     assert proc.returncode == 2 and "--posts" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- index build --keep-text
+
+
+def _manifest(path: Path) -> dict:
+    return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_keep_text_adds_one_checksummed_file_and_changes_nothing_else(small, tmp_path: Path) -> None:
+    d, posts, _ = small
+    plain, kept = tmp_path / "plain", tmp_path / "kept"
+    api.build_index([posts], plain, id_field="id")
+    api.build_index([posts], kept, id_field="id", keep_text=True)
+    a, b = _manifest(plain)["files"], _manifest(kept)["files"]
+    assert "post_texts.parquet" not in a and not (plain / "post_texts.parquet").exists()
+    assert set(b) == set(a) | {"post_texts.parquet"}
+    assert all(b[name] == a[name] for name in a)  # every other file byte for byte the same
+    for name in a:
+        assert (plain / name).read_bytes() == (kept / name).read_bytes(), name
+    texts = pl.read_parquet(kept / "post_texts.parquet")
+    assert texts.columns == ["post_id", "text"] and texts.rows() == [(p["id"], p["text"]) for p in POSTS]
+    from provenance.durable import sha256_of
+    assert b["post_texts.parquet"]["sha256"] == sha256_of(kept / "post_texts.parquet")
+    # what a scan finds does not depend on it
+    corpus = d / "corpus.jsonl"
+    assert api.scan(api.open_index(kept), [corpus]).matches.equals(api.scan(api.open_index(plain), [corpus]).matches)
+
+
+def test_the_report_reads_the_texts_the_index_keeps(small, tmp_path: Path) -> None:
+    d, posts, out = small
+    kept = tmp_path / "kept"
+    api.build_index([posts], kept, id_field="id", keep_text=True)
+    api.scan(api.open_index(kept), [d / "corpus.jsonl"], tmp_path / "out")
+    from_index = html_report(tmp_path / "out")
+    from_file = html_report(tmp_path / "out", posts=PostsSource((posts,)))
+    assert from_index == from_file and "<del>Boston</del>" in from_index and NO_TEXTS not in from_index
+    assert markdown_report(tmp_path / "out") == markdown_report(tmp_path / "out", posts=PostsSource((posts,)))
+    f = kept / "post_texts.parquet"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    proc = run_cli("report", tmp_path / "out")
+    assert proc.returncode == 2 and str(f) in proc.stderr and "checksum" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_keep_text_in_a_sharded_index_and_on_append(tmp_path: Path) -> None:
+    from conftest import POSTS_CSV
+
+    index = api.build_index([POSTS_CSV], tmp_path / "sh", id_field="tweet_id", shards=3, keep_text=True)
+    assert not (tmp_path / "sh" / "post_texts.parquet").exists()
+    source = pl.read_csv(POSTS_CSV, columns=["tweet_id", "text"], schema_overrides={"tweet_id": pl.String})
+    every = {}
+    for i in range(3):
+        shard = tmp_path / "sh" / f"shard-{i:04d}"
+        texts, posts = pl.read_parquet(shard / "post_texts.parquet"), pl.read_parquet(shard / "posts.parquet")
+        assert texts["post_id"].to_list() == posts["post_id"].to_list()  # its own posts, in its order
+        assert "post_texts.parquet" in _manifest(shard)["files"]
+        every.update(zip(texts["post_id"].to_list(), texts["text"].to_list()))
+    assert len(every) == index.n_posts == source.height
+    assert every == dict(zip(source["tweet_id"].to_list(), source["text"].to_list()))
+    # an append keeps the texts (the index's and the new posts'); to an index without texts it is refused
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps({"tweet_id": "new1", "text": "a brand new post about delayed flights and lost bags"})
+                     + "\n", encoding="utf-8")
+    api.build_index([extra], tmp_path / "sh", id_field="tweet_id", append=True)
+    last = pl.read_parquet(tmp_path / "sh" / "shard-0002" / "post_texts.parquet")
+    assert last["post_id"].to_list()[-1] == "new1" and sum(
+        pl.read_parquet(tmp_path / "sh" / f"shard-{i:04d}" / "post_texts.parquet").height for i in range(3)) == source.height + 1
+    plain = tmp_path / "plain"
+    api.build_index([extra], plain, id_field="tweet_id")
+    proc = run_cli("index", "build", extra, "-o", plain, "--id-field", "tweet_id", "--append", "--keep-text", "-q")
+    assert proc.returncode == 2 and "built without --keep-text" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_keep_text_is_refused_with_a_key(tmp_path: Path) -> None:
+    from conftest import POSTS_CSV
+
+    key = tmp_path / "KEY"
+    key.write_bytes(bytes(range(32)))
+    proc = run_cli("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--keep-text", "--key-file", key, "-q")
+    assert proc.returncode == 2 and "--keep-text" in proc.stderr and "--key-file" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "idx").exists()
