@@ -65,6 +65,7 @@ def build_index(
     on_error: str = "stop",
     key: Key | bytes | None = None,
     shards: int | None = None,
+    keep_text: bool = False,
 ) -> "Index | ShardedIndex":
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
@@ -76,9 +77,13 @@ def build_index(
     :class:`provenance.keys.Key`) makes a keyed index: every token hash derives from it, and
     scanning the index needs it; with ``append`` it must be the index's key. ``shards`` > 1 cuts
     the index into that many shards of consecutive posts (:mod:`provenance.index.shards`; an append
-    keeps the index's count unless given). Returns the saved :class:`Index` (a
+    keeps the index's count unless given). ``keep_text`` also stores the posts' texts
+    (``post_texts.parquet``, in each shard), for ``provenance report``; never with ``key``; an append
+    keeps the index's choice. Returns the saved :class:`Index` (a
     :class:`~provenance.index.ShardedIndex` when sharded).
     """
+    if keep_text and key is not None:
+        raise ParameterError("--keep-text with --key-file: a keyed index holds no post text")
     skipped = skipping(on_error)
     base = open_index(out, key=key) if append else None
     if base is not None:
@@ -89,7 +94,7 @@ def build_index(
         batches = _first_of_each_id(batches, skipped, base)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
-                  overwrite=force, skipped=skipped, key=key, shards=shards)
+                  overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text)
 
 
 class _SeenIds:

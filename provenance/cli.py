@@ -181,13 +181,18 @@ def index_build(
              "random bytes; make one with: head -c 32 /dev/urandom > KEY). Without the key the index cannot "
              "be scanned nor tested for a text; the manifest holds the key's fingerprint, never the key. "
              "With --append: the index's key. What it protects: docs/THREAT_MODEL.md."),
+    keep_text: bool = typer.Option(
+        False, "--keep-text",
+        help="Also store the posts' texts in the index (post_texts.parquet, checksummed in the manifest; in each "
+             "shard its own posts'), so that 'provenance report' shows each post beside its copy without --posts. "
+             "Not with --key-file: a keyed index holds no text. With --append: the index's choice."),
     on_error: str = OnError,
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
     """Index posts: shingle hashes, candidate keys and token codes on disk (with --jaccard also MinHash
-    signatures and LSH bands). The index holds no post text: hashes, ids, and the --meta-field columns
-    asked for.
+    signatures and LSH bands). The index holds no post text unless --keep-text: hashes, ids, and the
+    --meta-field columns asked for.
 
     Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name --key-file KEY
     """
@@ -200,7 +205,7 @@ def index_build(
     with _progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
-                                memory_limit=limit, on_error=on_error, key=key, shards=shards)
+                                memory_limit=limit, on_error=on_error, key=key, shards=shards, keep_text=keep_text)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
@@ -396,31 +401,68 @@ def verify(
     raise typer.Exit(0 if result.ok else 1)
 
 
+_REPORT_EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
+
+
+def report_format(output: Optional[Path], fmt: Optional[str]) -> str:
+    """The report's format: ``--format`` if given, else from the extension of ``-o`` (as pandas, polars and
+    matplotlib do), else Markdown (on standard output)."""
+    if fmt is not None:
+        if fmt not in ("md", "html"):
+            raise ParameterError(f"--format: md or html, got {fmt!r}")
+        return fmt
+    if output is None:
+        return "md"
+    found = _REPORT_EXTENSIONS.get(output.suffix.lower())
+    if found is None:
+        raise ParameterError(f"{output}: cannot tell the report format from the extension {output.suffix or '(none)'!r} "
+                             "(use .md, .markdown, .html or .htm, or give --format md|html)")
+    return found
+
+
 @app.command("report")
 def report(
     out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Output directory of a scan."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report here (default: standard output)."),
-    fmt: str = typer.Option("md", "--format", help="md (Markdown) or html (one self-contained page with charts)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the report here; its extension gives the "
+                                          "format (.md/.markdown: Markdown, .html/.htm: HTML) [default: Markdown on "
+                                          "standard output]."),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="md|html",
+                                      help="md (Markdown) or html (one self-contained page with charts); overrides the "
+                                           "extension of -o."),
     index_dir: Optional[Path] = typer.Option(None, "--index", help="The index, if it is no longer where the scan found it."),
     author_field: Optional[str] = typer.Option(None, help="--meta-field of the posts holding the author [default: author, "
                                                           "user, screen_name, username or name]."),
     date_field: Optional[str] = typer.Option(None, help="--meta-field of the posts holding the creation date [default: "
                                                         "created_at, tweet_created, created, date, timestamp or time]."),
     top: int = typer.Option(20, help="Rows of the top-N tables."),
+    posts: Optional[List[str]] = typer.Option(
+        None, "--posts", metavar="FILE",
+        help="The post files the index was built from (repeatable; files or folders): the top matches then show each "
+             "post's text beside the document's span, differences marked. Only the matched posts' texts are kept."),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Field/column of --posts holding the text "
+                                             "[default: the one the index was built with]."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Field/column of --posts holding the post ids "
+                                           "[default: the one the index was built with]."),
+    posts_format: Optional[str] = typer.Option(None, "--posts-format", help="Force the format of --posts: jsonl, csv, "
+                                               "tsv, parquet, text, lines [default: from the extension]."),
 ) -> None:
     """Two-sided report of a scan: posts found (by author, by month, exposure) and licensed share of the
-    corpus (per input file, top documents).
+    corpus (per input file, top documents), then the top matches (with --posts: each post's text beside
+    the document's span, the words that differ marked). Markdown or one self-contained HTML page, as the
+    extension of -o says (or --format).
 
-    Example: provenance report out -o report.md
+    Example: provenance report out -o report.html --posts tweets.csv
     """
-    from .report import html_report, markdown_report
+    from .report import PostsSource, html_report, markdown_report
 
-    if fmt not in ("md", "html"):
-        raise ParameterError(f"--format: md or html, got {fmt!r}")
+    fmt = report_format(output, fmt)
+    if posts is None and (text_field is not None or id_field is not None or posts_format is not None):
+        raise ParameterError("--text-field, --id-field and --posts-format describe --posts: give --posts FILE too")
+    source = PostsSource(tuple(posts), text_field, id_field, posts_format) if posts else None
     if top < 1:
         raise ParameterError(f"--top must be at least 1, got {top}")
     render = html_report if fmt == "html" else markdown_report
-    text = render(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    text = render(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top, posts=source)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -458,7 +500,7 @@ def demo(
         check = demo_mod.check_against_truth(result.matches, fixtures)
         err.print(demo_mod.truth_table(check))
         err.print(demo_mod.example_lines(result.matches, fixtures))
-        err.print(f"next: provenance report {out / 'scan'} --format html -o report.html   "
+        err.print(f"next: provenance report {out / 'scan'} -o report.html   "
                   f"(or: provenance verify {out / 'scan'})", highlight=False)
 
 

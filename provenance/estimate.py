@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -79,16 +80,30 @@ AUTHOR_FIELDS = ("author", "user", "screen_name", "username", "name")
 DATE_FIELDS = ("created_at", "tweet_created", "created", "date", "timestamp", "time")
 
 
+def natural_key(text: str) -> tuple[Any, ...]:
+    """Sort key of natural order: digit runs compare as numbers (``p2`` before ``p10``), the rest as
+    text; equal keys (``p02``, ``p2``) fall back to the text itself."""
+    parts = re.split(r"([0-9]+)", text)
+    return (tuple(int(t) if i % 2 else t for i, t in enumerate(parts)), text)
+
+
 def exposure(matches: pl.DataFrame) -> pl.DataFrame:
     """Per post found: in how many documents and how many input files it occurs, its matches and its
-    best containment; most exposed first."""
+    best containment; most exposed first (most documents), then by post id in natural order."""
     if matches.height == 0:
         return pl.DataFrame(schema={"post_id": pl.String, "documents": pl.UInt32, "sources": pl.UInt32,
                                     "matches": pl.UInt32, "best_containment": pl.Float64})
     return (matches.group_by("post_id")
             .agg(documents=pl.struct("source", "row").n_unique(), sources=pl.col("source").n_unique(),
                  matches=pl.len(), best_containment=pl.col("containment").max())
-            .sort(["documents", "sources", "post_id"], descending=[True, True, False]))
+            .pipe(lambda t: t.join(_natural_rank(t["post_id"]), on="post_id"))
+            .sort(["documents", "_rank"], descending=[True, False]).drop("_rank"))
+
+
+def _natural_rank(ids: pl.Series) -> pl.DataFrame:
+    """Each id with its place in natural order (:func:`natural_key`)."""
+    ordered = sorted(ids.unique().to_list(), key=natural_key)
+    return pl.DataFrame({"post_id": ordered, "_rank": range(len(ordered))}, schema={"post_id": pl.String, "_rank": pl.Int64})
 
 
 def pick_field(columns: list[str], wanted: tuple[str, ...], given: str | None) -> str | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +162,10 @@ def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
 
 
 def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
-                date_field: str | None = None, top: int = 20) -> dict[str, Any]:
+                date_field: str | None = None, top: int = 20, posts: PostsSource | None = None) -> dict[str, Any]:
     """The tables of the two-sided report (see :func:`markdown_report`), from ``summary.json``,
-    ``matches.parquet`` and the index's ``posts.parquet``."""
+    ``matches.parquet`` and the index's ``posts.parquet``; the texts of the posts found from ``posts``
+    (the post files the index was built from), given."""
     from .estimate import AUTHOR_FIELDS, DATE_FIELDS, exposure, licensed_documents, month_of, pick_field, posts_by
 
     from .durable import sha256_of
@@ -180,34 +183,130 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     except (OSError, ValueError, pl.exceptions.PolarsError) as e:
         raise ProvenanceError(f"{out}: not the output directory of a finished scan ({e})") from None
     index_path = Path(index_dir) if index_dir is not None else Path(summary["index"]["path"])
-    posts_file = index_path / "posts.parquet"
-    if not posts_file.is_file():
+    if not (index_path / "manifest.json").is_file():
         raise ProvenanceError(f"{index_path}: no index here (name it with --index)")
-    manifest = open_index(index_path, verify=False).manifest  # (checks the manifest's own checksum)
-    if sha256_of(posts_file) != manifest["files"]["posts.parquet"]["sha256"]:
-        raise ProvenanceError(f"{posts_file}: checksum differs from the manifest (damaged or altered index)")
-    columns = list(pl.read_parquet_schema(posts_file))
+    index = open_index(index_path, verify=False)  # (checks the manifests' own checksums)
+    from .index.shards import shards_of
+
+    posts_files = []
+    for shard, _ in shards_of(index):  # an unsharded index is one shard; each shard has its own posts
+        posts_file = shard.path / "posts.parquet"
+        if sha256_of(posts_file) != shard.manifest["files"]["posts.parquet"]["sha256"]:
+            raise ProvenanceError(f"{posts_file}: checksum differs from the manifest (damaged or altered index)")
+        posts_files.append(posts_file)
+    manifest = index.manifest
+    columns = list(pl.read_parquet_schema(posts_files[0]))
     author = pick_field(columns, AUTHOR_FIELDS, author_field)
     date = pick_field(columns, DATE_FIELDS, date_field)
     wanted = ["post_id", *(c for c in (author, date) if c)]
-    posts = pl.read_parquet(posts_file, columns=wanted)
+    posts_meta = pl.concat([pl.read_parquet(f, columns=wanted) for f in posts_files])
     specific, generic = split_generic(matches)
     found_ids = specific["post_id"].unique()
     exp = exposure(specific)
     if author or date:
-        exp = exp.join(posts.rename({c: c.removeprefix("meta_") for c in wanted[1:]}), on="post_id", how="left")
+        exp = exp.join(posts_meta.rename({c: c.removeprefix("meta_") for c in wanted[1:]}), on="post_id", how="left")
     per_input = pl.DataFrame([{k: i.get(k) for k in ("path", "docs_scanned", "docs_matched", "share_docs_matched",
                                                      "corpus_chars", "matched_chars", "share_chars_matched")}
                               for i in summary["inputs"]])
     return {
         "summary": summary, "index": index_path, "matches": matches, "top": top,
         "author": author and author.removeprefix("meta_"), "date": date and date.removeprefix("meta_"),
-        "by_author": posts_by(posts, found_ids, pl.col(author), "author") if author else None,
-        "by_month": (posts_by(posts, found_ids, month_of(pl.col(date).cast(pl.String)), "month").sort("month")
+        "by_author": posts_by(posts_meta, found_ids, pl.col(author), "author") if author else None,
+        "by_month": (posts_by(posts_meta, found_ids, month_of(pl.col(date).cast(pl.String)), "month").sort("month")
                      if date else None),
         "exposure": exp, "per_input": per_input, "documents": licensed_documents(specific),
         "generic": generic_table(generic, specific),
+        "texts": (post_texts(posts, matches["post_id"].unique().to_list(), manifest.get("fields", {}))
+                  if posts is not None else index_texts(index, matches["post_id"].unique())),
     }
+
+
+@dataclass(frozen=True)
+class PostsSource:
+    """Where ``provenance report --posts`` reads the posts' texts: the post files the index was built
+    from, with the fields it was built with (default: the ones the index's manifest records)."""
+
+    paths: tuple[str | Path, ...]
+    text_field: str | None = None
+    id_field: str | None = None
+    fmt: str | None = None
+
+
+def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any]) -> dict[str, str]:
+    """The texts of the posts ``wanted`` (ids), read from ``source`` with the project's readers (only
+    those texts are kept). A file without the id or text field, or in which none of the wanted posts
+    is, is an error naming it."""
+    from .read import expand_inputs
+    from .scan.units import read_batches
+
+    text_field = source.text_field or fields.get("text") or "text"
+    id_field = source.id_field if source.id_field is not None else fields.get("id")
+    files = expand_inputs(list(source.paths), source.fmt)
+    want, found = set(wanted), {}
+    for batch in read_batches(files, text_field, id_field):
+        for pid, text in zip(batch.ids, batch.texts):
+            if pid in want and pid not in found:
+                found[pid] = text
+    if want and not found:
+        names = ", ".join(str(p) for p in source.paths)
+        raise ProvenanceError(f"{names}: none of the {len(want):,} posts found has its id here (ids from "
+                              f"{repr(id_field) if id_field else 'FILE:ROW'}; is it the file the index was built "
+                              "from? name the id column with --id-field)")
+    return found
+
+
+def index_texts(index: Any, wanted: pl.Series) -> dict[str, str] | None:
+    """The texts of the posts ``wanted`` (ids) from an index built with ``--keep-text`` (each shard's
+    ``post_texts.parquet``, checked against its manifest), or None if the index keeps none."""
+    from .durable import sha256_of
+    from .index.format import POST_TEXTS
+    from .index.shards import shards_of
+
+    shards = [shard for shard, _ in shards_of(index)]
+    if not all(POST_TEXTS in shard.manifest.get("files", {}) for shard in shards):
+        return None
+    found: dict[str, str] = {}
+    for shard in shards:
+        f = shard.path / POST_TEXTS
+        if not f.is_file() or sha256_of(f) != shard.manifest["files"][POST_TEXTS]["sha256"]:
+            raise ProvenanceError(f"{f}: missing, or its checksum differs from the manifest (damaged or altered index)")
+        rows = pl.scan_parquet(f).filter(pl.col("post_id").is_in(wanted.implode())).collect()
+        found.update(zip(rows["post_id"].to_list(), rows["text"].to_list()))
+    return found
+
+
+def diff_pieces(post: str, span: str) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+    """Post and document span cut into pieces ``(text, differs)``: the runs of normalized tokens (as
+    the scan compares them) that one has and the other lacks, by difflib's SequenceMatcher over the
+    two token sequences, are the pieces that differ; what normalization drops (case, links, mentions,
+    punctuation) never differs."""
+    from difflib import SequenceMatcher
+
+    from .normalize import tokenize_with_offsets
+
+    a, b = tokenize_with_offsets(post), tokenize_with_offsets(span)
+    ops = SequenceMatcher(None, a.words, b.words, autojunk=False).get_opcodes()
+
+    def pieces(text: str, toks, runs: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+        out, pos = [], 0
+        starts, ends = toks.starts.tolist(), toks.ends.tolist()
+        for i, j in runs:
+            s, e = max(starts[i], pos), ends[j - 1]
+            if s > pos:
+                out.append((text[pos:s], False))
+            if e > s:
+                out.append((text[s:e], True))
+            pos = max(pos, e)
+        if pos < len(text):
+            out.append((text[pos:], False))
+        return out
+
+    return (pieces(post, a, [(i1, i2) for tag, i1, i2, _, _ in ops if tag in ("replace", "delete")]),
+            pieces(span, b, [(j1, j2) for tag, _, _, j1, j2 in ops if tag in ("replace", "insert")]))
+
+
+NO_TEXTS = ("post texts: pass --posts FILE (the posts the index was built from) or build the index with --keep-text "
+            "to see each post beside its span")
 
 
 def split_generic(matches: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -244,16 +343,55 @@ def _headline_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("characters that are posts", f"{s['matched_chars']:,} of {s['corpus_chars']:,}", f"{s['share_chars_matched']:.2%}"),
             ("verified matches", f"{s['matches']:,}", ""),
             *([("  of them generic (stock phrases, not counted)", f"{s['generic']['matches']:,}",
-                f"{s['generic']['posts']:,} posts only so")] if s.get("generic") else [])]
+                f"{s['generic']['posts']:,} posts only so")] if s.get("generic", {}).get("matches") else [])]
+
+
+def top_matches(d: dict[str, Any]) -> pl.DataFrame:
+    """The ``top`` matches that count, strongest first (containment, then span length)."""
+    m = split_generic(d["matches"])[0]
+    return m.sort(["containment", "span_tokens", "doc_id", "post_id"], descending=[True, True, False, False]).head(d["top"])
+
+
+def _md_text(text: str) -> str:
+    """``text`` as inline Markdown: one line, the characters Markdown would read escaped."""
+    import re
+
+    return re.sub(r"([\\`*_~|<>\[\]#])", r"\\\1", re.sub(r"\s+", " ", text))
+
+
+def _md_pieces(pieces: list[tuple[str, bool]], mark: str) -> str:
+    return "".join(f"{mark}{_md_text(t)}{mark}" if differs and t.strip() else _md_text(t) for t, differs in pieces).strip()
+
+
+def _md_matches(d: dict[str, Any]) -> list[str]:
+    tm, texts = top_matches(d), d["texts"]
+    lines = ["## Top matches", "", f"The {tm.height:,} strongest matches (highest containment first)."]
+    if texts is None:
+        lines += ["", f"({NO_TEXTS}.)", "", _table(tm.select("post_id", "doc_id", "containment", "method", "doc_text")), ""]
+        return lines
+    lines += ["", "Each post beside the document's span: ~~struck~~ words of the post are not in the span, **bold** "
+              "words of the span are not in the post (normalized words compared, as the scan does).", "",
+              "| post_id | doc_id | containment | method | post text | document span |", "|---|---|---:|---|---|---|"]
+    for r in tm.iter_rows(named=True):
+        text = texts.get(r["post_id"])
+        if text is None:
+            post, span = "(text not found)", _md_text(r["doc_text"] or "")
+        else:
+            a, b = diff_pieces(text, r["doc_text"] or "")
+            post, span = _md_pieces(a, "~~"), _md_pieces(b, "**")
+        lines.append(f"| {_md_text(r['post_id'])} | {_md_text(r['doc_id'])} | {r['containment']:.4f} | {r['method']} | "
+                     f"{post} | {span} |")
+    return [*lines, ""]
 
 
 def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
-                    date_field: str | None = None, top: int = 20) -> str:
+                    date_field: str | None = None, top: int = 20, posts: PostsSource | None = None) -> str:
     """The two-sided report of a scan's output directory, in Markdown: the post side (posts found,
     by author and by month of creation when the index keeps such ``--meta-field`` columns, and each
     post's exposure) and the corpus side (shares per input file, the documents with the highest
-    licensed share). Every number comes from ``summary.json`` and ``matches.parquet``."""
-    d = report_data(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    licensed share), then the top matches (each post's text beside the document's span, differences
+    marked, given ``posts``). Every number comes from ``summary.json`` and ``matches.parquet``."""
+    d = report_data(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top, posts=posts)
     s, pct = d["summary"], "{:.2%}"
     lines = [
         "# provenance report",
@@ -287,6 +425,7 @@ def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *,
               _table(d["per_input"], {"share_docs_matched": pct, "share_chars_matched": pct}), ""]
     lines += [f"**Documents with the highest licensed share** (characters covered by posts / document characters; top {top})",
               "", _table(d["documents"].head(top), {"licensed_share": pct}), ""]
+    lines += _md_matches(d)
     return "\n".join(lines)
 
 
@@ -297,7 +436,13 @@ _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:110
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}table{border-collapse:collapse;margin:.6em 0}
 td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}th{cursor:pointer;background:#f4f4f4}
 td.n{text-align:right;font-variant-numeric:tabular-nums}mark{background:#ffe066}.key td{font-size:1.15em}
-figure{display:inline-block;margin:0 2em 1em 0;vertical-align:top}figcaption{font-weight:600;margin-bottom:.3em}"""
+figure{display:inline-block;margin:0 2em 1em 0;vertical-align:top;max-width:100%}figure svg{max-width:100%;height:auto}
+.scroll{overflow-x:auto;max-width:100%}.scroll td.n,.scroll th{white-space:nowrap}.scroll td:not(.n){overflow-wrap:anywhere;min-width:12em}.scroll td.t{min-width:18em}figcaption{font-weight:600;margin-bottom:.3em}
+.match{border:1px solid #ddd;border-radius:4px;margin:.8em 0;padding:.4em .7em}.meta{margin:.2em 0 .4em}
+.pair{display:flex;flex-wrap:wrap;gap:.8em}.pair>div{flex:1 1 280px;min-width:0;overflow-wrap:anywhere;white-space:pre-wrap}
+.answer{font-size:1.3em;line-height:1.35;margin:.4em 0}.answer-chart{display:block;max-width:600px;margin:0 0 1.2em}
+.lbl{font-size:.8em;color:#666;white-space:normal}.note{color:#555}
+del{background:#fbd3d3;color:#7a1010}ins{background:#c8f0c8;color:#0d4d0d;text-decoration:underline}"""
 
 # Clicking a column heading sorts the table by it (numbers as numbers).
 _JS = """document.querySelectorAll("table.sortable th").forEach(function (th, col) {
@@ -331,11 +476,12 @@ def _html_table(frame: pl.DataFrame, formats: dict[str, str] | None = None, cls:
                 shown = formats[name].format(v) if name in formats else (f"{v:,}" if isinstance(v, int) else f"{v:.4f}")
                 cells.append(f'<td class="n" data-v="{v}">{_esc(shown)}</td>')
             elif name == "doc_text":
-                cells.append(f"<td><mark>{_esc(v)}</mark></td>")
+                cells.append(f'<td class="t"><mark>{_esc(v)}</mark></td>')
             else:
                 cells.append(f"<td>{_esc(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table></div>")
 
 
 def _bars(title: str, labels: list[str], values: list[float], *, fmt: str = "{:,}", whiskers: list[tuple[float, float]]
@@ -343,14 +489,17 @@ def _bars(title: str, labels: list[str], values: list[float], *, fmt: str = "{:,
     """A horizontal bar chart as inline SVG (optionally with interval whiskers)."""
     top = max([*values, *(hi for _, hi in (whiskers or []))], default=0) or 1
     row, label_w, chart_w = 22, 150, width - 150 - 70
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * len(labels) + 8}" role="img" '
+    height = row * len(labels) + 8
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             'role="img" '
              f'aria-label="{_esc(title)}">']
     for i, (label, v) in enumerate(zip(labels, values)):
         y = 4 + i * row
         w = chart_w * v / top
+        end = max(w, chart_w * whiskers[i][1] / top) if whiskers else w  # the value right of its whisker
         parts.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12">{_esc(label[:24])}</text>'
                      f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="#3b6fb6"/>'
-                     f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{_esc(fmt.format(v))}</text>')
+                     f'<text x="{label_w + end + 4:.1f}" y="{y + 14}" font-size="12">{_esc(fmt.format(v))}</text>')
         if whiskers:
             lo, hi = whiskers[i]
             x0, x1 = label_w + chart_w * lo / top, label_w + chart_w * hi / top
@@ -360,13 +509,115 @@ def _bars(title: str, labels: list[str], values: list[float], *, fmt: str = "{:,
     return f"<figure><figcaption>{_esc(title)}</figcaption>{''.join(parts)}</figure>"
 
 
+def _share_text(x: float) -> str:
+    """A share in percent, with a decimal more below 1 %: 3.2 %, 0.47 %."""
+    return f"{100 * x:.1f} %" if x >= 0.01 or x == 0 else f"{100 * x:.2f} %"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def answer(s: dict[str, Any]) -> str:
+    """The report's answer in one sentence: the licensed share of the corpus's characters (with its
+    interval when the scan sampled), the posts found and the documents holding them."""
+    est = s.get("estimates", {}).get("share_chars_matched")
+    value = est["value"] if est else s["share_chars_matched"]
+    sampled = s.get("docs_total", s["docs_scanned"]) > s["docs_scanned"]
+    docs = (f"{s['docs_matched']:,} of the {s['docs_scanned']:,} documents sampled (of {s['docs_total']:,})" if sampled
+            else f"{s['docs_matched']:,} of {s['docs_scanned']:,} documents")
+    if s["posts_matched"] == 0:
+        return f"No licensed post was found in this corpus: 0 of {s['posts_indexed']:,} posts, {docs} scanned."
+    interval = ""
+    if est and est["ci_high"] > est["ci_low"]:
+        conf = s["estimates"].get("confidence", 0.95)
+        interval = f" ({100 * conf:g} % interval {_share_text(est['ci_low'])[:-2]}–{_share_text(est['ci_high'])})"
+    return (f"{_share_text(value)} of this corpus's characters{interval} are licensed posts: "
+            f"{_count(s['posts_matched'], 'post')} found in {docs}.")
+
+
+def _nice_ceiling(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``x`` (at most 1)."""
+    if x <= 0:
+        return 0.01
+    power = 10.0 ** math.floor(math.log10(x))
+    return min(1.0, next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= x * (1 - 1e-12)))
+
+
+def share_chart(s: dict[str, Any]) -> str:
+    """One chart: the licensed share of the corpus's characters as a bar, its interval as a whisker,
+    on an axis from 0 to a round share above the interval. Inline SVG that scales to the page width."""
+    est = s.get("estimates", {}).get("share_chars_matched")
+    value = est["value"] if est else s["share_chars_matched"]
+    lo, hi = (est["ci_low"], est["ci_high"]) if est else (value, value)
+    top = _nice_ceiling(max(hi, value) * 1.15)
+    x0, w, y, h = 24, 552, 18, 26
+    X = lambda v: x0 + w * v / top  # noqa: E731
+    mantissa = round(top / 10.0 ** math.floor(math.log10(top)), 6)
+    step = top / {1: 5, 2: 4, 2.5: 5, 5: 5, 10: 5}.get(mantissa, 4)
+    ticks = "".join(f'<line x1="{X(t):.1f}" x2="{X(t):.1f}" y1="{y + h}" y2="{y + h + 5}" stroke="#888"/>'
+                    f'<text x="{X(t):.1f}" y="{y + h + 18}" font-size="12" text-anchor="middle">'
+                    f"{round(100 * t, 6):g} %</text>" for t in (k * step for k in range(round(top / step) + 1)))
+    whisker = ""
+    if hi > lo:
+        whisker = (f'<line class="ci" x1="{X(lo):.1f}" x2="{X(hi):.1f}" y1="{y + h / 2}" y2="{y + h / 2}" stroke="#c0392b" '
+                   f'stroke-width="3"/>' + "".join(f'<line x1="{X(v):.1f}" x2="{X(v):.1f}" y1="{y + 5}" y2="{y + h - 5}" '
+                                                   f'stroke="#c0392b" stroke-width="2"/>' for v in (lo, hi)))
+    label = f"licensed share of the corpus's characters: {_share_text(value)}" + (
+        f" (interval {_share_text(lo)} – {_share_text(hi)})" if hi > lo else "")
+    return (f'<figure class="answer-chart"><figcaption>{_esc(label)}</figcaption>'
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 600 70" width="100%" role="img" '
+            f'aria-label="{_esc(label)}" data-share="{value}" data-top="{top}">'
+            f'<rect x="{x0}" y="{y}" width="{w}" height="{h}" fill="#eef2f8"/>'
+            f'<rect class="share" x="{x0}" y="{y}" width="{w * value / top:.2f}" height="{h}" fill="#3b6fb6"/>'
+            f"{whisker}{ticks}</svg></figure>")
+
+
+def _html_pieces(pieces: list[tuple[str, bool]], tag: str) -> str:
+    return "".join(f"<{tag}>{_esc(t)}</{tag}>" if differs else _esc(t) for t, differs in pieces)
+
+
+def _html_matches(d: dict[str, Any]) -> str:
+    """The top matches, each a card: its numbers, then the post's text beside the document's span
+    (side by side on a wide screen, one above the other on a phone), differences marked."""
+    tm, texts = top_matches(d), d["texts"]
+    has_bits = "evidence_bits" in tm.columns
+    parts = [f"<p>The {tm.height:,} strongest matches (highest containment first).</p>"]
+    if texts is None:
+        parts.append(f'<p class="note">{_esc(NO_TEXTS)}.</p>')
+    else:
+        parts.append('<p class="note">Post text beside the document\'s span: <del>struck</del> words of the post are '
+                     "not in the span, <ins>underlined</ins> words of the span are not in the post (normalized words "
+                     "compared, as the scan does).</p>")
+    for r in tm.iter_rows(named=True):
+        span = r["doc_text"] or ""
+        figures = [f"containment {r['containment']:.4f}", *([f"coverage {r['coverage']:.4f}"] if r["coverage"] is not None else []),
+                   r["method"], *([f"chance {chance(r['evidence_bits'])}"] if has_bits and r["evidence_bits"] is not None else [])]
+        head = (f'<p class="meta"><b>post {_esc(r["post_id"])}</b> in document <b>{_esc(r["doc_id"])}</b> '
+                f'({_esc(r["source"])}:{r["row"]}) · {_esc(" · ".join(figures))}</p>')
+        if texts is None:
+            pair = f'<div class="pair"><div class="span"><mark>{_esc(span)}</mark></div></div>'
+        else:
+            text = texts.get(r["post_id"])
+            if text is None:
+                post, doc = '<span class="note">(text not found)</span>', _esc(span)
+            else:
+                a, b = diff_pieces(text, span)
+                post, doc = _html_pieces(a, "del"), _html_pieces(b, "ins")
+            pair = (f'<div class="pair"><div class="post"><div class="lbl">post</div>{post}</div>'
+                    f'<div class="span"><div class="lbl">document span</div><mark>{doc}</mark></div></div>')
+        parts.append(f'<div class="match">{head}{pair}</div>')
+    return "".join(parts)
+
+
 def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, author_field: str | None = None,
-                date_field: str | None = None, top: int = 20) -> str:
+                date_field: str | None = None, top: int = 20, posts: PostsSource | None = None) -> str:
     """The two-sided report as one self-contained HTML page (inline SVG charts, inline CSS and script,
     nothing fetched): the numbers of :func:`markdown_report` plus a containment histogram, posts found by
     month and by author, the licensed share per input file (with the sampling interval of the whole
-    corpus when the scan sampled), and the top matches with their matched text highlighted."""
-    d = report_data(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top)
+    corpus when the scan sampled), and the top matches with their matched text highlighted (beside the
+    post's text, differences marked, given ``posts``)."""
+    d = report_data(out_dir, index_dir, author_field=author_field, date_field=date_field, top=top, posts=posts)
     s, m, pct = d["summary"], d["matches"], "{:.2%}"
     key = "".join(f'<tr><td>{_esc(a)}</td><td class="n">{_esc(b)}</td><td class="n">{_esc(c)}</td></tr>'
                   for a, b, c in _headline_rows(s))
@@ -395,14 +646,10 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
     whiskers.append((est["ci_low"], est["ci_high"]) if est else (values[-1], values[-1]))
     charts.append(_bars("licensed share of characters per input file (red: interval)", labels, values,
                         fmt="{:.2%}", whiskers=whiskers))
-    top_matches = (split_generic(m)[0].sort(["containment", "span_tokens"], descending=True).head(top)
-                   .select("post_id", "doc_id", "source", "row", "containment", "coverage", "method", "doc_text",
-                           *(["evidence_bits"] if "evidence_bits" in m.columns else [])))
-    if "evidence_bits" in top_matches.columns:
-        top_matches = top_matches.with_columns(
-            chance=pl.col("evidence_bits").map_elements(chance, return_dtype=pl.String)).drop("evidence_bits")
     body = [
         "<h1>provenance report</h1>",
+        f'<p class="answer">{_esc(answer(s))}</p>',
+        share_chart(s),
         f"<p>Scan of {len(s['inputs'])} input file(s) against the index <code>{_esc(d['index'])}</code> "
         f"(manifest sha256 <code>{_esc(s['index']['manifest_sha256'][:16])}…</code>), provenance {_esc(s['tool_version'])}.</p>",
         f'<table class="key"><tbody>{key}</tbody></table>',
@@ -423,6 +670,7 @@ def html_report(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
              _html_table(pi, {"share_docs_matched": pct, "share_chars_matched": pct}),
              "<h3>Documents with the highest licensed share</h3>",
              _html_table(d["documents"].head(top), {"licensed_share": pct}),
-             "<h2>Top matches</h2>", _html_table(top_matches)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>provenance report</title>"
+             '<h2 id="top-matches">Top matches</h2>', _html_matches(d)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>provenance report</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}<script>{_JS}</script></body></html>\n")

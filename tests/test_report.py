@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from provenance import api
+from provenance.errors import ProvenanceError
 from provenance.estimate import exposure, licensed_documents, month_of
 from provenance.report import markdown_report
 
@@ -100,3 +101,85 @@ def test_report_through_the_cli(two_files, tmp_path: Path) -> None:
         assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     proc = run_cli("report", tmp_path)
     assert proc.returncode == 2 and "not the output directory of a finished scan" in proc.stderr
+
+
+def test_report_format_follows_the_extension_of_output(two_files, tmp_path: Path) -> None:
+    _, out, _, _ = two_files
+    for name, kind in [("r.html", "html"), ("R.HTM", "html"), ("r.md", "md"), ("r.markdown", "md")]:
+        target = tmp_path / name
+        proc = run_cli("report", out, "-o", target, "--top", "3")
+        assert proc.returncode == 0, proc.stderr
+        text = target.read_text(encoding="utf-8")
+        assert text.startswith("<!DOCTYPE html>") == (kind == "html"), name
+        assert text.startswith("# provenance report") == (kind == "md"), name
+    # --format overrides the extension
+    target = tmp_path / "forced.html"
+    assert run_cli("report", out, "-o", target, "--format", "md", "--top", "3").returncode == 0
+    assert target.read_text(encoding="utf-8").startswith("# provenance report")
+    target = tmp_path / "page.txt"
+    assert run_cli("report", out, "-o", target, "--format", "html", "--top", "3").returncode == 0
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    # an extension with no format, and no --format: one line naming the file and the choices, nothing written
+    for name in ("report.txt", "report"):
+        target = tmp_path / name
+        proc = run_cli("report", out, "-o", target)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert str(target) in proc.stderr and ".html" in proc.stderr and "--format" in proc.stderr
+        assert not target.exists()
+    # no -o: Markdown on stdout unless --format html
+    assert run_cli("report", out, "--top", "3").stdout.startswith("# provenance report")
+    assert run_cli("report", out, "--top", "3", "--format", "html").stdout.startswith("<!DOCTYPE html>")
+
+
+def test_exposure_is_by_documents_then_post_id_in_natural_order() -> None:
+    from provenance.estimate import natural_key
+
+    assert sorted(["p10", "p2", "p1", "q", "p02", "10", "9"], key=natural_key) == ["9", "10", "p1", "p02", "p2", "p10", "q"]
+    docs = {"p10": 1, "p2": 1, "p1": 1, "p3": 2, "x100": 3, "x20": 3}
+    rows = [{"post_id": p, "source": f"f{k % 2}", "row": k, "containment": 1.0}
+            for p, n in docs.items() for k in range(n)]
+    exp = exposure(pl.DataFrame(rows))
+    assert exp["post_id"].to_list() == ["x20", "x100", "p3", "p1", "p2", "p10"]
+    assert exp["documents"].to_list() == [3, 3, 2, 1, 1, 1]
+
+
+def test_both_reports_list_exposure_in_that_order(two_files) -> None:
+    from provenance.estimate import natural_key
+    from provenance.report import html_report
+
+    _, out, both, _ = two_files
+    exp = exposure(both.matches.filter(~pl.col("generic")))
+    assert exp.height > 20
+    text = markdown_report(out, top=10_000)
+    section = text[text.index("**Exposure**"):text.index("## Corpus side")]
+    rows = [r.split("|")[1:-1] for r in section.splitlines() if re.match(r"\| [^-|]", r) and "post_id" not in r]
+    rows = rows[:exp.height]
+    keys = [(-int(r[1].replace(",", "")), natural_key(r[0].strip())) for r in rows]
+    assert len(rows) == exp.height and keys == sorted(keys)
+    html = html_report(out, top=10_000)
+    table = html[html.index("<h3>Exposure"):]
+    table = table[:table.index("</table>")]
+    ids = re.findall(r"<tr><td>([^<]+)</td>", table)
+    assert ids == [r[0].strip() for r in rows]
+
+
+def test_report_of_a_sharded_index_is_the_unsharded_report(tmp_path: Path) -> None:
+    """A sharded index keeps no posts.parquet at its top: the report reads every shard's (each checked
+    against its own manifest) and says what the report of the same posts unsharded says."""
+    from conftest import POSTS_CSV
+
+    reports = {}
+    for shards in (1, 3):
+        index = api.build_index([POSTS_CSV], tmp_path / f"idx{shards}", id_field="tweet_id",
+                                meta_fields=["name", "tweet_created"], shards=shards)
+        api.scan(index, [PLANTED], tmp_path / f"out{shards}")
+        text = markdown_report(tmp_path / f"out{shards}", top=50)
+        reports[shards] = text[text.index("| measure |"):]
+    assert not (tmp_path / "idx3" / "posts.parquet").exists()
+    assert "**By month of creation**" in reports[3] and reports[3] == reports[1]
+    shard = tmp_path / "idx3" / "shard-0001" / "posts.parquet"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ProvenanceError, match="shard-0001/posts.parquet: checksum differs"):
+        markdown_report(tmp_path / "out3")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
 
-from conftest import PLANTED, run_cli
+from conftest import PLANTED, POSTS_CSV, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -50,7 +52,45 @@ def test_the_page_shows_the_summary_numbers(report) -> None:
         assert number in html, number
     est = s["estimates"]["share_chars_matched"]
     assert est["ci_low"] < est["ci_high"]  # a sampled scan: the whole-corpus bar carries its interval
-    assert html.count('stroke="#c0392b"') == len(s["inputs"]) + 1  # each file, and the whole corpus
+    charts = html[html.index("</figure>"):]  # after the answer's chart (tested below)
+    assert charts.count('stroke="#c0392b"') == len(s["inputs"]) + 1  # each file, and the whole corpus
+
+
+def test_the_page_opens_with_the_answer_and_its_chart(report) -> None:
+    page, s = report
+    html = page.read_text(encoding="utf-8")
+    first = re.search(r'<p class="answer">([^<]*)</p>', html)
+    assert first and first.start() < html.index("<table") and first.start() < html.index("<svg")
+    est, conf = s["estimates"]["share_chars_matched"], s["estimates"]["confidence"]
+    pct = lambda x: f"{100 * x:.1f}" if x >= 0.01 else f"{100 * x:.2f}"  # noqa: E731
+    sentence = first.group(1)
+    assert sentence.startswith(f"{pct(est['value'])} % of this corpus&#x27;s characters ({100 * conf:g} % interval "
+                               f"{pct(est['ci_low'])}–{pct(est['ci_high'])} %) are licensed posts"), sentence
+    assert f"{s['posts_matched']:,} posts found in {s['docs_matched']:,} of the {s['docs_scanned']:,} documents" in sentence
+    # the chart right after it: the bar is the share, the whisker the interval, on one axis
+    chart = html[first.end():html.index("</figure>", first.end())]
+    assert chart.lstrip().startswith('<figure class="answer-chart">')
+    top = float(re.search(r'data-top="([^"]+)"', chart).group(1))
+    assert est["ci_high"] <= top <= 1
+    x0, w = map(float, re.search(r'<rect x="([^"]+)" y="[^"]+" width="([^"]+)" height="[^"]+" fill="#eef2f8"', chart).groups())
+    bar_x, bar = map(float, re.search(r'<rect class="share" x="([^"]+)" y="[^"]+" width="([^"]+)"', chart).groups())
+    assert bar_x == x0 and abs(bar - w * est["value"] / top) < 0.01
+    x1, x2 = map(float, re.search(r'<line class="ci" x1="([^"]+)" x2="([^"]+)"', chart).groups())
+    assert abs(x1 - (x0 + w * est["ci_low"] / top)) < 0.1 and abs(x2 - (x0 + w * est["ci_high"] / top)) < 0.1
+
+
+def test_the_answer_of_a_full_scan_has_no_interval(cli_index, tmp_path: Path) -> None:
+    from provenance.report import answer
+
+    out = tmp_path / "out"
+    assert run_cli("scan", cli_index.path, PLANTED, "-o", out, "-q").returncode == 0
+    s = json.loads((out / "summary.json").read_text())
+    text = answer(s)
+    assert "interval" not in text and "sampled" not in text
+    assert text == (f"{100 * s['share_chars_matched']:.1f} % of this corpus's characters are licensed posts: "
+                    f"{s['posts_matched']:,} posts found in {s['docs_matched']:,} of {s['docs_scanned']:,} documents.")
+    none = {**s, "posts_matched": 0, "docs_matched": 0, "matched_chars": 0, "share_chars_matched": 0.0, "estimates": {}}
+    assert answer(none).startswith("No licensed post was found in this corpus")
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess[str]:
@@ -77,3 +117,50 @@ def test_rendered_in_chromium_without_console_errors(report, tmp_path: Path) -> 
         assert number in text, number
     assert "Post side" in text and "Corpus side" in text and "Top matches" in text
     assert dom.stdout.count("<mark>") >= 10  # matched spans highlighted
+
+
+WIDTHS = {"desktop": (1280, 2400), "phone": (390, 2400)}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs Debian's chromium)")
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_screenshots_at_desktop_and_phone_widths(cli_index, report, tmp_path: Path, device: str) -> None:
+    """The page with post texts, rendered at 1280 and 390 px: a real screenshot (a PNG of that width,
+    not blank), and nothing wider than the window (wide tables scroll inside their own box)."""
+    width, height = WIDTHS[device]
+    page, _ = report
+    out = page.parent / "out"
+    texts = tmp_path / "texts.html"
+    proc = run_cli("report", out, "-o", texts, "--posts", POSTS_CSV, "--id-field", "tweet_id")
+    assert proc.returncode == 0, proc.stderr
+    shot = tmp_path / f"{device}.png"
+    proc = chromium(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={shot}", texts.as_uri())
+    png = shot.read_bytes() if shot.is_file() else b""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", proc.stderr
+    assert struct.unpack(">II", png[16:24]) == (width, height)  # IHDR: the window's size
+    assert len(png) > 40_000  # text and charts, not an empty page (a blank one is a few KB)
+    # nothing wider than the window: a script added to a copy of the page paints the page green when it
+    # does not scroll sideways, red when it does (measured again when the screenshot sizes the window)
+    probe = tmp_path / "probe.html"
+    probe.write_text(texts.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    probe_shot = tmp_path / f"{device}-probe.png"
+    chromium(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={probe_shot}", probe.as_uri())
+    assert first_pixel(probe_shot.read_bytes()) == (0, 255, 0), f"the page is wider than {width} px"
+
+
+PROBE = """<script>function probe() { var d = document.documentElement;
+  d.style.background = d.scrollWidth > d.clientWidth ? "rgb(255,0,0)" : "rgb(0,255,0)"; }
+probe(); window.addEventListener("resize", probe);</script>"""
+
+
+def first_pixel(png: bytes) -> tuple[int, int, int]:
+    """The colour of a PNG's top-left pixel. Its bytes are stored as they are whatever the row's
+    filter, since the pixel has no left or upper neighbour (all filters then subtract zero)."""
+    pos, idat = 8, b""
+    while pos < len(png):
+        n, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += png[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw = zlib.decompressobj().decompress(idat, 16)
+    return tuple(raw[1:4])

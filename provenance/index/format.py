@@ -106,3 +106,8 @@ SHINGLED, SHORT, EMPTY = 0, 1, 2
 
 def is_index(path: Path) -> bool:
     return (path / MANIFEST).is_file()
+
+
+POST_TEXTS = "post_texts.parquet"
+"""Optional (``index build --keep-text``): ``post_id`` and ``text`` of every post, in post order; listed and
+checksummed in the manifest like every other file. Never in a keyed index."""

@@ -39,7 +39,7 @@ from ..errors import IndexFormatError, ParameterError
 from ..keys import Key
 from ..params import IndexParams
 from ..spill import NpyWriter, sorted_unique
-from .format import MANIFEST
+from .format import MANIFEST, POST_TEXTS
 from .lookup import KeyFilter
 from .store import Index, KeyedByManifest
 
@@ -165,10 +165,13 @@ def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[
     step = max(memory_limit // 64, 1 << 16)
     writers = [_ShardWriter(whole, out / shard_name(s), int(bounds[s]), int(bounds[s + 1])) for s in range(shards)]
     posts = pl.scan_parquet(whole.path / "posts.parquet")
+    texts = pl.scan_parquet(whole.path / POST_TEXTS) if (whole.path / POST_TEXTS).is_file() else None
     for wr in writers:
         wr.per_post(step)
         part = posts.slice(wr.a, wr.b - wr.a).collect()
         part.write_parquet(wr.out / "posts.parquet", statistics=True)
+        if texts is not None:  # each shard keeps its own posts' texts
+            texts.slice(wr.a, wr.b - wr.a).collect().write_parquet(wr.out / POST_TEXTS, statistics=True)
         wr.short_posts(part["head_key"].to_numpy().astype(np.uint64))
     n_keys = _split_postings(whole, writers, bounds, step)
     entries = []

@@ -23,12 +23,43 @@ from ..params import IndexParams
 from ..shingle import HASH_NAME, KEYED_HASH_NAME
 from ..sketch import SCHEME, lsh_params
 from .build import Builder, default_memory_limit
-from .format import FORMAT, FORMAT_VERSION, MANIFEST, is_index
+from .format import FORMAT, FORMAT_VERSION, MANIFEST, POST_TEXTS, is_index
 from .load import open_index
 from .shards import MAX_SHARDS, ShardedIndex, shards_of, write_shards
 from .store import Index, check_key
 
 __all__ = ["build_index"]
+
+
+class _TextWriter:
+    """``post_texts.parquet`` written as the posts stream in (one row group a batch), in post order."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.schema = pa.schema([("post_id", pa.string()), ("text", pa.string())])
+        self.writer = pq.ParquetWriter(path, self.schema)
+
+    def add(self, ids: list[str], texts: list[str]) -> None:
+        import pyarrow as pa
+
+        if ids:
+            self.writer.write_table(pa.table({"post_id": ids, "text": texts}, schema=self.schema))
+
+    def copy(self, source: Path, sha256: str) -> None:
+        """The texts of an index's posts (an append), checked against that index's manifest first."""
+        import pyarrow.parquet as pq
+
+        if sha256_of(source) != sha256:
+            raise IndexFormatError(f"{source}: checksum differs from the manifest (damaged or altered index)")
+        import pyarrow as pa
+
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=65536, columns=["post_id", "text"]):
+            self.writer.write_table(pa.Table.from_batches([batch]).cast(self.schema))
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _prepare(path: Path, overwrite: bool) -> Path:
@@ -52,6 +83,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
                 base: Index | None = None, inputs: dict[str, Any] | None = None,
                 on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
                 overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None,
+                keep_text: bool = False,
                 shards: int | None = None) -> "Index | ShardedIndex":
     """Build an index from batches of posts (see :func:`provenance.io.iter_batches`) into directory
     ``out`` and open it.
@@ -88,6 +120,13 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         raise ParameterError(f"shards (--shards) must be between 1 and {MAX_SHARDS}, got {shards}")
     if memory_limit is not None and memory_limit <= 0:
         raise ParameterError(f"memory limit (--memory-limit) must be positive, got {memory_limit}")
+    base_texts = base is not None and all(POST_TEXTS in shard.manifest.get("files", {}) for shard, _ in shards_of(base))
+    if keep_text and key is not None:
+        raise ParameterError("--keep-text with --key-file: a keyed index holds no post text")
+    if keep_text and base is not None and not base_texts:
+        raise ParameterError(f"{base.path}: built without --keep-text, so it cannot keep the appended posts' texts "
+                             "(rebuild it with --keep-text)")
+    keep_text = keep_text or bool(base_texts)  # an append keeps the index's choice
     path = Path(out)
     try:
         tmp = _prepare(path, overwrite or base is not None)
@@ -95,18 +134,25 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
     try:
         builder = Builder(params, tmp, memory_limit or default_memory_limit(), key)
+        texts = _TextWriter(tmp / POST_TEXTS) if keep_text else None
         info: dict[str, Any] = {"id_fallback_files": []}
         if base is not None:
             for shard, first in shards_of(base):
                 builder.add_index(shard, first)
+                if texts is not None:
+                    texts.copy(shard.path / POST_TEXTS, shard.manifest["files"][POST_TEXTS]["sha256"])
             info["id_fallback_files"] = list(base.manifest.get("id_fallback_files", []))
         for batch in batches:
             builder.add_texts(batch)
+            if texts is not None:
+                texts.add(batch.ids, batch.texts)
             if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
                 info["id_fallback_files"].append(batch.source)
             if on_batch:
                 on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
         counts = builder.finish()
+        if texts is not None:
+            texts.close()
         info["id_fallback_files"] = sorted(info["id_fallback_files"]) if base is not None else info["id_fallback_files"]
         info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
         info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
