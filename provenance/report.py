@@ -236,7 +236,7 @@ def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any]) -
     """The texts of the posts ``wanted`` (ids), read from ``source`` with the project's readers (only
     those texts are kept). A file without the id or text field, or in which none of the wanted posts
     is, is an error naming it."""
-    from .read import expand_inputs
+    from .io import expand_inputs
     from .scan.units import read_batches
 
     text_field = source.text_field or fields.get("text") or "text"
