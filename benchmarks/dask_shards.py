@@ -37,10 +37,13 @@ def _child(index: Path, corpus: Path, out: Path, workers: int) -> dict[str, Any]
         t0 = time.perf_counter()
         result = api.scan(index, [corpus], out, fmt="jsonl")
         return {"seconds": time.perf_counter() - t0, "stages": result.run["seconds"], "peak_rss": _peak_rss()}
+    import dask
     import distributed
 
     root = str(index.resolve())
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    # (work stealing off, as docs/SCALE.md says to run a scheduler for a sharded index: otherwise an idle
+    # worker takes shard tasks from a busy owner and maps that shard too)
+    with dask.config.set({"distributed.scheduler.work-stealing": False}), distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                   memory_limit=0) as cluster, distributed.Client(cluster) as client:
         t0 = time.perf_counter()
         api.scan(index, [corpus], out, fmt="jsonl", scheduler=client, unit_size=UNIT_MIB << 20)
@@ -102,8 +105,8 @@ def markdown(r: dict[str, Any] | None) -> list[str]:
         (f"**A sharded index on Dask** (`benchmarks/dask_shards.py`): {r['posts']:,} synthetic posts built with "
          f"`--shards {r['shards']}` in {r['build_seconds']:.1f} s ({mib(total):,.0f} MiB), a "
          f"{mib(r['corpus_bytes']):,.0f} MiB corpus cut into {UNIT_MIB} MiB units, scanned on a LocalCluster of worker "
-         "processes (one thread each; the cluster's start is not timed). Each worker opens only the shards it owns "
-         "(shard s to worker s mod W); *resident* is the most any worker held of index files in memory (its "
+         "processes (one thread each; the cluster's start is not timed; work stealing off). Each worker opens only the "
+         "shards it owns (shard s to worker s mod W); *resident* is the most any worker held of index files in memory (its "
          "`/proc/self/smaps`) after the scan. This machine has 2 cores: 4 workers share them."),
         "",
         table(["run", "scan s", f"speed-up vs {workers[0]} worker{'s' if workers[0] > 1 else ''}", "shards opened per worker", "index resident (largest worker)",

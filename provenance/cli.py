@@ -319,7 +319,8 @@ def scan(
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per unit (file "
                                                      "or part of one) on that cluster; index and corpus must be readable "
                                                      "by every worker. With a sharded index (index build --shards), each "
-                                                     "worker opens only the shards it owns."),
+                                                     "worker opens only the shards it owns (start the scheduler with "
+                                                     "work stealing off: docs/SCALE.md)."),
     resume: bool = typer.Option(False, help="Reuse the units already scanned into OUT (unchanged files, same index "
                                             "and parameters): continue an interrupted scan, or re-scan only changed files."),
     unit_size: str = typer.Option("256MiB", "--unit-size", metavar="SIZE",

@@ -24,6 +24,7 @@ from provenance.errors import InputError, ParameterError
 from provenance.params import ScanParams
 
 distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402  (with distributed)
 
 
 
@@ -160,7 +161,8 @@ def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, fo
     params = ScanParams(batch_size=50)
     local = api.scan(index, [corpus_dir], params=params)
     root = str(four_shards.path.resolve())
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with dask.config.set({"distributed.scheduler.work-stealing": False}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
             remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=50_000)
             opened = client.run(opened_shards)

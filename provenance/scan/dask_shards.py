@@ -14,6 +14,11 @@ Shard ``s`` is *owned* by worker ``s mod W`` (workers in address order). Per uni
    owners, in a second small task per shard, how many of their posts hold the shingles of the short
    spans it found (:func:`provenance.match.shared.shard_shares`).
 
+A shard task's worker restriction is loose (``allow_other_workers``), so that a lost owner's tasks
+run elsewhere; with the scheduler's work stealing on (Dask's default), an idle worker also takes
+shard tasks from a busy owner and maps that shard too. For a sharded index, run the scheduler with
+``DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING=False``.
+
 The unit and find tasks are pure functions of their inputs: a worker lost mid-scan loses only
 tasks that Dask runs again elsewhere (a shard's task may run on a worker that does not own it,
 which then opens that shard too), and the results are the same bytes as a scan in one process. A
@@ -23,6 +28,7 @@ be recomputed) is submitted again by its unit task, which still holds the batch.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -149,14 +155,39 @@ def unit_on_shards(top: str, checksum: str, refs: Sequence[ShardRef], owners: Se
     """A unit task: read and scan ``file``, the shards matched by their owners (see the module)."""
     from distributed import get_worker, worker_client
 
-    index = open_index(top, verify=False, key=key, with_shards=False)
-    if index.checksum != checksum:
-        raise IndexFormatError(f"{top}: the index on this worker differs from the client's "
-                               f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
+    scanners = _UNIT_SCANNERS.__dict__.setdefault("by_index", {})
+    scanner = scanners.get((top, checksum))
+    if scanner is None:
+        index = open_index(top, verify=False, key=key, with_shards=False)
+        if index.checksum != checksum:
+            raise IndexFormatError(f"{top}: the index on this worker differs from the client's "
+                                   f"(manifest sha256 {index.checksum[:12]} != {checksum[:12]})")
+        scanners.clear()
+        scanner = scanners[(top, checksum)] = Scanner(index, params, prefilter, shards=_NO_SHARDS)
+    scanner.params, scanner.prefilter = params, prefilter
     with worker_client() as client:  # (the task leaves the worker's thread pool while it waits)
-        shards = RemoteShards(client, refs, owners, key, get_worker().address, index.params.max_key_posts)
-        scanner = Scanner(index, params, prefilter, shards=shards)
-        return scan_unit(index, file, text_field, id_field, params, None, scanner=scanner)
+        scanner.shards = RemoteShards(client, refs, owners, key, get_worker().address, scanner.index.params.max_key_posts)
+        try:
+            return scan_unit(scanner.index, file, text_field, id_field, params, None, scanner=scanner)
+        finally:
+            scanner.shards = _NO_SHARDS
+
+
+# A unit task's scanner (its token hasher's vocabulary warm) is kept across the tasks one thread runs:
+# a task waiting on its shards leaves the thread pool, so several may run at once, each in a thread of its own.
+_UNIT_SCANNERS = threading.local()
+
+
+class _Between:
+    """The shards of a kept scanner between tasks: none (each task gives its own)."""
+
+    def find(self, *args: Any) -> list[list[Found]]:
+        raise RuntimeError("a unit task's scanner used outside its task")
+
+    shared = find
+
+
+_NO_SHARDS = _Between()
 
 
 def shard_owners(client: Any, n_shards: int) -> list[str]:
