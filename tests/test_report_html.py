@@ -3,6 +3,7 @@ installed by .ci/run when missing) without console errors, showing the scan's ke
 
 from __future__ import annotations
 
+from html import unescape
 import json
 import re
 import shutil
@@ -140,17 +141,31 @@ def test_screenshots_at_desktop_and_phone_widths(cli_index, report, tmp_path: Pa
     assert struct.unpack(">II", png[16:24]) == (width, height)  # IHDR: the window's size
     assert len(png) > 40_000  # text and charts, not an empty page (a blank one is a few KB)
     # nothing wider than the window: a script added to a copy of the page paints the page green when it
-    # does not scroll sideways, red when it does (measured again when the screenshot sizes the window)
+    # does not scroll sideways, red when it does. It measures once the page has loaded and laid out (two
+    # animation frames after `load`) and again on every resize; Chromium waits for it (virtual time) before
+    # the screenshot. The same script names the elements wider than the window in the DOM, for the message.
     probe = tmp_path / "probe.html"
     probe.write_text(texts.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
     probe_shot = tmp_path / f"{device}-probe.png"
-    chromium(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={probe_shot}", probe.as_uri())
-    assert first_pixel(probe_shot.read_bytes()) == (0, 255, 0), f"the page is wider than {width} px"
+    settle = ["--virtual-time-budget=3000", f"--window-size={width},{height}", "--hide-scrollbars"]
+    chromium(*settle, f"--screenshot={probe_shot}", probe.as_uri())
+    if first_pixel(probe_shot.read_bytes()) != (0, 255, 0):
+        dom = chromium(*settle, "--dump-dom", probe.as_uri()).stdout
+        wide = re.search(r'data-overflow="([^"]*)"', dom)
+        pytest.fail(f"the page is wider than {width} px: {unescape(wide.group(1)) if wide else 'no element named'}")
 
 
-PROBE = """<script>function probe() { var d = document.documentElement;
-  d.style.background = d.scrollWidth > d.clientWidth ? "rgb(255,0,0)" : "rgb(0,255,0)"; }
-probe(); window.addEventListener("resize", probe);</script>"""
+PROBE = """<script>function probe() {
+  var d = document.documentElement, wide = [];
+  d.style.background = d.scrollWidth > d.clientWidth ? "rgb(255,0,0)" : "rgb(0,255,0)";
+  document.querySelectorAll("body *").forEach(function (e) {
+    var r = e.getBoundingClientRect();
+    if (r.right > d.clientWidth + 0.5) wide.push(e.tagName + "." + e.className + " " + Math.round(r.right) + "px");
+  });
+  d.setAttribute("data-overflow", d.scrollWidth + " > " + d.clientWidth + ": " + wide.slice(0, 5).join(", "));
+}
+window.addEventListener("load", function () { requestAnimationFrame(function () { requestAnimationFrame(probe); }); });
+window.addEventListener("resize", probe);</script>"""
 
 
 def first_pixel(png: bytes) -> tuple[int, int, int]:
