@@ -30,7 +30,7 @@ import polars as pl
 
 from provenance import api
 from provenance.index import Index
-from provenance.normalize import tokenize_with_offsets
+from provenance.text.offsets import tokenize_with_offsets
 from provenance.params import ScanParams
 from provenance.report import split_generic
 
@@ -395,7 +395,7 @@ def partial_quotes(ps: plant.PlantedSet, index: Index, rng: random.Random, log: 
     """Half-posts quoted verbatim: ``n`` unplanted posts of 20+ tokens, each cut to a run of its words
     holding 50-70 % of its tokens (at least 10), put in quotes at a paragraph or sentence boundary of
     a sampled document (one quote per document copy); the share of (post, document) pairs found."""
-    from provenance.normalize import normalize
+    from provenance.text.normalize import normalize
 
     planted = set(ps.truth["post_id"].to_list())
     pool = [p for p in ps.posts if p.id not in planted and len(normalize(p.text).split()) >= 20]

@@ -9,8 +9,8 @@ Three labeled pair sets from the shared data folder:
 * ``clough_stevenson_short_answer_reuse`` — 95 student answers graded cut / light / heavy / non against
   the Wikipedia source text of their task.
 
-Every text becomes the project's shingle set: ``provenance.normalize.normalize``, tokens ``TOKEN_RE``, word
-n-grams with n = ``IndexParams().ngram`` hashed by ``provenance.shingle.batch_shingles``, deduplicated. For
+Every text becomes the project's shingle set: ``provenance.text.normalize.normalize``, tokens ``TOKEN_RE``, word
+n-grams with n = ``IndexParams().ngram`` hashed by ``provenance.text.shingles.batch_shingles``, deduplicated. For
 each pair the module computes containment ``|A∩B|/|A|`` (the left text inside the right one), Jaccard
 ``|A∩B|/|A∪B|`` and the share of the left text's tokens covered by its shingles found in the right text,
 then per dataset and score: distributions per class, a precision/recall table, ROC AUC and the best-F1
@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from provenance.params import IndexParams, ScanParams
-from provenance.shingle import TokenHasher, batch_shingles
+from provenance.text.shingles import TokenHasher, batch_shingles
 
 from .common import DEFAULT_DATA, Context, Section, emit, table
 

@@ -28,7 +28,7 @@ import polars as pl
 from provenance import api
 from provenance.demo import check_against_truth
 from provenance.params import IndexParams, ScanParams
-from provenance.shingle import TokenHasher, batch_shingles
+from provenance.text.shingles import TokenHasher, batch_shingles
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -59,7 +59,7 @@ def measure(ctx: Context, posts_file: Path, n_posts: int, corpus: Path, memory_l
     """Build the sharded index of ``posts_file`` and run every configuration (with ``ctx.quick``: 2
     workers only); the figures."""
     from provenance import api
-    from provenance.spill import parse_size
+    from provenance.index.spill import parse_size
 
     root = ctx.work / "scale" / f"sharded-n{n_posts}"
     index = root / "index"

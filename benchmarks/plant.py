@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from provenance.normalize import TOKEN_RE, normalize
+from provenance.text.normalize import TOKEN_RE, normalize
 
 # ------------------------------------------------------------------------------------------ constants
 
@@ -238,7 +238,7 @@ def sample_docs(docs: Sequence[Doc], n: int, rng: random.Random, *, min_chars: i
 
 
 def tokens(text: str) -> list[str]:
-    """The scanner's tokens of ``text``: word runs of ``provenance.normalize.normalize(text)``."""
+    """The scanner's tokens of ``text``: word runs of ``provenance.text.normalize.normalize(text)``."""
     return TOKEN_RE.findall(normalize(text))
 
 

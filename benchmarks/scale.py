@@ -103,7 +103,7 @@ def _dir_bytes(path: Path) -> dict[str, int]:
 
 def _child_build(posts: Path, index_dir: Path, memory_limit: str) -> dict[str, Any]:
     from provenance import api
-    from provenance.spill import parse_size
+    from provenance.index.spill import parse_size
 
     t0 = time.perf_counter()
     index = api.build_index([posts], index_dir, fmt="csv", force=True, memory_limit=parse_size(memory_limit))

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from .version import __version__  # noqa: E402
 from .errors import IndexFormatError, InputError, ParameterError, ProvenanceError, SecretKeyError  # noqa: E402
 from .keys import Key  # noqa: E402
 from .params import IndexParams, ScanParams  # noqa: E402

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 import xxhash
 
-from . import __version__
+from .version import __version__
 from .checkpoint import Checkpoint
 from .errors import InputError, ParameterError, Skipped, skipping
 from .evidence import repin_results, unit_record, write_evidence
@@ -27,7 +27,7 @@ from .estimate import Tally, estimates, share_estimates
 from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index
 from .keys import Key
 from .match.background import default_background
-from .normalize import replace_surrogates
+from .text.normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .io import Batch, InputFile, expand_inputs, file_size, split_units
 from .report import MATCH_SCHEMA, split_generic, write_outputs

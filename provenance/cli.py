@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
 
-from . import __version__
+from .version import __version__
 from .errors import ParameterError, ProvenanceError, Skipped
 from .params import IndexParams, ScanParams
 
@@ -221,7 +221,7 @@ def _show_skipped(skipped: Skipped, where: str) -> None:
 
 
 def _size_option(text: str, option: str) -> int:
-    from .spill import parse_size
+    from .index.spill import parse_size
 
     try:
         size = parse_size(text)

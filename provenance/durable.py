@@ -18,6 +18,7 @@ import ctypes.util
 import hashlib
 import json
 import os
+import threading
 import re
 import shutil
 import socket
@@ -226,3 +227,25 @@ def exchange(a: Path, b: Path) -> bool:
     if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not on this file system or kernel
         return False
     raise OSError(err, os.strerror(err), str(a))
+
+
+class BackgroundCheck:
+    """``fn(*args)`` in a daemon thread (hashing releases the GIL): :meth:`result` waits and re-raises
+    its exception. A daemon, so that a process stopping on an error does not wait for it."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:  # handed to result()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="index-sha256", daemon=True)
+        self._thread.start()
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from . import __version__
+from .version import __version__
 from .errors import ProvenanceError, skipping
 from .index import Index, open_index
 from .keys import Key

@@ -4,9 +4,9 @@ A key is raw bytes (at least :data:`MIN_KEY_BYTES`), read from a file as they ar
 derived from it with HMAC-SHA256, each under its own label, so that neither reveals the other:
 
 * the *token subkey*, ``HMAC-SHA256(key, "provenance/token-hash/v1")`` (32 bytes): the key of the
-  keyed BLAKE2b that hashes every token (:class:`provenance.shingle.TokenHasher`);
+  keyed BLAKE2b that hashes every token (:class:`provenance.text.shingles.TokenHasher`);
 * the *shingle subkey*, ``HMAC-SHA256(key, "provenance/shingle-hash/v1")``, first 16 bytes: the key
-  of the SipHash-2-4 that finishes every shingle hash and exact key (:func:`provenance.shingle.siphash24`);
+  of the SipHash-2-4 that finishes every shingle hash and exact key (:func:`provenance.text.hashing.siphash24`);
 * the *fingerprint*, ``HMAC-SHA256(key, "provenance/key-fingerprint/v1")``, first 16 bytes in hex:
   stored in the index manifest, so that a scan can tell the right key from a wrong one.
 

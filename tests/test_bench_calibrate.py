@@ -12,9 +12,9 @@ import pytest
 
 from benchmarks import calibrate as cal
 from benchmarks.common import Context
-from provenance.normalize import TOKEN_RE, normalize
+from provenance.text.normalize import TOKEN_RE, normalize
 from provenance.params import IndexParams
-from provenance.shingle import shingle_hash
+from provenance.text.hashing import shingle_hash
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -15,7 +15,8 @@ from provenance import api
 from provenance.errors import InputError, ParameterError
 from provenance.index import KeyFilter, find_in, open_index
 from provenance.params import IndexParams
-from provenance.spill import HashSpill, NpyWriter, parse_size, stable_argsort
+from provenance.arrays import stable_argsort
+from provenance.index.spill import HashSpill, NpyWriter, parse_size
 
 from conftest import POSTS_CSV, run_cli
 
@@ -64,7 +65,7 @@ def test_tiny_limit_really_spills(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def text_shingles(index) -> np.ndarray:
     """The shingle hashes of the index's posts (the fixture CSV, in order) hashed again from their
     texts, laid out as the index lays them out (shingled posts only)."""
-    from provenance.shingle import batch_shingles
+    from provenance.text.shingles import batch_shingles
 
     posts = pl.read_csv(POSTS_CSV, infer_schema=False)
     assert posts["tweet_id"].to_list() == index.posts["post_id"].to_list()

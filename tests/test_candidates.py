@@ -1,4 +1,4 @@
-"""Tests for provenance.candidates: the scan's shortcut (key occurrences + frequent shingles only)
+"""Tests for provenance.match.candidates: the scan's shortcut (key occurrences + frequent shingles only)
 finds exactly the hits of the direct all-shingles join, and candidate filtering drops no pair that
 verification would accept."""
 
@@ -14,10 +14,10 @@ from conftest import PLANTED, POSTS_CSV
 from provenance import api
 from provenance.match import matcher as matcher_module
 from provenance.match.matcher import PostMatcher
-from provenance.candidates import containment_candidates, pair_hits, pair_hits_from_keys
+from provenance.match.candidates import containment_candidates, pair_hits, pair_hits_from_keys
 from provenance.params import IndexParams, ScanParams
-from provenance.shingle import batch_shingles
-from provenance.verify import CANDIDATE_SHARE
+from provenance.text.shingles import batch_shingles
+from provenance.match.verify import CANDIDATE_SHARE
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index
 
 @pytest.mark.parametrize("value_bits", [3, 40, 64])  # 64: no room for row numbers, the stable argsort
 def test_sort_with_order_is_a_stable_sort(value_bits: int) -> None:
-    from provenance.candidates import _sort_with_order
+    from provenance.match.candidates import _sort_with_order
 
     rng = np.random.default_rng(value_bits)
     for n in (0, 1, 5, 10_000):
@@ -102,7 +102,7 @@ def test_sort_with_order_is_a_stable_sort(value_bits: int) -> None:
 def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram,
                           min_hits=None):
     """The candidates by their definition, one stable argsort over every (document, post, occurrence) row."""
-    from provenance.candidates import expand_ranges, find_in
+    from provenance.match.candidates import expand_ranges, find_in
 
     where, key = find_in(index.keys, index.keys_filter, sb.hashes)
     doc = np.searchsorted(sb.offsets, where, side="right") - 1

@@ -235,7 +235,7 @@ class _CancellingClient:
 def test_a_cancelled_shard_task_is_submitted_again_and_counted_once(four_shards) -> None:
     from provenance.estimate import Tally
     from provenance.scan.dask_shards import ATTEMPTS, RemoteShards
-    from provenance.shingle import batch_shingles
+    from provenance.text.shingles import batch_shingles
 
     texts = [json.loads(line)["text"] for line in gzip.open(PLANTED, "rt", encoding="utf-8")][:60]
     sb = batch_shingles(texts, 3, four_shards.token_hasher(), lines=True)

@@ -233,7 +233,7 @@ def test_a_long_post_many_accounts_posted_is_a_copy_of_each(shared_index: Path):
 def test_shared_posts_equal_their_definition(shared_index: Path):
     from provenance.index import open_index
     from provenance.match.shared import _posts_per_shingle, shared_posts
-    from provenance.shingle import batch_shingles
+    from provenance.text.shingles import batch_shingles
 
     ix = open_index(shared_index)
     spans = [MUSEUM, "Art day @ The Museum", RETWEET, "the storm damage", "nothing here at all", "", "Harbor Lights Bistro"]

@@ -19,9 +19,9 @@ from provenance import api
 from provenance.durable import sealed_json
 from provenance.errors import IndexFormatError, InputError, ParameterError
 from provenance.index import Index, open_index
-from provenance.normalize import NORMALIZATION, normalize
+from provenance.text.normalize import NORMALIZATION, normalize
 from provenance.params import IndexParams, ScanParams
-from provenance.shingle import TokenHasher, batch_shingles
+from provenance.text.shingles import TokenHasher, batch_shingles
 
 from conftest import FIX, PLANTED, POSTS_CSV, run_cli
 

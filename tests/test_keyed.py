@@ -23,11 +23,11 @@ from provenance import api
 from provenance.demo import check_against_truth, fixtures_dir
 from provenance.errors import SecretKeyError
 from provenance.keys import Key, fingerprint, shingle_subkey, token_subkey
-from provenance.normalize import TOKEN_RE, normalize
+from provenance.text.normalize import TOKEN_RE, normalize
 from provenance.params import IndexParams, ScanParams
-from provenance.shingle import (TokenHasher, batch_shingles, sequence_keys, shingle_hash, siphash24, siphash24_bytes,
-                                text_key)
-from provenance.sketch import band_keys, minhash
+from provenance.text.shingles import TokenHasher, batch_shingles
+from provenance.text.hashing import sequence_keys, shingle_hash, siphash24, siphash24_bytes, text_key
+from provenance.index.sketch import band_keys, minhash
 
 MASK32 = (1 << 32) - 1
 NO_INDEX = lambda summary: {k: v for k, v in summary.items() if k != "index"}  # noqa: E731

@@ -1,4 +1,4 @@
-"""Tests for provenance.normalize: the normalization cases, offsets back into the original text,
+"""Tests for provenance.text.normalize: the normalization cases, offsets back into the original text,
 and properties (idempotence, no crash, polars tokenizer agreement) over arbitrary Unicode text.
 
 Findings documented here (see the tests for the exact inputs):
@@ -28,8 +28,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from provenance.normalize import TOKEN_RE, fold_char, normalize, normalize_with_offsets, tokenize_with_offsets
-from provenance.shingle import tokenize_batch
+from provenance.text.normalize import TOKEN_RE, fold_char, normalize
+from provenance.text.offsets import normalize_with_offsets, tokenize_with_offsets
+from provenance.text.shingles import tokenize_batch
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -496,9 +497,9 @@ span_heavy = st.lists(st.one_of(st.sampled_from(_SPAN_HEAVY), _script_char), max
 @PROP
 @given(st.one_of(texts, span_heavy))
 def test_fold_equals_folding_each_character(text: str) -> None:
-    from provenance.normalize import _fold
+    from provenance.text.normalize import fold_text
 
-    assert _fold(text) == "".join(fold_char(c) for c in text)
+    assert fold_text(text) == "".join(fold_char(c) for c in text)
 
 
 @PROP
@@ -506,10 +507,10 @@ def test_fold_equals_folding_each_character(text: str) -> None:
 @example("rt \t@a:b...c...&amp;@d")
 @example("x..... @@a rt@b ...rt  @c")
 def test_span_search_at_possible_starts_equals_a_full_regex_scan(text: str) -> None:
-    from provenance.normalize import _SPANS, _decode_entities, _fold, _span_matches
+    from provenance.text.normalize import _SPANS, _decode_entities, fold_text, span_matches
 
-    folded = _decode_entities(_fold(text))
-    assert [(m.start(), m.end(), m.lastgroup) for m in _span_matches(folded)] == \
+    folded = _decode_entities(fold_text(text))
+    assert [(m.start(), m.end(), m.lastgroup) for m in span_matches(folded)] == \
            [(m.start(), m.end(), m.lastgroup) for m in _SPANS.finditer(folded)]
 
 
@@ -517,13 +518,13 @@ def test_span_search_at_possible_starts_equals_a_full_regex_scan(text: str) -> N
 @given(st.lists(st.one_of(texts, span_heavy), max_size=12))
 @example(["abc rt", "@user: hi", "http://t.co/x", "y...", "&amp", ";z"])
 def test_batch_normalization_equals_one_text_at_a_time(batch: list[str]) -> None:
-    from provenance.normalize import normalize_batch
+    from provenance.text.normalize import normalize_batch
 
     assert normalize_batch(batch) == [normalize(t) for t in batch]
 
 
 def test_batch_normalization_on_real_texts(tweets: list[str], docs: list[str]) -> None:
-    from provenance.normalize import normalize_batch
+    from provenance.text.normalize import normalize_batch
 
     for batch in (tweets[:500], docs[:50], tweets[500:600] + docs[50:60] + ["", "a\x00b @c"]):
         assert normalize_batch(batch) == [normalize(t) for t in batch]

@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from provenance.normalize import token_spans
+from provenance.text.offsets import token_spans
 from provenance.text.offsets import token_spans_many
 from tests.conftest import PLANTED
 from tests.test_properties import props

@@ -33,7 +33,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from provenance.normalize import TOKEN_RE, fold_char, normalize, normalize_with_offsets, tokenize_with_offsets
+from provenance.text.normalize import TOKEN_RE, fold_char, normalize
+from provenance.text.offsets import normalize_with_offsets, tokenize_with_offsets
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 POSTS_CSV = FIX / "posts" / "airline_tweets.csv"
@@ -117,7 +118,7 @@ def test_fold_is_a_fixed_point_for_every_code_point() -> None:
     ASCII, letters and decimal digits (what ``re`` and polars agree on); an ``&`` in it is all of it
     (the entity decoding's termination argument); and the vectorized fold (``str.lower`` for ASCII
     runs, the translate table, the per-character lengths behind the offsets) agrees with ``fold_char``."""
-    from provenance.normalize import _fold, _fold_with_offsets
+    from provenance.text.normalize import fold_text, _fold_with_offsets
 
     everything = "".join(map(chr, range(0x110000)))
     folds = [fold_char(c) for c in everything]
@@ -127,17 +128,17 @@ def test_fold_is_a_fixed_point_for_every_code_point() -> None:
            or ("&" in f and f != "&")]
     assert bad == []
     folded, src = _fold_with_offsets(everything)
-    assert folded == _fold(everything) == "".join(folds)
+    assert folded == fold_text(everything) == "".join(folds)
     assert np.array_equal(src, np.repeat(np.arange(0x110000), [len(f) for f in folds]))
 
 
 def test_every_named_entity_folds_to_no_ampersand_or_to_one_alone() -> None:
     """With the code points above, this bounds entity decoding: what an entity decodes to folds to no
     ``&``, to ``&`` alone, or (a legacy entity without ``;``) to ``&`` and the rest of its name."""
-    from provenance.normalize import _fold
+    from provenance.text.normalize import fold_text
 
     bad = {name: value for name, value in html.entities.html5.items()
-           if "&" in _fold(value) and _fold(value) != "&"}
+           if "&" in fold_text(value) and fold_text(value) != "&"}
     assert bad == {}
     assert normalize("&ampx; &amplt;3") == normalize("&x; <3")  # the legacy case
 
@@ -156,13 +157,13 @@ entity_soup = st.lists(st.sampled_from(_ENTITY_BITS), max_size=40).map("".join)
 def test_fast_entity_decoding_equals_the_linear_pass(text: str) -> None:
     """``_decode_entities`` (a regex pass, then the linear pass only when nested entities are left)
     and its offset-keeping twin give what the linear character-by-character pass gives."""
-    from provenance.normalize import _decode_entities, _decode_entities_mapped, _decode_nested, _fold
+    from provenance.text.normalize import _decode_entities, decode_entities_mapped, _decode_nested, fold_text
 
-    folded = _fold(text)
+    folded = fold_text(text)
     out, starts, ends = _decode_nested(folded)
     assert _decode_entities(folded) == out
     idx = np.arange(len(folded), dtype=np.int64)
-    m_out, m_starts, m_ends = _decode_entities_mapped(folded, idx, idx + 1)
+    m_out, m_starts, m_ends = decode_entities_mapped(folded, idx, idx + 1)
     assert (m_out, m_starts.tolist(), m_ends.tolist()) == (out, starts, ends)
 
 
@@ -256,7 +257,8 @@ def test_no_text_crashes_the_shingler_and_shapes_are_consistent(batch: list[str]
     pure-Python reference (tokens by ``re``, hashes by ``shingle_hash``/``text_key``)."""
     import xxhash
 
-    from provenance.shingle import TokenHasher, batch_shingles, sequence_keys, shingle_hash, text_key
+    from provenance.text.shingles import TokenHasher, batch_shingles
+    from provenance.text.hashing import sequence_keys, shingle_hash, text_key
 
     sb = batch_shingles(batch, n, TokenHasher(seed), lines=lines)
     tokens = [TOKEN_RE.findall(normalize(t)) for t in batch]
@@ -292,7 +294,7 @@ def test_token_hashes_do_not_depend_on_the_vocabulary_cache(batches: list[list[s
     import polars as pl
     import xxhash
 
-    from provenance.shingle import TokenHasher
+    from provenance.text.shingles import TokenHasher
 
     hasher = TokenHasher(3, max_vocab=max_vocab)
     for words in batches:
@@ -443,7 +445,7 @@ def test_lone_surrogates_in_documents_crash_no_scan(indexed: Indexed, corpus: li
     it finds with U+FFFD in their place, and ``doc_text`` is the span with U+FFFD for them (it must
     go to Parquet). Before, a surrogate inside a matched span crashed the scan."""
     from provenance import api
-    from provenance.normalize import replace_surrogates
+    from provenance.text.normalize import replace_surrogates
 
     def spoil(text: str) -> str:
         at = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=4), label="where"))
@@ -501,8 +503,8 @@ def test_signatures_do_not_depend_on_batch_size_or_post_order(indexed: Indexed, 
     """MinHash signatures computed batch by batch, for any subset of the posts in any order and any
     batch sizes (one token cache throughout, as an index build has), are the same per post id, and
     equal the signatures the index stores (the empty-set signature for posts too short to shingle)."""
-    from provenance.shingle import TokenHasher, batch_shingles
-    from provenance.sketch import minhash
+    from provenance.text.shingles import TokenHasher, batch_shingles
+    from provenance.index.sketch import minhash
 
     index = indexed.index
     p = index.params

@@ -1,4 +1,4 @@
-"""Tests for provenance.shingle and provenance.sketch: the n-gram hash against its documented
+"""Tests for provenance.text.hashing, provenance.text.shingles and provenance.index.sketch: the n-gram hash against its documented
 definition, the vectorized batch against the one-shingle reference, MinHash signatures and LSH
 parameters/candidates against datasketch as the oracle."""
 
@@ -17,11 +17,12 @@ import pytest
 import xxhash
 
 from provenance import api
-from provenance.candidates import jaccard_candidates
-from provenance.normalize import TOKEN_RE, normalize
+from provenance.match.candidates import jaccard_candidates
+from provenance.text.normalize import TOKEN_RE, normalize
 from provenance.params import IndexParams
-from provenance.shingle import ShingleBatch, TokenHasher, batch_shingles, combine, fold_rows, sequence_keys, shingle_hash, text_key
-from provenance.sketch import band_keys, lsh_params, minhash, permutations
+from provenance.text.shingles import ShingleBatch, TokenHasher, batch_shingles
+from provenance.text.hashing import combine, fold_rows, sequence_keys, shingle_hash, text_key
+from provenance.index.sketch import band_keys, lsh_params, minhash, permutations
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 MASK64 = (1 << 64) - 1
@@ -328,7 +329,7 @@ def test_lsh_params_equal_datasketch(threshold: float, num_perm: int) -> None:
 def test_known_lsh_params_equal_datasketch() -> None:
     from datasketch.lsh import _optimal_param
 
-    from provenance.sketch import KNOWN_LSH_PARAMS
+    from provenance.index.sketch import KNOWN_LSH_PARAMS
 
     for (threshold, num_perm), br in KNOWN_LSH_PARAMS.items():
         assert tuple(int(x) for x in _optimal_param(threshold, num_perm, 0.5, 0.5)) == br

@@ -19,8 +19,8 @@ import xxhash
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from provenance.normalize import TOKEN_RE, _fold, normalize, replace_surrogates
-from provenance.shingle import TokenHasher, batch_shingles
+from provenance.text.normalize import TOKEN_RE, fold_text, normalize, replace_surrogates
+from provenance.text.shingles import TokenHasher, batch_shingles
 from provenance.text.vectorized import fold, normalize_buffer, to_buffer, tokenize
 from tests.conftest import PLANTED, POSTS_CSV
 from tests.test_properties import _SPECIAL, _SYNTAX, _WORDS, fragment, props, texts
@@ -55,10 +55,10 @@ def test_fold_of_every_code_point_is_the_reference_fold() -> None:
     all meet ASCII and each other."""
     everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
     folded = fold(to_buffer([everything]))
-    assert folded.text(0) == _fold(everything)
+    assert folded.text(0) == fold_text(everything)
     pieces = [everything[i : i + 97] + "AbC" for i in range(0, len(everything), 97)]
     folded = fold(to_buffer(pieces))
-    assert [folded.text(j) for j in range(len(pieces))] == [_fold(p) for p in pieces]
+    assert [folded.text(j) for j in range(len(pieces))] == [fold_text(p) for p in pieces]
 
 
 @props(300)
@@ -68,7 +68,7 @@ def test_fold_of_every_code_point_is_the_reference_fold() -> None:
 def test_fold_of_any_batch(batch: list[str]) -> None:
     folded = fold(to_buffer(batch))
     assert len(folded.offsets) == len(batch) + 1
-    assert [folded.text(j) for j in range(len(batch))] == [_fold(t) for t in batch]
+    assert [folded.text(j) for j in range(len(batch))] == [fold_text(t) for t in batch]
     assert not folded.data[folded.size :].any()  # the padding stays zero
 
 
@@ -134,9 +134,9 @@ def test_rust_span_pattern_matches_where_the_python_one_does(batch: list[str]) -
     of the bytes 0x1c-0x1f."""
     import polars as pl
 
-    from provenance.normalize import SPANS_RUST, _replace_spans
+    from provenance.text.normalize import SPANS_RUST, _replace_spans
 
-    folded = [f for f in (_fold(replace_surrogates(t)) for t in batch)
+    folded = [f for f in (fold_text(replace_surrogates(t)) for t in batch)
               if "&" not in f and not any("\x1c" <= c <= "\x1f" for c in f)]
     got = pl.Series(folded, dtype=pl.String).str.replace_all(SPANS_RUST, " ").to_list()
     assert got == [_replace_spans(f) for f in folded]
@@ -174,7 +174,8 @@ def test_scan_outputs_are_byte_identical_without_the_prefilter(api_index, tmp_pa
 
 def test_index_built_from_the_fast_path_is_the_reference_index(tmp_path, monkeypatch) -> None:
     """An index is built through batch_shingles too: its files do not depend on the text path."""
-    from provenance import api, shingle
+    from provenance import api
+    from provenance.text import shingles as shingle
     from provenance.index import build as index_module
 
     fast = api.build_index([POSTS_CSV], tmp_path / "fast", id_field="tweet_id")

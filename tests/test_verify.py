@@ -1,4 +1,4 @@
-"""Tests for provenance.verify (best region, containment, prefix measures, exact Jaccard) and
+"""Tests for provenance.match.verify (best region, containment, prefix measures, exact Jaccard) and
 provenance.estimate.covered_chars, against brute-force references."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provenance.estimate import covered_chars
-from provenance.normalize import TOKEN_RE, normalize
-from provenance.shingle import TokenHasher, batch_shingles
-from provenance.verify import best_region, exact_jaccard, verify_pair as _verify_pair
+from provenance.text.normalize import TOKEN_RE, normalize
+from provenance.text.shingles import TokenHasher, batch_shingles
+from provenance.match.verify import best_region, exact_jaccard, verify_pair as _verify_pair
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 N = 3
@@ -302,7 +302,7 @@ def test_judge_prefix_needs_a_long_enough_compact_prefix() -> None:
     """A cut-off copy is judged on the post's prefix only when that prefix has min_span_tokens tokens
     and the document region is about as compact as the prefix (the planted-benchmark false pairs)."""
     from provenance.params import ScanParams
-    from provenance.verify import Region, judge
+    from provenance.match.verify import Region, judge
 
     p = ScanParams()  # min_span_tokens 6, slack 0.25
     post_tokens = 20  # 18 shingles; only the prefix is found
@@ -324,7 +324,7 @@ def test_judge_prefix_needs_a_long_enough_compact_prefix() -> None:
 
 def _many(cases: list[tuple[list[int], list[int]]], slack: float):
     """verify_many over ``(doc, post)`` cases that share at least one value, and the one-by-one regions."""
-    from provenance.verify import verify_many
+    from provenance.match.verify import verify_many
 
     hit_pos, hit_val, post_val, hit_off, post_off, distinct, refs = [], [], [], [0], [0], [], []
     for doc, post in cases:
@@ -366,7 +366,7 @@ def test_verify_many_makes_no_call_per_pair() -> None:
         if rng.random() < 0.3:  # a post value repeated in the document near the copy
             doc.insert(min(at + 3, len(doc)), post[0])
         cases.append((doc, post))
-    from provenance import verify as verify_module
+    from provenance.match import verify as verify_module
 
     calls = []
     original = verify_module.verify_pair
@@ -385,7 +385,7 @@ def test_verify_many_makes_no_call_per_pair() -> None:
                 min_size=1, max_size=30))
 def test_judge_many_equals_judge(rows) -> None:
     from provenance.params import ScanParams
-    from provenance.verify import METHOD_CONTAINMENT, METHOD_NONE, Region, Regions, judge, judge_many
+    from provenance.match.verify import METHOD_CONTAINMENT, METHOD_NONE, Region, Regions, judge, judge_many
 
     regions = []
     for first, extent, distinct, matched, covered, post_first, prefix_distinct, post_tokens in rows:

@@ -2,7 +2,7 @@
 (:mod:`.build`, :mod:`.write`), opened with every check (:mod:`.load`) as an :class:`Index`
 (:mod:`.store`), searched through sorted tables (:mod:`.lookup`)."""
 
-from .build import default_memory_limit
+from .spill import default_memory_limit
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, SKETCH_ARRAYS, SHORT, arrays_of, is_index
 from .load import open_index
 from .lookup import KeyFilter, find_in, lookup

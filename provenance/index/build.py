@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,31 +14,20 @@ from ..errors import InputError
 from ..keys import Key, align_subkey, as_key
 from ..match.align import token_codes
 from ..params import IndexParams
-from ..shingle import TokenHasher, batch_shingles, sequence_keys
-from ..sketch import band_keys, lsh_params, minhash
-from ..spill import HashSpill, NpyWriter, sorted_unique, stable_argsort
+from ..text.shingles import TokenHasher, batch_shingles
+from ..text.hashing import sequence_keys
+from .sketch import band_keys, lsh_params, minhash
+from ..arrays import sorted_unique, stable_argsort
+from .spill import HashSpill, NpyWriter, read_rows
 from .format import EMPTY, KINDS, SHINGLED, SHORT
 from .lookup import KeyFilter, find_in
 from .store import Index
 
-__all__ = ["Builder", "default_memory_limit"]
-
-
-def default_memory_limit() -> int:
-    """A quarter of the machine's physical memory (at least 256 MiB)."""
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        total = 4 << 30
-    return max(total // 4, 256 << 20)
-
-
+__all__ = ["Builder"]
 
 
 _POSTING = np.dtype([("h", "<u8"), ("p", "<u4"), ("pos", "<u4")])
 _PAIR = np.dtype([("h", "<u8"), ("p", "<u4")])
-
-
 
 
 def _pairs(h: NDArray[np.uint64], p: NDArray[np.uint32]) -> NDArray:
@@ -54,8 +42,6 @@ def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int
     new[1:] = h[1:] != h[:-1]
     run = np.cumsum(new) - 1
     return new, np.bincount(run)[run]
-
-
 
 
 class Builder:
@@ -377,7 +363,7 @@ class Builder:
             b = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
             b = min(max(b, a + 1), self.n_posts)
             base = offsets[a : b + 1] - offsets[a]
-            sh = _read_rows(self.shingles_path, int(offsets[a]), int(offsets[b]))
+            sh = read_rows(self.shingles_path, int(offsets[a]), int(offsets[b]))
             at = find_in(frequent, filt, sh)[0] if filt is not None else np.zeros(0, dtype=np.int64)
             post_of = np.searchsorted(base, at, side="right") - 1
             w_off.append(np.cumsum(np.bincount(post_of, minlength=b - a)) + total)
@@ -394,7 +380,7 @@ class Builder:
         w = self._writer("shingle_ids", dtype)
         step = max(self.range_limit // 8, 1 << 16)
         for a in range(0, self.n_shingles, step):
-            w.append(_read_rows(self.work / "shingle_ids.npy", a, min(a + step, self.n_shingles)).astype(dtype))
+            w.append(read_rows(self.work / "shingle_ids.npy", a, min(a + step, self.n_shingles)).astype(dtype))
         w.close()
 
     def _sorted_pairs(self, spills: list[HashSpill], keys_name: str, posts_name: str,
@@ -422,14 +408,3 @@ class Builder:
                 target, statistics=True)
         else:
             pl.concat(self.frames, how="diagonal_relaxed").write_parquet(target, statistics=True)
-
-
-
-
-def _read_rows(path: Path, start: int, stop: int) -> NDArray:
-    """Rows ``start:stop`` of a 1-D ``.npy`` file, read (not memory-mapped: the pages stay in the
-    page cache, not in this process)."""
-    with open(path, "rb") as f:
-        np.lib.format.read_magic(f)
-        _, _, dtype = np.lib.format.read_array_header_1_0(f)  # NpyWriter and np.save write version 1.0
-        return np.fromfile(f, dtype=dtype, count=stop - start, offset=start * dtype.itemsize)

@@ -56,7 +56,7 @@ three quarters of the bytes of an index of tweets.
 
 *Build in bounded memory.* Posts are read batch by batch; per-post arrays are appended to their files
 as they come, and the tables that must be sorted across all posts (postings, band keys, short-post
-keys, post ids) go through an external sort partitioned by hash range (:class:`~provenance.spill.HashSpill`):
+keys, post ids) go through an external sort partitioned by hash range (:class:`~provenance.index.spill.HashSpill`):
 records stay in memory up to a quarter of ``memory_limit``, then spill to one file per hash range;
 ranges are then sorted and written one at a time (a range larger than an eighth of the limit is
 split again). Sorted tables are the ranges concatenated in hash order, so the result does not depend

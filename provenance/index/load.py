@@ -4,50 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from .. import __version__
-from ..durable import DamagedFile, sha256_of, unseal
+from ..version import __version__
+from ..durable import BackgroundCheck, DamagedFile, sha256_of, unseal
 from ..errors import IndexFormatError, ParameterError
 from ..keys import Key, as_key
-from ..normalize import NORMALIZATION
+from ..text.normalize import NORMALIZATION
 from ..params import IndexParams
-from ..shingle import HASH_NAME, KEYED_HASH_NAME
-from ..sketch import SCHEME
+from ..text.hashing import HASH_NAME, KEYED_HASH_NAME
+from .sketch import SCHEME
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, arrays_of, is_index
 from .shards import ShardedIndex, open_shards
 from .store import Index, check_key
 
 __all__ = ["open_index"]
-
-
-class BackgroundCheck:
-    """``fn(*args)`` in a daemon thread (hashing releases the GIL): :meth:`result` waits and re-raises
-    its exception. A daemon, so that a process stopping on an error does not wait for it."""
-
-    def __init__(self, fn: Callable[..., None], *args: Any) -> None:
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                fn(*args)
-            except BaseException as e:  # handed to result()
-                self._error = e
-
-        self._thread = threading.Thread(target=run, name="index-sha256", daemon=True)
-        self._thread.start()
-
-    def result(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
 
 
 def _check_checksums(path: Path, files: dict[str, dict[str, Any]], names: list[str]) -> None:

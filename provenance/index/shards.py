@@ -38,7 +38,8 @@ from ..durable import fsync_dir
 from ..errors import IndexFormatError, ParameterError
 from ..keys import Key
 from ..params import IndexParams
-from ..spill import NpyWriter, sorted_unique
+from ..arrays import sorted_unique
+from .spill import NpyWriter
 from .format import MANIFEST, POST_TEXTS
 from .lookup import KeyFilter
 from .store import Index, KeyedByManifest

@@ -15,16 +15,17 @@ from ..arrays import expand_ranges
 from ..errors import IndexFormatError, ParameterError, SecretKeyError
 from ..keys import Key, as_key, short
 from ..params import IndexParams
-from ..shingle import TokenHasher
-from ..sketch import lsh_params
-from ..spill import HashSpill, sorted_unique
+from ..text.shingles import TokenHasher
+from .sketch import lsh_params
+from ..arrays import sorted_unique
+from .spill import HashSpill
 from .lookup import KeyFilter
 
 __all__ = ["Index", "KeyedByManifest", "check_key"]
 
 
 if TYPE_CHECKING:
-    from .load import BackgroundCheck
+    from ..durable import BackgroundCheck
 
 
 _BY_POST = np.dtype([("h", "<u8"), ("v", "<u8")])

@@ -12,17 +12,18 @@ from typing import Any, Callable, Iterable
 
 import polars as pl
 
-from .. import __version__
+from ..version import __version__
 from ..durable import (OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask, unseal,
                        write_failure)
 from ..errors import IndexFormatError, ParameterError, Skipped
 from ..keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key
 from ..match.align import CODE_NAME, KEYED_CODE_NAME
-from ..normalize import NORMALIZATION
+from ..text.normalize import NORMALIZATION
 from ..params import IndexParams
-from ..shingle import HASH_NAME, KEYED_HASH_NAME
-from ..sketch import SCHEME, lsh_params
-from .build import Builder, default_memory_limit
+from ..text.hashing import HASH_NAME, KEYED_HASH_NAME
+from .sketch import SCHEME, lsh_params
+from .build import Builder
+from .spill import default_memory_limit
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, POST_TEXTS, is_index
 from .load import open_index
 from .shards import MAX_SHARDS, ShardedIndex, shards_of, write_shards
@@ -96,7 +97,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     what does not fit spills to a work directory inside the new index directory.
 
     With ``key`` (at least 16 bytes of secret), every token hash is derived from the key (see
-    :mod:`provenance.shingle`) and the manifest records the key's fingerprint, never the key. Appending
+    :mod:`provenance.text.hashing`) and the manifest records the key's fingerprint, never the key. Appending
     to ``base`` needs the key it was built with (or none, if it was built without).
 
     ``shards`` > 1 writes a sharded index (:mod:`.shards`): the index over all posts is built first,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from provenance.errors import InputError, where
-from provenance.normalize import replace_surrogates
+from provenance.text.normalize import replace_surrogates
 
 from . import records
 from .batch import InputFile

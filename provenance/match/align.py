@@ -72,7 +72,7 @@ def token_codes(hashes: NDArray[np.uint64], posts: NDArray[np.integer], subkey: 
     h = np.asarray(hashes, dtype=np.uint64)
     if subkey is None:
         return (h & _LOW32).astype(np.uint32)
-    from ..shingle import siphash24
+    from ..text.hashing import siphash24
 
     mixed = h ^ (np.asarray(posts, dtype=np.uint64) * _POST_MIX)
     return (siphash24(mixed, subkey) & _LOW32).astype(np.uint32)

@@ -10,7 +10,7 @@ about once in ``2^b`` words of such text: 40 bits is once in about 10^12 words.
 
 The model (:class:`Background`) interpolates word unigram, bigram and trigram relative frequencies
 (Jelinek-Mercer smoothing, fixed weights :data:`LAMBDAS`; an unseen word gets the probability of a
-word seen half a time). Tokens are the scan's own (:mod:`provenance.normalize`), hashed with
+word seen half a time). Tokens are the scan's own (:mod:`provenance.text.normalize`), hashed with
 ``xxh3_64(token, seed=0)`` whatever the index's seed or key, so one model serves every index; n-grams
 are stored as 32-bit fingerprints (sorted ``uint32``) with their counts rounded to 1/8 of a power of two
 (``uint8``), and only n-grams seen ``min_count`` times or more: a phrase seen once in the background
@@ -53,14 +53,14 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "background"
 def plain_hasher():
     """The token hasher of the background model (keep one per scanner: its vocabulary cache makes
     later calls cheaper)."""
-    from ..shingle import TokenHasher
+    from ..text.shingles import TokenHasher
 
     return TokenHasher(seed=0)
 
 
 def _gram_keys(token_hashes: NDArray[np.uint64], n: int) -> NDArray[np.uint32]:
     """32-bit fingerprints of every run of ``n`` token hashes (``len - n + 1`` of them)."""
-    from ..shingle import combine
+    from ..text.hashing import combine
 
     return (combine(token_hashes, n) >> np.uint64(32)).astype(np.uint32)
 
@@ -148,7 +148,7 @@ def _words(bits: float) -> str:
 def span_bits(background: Background, spans: Sequence[str], hasher=None) -> NDArray[np.float64]:
     """Bits of each text (normalized and tokenized as the scan does); ``hasher``: from
     :func:`plain_hasher`, reused across calls."""
-    from ..shingle import batch_shingles
+    from ..text.shingles import batch_shingles
 
     sb = batch_shingles(list(spans), 1, hasher or plain_hasher())
     return background.bits(sb.token_hashes, sb.token_offsets)
@@ -161,7 +161,7 @@ def build_background(texts: Iterable[Sequence[str]], out: str | Path, *, min_cou
                      source: str = "") -> dict:
     """Count the word 1-, 2- and 3-grams of ``texts`` (batches of strings) and write the model into
     ``out`` (``unigrams.npy`` … with ``*_counts.npy`` and ``manifest.json``); returns the manifest."""
-    from ..shingle import batch_shingles
+    from ..text.shingles import batch_shingles
 
     hasher = plain_hasher()
     parts: dict[int, list[NDArray[np.uint32]]] = {n: [] for n in _ORDERS}

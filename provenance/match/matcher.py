@@ -10,13 +10,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..arrays import expand_ranges
-from ..candidates import FrequentShingles, containment_candidates, jaccard_candidates, pair_hits_from_keys
+from .candidates import FrequentShingles, containment_candidates, jaccard_candidates, pair_hits_from_keys
 from ..estimate import Tally
 from ..index import Index, KeyFilter, find_in
 from ..keys import align_subkey
 from ..params import ScanParams
-from ..shingle import ShingleBatch, TokenHasher, sequence_keys
-from ..verify import CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, Found, exact_jaccard, judge_many, verify_many
+from ..text.shingles import ShingleBatch, TokenHasher
+from ..text.hashing import sequence_keys
+from .verify import CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, Found, exact_jaccard, judge_many, verify_many
 from .align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
 
 __all__ = ["PostMatcher", "SHORT_LINE_MIN_TOKENS"]

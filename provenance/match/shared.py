@@ -69,7 +69,7 @@ def shared_posts(index: "Index | ShardedIndex", spans: Sequence[str], posts: Seq
     post's shingles that the span holds (0 when the span holds none of them); for a post given as -1,
     the posts holding the rarest of all the span's shingles (0 when no post holds one of them)."""
     from ..index import shards_of
-    from ..shingle import batch_shingles
+    from ..text.shingles import batch_shingles
 
     sb = batch_shingles(list(spans), index.params.ngram, hasher, lines=False)
     return shared_posts_of(shards_of(index), sb.hashes, sb.offsets, np.asarray(posts, dtype=np.int64))

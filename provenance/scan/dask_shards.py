@@ -42,8 +42,8 @@ from ..match.matcher import PostMatcher
 from ..match.shared import Shares, asked_posts, shard_shares, shares_combined
 from ..params import ScanParams
 from ..io import InputFile
-from ..shingle import ShingleBatch
-from ..verify import Found
+from ..text.shingles import ShingleBatch
+from ..match.verify import Found
 from .pipeline import Scanner
 from .units import UnitResult, scan_unit
 

@@ -21,9 +21,9 @@ from ..match.matcher import PostMatcher
 from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
 from ..params import ScanParams
 from ..io import Batch
-from ..shingle import ShingleBatch, batch_shingles
+from ..text.shingles import ShingleBatch, batch_shingles
 from ..text.offsets import token_spans_many
-from ..verify import TRUNCATION_AFTER, Found
+from ..match.verify import TRUNCATION_AFTER, Found
 
 __all__ = ["MAX_DOC_TEXT", "LocalShards", "Scanner", "Shards", "scan_counted", "stage_timings"]
 

@@ -1,7 +1,11 @@
-"""Where the tokens of many texts lie in their original text, for a batch at a time.
+"""Where the tokens of a text lie in its original text: the reference for one text, and the same
+for a batch of texts at a time.
 
-:func:`token_spans_many` gives for every text what the reference
-:func:`provenance.normalize.token_spans` gives: the character offsets (0-based, end-exclusive) of
+The reference (:func:`normalize_with_offsets`, :func:`tokenize_with_offsets`, :func:`token_spans`)
+normalizes one text as :func:`provenance.text.normalize.normalize` does while keeping, for every
+normalized character, the original character(s) it came from.
+
+:func:`token_spans_many` gives for every text what the reference :func:`token_spans` gives: the character offsets (0-based, end-exclusive) of
 each of its tokens in the original text. The scan asks it once per batch, for the documents that
 hold a match: long pages, where one reference call per page (normalizing the whole page again,
 character by character with offsets) cost more than finding the match.
@@ -30,19 +34,116 @@ the count its shingles were made from.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from ..normalize import ENTITY_PATTERN, token_spans
+from .normalize import ENTITY_PATTERN, FOLD_TABLE, decode_entities_mapped, fold_text, has_spans, span_matches
 from .vectorized import (TextBuffer, fold, folded_chars, needs_reference, replace_spans, texts_with, to_buffer, tokenize,
                          with_control_bytes)
 
-__all__ = ["token_spans_many"]
+__all__ = ["Tokens", "normalize_with_offsets", "tokenize_with_offsets", "token_spans", "token_spans_many"]
 
 Spans = tuple[NDArray[np.int64], NDArray[np.int64]]
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Tokens of one text with their places in the original text.
+
+    ``words``: the normalized tokens; ``starts``/``ends``: int64 arrays of shape ``(len(words),)``,
+    0-based character offsets into the original text, end-exclusive.
+    """
+
+    words: list[str]
+    starts: NDArray[np.int64]
+    ends: NDArray[np.int64]
+
+
+def _fold_with_offsets(text: str) -> tuple[str, NDArray[np.int64]]:
+    """Folded text and, for each of its characters, the index of the original character."""
+    folded = fold_text(text)
+    if text.isascii():
+        return folded, np.arange(len(text), dtype=np.int64)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return folded, np.repeat(np.arange(len(text), dtype=np.int64), _fold_lengths(codes))
+
+
+_FOLD_LENGTH = np.full(0x110000, -1, dtype=np.int8)  # folded length per code point, -1: not yet known
+
+
+def _fold_lengths(codes: NDArray[np.uint32]) -> NDArray[np.int8]:
+    """Length of each code point's folding, from a lazily filled table."""
+    lengths = _FOLD_LENGTH[codes]
+    unknown = np.unique(codes[lengths < 0])
+    if len(unknown):
+        _FOLD_LENGTH[unknown] = [len(FOLD_TABLE[int(c)]) for c in unknown]
+        lengths = _FOLD_LENGTH[codes]
+    return lengths
+
+
+def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
+    """Normalize ``text`` and say where each normalized character came from.
+
+    Returns ``(norm, src_start, src_end)``: ``norm == normalize(text)``, and for every index ``i`` of
+    ``norm``, ``text[src_start[i]:src_end[i]]`` is the original character(s) it was made from (an
+    entity, a removed span, or one character). Both arrays are int64 of shape ``(len(norm),)``.
+    """
+    folded, src = _fold_with_offsets(text)
+    starts, ends = src, src + 1
+    if "&" in folded:
+        folded, starts, ends = decode_entities_mapped(folded, starts, ends)
+    if not has_spans(folded):
+        return folded, starts, ends
+    pieces: list[str] = []
+    new_starts: list[NDArray[np.int64]] = []
+    new_ends: list[NDArray[np.int64]] = []
+    pos = 0
+    for m in span_matches(folded):  # each span becomes one space, from all of the span's characters
+        pieces += (folded[pos : m.start()], " ")
+        new_starts += (starts[pos : m.start()], starts[m.start() : m.start() + 1])
+        new_ends += (ends[pos : m.start()], ends[m.end() - 1 : m.end()])
+        pos = m.end()
+    pieces.append(folded[pos:])
+    new_starts.append(starts[pos:])
+    new_ends.append(ends[pos:])
+    return "".join(pieces), np.concatenate(new_starts), np.concatenate(new_ends)
+
+
+def tokenize_with_offsets(text: str) -> Tokens:
+    """Tokens of ``text`` with original character offsets (0-based, end-exclusive)."""
+    norm, src_start, src_end = normalize_with_offsets(text)
+    starts, ends = _token_bounds(norm)
+    words = [norm[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+    return Tokens(words, src_start[starts], src_end[ends - 1])
+
+
+def token_spans(text: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Original character offsets ``(starts, ends)`` of every token of ``text``, as in
+    :func:`tokenize_with_offsets` but without building the token strings."""
+    norm, src_start, src_end = normalize_with_offsets(text)
+    starts, ends = _token_bounds(norm)
+    return src_start[starts], src_end[ends - 1]
+
+
+# ASCII word characters. Normalized text holds only ASCII, letters and decimal digits, so a token
+# (``\w+``) is a maximal run of characters that are non-ASCII or in this table.
+_ASCII_WORD = np.array([chr(c).isalnum() or chr(c) == "_" for c in range(128)], dtype=bool)
+
+
+def _token_bounds(norm: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Where each token of normalized text starts and ends (end-exclusive), with numpy."""
+    codes = np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    word = np.ones(len(codes), dtype=bool)
+    ascii_ = codes < 128
+    word[ascii_] = _ASCII_WORD[codes[ascii_]]
+    edges = np.diff(np.r_[False, word, False].astype(np.int8))
+    return np.flatnonzero(edges == 1).astype(np.int64), np.flatnonzero(edges == -1).astype(np.int64)
+
+
 
 _OPEN, _CLOSE = "\ue000", "\ue001"  # both UTF-8 0xEE 0x80 0x8x; no folded text holds a byte 0xEE
 _MARKER_BYTES = 3

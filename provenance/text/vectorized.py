@@ -1,6 +1,6 @@
 """Normalize and tokenize a whole batch of texts at once, as one UTF-8 buffer, with numpy.
 
-What it computes is defined by the reference normalizer (:mod:`provenance.normalize`): the tokens of
+What it computes is defined by the reference normalizer (:mod:`provenance.text.normalize`): the tokens of
 every text are exactly ``TOKEN_RE.findall(normalize(text))``, in order. Only the way differs: the
 reference makes several Python calls per text; here a batch of a thousand texts takes a fixed number
 of numpy passes over its bytes, and Python calls only for what is rare:
@@ -8,7 +8,7 @@ of numpy passes over its bytes, and Python calls only for what is rare:
 1. **Buffer.** The texts become one UTF-8 buffer and offsets (pyarrow, one C loop over the list).
 2. **Fold** (the reference's step 1). ASCII letters are lower-cased by arithmetic over the whole
    buffer. Each non-ASCII character (found by its UTF-8 lead byte: about 0.2 % of the bytes of
-   English Wikipedia) is replaced by :func:`provenance.normalize.fold_char` of it, looked up in a
+   English Wikipedia) is replaced by :func:`provenance.text.normalize.fold_char` of it, looked up in a
    table filled once per distinct code point for the life of the process. A folding no longer than
    the character is written in place and its spare bytes removed in one compaction; a longer one
    (Hangul syllables decompose into three jamo) is inserted with ``np.insert``.
@@ -16,11 +16,11 @@ of numpy passes over its bytes, and Python calls only for what is rare:
    entity starts with it) or one of the literals each span pattern needs (``@`` for mentions and
    retweets; ``...`` for cut words; ``://``, ``www.``, ``t.co/`` or ``pic.twitter.com/`` for URLs).
    Texts holding one of these are found with numpy and finished by the reference's own
-   :func:`provenance.normalize.normalize_folded`, one Python call each; every other text is already
+   :func:`provenance.text.normalize.normalize_folded`, one Python call each; every other text is already
    normalized after step 2. On English Wikipedia about 5 % of the texts take that call.
 4. **Tokens** (step 4) are the maximal runs of word bytes: ASCII letters, digits and ``_``, and every
    byte of a non-ASCII character, since after folding every non-ASCII character is a letter or a
-   decimal digit (:func:`~provenance.normalize.fold_char` keeps nothing else). Line breaks are
+   decimal digit (:func:`~provenance.text.normalize.fold_char` keeps nothing else). Line breaks are
    recorded for the short-post line match.
 
 Equality with the reference is tested on real text and, with hypothesis, on texts built from every
@@ -43,7 +43,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from ..arrays import expand_ranges, sorted_unique
-from ..normalize import SPANS_RUST, fold_char, normalize, normalize_folded
+from .normalize import SPANS_RUST, fold_char, normalize, normalize_folded
 
 __all__ = ["TextBuffer", "Tokens", "to_buffer", "fold", "folded_chars", "needs_reference", "texts_with",
            "with_control_bytes", "replace_spans", "normalize_buffer", "tokenize"]
@@ -245,7 +245,7 @@ def normalize_buffer(texts: Sequence[str]) -> TextBuffer:
 _SEP = b" \x00 "
 """Joins short texts for one call of the reference: no entity, span or cut word reaches across it
 (entities hold no space, URLs and cut words stop at the space, ``rt\\s*@`` at the NUL; what
-follows it sees a space, as the start of a text does), as in :func:`provenance.normalize.normalize_batch`."""
+follows it sees a space, as the start of a text does), as in :func:`provenance.text.normalize.normalize_batch`."""
 
 _JOIN_BELOW = 1000
 """Texts shorter than this (bytes) are finished by the reference joined together; longer ones one
@@ -253,7 +253,7 @@ by one."""
 
 
 def replace_spans(buf: TextBuffer, texts: NDArray[np.int64], replacement: str = " ") -> TextBuffer:
-    """Step 3 of the reference (:data:`provenance.normalize.SPANS_RUST`, each span a space) on the
+    """Step 3 of the reference (:data:`provenance.text.normalize.SPANS_RUST`, each span a space) on the
     texts ``texts`` of a folded buffer without entities; returns a buffer of those texts only.
     ``replacement`` may name the span as ``${0}`` (Rust's regex syntax)."""
     starts, lengths = buf.offsets[texts], np.diff(buf.offsets)[texts]
@@ -271,7 +271,7 @@ def replace_spans(buf: TextBuffer, texts: NDArray[np.int64], replacement: str = 
 
 
 def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
-    """``folded`` with the texts ``special`` finished as :func:`provenance.normalize.normalize_folded`
+    """``folded`` with the texts ``special`` finished as :func:`provenance.text.normalize.normalize_folded`
     does: those without entities by polars (:func:`replace_spans`); the others by the reference,
     the short ones in one call on the texts joined by :data:`_SEP`, the long ones one call each."""
     offsets, size = folded.offsets, folded.size

@@ -22,10 +22,10 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from .index import Index, KeyFilter, find_in, lookup
-from .shingle import ShingleBatch
-from .sketch import band_keys, minhash
-from .arrays import expand_ranges, sorted_unique
+from ..index import Index, KeyFilter, find_in, lookup
+from ..text.shingles import ShingleBatch
+from ..index.sketch import band_keys, minhash
+from ..arrays import expand_ranges, sorted_unique
 from .verify import window_width
 
 __all__ = ["Candidates", "FrequentShingles", "KeyFilter", "PairHits", "containment_candidates", "jaccard_candidates",

@@ -7,7 +7,7 @@ is pre-mixed with the 32-bit MurmurHash3 finalizer, then permutation ``k`` maps 
 ``datasketch.MinHash._init_permutations``, so for the same ``num_perm``, ``seed`` and input hash our
 signatures equal ``datasketch.MinHash(num_perm, seed, hashfunc=..., scheme="affine32")`` bit for bit
 (the tests check this with datasketch as the oracle). The input hash of a shingle is the low 32 bits
-of its 64-bit shingle hash (:mod:`provenance.shingle`).
+of its 64-bit shingle hash (:mod:`provenance.text.hashing`).
 
 Signatures are laid out ``(num_perm, n_sets)`` and reduced with ``np.minimum.reduceat`` along axis 1.
 An empty set gets the all-``0xFFFFFFFF`` signature, as datasketch's empty MinHash.
@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from .shingle import _C, _fmix64, _fold_step
+from ..text.hashing import FOLD_INIT, fmix64, fold_step
 
 __all__ = ["SCHEME", "KNOWN_LSH_PARAMS", "permutations", "minhash", "lsh_params", "band_keys"]
 
@@ -116,12 +116,12 @@ def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint
 
     Band ``i`` hashes rows ``i*rows … (i+1)*rows-1`` (datasketch's ``hashranges``) together with ``i``,
     so equal keys in the same band mean equal band values (up to 64-bit hash collisions). This is
-    :func:`provenance.shingle.fold_rows` of each band's rows with salt ``i``, all bands at once.
+    :func:`provenance.text.hashing.fold_rows` of each band's rows with salt ``i``, all bands at once.
     """
     k = sig.shape[1]
     by_band = sig[: bands * rows].reshape(bands, rows, k)
-    acc = _fold_step(np.full((bands, k), _C, dtype=np.uint64), np.arange(bands, dtype=np.uint64)[:, None])
+    acc = fold_step(np.full((bands, k), FOLD_INIT, dtype=np.uint64), np.arange(bands, dtype=np.uint64)[:, None])
     tmp = np.empty_like(acc)
     for j in range(rows):
-        _fold_step(acc, by_band[:, j].astype(np.uint64), out=acc, tmp=tmp)
-    return _fmix64(acc)
+        fold_step(acc, by_band[:, j].astype(np.uint64), out=acc, tmp=tmp)
+    return fmix64(acc)

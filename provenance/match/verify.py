@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from .spill import sorted_unique
+from ..arrays import sorted_unique
 
 if TYPE_CHECKING:
-    from .params import ScanParams
+    from ..params import ScanParams
 
 __all__ = ["Region", "Found", "best_region", "verify_pair", "window_width", "judge", "exact_jaccard", "TRUNCATION_AFTER",
            "CANDIDATE_SHARE", "CUT_SHARE", "shortest_cut"]

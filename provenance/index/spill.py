@@ -12,15 +12,16 @@ the memory a range needs stays bounded however skewed or large the input.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from .arrays import sorted_unique, stable_argsort
+from ..arrays import stable_argsort
 
-__all__ = ["HashSpill", "NpyWriter", "parse_size", "sorted_unique", "stable_argsort"]
+__all__ = ["HashSpill", "NpyWriter", "default_memory_limit", "parse_size", "read_rows"]
 
 _HEADER = 128  # bytes reserved for an .npy header (version 1.0 pads it to a multiple of 64)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 10**3, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6, "mib": 1 << 20,
@@ -159,3 +160,20 @@ class HashSpill:
         path.unlink()
         yield from self._range_files(stem, shift - bits, bits, limit)
 
+
+def default_memory_limit() -> int:
+    """A quarter of the machine's physical memory (at least 256 MiB)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 4 << 30
+    return max(total // 4, 256 << 20)
+
+
+def read_rows(path: Path, start: int, stop: int) -> NDArray:
+    """Rows ``start:stop`` of a 1-D ``.npy`` file, read (not memory-mapped: the pages stay in the
+    page cache, not in this process)."""
+    with open(path, "rb") as f:
+        np.lib.format.read_magic(f)
+        _, _, dtype = np.lib.format.read_array_header_1_0(f)  # NpyWriter and np.save write version 1.0
+        return np.fromfile(f, dtype=dtype, count=stop - start, offset=start * dtype.itemsize)

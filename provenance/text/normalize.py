@@ -1,4 +1,4 @@
-"""Text normalization, identical for posts and documents, with a map back to the original text.
+"""Text normalization, identical for posts and documents.
 
 A post and its copy inside a training corpus rarely agree byte for byte: the copy may be lower-cased,
 carry ``RT @user:``, lose its t.co link, have ``&amp;`` where the post had ``&``, curly quotes, emoji,
@@ -52,7 +52,8 @@ Hashtags keep their word (``#blessed`` → ``blessed``); whitespace and newlines
 Lone surrogates (possible in a Python ``str``, e.g. from ``errors="surrogateescape"``) fold to a space
 like any other non-word character, so normalized text is always valid UTF-8.
 
-Offsets are 0-based character indices into the original ``str``, end-exclusive.
+The same with a map back to the original text: :mod:`provenance.text.offsets` (offsets are 0-based
+character indices into the original ``str``, end-exclusive).
 """
 
 from __future__ import annotations
@@ -60,14 +61,14 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["NORMALIZATION", "ENTITY_PATTERN", "SPANS_RUST", "normalize", "normalize_folded", "normalize_batch", "normalize_with_offsets", "tokenize_with_offsets", "token_spans",
-           "fold_char", "replace_surrogates", "TOKEN_RE", "Tokens"]
+__all__ = ["NORMALIZATION", "ENTITY_PATTERN", "SPANS_RUST", "TOKEN_RE", "FOLD_TABLE", "normalize", "normalize_folded",
+           "normalize_batch", "fold_char", "fold_text", "replace_surrogates", "decode_entities_mapped", "has_spans",
+           "span_matches"]
 
 NORMALIZATION = "provenance-normalize/2"
 """Names what :func:`normalize` produces, recorded in the index manifest (``normalization``): a new
@@ -138,19 +139,19 @@ class _FoldTable(dict):
         return folded
 
 
-_FOLD = _FoldTable()
+FOLD_TABLE = _FoldTable()
 
 
 _NON_ASCII_RUN = re.compile("([^\x00-\x7f]+)")
 
 
-def _fold(text: str) -> str:
+def fold_text(text: str) -> str:
     """Fold every character of ``text``: ASCII runs by ``str.lower``, the rest through the table."""
     if text.isascii():
         return text.lower()
     parts = _NON_ASCII_RUN.split(text)  # ASCII, non-ASCII, ASCII, ...
     parts[0::2] = [p.lower() for p in parts[0::2]]
-    parts[1::2] = [p.translate(_FOLD) for p in parts[1::2]]
+    parts[1::2] = [p.translate(FOLD_TABLE) for p in parts[1::2]]
     return "".join(parts)
 
 
@@ -165,13 +166,13 @@ def replace_surrogates(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text) if not text.isascii() and _SURROGATE.search(text) else text
 
 
-def _has_spans(text: str) -> bool:
+def has_spans(text: str) -> bool:
     return any(t in text for t in _SPAN_TRIGGERS)
 
 
 def _decoded(match: re.Match[str]) -> str:
     """An entity's character(s), folded (the entity itself when it names nothing)."""
-    return _fold(html.unescape(match.group()))
+    return fold_text(html.unescape(match.group()))
 
 
 def _decodes(match: re.Match[str]) -> bool:
@@ -237,7 +238,7 @@ def _decode_entities(text: str) -> str:
     return once
 
 
-def _decode_entities_mapped(text: str, starts: NDArray[np.int64],
+def decode_entities_mapped(text: str, starts: NDArray[np.int64],
                             ends: NDArray[np.int64]) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
     """:func:`_decode_entities`, carrying each character's original span: a decoded entity's
     characters all come from the whole entity."""
@@ -301,7 +302,7 @@ def _span_starts(text: str) -> list[int]:
     return sorted(starts)
 
 
-def _span_matches(folded: str) -> Iterator[re.Match[str]]:
+def span_matches(folded: str) -> Iterator[re.Match[str]]:
     """The matches of ``_SPANS.finditer(folded)``, found by trying the regex only where one can start.
 
     Scanning tries every position left to right and keeps the first that matches; trying only the
@@ -322,7 +323,7 @@ def _span_matches(folded: str) -> Iterator[re.Match[str]]:
 def _replace_spans(folded: str) -> str:
     pieces: list[str] = []
     pos = 0
-    for m in _span_matches(folded):
+    for m in span_matches(folded):
         pieces += (folded[pos : m.start()], " ")
         pos = m.end()
     if not pieces:
@@ -333,15 +334,15 @@ def _replace_spans(folded: str) -> str:
 
 def normalize(text: str) -> str:
     """Return the normalized text; its tokens are ``TOKEN_RE.findall`` of it."""
-    return normalize_folded(_fold(text))
+    return normalize_folded(fold_text(text))
 
 
 def normalize_folded(text: str) -> str:
-    """Steps 2 and 3 on text that step 1 folded already: ``normalize(t) == normalize_folded(_fold(t))``.
+    """Steps 2 and 3 on text that step 1 folded already: ``normalize(t) == normalize_folded(fold_text(t))``.
     Text without ``&`` and without a span literal comes back unchanged."""
     if "&" in text:
         text = _decode_entities(text)
-    if _has_spans(text):
+    if has_spans(text):
         text = _replace_spans(text)
     return text
 
@@ -372,97 +373,3 @@ def normalize_batch(texts: Sequence[str]) -> list[str]:
         for i, part in zip(short, parts):
             out[i] = part
     return out
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """Tokens of one text with their places in the original text.
-
-    ``words``: the normalized tokens; ``starts``/``ends``: int64 arrays of shape ``(len(words),)``,
-    0-based character offsets into the original text, end-exclusive.
-    """
-
-    words: list[str]
-    starts: NDArray[np.int64]
-    ends: NDArray[np.int64]
-
-
-def _fold_with_offsets(text: str) -> tuple[str, NDArray[np.int64]]:
-    """Folded text and, for each of its characters, the index of the original character."""
-    folded = _fold(text)
-    if text.isascii():
-        return folded, np.arange(len(text), dtype=np.int64)
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return folded, np.repeat(np.arange(len(text), dtype=np.int64), _fold_lengths(codes))
-
-
-_FOLD_LENGTH = np.full(0x110000, -1, dtype=np.int8)  # folded length per code point, -1: not yet known
-
-
-def _fold_lengths(codes: NDArray[np.uint32]) -> NDArray[np.int8]:
-    """Length of each code point's folding, from a lazily filled table."""
-    lengths = _FOLD_LENGTH[codes]
-    unknown = np.unique(codes[lengths < 0])
-    if len(unknown):
-        _FOLD_LENGTH[unknown] = [len(_FOLD[int(c)]) for c in unknown]
-        lengths = _FOLD_LENGTH[codes]
-    return lengths
-
-
-def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
-    """Normalize ``text`` and say where each normalized character came from.
-
-    Returns ``(norm, src_start, src_end)``: ``norm == normalize(text)``, and for every index ``i`` of
-    ``norm``, ``text[src_start[i]:src_end[i]]`` is the original character(s) it was made from (an
-    entity, a removed span, or one character). Both arrays are int64 of shape ``(len(norm),)``.
-    """
-    folded, src = _fold_with_offsets(text)
-    starts, ends = src, src + 1
-    if "&" in folded:
-        folded, starts, ends = _decode_entities_mapped(folded, starts, ends)
-    if not _has_spans(folded):
-        return folded, starts, ends
-    pieces: list[str] = []
-    new_starts: list[NDArray[np.int64]] = []
-    new_ends: list[NDArray[np.int64]] = []
-    pos = 0
-    for m in _span_matches(folded):  # each span becomes one space, from all of the span's characters
-        pieces += (folded[pos : m.start()], " ")
-        new_starts += (starts[pos : m.start()], starts[m.start() : m.start() + 1])
-        new_ends += (ends[pos : m.start()], ends[m.end() - 1 : m.end()])
-        pos = m.end()
-    pieces.append(folded[pos:])
-    new_starts.append(starts[pos:])
-    new_ends.append(ends[pos:])
-    return "".join(pieces), np.concatenate(new_starts), np.concatenate(new_ends)
-
-
-def tokenize_with_offsets(text: str) -> Tokens:
-    """Tokens of ``text`` with original character offsets (0-based, end-exclusive)."""
-    norm, src_start, src_end = normalize_with_offsets(text)
-    starts, ends = _token_bounds(norm)
-    words = [norm[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
-    return Tokens(words, src_start[starts], src_end[ends - 1])
-
-
-def token_spans(text: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Original character offsets ``(starts, ends)`` of every token of ``text``, as in
-    :func:`tokenize_with_offsets` but without building the token strings."""
-    norm, src_start, src_end = normalize_with_offsets(text)
-    starts, ends = _token_bounds(norm)
-    return src_start[starts], src_end[ends - 1]
-
-
-# ASCII word characters. Normalized text holds only ASCII, letters and decimal digits, so a token
-# (``\w+``) is a maximal run of characters that are non-ASCII or in this table.
-_ASCII_WORD = np.array([chr(c).isalnum() or chr(c) == "_" for c in range(128)], dtype=bool)
-
-
-def _token_bounds(norm: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Where each token of normalized text starts and ends (end-exclusive), with numpy."""
-    codes = np.frombuffer(norm.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    word = np.ones(len(codes), dtype=bool)
-    ascii_ = codes < 128
-    word[ascii_] = _ASCII_WORD[codes[ascii_]]
-    edges = np.diff(np.r_[False, word, False].astype(np.int8))
-    return np.flatnonzero(edges == 1).astype(np.int64), np.flatnonzero(edges == -1).astype(np.int64)
