@@ -118,7 +118,8 @@ def test_fold_is_a_fixed_point_for_every_code_point() -> None:
     ASCII, letters and decimal digits (what ``re`` and polars agree on); an ``&`` in it is all of it
     (the entity decoding's termination argument); and the vectorized fold (``str.lower`` for ASCII
     runs, the translate table, the per-character lengths behind the offsets) agrees with ``fold_char``."""
-    from provenance.text.normalize import fold_text, _fold_with_offsets
+    from provenance.text.normalize import fold_text
+    from provenance.text.offsets import _fold_with_offsets
 
     everything = "".join(map(chr, range(0x110000)))
     folds = [fold_char(c) for c in everything]
