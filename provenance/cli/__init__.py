@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
 
-from . import __version__
-from .errors import ParameterError, ProvenanceError, Skipped
-from .params import IndexParams, ScanParams
+from .. import __version__
+from ..errors import ParameterError, ProvenanceError, Skipped
+from ..params import IndexParams, ScanParams
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from .api import ScanResult
+    from ..api import ScanResult
 
 # The API (numpy, polars, ...) and rich are imported by the commands that use them, so that
 # `provenance --help` and usage errors start fast.
@@ -93,7 +93,7 @@ KeyFile = typer.Option(None, "--key-file", metavar="KEY",
 
 
 def _key(path: Optional[Path]):
-    from .keys import Key
+    from ..keys import Key
 
     return Key.from_file(path) if path is not None else None
 
@@ -120,7 +120,7 @@ def _progress(quiet: bool, label: str, paths: Sequence[str | Path], fmt: Optiona
     from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
 
-    from .io import expand_inputs, total_bytes
+    from ..io import expand_inputs, total_bytes
 
     try:
         total = total_bytes(expand_inputs(paths, fmt))
@@ -196,7 +196,7 @@ def index_build(
 
     Example: provenance index build tweets.csv -o idx --id-field tweet_id --meta-field name --key-file KEY
     """
-    from . import api
+    from .. import api
 
     params = IndexParams(ngram=ngram, seed=seed, jaccard=jaccard, num_perm=num_perm, lsh_threshold=lsh_threshold,
                          short_tokens=short_tokens, max_key_posts=max_key_posts, inline_short_bits=inline_short_bits)
@@ -221,7 +221,7 @@ def _show_skipped(skipped: Skipped, where: str) -> None:
 
 
 def _size_option(text: str, option: str) -> int:
-    from .spill import parse_size
+    from ..spill import parse_size
 
     try:
         size = parse_size(text)
@@ -241,7 +241,7 @@ def index_info(
 
     Example: provenance index info idx
     """
-    from . import api
+    from .. import api
 
     _show_index(api.open_index(index_dir), False, as_json)
 
@@ -264,7 +264,7 @@ def _show_index(index, quiet: bool, as_json: bool) -> None:
         table.add_row("LSH bands x rows", f"{m['lsh']['bands']} x {m['lsh']['rows']}")
     else:
         table.add_row("MinHash / LSH", "- (not stored; build with --jaccard for --mode jaccard)")
-    from .index import shards_of
+    from ..index import shards_of
 
     parts = shards_of(index)
     if len(parts) > 1:
@@ -339,7 +339,7 @@ def scan(
 
     Example: provenance scan idx corpus/ -o out --min-containment 0.5   (a keyed index: add --key-file KEY)
     """
-    from . import api
+    from .. import api
 
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
@@ -357,7 +357,7 @@ def scan(
 
 
 def _show_scan(result: ScanResult, quiet: bool, as_json: bool) -> None:
-    from .report import summary_table
+    from ..report import summary_table
 
     if as_json:
         _print_json(result.summary)
@@ -384,7 +384,7 @@ def verify(
 
     Example: provenance verify out   (a keyed index: add --key-file KEY)
     """
-    from .evidence import verify as verify_scan
+    from ..evidence import verify as verify_scan
 
     result = verify_scan(out_dir, index_dir, key=_key(key_file))
     if as_json:
@@ -454,7 +454,7 @@ def report(
 
     Example: provenance report out -o report.html --posts tweets.csv
     """
-    from .report import PostsSource, html_report, markdown_report
+    from ..report import PostsSource, html_report, markdown_report
 
     fmt = report_format(output, fmt)
     if posts is None and (text_field is not None or id_field is not None or posts_format is not None):
@@ -467,7 +467,7 @@ def report(
     if output is None:
         sys.stdout.write(text)
     else:
-        from .durable import atomic_write
+        from ..durable import atomic_write
 
         atomic_write(output, lambda p: Path(p).write_text(text, encoding="utf-8"))
 
@@ -482,8 +482,8 @@ def demo(
 
     Example: provenance demo -o /tmp/demo
     """
-    from . import api
-    from . import demo as demo_mod
+    from .. import api
+    from .. import demo as demo_mod
 
     fixtures = demo_mod.fixtures_dir()
     posts, corpus = [fixtures / "posts" / "airline_tweets.csv"], [fixtures / "planted" / "corpus.jsonl.gz"]
@@ -519,6 +519,3 @@ def main() -> None:
             raise
         _fail(f"internal error: {type(e).__name__}: {e} (set PROVENANCE_DEBUG=1 for the traceback)", code=3)
 
-
-if __name__ == "__main__":
-    main()
