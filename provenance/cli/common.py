@@ -42,12 +42,16 @@ class _Stderr:
 
     _console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def console(self) -> Any:
+        """The Console itself, for rich objects that take one (a proxy is not a context manager)."""
         if self._console is None:
             from rich.console import Console
 
             type(self)._console = Console(stderr=True)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console(), name)
 
 
 err: Any = _Stderr()
@@ -119,7 +123,7 @@ def progress(quiet: bool, label: str, paths: Sequence[str | Path], fmt: Optional
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), DownloadColumn(),
                TransferSpeedColumn(), TextColumn("{task.fields[records]:,} records"), TimeRemainingColumn())
     # Transient: the bar disappears when the step ends (or fails), leaving the table or the error line.
-    with Progress(*columns, console=err, transient=True) as bars:
+    with Progress(*columns, console=err.console(), transient=True) as bars:
         yield Bar(bars, label, total)
 
 
