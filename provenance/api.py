@@ -21,22 +21,23 @@ import xxhash
 
 from .version import __version__
 from .checkpoint import Checkpoint
-from .errors import InputError, ParameterError, Skipped, skipping
+from .errors import InputError, ParameterError, ProvenanceError, Skipped, skipping
 from .evidence import repin_results, unit_record, write_evidence
 from .estimate import Tally, estimates, share_estimates
-from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index
+from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index, shards_of
 from .keys import Key
 from .match.background import default_background
 from .text.normalize import replace_surrogates
 from .params import IndexParams, ScanParams
-from .io import Batch, InputFile, expand_inputs, file_size, split_units
+from .io import Batch, InputFile, expand_inputs, file_size, split_units, total_bytes
 from .report import MATCH_SCHEMA, split_generic, write_outputs
 from .scan.dask import scan_on_dask
 from .scan.local import scan_local, work_unit_size
 from .scan.pipeline import stage_timings
 from .scan.units import Progress, read_batches, scan_batches
 
-__all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress"]
+__all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress", "input_bytes", "index_size",
+           "IndexSize"]
 
 BUILD_BATCH = 8192
 """Posts per batch of an index build (or 8 MiB of text): the text stage has a fixed cost per batch
@@ -399,3 +400,34 @@ def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable
     batches = (Batch(source, list(range(i + 1, min(i + step, len(texts)) + 1)), id_list[i : i + step], texts[i : i + step], {},
                      sum(len(t) for t in texts[i : i + step])) for i in range(0, len(texts), step))
     return _run(index, batches, params, [{"path": source, "format": "memory"}], None, None)
+
+
+def input_bytes(paths: Sequence[str | Path], fmt: str | None = None) -> int:
+    """The on-disk size of the input files that ``paths`` (files, folders, URLs) give, as a progress
+    bar's total; 0 when they cannot be listed (the build or scan itself reports, or skips, what is wrong)."""
+    try:
+        return total_bytes(expand_inputs(paths, fmt))
+    except ProvenanceError:
+        return 0
+
+
+@dataclass(frozen=True)
+class IndexSize:
+    """How an index is cut and what it takes on disk (for ``provenance index info``)."""
+
+    posts: int
+    shard_posts: tuple[int, ...]
+    """Posts in each shard (one entry for an unsharded index)."""
+    disk_bytes: int
+    """Bytes of the files its manifests (the shards', when sharded) list."""
+
+    @property
+    def bytes_per_post(self) -> float:
+        return self.disk_bytes / max(self.posts, 1)
+
+
+def index_size(index: Index | ShardedIndex) -> IndexSize:
+    """The shards of ``index`` and the bytes its files take."""
+    parts = [shard for shard, _ in shards_of(index)]
+    disk = sum(f.get("bytes", 0) for shard in parts for f in shard.manifest.get("files", {}).values())
+    return IndexSize(index.n_posts, tuple(shard.n_posts for shard in parts), disk)

@@ -1,16 +1,23 @@
-"""The bundled demo: where the fixtures are, and how a scan's matches compare with the planted truth."""
+"""The bundled demo: where the fixtures are, its index build and scan, and how a scan's matches compare with the
+planted truth."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from .errors import ProvenanceError
 
-__all__ = ["fixtures_dir", "TruthCheck", "check_against_truth", "truth_table", "example_lines"]
+if TYPE_CHECKING:
+    from .api import Progress, ScanResult
+    from .index import Index, ShardedIndex
+
+__all__ = ["fixtures_dir", "DemoPaths", "build_demo_index", "scan_demo", "TruthCheck", "check_against_truth", "truth_table",
+           "example_lines"]
 
 
 def fixtures_dir() -> Path:
@@ -100,3 +107,42 @@ def example_lines(matches: pl.DataFrame, fixtures: Path, k: int = 2) -> str:
             lines.append(f"  post {r['post_id']} in {r['doc_id']}[{r['doc_start']}:{r['doc_end']}] {r['method']}, "
                          f"containment {r['containment']:.2f}, coverage {r['coverage']:.2f}{bits}: “{span}”")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """The demo's inputs (bundled fixtures) and outputs (the index and the scan under ``out``)."""
+
+    fixtures: Path
+    out: Path
+
+    @property
+    def posts(self) -> Path:
+        return self.fixtures / "posts" / "airline_tweets.csv"
+
+    @property
+    def corpus(self) -> Path:
+        return self.fixtures / "planted" / "corpus.jsonl.gz"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.out / "index"
+
+    @property
+    def scan_dir(self) -> Path:
+        return self.out / "scan"
+
+
+def build_demo_index(paths: DemoPaths, on_progress: Progress | None = None) -> Index | ShardedIndex:
+    """Index the bundled tweets (ids and the author and date columns kept), replacing an earlier demo index."""
+    from . import api
+
+    return api.build_index([paths.posts], paths.index_dir, id_field="tweet_id", meta_fields=["name", "tweet_created"],
+                           force=True, on_progress=on_progress)
+
+
+def scan_demo(index: Index | ShardedIndex, paths: DemoPaths, on_progress: Progress | None = None) -> ScanResult:
+    """Scan the bundled corpus (with planted copies) against the demo index."""
+    from . import api
+
+    return api.scan(index, [paths.corpus], paths.scan_dir, on_progress=on_progress)

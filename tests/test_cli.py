@@ -202,6 +202,15 @@ def test_spans_inside_planted_spans(matches: pl.DataFrame, truth: pl.DataFrame) 
             assert (r["doc_end"] - r["doc_start"]) >= 0.6 * (r["end"] - r["start"]), r
 
 
+def test_progress_bars_on_a_terminal(cli_index: BuiltIndex, tmp_path: Path) -> None:
+    """On a terminal (FORCE_COLOR: rich takes stderr for one) the build and the scan draw their bars and finish."""
+    env = {"FORCE_COLOR": "1"}
+    proc = run_cli("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--id-field", "tweet_id", env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and "indexing" in proc.stderr, proc.stderr
+    proc = run_cli("scan", cli_index.path, PLANTED, "-o", tmp_path / "out", env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and "scanning" in proc.stderr, proc.stderr
+
+
 # ------------------------------------------------------------------------------------------ demo
 
 

@@ -1,0 +1,88 @@
+"""``provenance scan``: :func:`provenance.api.scan` of corpora against an index, its summary as a table or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..params import ScanParams
+from .common import AsJson, Format, IdField, KeyFile, OnError, Quiet, TextField, load_key, progress, show_scan, \
+    size_option
+
+DEFAULT = ScanParams()
+
+
+def scan(
+    index_dir: Path = typer.Argument(..., metavar="INDEX_DIR", help="Index directory (from 'provenance index build')."),
+    corpus: List[str] = typer.Argument(..., metavar="CORPUS", help="Corpus files or folders, local or fsspec URLs "
+                                                                 "(s3://, https://, file://, ...)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output directory for matches.parquet and summary.json."),
+    text_field: str = TextField,
+    id_field: Optional[str] = IdField,
+    fmt: Optional[str] = Format,
+    mode: str = typer.Option(DEFAULT.mode, help="containment (posts inside long documents) or jaccard (records that are short texts; "
+                                                "needs an index built with --jaccard)."),
+    min_containment: float = typer.Option(DEFAULT.min_containment, help="Share of a post's shingles a document region must contain."),
+    min_coverage: float = typer.Option(DEFAULT.min_coverage, help="Share of a post's tokens the found shingles must cover."),
+    min_span_tokens: int = typer.Option(DEFAULT.min_span_tokens, help="Shortest matched span, in tokens."),
+    min_aligned: float = typer.Option(DEFAULT.min_aligned, help="Share of a post's tokens a token alignment "
+                                                                "must find in order (edited copies)."),
+    min_jaccard: float = typer.Option(DEFAULT.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
+    min_partial_tokens: int = typer.Option(DEFAULT.min_partial_tokens,
+                                           help="Shortest verbatim run of a post, and at least half of it, reported "
+                                                "as a partial copy (0: off)."),
+    min_evidence_bits: float = typer.Option(DEFAULT.min_evidence_bits,
+                                            help="Matches whose span ordinary text would write by chance more often "
+                                                 "than once in 2^BITS words are 'generic': listed, not counted."),
+    max_shared_posts: int = typer.Option(DEFAULT.max_shared_posts,
+                                         help="Matches under 10 tokens whose rarest part more than this many indexed "
+                                              "posts hold are 'generic' too (a phrase the posts share; 0: off)."),
+    batch_size: int = typer.Option(DEFAULT.batch_size, help="Documents per batch."),
+    sample: float = typer.Option(DEFAULT.sample, help="Scan this random share of the documents (every file at "
+                                                      "that rate); summary.json 'estimates' give intervals."),
+    seed: int = typer.Option(DEFAULT.sample_seed, help="Seed of --sample (the same seed picks the same documents)."),
+    confidence: float = typer.Option(DEFAULT.confidence, help="Confidence level of the estimates' intervals."),
+    until_ci: Optional[float] = typer.Option(None, "--until-ci", metavar="WIDTH",
+                                             help="Double the sample (from --sample, or 0.05) until the document and "
+                                                  "character shares' intervals are at most WIDTH wide."),
+    workers: int = typer.Option(1, help="Local processes matching batches in parallel (same results as 1)."),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://HOST:PORT): one task per unit (file "
+                                                     "or part of one) on that cluster; index and corpus must be readable "
+                                                     "by every worker. With a sharded index (index build --shards), each "
+                                                     "worker opens only the shards it owns (start the scheduler with "
+                                                     "work stealing off: docs/SCALE.md)."),
+    resume: bool = typer.Option(False, help="Reuse the units already scanned into OUT (unchanged files, same index "
+                                            "and parameters): continue an interrupted scan, or re-scan only changed files."),
+    unit_size: str = typer.Option("256MiB", "--unit-size", metavar="SIZE",
+                                  help="Local JSONL, lines and parquet files larger than this are scanned in parts "
+                                       "(Dask tasks and checkpoint units of their own); same results."),
+    key_file: Optional[Path] = KeyFile,
+    on_error: str = OnError,
+    prefilter: bool = typer.Option(True, help="Normalize and tokenize whole batches with numpy, sending only "
+                                              "documents with entities, mentions, URLs or '...' through the "
+                                              "per-document normalizer; --no-prefilter sends every document "
+                                              "(same results, slower)."),
+    quiet: bool = Quiet,
+    as_json: bool = AsJson,
+) -> None:
+    """Scan corpora for indexed posts; write verified matches and a summary.
+
+    Example: provenance scan idx corpus/ -o out --min-containment 0.5   (a keyed index: add --key-file KEY)
+    """
+    from .. import api
+
+    params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
+                        min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
+                        max_shared_posts=max_shared_posts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        confidence=confidence, on_error=on_error)
+    unit_bytes = size_option(unit_size, "--unit-size")
+    key = load_key(key_file)
+    index = api.open_index(index_dir, verify="background", key=key)  # checksums checked while the scan runs
+    index.require_key()
+    with progress(quiet, "scanning", corpus, fmt) as bar:
+        result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
+                          fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
+                          resume=resume, unit_size=unit_bytes, until_ci=until_ci, prefilter=prefilter)
+    show_scan(result, quiet, as_json)
