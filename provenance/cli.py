@@ -357,7 +357,7 @@ def scan(
 
 
 def _show_scan(result: ScanResult, quiet: bool, as_json: bool) -> None:
-    from .report import summary_table
+    from .results.table import summary_table
 
     if as_json:
         _print_json(result.summary)
@@ -384,7 +384,7 @@ def verify(
 
     Example: provenance verify out   (a keyed index: add --key-file KEY)
     """
-    from .evidence import verify as verify_scan
+    from .results.evidence import verify as verify_scan
 
     result = verify_scan(out_dir, index_dir, key=_key(key_file))
     if as_json:
@@ -454,7 +454,9 @@ def report(
 
     Example: provenance report out -o report.html --posts tweets.csv
     """
-    from .report import PostsSource, html_report, markdown_report
+    from .results.report_html import html_report
+    from .results.report_markdown import markdown_report
+    from .results.texts import PostsSource
 
     fmt = report_format(output, fmt)
     if posts is None and (text_field is not None or id_field is not None or posts_format is not None):
