@@ -32,7 +32,7 @@ from provenance import api
 from provenance.index import Index
 from provenance.text.offsets import tokenize_with_offsets
 from provenance.params import ScanParams
-from provenance.report import split_generic
+from provenance.results.outputs import split_generic
 
 from . import plant
 from .common import DEFAULT_DATA, Context, Section, emit, table

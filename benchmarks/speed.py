@@ -290,7 +290,7 @@ def run_provenance(posts: Path, corpus: Path, work: Path, index: Path | None = N
     (``summary.json`` names the index and its manifest checksum, which holds the build time)."""
     from provenance import api
     from provenance.params import IndexParams, ScanParams
-    from provenance.report import split_generic
+    from provenance.results.outputs import split_generic
 
     key = BENCH_KEY if keyed else None
     out = work / f"out-{name}"

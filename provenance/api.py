@@ -20,17 +20,17 @@ import polars as pl
 import xxhash
 
 from .version import __version__
-from .checkpoint import Checkpoint
+from .results.checkpoint import Checkpoint
 from .errors import InputError, ParameterError, ProvenanceError, Skipped, skipping
-from .evidence import repin_results, unit_record, write_evidence
-from .estimate import Tally, estimates, share_estimates
+from .results.evidence import repin_results, unit_record, write_evidence
+from .results.estimate import Tally, estimates, share_estimates
 from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index, shards_of
 from .keys import Key
 from .match.background import default_background
 from .text.normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .io import Batch, InputFile, expand_inputs, file_size, split_units, total_bytes
-from .report import MATCH_SCHEMA, split_generic, write_outputs
+from .results.outputs import MATCH_SCHEMA, split_generic, write_outputs
 from .scan.dask import scan_on_dask
 from .scan.local import scan_local, work_unit_size
 from .scan.pipeline import stage_timings
@@ -165,7 +165,7 @@ def _opened(index: "Index | ShardedIndex | str | Path", key: Key | bytes | None)
 @dataclass
 class ScanResult:
     """What a scan found: ``matches`` (one row per verified document–post match, columns as in
-    :data:`provenance.report.MATCH_SCHEMA`) and ``summary`` (the content of summary.json)."""
+    :data:`provenance.results.outputs.MATCH_SCHEMA`) and ``summary`` (the content of summary.json)."""
 
     matches: pl.DataFrame
     summary: dict[str, Any]
@@ -287,7 +287,7 @@ def scan(
     Dask task and a checkpoint unit of its own. The results do not depend on it.
 
     With ``out_dir``, every finished unit is recorded under ``out_dir/units`` (see
-    :mod:`provenance.checkpoint`); ``resume`` reuses the recorded units that are unchanged, so an
+    :mod:`provenance.results.checkpoint`); ``resume`` reuses the recorded units that are unchanged, so an
     interrupted scan continues and a re-scan reads only new or changed files.
 
     ``key``: the secret key of a keyed index (bytes or a :class:`provenance.keys.Key`); local and

@@ -55,7 +55,7 @@ def read_truth(fixtures: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 def check_against_truth(matches: pl.DataFrame, fixtures: Path) -> TruthCheck:
     """Compare the (post_id, doc_id) pairs of ``matches`` that count (generic ones left out) with the
     planted truth."""
-    from .report import split_generic
+    from .results.outputs import split_generic
 
     matches = split_generic(matches)[0]
     truth, hard = read_truth(fixtures)

@@ -17,7 +17,7 @@ import pytest
 import provenance
 from provenance.index import FORMAT_VERSION
 from provenance.params import IndexParams, ScanParams
-from provenance.report import MATCH_COLUMNS_DOC
+from provenance.results.outputs import MATCH_COLUMNS_DOC
 
 from conftest import HARD_CSV, PLANTED, POSTS_CSV, TRUTH_CSV, BuiltIndex, run_cli
 

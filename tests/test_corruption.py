@@ -19,7 +19,7 @@ from conftest import PLANTED, POSTS_CSV
 
 from provenance import api
 from provenance.errors import IndexFormatError, ProvenanceError
-from provenance.evidence import check_results
+from provenance.results.evidence import check_results
 
 POSITIONS_PER_FILE = 6
 

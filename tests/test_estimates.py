@@ -13,7 +13,7 @@ import pytest
 from provenance import api
 import numpy as np
 
-from provenance.estimate import Tally, posts_present, ratio, wilson
+from provenance.results.estimate import Tally, posts_present, ratio, wilson
 from provenance.params import ScanParams
 
 from conftest import PLANTED, run_cli

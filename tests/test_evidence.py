@@ -14,7 +14,7 @@ import pytest
 
 from provenance import api
 from provenance.errors import IndexFormatError, ProvenanceError
-from provenance.evidence import verify
+from provenance.results.evidence import verify
 from provenance.params import IndexParams
 
 from conftest import PLANTED, POSTS_CSV, run_cli

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import provenance
-from provenance.report import MATCH_SCHEMA
+from provenance.results.outputs import MATCH_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "provenance"

@@ -13,8 +13,8 @@ import pytest
 
 from provenance import api
 from provenance.errors import ProvenanceError
-from provenance.estimate import exposure, licensed_documents, month_of
-from provenance.report import markdown_report
+from provenance.results.report_markdown import markdown_report
+from provenance.results.tables import exposure, licensed_documents, month_of
 
 from conftest import PLANTED, run_cli
 
@@ -132,7 +132,7 @@ def test_report_format_follows_the_extension_of_output(two_files, tmp_path: Path
 
 
 def test_exposure_is_by_documents_then_post_id_in_natural_order() -> None:
-    from provenance.estimate import natural_key
+    from provenance.results.tables import natural_key
 
     assert sorted(["p10", "p2", "p1", "q", "p02", "10", "9"], key=natural_key) == ["9", "10", "p1", "p02", "p2", "p10", "q"]
     docs = {"p10": 1, "p2": 1, "p1": 1, "p3": 2, "x100": 3, "x20": 3}
@@ -144,8 +144,8 @@ def test_exposure_is_by_documents_then_post_id_in_natural_order() -> None:
 
 
 def test_both_reports_list_exposure_in_that_order(two_files) -> None:
-    from provenance.estimate import natural_key
-    from provenance.report import html_report
+    from provenance.results.tables import natural_key
+    from provenance.results.report_html import html_report
 
     _, out, both, _ = two_files
     exp = exposure(both.matches.filter(~pl.col("generic")))

@@ -81,7 +81,7 @@ def test_the_page_opens_with_the_answer_and_its_chart(report) -> None:
 
 
 def test_the_answer_of_a_full_scan_has_no_interval(cli_index, tmp_path: Path) -> None:
-    from provenance.report import answer
+    from provenance.results.headline import answer
 
     out = tmp_path / "out"
     assert run_cli("scan", cli_index.path, PLANTED, "-o", out, "-q").returncode == 0

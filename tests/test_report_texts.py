@@ -10,7 +10,9 @@ import polars as pl
 import pytest
 
 from provenance import api
-from provenance.report import NO_TEXTS, PostsSource, diff_pieces, html_report, markdown_report
+from provenance.results.report_html import html_report
+from provenance.results.report_markdown import markdown_report
+from provenance.results.texts import NO_TEXTS, PostsSource, diff_pieces
 
 from conftest import run_cli
 

@@ -1,5 +1,5 @@
 """Checkpoints: ``scan --resume`` after a ``kill -9`` gives the outputs of an uninterrupted scan, and a
-re-scan reads only the files that changed (provenance.checkpoint)."""
+re-scan reads only the files that changed (provenance.results.checkpoint)."""
 
 from __future__ import annotations
 

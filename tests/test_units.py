@@ -128,7 +128,7 @@ def test_a_parquet_files_parts_hash_it_once(api_index, corpus, tmp_path: Path, m
     """A parquet part's checksum is the whole file's: checkpointing (and verifying) its parts reads
     the file for it once, not once per part."""
     from provenance.io import tap
-    from provenance.evidence import verify
+    from provenance.results.evidence import verify
 
     index, _ = api_index
     hashed: list[str] = []

@@ -27,7 +27,8 @@ import pytest
 import zstandard
 
 from conftest import PLANTED, run_cli
-from provenance import api, checkpoint
+from provenance import api
+from provenance.results import checkpoint
 from provenance.errors import InputError
 from provenance.io import URL, expand_inputs, iter_batches
 

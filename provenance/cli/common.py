@@ -135,7 +135,7 @@ def show_skipped(skipped: Skipped, where: str) -> None:
 
 def show_scan(result: ScanResult, quiet: bool, as_json: bool) -> None:
     """A scan's summary (JSON on stdout with --json; the table and the files written on stderr), notes and skips."""
-    from ..report import summary_table
+    from ..results.table import summary_table
 
     if as_json:
         print_json(result.summary)

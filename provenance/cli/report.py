@@ -1,5 +1,5 @@
-"""``provenance report``: :func:`provenance.report.markdown_report` or :func:`provenance.report.html_report`
-of a scan, to standard output or to the file ``-o`` names (its extension giving the format)."""
+"""``provenance report``: :func:`provenance.results.report_markdown.markdown_report` or
+:func:`provenance.results.report_html.html_report` of a scan, to standard output or to the file ``-o`` names (its extension giving the format)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def report(
 
     Example: provenance report out -o report.html --posts tweets.csv
     """
-    from ..report import PostsSource, html_report, markdown_report
+    from ..results.report_html import html_report
+    from ..results.report_markdown import markdown_report
+    from ..results.texts import PostsSource
 
     fmt = report_format(output, fmt)
     if posts is None and (text_field is not None or id_field is not None or posts_format is not None):

@@ -1,4 +1,4 @@
-"""``provenance verify``: :func:`provenance.evidence.verify` of a scan's evidence, a line per difference
+"""``provenance verify``: :func:`provenance.results.evidence.verify` of a scan's evidence, a line per difference
 (or JSON); exit status 0 if all agree, 1 if not."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def verify(
 
     Example: provenance verify out   (a keyed index: add --key-file KEY)
     """
-    from ..evidence import verify as verify_scan
+    from ..results.evidence import verify as verify_scan
 
     result = verify_scan(out_dir, index_dir, key=load_key(key_file))
     if as_json:

@@ -35,7 +35,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..errors import IndexFormatError
-from ..estimate import Tally
+from ..results.estimate import Tally
 from ..index import ShardedIndex, ShardRef, open_index
 from ..keys import Key
 from ..match.matcher import PostMatcher

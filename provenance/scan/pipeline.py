@@ -14,7 +14,7 @@ import numpy as np
 import xxhash
 
 from ..arrays import expand_ranges
-from ..estimate import Tally, covered_chars
+from ..results.estimate import Tally, covered_chars
 from ..index import Index, ShardedIndex, shards_of
 from ..match.background import default_background, plain_hasher, span_bits
 from ..match.matcher import PostMatcher

@@ -23,14 +23,14 @@ from typing import Any
 
 import polars as pl
 
-from .version import __version__
-from .errors import ProvenanceError, skipping
-from .index import Index, open_index
-from .keys import Key
-from .params import ScanParams
-from .io import URL, InputFile, Part, file_sha256, iter_batches
-from .durable import sha256_of, unseal, write_sealed
-from .report import MATCH_SCHEMA
+from ..version import __version__
+from ..errors import ProvenanceError, skipping
+from ..index import Index, open_index
+from ..keys import Key
+from ..params import ScanParams
+from ..io import URL, InputFile, Part, file_sha256, iter_batches
+from ..durable import sha256_of, unseal, write_sealed
+from .outputs import MATCH_SCHEMA
 
 __all__ = ["EVIDENCE", "Problem", "Verification", "check_results", "repin_results", "unit_record", "verify", "write_evidence"]
 
@@ -203,7 +203,7 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
 def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: list[tuple[InputFile, dict[str, Any]]],
             matches: pl.DataFrame) -> pl.DataFrame:
     """The match rows that a new scan finds in the documents of ``matches``."""
-    from .scan.pipeline import Scanner  # the scan's own, a batch at a time
+    from ..scan.pipeline import Scanner  # the scan's own, a batch at a time
 
     wanted: dict[str, set[int]] = {}
     for source, row in matches.select("source", "row").unique().iter_rows():

@@ -36,11 +36,11 @@ from typing import Any
 
 import polars as pl
 
-from .durable import DamagedFile, atomic_write, remove_stale, sha256_of, unseal, write_sealed
-from .errors import ProvenanceError, Skipped
+from ..durable import DamagedFile, atomic_write, remove_stale, sha256_of, unseal, write_sealed
+from ..errors import ProvenanceError, Skipped
+from ..io import URL, InputFile, file_sha256, take_sha256
 from .estimate import Tally
-from .io import URL, InputFile, file_sha256, take_sha256
-from .report import MATCH_SCHEMA
+from .outputs import MATCH_SCHEMA
 
 __all__ = ["MARKERS", "Checkpoint", "UnitResult"]
 

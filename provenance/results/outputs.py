@@ -1,0 +1,93 @@
+"""Scan outputs: the columns of ``matches.parquet`` (types and meaning), ``matches.parquet`` and
+``summary.json`` written atomically, and the split of the matches that count from the generic ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..durable import atomic_write, remove_stale, write_json
+from ..errors import ProvenanceError
+
+__all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "write_outputs", "split_generic"]
+
+
+MATCH_SCHEMA: dict[str, pl.DataType] = {
+    "doc_id": pl.String,
+    "post_id": pl.String,
+    "source": pl.String,
+    "row": pl.Int64,
+    "containment": pl.Float64,
+    "coverage": pl.Float64,
+    "jaccard": pl.Float64,
+    "doc_start": pl.Int64,
+    "doc_end": pl.Int64,
+    "doc_text": pl.String,
+    "doc_chars": pl.Int64,
+    "method": pl.String,
+    "span_tokens": pl.Int64,
+    "matched_shingles": pl.Int64,
+    "post_shingles": pl.Int64,
+    "evidence_bits": pl.Float64,
+    "shared_posts": pl.Int64,
+    "generic": pl.Boolean,
+}
+
+
+MATCH_COLUMNS_DOC = {
+    "doc_id": "document id (id field, or FILE:ROW)",
+    "post_id": "post id from the index",
+    "source": "input file the document came from",
+    "row": "1-based record number of the document in that file",
+    "containment": "verified share of the post's distinct shingles found in the matched region (0-1)",
+    "coverage": "share of the post's tokens covered by the matched shingles (of its prefix for containment_prefix; "
+                "for aligned: matched in order by the token alignment; for partial: the share of the post the run is; "
+                "empty for --mode jaccard)",
+    "jaccard": "exact Jaccard similarity of post and record (--mode jaccard and exact_short on records only)",
+    "doc_start": "0-based character offset where the matched span starts in the original document text",
+    "doc_end": "end-exclusive character offset of the matched span",
+    "doc_text": "the matched span of the document (its first 4,000 characters if longer)",
+    "doc_chars": "characters of the whole document",
+    "method": "containment | containment_prefix (copy cut off with …) | aligned (an edited copy: tokens in order, "
+              "few words changed) | partial (a verbatim run of at least half the post) | exact_short | jaccard",
+    "span_tokens": "tokens covered by the matched span",
+    "matched_shingles": "distinct post shingles found in the span",
+    "post_shingles": "distinct shingles of the post (of its matched prefix for containment_prefix)",
+    "evidence_bits": "information content of the matched span under a background model of ordinary English: "
+                     "such text would write it by chance about once in 2^bits words",
+    "shared_posts": "indexed posts that hold the rarest of the post's shingles found in the span (exact_short: "
+                    "of the span's shingles, or posts with the same normalized text if more); a shingle of more than max_key_posts posts counts as "
+                    "max_key_posts + 1; empty for spans of 10 tokens or more (never generic for being shared)",
+    "generic": "evidence_bits below --min-evidence-bits, or a span under 10 tokens that more than --max-shared-posts "
+               "posts share: as likely a stock phrase as a copy; listed, but not counted in the shares",
+}
+
+
+def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str, Any],
+                  run: dict[str, Any] | None = None) -> Path:
+    """Write ``matches.parquet``, ``summary.json`` and (given) ``run.json`` into ``out_dir`` (created if
+    needed). The first two depend only on the inputs and parameters (byte for byte); what changes
+    from run to run (times, units reused) is in ``run.json``."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ProvenanceError(f"{out}: cannot create output directory ({e.strerror})") from None
+    if not out.is_dir():
+        raise ProvenanceError(f"{out}: not a directory")
+    remove_stale(out)  # what a killed scan left
+    atomic_write(out / "matches.parquet", lambda p: matches.write_parquet(p, statistics=True))
+    write_json(out / "summary.json", summary)
+    if run is not None:
+        write_json(out / "run.json", run)
+    return out
+
+
+def split_generic(matches: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The matches that count and the generic ones (all count in results older than the ``generic``
+    column)."""
+    if "generic" not in matches.columns:
+        return matches, matches.head(0)
+    return matches.filter(~pl.col("generic")), matches.filter(pl.col("generic"))
