@@ -1,5 +1,6 @@
 """``provenance report``: :func:`provenance.results.report_markdown.markdown_report` or
-:func:`provenance.results.report_html.html_report` of a scan, to standard output or to the file ``-o`` names (its extension giving the format)."""
+:func:`provenance.results.report_html.html_report` of a scan, to standard output or to the file ``-o``
+names (its extension giving the format)."""
 
 from __future__ import annotations
 
