@@ -80,7 +80,7 @@ def diff_pieces(post: str, span: str) -> tuple[list[tuple[str, bool]], list[tupl
     punctuation) never differs."""
     from difflib import SequenceMatcher
 
-    from ..normalize import tokenize_with_offsets
+    from ..text.offsets import tokenize_with_offsets
 
     a, b = tokenize_with_offsets(post), tokenize_with_offsets(span)
     ops = SequenceMatcher(None, a.words, b.words, autojunk=False).get_opcodes()
