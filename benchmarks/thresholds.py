@@ -32,7 +32,7 @@ from provenance.match.shared import SHARED_SPAN_TOKENS
 from provenance.params import IndexParams, ScanParams
 
 from . import accuracy, labeled_scan, plant
-from .calibrate import LOADERS
+from .data import LOADERS, tweeteval_files, wikinews_files
 from .common import Context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,9 +54,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         planted_index = api.build_index([fixtures / "posts" / "airline_tweets.csv"], Path(tmp) / "airline",
                                         id_field="tweet_id")
-        tweet_index = api.build_index(sorted((args.data / "tweeteval").glob("**/*_text.txt.gz")),
+        tweet_index = api.build_index(tweeteval_files(args.data),
                                       Path(tmp) / "tweeteval", fmt="lines")
-        wikinews = sorted((args.data / "wikinews_en").glob("wiki_*.gz"))
+        wikinews = wikinews_files(args.data)
         for c, cov, span in SETTINGS:
             params = ScanParams(min_containment=c, min_coverage=cov, min_span_tokens=span, min_evidence_bits=0.0,
                                 max_shared_posts=0)
