@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script (``python benchmarks/choose_ngram.py``): its folder is on the path
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.data import CLOUGH, TWITTER, load_clough, load_twitter_url, tweeteval_files, wikinews_files  # noqa: E402
+from benchmarks.data import (CLOUGH, DEFAULT_DATA, TWITTER, load_clough, load_twitter_url, tweeteval_files,  # noqa: E402
+                             wikinews_files)
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -94,7 +95,7 @@ def natural(data: Path, n: int, tmp: Path) -> tuple[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "NGRAM.md")
     args = ap.parse_args()
     rows = []

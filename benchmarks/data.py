@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
-    "AIRLINE", "TWEETEVAL", "WIKINEWS", "WIKIPEDIA", "TWITTER", "MSRP", "CLOUGH",
+    "DEFAULT_DATA", "AIRLINE", "TWEETEVAL", "WIKINEWS", "WIKIPEDIA", "TWITTER", "MSRP", "CLOUGH",
     "read_airline", "tweeteval_files", "read_tweeteval", "wikinews_files", "read_wikinews", "wikipedia_files",
     "read_wikipedia", "read_lines", "LabeledPairs", "load_twitter_url", "load_msrp", "read_legacy_text",
     "load_clough", "LOADERS",
@@ -46,6 +46,9 @@ WIKIPEDIA = "wikipedia_en_sample"
 TWITTER = "twitter_url_paraphrase_train"
 MSRP = "msrp_paraphrase"
 CLOUGH = "clough_stevenson_short_answer_reuse"
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+"""Where the shared data is: ``shared/data`` next to the repository."""
 
 MIN_DOC_CHARS = 200
 """Pages shorter than this are redirects, stubs or empty pages (both wiki folders' READMEs say so)."""
