@@ -36,6 +36,7 @@ from provenance.results.outputs import split_generic
 
 from . import plant
 from .common import DEFAULT_DATA, Context, Section, emit, table
+from .data import wikinews_files
 
 TITLE = "Accuracy on planted real text"
 
@@ -357,7 +358,7 @@ def _hard_examples(hard: pl.DataFrame, k: int = 3) -> list[str]:
 
 def natural_quotations(index: Index, data: Path, posts: Mapping[str, str], log: Any = print) -> dict[str, Any]:
     """Scan every Wikinews page against ``index``; the reported (post, page) pairs, longest spans first."""
-    files = sorted((data / "wikinews_en").glob("wiki_*.gz"))
+    files = wikinews_files(data)
     t0 = time.perf_counter()
     result = api.scan(index, files, fmt="jsonl")
     seconds = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 
     python -m benchmarks.calibrate [--data ../shared/data] [--quick] [--out calibrate.md]
 
-Three labeled pair sets from the shared data folder:
+Three labeled pair sets from the shared data folder (read by :mod:`benchmarks.data`):
 
 * ``twitter_url_paraphrase_train`` — 42,200 tweet pairs sharing a news URL, paraphrase or not;
 * ``msrp_paraphrase`` — 5,801 news sentence pairs (train and test pooled), paraphrase or not;
@@ -20,8 +20,6 @@ threshold. A "Why the defaults" paragraph is written from the measured numbers.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from provenance.params import IndexParams, ScanParams
 from provenance.text.shingles import TokenHasher, batch_shingles
 
 from .common import DEFAULT_DATA, Context, Section, emit, table
+from .data import CLOUGH, LOADERS, MSRP, TWITTER, LabeledPairs, load_clough, load_msrp, load_twitter_url
 
 __all__ = [
     "LabeledPairs",
@@ -67,150 +66,6 @@ QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
 PRECISION_TARGET = 0.95
 PRECISION_KEY = f"lowest_threshold_precision_{round(PRECISION_TARGET * 100)}"
 SCORES = ("containment", "jaccard")
-
-TWITTER = "twitter_url_paraphrase_train"
-MSRP = "msrp_paraphrase"
-CLOUGH = "clough_stevenson_short_answer_reuse"
-
-
-# --------------------------------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class LabeledPairs:
-    """Text pairs with a class per pair and the binary rule that turns classes into labels.
-
-    ``left[i]`` is the text whose containment in ``right[i]`` is measured. ``classes[i]`` names the pair's
-    class; ``positive`` maps each class to ``True`` (positive), ``False`` (negative) or ``None`` (reported
-    per class but left out of the precision/recall figures). ``note`` says where the texts and labels come
-    from and which caveats apply; ``extra`` holds dataset-specific counts.
-    """
-
-    name: str
-    left: list[str]
-    right: list[str]
-    classes: list[str]
-    positive: dict[str, bool | None]
-    note: str
-    extra: dict[str, Any]
-
-    def __len__(self) -> int:
-        return len(self.left)
-
-    def subset(self, index: NDArray[np.int64]) -> LabeledPairs:
-        """The pairs at ``index`` (in that order), same rule and note."""
-        idx = [int(i) for i in index]
-        return LabeledPairs(self.name, [self.left[i] for i in idx], [self.right[i] for i in idx],
-                            [self.classes[i] for i in idx], self.positive, self.note, self.extra)
-
-
-def _read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file (gzip if it ends in ``.gz``), without line ends."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
-        return fh.read().splitlines()
-
-
-def _check_parallel(name: str, *columns: Sequence[Any]) -> None:
-    lengths = {len(c) for c in columns}
-    if len(lengths) != 1:
-        raise ValueError(f"{name}: parallel files have different line counts {sorted(lengths)}")
-
-
-def load_twitter_url(folder: Path) -> LabeledPairs:
-    """Twitter URL Paraphrase Corpus (train): ``a.toks.gz``/``b.toks.gz`` line pairs, ``sim.txt.gz`` labels."""
-    left = _read_lines(folder / "a.toks.gz")
-    right = _read_lines(folder / "b.toks.gz")
-    sim = _read_lines(folder / "sim.txt.gz")
-    _check_parallel(folder.name, left, right, sim)
-    bad = sorted({s for s in sim if s.strip() not in ("0", "1")})
-    if bad:
-        raise ValueError(f"{folder.name}: unexpected labels {bad[:5]} in sim.txt.gz (expected 0/1)")
-    classes = ["paraphrase" if s.strip() == "1" else "non-paraphrase" for s in sim]
-    note = ("`sim.txt.gz` is already binary: 1 = at least 4 of 6 annotators said paraphrase, 0 = at most 2 of 6; "
-            "the ambiguous 3-of-6 pairs were dropped by the corpus authors (the vote counts are not in this copy, "
-            "so nothing more can be dropped here). Positive = 1. Containment is side `a` (mostly the headline "
-            "tweet) inside side `b` (another tweet linking the same URL). Texts are lower-cased and tokenised "
-            "upstream, so `&amp;` appears as `& amp ;` and survives normalization as the token `amp`, and "
-            "`word ...` keeps `word` (the scanner drops a word glued to `...`).")
-    return LabeledPairs(TWITTER, left, right, classes, {"paraphrase": True, "non-paraphrase": False}, note, {})
-
-
-def load_msrp(folder: Path) -> LabeledPairs:
-    """MSRP: ``{train,test}/a.toks``, ``b.toks``, ``sim.txt`` (1 = paraphrase); both splits pooled."""
-    left: list[str] = []
-    right: list[str] = []
-    classes: list[str] = []
-    splits: dict[str, int] = {}
-    for split in ("train", "test"):
-        a = _read_lines(folder / split / "a.toks")
-        b = _read_lines(folder / split / "b.toks")
-        sim = _read_lines(folder / split / "sim.txt")
-        _check_parallel(f"{folder.name}/{split}", a, b, sim)
-        bad = sorted({s for s in sim if s.strip() not in ("0", "1")})
-        if bad:
-            raise ValueError(f"{folder.name}/{split}: unexpected labels {bad[:5]} in sim.txt (expected 0/1)")
-        left += a
-        right += b
-        classes += ["paraphrase" if s.strip() == "1" else "non-paraphrase" for s in sim]
-        splits[split] = len(a)
-    note = (f"Train ({splits['train']:,} pairs) and test ({splits['test']:,}) pooled: nothing is fitted apart from "
-            "the reported best-F1 threshold. Positive = `sim` 1 (judged semantically equivalent). Containment is "
-            "sentence `a` inside sentence `b`. Negatives are sentences about the same event, often with much "
-            "wording in common.")
-    return LabeledPairs(MSRP, left, right, classes, {"paraphrase": True, "non-paraphrase": False}, note,
-                        {"splits": splits})
-
-
-def _read_legacy_text(path: Path) -> tuple[str, bool]:
-    """File text as UTF-8, else as Windows-1252 (undecodable bytes replaced); second value: fell back."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace"), True
-
-
-def load_clough(folder: Path) -> LabeledPairs:
-    """Clough & Stevenson: each answer paired with the source text of its task (``orig_task<X>.txt``)."""
-    with open(folder / "file_information.csv", encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    sources: dict[str, str] = {}
-    fallback = 0
-    for row in rows:
-        if row["Category"].strip() == "orig":
-            text, fell_back = _read_legacy_text(folder / row["File"].strip())
-            sources[row["Task"].strip()] = text
-            fallback += fell_back
-    left: list[str] = []
-    right: list[str] = []
-    classes: list[str] = []
-    for row in rows:
-        category, task = row["Category"].strip(), row["Task"].strip()
-        if category == "orig":
-            continue
-        if task not in sources:
-            raise ValueError(f"{folder.name}: no source text for task {task!r} ({row['File']})")
-        text, fell_back = _read_legacy_text(folder / row["File"].strip())
-        fallback += fell_back
-        left.append(text)
-        right.append(sources[task])
-        classes.append(category)
-    positive: dict[str, bool | None] = {"cut": True, "light": True, "heavy": None, "non": False}
-    unknown = sorted(set(classes) - set(positive))
-    if unknown:
-        raise ValueError(f"{folder.name}: unexpected categories {unknown}")
-    note = (f"{len(left)} answers, each paired with the source text of its own task; containment is the answer "
-            "inside the source (the share of the answer's shingles that come from the source — the answer plays "
-            "the post, the source the document). Positives = cut + light (copy-paste and light revision), "
-            "negatives = non (written independently); heavy rewrites are reported as their own row but left out "
-            "of precision/recall, with a separate AUC that counts them as positives. "
-            f"{fallback} files are not valid UTF-8 and were read as Windows-1252.")
-    return LabeledPairs(CLOUGH, left, right, classes, positive, note,
-                        {"sources": len(sources), "cp1252_files": fallback})
-
-
-LOADERS = ((TWITTER, load_twitter_url), (MSRP, load_msrp), (CLOUGH, load_clough))
 
 
 # --------------------------------------------------------------------------------------------------- scores

@@ -17,13 +17,12 @@ For n = 1..5 it reports:
 from __future__ import annotations
 
 import argparse
-import gzip
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from provenance import api
 from provenance.demo import check_against_truth
@@ -31,6 +30,11 @@ from provenance.params import IndexParams, ScanParams
 from provenance.text.shingles import TokenHasher, batch_shingles
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script (``python benchmarks/choose_ngram.py``): its folder is on the path
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.data import (CLOUGH, DEFAULT_DATA, TWITTER, load_clough, load_twitter_url, tweeteval_files,  # noqa: E402
+                             wikinews_files)
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -52,26 +56,18 @@ def shingle_sets(texts: list[str], n: int) -> list[set[int]]:
 
 
 def clough(data: Path, n: int) -> tuple[dict[str, float], float]:
-    folder = data / "clough_stevenson_short_answer_reuse"
-    info = pl.read_csv(folder / "file_information.csv").filter(pl.col("Category") != "orig")
-    read = lambda p: p.read_bytes().decode("utf-8", errors="replace")
-    sources = {t: read(folder / f"orig_task{t}.txt") for t in "abcde"}
-    answers = [read(folder / f) for f in info["File"]]
-    src_sets = dict(zip(sources, shingle_sets(list(sources.values()), n)))
-    ans_sets = shingle_sets(answers, n)
-    cont = np.array([len(a & src_sets[t]) / len(a) if a else 0.0 for a, t in zip(ans_sets, info["Task"])])
-    cats = info["Category"].to_numpy()
+    pairs = load_clough(data / CLOUGH)  # each answer (left) with the source text of its task (right)
+    answers, sources = shingle_sets(pairs.left, n), shingle_sets(pairs.right, n)
+    cont = np.array([len(a & s) / len(a) if a else 0.0 for a, s in zip(answers, sources)])
+    cats = np.array(pairs.classes)
     means = {c: float(cont[cats == c].mean()) for c in ("cut", "light", "heavy", "non")}
     return means, auc(cont[np.isin(cats, ["cut", "light"])], cont[cats == "non"])
 
 
 def twitter_pairs(data: Path, n: int) -> float:
-    folder = data / "twitter_url_paraphrase_train"
-    lines = lambda f: gzip.open(folder / f, "rt", encoding="utf-8").read().split("\n")
-    a, b, sim = lines("a.toks.gz"), lines("b.toks.gz"), lines("sim.txt.gz")
-    k = min(len(a), len(b), len(sim))
-    a, b, labels = a[:k], b[:k], np.array([s.strip() == "1" for s in sim[:k]])
-    sa, sb = shingle_sets(a, n), shingle_sets(b, n)
+    pairs = load_twitter_url(data / TWITTER)
+    labels = np.array([pairs.positive[c] for c in pairs.classes])
+    sa, sb = shingle_sets(pairs.left, n), shingle_sets(pairs.right, n)
     jac = np.array([len(x & y) / len(x | y) if (x | y) else 0.0 for x, y in zip(sa, sb)])
     return auc(jac[labels], jac[~labels])
 
@@ -89,17 +85,17 @@ def planted(n: int, tmp: Path) -> tuple[float, int, float]:
 
 
 def natural(data: Path, n: int, tmp: Path) -> tuple[int, float]:
-    tweets = sorted((data / "tweeteval").glob("**/*_text.txt.gz"))
+    tweets = tweeteval_files(data)
     index = api.build_index(tweets, tmp / f"tweeteval{n}", fmt="lines", params=IndexParams(ngram=n, short_tokens=max(6, n)),
                             force=True)
     t0 = time.perf_counter()
-    result = api.scan(index, sorted((data / "wikinews_en").glob("wiki_*.gz")), fmt="jsonl")
+    result = api.scan(index, wikinews_files(data), fmt="jsonl")
     return result.summary["posts_matched"], time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "NGRAM.md")
     args = ap.parse_args()
     rows = []

@@ -21,7 +21,7 @@ from provenance import api
 from provenance.match.shared import SHARED_SPAN_TOKENS
 from provenance.params import ScanParams
 
-from .calibrate import LabeledPairs
+from .data import LabeledPairs
 
 __all__ = ["BITS", "SHARED", "scan_pairs", "counted", "figures"]
 

@@ -1,9 +1,10 @@
 """Planting library for the accuracy benchmark: real posts, edited in controlled ways, put into real documents.
 
-Inputs are the real data in ``../shared/data``: airline tweets and TweetEval tweets are the indexed *posts*;
-Wikinews articles and Wikipedia pages are the *documents*. A known subset of the posts is planted into a
-sample of the documents, each with one *edit type*, and every planted string is recorded with its exact
-character span (``doc[start:end] == planted``, Python ``str`` indices). Everything else is a negative:
+Inputs are the real data in ``../shared/data``, read by :mod:`benchmarks.data`: airline tweets and TweetEval
+tweets are the indexed *posts*; Wikinews articles and Wikipedia pages are the *documents*. A known subset of
+the posts is planted into a sample of the documents, each with one *edit type*, and every planted string is
+recorded with its exact character span (``doc[start:end] == planted``, Python ``str`` indices). Everything else
+is a negative:
 
 * every indexed post that is not planted (candidates that already occur in the sampled documents, or that
   would bring another post along — 3-gram overlap >= 0.5 of that post, a line that is a whole short post,
@@ -44,6 +45,8 @@ import numpy as np
 import polars as pl
 
 from provenance.text.normalize import TOKEN_RE, normalize
+
+from . import data as shared
 
 # ------------------------------------------------------------------------------------------ constants
 
@@ -104,7 +107,6 @@ _PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 _TITLE_WORD = re.compile(r"[A-Z][a-z]+")
 _ELLIPSIS = re.compile(r"…|\.\.\.")
 _SENTENCE_END = re.compile(r"\. (?=[A-Z])")
-_WIKI_DOC = re.compile(r'<doc id="(\d+)"[^>]*? title="([^"]*)">\n(.*?)</doc>', re.DOTALL)
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -160,60 +162,34 @@ INSERT_SCHEMA = {"doc_id": pl.String, "start": pl.Int64, "end": pl.Int64}
 # ------------------------------------------------------------------------------------------ reading
 
 
+def airline_post(row: dict[str, str]) -> Post:
+    """A post from a row of the airline tweets (the shared data's ``Tweets.csv.gz`` or the fixture's
+    ``airline_tweets.csv``): ``tweet_id``, ``text``, author ``name``, ``tweet_created``."""
+    return Post(row["tweet_id"], row["text"], "airline", row["name"], row["tweet_created"])
+
+
 def read_airline(data: Path) -> list[Post]:
-    """The airline tweets (``twitter_us_airline_sentiment/Tweets.csv.gz``), deduplicated by ``tweet_id``
-    (first occurrence kept), sorted by numeric id."""
-    seen: dict[str, Post] = {}
-    with gzip.open(data / "twitter_us_airline_sentiment" / "Tweets.csv.gz", "rt", encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["tweet_id"] not in seen:
-                seen[row["tweet_id"]] = Post(row["tweet_id"], row["text"], "airline", row["name"],
-                                             row["tweet_created"])
-    return [seen[k] for k in sorted(seen, key=int)]
+    """The airline tweets (:func:`benchmarks.data.read_airline`: deduplicated by ``tweet_id``, sorted by
+    numeric id) as posts with their author and creation time."""
+    return [airline_post(r) for r in shared.read_airline(data)]
 
 
 def read_tweeteval(data: Path) -> list[Post]:
-    """Every TweetEval tweet (``tweeteval/**/<split>_text.txt.gz``, blank lines skipped) with id
-    ``te-<task>-<split>-<line>`` (task ``stance-abortion`` for ``stance/abortion``; line is 1-based)."""
-    root = data / "tweeteval"
-    posts: list[Post] = []
-    for path in sorted(root.glob("**/*_text.txt.gz")):
-        task = "-".join(path.parent.relative_to(root).parts)
-        split = path.name[: -len("_text.txt.gz")]
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
-            for i, line in enumerate(f, 1):
-                text = line.rstrip("\r\n")
-                if text.strip():
-                    posts.append(Post(f"te-{task}-{split}-{i}", text, "tweeteval"))
-    return posts
+    """Every TweetEval tweet (:func:`benchmarks.data.read_tweeteval`: id ``te-<task>-<split>-<line>``) as a post."""
+    return [Post(post_id, text, "tweeteval") for post_id, text in shared.read_tweeteval(data)]
 
 
-def read_wikinews(data: Path, min_chars: int = 200) -> list[Doc]:
-    """Wikinews pages (JSONL files ``wikinews_en/wiki_*.gz``) with at least ``min_chars`` characters."""
-    docs: list[Doc] = []
-    for path in sorted((data / "wikinews_en").glob("wiki_*.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                rec = json.loads(line)
-                if len(rec["text"]) >= min_chars:
-                    docs.append(Doc("wn-" + rec["id"], "wikinews", rec["title"], rec["text"]))
-    return sorted(docs, key=_doc_order)
+def read_wikinews(data: Path, min_chars: int = shared.MIN_DOC_CHARS) -> list[Doc]:
+    """Wikinews pages with at least ``min_chars`` characters (:func:`benchmarks.data.read_wikinews`), id
+    ``wn-<id>``, in id order."""
+    return [Doc("wn-" + r["id"], "wikinews", r["title"], r["text"]) for r in shared.read_wikinews(data, min_chars)]
 
 
-def read_wikipedia(data: Path, min_chars: int = 200) -> list[Doc]:
-    """Wikipedia pages (``<doc id=.. title=..>`` files ``wikipedia_en_sample/wiki_*.gz``); the first body line
-    repeats the title and is dropped; pages with at least ``min_chars`` characters."""
-    docs: list[Doc] = []
-    for path in sorted((data / "wikipedia_en_sample").glob("wiki_*.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            raw = f.read()
-        for m in _WIKI_DOC.finditer(raw):
-            doc_id, title, body = m.groups()
-            head, _, rest = body.partition("\n")
-            text = (rest if head.strip() == title.strip() else body).strip()
-            if len(text) >= min_chars:
-                docs.append(Doc("wp-" + doc_id, "wikipedia", html.unescape(title), text))
-    return sorted(docs, key=_doc_order)
+def read_wikipedia(data: Path, min_chars: int = shared.MIN_DOC_CHARS) -> list[Doc]:
+    """Wikipedia pages with at least ``min_chars`` characters (:func:`benchmarks.data.read_wikipedia`: the
+    first body line, a repeat of the title, dropped), id ``wp-<id>``, title HTML-unescaped, in id order."""
+    return [Doc("wp-" + r["id"], "wikipedia", html.unescape(r["title"]), r["text"])
+            for r in shared.read_wikipedia(data, min_chars)]
 
 
 def _doc_order(d: Doc) -> tuple[str, int]:
@@ -945,7 +921,7 @@ def build_planted_set(posts: Sequence[Post], docs: Sequence[Doc], config: PlantC
 def load_fixture_set(fixtures: Path) -> PlantedSet:
     """The repository's bundled planted set (``fixtures/posts`` and ``fixtures/planted``) as a PlantedSet."""
     with open(fixtures / "posts" / "airline_tweets.csv", encoding="utf-8", newline="") as f:
-        posts = [Post(r["tweet_id"], r["text"], "airline", r["name"], r["tweet_created"]) for r in csv.DictReader(f)]
+        posts = [airline_post(r) for r in csv.DictReader(f)]
     docs = []
     with gzip.open(fixtures / "planted" / "corpus.jsonl.gz", "rt", encoding="utf-8") as f:
         for line in f:

@@ -57,7 +57,7 @@ import time
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Sequence
 
 from .common import Context, Section, emit, median, mib, run_measured, table, vm_hwm
 
@@ -132,22 +132,13 @@ def _cut_spans(text: str, spans: Iterable[tuple[int, int]]) -> str:
 def containment_pairs(posts: Sequence[tuple[str, list[str]]], docs: Iterable[tuple[str, list[str]]],
                       share: float = THRESHOLD) -> set[tuple[str, str]]:
     """(post id, doc id) pairs where the document holds at least ``share`` of the post's distinct 3-grams;
-    ``posts`` and ``docs`` are (id, tokens). The reference rule for natural occurrences."""
-    postings: dict[tuple[str, ...], list[int]] = {}
-    need = []
-    for n, (_, toks) in enumerate(posts):
-        grams = {tuple(toks[i : i + NGRAM]) for i in range(len(toks) - NGRAM + 1)}
-        for g in grams:
-            postings.setdefault(g, []).append(n)
-        need.append(share * len(grams))
-    out = set()
-    for doc_id, toks in docs:
-        hits: Counter[int] = Counter()
-        for g in {tuple(toks[i : i + NGRAM]) for i in range(len(toks) - NGRAM + 1)}:
-            for p in postings.get(g, ()):
-                hits[p] += 1
-        out.update((posts[p][0], doc_id) for p, h in hits.items() if h >= need[p])
-    return out
+    ``posts`` and ``docs`` are (id, tokens). The reference rule for natural occurrences: the naive
+    contestant's index and scan (:func:`naive_index`, :func:`naive_scan`) over the tokens' 3-grams."""
+    def grams(toks: list[str]) -> Iterable[tuple[str, ...]]:
+        return zip(*(toks[k:] for k in range(NGRAM)))
+
+    index = naive_index((i, grams(toks)) for i, toks in posts)
+    return naive_scan(index, ((i, grams(toks)) for i, toks in docs), share)[0]
 
 
 def natural_pairs(posts: Sequence[tuple[str, str]], original_docs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -325,27 +316,47 @@ def profile_provenance(posts: Path, corpus: Path, work: Path, top: int = 10) -> 
     return [[name, round(own, 3), f"{100 * own / total:.0f} %"] for name, own in rows[:top]]
 
 
-def run_naive(posts: Path, corpus: Path, work: Path) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    postings: dict[str, list[int]] = {}
+NaiveIndex = tuple[dict[Hashable, list[int]], list[str], list[int]]
+"""The naive contestant's index: 3-gram -> post numbers, the post ids, each post's count of distinct 3-grams."""
+
+
+def naive_index(posts: Iterable[tuple[str, Iterable[Hashable]]]) -> NaiveIndex:
+    """The naive contestant's index of ``(post id, 3-grams)``: a dict from 3-gram to post numbers."""
+    postings: dict[Hashable, list[int]] = {}
     ids, sizes = [], []
-    for post_id, text in _records(posts):
-        grams = set(plain_shingles(text))
+    for post_id, grams in posts:
+        grams = set(grams)
         for g in grams:
             postings.setdefault(g, []).append(len(ids))
         ids.append(post_id)
         sizes.append(len(grams))
-    t1 = time.perf_counter()
+    return postings, ids, sizes
+
+
+def naive_scan(index: NaiveIndex, docs: Iterable[tuple[str, Iterable[Hashable]]], share: float = THRESHOLD
+               ) -> tuple[Pairs, int]:
+    """The naive contestant's scan of ``(doc id, 3-grams)``: a ``Counter`` of posts per document, a pair where
+    the document holds at least ``share`` of the post's distinct 3-grams; the pairs and the documents read."""
+    postings, ids, sizes = index
     pairs: Pairs = set()
-    docs = 0
-    for doc_id, text in _records(corpus):
-        docs += 1
+    n = 0
+    for doc_id, grams in docs:
+        n += 1
         hits: Counter[int] = Counter()
-        for g in set(plain_shingles(text)):
+        for g in set(grams):
             for p in postings.get(g, ()):
                 hits[p] += 1
-        pairs.update((ids[p], doc_id) for p, h in hits.items() if h >= THRESHOLD * sizes[p])
-    return {"build_s": t1 - t0, "scan_s": time.perf_counter() - t1, "posts": len(ids), "docs": docs, "pairs": pairs}
+        pairs.update((ids[p], doc_id) for p, h in hits.items() if h >= share * sizes[p])
+    return pairs, n
+
+
+def run_naive(posts: Path, corpus: Path, work: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    index = naive_index((post_id, plain_shingles(text)) for post_id, text in _records(posts))
+    t1 = time.perf_counter()
+    pairs, docs = naive_scan(index, ((doc_id, plain_shingles(text)) for doc_id, text in _records(corpus)))
+    return {"build_s": t1 - t0, "scan_s": time.perf_counter() - t1, "posts": len(index[1]), "docs": docs,
+            "pairs": pairs}
 
 
 def run_datasketch(posts: Path, corpus: Path, work: Path) -> dict[str, Any]:

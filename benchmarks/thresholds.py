@@ -32,10 +32,9 @@ from provenance.match.shared import SHARED_SPAN_TOKENS
 from provenance.params import IndexParams, ScanParams
 
 from . import accuracy, labeled_scan, plant
-from .calibrate import LOADERS
-from .common import Context
+from .common import ROOT, Context
+from .data import DEFAULT_DATA, LOADERS, TWEETEVAL, tweeteval_files, wikinews_files
 
-ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = [(0.5, 0.7, 6), (0.5, 0.5, 6), (0.5, 0.6, 6), (0.3, 0.7, 6), (0.5, 0.8, 6), (0.5, 0.7, 7), (0.5, 0.7, 8)]
 ALIGNED = [0.8, 1.0, 0.9, 0.85, 0.75, 0.7]
 BITS = [35.0, 0.0, 20.0, 25.0, 30.0, 40.0, 45.0, 50.0, 60.0]
@@ -46,7 +45,7 @@ QUOTE = "immigrant when we lose"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "THRESHOLDS.md")
     args = ap.parse_args()
     fixtures = ROOT / "fixtures"
@@ -54,9 +53,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         planted_index = api.build_index([fixtures / "posts" / "airline_tweets.csv"], Path(tmp) / "airline",
                                         id_field="tweet_id")
-        tweet_index = api.build_index(sorted((args.data / "tweeteval").glob("**/*_text.txt.gz")),
+        tweet_index = api.build_index(tweeteval_files(args.data),
                                       Path(tmp) / "tweeteval", fmt="lines")
-        wikinews = sorted((args.data / "wikinews_en").glob("wiki_*.gz"))
+        wikinews = wikinews_files(args.data)
         for c, cov, span in SETTINGS:
             params = ScanParams(min_containment=c, min_coverage=cov, min_span_tokens=span, min_evidence_bits=0.0,
                                 max_shared_posts=0)
@@ -139,7 +138,7 @@ def _labeled(data: Path) -> list[str]:
 
 def _inline(data: Path) -> list[str]:
     """THRESHOLDS.md's section on inline_short_bits, measured on the accuracy benchmark's full planted set."""
-    if not (data / "tweeteval").is_dir():
+    if not (data / TWEETEVAL).is_dir():
         return []
     out = ["", "## Short posts inside a sentence (index parameter inline_short_bits)", "",
            "A post under the short-post bar is also looked for as a run inside a sentence when its own text "
