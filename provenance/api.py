@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import polars as pl
-import xxhash
 
 from .version import __version__
 from .results.checkpoint import Checkpoint
@@ -30,6 +29,7 @@ from .match.background import default_background
 from .text.normalize import replace_surrogates
 from .params import IndexParams, ScanParams
 from .io import Batch, InputFile, expand_inputs, file_size, split_units, total_bytes
+from .io.ids import first_of_each_id
 from .results.outputs import MATCH_SCHEMA, split_generic, write_outputs
 from .scan.dask import scan_on_dask
 from .scan.local import scan_local, work_unit_size
@@ -92,63 +92,10 @@ def build_index(
     files = expand_inputs(posts, fmt, skipped)
     batches = read_batches(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields, batch_size=BUILD_BATCH)
     if skipped is not None:
-        batches = _first_of_each_id(batches, skipped, base)
+        batches = first_of_each_id(batches, skipped, base.posts["post_id"].to_list() if base is not None else ())
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
                   overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text)
-
-
-class _SeenIds:
-    """The 128-bit hashes (xxh3_128) of the post ids seen so far, in sorted levels that merge as they
-    grow (16 bytes per post; equal hashes of different ids: about n^2 / 2^129, never in practice)."""
-
-    def __init__(self) -> None:
-        self.levels: list[tuple[np.ndarray, np.ndarray]] = []  # (high, low) 64-bit halves, sorted
-
-    @staticmethod
-    def _halves(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        h = [xxhash.xxh3_128_intdigest(i.encode("utf-8")) for i in ids]
-        return (np.fromiter((x >> 64 for x in h), dtype=np.uint64, count=len(h)),
-                np.fromiter((x & 0xFFFFFFFFFFFFFFFF for x in h), dtype=np.uint64, count=len(h)))
-
-    def first_seen(self, ids: Sequence[str]) -> np.ndarray:
-        """Which of ``ids`` were not seen before (nor earlier in ``ids``); records them all."""
-        high, low = self._halves(ids)
-        order = np.lexsort((np.arange(len(ids)), low, high))  # equal ids together, first occurrence first
-        hs, ls = high[order], low[order]
-        new = np.ones(len(ids), dtype=bool)
-        new[order[1:]] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
-        for lh, ll in self.levels:
-            lo, hi = np.searchsorted(lh, high, "left"), np.searchsorted(lh, high, "right")
-            for i in np.flatnonzero(hi > lo).tolist():  # same high half: compare the low halves
-                if (ll[lo[i] : hi[i]] == low[i]).any():
-                    new[i] = False
-        keep = order[new[order]]
-        self.levels.append((high[keep], low[keep]))
-        while len(self.levels) > 1 and len(self.levels[-1][0]) * 2 >= len(self.levels[-2][0]):
-            (h1, l1), (h2, l2) = self.levels.pop(), self.levels.pop()
-            h, lw = np.concatenate([h2, h1]), np.concatenate([l2, l1])
-            o = np.lexsort((lw, h))
-            self.levels.append((h[o], lw[o]))
-        return new
-
-
-def _first_of_each_id(batches: Iterable[Batch], skipped: Skipped, base: Index | None) -> Iterator[Batch]:
-    """The batches without the posts whose id an earlier post (or the ``base`` index) has; those are
-    counted as ``duplicate_id``."""
-    seen = _SeenIds()
-    if base is not None:
-        seen.first_seen(base.posts["post_id"].to_list())
-    for batch in batches:
-        new = seen.first_seen(batch.ids)
-        if new.all():
-            yield batch
-            continue
-        for i in np.flatnonzero(~new).tolist():
-            skipped.add(InputError(f"{batch.source}:{batch.rows[i]}: duplicate post id {batch.ids[i]!r} (an earlier "
-                                   "post has it; this one is left out)", kind="duplicate_id"))
-        if new.any():
-            yield batch.subset(np.flatnonzero(new).tolist())
 
 
 def _opened(index: "Index | ShardedIndex | str | Path", key: Key | bytes | None) -> "Index | ShardedIndex":

@@ -349,10 +349,10 @@ def test_seen_ids_agree_with_a_set() -> None:
     """The streaming duplicate check (sorted 128-bit hash levels) against a plain Python set."""
     import random
 
-    from provenance.api import _SeenIds
+    from provenance.io.ids import SeenIds
 
     rng = random.Random(7)
-    seen, ref = _SeenIds(), set()
+    seen, ref = SeenIds(), set()
     for _ in range(60):
         ids = [str(rng.randrange(3000)) for _ in range(rng.randrange(0, 120))]
         expected = []
