@@ -8,16 +8,28 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["expand_ranges", "sorted_unique", "stable_argsort"]
+__all__ = ["expand_ranges", "narrowest_uint", "sorted_unique", "stable_argsort"]
 
 
 def expand_ranges(starts: NDArray[np.int64], counts: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Concatenate ``arange(s, s + c)`` for every pair; int64 ``(counts.sum(),)``."""
+    """Concatenate ``arange(s, s + c)`` for every pair; int64 ``(counts.sum(),)``. The inputs may be of
+    any integer dtype (an index stores offsets as narrow as they fit); the arithmetic is int64."""
+    starts = np.asarray(starts).astype(np.int64, copy=False)
+    counts = np.asarray(counts).astype(np.int64, copy=False)
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     ends = np.cumsum(counts)
     return np.repeat(starts - (ends - counts), counts) + np.arange(total, dtype=np.int64)
+
+
+def narrowest_uint(largest: int) -> np.dtype:
+    """The narrowest of uint8, uint16 and uint32 that holds every value from 0 to ``largest``, else int64
+    (the dtypes an index's narrow arrays are stored in; the ``.npy`` header names it)."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if largest <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
 
 
 def stable_argsort(values: NDArray[np.uint64]) -> NDArray[np.int64]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,17 @@ from ..params import IndexParams
 from ..text.shingles import TokenHasher, batch_shingles
 from ..text.hashing import sequence_keys
 from .sketch import band_keys, lsh_params, minhash
-from ..arrays import sorted_unique, stable_argsort
+from ..arrays import narrowest_uint, sorted_unique, stable_argsort
 from .spill import HashSpill, NpyWriter, read_rows
 from .format import EMPTY, KINDS, SHINGLED, SHORT
 from .lookup import KeyFilter, find_in
 from .store import Index
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "NARROWED"]
+
+NARROWED = ("shingle_offsets", "code_offsets", "frequent_offsets", "post_tokens", "post_distinct", "post_frequent")
+"""Per-post arrays written wide while the posts stream in, then stored in the narrowest unsigned dtype
+that holds their largest value (format 9)."""
 
 
 _POSTING = np.dtype([("h", "<u8"), ("p", "<u4"), ("pos", "<u4")])
@@ -233,6 +238,8 @@ class Builder:
         self._sorted_pairs([self.short], "short_keys", "short_posts")
         self._sorted_set(self.short_heads, "short_heads")
         self._posts_table()
+        for name in NARROWED:
+            self._narrow(name)
         shutil.rmtree(self.work)
         return {
             "posts": self.n_posts,
@@ -319,7 +326,7 @@ class Builder:
         key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
         # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
         offset_type = np.uint32 if self.postings.records < 1 << 32 else np.int64
-        pos_type = np.uint8 if self.longest <= 1 << 8 else np.uint16 if self.longest <= 1 << 16 else np.uint32
+        pos_type = narrowest_uint(max(self.longest - 1, 0))
         w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", offset_type)
         w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
         total = 0
@@ -376,11 +383,24 @@ class Builder:
 
     def _narrow_ids(self) -> None:
         """``shingle_ids.npy`` in the narrowest dtype its values fit (they are below the longest post)."""
-        dtype = np.uint8 if self.longest <= 1 << 8 else np.uint16 if self.longest <= 1 << 16 else np.uint32
-        w = self._writer("shingle_ids", dtype)
+        self._copy_narrow(self.work / "shingle_ids.npy", "shingle_ids", self.n_shingles, max(self.longest - 1, 0))
+
+    def _narrow(self, name: str) -> None:
+        """``name.npy`` (written wide as the posts came) again, in the narrowest dtype its largest value fits."""
+        path = self.out / f"{name}.npy"
+        values = np.load(path, mmap_mode="r", allow_pickle=False)
+        rows, largest = len(values), int(values.max(initial=0))
+        del values
+        wide = self.work / f"{name}.npy"
+        os.replace(path, wide)
+        self._copy_narrow(wide, name, rows, largest)
+        wide.unlink()
+
+    def _copy_narrow(self, source: Path, name: str, rows: int, largest: int) -> None:
+        w = self._writer(name, narrowest_uint(largest))
         step = max(self.range_limit // 8, 1 << 16)
-        for a in range(0, self.n_shingles, step):
-            w.append(read_rows(self.work / "shingle_ids.npy", a, min(a + step, self.n_shingles)).astype(dtype))
+        for a in range(0, rows, step):
+            w.append(read_rows(source, a, min(a + step, rows)).astype(w.dtype))
         w.close()
 
     def _sorted_pairs(self, spills: list[HashSpill], keys_name: str, posts_name: str,

@@ -13,18 +13,18 @@ file                         content
                              (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``, ``head_key``
                              and the ``--meta-field`` columns (``meta_NAME``)
 ``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
-``post_tokens.npy``          int32 ``(posts,)``: tokens after normalization
-``post_distinct.npy``        int32 ``(posts,)``: distinct shingles (0 unless shingled)
-``post_frequent.npy``        int32 ``(posts,)``: distinct frequent shingles
+``post_tokens.npy``          ``(posts,)``: tokens after normalization
+``post_distinct.npy``        ``(posts,)``: distinct shingles (0 unless shingled)
+``post_frequent.npy``        ``(posts,)``: distinct frequent shingles
 ``post_head_frequent.npy``   bool ``(posts,)``: one of the post's first ``ngram`` shingles is frequent
 ``shingle_ids.npy``          every shingled post's shingles in token order, concatenated, each as the
                              position of its first occurrence in the post (uint8 while every post has
                              at most 256 shingles, else uint16 or uint32): what verification compares
                              (the hashes of a post's shingles are its postings and frequent occurrences)
-``shingle_offsets.npy``      int64 ``(posts+1,)``: post ``i`` is ``shingle_ids[o[i]:o[i+1]]``
+``shingle_offsets.npy``      ``(posts+1,)``: post ``i`` is ``shingle_ids[o[i]:o[i+1]]``
 ``token_codes.npy``          uint32: every shingled post's token codes in order, concatenated (the
                              alignment's view of its words, :func:`provenance.match.align.token_codes`)
-``code_offsets.npy``         int64 ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
+``code_offsets.npy``         ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
 ``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
 ``key_offsets.npy``          ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j`` (uint32 while the
                              postings fit, else int64)
@@ -34,7 +34,7 @@ file                         content
 ``key_filter.npy``           uint8: a bitmap over the keys' top bits ("certainly absent" test)
 ``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
                              posts; not keys, except a post's rarest when all of its are frequent)
-``frequent_offsets.npy``     int64 ``(posts+1,)``: post ``i``'s frequent shingle occurrences are
+``frequent_offsets.npy``     ``(posts+1,)``: post ``i``'s frequent shingle occurrences are
 ``frequent_hashes.npy``      uint64 ``hashes[o[i]:o[i+1]]`` at positions
 ``frequent_pos.npy``         uint32 ``pos[o[i]:o[i+1]]`` (every occurrence, in order)
 ``short_keys.npy``           uint64, sorted: exact keys of the short posts
@@ -49,6 +49,12 @@ file                         content
 ``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band
 ``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
 ===========================  ===================================================================
+
+The three per-post counts (``post_tokens``, ``post_distinct``, ``post_frequent``) and the three offset
+arrays (``shingle_offsets``, ``code_offsets``, ``frequent_offsets``) are stored in the narrowest of uint8,
+uint16, uint32 that holds their largest value (int64 beyond), like ``shingle_ids`` and ``key_pos``;
+the ``.npy`` header names the dtype (tweets: uint8 counts and uint32 offsets, 15 bytes a post instead
+of 36).
 
 The last four (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
 (``index build --jaccard``): only ``scan --mode jaccard`` reads them, and they would be about
@@ -85,7 +91,8 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 8  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards
+FORMAT_VERSION = 9  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+# 9: per-post counts and offsets as narrow as they fit
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",

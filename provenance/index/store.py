@@ -46,7 +46,7 @@ def _concatenate_records(a: NDArray, b: NDArray) -> NDArray:
 def _pieces(offsets: NDArray, a: int, b: int, step: int) -> Iterator[tuple[int, int]]:
     """Consecutive post ranges covering ``a..b-1``, each of about ``step`` shingles (at least one post)."""
     while a < b:
-        end = int(np.searchsorted(offsets, offsets[a] + step, side="right")) - 1
+        end = int(np.searchsorted(offsets, int(offsets[a]) + step, side="right")) - 1
         end = min(max(end, a + 1), b)
         yield a, end
         a = end
@@ -114,21 +114,21 @@ class Index(KeyedByManifest):
     path: Path
     params: IndexParams
     post_kind: NDArray[np.uint8]
-    post_tokens: NDArray[np.int32]
-    post_distinct: NDArray[np.int32]
-    post_frequent: NDArray[np.int32]
+    post_tokens: NDArray[np.unsignedinteger]  # (counts and offsets: as narrow as they fit, format 9)
+    post_distinct: NDArray[np.unsignedinteger]
+    post_frequent: NDArray[np.unsignedinteger]
     post_head_frequent: NDArray[np.bool_]
     shingle_ids: NDArray[np.unsignedinteger]
-    shingle_offsets: NDArray[np.int64]
+    shingle_offsets: NDArray[np.integer]
     token_codes: NDArray[np.uint32]
-    code_offsets: NDArray[np.int64]
+    code_offsets: NDArray[np.integer]
     keys: NDArray[np.uint64]
     key_offsets: NDArray[np.integer]
     key_posts: NDArray[np.uint32]
     key_pos: NDArray[np.unsignedinteger]
     key_filter: NDArray[np.uint8]
     frequent: NDArray[np.uint64]
-    frequent_offsets: NDArray[np.int64]
+    frequent_offsets: NDArray[np.integer]
     frequent_hashes: NDArray[np.uint64]
     frequent_pos: NDArray[np.uint32]
     short_keys: NDArray[np.uint64]

@@ -131,7 +131,7 @@ def containment_candidates(
     doc_of = (pair >> np.uint64(post_bits)).astype(np.int64)
     post = (pair & np.uint64((1 << post_bits) - 1)).astype(np.int64)
     share = np.where(head[starts] | head_frequent[post], min_prefix_share, min_share)
-    reach = hits + n_frequent[post]
+    reach = hits + n_frequent[post].astype(np.int64)
     ok = reach >= np.ceil(share * n_distinct[post] - 1e-9)
     if min_hits is not None:
         ok |= reach >= min_hits(post)
@@ -229,7 +229,7 @@ def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBat
     doc_start = sb.offsets[cands.doc]
     # (pair, shingle index in the batch, post position) of every hit
     parts = [(cands.row_pair, doc_start[cands.row_pair] + cands.row_pos, cands.row_ppos)]
-    n_freq = frequent.offsets[cands.post + 1] - frequent.offsets[cands.post]
+    n_freq = frequent.offsets[cands.post + 1].astype(np.int64) - frequent.offsets[cands.post]
     if len(frequent.values) and n_freq.any():
         found, rank = find_in(frequent.values, frequent.filter, sb.hashes)
         if len(found):

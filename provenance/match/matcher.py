@@ -46,7 +46,8 @@ class PostMatcher:
         self.code_subkey = align_subkey(ix.key.secret) if ix.key is not None else None
         self.key_filter: KeyFilter = ix.keys_filter
         self.frequent = FrequentShingles.of(ix)
-        # Per-post counts, memory-mapped from the index (pages are read as posts come up).
+        # Per-post counts, memory-mapped from the index (pages are read as posts come up; stored as narrow
+        # as they fit, so gathered values are widened before arithmetic that could leave their range).
         self.n_distinct, self.n_frequent = ix.post_distinct, ix.post_frequent
         self.head_frequent, self.n_tokens = ix.post_head_frequent, ix.post_tokens
         # Short posts by exact key, sorted: a key's posts are a contiguous run.
@@ -111,12 +112,12 @@ class PostMatcher:
         counts = hits.offsets[keep + 1] - hits.offsets[keep]
         rows = expand_ranges(hits.offsets[keep], counts)
         kept_posts = posts[keep]
-        lengths = ix.shingle_offsets[kept_posts + 1] - ix.shingle_offsets[kept_posts]
+        lengths = ix.shingle_offsets[kept_posts + 1].astype(np.int64) - ix.shingle_offsets[kept_posts]
         # (compared as the posts' shingle ids: equal ids, equal shingles, within a post)
         regions = verify_many(np.r_[0, np.cumsum(counts)], hits.pos[rows], hits.ids[rows], np.r_[0, np.cumsum(lengths)],
                               ix.shingle_ids[expand_ranges(ix.shingle_offsets[kept_posts], lengths)],
                               self.n_distinct[kept_posts], n, p.window_slack)
-        verdicts = judge_many(regions, self.n_tokens[kept_posts], n, p)
+        verdicts = judge_many(regions, self.n_tokens[kept_posts].astype(np.int64), n, p)
         found: list[Found] = []
         for j in np.flatnonzero(verdicts.method != METHOD_NONE).tolist():
             method = "containment" if verdicts.method[j] == METHOD_CONTAINMENT else "containment_prefix"
@@ -155,7 +156,7 @@ class PostMatcher:
         """What the token alignment and the run search need of each pair: the post's token codes (CSR),
         its length, its document's token range in the batch, and the diagonal of its best region."""
         ix, doc_first = self.index, sb.token_offsets
-        lo, hi = ix.code_offsets[posts], ix.code_offsets[posts + 1]
+        lo, hi = ix.code_offsets[posts].astype(np.int64), ix.code_offsets[posts + 1].astype(np.int64)
         codes = ix.token_codes[expand_ranges(lo, hi - lo)]
         return (codes, np.r_[0, np.cumsum(hi - lo)], hi - lo, doc_first[docs], doc_first[docs + 1],
                 regions.first[rows] - regions.post_first[rows])
