@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provenance import api
 from provenance.durable import sealed_json
@@ -467,3 +469,31 @@ def test_background_verification_stops_a_scan_of_a_damaged_index(api_index, tmp_
     proc = run_cli("scan", d, PLANTED, "-o", tmp_path / "cli-out", "-q")
     assert proc.returncode == 2 and "key_posts.npy: checksum differs" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@given(st.lists(st.integers(1, 6), max_size=60), st.lists(st.integers(0, 60), max_size=6), st.data())
+@settings(max_examples=200, deadline=None)
+def test_key_rows_agree_with_dense_offsets(counts: list[int], cuts: list[int], data) -> None:
+    """KeyRows (only the keys of several posts stored, written run by run) gives every key's first row
+    and posting count, every row's key and any range of dense offsets, as plain offsets do."""
+    from provenance.index.lookup import KeyRows
+
+    c = np.array(counts, dtype=np.int64)
+    off = np.r_[0, np.cumsum(c)].astype(np.int64)
+    bounds = sorted({0, len(c), *(min(x, len(c)) for x in cuts)})
+    multi, ends = [], []
+    for a, b in zip(bounds, bounds[1:]):  # the build and the shard split write one run of keys at a time
+        m, e = KeyRows.of_run(off[a:b] - off[a], int(off[b] - off[a]), a, int(off[a]))
+        multi.append(m)
+        ends.append(e)
+    rows = KeyRows(np.concatenate([np.zeros(0, np.int64), *multi]).astype(np.uint32),
+                   np.concatenate([np.zeros(0, np.int64), *ends]).astype(np.uint32), len(c))
+    assert len(rows.multi) == int((c > 1).sum())
+    assert np.array_equal(rows.offsets(0, len(c)), off)
+    if len(c):
+        keys = np.array(data.draw(st.lists(st.integers(0, len(c) - 1), min_size=1, max_size=20)))
+        start, count = rows.rows(keys)
+        assert np.array_equal(start, off[keys]) and np.array_equal(count, c[keys])
+        assert np.array_equal(rows.key_of(np.arange(off[-1])), np.repeat(np.arange(len(c)), c))
+        j0 = data.draw(st.integers(0, len(c)))
+        assert np.array_equal(rows.offsets(j0, len(c)), off[j0:])

@@ -21,7 +21,7 @@ from .sketch import band_keys, lsh_params, minhash
 from ..arrays import narrowest_uint, sorted_unique, stable_argsort
 from .spill import HashSpill, NpyWriter, read_rows
 from .format import EMPTY, KINDS, SHINGLED, SHORT
-from .lookup import KeyFilter, find_in
+from .lookup import KeyFilter, KeyRows, find_in
 from .store import Index
 
 __all__ = ["Builder", "NARROWED"]
@@ -281,7 +281,7 @@ class Builder:
         return a
 
     def _postings(self) -> tuple[int, int, int]:
-        """keys, key_offsets, key_posts, key_pos, key_filter, frequent and the per-post frequent counts.
+        """keys, key_multi, key_multi_ends, key_posts, key_pos, key_filter, frequent and the per-post frequent counts.
 
         Pass 1 over the hash ranges finds the frequent shingles, counts them per post, and keeps for
         each post its rarest frequent shingle (lowest post count, then lowest hash). Pass 2 writes
@@ -327,8 +327,10 @@ class Builder:
         # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
         offset_type = np.uint32 if self.postings.records < 1 << 32 else np.int64
         pos_type = narrowest_uint(max(self.longest - 1, 0))
-        w_keys, w_key_offsets = self._writer("keys", np.uint64), self._writer("key_offsets", offset_type)
-        w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
+        w_keys, w_key_posts, w_key_pos = (self._writer("keys", np.uint64), self._writer("key_posts", np.uint32),
+                                          self._writer("key_pos", pos_type))
+        # where each key's postings lie, for the keys of more than one post (KeyRows)
+        w_multi, w_ends = self._writer("key_multi", offset_type), self._writer("key_multi_ends", offset_type)
         total = 0
         for run in runs:
             r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
@@ -339,16 +341,17 @@ class Builder:
                 use |= all_frequent[post] & (best_h[post] == h)
             kh = h[use]
             starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
+            multi, ends = KeyRows.of_run(starts, len(kh), w_keys.rows, total)
             w_keys.append(kh[starts])
             key_filter.add(kh[starts])
-            w_key_offsets.append((starts + total).astype(offset_type))
+            w_multi.append(multi)
+            w_ends.append(ends)
             w_key_posts.append(post[use])
             w_key_pos.append(r["pos"][use].astype(pos_type))
             total += len(kh)
             if isinstance(run, Path):
                 run.unlink()
-        w_key_offsets.append(np.array([total], dtype=offset_type))
-        for w in (w_keys, w_key_offsets, w_key_posts, w_key_pos):
+        for w in (w_keys, w_multi, w_ends, w_key_posts, w_key_pos):
             w.close()
         np.save(self.out / "key_filter.npy", key_filter.bitmap, allow_pickle=False)
         n_frequent.flush()

@@ -26,9 +26,13 @@ file                         content
                              alignment's view of its words, :func:`provenance.match.align.token_codes`)
 ``code_offsets.npy``         ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
 ``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
-``key_offsets.npy``          ``(keys+1,)``; ``key_posts[o[j]:o[j+1]]`` hold key ``j`` (uint32 while the
-                             postings fit, else int64)
-``key_posts.npy``            uint32: post numbers, increasing within a key
+``key_multi.npy``            increasing: the numbers of the keys held by more than one post (uint32
+                             while the postings fit, else int64)
+``key_multi_ends.npy``       the row of ``key_posts`` after each such key's last posting (same dtype);
+                             every other key has one posting, and key ``j``'s rows follow from these
+                             two (:class:`~provenance.index.lookup.KeyRows`; format 8 stored ``(keys+1,)``
+                             offsets, 4 bytes a key where 90 % of a tweet index's keys have one post)
+``key_posts.npy``            uint32: post numbers, grouped by key in key order, increasing within a key
 ``key_pos.npy``              the key's first position in that post's shingle sequence (uint8 while
                              every post has at most 256 shingles, else uint16 or uint32)
 ``key_filter.npy``           uint8: a bitmap over the keys' top bits ("certainly absent" test)
@@ -92,10 +96,10 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 FORMAT = "provenance-index"
 FORMAT_VERSION = 9  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
-# 9: per-post counts and offsets as narrow as they fit
+# 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
-           "shingle_offsets", "token_codes", "code_offsets", "keys", "key_offsets", "key_posts", "key_pos", "key_filter", "frequent",
+           "shingle_offsets", "token_codes", "code_offsets", "keys", "key_multi", "key_multi_ends", "key_posts", "key_pos", "key_filter", "frequent",
            "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
 SKETCH_ARRAYS = ("shingles", "signatures", "lsh_keys", "lsh_posts")
 

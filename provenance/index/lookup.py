@@ -8,7 +8,7 @@ import weakref
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["KeyFilter", "find_in", "lookup"]
+__all__ = ["KeyFilter", "KeyRows", "find_in", "lookup"]
 
 
 def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np.int64]:
@@ -168,3 +168,61 @@ def find_in(table: NDArray[np.uint64], table_filter: KeyFilter,
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     found, pos = table_filter.buckets(table).search(table, needles[maybe])
     return maybe[found], pos
+
+
+class KeyRows:
+    """Where each key's postings lie in ``key_posts`` / ``key_pos``, stored for the keys of more than
+    one post only (format 9; most keys of real posts have one: 90 % of a tweet index's).
+
+    The postings are grouped by key in key order, so key ``j``'s first row is ``j`` plus the extra
+    rows (postings beyond the first) of the keys before it, and only keys with extra rows need
+    storing: ``multi`` (increasing key numbers) and ``ends`` (the row after each one's last posting).
+    Key ``j`` with ``r`` multi keys before it starts at ``j + extra(r)``, where ``extra(r)`` is
+    ``ends[r-1] - multi[r-1] - 1`` (0 for ``r = 0``); it has ``ends[r] - start`` postings if it is
+    ``multi[r]``, else 1. Both arrays are as narrow as the postings allow.
+    """
+
+    def __init__(self, multi: NDArray[np.integer], ends: NDArray[np.integer], n_keys: int) -> None:
+        self.multi, self.ends, self.n_keys = multi, ends, n_keys
+
+    def _extra(self, r: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Extra rows of the first ``r`` multi keys."""
+        last = np.maximum(r - 1, 0)
+        extra = self.ends[last].astype(np.int64) - self.multi[last].astype(np.int64) - 1 if len(self.multi) else np.zeros(len(r), np.int64)
+        return np.where(r > 0, extra, 0)
+
+    def rows(self, keys: NDArray[np.integer]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """For key numbers ``keys``: the first row of each and its number of postings, int64."""
+        keys = np.asarray(keys, dtype=np.int64)
+        r = np.searchsorted(self.multi, keys, side="left").astype(np.int64)
+        start = keys + self._extra(r)
+        at = np.minimum(r, max(len(self.multi) - 1, 0))
+        is_multi = (r < len(self.multi)) & (self.multi[at] == keys) if len(self.multi) else np.zeros(len(keys), bool)
+        count = np.where(is_multi, self.ends[at].astype(np.int64) - start, 1) if len(self.multi) else np.ones(len(keys), np.int64)
+        return start, count
+
+    def offsets(self, j0: int, j1: int) -> NDArray[np.int64]:
+        """The first row of keys ``j0 .. j1`` (``j1`` may be ``n_keys``: the number of postings), int64
+        ``(j1 - j0 + 1,)``: the dense offsets of a range of keys."""
+        keys = np.arange(j0, j1 + 1, dtype=np.int64)
+        return keys + self._extra(np.searchsorted(self.multi, keys, side="left").astype(np.int64))
+
+    def key_of(self, rows: NDArray[np.integer]) -> NDArray[np.int64]:
+        """The key number of each posting row."""
+        rows = np.asarray(rows, dtype=np.int64)
+        m = np.searchsorted(self.ends, rows, side="right").astype(np.int64)  # multi keys that end at or before a row
+        key = rows - self._extra(m)
+        if len(self.multi):
+            at = np.minimum(m, len(self.multi) - 1)
+            first = self.multi[at].astype(np.int64) + self._extra(at)
+            inside = (m < len(self.multi)) & (rows >= first)
+            key = np.where(inside, self.multi[at].astype(np.int64), key)
+        return key
+
+    @staticmethod
+    def of_run(starts: NDArray[np.int64], n_rows: int, first_key: int, first_row: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """``(multi, ends)`` entries of consecutive keys whose postings start at rows ``starts`` of a run of
+        ``n_rows`` postings, numbered from ``first_key``, the run's first posting being row ``first_row``."""
+        counts = np.diff(np.r_[starts, n_rows])
+        multi = np.flatnonzero(counts > 1)
+        return multi + first_key, first_row + starts[multi] + counts[multi]

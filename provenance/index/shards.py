@@ -41,7 +41,7 @@ from ..params import IndexParams
 from ..arrays import sorted_unique
 from .spill import NpyWriter
 from .format import MANIFEST, POST_TEXTS
-from .lookup import KeyFilter
+from .lookup import KeyFilter, KeyRows
 from .store import Index, KeyedByManifest
 
 __all__ = ["MAX_SHARDS", "ShardRef", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
@@ -109,21 +109,21 @@ class _ShardWriter:
 
 
 def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[np.int64], step: int) -> list[int]:
-    """keys, key_offsets, key_posts, key_pos and key_filter of every shard, in one pass over the
+    """keys, key_multi, key_multi_ends, key_posts, key_pos and key_filter of every shard, in one pass over the
     postings (a key goes to the shards that hold one of its posts). Returns each shard's key count."""
     w = whole
     n = len(writers)
-    out = [{name: wr.writer(name, getattr(w, name)) for name in ("keys", "key_offsets", "key_posts", "key_pos")}
+    out = [{name: wr.writer(name, getattr(w, name)) for name in ("keys", "key_multi", "key_multi_ends", "key_posts", "key_pos")}
            for wr in writers]
     keys_filters: list[list[NDArray[np.uint64]]] = [[] for _ in writers]
     totals = [0] * n
-    ko = w.key_offsets
     for j0 in range(0, len(w.keys), step):
         j1 = min(j0 + step, len(w.keys))
-        r0, r1 = int(ko[j0]), int(ko[j1])
+        ko = w.key_index.offsets(j0, j1)
+        r0, r1 = int(ko[0]), int(ko[-1])
         posts = np.asarray(w.key_posts[r0:r1])
         pos = np.asarray(w.key_pos[r0:r1])
-        key_of = np.repeat(np.arange(j0, j1), np.diff(np.asarray(ko[j0 : j1 + 1]).astype(np.int64)))
+        key_of = np.repeat(np.arange(j0, j1), np.diff(ko))
         shard = np.searchsorted(bounds, posts, side="right") - 1
         for s in range(n):
             rows = np.flatnonzero(shard == s)
@@ -133,15 +133,16 @@ def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[n
             starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
             files = out[s]
             keys = np.asarray(w.keys[k[starts]])
+            multi, ends = KeyRows.of_run(starts, len(rows), files["keys"].rows, totals[s])
             files["keys"].append(keys)
             keys_filters[s].append(keys)
-            files["key_offsets"].append((starts + totals[s]).astype(ko.dtype))
+            files["key_multi"].append(multi)
+            files["key_multi_ends"].append(ends)
             files["key_posts"].append((posts[rows] - bounds[s]).astype(w.key_posts.dtype))
             files["key_pos"].append(pos[rows])
             totals[s] += len(rows)
     counts = []
     for s, files in enumerate(out):
-        files["key_offsets"].append(np.array([totals[s]], dtype=ko.dtype))
         for f in files.values():
             f.close()
         n_keys = files["keys"].rows

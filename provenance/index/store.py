@@ -19,7 +19,7 @@ from ..text.shingles import TokenHasher
 from .sketch import lsh_params
 from ..arrays import sorted_unique
 from .spill import HashSpill
-from .lookup import KeyFilter
+from .lookup import KeyFilter, KeyRows
 
 __all__ = ["Index", "KeyedByManifest", "check_key"]
 
@@ -123,7 +123,8 @@ class Index(KeyedByManifest):
     token_codes: NDArray[np.uint32]
     code_offsets: NDArray[np.integer]
     keys: NDArray[np.uint64]
-    key_offsets: NDArray[np.integer]
+    key_multi: NDArray[np.integer]
+    key_multi_ends: NDArray[np.integer]
     key_posts: NDArray[np.uint32]
     key_pos: NDArray[np.unsignedinteger]
     key_filter: NDArray[np.uint8]
@@ -188,11 +189,21 @@ class Index(KeyedByManifest):
         if pending is not None:
             pending.result()
 
+    @cached_property
+    def key_index(self) -> KeyRows:
+        """Where each key's postings lie (:class:`~provenance.index.lookup.KeyRows`)."""
+        return KeyRows(self.key_multi, self.key_multi_ends, len(self.keys))
+
     def key_rows(self, keys: NDArray[np.integer]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """For key numbers ``keys``: the first row of each in ``key_posts`` / ``key_pos`` and its number
-        of posts, int64 (``key_offsets`` is as narrow as the index allows)."""
-        start = self.key_offsets[keys].astype(np.int64)
-        return start, self.key_offsets[np.asarray(keys) + 1].astype(np.int64) - start
+        of posts, int64."""
+        return self.key_index.rows(keys)
+
+    @property
+    def key_offsets(self) -> NDArray[np.int64]:
+        """int64 ``(keys+1,)``: key ``j``'s postings are rows ``o[j]:o[j+1]``, computed whole (for
+        inspection and tests; the scan asks :meth:`key_rows` for the keys it meets)."""
+        return self.key_index.offsets(0, len(self.keys))
 
     def post_shingles(self, i: int) -> NDArray[np.uint64]:
         """Post ``i``'s shingle hashes in token order (see :meth:`shingle_hashes`)."""
@@ -208,7 +219,7 @@ class Index(KeyedByManifest):
             lo = self.shingle_offsets[posts].astype(np.int64)
             return self.shingles[expand_ranges(lo, self.shingle_offsets[posts + 1].astype(np.int64) - lo)]
         rows = np.flatnonzero(np.isin(self.key_posts, posts.astype(np.uint32)))
-        key = np.searchsorted(self.key_offsets, rows, side="right") - 1
+        key = self.key_index.key_of(rows)
         return self._rebuild(posts, _by_post(self.key_posts[rows], self.key_pos[rows], self.keys[key]))
 
     def shingle_sequences(self, work: Path, memory: int) -> Iterator[tuple[int, int, NDArray[np.uint64]]]:
@@ -222,12 +233,11 @@ class Index(KeyedByManifest):
                 yield a, b, np.asarray(self.shingles[off[a] : off[b]])
             return
         spill = HashSpill(work, "by-post", _BY_POST)
-        ko = self.key_offsets
         for j0 in range(0, len(self.keys), step):
             j1 = min(j0 + step, len(self.keys))
-            r0, r1 = int(ko[j0]), int(ko[j1])
-            spill.add(_by_post(self.key_posts[r0:r1], self.key_pos[r0:r1],
-                               np.repeat(self.keys[j0:j1], np.diff(ko[j0 : j1 + 1].astype(np.int64)))))
+            ko = self.key_index.offsets(j0, j1)
+            r0, r1 = int(ko[0]), int(ko[-1])
+            spill.add(_by_post(self.key_posts[r0:r1], self.key_pos[r0:r1], np.repeat(self.keys[j0:j1], np.diff(ko))))
             if spill.buffered > memory // 4:
                 spill.flush()
         done, carry = 0, np.zeros(0, dtype=_BY_POST)
