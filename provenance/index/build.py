@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from ..text.shingles import TokenHasher, batch_shingles
 from ..text.hashing import sequence_keys
 from .sketch import band_keys, lsh_params, minhash
 from ..arrays import narrowest_uint, sorted_unique, stable_argsort
-from .spill import HashSpill, NpyWriter, read_rows
+from .spill import HashSpill, NpyWriter, copy_narrow, narrow_in_place, read_rows, write_distinct
 from .format import EMPTY, KINDS, SHINGLED, SHORT
 from .lookup import KeyFilter, KeyRows, find_in
 from .store import Index
@@ -236,10 +235,10 @@ class Builder:
             self.w_sig.close()
             self._sorted_pairs(self.bands, "lsh_keys", "lsh_posts", shape=(self.n_bands, self.n_posts))
         self._sorted_pairs([self.short], "short_keys", "short_posts")
-        self._sorted_set(self.short_heads, "short_heads")
+        write_distinct(self.short_heads, self._writer("short_heads", np.uint64), self.range_limit)
         self._posts_table()
         for name in NARROWED:
-            self._narrow(name)
+            narrow_in_place(self.out / f"{name}.npy", self.work, self.range_limit)
         shutil.rmtree(self.work)
         return {
             "posts": self.n_posts,
@@ -386,28 +385,12 @@ class Builder:
 
     def _narrow_ids(self) -> None:
         """``shingle_ids.npy`` in the narrowest dtype its values fit (they are below the longest post)."""
-        self._copy_narrow(self.work / "shingle_ids.npy", "shingle_ids", self.n_shingles, max(self.longest - 1, 0))
-
-    def _narrow(self, name: str) -> None:
-        """``name.npy`` (written wide as the posts came) again, in the narrowest dtype its largest value fits."""
-        path = self.out / f"{name}.npy"
-        values = np.load(path, mmap_mode="r", allow_pickle=False)
-        rows, largest = len(values), int(values.max(initial=0))
-        del values
-        wide = self.work / f"{name}.npy"
-        os.replace(path, wide)
-        self._copy_narrow(wide, name, rows, largest)
-        wide.unlink()
-
-    def _copy_narrow(self, source: Path, name: str, rows: int, largest: int) -> None:
-        w = self._writer(name, narrowest_uint(largest))
-        step = max(self.range_limit // 8, 1 << 16)
-        for a in range(0, rows, step):
-            w.append(read_rows(source, a, min(a + step, rows)).astype(w.dtype))
-        w.close()
+        copy_narrow(self.work / "shingle_ids.npy", self.out / "shingle_ids.npy", self.n_shingles,
+                    max(self.longest - 1, 0), self.range_limit)
 
     def _sorted_pairs(self, spills: list[HashSpill], keys_name: str, posts_name: str,
                       shape: tuple[int, ...] | None = None) -> None:
+        """The (hash, post) records of ``spills``, in hash order, as two arrays (``shape``: their shape)."""
         w_keys, w_posts = self._writer(keys_name, np.uint64), self._writer(posts_name, np.uint32)
         for spill in spills:
             for r in spill.ranges(self.range_limit):
@@ -415,14 +398,6 @@ class Builder:
                 w_posts.append(r["p"])
         w_keys.close(shape)
         w_posts.close(shape)
-
-    def _sorted_set(self, spill: HashSpill, name: str) -> None:
-        """The distinct keys of ``spill``, sorted."""
-        w = self._writer(name, np.uint64)
-        for r in spill.ranges(self.range_limit):
-            h = r["h"]
-            w.append(h[np.r_[True, h[1:] != h[:-1]]] if len(h) else h)
-        w.close()
 
     def _posts_table(self) -> None:
         target = self.out / "posts.parquet"

@@ -19,9 +19,10 @@ from typing import Iterator
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ..arrays import stable_argsort
+from ..arrays import narrowest_uint, stable_argsort
 
-__all__ = ["HashSpill", "NpyWriter", "default_memory_limit", "parse_size", "read_rows"]
+__all__ = ["HashSpill", "NpyWriter", "copy_narrow", "default_memory_limit", "narrow_in_place", "parse_size", "read_rows",
+           "write_distinct"]
 
 _HEADER = 128  # bytes reserved for an .npy header (version 1.0 pads it to a multiple of 64)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 10**3, "kib": 1 << 10, "m": 1 << 20, "mb": 10**6, "mib": 1 << 20,
@@ -177,3 +178,33 @@ def read_rows(path: Path, start: int, stop: int) -> NDArray:
         np.lib.format.read_magic(f)
         _, _, dtype = np.lib.format.read_array_header_1_0(f)  # NpyWriter and np.save write version 1.0
         return np.fromfile(f, dtype=dtype, count=stop - start, offset=start * dtype.itemsize)
+
+
+def copy_narrow(source: Path, dest: Path, rows: int, largest: int, memory: int) -> None:
+    """The 1-D ``.npy`` file ``source`` (``rows`` values, none above ``largest``) copied to ``dest`` in
+    the narrowest dtype that holds ``largest`` (:func:`provenance.arrays.narrowest_uint`), a piece at a time."""
+    w = NpyWriter(dest, narrowest_uint(largest))
+    step = max(memory // 8, 1 << 16)
+    for a in range(0, rows, step):
+        w.append(read_rows(source, a, min(a + step, rows)).astype(w.dtype))
+    w.close()
+
+
+def narrow_in_place(path: Path, work: Path, memory: int) -> None:
+    """The 1-D ``.npy`` file ``path`` written again in the narrowest dtype its largest value fits (moved
+    into the directory ``work``, on the same file system, while it is copied back)."""
+    values = np.load(path, mmap_mode="r", allow_pickle=False)
+    rows, largest = len(values), int(values.max(initial=0))
+    del values
+    wide = work / path.name
+    os.replace(path, wide)
+    copy_narrow(wide, path, rows, largest, memory)
+    wide.unlink()
+
+
+def write_distinct(spill: HashSpill, w: NpyWriter, memory: int) -> None:
+    """The distinct hashes of ``spill``'s records, sorted, into ``w`` (closed)."""
+    for r in spill.ranges(memory):
+        h = r["h"]
+        w.append(h[np.r_[True, h[1:] != h[:-1]]] if len(h) else h)
+    w.close()
