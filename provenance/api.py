@@ -22,11 +22,12 @@ from .version import __version__
 from .results.checkpoint import Checkpoint
 from .errors import InputError, ParameterError, ProvenanceError, Skipped, skipping
 from .results.evidence import repin_results, unit_record, write_evidence
-from .results.estimate import Tally, estimates, share_estimates
+from .match.tally import Tally
+from .results.estimate import estimates, share_estimates
 from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index, shards_of
 from .keys import Key
-from .match.background import default_background
-from .text.normalize import replace_surrogates
+from .text.background import default_background
+from .io.records import replace_surrogates
 from .params import IndexParams, ScanParams
 from .io import Batch, InputFile, expand_inputs, file_size, split_units, total_bytes
 from .io.ids import first_of_each_id

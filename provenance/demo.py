@@ -94,7 +94,7 @@ def example_lines(matches: pl.DataFrame, fixtures: Path, k: int = 2) -> str:
     """The strongest and the weakest matches, with the matched span quoted from the document text."""
     if matches.height == 0:
         return "no matches"
-    from .match.background import chance
+    from .text.background import chance
 
     docs = pl.read_ndjson(fixtures / "planted" / "corpus.jsonl.gz").select("id", "text")
     ranked = matches.sort(["coverage", "containment", "doc_id"], descending=True)

@@ -52,7 +52,7 @@ class IndexParams(_Params):
             candidates (a post whose every shingle is frequent keeps its rarest one), always used
             in verification.
         inline_short_bits: a short post whose text carries at least this many bits under the
-            bundled background model (:mod:`provenance.match.background`) is also matched inside a
+            bundled background model (:mod:`provenance.text.background`) is also matched inside a
             sentence; the others only as a whole record or line (most short posts are phrases).
     """
 
@@ -99,7 +99,7 @@ class ScanParams(_Params):
         window_slack: extra region length allowed, as a share of the post's shingle count (min. 3).
         min_jaccard: ``--mode jaccard``: exact Jaccard similarity a candidate must reach.
         min_evidence_bits: a match whose span carries fewer bits than this under the background
-            model of ordinary English (:mod:`provenance.match.background`) is *generic*: listed, but
+            model of ordinary English (:mod:`provenance.text.background`) is *generic*: listed, but
             left out of the counts and shares (a stock phrase is as likely as a copy).
         max_shared_posts: a match whose span is under 10 tokens and whose rarest shingle more than this
             many indexed posts hold is *generic* too: a phrase the posts share

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from provenance.match.align import BUCKETS, align_many, allowed_edits, min_shingle_hits, token_codes
+from provenance.match.align import BUCKETS, align_many, allowed_edits, min_shingle_hits
+from provenance.text.hashing import token_codes
 
 
 def band_of(m: int, min_aligned: float) -> int:

@@ -233,7 +233,7 @@ class _CancellingClient:
 
 
 def test_a_cancelled_shard_task_is_submitted_again_and_counted_once(four_shards) -> None:
-    from provenance.results.estimate import Tally
+    from provenance.match.tally import Tally
     from provenance.scan.dask_shards import ATTEMPTS, RemoteShards
     from provenance.text.shingles import batch_shingles
 

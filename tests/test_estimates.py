@@ -13,7 +13,8 @@ import pytest
 from provenance import api
 import numpy as np
 
-from provenance.results.estimate import Tally, posts_present, ratio, wilson
+from provenance.match.tally import Tally
+from provenance.results.estimate import posts_present, ratio, wilson
 from provenance.params import ScanParams
 
 from conftest import PLANTED, run_cli

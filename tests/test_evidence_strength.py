@@ -1,5 +1,5 @@
 """Edited copies found by the token alignment, and evidence strength: generic matches are listed but
-not counted (provenance.match.align, provenance.match.background, the scan)."""
+not counted (provenance.match.align, provenance.text.background, the scan)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import pytest
 
 from provenance import api
 from provenance.errors import InputError
-from provenance.match.background import (DEFAULT_DIR, build_background, chance, default_background, in_plain_words,
-                                         load_background, span_bits)
+from provenance.text.background import DEFAULT_DIR, build_background, chance, default_background, in_plain_words, load_background, span_bits
 from provenance.params import ScanParams
 
 QUOTE = "I am German when we win but I am an immigrant when we lose"

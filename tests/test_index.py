@@ -267,7 +267,7 @@ def test_short_post_over_consecutive_whole_lines(short_index: Index) -> None:
 
 
 def test_a_common_short_post_inside_a_sentence_does_not_match(short_index: Index) -> None:
-    from provenance.match.background import default_background, span_bits
+    from provenance.text.background import default_background, span_bits
 
     assert span_bits(default_background(), [SHORT])[0] < short_index.params.inline_short_bits
     texts = [FILLER + "Passengers said the flight delayed again was the third this week. " + FILLER,

@@ -446,7 +446,7 @@ def test_lone_surrogates_in_documents_crash_no_scan(indexed: Indexed, corpus: li
     it finds with U+FFFD in their place, and ``doc_text`` is the span with U+FFFD for them (it must
     go to Parquet). Before, a surrogate inside a matched span crashed the scan."""
     from provenance import api
-    from provenance.text.normalize import replace_surrogates
+    from provenance.io.records import replace_surrogates
 
     def spoil(text: str) -> str:
         at = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=4), label="where"))

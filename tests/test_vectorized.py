@@ -19,7 +19,8 @@ import xxhash
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from provenance.text.normalize import TOKEN_RE, fold_text, normalize, replace_surrogates
+from provenance.io.records import replace_surrogates
+from provenance.text.normalize import TOKEN_RE, fold_text, normalize
 from provenance.text.shingles import TokenHasher, batch_shingles
 from provenance.text.vectorized import fold, normalize_buffer, to_buffer, tokenize
 from tests.conftest import PLANTED, POSTS_CSV

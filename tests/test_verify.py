@@ -1,5 +1,5 @@
 """Tests for provenance.match.verify (best region, containment, prefix measures, exact Jaccard) and
-provenance.results.estimate.covered_chars, against brute-force references."""
+provenance.match.tally.covered_chars, against brute-force references."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provenance.results.estimate import covered_chars
+from provenance.match.tally import covered_chars
 from provenance.text.normalize import TOKEN_RE, normalize
 from provenance.text.shingles import TokenHasher, batch_shingles
 from provenance.match.verify import best_region, exact_jaccard, verify_pair as _verify_pair

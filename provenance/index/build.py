@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..keys import Key, align_subkey, as_key
-from ..match.align import token_codes
+from ..text.hashing import token_codes
 from ..params import IndexParams
 from ..text.shingles import TokenHasher, batch_shingles
 from ..text.hashing import sequence_keys
@@ -100,7 +100,7 @@ class Builder:
         # Short posts specific enough to be matched inside a sentence keep their first shingle.
         inline = kind == SHORT
         if inline.any():
-            from ..match.background import default_background, span_bits
+            from ..text.background import default_background, span_bits
 
             short = np.flatnonzero(inline)
             if self.plain_tokens:  # the background model hashes tokens as this index does

@@ -23,7 +23,7 @@ file                         content
                              (the hashes of a post's shingles are its postings and frequent occurrences)
 ``shingle_offsets.npy``      ``(posts+1,)``: post ``i`` is ``shingle_ids[o[i]:o[i+1]]``
 ``token_codes.npy``          uint32: every shingled post's token codes in order, concatenated (the
-                             alignment's view of its words, :func:`provenance.match.align.token_codes`)
+                             alignment's view of its words, :func:`provenance.text.hashing.token_codes`)
 ``code_offsets.npy``         ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
 ``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
 ``key_multi.npy``            increasing: the numbers of the keys held by more than one post (uint32

@@ -17,7 +17,7 @@ from ..durable import (OutputError, exchange, fsync_dir, remove_stale, sealed_js
                        write_failure)
 from ..errors import IndexFormatError, ParameterError, Skipped
 from ..keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key
-from ..match.align import CODE_NAME, KEYED_CODE_NAME
+from ..text.hashing import CODE_NAME, KEYED_CODE_NAME
 from ..text.normalize import NORMALIZATION
 from ..params import IndexParams
 from ..text.hashing import HASH_NAME, KEYED_HASH_NAME

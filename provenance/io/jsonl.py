@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 
 from provenance.errors import InputError, where
-from provenance.text.normalize import replace_surrogates
 
 from . import records
 from .batch import InputFile
-from .records import Options, Piece, Record, State, meta_str, record_pieces, text_error, type_name, utf8_error
+from .records import (Options, Piece, Record, State, meta_str, record_pieces, replace_surrogates, text_error, type_name,
+                      utf8_error)
 from .streams import Lines, Source
 
 _PLAIN = frozenset((str, int, bool, type(None)))  # JSON values that orjson and json decode alike

@@ -5,6 +5,7 @@ meta values, one-line errors for bad values)."""
 from __future__ import annotations
 
 import json
+import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -12,6 +13,18 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from provenance.errors import InputError, Skipped
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, one for one: the same length (offsets
+    still hold) and the same normalization (both fold to a space), but encodable as UTF-8, as
+    Parquet, polars and JSON output need. A ``str`` decoded from JSON may hold them (``"\\ud83d"``,
+    half an emoji)."""
+    return _SURROGATE.sub("\ufffd", text) if not text.isascii() and _SURROGATE.search(text) else text
+
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number",
                float: "a number", bool: "a boolean", type(None): "null"}

@@ -19,7 +19,7 @@ A pair is an *aligned* copy (``method = aligned``) when, with ``m`` the post's t
   substituted or left out), and at least :data:`ALIGNED_MIN_TOKENS` (5) of them, or
   ``min_span_tokens`` if fewer. A 6-token post with one word changed is 5 words, which may be common
   ones ("Born in the USA @ United States" against "born in the United States"): like every match, it
-  counts only when its evidence strength (:mod:`provenance.match.background`,
+  counts only when its evidence strength (:mod:`provenance.text.background`,
   :mod:`provenance.match.shared`) says it is no stock phrase;
 * the document's span from the first to the last matched token holds at most ``E`` tokens besides
   those ``l`` (at most ``E`` inserted or substituted words).
@@ -28,7 +28,7 @@ Every copy within ``E`` word edits of the post (substitutions, deletions, insert
 passes these tests, and still holds enough of the post's shingles to be aligned at all
 (:func:`min_shingle_hits`): the scan aligns only the pairs that reach that many.
 
-Token codes (:func:`token_codes`) are 32 bits of the token hash; in a keyed index, SipHash-2-4 of the
+Token codes (:func:`provenance.text.hashing.token_codes`) are 32 bits of the token hash; in a keyed index, SipHash-2-4 of the
 token hash and the post's number under a subkey of the secret (so that the stored codes show neither
 which posts share a word nor how often a word occurs across posts). Two different words share a code
 with probability 2^-32 per comparison; a false token match can only add to ``l`` and is very unlikely
@@ -42,12 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CODE_NAME", "KEYED_CODE_NAME", "PARTIAL_SHARE", "Runs", "longest_runs", "Alignments", "align_many", "allowed_edits", "min_shingle_hits", "token_codes", "BUCKETS"]
+from ..text.hashing import token_codes
 
-CODE_NAME = "low32(token-hash)/v1"
-KEYED_CODE_NAME = "keyed:low32(siphash24(token-hash ^ post * 0x9E3779B97F4A7C15))/v1"
-_LOW32 = np.uint64(0xFFFFFFFF)
-_POST_MIX = np.uint64(0x9E3779B97F4A7C15)
+__all__ = ["PARTIAL_SHARE", "Runs", "longest_runs", "Alignments", "align_many", "allowed_edits", "min_shingle_hits", "BUCKETS"]
+
 _L_SHIFT = 20  # packed DP cell: LCS length << 20 | (first matched window column + 1)
 _COL_MASK = (1 << _L_SHIFT) - 1
 
@@ -64,18 +62,6 @@ BUCKETS = (6, 9, 13, 18, 25, 35, 50, 70, 100)
 """Pairs are aligned in groups of posts with ``BUCKETS[i] <= m < BUCKETS[i + 1]`` tokens (posts under
 the first bound go with the first group, posts of ``BUCKETS[-1]`` tokens or more in a group per
 length); a group's band is the one its longest possible post needs."""
-
-
-def token_codes(hashes: NDArray[np.uint64], posts: NDArray[np.integer], subkey: bytes | None) -> NDArray[np.uint32]:
-    """The alignment code of each token hash: its low 32 bits, or with ``subkey`` (a keyed index) the
-    low 32 bits of SipHash-2-4 of ``hash ^ post * K`` (``posts``: the post each token is compared with)."""
-    h = np.asarray(hashes, dtype=np.uint64)
-    if subkey is None:
-        return (h & _LOW32).astype(np.uint32)
-    from ..text.hashing import siphash24
-
-    mixed = h ^ (np.asarray(posts, dtype=np.uint64) * _POST_MIX)
-    return (siphash24(mixed, subkey) & _LOW32).astype(np.uint32)
 
 
 def allowed_edits(m: NDArray[np.int64], min_aligned: float) -> NDArray[np.int64]:
@@ -114,7 +100,7 @@ def align_many(post_codes: NDArray[np.uint32], post_offsets: NDArray[np.int64], 
     """Banded LCS of many (post, document) pairs at once.
 
     Pair ``k`` aligns its post's token codes ``post_codes[post_offsets[k]:post_offsets[k+1]]`` (``m``
-    of them) with the codes (:func:`token_codes` for post ``posts[k]``) of its document's tokens, the
+    of them) with the codes (:func:`~provenance.text.hashing.token_codes` for post ``posts[k]``) of its document's tokens, the
     token hashes ``doc_hashes[doc_lo[k]:doc_hi[k]]``: post token ``i`` may match document token
     ``diagonal[k] + i + d`` (positions within the document) for ``-b <= d <= b``, where ``b`` is the
     allowed edits (:func:`allowed_edits`) of the longest post of the pair's length group, plus 2.

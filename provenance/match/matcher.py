@@ -11,7 +11,7 @@ import numpy as np
 
 from ..arrays import expand_ranges
 from .candidates import FrequentShingles, containment_candidates, jaccard_candidates, pair_hits_from_keys
-from ..results.estimate import Tally
+from .tally import Tally
 from ..index import Index, KeyFilter, find_in
 from ..keys import align_subkey
 from ..params import ScanParams

@@ -1,6 +1,6 @@
 """Shared phrases: how many indexed posts hold a match's most distinctive part.
 
-The background model (:mod:`provenance.match.background`) knows ordinary *written* English; posts
+The background model (:mod:`provenance.text.background`) knows ordinary *written* English; posts
 have stock phrases of their own that encyclopedic text rarely uses ("It's been a while", "couldn't
 have asked for a better", a check-in's "@ The Museum of Fine Arts, Houston"). The index itself
 measures them: a phrase that many posts hold is no evidence that the document copied any one of them.

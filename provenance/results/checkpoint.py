@@ -39,7 +39,7 @@ import polars as pl
 from ..durable import DamagedFile, atomic_write, remove_stale, sha256_of, unseal, write_sealed
 from ..errors import ProvenanceError, Skipped
 from ..io import URL, InputFile, file_sha256, take_sha256
-from .estimate import Tally
+from ..match.tally import Tally
 from .outputs import MATCH_SCHEMA
 
 __all__ = ["MARKERS", "Checkpoint", "UnitResult"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from ..match.background import chance
+from ..text.background import chance
 from .charts import bars, esc, share_chart
 from .headline import GENERIC_WORDS, answer, headline_rows
 from .report_data import report_data, top_matches

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from .estimate import covered_chars
+from ..match.tally import covered_chars
 
 __all__ = ["AUTHOR_FIELDS", "DATE_FIELDS", "natural_key", "exposure", "pick_field", "month_of", "posts_by",
            "licensed_documents", "generic_table"]

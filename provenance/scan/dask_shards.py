@@ -35,7 +35,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..errors import IndexFormatError
-from ..results.estimate import Tally
+from ..match.tally import Tally
 from ..index import ShardedIndex, ShardRef, open_index
 from ..keys import Key
 from ..match.matcher import PostMatcher

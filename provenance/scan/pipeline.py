@@ -14,9 +14,9 @@ import numpy as np
 import xxhash
 
 from ..arrays import expand_ranges
-from ..results.estimate import Tally, covered_chars
+from ..match.tally import Tally, covered_chars
 from ..index import Index, ShardedIndex, shards_of
-from ..match.background import default_background, plain_hasher, span_bits
+from ..text.background import default_background, plain_hasher, span_bits
 from ..match.matcher import PostMatcher
 from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
 from ..params import ScanParams
@@ -156,7 +156,7 @@ class Scanner:
         return rows
 
     def _weigh(self, rows: list[dict[str, Any]], sb: ShingleBatch) -> None:
-        """Each match's evidence strength: the bits of its span (:mod:`provenance.match.background`)
+        """Each match's evidence strength: the bits of its span (:mod:`provenance.text.background`)
         and the posts that share it (:mod:`provenance.match.shared`); ``generic`` below
         ``min_evidence_bits``, or a short span more than ``max_shared_posts`` posts share. Both are read
         off the batch's own token and shingle hashes (shingle ``i`` of a text starts at its token ``i``)."""

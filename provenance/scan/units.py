@@ -8,7 +8,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import IndexFormatError, InputError, Skipped, skipping
-from ..results.estimate import Tally
+from ..match.tally import Tally
 from ..index import Index, ShardedIndex, open_index
 from ..keys import Key
 from ..params import ScanParams

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HASH_NAME", "KEYED_HASH_NAME", "FOLD_INIT", "FOLD_MUL", "bytes_hasher", "words_hasher", "token_hash",
            "shingle_hash", "text_key", "combine", "fold_rows", "fold_step", "fmix64", "sequence_keys", "finisher",
-           "siphash24", "siphash24_bytes"]
+           "siphash24", "siphash24_bytes", "CODE_NAME", "KEYED_CODE_NAME", "token_codes"]
 
 HASH_NAME = "xxh3_64-token+rotl29-fold+fmix64/v2"
 KEYED_HASH_NAME = "keyed:blake2b64-token+rotl29-fold+siphash24/v1"
@@ -279,3 +279,20 @@ def sequence_keys(token_hashes: NDArray[np.uint64], starts: NDArray[np.int64], l
     out = np.empty_like(acc)
     out[order] = (finish or fmix64)(acc)
     return out
+
+
+CODE_NAME = "low32(token-hash)/v1"
+KEYED_CODE_NAME = "keyed:low32(siphash24(token-hash ^ post * 0x9E3779B97F4A7C15))/v1"
+"""The token codes' definitions, pinned in the index manifest (the alignment's view of a post's words)."""
+_LOW32 = np.uint64(0xFFFFFFFF)
+_POST_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def token_codes(hashes: NDArray[np.uint64], posts: NDArray[np.integer], subkey: bytes | None) -> NDArray[np.uint32]:
+    """The alignment code of each token hash: its low 32 bits, or with ``subkey`` (a keyed index) the
+    low 32 bits of SipHash-2-4 of ``hash ^ post * K`` (``posts``: the post each token is compared with)."""
+    h = np.asarray(hashes, dtype=np.uint64)
+    if subkey is None:
+        return (h & _LOW32).astype(np.uint32)
+    mixed = h ^ (np.asarray(posts, dtype=np.uint64) * _POST_MIX)
+    return (siphash24(mixed, subkey) & _LOW32).astype(np.uint32)

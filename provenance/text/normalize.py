@@ -67,7 +67,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["NORMALIZATION", "ENTITY_PATTERN", "SPANS_RUST", "TOKEN_RE", "FOLD_TABLE", "normalize", "normalize_folded",
-           "normalize_batch", "fold_char", "fold_text", "replace_surrogates", "decode_entities_mapped", "has_spans",
+           "normalize_batch", "fold_char", "fold_text", "decode_entities_mapped", "has_spans",
            "span_matches"]
 
 NORMALIZATION = "provenance-normalize/2"
@@ -153,17 +153,6 @@ def fold_text(text: str) -> str:
     parts[0::2] = [p.lower() for p in parts[0::2]]
     parts[1::2] = [p.translate(FOLD_TABLE) for p in parts[1::2]]
     return "".join(parts)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def replace_surrogates(text: str) -> str:
-    """``text`` with every lone surrogate replaced by U+FFFD, one for one: the same length (offsets
-    still hold) and the same normalization (both fold to a space), but encodable as UTF-8, as
-    Parquet, polars and JSON output need. A ``str`` decoded from JSON may hold them (``"\\ud83d"``,
-    half an emoji)."""
-    return _SURROGATE.sub("\ufffd", text) if not text.isascii() and _SURROGATE.search(text) else text
 
 
 def has_spans(text: str) -> bool:

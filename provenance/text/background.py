@@ -19,7 +19,7 @@ about ``entries / 2^32`` (under 0.1 %); such a clash can only make a span look m
 
 The bundled model (``provenance/data/background``) was built from the English Wikipedia sample of
 ``../shared/data`` (CC BY-SA 3.0, "Wikipedia contributors"; the model holds counts of hashed n-grams,
-no text): ``python -m provenance.match.background build OUT FILES...`` rebuilds it, or builds one from
+no text): ``python -m provenance.text.background build OUT FILES...`` rebuilds it, or builds one from
 any other corpus (``provenance scan --background DIR`` uses it).
 """
 
@@ -53,14 +53,14 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "background"
 def plain_hasher():
     """The token hasher of the background model (keep one per scanner: its vocabulary cache makes
     later calls cheaper)."""
-    from ..text.shingles import TokenHasher
+    from .shingles import TokenHasher
 
     return TokenHasher(seed=0)
 
 
 def _gram_keys(token_hashes: NDArray[np.uint64], n: int) -> NDArray[np.uint32]:
     """32-bit fingerprints of every run of ``n`` token hashes (``len - n + 1`` of them)."""
-    from ..text.hashing import combine
+    from .hashing import combine
 
     return (combine(token_hashes, n) >> np.uint64(32)).astype(np.uint32)
 
@@ -148,7 +148,7 @@ def _words(bits: float) -> str:
 def span_bits(background: Background, spans: Sequence[str], hasher=None) -> NDArray[np.float64]:
     """Bits of each text (normalized and tokenized as the scan does); ``hasher``: from
     :func:`plain_hasher`, reused across calls."""
-    from ..text.shingles import batch_shingles
+    from .shingles import batch_shingles
 
     sb = batch_shingles(list(spans), 1, hasher or plain_hasher())
     return background.bits(sb.token_hashes, sb.token_offsets)
@@ -161,7 +161,7 @@ def build_background(texts: Iterable[Sequence[str]], out: str | Path, *, min_cou
                      source: str = "") -> dict:
     """Count the word 1-, 2- and 3-grams of ``texts`` (batches of strings) and write the model into
     ``out`` (``unigrams.npy`` … with ``*_counts.npy`` and ``manifest.json``); returns the manifest."""
-    from ..text.shingles import batch_shingles
+    from .shingles import batch_shingles
 
     hasher = plain_hasher()
     parts: dict[int, list[NDArray[np.uint32]]] = {n: [] for n in _ORDERS}
@@ -253,7 +253,7 @@ def _wikipedia_texts(files: Sequence[str], batch: int = 2048) -> Iterable[list[s
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m provenance.match.background build OUT WIKIEXTRACTOR_FILES...``"""
+    """``python -m provenance.text.background build OUT WIKIEXTRACTOR_FILES...``"""
     if len(argv) < 3 or argv[0] != "build":
         print(main.__doc__, file=sys.stderr)
         return 2
