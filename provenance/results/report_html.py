@@ -17,7 +17,7 @@ from .texts import NO_TEXTS, PostsSource, diff_pieces
 __all__ = ["html_report"]
 
 
-_CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+_CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em;overflow-wrap:anywhere}
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}table{border-collapse:collapse;margin:.6em 0}
 td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}th{cursor:pointer;background:#f4f4f4}
 td.n{text-align:right;font-variant-numeric:tabular-nums}mark{background:#ffe066}.key td{font-size:1.15em}
