@@ -536,7 +536,7 @@ def test_index_with_an_altered_file(index: Path, tmp_path: Path, capsys: pytest.
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad"
     shutil.copytree(index, bad)
-    with open(bad / "keys.npy", "r+b") as f:
+    with open(bad / "key_lo.npy", "r+b") as f:
         f.seek(200)
         byte = f.read(1)
         f.seek(200)
@@ -545,7 +545,7 @@ def test_index_with_an_altered_file(index: Path, tmp_path: Path, capsys: pytest.
     monkeypatch.chdir(tmp_path)
     code, err = run(["scan", "bad", "c.jsonl", "-o", "out", "-q"], capsys, monkeypatch)
     assert code == 2
-    assert one_error_line(err) == "bad/keys.npy: checksum differs from the manifest (damaged or altered index)"
+    assert one_error_line(err) == "bad/key_lo.npy: checksum differs from the manifest (damaged or altered index)"
     assert not (tmp_path / "out" / "summary.json").exists()
 
 

@@ -322,10 +322,10 @@ def _case_format_version(t: Path, idx: Path):
 def _case_checksum(t: Path, idx: Path):
     d = t / "altered"
     shutil.copytree(idx, d)
-    keys = bytearray((d / "keys.npy").read_bytes())
+    keys = bytearray((d / "key_lo.npy").read_bytes())
     keys[-3] ^= 0x5A
-    (d / "keys.npy").write_bytes(bytes(keys))
-    return ["index", "info", d], [str(d / "keys.npy"), "checksum"]
+    (d / "key_lo.npy").write_bytes(bytes(keys))
+    return ["index", "info", d], [str(d / "key_lo.npy"), "checksum"]
 
 
 def _case_duplicate_ids(t: Path, idx: Path):

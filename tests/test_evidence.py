@@ -138,14 +138,14 @@ def test_another_or_damaged_index_is_named(fresh, tmp_path: Path) -> None:
     assert [p.what for p in result.problems] == ["index"] and "not the index of the scan" in result.problems[0].message
     damaged = tmp_path / "damaged"
     shutil.copytree(index_dir, damaged)
-    f = damaged / "keys.npy"
+    f = damaged / "key_lo.npy"
     data = bytearray(f.read_bytes())
     data[-1] ^= 1
     f.write_bytes(bytes(data))
-    with pytest.raises(IndexFormatError, match="keys.npy: checksum differs"):
+    with pytest.raises(IndexFormatError, match="key_lo.npy: checksum differs"):
         verify(out, damaged)
     proc = run_cli("verify", out, "--index", damaged)
-    assert proc.returncode == 2 and "keys.npy: checksum differs" in proc.stderr
+    assert proc.returncode == 2 and "key_lo.npy: checksum differs" in proc.stderr
 
 
 def test_no_evidence_is_a_one_line_error(tmp_path: Path) -> None:

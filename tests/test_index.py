@@ -27,7 +27,7 @@ from provenance.text.shingles import TokenHasher, batch_shingles
 
 from conftest import FIX, PLANTED, POSTS_CSV, run_cli
 
-ARRAYS = ("shingles", "shingle_offsets", "keys", "key_offsets", "key_posts", "signatures", "lsh_keys", "lsh_posts")
+ARRAYS = ("shingles", "shingle_offsets", "key_counts", "key_hi", "key_lo", "key_offsets", "key_posts", "signatures", "lsh_keys", "lsh_posts")
 FILLER = ("The city council approved a new budget for road repairs on Monday evening. "
           "Residents raised concerns about parking near the central library. ")
 

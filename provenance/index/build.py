@@ -18,14 +18,14 @@ from ..text.shingles import TokenHasher, batch_shingles
 from ..text.hashing import sequence_keys
 from .sketch import band_keys, lsh_params, minhash
 from ..arrays import narrowest_uint, sorted_unique, stable_argsort
-from .spill import HashSpill, NpyWriter, copy_narrow, narrow_in_place, read_rows, write_distinct
+from .spill import HashSpill, KeyWriter, NpyWriter, copy_narrow, narrow_in_place, read_rows, write_distinct
 from .format import EMPTY, KINDS, SHINGLED, SHORT
 from .lookup import KeyFilter, KeyRows, find_in
 from .store import Index
 
 __all__ = ["Builder", "NARROWED"]
 
-NARROWED = ("shingle_offsets", "code_offsets", "frequent_offsets", "post_tokens", "post_distinct", "post_frequent")
+NARROWED = ("frequent_offsets", "post_tokens", "post_distinct", "post_frequent")
 """Per-post arrays written wide while the posts stream in, then stored in the narrowest unsigned dtype
 that holds their largest value (format 9)."""
 
@@ -65,10 +65,10 @@ class Builder:
         self.shingles_path = (out if params.jaccard else self.work) / "shingles.npy"
         self.w_shingles = NpyWriter(self.shingles_path, np.uint64)
         self.w_ids = NpyWriter(self.work / "shingle_ids.npy", np.uint32)
-        self.w_offsets = w("shingle_offsets", np.int64)
+        # (the offsets follow from the token counts when the index is opened: only the build keeps them)
+        self.w_offsets = NpyWriter(self.work / "shingle_offsets.npy", np.int64)
         self.w_offsets.append(np.zeros(1, dtype=np.int64))
-        self.w_codes, self.w_code_offsets = w("token_codes", np.uint32), w("code_offsets", np.int64)
-        self.w_code_offsets.append(np.zeros(1, dtype=np.int64))
+        self.w_codes = w("token_codes", np.uint32)
         k = as_key(key)
         self.code_subkey = align_subkey(k.secret) if k is not None else None
         self.w_kind, self.w_tokens, self.w_distinct = w("post_kind", np.uint8), w("post_tokens", np.int32), w("post_distinct", np.int32)
@@ -82,7 +82,7 @@ class Builder:
         self.frames: list[pl.DataFrame] = []
         self.frame_bytes = 0
         self.parts: list[tuple[Path, int, int]] = []  # spilled posts tables: file, first post, posts
-        self.n_posts = self.n_shingles = self.n_codes = 0
+        self.n_posts = self.n_shingles = 0
         self.longest = 0  # most shingles of one post
         self.kinds = np.zeros(3, dtype=np.int64)
 
@@ -120,7 +120,7 @@ class Builder:
             "row": batch.rows,
             "kind": np.array(KINDS)[kind].tolist(),
             "n_tokens": n_tokens,
-            "exact_key": exact,
+            "exact_key": np.where(kind == SHORT, exact, np.uint64(0)),  # (only short posts are matched whole)
             "head_key": heads,
         }
         for name, values in batch.meta.items():
@@ -160,10 +160,7 @@ class Builder:
         self.w_offsets.append(offsets[1:] + self.n_shingles)
         self.w_kind.append(kind)
         self.w_tokens.append(n_tokens)
-        code_lengths = np.where(kind == SHINGLED, np.asarray(n_tokens, dtype=np.int64), 0)
         self.w_codes.append(np.asarray(codes, dtype=np.uint32))
-        self.w_code_offsets.append(np.cumsum(code_lengths) + self.n_codes)
-        self.n_codes += int(code_lengths.sum())
         self.kinds += np.bincount(kind, minlength=3)
         post_no = np.arange(p0, p0 + n, dtype=np.uint32)
         # Each (shingle, post) once, at its first position; sorted by shingle, then post.
@@ -224,7 +221,7 @@ class Builder:
             raise InputError("no posts to index")
         if self.parts:  # something spilled already: spill the rest of the posts table too
             self._flush()
-        for w in (self.w_shingles, self.w_ids, self.w_offsets, self.w_codes, self.w_code_offsets, self.w_kind,
+        for w in (self.w_shingles, self.w_ids, self.w_offsets, self.w_codes, self.w_kind,
                   self.w_tokens, self.w_distinct):
             w.close()
         self._narrow_ids()
@@ -280,7 +277,7 @@ class Builder:
         return a
 
     def _postings(self) -> tuple[int, int, int]:
-        """keys, key_multi, key_multi_ends, key_posts, key_pos, key_filter, frequent and the per-post frequent counts.
+        """the keys, key_multi, key_multi_ends, key_posts, key_pos, frequent and the per-post frequent counts.
 
         Pass 1 over the hash ranges finds the frequent shingles, counts them per post, and keeps for
         each post its rarest frequent shingle (lowest post count, then lowest hash). Pass 2 writes
@@ -321,13 +318,11 @@ class Builder:
         distinct = self._load("post_distinct")
         all_frequent = (np.asarray(distinct) > 0) & (n_frequent == np.asarray(distinct))
         n_all_frequent = int(all_frequent.sum())
-        rescued = sorted_unique(best_h[all_frequent])
-        key_filter = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_plain_keys + len(rescued)))
         # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
         offset_type = np.uint32 if self.postings.records < 1 << 32 else np.int64
         pos_type = narrowest_uint(max(self.longest - 1, 0))
-        w_keys, w_key_posts, w_key_pos = (self._writer("keys", np.uint64), self._writer("key_posts", np.uint32),
-                                          self._writer("key_pos", pos_type))
+        keys = KeyWriter(self._writer("key_hi", np.uint16), self._writer("key_lo", np.uint32))
+        w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
         # where each key's postings lie, for the keys of more than one post (KeyRows)
         w_multi, w_ends = self._writer("key_multi", offset_type), self._writer("key_multi_ends", offset_type)
         total = 0
@@ -340,9 +335,8 @@ class Builder:
                 use |= all_frequent[post] & (best_h[post] == h)
             kh = h[use]
             starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
-            multi, ends = KeyRows.of_run(starts, len(kh), w_keys.rows, total)
-            w_keys.append(kh[starts])
-            key_filter.add(kh[starts])
+            multi, ends = KeyRows.of_run(starts, len(kh), keys.rows, total)
+            keys.append(kh[starts])
             w_multi.append(multi)
             w_ends.append(ends)
             w_key_posts.append(post[use])
@@ -350,18 +344,18 @@ class Builder:
             total += len(kh)
             if isinstance(run, Path):
                 run.unlink()
-        for w in (w_keys, w_multi, w_ends, w_key_posts, w_key_pos):
+        for w in (w_multi, w_ends, w_key_posts, w_key_pos):
             w.close()
-        np.save(self.out / "key_filter.npy", key_filter.bitmap, allow_pickle=False)
+        keys.close(self.out / "key_counts.npy")
         n_frequent.flush()
         head_frequent.flush()
-        return w_keys.rows, w_frequent.rows, n_all_frequent
+        return keys.rows, w_frequent.rows, n_all_frequent
 
     def _frequent_occurrences(self) -> None:
         """Every occurrence of a frequent shingle in each post (verification needs them: they are
         no keys, so candidate generation does not report them)."""
         frequent = self._load("frequent")
-        offsets = np.asarray(self._load("shingle_offsets"))
+        offsets = np.load(self.work / "shingle_offsets.npy", mmap_mode="r", allow_pickle=False)
         filt = KeyFilter.of(np.asarray(frequent)) if len(frequent) else None
         w_off, w_hash, w_pos = (self._writer("frequent_offsets", np.int64), self._writer("frequent_hashes", np.uint64),
                                 self._writer("frequent_pos", np.uint32))

@@ -10,8 +10,9 @@ file                         content
                              hash and MinHash scheme names, counts, the sha256 of every other file,
                              and for a keyed index the key's fingerprint (``key``; never the key)
 ``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
-                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key``, ``head_key``
-                             and the ``--meta-field`` columns (``meta_NAME``)
+                             (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key`` (the
+                             hash of a short post's whole token sequence; 0 for the other posts),
+                             ``head_key`` and the ``--meta-field`` columns (``meta_NAME``)
 ``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
 ``post_tokens.npy``          ``(posts,)``: tokens after normalization
 ``post_distinct.npy``        ``(posts,)``: distinct shingles (0 unless shingled)
@@ -21,11 +22,13 @@ file                         content
                              position of its first occurrence in the post (uint8 while every post has
                              at most 256 shingles, else uint16 or uint32): what verification compares
                              (the hashes of a post's shingles are its postings and frequent occurrences)
-``shingle_offsets.npy``      ``(posts+1,)``: post ``i`` is ``shingle_ids[o[i]:o[i+1]]``
 ``token_codes.npy``          uint32: every shingled post's token codes in order, concatenated (the
                              alignment's view of its words, :func:`provenance.text.hashing.token_codes`)
-``code_offsets.npy``         ``(posts+1,)``: post ``i``'s codes are ``token_codes[o[i]:o[i+1]]``
-``keys.npy``                 uint64, sorted: the shingle hashes that generate candidates
+``key_counts.npy``           the shingle hashes that generate candidates (the *keys*), sorted, in three
+``key_hi.npy``               parts: how many keys have each value of the top 16 bits (65,536 counts,
+``key_lo.npy``               as narrow as they fit), then bits 32-47 of each key (uint16) and bits
+                             0-31 (uint32): six bytes a key, nothing lost
+                             (:class:`~provenance.index.lookup.KeyTable`; format 9 stored uint64)
 ``key_multi.npy``            increasing: the numbers of the keys held by more than one post (uint32
                              while the postings fit, else int64)
 ``key_multi_ends.npy``       the row of ``key_posts`` after each such key's last posting (same dtype);
@@ -35,7 +38,6 @@ file                         content
 ``key_posts.npy``            uint32: post numbers, grouped by key in key order, increasing within a key
 ``key_pos.npy``              the key's first position in that post's shingle sequence (uint8 while
                              every post has at most 256 shingles, else uint16 or uint32)
-``key_filter.npy``           uint8: a bitmap over the keys' top bits ("certainly absent" test)
 ``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
                              posts; not keys, except a post's rarest when all of its are frequent)
 ``frequent_offsets.npy``     ``(posts+1,)``: post ``i``'s frequent shingle occurrences are
@@ -54,11 +56,16 @@ file                         content
 ``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
 ===========================  ===================================================================
 
-The three per-post counts (``post_tokens``, ``post_distinct``, ``post_frequent``) and the three offset
-arrays (``shingle_offsets``, ``code_offsets``, ``frequent_offsets``) are stored in the narrowest of uint8,
-uint16, uint32 that holds their largest value (int64 beyond), like ``shingle_ids`` and ``key_pos``;
-the ``.npy`` header names the dtype (tweets: uint8 counts and uint32 offsets, 15 bytes a post instead
-of 36).
+The three per-post counts (``post_tokens``, ``post_distinct``, ``post_frequent``) and
+``frequent_offsets`` are stored in the narrowest of uint8, uint16, uint32 that holds their largest
+value (int64 beyond), like ``shingle_ids`` and ``key_pos``; the ``.npy`` header names the dtype.
+
+*Made on opening, not stored* (format 10; everything a file would hold follows from the stored ones):
+where each post's shingle ids and token codes start (a shingled post of ``t`` tokens has ``t - ngram
++ 1`` shingles and ``t`` codes, the others none: ``Index.shingle_offsets`` / ``Index.code_offsets``,
+running sums of ``post_tokens``) and the key filter, a bitmap over the keys' top bits that answers
+"certainly absent" for most shingles of a document before any search (``Index.keys.filter``). Both
+are made when first used, in memory (4 bytes a post each, and one or two bytes a key).
 
 The last four (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
 (``index build --jaccard``): only ``scan --mode jaccard`` reads them, and they would be about
@@ -95,11 +102,12 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 9  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
-# 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only
+FORMAT_VERSION = 10  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+# 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
+# 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
-           "shingle_offsets", "token_codes", "code_offsets", "keys", "key_multi", "key_multi_ends", "key_posts", "key_pos", "key_filter", "frequent",
+           "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",
            "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
 SKETCH_ARRAYS = ("shingles", "signatures", "lsh_keys", "lsh_posts")
 

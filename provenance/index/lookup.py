@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 import weakref
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["KeyFilter", "KeyRows", "find_in", "lookup"]
+__all__ = ["KeyFilter", "KeyRows", "KeyTable", "find_in", "lookup"]
 
 
 def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np.int64]:
@@ -56,7 +59,10 @@ class KeyFilter:
         return f
 
     def add(self, keys: NDArray[np.uint64]) -> None:
-        slots = keys >> self.shift
+        self.add_slots(keys >> self.shift)
+
+    def add_slots(self, slots: NDArray[np.uint64]) -> None:
+        """Set the slots (top bits of the hashes) ``slots``."""
         np.bitwise_or.at(self.bitmap, slots >> np.uint64(3), _BIT[slots & np.uint64(7)])
         self._bytes = None
 
@@ -101,23 +107,30 @@ class _Buckets:
 
     MAX_BITS = 22
 
-    def __init__(self, start: NDArray[np.integer], shift: np.uint64, steps: int) -> None:
+    def __init__(self, start: NDArray[np.integer], shift: np.uint64, steps: int, mask: np.uint64 | None = None) -> None:
         self.start, self.shift, self.steps = start, shift, steps
+        self.mask = mask  # what of a needle the table's values hold (all of it when None)
 
     @classmethod
     def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 18) -> "_Buckets":
         bits = int(np.clip(len(table).bit_length(), 1, cls.MAX_BITS))
         shift = np.uint64(64 - bits)
+        tops = (np.asarray(table[a : a + chunk]) >> shift for a in range(0, len(table), chunk))
+        return cls.of_tops(tops, bits, len(table))
+
+    @classmethod
+    def of_tops(cls, tops: Iterator[NDArray[np.uint64]], bits: int, n: int, mask: np.uint64 | None = None) -> "_Buckets":
+        """The buckets of a sorted table of ``n`` values whose top ``bits`` bits come in ``tops``, pieces
+        in order."""
         # start[b + 1] counts the keys of bucket b, then the running sum makes the starts (in place:
         # no other array of the table's size)
-        start = np.zeros((1 << bits) + 1, dtype=np.int32 if len(table) < 2**31 else np.int64)
-        for a in range(0, len(table), chunk):  # (sorted: each piece is runs of equal top bits)
-            top = np.asarray(table[a : a + chunk]) >> shift
+        start = np.zeros((1 << bits) + 1, dtype=np.int32 if n < 2**31 else np.int64)
+        for top in tops:  # (sorted: each piece is runs of equal top bits)
             edge = np.flatnonzero(np.r_[True, top[1:] != top[:-1]])
             start[top[edge].astype(np.int64) + 1] += np.diff(np.r_[edge, len(top)]).astype(start.dtype)
         most = int(start.max())
         np.cumsum(start, out=start)
-        return cls(start, shift, most.bit_length())
+        return cls(start, np.uint64(64 - bits), most.bit_length(), mask)
 
     def search(self, table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The needles present in ``table``: their indices in ``needles`` (increasing) and their
@@ -127,6 +140,8 @@ class _Buckets:
         end = self.start[top + 1].astype(np.int64)
         at = np.flatnonzero(end > lo)
         lo, end, x = lo[at], end[at], needles[at]
+        if self.mask is not None:
+            x = x & self.mask
         if self.steps <= 4:
             # Buckets of at most 15 keys: step through them, all needles at once, until the key
             # is found or passed.
@@ -154,6 +169,99 @@ class _Buckets:
         hit = np.flatnonzero(lo < end)
         hit = hit[table[lo[hit]] == x[hit]]
         return at[hit], lo[hit]
+
+
+class KeyTable:
+    """The sorted key hashes of an index, stored in three parts (format 10) and nothing lost: how many
+    keys have each value of the top 16 bits (``key_counts``, 65,536 counts), then each key's other 48
+    bits as uint16 ``key_hi`` and uint32 ``key_lo``: six bytes a key instead of eight. Key ``j``'s top
+    bits are the count bucket whose range of key numbers holds ``j``.
+
+    Reads like the sorted uint64 array (``len``, ``table[j]`` for key numbers, ``np.asarray(table)``
+    whole); :meth:`find` searches it. Its key filter and search buckets are made when first needed
+    (from the top 32 bits, read piece by piece)."""
+
+    TOP_BITS = 16
+    _LOW = np.uint64((1 << 48) - 1)
+
+    def __init__(self, counts: NDArray[np.unsignedinteger], hi: NDArray[np.uint16], lo: NDArray[np.uint32]) -> None:
+        if len(counts) != 1 << self.TOP_BITS or len(hi) != len(lo) or int(np.sum(counts, dtype=np.int64)) != len(lo):
+            raise ValueError("key_counts, key_hi and key_lo do not agree")
+        self.starts = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.starts[1:])
+        self.hi, self.lo = hi, lo
+
+    @classmethod
+    def split(cls, keys: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.uint16], NDArray[np.uint32]]:
+        """Sorted ``keys`` as ``(counts, hi, lo)``, the counts of this piece (to be summed over pieces)."""
+        counts = np.bincount((keys >> np.uint64(48)).astype(np.intp), minlength=1 << cls.TOP_BITS)
+        return counts, (keys >> np.uint64(32)).astype(np.uint16), keys.astype(np.uint32)
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    def __getitem__(self, j: Any) -> Any:
+        """The hashes of key numbers ``j`` (an int, a slice or an array of them)."""
+        if isinstance(j, slice):
+            a, b, step = j.indices(len(self))
+            if step == 1:
+                return self._values(a, b)
+            j = np.arange(a, b, step)
+        idx = np.asarray(j, dtype=np.int64)
+        top = (np.searchsorted(self.starts, idx, side="right") - 1).astype(np.uint64)
+        full = (top << np.uint64(48)) | (self.hi[idx].astype(np.uint64) << np.uint64(32)) | self.lo[idx].astype(np.uint64)
+        return full if idx.ndim else np.uint64(full)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> NDArray[np.uint64]:
+        full = self._values(0, len(self))
+        return full if dtype is None else full.astype(dtype)
+
+    def _top32(self, a: int, b: int) -> NDArray[np.uint64]:
+        """The top 32 bits of keys ``a .. b-1``."""
+        top = np.repeat(np.arange(1 << self.TOP_BITS, dtype=np.uint64), np.diff(np.clip(self.starts, a, b)))
+        return (top << np.uint64(16)) | self.hi[a:b].astype(np.uint64)
+
+    def _values(self, a: int, b: int) -> NDArray[np.uint64]:
+        return (self._top32(a, b) << np.uint64(32)) | self.lo[a:b].astype(np.uint64)
+
+    def _pieces(self, shift: int, chunk: int = 1 << 20) -> Iterator[NDArray[np.uint64]]:
+        for a in range(0, len(self), chunk):
+            yield self._top32(a, min(a + chunk, len(self))) >> np.uint64(shift)
+
+    @cached_property
+    def filter(self) -> KeyFilter:
+        """The :class:`KeyFilter` of the keys (made when first used: it is not stored)."""
+        bits = KeyFilter.bits_for(len(self))
+        f = KeyFilter(np.zeros(1 << (bits - 3), dtype=np.uint8))
+        for slots in self._pieces(32 - bits):
+            f.add_slots(slots)
+        return f
+
+    @cached_property
+    def _buckets(self) -> "_Buckets":
+        # at least the 16 stored top bits: a bucket's keys then differ only in the bits the table keeps
+        bits = int(np.clip(len(self).bit_length(), self.TOP_BITS, _Buckets.MAX_BITS))
+        return _Buckets.of_tops(self._pieces(32 - bits), bits, len(self), mask=self._LOW)
+
+    def find(self, needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The needles that are keys: their indices in ``needles`` (increasing) and their key numbers."""
+        if len(self) == 0 or len(needles) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        maybe = np.flatnonzero(self.filter.maybe(needles))
+        if len(maybe) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        found, pos = self._buckets.search(_Low48(self.hi, self.lo), needles[maybe])
+        return maybe[found], pos
+
+
+class _Low48:
+    """The low 48 bits of the keys, gathered from the two arrays that hold them."""
+
+    def __init__(self, hi: NDArray[np.uint16], lo: NDArray[np.uint32]) -> None:
+        self.hi, self.lo = hi, lo
+
+    def __getitem__(self, j: NDArray[np.int64]) -> NDArray[np.uint64]:
+        return (self.hi[j].astype(np.uint64) << np.uint64(32)) | self.lo[j]
 
 
 def find_in(table: NDArray[np.uint64], table_filter: KeyFilter,

@@ -39,9 +39,9 @@ from ..errors import IndexFormatError, ParameterError
 from ..keys import Key
 from ..params import IndexParams
 from ..arrays import sorted_unique
-from .spill import NpyWriter
+from .spill import KeyWriter, NpyWriter
 from .format import MANIFEST, POST_TEXTS
-from .lookup import KeyFilter, KeyRows
+from .lookup import KeyRows
 from .store import Index, KeyedByManifest
 
 __all__ = ["MAX_SHARDS", "ShardRef", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
@@ -85,7 +85,8 @@ class _ShardWriter:
         for offsets_name, names in sequences:
             offsets = getattr(w, offsets_name)
             lo, hi = int(offsets[a]), int(offsets[b])
-            self.save(offsets_name, (np.asarray(offsets[a : b + 1]) - offsets[a]).astype(offsets.dtype))
+            if offsets_name == "frequent_offsets":  # (the others are made from the token counts on opening)
+                self.save(offsets_name, (np.asarray(offsets[a : b + 1]) - offsets[a]).astype(offsets.dtype))
             for name in names:
                 data = getattr(w, name)
                 out = self.writer(name, data)
@@ -109,13 +110,13 @@ class _ShardWriter:
 
 
 def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[np.int64], step: int) -> list[int]:
-    """keys, key_multi, key_multi_ends, key_posts, key_pos and key_filter of every shard, in one pass over the
+    """The keys, key_multi, key_multi_ends, key_posts and key_pos of every shard, in one pass over the
     postings (a key goes to the shards that hold one of its posts). Returns each shard's key count."""
     w = whole
     n = len(writers)
-    out = [{name: wr.writer(name, getattr(w, name)) for name in ("keys", "key_multi", "key_multi_ends", "key_posts", "key_pos")}
+    out = [{name: wr.writer(name, getattr(w, name)) for name in ("key_multi", "key_multi_ends", "key_posts", "key_pos")}
            for wr in writers]
-    keys_filters: list[list[NDArray[np.uint64]]] = [[] for _ in writers]
+    keys_out = [KeyWriter(wr.writer("key_hi", w.key_hi), wr.writer("key_lo", w.key_lo)) for wr in writers]
     totals = [0] * n
     for j0 in range(0, len(w.keys), step):
         j1 = min(j0 + step, len(w.keys))
@@ -124,6 +125,7 @@ def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[n
         posts = np.asarray(w.key_posts[r0:r1])
         pos = np.asarray(w.key_pos[r0:r1])
         key_of = np.repeat(np.arange(j0, j1), np.diff(ko))
+        values = w.keys[j0:j1]
         shard = np.searchsorted(bounds, posts, side="right") - 1
         for s in range(n):
             rows = np.flatnonzero(shard == s)
@@ -132,10 +134,8 @@ def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[n
             k = key_of[rows]
             starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
             files = out[s]
-            keys = np.asarray(w.keys[k[starts]])
-            multi, ends = KeyRows.of_run(starts, len(rows), files["keys"].rows, totals[s])
-            files["keys"].append(keys)
-            keys_filters[s].append(keys)
+            multi, ends = KeyRows.of_run(starts, len(rows), keys_out[s].rows, totals[s])
+            keys_out[s].append(values[k[starts] - j0])
             files["key_multi"].append(multi)
             files["key_multi_ends"].append(ends)
             files["key_posts"].append((posts[rows] - bounds[s]).astype(w.key_posts.dtype))
@@ -145,12 +145,8 @@ def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[n
     for s, files in enumerate(out):
         for f in files.values():
             f.close()
-        n_keys = files["keys"].rows
-        filt = KeyFilter.of(np.zeros(0, np.uint64), bits=KeyFilter.bits_for(n_keys))
-        for keys in keys_filters[s]:
-            filt.add(keys)
-        writers[s].save("key_filter", filt.bitmap)
-        counts.append(n_keys)
+        keys_out[s].close(writers[s].out / "key_counts.npy")
+        counts.append(keys_out[s].rows)
     return counts
 
 

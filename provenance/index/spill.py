@@ -20,8 +20,9 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ..arrays import narrowest_uint, stable_argsort
+from .lookup import KeyTable
 
-__all__ = ["HashSpill", "NpyWriter", "copy_narrow", "default_memory_limit", "narrow_in_place", "parse_size", "read_rows",
+__all__ = ["HashSpill", "KeyWriter", "NpyWriter", "copy_narrow", "default_memory_limit", "narrow_in_place", "parse_size", "read_rows",
            "write_distinct"]
 
 _HEADER = 128  # bytes reserved for an .npy header (version 1.0 pads it to a multiple of 64)
@@ -72,6 +73,30 @@ class NpyWriter:
         self._f.seek(0)
         self._f.write(header)
         self._f.close()
+
+
+class KeyWriter:
+    """Writes the sorted keys in the three parts of :class:`~provenance.index.lookup.KeyTable`: the low 48
+    bits of each key to ``hi`` and ``lo`` as they come, the counts of the top 16 bits on :meth:`close`."""
+
+    def __init__(self, hi: NpyWriter, lo: NpyWriter) -> None:
+        self.hi, self.lo = hi, lo
+        self.counts = np.zeros(1 << KeyTable.TOP_BITS, dtype=np.int64)
+
+    @property
+    def rows(self) -> int:
+        return self.lo.rows
+
+    def append(self, keys: NDArray[np.uint64]) -> None:
+        counts, hi, lo = KeyTable.split(keys)
+        self.counts += counts
+        self.hi.append(hi)
+        self.lo.append(lo)
+
+    def close(self, counts_path: Path) -> None:
+        self.hi.close()
+        self.lo.close()
+        np.save(counts_path, self.counts.astype(narrowest_uint(int(self.counts.max()))), allow_pickle=False)
 
 
 def _concatenate(parts: list[NDArray], dtype: np.dtype) -> NDArray:

@@ -19,7 +19,8 @@ from ..text.shingles import TokenHasher
 from .sketch import lsh_params
 from ..arrays import sorted_unique
 from .spill import HashSpill
-from .lookup import KeyFilter, KeyRows
+from .format import SHINGLED
+from .lookup import KeyFilter, KeyRows, KeyTable
 
 __all__ = ["Index", "KeyedByManifest", "check_key"]
 
@@ -119,15 +120,14 @@ class Index(KeyedByManifest):
     post_frequent: NDArray[np.unsignedinteger]
     post_head_frequent: NDArray[np.bool_]
     shingle_ids: NDArray[np.unsignedinteger]
-    shingle_offsets: NDArray[np.integer]
     token_codes: NDArray[np.uint32]
-    code_offsets: NDArray[np.integer]
-    keys: NDArray[np.uint64]
+    key_counts: NDArray[np.unsignedinteger]
+    key_hi: NDArray[np.uint16]
+    key_lo: NDArray[np.uint32]
     key_multi: NDArray[np.integer]
     key_multi_ends: NDArray[np.integer]
     key_posts: NDArray[np.uint32]
     key_pos: NDArray[np.unsignedinteger]
-    key_filter: NDArray[np.uint8]
     frequent: NDArray[np.uint64]
     frequent_offsets: NDArray[np.integer]
     frequent_hashes: NDArray[np.uint64]
@@ -179,8 +179,32 @@ class Index(KeyedByManifest):
         return self.manifest.get("manifest_sha256", "")
 
     @cached_property
+    def shingle_offsets(self) -> NDArray[np.integer]:
+        """``(posts+1,)``: post ``i``'s shingle ids are ``shingle_ids[o[i]:o[i+1]]`` (made from the token
+        counts: a shingled post of ``t`` tokens has ``t - ngram + 1`` shingles, the others none)."""
+        n = self.post_tokens.astype(np.int64) - (self.params.ngram - 1)
+        return _running_sum(np.where(self.post_kind == SHINGLED, n, 0), len(self.shingle_ids), self.path)
+
+    @cached_property
+    def code_offsets(self) -> NDArray[np.integer]:
+        """``(posts+1,)``: post ``i``'s token codes are ``token_codes[o[i]:o[i+1]]`` (a shingled post has
+        one a token, the others none)."""
+        return _running_sum(np.where(self.post_kind == SHINGLED, self.post_tokens.astype(np.int64), 0), len(self.token_codes), self.path)
+
+    @cached_property
+    def keys(self) -> KeyTable:
+        """The sorted key hashes (:class:`~provenance.index.lookup.KeyTable`: ``len``, ``keys[j]``,
+        ``keys.find(hashes)``)."""
+        return KeyTable(self.key_counts, self.key_hi, self.key_lo)
+
+    @property
     def keys_filter(self) -> KeyFilter:
-        return KeyFilter(self.key_filter)
+        return self.keys.filter
+
+    @property
+    def key_filter(self) -> NDArray[np.uint8]:
+        """The key filter's bitmap (made when the index is opened, not stored since format 10)."""
+        return self.keys.filter.bitmap
 
     def wait_verified(self) -> None:
         """Wait for a background checksum check (``open_index(verify="background")``); raise
@@ -267,3 +291,13 @@ class Index(KeyedByManifest):
             raise IndexFormatError(f"{self.path}: a post's shingle is neither a posting nor a frequent occurrence "
                                    "(damaged index)")
         return table["v"][at]
+
+
+def _running_sum(lengths: NDArray[np.int64], total: int, path: Path) -> NDArray[np.integer]:
+    """``(n+1,)`` offsets of consecutive runs of ``lengths``, as uint32 while they fit; checked against
+    the ``total`` the stored sequence holds (a damaged count would misplace every later post)."""
+    out = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    if int(out[-1]) != total:
+        raise IndexFormatError(f"{path}: the token counts make {int(out[-1]):,} entries where the index stores {total:,} (damaged index)")
+    return out.astype(np.uint32) if total < 1 << 32 else out

@@ -93,7 +93,7 @@ def containment_candidates(
         head_frequent: bool ``(posts,)``, one of the post's first ``ngram`` shingles is frequent.
         min_prefix_share: the same for a cut-off copy, which must hit one of the post's first
             ``ngram`` shingles (or may, when one of them is frequent and so not a key).
-        probe: ``find_in(index.keys, key_filter, sb.hashes)`` if the caller has it already.
+        probe: ``index.keys.find(sb.hashes)`` if the caller has it already.
         min_hits: a second bar: a pair also survives when its key hits plus its post's frequent
             shingles reach ``min_hits(posts)`` (the token alignment's, which an edited copy of a
             short post can meet below the shares).
@@ -102,7 +102,7 @@ def containment_candidates(
     if len(h) == 0 or len(index.keys) == 0:
         return Candidates.empty()
     # shingle index in the batch (increasing), key number
-    where, key = probe if probe is not None else find_in(index.keys, key_filter, h)
+    where, key = probe if probe is not None else index.keys.find(h)
     if not len(where):
         return Candidates.empty()
     doc = np.searchsorted(sb.offsets, where, side="right") - 1
@@ -224,7 +224,6 @@ def pair_hits_from_keys(index: Index, frequent: FrequentShingles, sb: ShingleBat
                         slack: float) -> PairHits:
     """:func:`pair_hits` for ``cands``, reusing their key occurrences: only the posts' frequent
     shingles are looked up in the documents. Gives exactly what :func:`pair_hits` gives."""
-    k = len(cands.doc)
     lengths = (index.shingle_offsets[cands.post + 1] - index.shingle_offsets[cands.post]).astype(np.int64)
     doc_start = sb.offsets[cands.doc]
     # (pair, shingle index in the batch, post position) of every hit

@@ -60,7 +60,7 @@ class PostMatcher:
 
     def probe(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray]:
         """Where the batch's shingles are keys: ``(shingle positions, key numbers)``."""
-        return find_in(self.index.keys, self.key_filter, sb.hashes)
+        return self.index.keys.find(sb.hashes)
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[Found]:
         """The verified (document, post) matches of the batch, posts numbered as in the whole index;

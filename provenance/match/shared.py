@@ -52,11 +52,8 @@ def _key_posts(index: "Index", hashes: NDArray[np.uint64]) -> tuple[NDArray[np.i
     from ..index import lookup
 
     counts = np.zeros(len(hashes), dtype=np.int64)
-    keys = index.keys
-    if len(keys) and len(hashes):
-        at = lookup(keys, hashes)
-        found = keys[at] == hashes
-        counts[found] = index.key_rows(at[found])[1]
+    where, key = index.keys.find(hashes)
+    counts[where] = index.key_rows(key)[1]
     frequent = index.frequent
     is_frequent = np.zeros(len(hashes), dtype=bool)
     if len(frequent) and len(hashes):
@@ -78,14 +75,13 @@ def shared_posts(index: "Index | ShardedIndex", spans: Sequence[str], posts: Seq
 def _held_by(index: "Index", hashes: NDArray[np.uint64], posts: NDArray[np.int64]) -> NDArray[np.bool_]:
     """Whether post ``posts[i]`` (-1: none) has shingle ``hashes[i]``: among the key's postings, or
     among the post's frequent occurrences (a post's shingles are exactly those)."""
-    from ..index import lookup
 
     mine = np.zeros(len(hashes), dtype=bool)
-    keys = index.keys
-    if len(keys):
-        at = lookup(keys, hashes)
-        found = np.flatnonzero((keys[at] == hashes) & (posts >= 0))
-        start, count = index.key_rows(at[found])
+    where, key = index.keys.find(hashes)
+    if len(where):
+        wanted = posts[where] >= 0
+        found, key = where[wanted], key[wanted]
+        start, count = index.key_rows(key)
         rows = expand_ranges(start, count)
         holds = index.key_posts[rows] == np.repeat(posts[found], count)
         mine[np.repeat(found, count)[holds]] = True

@@ -1,0 +1,82 @@
+"""The keys as the index stores them since format 10 (six bytes a key: counts of the top 16 bits, then
+16 + 32 bits): nothing lost, and searched like the sorted uint64 array they stand for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from provenance.index.lookup import KeyTable
+from provenance.index.spill import KeyWriter, NpyWriter
+
+
+def table_of(keys: np.ndarray, pieces: int = 1) -> KeyTable:
+    counts = np.zeros(1 << 16, dtype=np.int64)
+    his, los = [], []
+    for part in np.array_split(keys, pieces):
+        c, hi, lo = KeyTable.split(part)
+        counts += c
+        his.append(hi)
+        los.append(lo)
+    return KeyTable(counts.astype(np.uint16 if counts.max(initial=0) < 1 << 16 else np.uint32),
+                    np.concatenate(his), np.concatenate(los))
+
+
+hashes = st.integers(0, 2**64 - 1)
+# keys that crowd a few top-16-bit buckets as well as spread ones, and the extremes
+keys_st = st.lists(st.one_of(hashes, st.integers(0, 2**50), st.integers(2**64 - 2**50, 2**64 - 1),
+                             st.sampled_from([0, 1, 2**48 - 1, 2**48, 2**64 - 1])), max_size=300, unique=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(keys_st, st.lists(hashes, max_size=200), st.integers(1, 4))
+def test_the_table_reads_and_finds_as_the_sorted_array(keys: list[int], others: list[int], pieces: int) -> None:
+    full = np.array(sorted(keys), dtype=np.uint64)
+    table = table_of(full, pieces)
+    assert len(table) == len(full)
+    assert np.array_equal(np.asarray(table), full)
+    if len(full):
+        j = np.arange(len(full))[::-1]
+        assert np.array_equal(table[j], full[j]) and table[len(full) // 2] == full[len(full) // 2]
+        assert np.array_equal(table[1:4], full[1:4])
+    needles = np.array(keys[::2] + others + [k ^ 1 for k in keys[:20]], dtype=np.uint64)
+    where, key = table.find(needles)
+    pos = np.searchsorted(full, needles)
+    present = (pos < len(full)) & (full[np.minimum(pos, max(len(full) - 1, 0))] == needles) if len(full) else np.zeros(len(needles), bool)
+    assert np.array_equal(where, np.flatnonzero(present))
+    assert np.array_equal(key, pos[present])
+    assert table.filter.maybe(full).all()  # no false negatives
+
+
+def test_a_large_table_and_its_filter() -> None:
+    rng = np.random.default_rng(5)
+    full = np.unique(rng.integers(0, 2**64 - 1, 400_000, dtype=np.uint64))
+    table = table_of(full, pieces=3)
+    others = rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64)
+    needles = np.concatenate([full[::7], others])
+    where, key = table.find(needles)
+    assert np.array_equal(where, np.arange(len(full[::7])))  # (a random 64-bit hash is no key)
+    assert np.array_equal(key, np.arange(0, len(full), 7))
+    assert table.filter.maybe(others).mean() < 0.2
+
+
+def test_the_writer_writes_what_the_table_reads(tmp_path) -> None:
+    rng = np.random.default_rng(6)
+    full = np.unique(rng.integers(0, 2**64 - 1, 50_000, dtype=np.uint64))
+    w = KeyWriter(NpyWriter(tmp_path / "key_hi.npy", np.uint16), NpyWriter(tmp_path / "key_lo.npy", np.uint32))
+    for part in np.array_split(full, 5):
+        w.append(part)
+    w.close(tmp_path / "key_counts.npy")
+    counts = np.load(tmp_path / "key_counts.npy")
+    assert counts.dtype == np.uint8 and len(counts) == 1 << 16  # (about one key a bucket here)
+    table = KeyTable(counts, np.load(tmp_path / "key_hi.npy"), np.load(tmp_path / "key_lo.npy"))
+    assert np.array_equal(np.asarray(table), full)
+
+
+def test_parts_that_disagree_are_refused() -> None:
+    counts, hi, lo = KeyTable.split(np.array([1, 2, 3], dtype=np.uint64))
+    with pytest.raises(ValueError):
+        KeyTable(counts, hi[:2], lo[:2])
+    with pytest.raises(ValueError):
+        KeyTable(counts[:100], hi, lo)
