@@ -155,7 +155,7 @@ def _same_results(a: api.ScanResult, b: api.ScanResult) -> None:
 
 
 def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, four_shards, corpus_dir: Path) -> None:
-    from provenance.scan.dask_shards import opened_shards, resident_index_bytes
+    from provenance.scan.dask_shards import made_index_bytes, opened_shards, resident_index_bytes
 
     index, _ = api_index
     params = ScanParams(batch_size=50)
@@ -167,7 +167,10 @@ def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, fo
             remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=50_000)
             opened = client.run(opened_shards)
             resident = client.run(resident_index_bytes, root)
+            made = client.run(made_index_bytes)
     _same_results(local, remote)
+    # what the shards made on opening (key filters, offsets) is held by their owners alone, half each
+    assert all(0 < m <= 0.6 * sum(made.values()) for m in made.values()), made
     # each worker opened the two shards it owns, holds only their pages, and so about half of the index
     assert sorted(len(v) for v in opened.values()) == [2, 2]
     assert sorted(p for v in opened.values() for p in v) == [str(r.path) for r in four_shards.refs]

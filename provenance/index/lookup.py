@@ -243,6 +243,16 @@ class KeyTable:
         bits = int(np.clip(len(self).bit_length(), self.TOP_BITS, _Buckets.MAX_BITS))
         return _Buckets.of_tops(self._pieces(32 - bits), bits, len(self), mask=self._LOW)
 
+    def made_bytes(self) -> int:
+        """Bytes this table made in memory (bucket starts, and the filter and search buckets once made)."""
+        n = self.starts.nbytes
+        if "filter" in self.__dict__:
+            f = self.filter
+            n += f.bitmap.nbytes + (f._bytes.nbytes if f._bytes is not None else 0)
+        if "_buckets" in self.__dict__:
+            n += self._buckets.start.nbytes
+        return n
+
     def find(self, needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The needles that are keys: their indices in ``needles`` (increasing) and their key numbers."""
         if len(self) == 0 or len(needles) == 0:

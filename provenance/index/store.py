@@ -178,6 +178,13 @@ class Index(KeyedByManifest):
         """sha256 of ``manifest.json`` (which pins every data file's sha256)."""
         return self.manifest.get("manifest_sha256", "")
 
+    def made_bytes(self) -> int:
+        """Bytes of what this index made in memory from its files when first used (key filter and search
+        buckets, shingle and code offsets): resident beside the mapped files' pages."""
+        d = self.__dict__
+        n = sum(d[k].nbytes for k in ("shingle_offsets", "code_offsets") if k in d)
+        return n + (d["keys"].made_bytes() if "keys" in d else 0)
+
     @cached_property
     def shingle_offsets(self) -> NDArray[np.integer]:
         """``(posts+1,)``: post ``i``'s shingle ids are ``shingle_ids[o[i]:o[i+1]]`` (made from the token

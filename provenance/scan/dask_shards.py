@@ -47,7 +47,7 @@ from ..match.verify import Found
 from .pipeline import Scanner
 from .units import UnitResult, scan_unit
 
-__all__ = ["RemoteShards", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
+__all__ = ["RemoteShards", "made_index_bytes", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
 
 
 ATTEMPTS = 5
@@ -60,6 +60,12 @@ _OPEN_SHARDS: dict[tuple[str, str], PostMatcher] = {}
 def opened_shards() -> list[str]:
     """The shard directories this process has opened (run on each worker: ``client.run(opened_shards)``)."""
     return sorted(path for path, _ in _OPEN_SHARDS)
+
+
+def made_index_bytes() -> int:
+    """Bytes the shards this process opened made in memory from their files (key filters, search buckets,
+    offsets: :meth:`~provenance.index.store.Index.made_bytes`), resident beside their mapped pages."""
+    return sum(m.index.made_bytes() for m in _OPEN_SHARDS.values())
 
 
 def resident_index_bytes(root: str) -> dict[str, int]:
