@@ -29,13 +29,13 @@ from .keys import Key
 from .text.background import default_background
 from .io.records import replace_surrogates
 from .params import IndexParams, ScanParams
-from .io import Batch, InputFile, expand_inputs, file_size, split_units, total_bytes
+from .io import Batch, InputFile, expand_inputs, file_size, read_batches, split_units, total_bytes
 from .io.ids import first_of_each_id
 from .results.outputs import MATCH_SCHEMA, split_generic, write_outputs
 from .scan.dask import scan_on_dask
 from .scan.local import scan_local, work_unit_size
 from .scan.pipeline import stage_timings
-from .scan.units import Progress, read_batches, scan_batches
+from .scan.units import Progress, scan_batches
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress", "input_bytes", "index_size",
            "IndexSize"]
@@ -46,6 +46,9 @@ of a few milliseconds, and posts are short. The index does not depend on it."""
 
 UNIT_SIZE = 256 << 20
 """Default ``unit_size`` of :func:`scan`: larger local files are scanned (and checkpointed) in parts."""
+
+BUILD_UNIT_SIZE = 64 << 20
+"""Default ``unit_size`` of a :func:`build_index` on Dask: larger local files are read in parts, one task each."""
 
 def _describe(files: Sequence[InputFile]) -> list[dict[str, Any]]:
     return [{"path": str(f.path), "format": f.format, "bytes": file_size(f)} for f in files]
@@ -68,6 +71,8 @@ def build_index(
     key: Key | bytes | None = None,
     shards: int | None = None,
     keep_text: bool = False,
+    scheduler: Any = None,
+    unit_size: int = BUILD_UNIT_SIZE,
 ) -> "Index | ShardedIndex":
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
@@ -83,10 +88,23 @@ def build_index(
     (``post_texts.parquet``, in each shard), for ``provenance report``; never with ``key``; an append
     keeps the index's choice. Returns the saved :class:`Index` (a
     :class:`~provenance.index.ShardedIndex` when sharded).
+
+    ``scheduler`` (a Dask scheduler address such as ``tcp://host:8786``, or a ``distributed.Client``)
+    builds the index as Dask tasks (:mod:`provenance.index.distributed`): one per input part (local
+    files larger than ``unit_size`` bytes are read in parts), then one per shard. It writes a sharded
+    index (``shards``: at least 2, by default one a worker), the same files as a build in one
+    process; ``out`` and the inputs must be on paths every worker can read. Not with ``append``.
     """
     if keep_text and key is not None:
         raise ParameterError("--keep-text with --key-file: a keyed index holds no post text")
     skipped = skipping(on_error)
+    if scheduler is not None:
+        if append:
+            raise ParameterError("--append with --scheduler: an append runs in one process (leave out --scheduler)")
+        return _build_on_dask(posts, out, params, scheduler, text_field=text_field, id_field=id_field,
+                              meta_fields=meta_fields, fmt=fmt, force=force, on_progress=on_progress,
+                              memory_limit=memory_limit, skipped=skipped, key=key, shards=shards, keep_text=keep_text,
+                              unit_size=unit_size)
     base = open_index(out, key=key) if append else None
     if base is not None:
         params = base.params
@@ -97,6 +115,23 @@ def build_index(
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
     return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
                   overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text)
+
+
+def _build_on_dask(posts: Sequence[str | Path], out: str | Path, params: IndexParams, scheduler: Any, *, fmt: str | None,
+                   force: bool, on_progress: Progress | None, skipped: Any, shards: int | None, unit_size: int,
+                   text_field: str, id_field: str | None, meta_fields: Sequence[str], **kwargs: Any) -> ShardedIndex:
+    from .index.write import build_index_on_dask
+    from .scan.dask import dask_client
+
+    files = expand_inputs(posts, fmt, skipped)
+    inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
+    parts = split_units(files, unit_size, id_field or "id")
+    with dask_client(scheduler) as client:
+        if shards is None:
+            shards = max(2, len(client.scheduler_info()["workers"]))
+        return build_index_on_dask(parts, out, params, client=client, shards=shards, text_field=text_field,
+                                   id_field=id_field, meta_fields=meta_fields, inputs=inputs, on_batch=on_progress,
+                                   overwrite=force, skipped=skipped, batch_size=BUILD_BATCH, **kwargs)
 
 
 def _opened(index: "Index | ShardedIndex | str | Path", key: Key | bytes | None) -> "Index | ShardedIndex":

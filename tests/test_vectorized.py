@@ -177,7 +177,7 @@ def test_index_built_from_the_fast_path_is_the_reference_index(tmp_path, monkeyp
     """An index is built through batch_shingles too: its files do not depend on the text path."""
     from provenance import api
     from provenance.text import shingles as shingle
-    from provenance.index import build as index_module
+    from provenance.index import prepare as index_module
 
     fast = api.build_index([POSTS_CSV], tmp_path / "fast", id_field="tweet_id")
     original = shingle.batch_shingles

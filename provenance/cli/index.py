@@ -50,7 +50,15 @@ def build(
         None, "--shards", metavar="N",
         help="Cut the index into N shards of consecutive posts, each a complete index a Dask worker opens on its "
              "own (scan --scheduler); scans give the results of the unsharded index [default: 1; with --append: the "
-             "index's]."),
+             "index's; with --scheduler: one a worker, at least 2]."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", metavar="ADDRESS",
+        help="Build on the Dask cluster at this scheduler address (tcp://HOST:PORT): one task per input part, then "
+             "one per shard; writes a sharded index, the same files as a build in one process. Inputs and -o must "
+             "be on paths every worker can read and write. Not with --append."),
+    unit_size: str = typer.Option(
+        "64MiB", "--unit-size", metavar="SIZE",
+        help="With --scheduler: local JSONL, lines and parquet files larger than this are read in parts, one task each."),
     key_file: Optional[Path] = typer.Option(
         None, "--key-file", metavar="KEY",
         help="Build a keyed index: every shingle hash derives from the secret key in this file (at least 16 "
@@ -81,7 +89,8 @@ def build(
     with progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
-                                memory_limit=limit, on_error=on_error, key=key, shards=shards, keep_text=keep_text)
+                                memory_limit=limit, on_error=on_error, key=key, shards=shards, keep_text=keep_text,
+                                scheduler=scheduler, unit_size=size_option(unit_size, "--unit-size"))
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "

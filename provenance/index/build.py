@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,16 @@ from ..errors import InputError
 from ..keys import Key, align_subkey, as_key
 from ..text.hashing import token_codes
 from ..params import IndexParams
-from ..text.shingles import TokenHasher, batch_shingles
-from ..text.hashing import sequence_keys
+from ..text.shingles import TokenHasher
 from .sketch import band_keys, lsh_params, minhash
 from ..arrays import narrowest_uint, sorted_unique, stable_argsort
 from .spill import HashSpill, KeyWriter, NpyWriter, copy_narrow, narrow_in_place, read_rows, write_distinct
-from .format import EMPTY, KINDS, SHINGLED, SHORT
+from .format import EMPTY, SHINGLED, SHORT
 from .lookup import KeyFilter, KeyRows, find_in
+from .prepare import PreparedPosts, prepare_posts
 from .store import Index
 
-__all__ = ["Builder", "NARROWED"]
+__all__ = ["Builder", "NARROWED", "WholeFacts"]
 
 NARROWED = ("frequent_offsets", "post_tokens", "post_distinct", "post_frequent")
 """Per-post arrays written wide while the posts stream in, then stored in the narrowest unsigned dtype
@@ -48,18 +49,41 @@ def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int
     return new, np.bincount(run)[run]
 
 
-class Builder:
-    """Writes an index into directory ``out`` from posts added batch by batch."""
+@dataclass
+class WholeFacts:
+    """What a shard built on its own (a Dask build, :mod:`.distributed`) must know of the index over all
+    posts to write the files a cut of that index would: which shingles are frequent over all posts
+    (``frequent``, sorted, with their post counts ``frequent_posts``), the most shingles of one post
+    (``longest``), the number of (shingle, post) postings (``postings``), and the number of the
+    shard's first post among all posts (``first_post``: keyed token codes depend on it)."""
 
-    def __init__(self, params: IndexParams, out: Path, memory_limit: int, key: Key | None = None) -> None:
-        self.params, self.out = params, out
+    frequent: NDArray[np.uint64]
+    frequent_posts: NDArray[np.int64]
+    longest: int
+    postings: int
+    first_post: int
+    posts_columns: pl.DataFrame
+    """No rows, the columns of the posts table over all posts (a shard's table has them all)."""
+
+
+class Builder:
+    """Writes an index into directory ``out`` from posts added batch by batch.
+
+    With ``whole``, it writes one shard of an index over more posts, as :func:`.shards.write_shards`
+    would cut it from that index: frequency and dtypes are decided by ``whole``, post ids are not
+    checked (the Dask build checks them over all posts), and the per-post arrays that are stored
+    narrow (:data:`NARROWED`) stay wide, to be narrowed once every shard's largest values are known.
+"""
+
+    def __init__(self, params: IndexParams, out: Path, memory_limit: int, key: Key | None = None,
+                 whole: WholeFacts | None = None) -> None:
+        self.params, self.out, self.whole = params, out, whole
         self.work = out / ".work"
         self.work.mkdir()
         self.buffer_limit = max(memory_limit // 4, 256)
         self.range_limit = max(memory_limit // 8, 256)
         self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm) if params.jaccard else (0, 0)
         self.hasher = TokenHasher(params.seed, key=key)
-        self.plain_tokens = key is None and params.seed == 0
         w = self._writer
         # The hashes stay in the work directory (the postings hold them) unless Jaccard needs them.
         self.shingles_path = (out if params.jaccard else self.work) / "shingles.npy"
@@ -85,6 +109,7 @@ class Builder:
         self.n_posts = self.n_shingles = 0
         self.longest = 0  # most shingles of one post
         self.kinds = np.zeros(3, dtype=np.int64)
+        self.rarest_keys = np.zeros(0, dtype=np.uint64)
 
     def _writer(self, name: str, dtype: Any, row_shape: tuple[int, ...] = ()) -> NpyWriter:
         return NpyWriter(self.out / f"{name}.npy", dtype, row_shape)
@@ -92,45 +117,15 @@ class Builder:
     # -- adding posts
 
     def add_texts(self, batch: Any) -> None:
-        p = self.params
-        sb = batch_shingles(batch.texts, p.ngram, self.hasher)
-        n_tokens = sb.n_tokens
-        kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
-        exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, self.hasher.finish), np.uint64(0))
-        # Short posts specific enough to be matched inside a sentence keep their first shingle.
-        inline = kind == SHORT
-        if inline.any():
-            from ..text.background import default_background, span_bits
+        self.add_prepared(prepare_posts(batch, self.params, self.hasher))
 
-            short = np.flatnonzero(inline)
-            if self.plain_tokens:  # the background model hashes tokens as this index does
-                bits = default_background().bits_of_runs(sb.token_hashes, sb.token_offsets[:-1][short], n_tokens[short])
-            else:
-                bits = span_bits(default_background(), [batch.texts[i] for i in short])
-            inline[short] = bits >= p.inline_short_bits
-        inline &= n_tokens >= p.ngram  # (a post with a shingle: its first is where a scan looks)
-        heads = np.zeros(len(kind), dtype=np.uint64)
-        heads[inline] = sb.hashes[sb.offsets[:-1][inline]]
-        # Short posts keep no shingles: they match only as whole records or lines.
-        counts = np.diff(sb.offsets)
-        lengths = np.where(kind == SHINGLED, counts, 0)
-        cols: dict[str, Any] = {
-            "post_id": batch.ids,
-            "source": [batch.source] * len(batch.ids),
-            "row": batch.rows,
-            "kind": np.array(KINDS)[kind].tolist(),
-            "n_tokens": n_tokens,
-            "exact_key": np.where(kind == SHORT, exact, np.uint64(0)),  # (only short posts are matched whole)
-            "head_key": heads,
-        }
-        for name, values in batch.meta.items():
-            cols[f"meta_{name}"] = values
-        frame = pl.DataFrame(cols, schema_overrides={"row": pl.Int64, "n_tokens": pl.Int64, "exact_key": pl.UInt64,
-                                                       "head_key": pl.UInt64})
-        shingled = np.repeat(kind == SHINGLED, n_tokens)
-        post_of_token = np.repeat(np.arange(self.n_posts, self.n_posts + len(n_tokens), dtype=np.int64), n_tokens)
-        codes = token_codes(sb.token_hashes[shingled], post_of_token[shingled], self.code_subkey)
-        self.add(frame, kind, n_tokens, exact, heads, sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths, codes)
+    def add_prepared(self, posts: PreparedPosts) -> None:
+        """Add posts the text stage prepared (:func:`prepare_posts`), numbered from the next post."""
+        first = self.n_posts + (self.whole.first_post if self.whole is not None else 0)
+        shingled_tokens = np.where(posts.kind == SHINGLED, posts.n_tokens, 0)
+        post_of_token = np.repeat(np.arange(first, first + len(posts), dtype=np.int64), shingled_tokens)
+        codes = token_codes(posts.token_hashes, post_of_token, self.code_subkey)
+        self.add(posts.frame, posts.kind, posts.n_tokens, posts.exact, posts.heads, posts.shingles, posts.lengths, codes)
 
     def add_index(self, base: "Index", first: int = 0) -> None:
         """Add every post of ``base``, whose first post is post ``first`` of the new index (its shingles
@@ -187,7 +182,8 @@ class Builder:
         self.short.add(_pairs(exact[short], post_no[short]))
         inline = np.flatnonzero(np.asarray(heads) != 0)
         self.short_heads.add(_pairs(np.asarray(heads)[inline], post_no[inline]))
-        self.ids.add(_pairs(frame["post_id"].hash(seed=0).to_numpy(), post_no))
+        if self.whole is None:  # (a shard's ids are checked over all posts)
+            self.ids.add(_pairs(frame["post_id"].hash(seed=0).to_numpy(), post_no))
         self.frames.append(frame)
         self.frame_bytes += frame.estimated_size()
         self.n_posts += n
@@ -225,7 +221,8 @@ class Builder:
                   self.w_tokens, self.w_distinct):
             w.close()
         self._narrow_ids()
-        self._check_unique_ids()
+        if self.whole is None:
+            self._check_unique_ids()
         n_keys, n_frequent, n_all_frequent = self._postings()
         self._frequent_occurrences()
         if self.w_sig is not None:
@@ -234,8 +231,9 @@ class Builder:
         self._sorted_pairs([self.short], "short_keys", "short_posts")
         write_distinct(self.short_heads, self._writer("short_heads", np.uint64), self.range_limit)
         self._posts_table()
-        for name in NARROWED:
-            narrow_in_place(self.out / f"{name}.npy", self.work, self.range_limit)
+        if self.whole is None:
+            for name in NARROWED:
+                narrow_in_place(self.out / f"{name}.npy", self.work, self.range_limit)
         shutil.rmtree(self.work)
         return {
             "posts": self.n_posts,
@@ -294,8 +292,7 @@ class Builder:
         n_plain_keys = 0
         for k, r in enumerate(self.postings.ranges(self.range_limit)):
             h, post, pos = r["h"], r["p"], r["pos"]
-            new, df = _frequency(h)
-            freq = df > p.max_key_posts
+            new, df, freq = self._frequency(h)
             n_plain_keys += int((new & ~freq).sum())
             if freq.any():
                 w_frequent.append(h[new & freq])
@@ -318,9 +315,12 @@ class Builder:
         distinct = self._load("post_distinct")
         all_frequent = (np.asarray(distinct) > 0) & (n_frequent == np.asarray(distinct))
         n_all_frequent = int(all_frequent.sum())
+        # the keys chosen for posts whose every shingle is frequent (a Dask build counts them over all shards)
+        self.rarest_keys = np.unique(np.asarray(best_h)[all_frequent])
         # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
-        offset_type = np.uint32 if self.postings.records < 1 << 32 else np.int64
-        pos_type = narrowest_uint(max(self.longest - 1, 0))
+        records = self.whole.postings if self.whole is not None else self.postings.records
+        offset_type = np.uint32 if records < 1 << 32 else np.int64
+        pos_type = narrowest_uint(max(self._longest - 1, 0))
         keys = KeyWriter(self._writer("key_hi", np.uint16), self._writer("key_lo", np.uint32))
         w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
         # where each key's postings lie, for the keys of more than one post (KeyRows)
@@ -329,8 +329,7 @@ class Builder:
         for run in runs:
             r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
             h, post = r["h"], r["p"]
-            _, df = _frequency(h)
-            use = df <= p.max_key_posts
+            use = ~self._frequency(h)[2]
             if n_all_frequent:
                 use |= all_frequent[post] & (best_h[post] == h)
             kh = h[use]
@@ -350,6 +349,25 @@ class Builder:
         n_frequent.flush()
         head_frequent.flush()
         return keys.rows, w_frequent.rows, n_all_frequent
+
+    @property
+    def _longest(self) -> int:
+        """The most shingles of one post, over all posts of the index."""
+        return self.whole.longest if self.whole is not None else self.longest
+
+    def _frequency(self, h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.bool_]]:
+        """For postings sorted by hash: is each hash's first posting, its number of posts (over all
+        posts of the index, where that is more than ``max_key_posts``), and whether it is frequent."""
+        new, df = _frequency(h)
+        if self.whole is None:
+            return new, df, df > self.params.max_key_posts
+        table = self.whole.frequent
+        if not len(table):
+            return new, df, np.zeros(len(h), dtype=bool)
+        at = np.minimum(np.searchsorted(table, h), len(table) - 1)
+        freq = table[at] == h
+        df[freq] = self.whole.frequent_posts[at[freq]]
+        return new, df, freq
 
     def _frequent_occurrences(self) -> None:
         """Every occurrence of a frequent shingle in each post (verification needs them: they are
@@ -380,7 +398,7 @@ class Builder:
     def _narrow_ids(self) -> None:
         """``shingle_ids.npy`` in the narrowest dtype its values fit (they are below the longest post)."""
         copy_narrow(self.work / "shingle_ids.npy", self.out / "shingle_ids.npy", self.n_shingles,
-                    max(self.longest - 1, 0), self.range_limit)
+                    max(self._longest - 1, 0), self.range_limit)
 
     def _sorted_pairs(self, spills: list[HashSpill], keys_name: str, posts_name: str,
                       shape: tuple[int, ...] | None = None) -> None:
@@ -394,9 +412,12 @@ class Builder:
         w_posts.close(shape)
 
     def _posts_table(self) -> None:
+        """``posts.parquet``: in one piece (its bytes then depend only on its rows, not on the batches),
+        unless it spilled in a build of a whole index (then streamed from its parts)."""
         target = self.out / "posts.parquet"
-        if self.parts:
+        if self.parts and self.whole is None:
             pl.concat([pl.scan_parquet(part) for part, _, _ in self.parts], how="diagonal_relaxed").sink_parquet(
                 target, statistics=True)
-        else:
-            pl.concat(self.frames, how="diagonal_relaxed").write_parquet(target, statistics=True)
+            return
+        frames = ([self.whole.posts_columns] if self.whole is not None else []) + [self._posts_lazy().collect()]
+        pl.concat(frames, how="diagonal_relaxed").rechunk().write_parquet(target, statistics=True)

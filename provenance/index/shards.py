@@ -166,10 +166,10 @@ def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[
     texts = pl.scan_parquet(whole.path / POST_TEXTS) if (whole.path / POST_TEXTS).is_file() else None
     for wr in writers:
         wr.per_post(step)
-        part = posts.slice(wr.a, wr.b - wr.a).collect()
+        part = posts.slice(wr.a, wr.b - wr.a).collect().rechunk()  # (in one piece: the bytes follow the rows)
         part.write_parquet(wr.out / "posts.parquet", statistics=True)
         if texts is not None:  # each shard keeps its own posts' texts
-            texts.slice(wr.a, wr.b - wr.a).collect().write_parquet(wr.out / POST_TEXTS, statistics=True)
+            texts.slice(wr.a, wr.b - wr.a).collect().rechunk().write_parquet(wr.out / POST_TEXTS, statistics=True)
         wr.short_posts(part["head_key"].to_numpy().astype(np.uint64))
     n_keys = _split_postings(whole, writers, bounds, step)
     entries = []

@@ -6,14 +6,13 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import polars as pl
 
 from ..version import __version__
-from ..durable import (OutputError, exchange, fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask, unseal,
+from ..durable import (OutputError, exchange, fsync_dir, remove_stale, sha256_of, temp_prefix, umask, unseal,
                        write_failure)
 from ..errors import IndexFormatError, ParameterError, Skipped
 from ..keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key
@@ -28,8 +27,9 @@ from .format import FORMAT, FORMAT_VERSION, MANIFEST, POST_TEXTS, is_index
 from .load import open_index
 from .shards import MAX_SHARDS, ShardedIndex, shards_of, write_shards
 from .store import Index, check_key
+from .manifest import seal_manifest, write_top_manifest
 
-__all__ = ["build_index"]
+__all__ = ["build_index", "build_index_on_dask"]
 
 
 class _TextWriter:
@@ -94,7 +94,6 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     working arrays stay within about ``memory_limit`` bytes (default :func:`default_memory_limit`);
     what does not fit spills to a work directory inside the new index directory. ``skipped`` (bad
     posts left out while reading, filled as the batches stream) goes into the manifest.
-    what does not fit spills to a work directory inside the new index directory.
 
     With ``key`` (at least 16 bytes of secret), every token hash is derived from the key (see
     :mod:`provenance.text.hashing`) and the manifest records the key's fingerprint, never the key. Appending
@@ -104,6 +103,103 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     then cut into that many shards of consecutive posts. An append keeps the base's shard count
     unless ``shards`` says otherwise (and rewrites every shard, as it rewrites an unsharded index).
     """
+    key, shards, keep_text = _checked(params, base, key, shards, memory_limit, keep_text)
+    path = Path(out)
+    tmp = _prepared(path, overwrite or base is not None)
+    try:
+        builder = Builder(params, tmp, memory_limit or default_memory_limit(), key)
+        texts = _TextWriter(tmp / POST_TEXTS) if keep_text else None
+        info: dict[str, Any] = {"id_fallback_files": []}
+        if base is not None:
+            for shard, first in shards_of(base):
+                builder.add_index(shard, first)
+                if texts is not None:
+                    texts.copy(shard.path / POST_TEXTS, shard.manifest["files"][POST_TEXTS]["sha256"])
+            info["id_fallback_files"] = list(base.manifest.get("id_fallback_files", []))
+        for batch in batches:
+            builder.add_texts(batch)
+            if texts is not None:
+                texts.add(batch.ids, batch.texts)
+            if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
+                info["id_fallback_files"].append(batch.source)
+            if on_batch:
+                on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
+        counts = builder.finish()
+        if texts is not None:
+            texts.close()
+        info["id_fallback_files"] = sorted(info["id_fallback_files"]) if base is not None else info["id_fallback_files"]
+        meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
+        seal_manifest(tmp, _manifest(params, counts, _described(info, inputs, base, skipped), meta_fields, key))
+        if shards > 1:
+            tmp = _sharded(tmp, path, shards, memory_limit or default_memory_limit(), key)
+        _replace(tmp, path)
+    except (OSError, pl.exceptions.PolarsError) as e:  # a full disk, ...: no index, and no temporary directory
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return open_index(path, verify=False, key=key)
+
+
+def build_index_on_dask(files: Sequence[Any], out: str | Path, params: IndexParams = IndexParams(), *, client: Any,
+                        shards: int, text_field: str = "text", id_field: str | None = None,
+                        meta_fields: Sequence[str] = (), inputs: dict[str, Any] | None = None,
+                        on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
+                        overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None,
+                        keep_text: bool = False, batch_size: int = 8192) -> ShardedIndex:
+    """Build a sharded index over the posts of ``files`` (input parts, in order) on the Dask cluster of
+    ``client``: the files :func:`build_index` writes for the same posts and ``shards`` (the manifests'
+    ``created`` time aside). See :mod:`.distributed`."""
+    from .distributed import build_on_dask
+
+    key, shards, keep_text = _checked(params, None, key, shards, memory_limit, keep_text)
+    path = Path(out).absolute()  # (the workers write into it, wherever they run)
+    tmp = _prepared(path, overwrite)
+
+    def manifest(counts: dict[str, Any], info: dict[str, Any], meta: list[str]) -> dict[str, Any]:
+        return {**_manifest(params, counts, _described(info, inputs, None, skipped), meta, key), "files": {}}
+
+    try:
+        build_on_dask(files, tmp, params, client=client, shards=shards, key=key, text_field=text_field, id_field=id_field,
+                      meta_fields=meta_fields, skipped=skipped, keep_text=keep_text,
+                      memory_limit=memory_limit or default_memory_limit(), batch_size=batch_size, on_batch=on_batch,
+                      write_manifests=manifest)
+        _replace(tmp, path)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    index = open_index(path, verify=False, key=key)
+    assert isinstance(index, ShardedIndex)
+    return index
+
+
+def _prepared(path: Path, overwrite: bool) -> Path:
+    try:
+        return _prepare(path, overwrite)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
+
+
+def _described(info: dict[str, Any], inputs: dict[str, Any] | None, base: Index | None,
+               skipped: Skipped | None) -> dict[str, Any]:
+    """The manifest's account of the build's inputs: ``info`` (id fallback files) with the files and
+    fields read, and the posts skipped (those of ``base`` too)."""
+    info = dict(info)
+    info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
+    info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
+    all_skipped = Skipped.from_dict(base.manifest.get("skipped")) if base is not None else Skipped()
+    all_skipped.merge(skipped or Skipped())
+    info["skipped"] = all_skipped.to_dict()
+    return info
+
+
+def _checked(params: IndexParams, base: Index | None, key: "Key | bytes | None", shards: int | None,
+             memory_limit: int | None, keep_text: bool) -> tuple[Key | None, int, bool]:
+    """The build's key, shard count and text choice, after checking them against each other and ``base``."""
     key = as_key(key)
     if base is not None:  # the new posts are hashed as the base's were: with its key, or without
         key = check_key(base.path, base.fingerprint, key or base.key)
@@ -128,50 +224,8 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
         raise ParameterError(f"{base.path}: built without --keep-text, so it cannot keep the appended posts' texts "
                              "(rebuild it with --keep-text)")
     keep_text = keep_text or bool(base_texts)  # an append keeps the index's choice
-    path = Path(out)
-    try:
-        tmp = _prepare(path, overwrite or base is not None)
-    except OSError as e:
-        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
-    try:
-        builder = Builder(params, tmp, memory_limit or default_memory_limit(), key)
-        texts = _TextWriter(tmp / POST_TEXTS) if keep_text else None
-        info: dict[str, Any] = {"id_fallback_files": []}
-        if base is not None:
-            for shard, first in shards_of(base):
-                builder.add_index(shard, first)
-                if texts is not None:
-                    texts.copy(shard.path / POST_TEXTS, shard.manifest["files"][POST_TEXTS]["sha256"])
-            info["id_fallback_files"] = list(base.manifest.get("id_fallback_files", []))
-        for batch in batches:
-            builder.add_texts(batch)
-            if texts is not None:
-                texts.add(batch.ids, batch.texts)
-            if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
-                info["id_fallback_files"].append(batch.source)
-            if on_batch:
-                on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
-        counts = builder.finish()
-        if texts is not None:
-            texts.close()
-        info["id_fallback_files"] = sorted(info["id_fallback_files"]) if base is not None else info["id_fallback_files"]
-        info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
-        info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
-        all_skipped = Skipped.from_dict(base.manifest.get("skipped")) if base is not None else Skipped()
-        all_skipped.merge(skipped or Skipped())
-        info["skipped"] = all_skipped.to_dict()
-        meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
-        _write_manifest(tmp, params, counts, info, meta_fields, key)
-        if shards > 1:
-            tmp = _sharded(tmp, path, shards, memory_limit or default_memory_limit(), key)
-        _replace(tmp, path)
-    except (OSError, pl.exceptions.PolarsError) as e:  # a full disk, ...: no index, and no temporary directory
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return open_index(path, verify=False, key=key)
+    return key, shards, keep_text
+
 
 
 
@@ -186,15 +240,9 @@ def _sharded(whole_dir: Path, path: Path, shards: int, memory_limit: int, key: K
     try:
         def shard_manifest(d: Path, entry: dict[str, Any]) -> str:
             place = {k: entry[k] for k in ("index", "of", "dir", "first_post", "posts")}
-            _seal_manifest(d, {**top, "counts": entry["counts"], "shard": place})
-            return sha256_of(d / MANIFEST)
+            return seal_manifest(d, {**top, "counts": entry["counts"], "shard": place})
 
-        entries = write_shards(whole, tmp, shards, shard_manifest, memory_limit)
-        with open(tmp / MANIFEST, "wb") as fh:
-            fh.write(sealed_json({**top, "files": {}, "shards": entries}))
-            fh.flush()
-            os.fsync(fh.fileno())
-        fsync_dir(tmp)
+        write_top_manifest(tmp, top, write_shards(whole, tmp, shards, shard_manifest, memory_limit))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -203,26 +251,9 @@ def _sharded(whole_dir: Path, path: Path, shards: int, memory_limit: int, key: K
     return tmp
 
 
-def _seal_manifest(tmp: Path, manifest: dict[str, Any]) -> None:
-    """Write ``manifest`` with the sha256 and size of every file in ``tmp`` (each fsynced first)."""
-    def sealed(f: Path) -> dict[str, Any]:
-        with open(f, "rb+") as fh:
-            os.fsync(fh.fileno())
-        return {"sha256": sha256_of(f), "bytes": f.stat().st_size}
-
-    names = sorted(f for f in tmp.iterdir() if f.name != MANIFEST)
-    # fsync and sha256 release the GIL: the files are done a few at a time
-    with ThreadPoolExecutor(min(4, len(names) or 1)) as pool:
-        files: dict[str, dict[str, Any]] = {f.name: entry for f, entry in zip(names, pool.map(sealed, names))}
-    with open(tmp / MANIFEST, "wb") as fh:
-        fh.write(sealed_json({**manifest, "files": files}))
-        fh.flush()
-        os.fsync(fh.fileno())
-    fsync_dir(tmp)
-
-
-def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info: dict[str, Any],
-                    meta_fields: list[str], key: Key | None = None) -> None:
+def _manifest(params: IndexParams, counts: dict[str, int], info: dict[str, Any], meta_fields: list[str],
+              key: Key | None = None) -> dict[str, Any]:
+    """The manifest of an index, but its files."""
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -246,7 +277,7 @@ def _write_manifest(tmp: Path, params: IndexParams, counts: dict[str, int], info
     if key is not None:  # the fingerprint only: the key and its subkey stay in memory
         manifest["key"] = {"fingerprint": key.fingerprint, "fingerprint_scheme": FINGERPRINT_SCHEME,
                            "token_hash": TOKEN_HASH, "shingle_hash": SHINGLE_HASH}
-    _seal_manifest(tmp, manifest)
+    return manifest
 
 
 

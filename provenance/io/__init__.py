@@ -55,11 +55,12 @@ The modules, in the order the data goes through them:
 * :mod:`.records`: what the readers share: options, per-file state, records by column, value rules.
 * :mod:`.jsonl`, :mod:`.delimited` (csv, tsv), :mod:`.parquet`, :mod:`.text` (text, lines): one
   reader per format.
-* :mod:`.batching`: :func:`iter_batches`, each file's records cut into batches.
+* :mod:`.batching`: :func:`iter_batches`, each file's records cut into batches; :func:`read_batches`,
+  with the id checks of scans and index builds.
 """
 
 from .batch import Batch, InputFile, Part
-from .batching import iter_batches
+from .batching import iter_batches, read_batches
 from .sources import FORMATS, describe, expand_inputs, file_size, total_bytes
 from .tap import file_sha256, take_sha256
 from .units import SPLITTABLE, split_units
@@ -67,5 +68,5 @@ from .urls import URL, URLStat, is_url
 
 __all__ = [
     "FORMATS", "SPLITTABLE", "URL", "Batch", "InputFile", "Part", "URLStat", "describe", "expand_inputs",
-    "file_sha256", "file_size", "is_url", "iter_batches", "split_units", "take_sha256", "total_bytes",
+    "file_sha256", "file_size", "is_url", "iter_batches", "read_batches", "split_units", "take_sha256", "total_bytes",
 ]

@@ -1,10 +1,12 @@
 """From files to batches: :func:`iter_batches` runs each file's reader and cuts its records into batches
-by count and text size, each with the on-disk bytes read for it."""
+by count and text size, each with the on-disk bytes read for it; :func:`read_batches` adds what a scan
+and an index build ask of the ids."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Any
 from itertools import accumulate
 
 import polars as pl
@@ -115,3 +117,22 @@ def _batches(f: InputFile, pieces: Iterator[Piece], st: State, opt: Options,
         opt.skipped.add(e)  # the file ends here; what was read before stays
     if rows:
         yield batch(max(0, size - consumed))
+
+
+def read_batches(files: Sequence[InputFile], text_field: str, id_field: str | None, skipped: Skipped | None = None,
+          **kwargs: Any) -> Iterator[Batch]:
+    """Batches of ``files``. ``id_field=None`` takes ids from an ``id`` field where a file has one and
+    uses FILE:ROW elsewhere; an id field named explicitly must be present. With ``skipped``, bad
+    records and files are counted there and left out (see :func:`provenance.io.iter_batches`)."""
+    without_ids: set[str] = set()
+    for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", skipped=skipped, **kwargs):
+        if id_field is not None and batch.id_fallback:
+            if batch.source in without_ids:
+                continue
+            error = InputError(f"{batch.source}: no '{id_field}' field for the record ids", kind="wrong_schema")
+            if skipped is None:
+                raise error
+            skipped.add(error)
+            without_ids.add(batch.source)
+            continue
+        yield batch

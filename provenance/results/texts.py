@@ -35,7 +35,7 @@ def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any]) -
     those texts are kept). A file without the id or text field, or in which none of the wanted posts
     is, is an error naming it."""
     from ..io import expand_inputs
-    from ..scan.units import read_batches
+    from ..io import read_batches
 
     text_field = source.text_field or fields.get("text") or "text"
     id_field = source.id_field if source.id_field is not None else fields.get("id")

@@ -6,8 +6,9 @@ shards are matched by the workers that own them (:mod:`.dask_shards`)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..errors import ParameterError
 from ..index import Index, ShardedIndex
@@ -18,7 +19,7 @@ from .dask_shards import submit_units
 from .pipeline import Scanner
 from .units import Progress, UnitResult, open_checked, scan_unit
 
-__all__ = ["scan_on_dask"]
+__all__ = ["dask_client", "scan_on_dask"]
 
 
 # Dask workers keep the index they opened, by path and manifest checksum, across tasks.
@@ -39,22 +40,34 @@ def _scan_file_task(index_path: str, checksum: str, key: Key | None, file: Input
     return scan_unit(scanner.index, file, text_field, id_field, params, None, scanner=scanner)
 
 
-def scan_on_dask(index: "Index | ShardedIndex", files: Sequence[InputFile], text_field: str, id_field: str | None,
-                  params: ScanParams, scheduler: Any, on_progress: Progress | None, prefilter: bool = True):
-    """Scan the files as one Dask task each on the cluster at ``scheduler`` (an address such as
-    ``tcp://host:8786``, or a ``distributed.Client``); yields ``(file, (tally, timings, rows))`` in file order."""
+@contextmanager
+def dask_client(scheduler: Any) -> Iterator[Any]:
+    """A ``distributed.Client`` of the cluster at ``scheduler`` (an address such as ``tcp://host:8786``,
+    closed at the end), or ``scheduler`` itself when it is a client already."""
     try:
         from distributed import Client
     except ImportError:
         raise ParameterError("--scheduler needs dask's distributed scheduler: pip install 'dask[distributed]'") from None
-    if index.path is None:
-        raise ParameterError("--scheduler needs an index saved on a path every worker can read")
-    own = not isinstance(scheduler, Client)
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
     try:
-        client = Client(scheduler, set_as_default=False) if own else scheduler
+        client = Client(scheduler, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         raise ParameterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
+        yield client
+    finally:
+        client.close()
+
+
+def scan_on_dask(index: "Index | ShardedIndex", files: Sequence[InputFile], text_field: str, id_field: str | None,
+                  params: ScanParams, scheduler: Any, on_progress: Progress | None, prefilter: bool = True):
+    """Scan the files as one Dask task each on the cluster at ``scheduler`` (an address such as
+    ``tcp://host:8786``, or a ``distributed.Client``); yields ``(file, (tally, timings, rows))`` in file order."""
+    if index.path is None:
+        raise ParameterError("--scheduler needs an index saved on a path every worker can read")
+    with dask_client(scheduler) as client:
         if isinstance(index, ShardedIndex):  # each worker opens the shards it owns, none the whole index
             futures = list(submit_units(client, index, files, text_field, id_field, params, prefilter))
         else:
@@ -65,8 +78,5 @@ def scan_on_dask(index: "Index | ShardedIndex", files: Sequence[InputFile], text
             if on_progress:
                 on_progress(file_size(file), result[0].docs_scanned)
             yield file, result
-    finally:
-        if own:
-            client.close()
 
 

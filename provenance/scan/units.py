@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from ..errors import IndexFormatError, InputError, Skipped, skipping
+from ..errors import IndexFormatError, skipping
 from ..match.tally import Tally
 from ..index import Index, ShardedIndex, open_index
 from ..keys import Key
 from ..params import ScanParams
-from ..io import Batch, InputFile, iter_batches
+from ..io import Batch, InputFile, read_batches
 from .pipeline import Scanner, scan_counted, stage_timings
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-__all__ = ["Progress", "UnitResult", "open_checked", "read_batches", "scan_batches", "scan_unit", "worker_init",
+__all__ = ["Progress", "UnitResult", "open_checked", "scan_batches", "scan_unit", "worker_init",
            "worker_scan", "worker_scan_unit"]
 
 Progress = Callable[[int, int], None]
@@ -28,25 +28,6 @@ Progress = Callable[[int, int], None]
 
 UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
 """What scanning a unit gives: its tally, its stage timings and its match rows."""
-
-
-def read_batches(files: Sequence[InputFile], text_field: str, id_field: str | None, skipped: Skipped | None = None,
-          **kwargs: Any) -> Iterator[Batch]:
-    """Batches of ``files``. ``id_field=None`` takes ids from an ``id`` field where a file has one and
-    uses FILE:ROW elsewhere; an id field named explicitly must be present. With ``skipped``, bad
-    records and files are counted there and left out (see :func:`provenance.io.iter_batches`)."""
-    without_ids: set[str] = set()
-    for batch in iter_batches(files, text_field=text_field, id_field=id_field or "id", skipped=skipped, **kwargs):
-        if id_field is not None and batch.id_fallback:
-            if batch.source in without_ids:
-                continue
-            error = InputError(f"{batch.source}: no '{id_field}' field for the record ids", kind="wrong_schema")
-            if skipped is None:
-                raise error
-            skipped.add(error)
-            without_ids.add(batch.source)
-            continue
-        yield batch
 
 
 def scan_unit(index: "Index | ShardedIndex", file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
