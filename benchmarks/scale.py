@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import capacity, dask_shards, synth
+from benchmarks import capacity, dask_build, dask_shards, synth
 from benchmarks.common import ROOT, AnonPeak, Context, Measured, Section, mib, run_measured, table, vm_hwm
 
 TITLE = "Synthetic scale"
@@ -666,15 +666,17 @@ def measure(ctx: Context, sizes: Sizes, svg_out: Path | None = None) -> Section:
     sharded = dask_shards.measure(ctx, _posts_file(r.data, ctx.seed, n_sharded)[0], n_sharded,
                                   _corpus_file(r.data, ctx.seed, sizes.fixed_mib, sizes.pool, sizes.plant_rate)[0],
                                   sizes.memory_limit)
+    built = dask_build.measure(ctx, _posts_file(r.data, ctx.seed, n_sharded)[0], n_sharded, sizes.memory_limit)
     svg = svg_out or ctx.work / SVG_NAME  # next to a quick run's RESULTS.md
     svg.parent.mkdir(parents=True, exist_ok=True)
     svg.write_text(_svg(r))
     real = real_tweet_bytes(ctx)
     env = {"git_start": git_start, "git_end": _git_head(), "seconds": time.perf_counter() - t0}
     body, data = _markdown(r, baseline, svg, env)
-    data["real_tweets"], data["dask_shards"] = real, sharded
+    data["real_tweets"], data["dask_shards"], data["dask_build"] = real, sharded, built
     data["capacity"] = capacity.model(data)
-    lead = _real_tweet_markdown(real) + dask_shards.markdown(sharded) + capacity.markdown(data["capacity"])
+    lead = (_real_tweet_markdown(real) + dask_shards.markdown(sharded) + dask_build.markdown(built)
+            + capacity.markdown(data["capacity"]))
     return Section(TITLE, "\n".join(lead) + ("\n" if lead else "") + body, data)
 
 
