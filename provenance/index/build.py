@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import polars as pl
@@ -53,12 +53,11 @@ def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int
 class WholeFacts:
     """What a shard built on its own (a Dask build, :mod:`.distributed`) must know of the index over all
     posts to write the files a cut of that index would: which shingles are frequent over all posts
-    (``frequent``, sorted, with their post counts ``frequent_posts``), the most shingles of one post
+    (``frequent``: for sorted hashes, which are and their post counts there), the most shingles of one post
     (``longest``), the number of (shingle, post) postings (``postings``), and the number of the
     shard's first post among all posts (``first_post``: keyed token codes depend on it)."""
 
-    frequent: NDArray[np.uint64]
-    frequent_posts: NDArray[np.int64]
+    frequent: Callable[[NDArray[np.uint64]], tuple[NDArray[np.bool_], NDArray[np.int64]]]
     longest: int
     postings: int
     first_post: int
@@ -361,12 +360,8 @@ class Builder:
         new, df = _frequency(h)
         if self.whole is None:
             return new, df, df > self.params.max_key_posts
-        table = self.whole.frequent
-        if not len(table):
-            return new, df, np.zeros(len(h), dtype=bool)
-        at = np.minimum(np.searchsorted(table, h), len(table) - 1)
-        freq = table[at] == h
-        df[freq] = self.whole.frequent_posts[at[freq]]
+        freq, posts = self.whole.frequent(h)
+        df[freq] = posts[freq]
         return new, df, freq
 
     def _frequent_occurrences(self) -> None:

@@ -19,8 +19,8 @@ one every worker can read and write, as for a scan on Dask):
 5. one *seal task* per shard stores its per-post counts in the dtype the largest value over all shards
    needs, and seals the shard's manifest.
 
-Only the frequent shingles with their post counts (about one in a hundred distinct shingles), counts
-and small lists travel to the client, which writes the top manifest.
+The frequent shingles stay in the work directory (a sorted file a range, which shard tasks search
+where it lies); only counts and small lists travel to the client, which writes the top manifest.
 """
 
 from __future__ import annotations
@@ -154,22 +154,54 @@ def _id_task(parts: list[str], lo: int, hi: int) -> list[tuple[str, list[tuple[i
 
 # -- 3. counts -----------------------------------------------------------------------------------
 
-def _count_task(parts: list[str], drops: list[NDArray[np.int64]], lo: int, hi: int,
-                max_key_posts: int) -> tuple[NDArray[np.uint64], NDArray[np.int64], int, int]:
+def _count_task(parts: list[str], drops: list[NDArray[np.int64]], lo: int, hi: int, max_key_posts: int,
+                table: str) -> tuple[int, int, int]:
     """Round 3: over all posts, the shingles (hash top bits in ``lo .. hi-1``) that more than
-    ``max_key_posts`` posts hold, sorted, with their post counts; the number of the others; the
-    number of postings."""
+    ``max_key_posts`` posts hold, sorted, with their post counts, into the files ``table``*; returns
+    their number, the number of the other shingles and the number of postings."""
     hashes = []
     for work, drop in zip(parts, drops):
         r = _in_range(work, "postings", lo, hi)
         hashes.append(r["h"][~np.isin(r["p"], drop)] if len(drop) else r["h"])
     h = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, np.uint64)
-    if not len(h):
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64), 0, 0
-    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]]) if len(h) else np.zeros(0, np.int64)
     df = np.diff(np.r_[starts, len(h)])
     frequent = df > max_key_posts
-    return h[starts[frequent]], df[frequent], int((~frequent).sum()), len(h)
+    np.save(f"{table}.npy", h[starts[frequent]], allow_pickle=False)
+    np.save(f"{table}-posts.npy", df[frequent], allow_pickle=False)
+    return int(frequent.sum()), int((~frequent).sum()), len(h)
+
+
+class FrequentFiles:
+    """The frequent shingles over all posts and their post counts, as the count tasks wrote them (one
+    sorted file a range of hash top bits), searched where they lie: called with sorted hashes, which
+    are frequent and their post counts there. Pickled as its paths (each worker maps the files)."""
+
+    def __init__(self, tables: list[str], ranges: list[tuple[int, int]]) -> None:
+        self.tables, self.firsts = tables, np.array([lo for lo, _ in ranges], dtype=np.uint64)
+        self._open: dict[int, tuple[NDArray[np.uint64], NDArray[np.int64]]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_open": {}}
+
+    def _table(self, r: int) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+        if r not in self._open:
+            hashes, posts = Path(f"{self.tables[r]}.npy"), Path(f"{self.tables[r]}-posts.npy")
+            self._open[r] = (np.load(hashes, mmap_mode="r", allow_pickle=False), np.load(posts, mmap_mode="r", allow_pickle=False))
+        return self._open[r]
+
+    def __call__(self, h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+        freq, df = np.zeros(len(h), dtype=bool), np.zeros(len(h), dtype=np.int64)
+        r_of = np.searchsorted(self.firsts, h >> np.uint64(64 - _TOP_BITS), side="right") - 1
+        bounds = np.flatnonzero(np.r_[True, r_of[1:] != r_of[:-1], True])  # (h sorted: each range once)
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            table, posts = self._table(int(r_of[a]))
+            if not len(table):
+                continue
+            at = np.minimum(np.searchsorted(table, h[a:b]), len(table) - 1)
+            freq[a:b] = table[at] == h[a:b]
+            df[a:b] = np.where(freq[a:b], posts[at], 0)
+        return freq, df
 
 
 # -- 4. shards -----------------------------------------------------------------------------------
@@ -205,14 +237,13 @@ def _feed(builder: Builder, piece: _Piece, step: int, texts: list[pl.DataFrame] 
 class _Global:
     """What every shard task is told of all posts (sent to each worker once)."""
 
-    frequent: NDArray[np.uint64]
-    frequent_posts: NDArray[np.int64]
+    frequent: FrequentFiles
     longest: int
     postings: int
     columns: pl.DataFrame
 
     def facts(self, first_post: int) -> WholeFacts:
-        return WholeFacts(self.frequent, self.frequent_posts, self.longest, self.postings, first_post, self.columns)
+        return WholeFacts(self.frequent, self.longest, self.postings, first_post, self.columns)
 
 
 def _shard_task(pieces: list[_Piece], out: str, params: IndexParams, key: Key | None, everything: _Global,
@@ -316,16 +347,14 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
         raise InputError("no posts to index")
     if shards > n_posts:
         raise ParameterError(f"{shards} shards for {n_posts} posts: at most one shard a post")
-    counted = client.gather([client.submit(_count_task, parts, drops, lo, hi, params.max_key_posts, pure=False)
-                             for lo, hi in ranges])
-    frequent = np.concatenate([c[0] for c in counted])
-    frequent_posts = np.concatenate([c[1] for c in counted])
+    tables = [str(work / f"frequent-{r:05d}") for r in range(len(ranges))]
+    counted = client.gather([client.submit(_count_task, parts, drops, lo, hi, params.max_key_posts, tables[r], pure=False)
+                             for r, (lo, hi) in enumerate(ranges)])
     longest = max((_longest_kept(work_k, info, drop) for work_k, info, drop in zip(parts, infos, drops)), default=0)
     columns = pl.concat([info["columns"] for info in infos if info["posts"]], how="diagonal_relaxed")
     bounds = shard_bounds(n_posts, shards)
     shard_dirs = [str(tmp / shard_name(s)) for s in range(shards)]
-    everything = client.scatter(_Global(frequent, frequent_posts, longest, sum(c[3] for c in counted), columns),
-                                broadcast=True)
+    everything = _Global(FrequentFiles(tables, ranges), longest, sum(c[2] for c in counted), columns)
     done = client.gather([client.submit(
         _shard_task, _pieces(parts, drops, infos, starts, int(bounds[s]), int(bounds[s + 1])), shard_dirs[s], params, key,
         everything, int(bounds[s]), memory_limit, keep_text, pure=False) for s in range(shards)])
@@ -334,7 +363,7 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
     rarest = np.unique(np.concatenate([d["rarest_keys"] for d in done]))
     counts = {"posts": n_posts, "shingled_posts": kinds[0], "short_posts": kinds[1], "empty_posts": kinds[2],
               "shingles": sum(d["counts"]["shingles"] for d in done),
-              "keys": sum(c[2] for c in counted) + len(rarest), "frequent_shingles": len(frequent),
+              "keys": sum(c[1] for c in counted) + len(rarest), "frequent_shingles": sum(c[0] for c in counted),
               "posts_with_only_frequent_shingles": sum(d["counts"]["posts_with_only_frequent_shingles"] for d in done)}
     fallback: list[str] = []
     for info in infos:
