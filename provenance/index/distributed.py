@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from ..arrays import expand_ranges, narrowest_uint
+from ..arrays import expand_ranges, narrowest_uint, stable_argsort
 from ..errors import InputError, ParameterError, Skipped
 from ..io import InputFile, file_size
 from ..keys import Key
@@ -42,6 +42,7 @@ from ..params import IndexParams
 from ..text.shingles import TokenHasher
 from .build import NARROWED, Builder, WholeFacts
 from .format import POST_TEXTS, SHINGLED
+from .lookup import KeyFilter
 from .prepare import PreparedPosts, prepare_posts
 from .shards import MAX_SHARDS, shard_bounds, shard_name
 from .manifest import seal_manifest, write_top_manifest
@@ -58,12 +59,19 @@ _TOP_BITS = 16  # hash ranges are cut on the top bits of the hashes
 
 # -- 1. parts ------------------------------------------------------------------------------------
 
-def _distinct_postings(prep: PreparedPosts, first: int) -> NDArray:
-    """Each (shingle, post) of ``prep`` once, posts numbered from ``first``."""
-    post = np.repeat(np.arange(first, first + len(prep), dtype=np.uint32), prep.lengths)
-    recs = np.empty(len(post), dtype=_PAIR)
-    recs["h"], recs["p"] = prep.shingles, post
-    return np.unique(recs)  # (sorts by hash, then post)
+def _pairs_by_hash(h: NDArray[np.uint64], p: NDArray[np.uint32], distinct: bool = False) -> NDArray:
+    """The records ``(h, p)``, ``p`` not decreasing, sorted by hash then ``p`` (each pair once with
+    ``distinct``)."""
+    order = stable_argsort(h)  # (stable: p stays in order among equal hashes)
+    h, p = h[order], p[order]
+    if distinct and len(h):
+        first = np.r_[True, (h[1:] != h[:-1]) | (p[1:] != p[:-1])]
+        h, p = h[first], p[first]
+    recs = np.empty(len(h), dtype=_PAIR)
+    recs["h"], recs["p"] = h, p
+    return recs
+
+
 
 
 def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None, text_field: str,
@@ -78,7 +86,9 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
     skipped = Skipped() if skip else None
     hasher = TokenHasher(params.seed, key=key)
     writers = {name: NpyWriter(d / f"{name}.npy", dtype) for name, dtype in _ARRAYS}
-    frames, texts, postings, ids, fallback = [], [], [], [], []
+    frames, texts, fallback = [], [], []
+    hashes: dict[str, list[NDArray]] = {"postings": [], "ids": []}
+    posts: dict[str, list[NDArray]] = {"postings": [], "ids": []}
     n = 0
     kinds = np.zeros(3, dtype=np.int64)
     for batch in read_batches([file], text_field, id_field, skipped=skipped, meta_fields=list(meta_fields),
@@ -86,10 +96,11 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
         prep = prepare_posts(batch, params, hasher)
         for name, _ in _ARRAYS:
             writers[name].append(getattr(prep, name))
-        postings.append(_distinct_postings(prep, n))
-        id_pairs = np.empty(len(prep), dtype=_PAIR)
-        id_pairs["h"], id_pairs["p"] = prep.frame["post_id"].hash(seed=0).to_numpy(), np.arange(n, n + len(prep))
-        ids.append(id_pairs)
+        numbers = np.arange(n, n + len(prep), dtype=np.uint32)
+        hashes["postings"].append(prep.shingles)
+        posts["postings"].append(np.repeat(numbers, prep.lengths))
+        hashes["ids"].append(prep.frame["post_id"].hash(seed=0).to_numpy())
+        posts["ids"].append(numbers)
         frames.append(prep.frame)
         if keep_text:
             texts.append(pl.DataFrame({"post_id": batch.ids, "text": batch.texts}, schema={"post_id": pl.String, "text": pl.String}))
@@ -104,8 +115,10 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
     frame.write_parquet(d / "posts.parquet")
     if keep_text:
         (pl.concat(texts) if texts else pl.DataFrame(schema={"post_id": pl.String, "text": pl.String})).write_parquet(d / POST_TEXTS)
-    np.save(d / "postings.npy", np.sort(np.concatenate(postings)) if postings else np.zeros(0, _PAIR), allow_pickle=False)
-    np.save(d / "ids.npy", np.sort(np.concatenate(ids)) if ids else np.zeros(0, _PAIR), allow_pickle=False)
+    for name in ("postings", "ids"):  # (each shingle of a post once)
+        h = np.concatenate(hashes[name]) if n else np.zeros(0, np.uint64)
+        p = np.concatenate(posts[name]) if n else np.zeros(0, np.uint32)
+        np.save(d / f"{name}.npy", _pairs_by_hash(h, p, distinct=name == "postings"), allow_pickle=False)
     return {"posts": n, "bytes": file_size(file), "columns": frame.clear(), "id_fallback": fallback,
             "skipped": skipped.to_dict() if skipped is not None else None, "longest": int(lengths.max(initial=0))}
 
@@ -179,15 +192,16 @@ class FrequentFiles:
 
     def __init__(self, tables: list[str], ranges: list[tuple[int, int]]) -> None:
         self.tables, self.firsts = tables, np.array([lo for lo, _ in ranges], dtype=np.uint64)
-        self._open: dict[int, tuple[NDArray[np.uint64], NDArray[np.int64]]] = {}
+        self._open: dict[int, tuple[NDArray[np.uint64], NDArray[np.int64], KeyFilter]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_open": {}}
 
-    def _table(self, r: int) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    def _table(self, r: int) -> tuple[NDArray[np.uint64], NDArray[np.int64], KeyFilter]:
         if r not in self._open:
             hashes, posts = Path(f"{self.tables[r]}.npy"), Path(f"{self.tables[r]}-posts.npy")
-            self._open[r] = (np.load(hashes, mmap_mode="r", allow_pickle=False), np.load(posts, mmap_mode="r", allow_pickle=False))
+            table = np.load(hashes, mmap_mode="r", allow_pickle=False)
+            self._open[r] = (table, np.load(posts, mmap_mode="r", allow_pickle=False), KeyFilter.of(np.asarray(table)))
         return self._open[r]
 
     def __call__(self, h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
@@ -195,12 +209,14 @@ class FrequentFiles:
         r_of = np.searchsorted(self.firsts, h >> np.uint64(64 - _TOP_BITS), side="right") - 1
         bounds = np.flatnonzero(np.r_[True, r_of[1:] != r_of[:-1], True])  # (h sorted: each range once)
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            table, posts = self._table(int(r_of[a]))
+            table, posts, filt = self._table(int(r_of[a]))
             if not len(table):
                 continue
-            at = np.minimum(np.searchsorted(table, h[a:b]), len(table) - 1)
-            freq[a:b] = table[at] == h[a:b]
-            df[a:b] = np.where(freq[a:b], posts[at], 0)
+            maybe = a + np.flatnonzero(filt.maybe(h[a:b]))  # (most shingles are no frequent one)
+            at = np.minimum(np.searchsorted(table, h[maybe]), len(table) - 1)
+            found = table[at] == h[maybe]
+            freq[maybe[found]] = True
+            df[maybe[found]] = posts[at[found]]
         return freq, df
 
 
