@@ -54,6 +54,8 @@ def model(data: dict[str, Any]) -> dict[str, Any] | None:
     two = runs.get(2)
     one = runs.get(1)
     efficiency = (one["seconds"] / two["seconds"]) / 2 if one and two else 1.0
+    built = data.get("dask_build")  # the same posts built in one process and on 2 Dask workers
+    build_efficiency = (built["runs"]["0"]["seconds"] / built["runs"]["2"]["seconds"]) / 2 if built else None
     n, corpus_gb = TARGET_POSTS, TARGET_CORPUS_BYTES / GB
     shards = math.ceil(n / SHARD_POSTS)
     match_pairs = mb * (n / b["posts"]) ** k
@@ -61,12 +63,15 @@ def model(data: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "inputs": {"bytes_per_post": bytes_per_post, "build_s_per_post": build_s_post, "build_posts": build["posts"],
                    "text_s_per_gb": text_gb, "match_s_per_gb": {a["posts"]: ma, b["posts"]: mb}, "match_k": k,
-                   "probe_s_per_gb_per_shard": probe_gb_shard, "dask_efficiency_2_workers": efficiency},
+                   "probe_s_per_gb_per_shard": probe_gb_shard, "dask_efficiency_2_workers": efficiency,
+                   "dask_build_efficiency_2_workers": build_efficiency},
         "target": {"posts": n, "corpus_bytes": TARGET_CORPUS_BYTES, "shard_posts": SHARD_POSTS, "shards": shards},
         "index_bytes": n * bytes_per_post,
         "shard_bytes": SHARD_POSTS * bytes_per_post,
         "build_hours_one_process": n * build_s_post / 3600,
         "shard_build_hours": SHARD_POSTS * build_s_post / 3600,
+        "build_hours": ({w: n * build_s_post / 3600 / (w * build_efficiency) for w in WORKERS}
+                        if build_efficiency else None),
         "scan_core_s_per_gb": {"text": text_gb, "probes": shards * probe_gb_shard, "pairs": match_pairs,
                                "total": scan_core_s_gb},
         "scan_core_hours": scan_core_s_gb * corpus_gb / 3600,
@@ -85,6 +90,9 @@ def markdown(m: dict[str, Any] | None) -> list[str]:
          f"({m['shard_bytes'] / 1e9:,.1f} GB each)"],
         ["build seconds a post (one process, largest build)", f"{i['build_s_per_post'] * 1e6:,.1f} µs",
          "build, one process", f"{m['build_hours_one_process']:,.0f} h ({m['shard_build_hours']:,.1f} h a shard's posts)"],
+        *([["Dask build efficiency, 2 workers (against one process)", f"{i['dask_build_efficiency_2_workers']:.2f}",
+             "build on Dask", ", ".join(f"{h:,.1f} h on {w:,} workers" for w, h in m["build_hours"].items())]]
+          if m.get("build_hours") else []),
         ["text stage s/GB (read, normalize, hash, offsets)", f"{i['text_s_per_gb']:,.1f}", "scan: text stage",
          f"{m['scan_core_s_per_gb']['text']:,.0f} core-s/GB"],
         ["probe s/GB a shard adds", f"{i['probe_s_per_gb_per_shard']:,.1f}", f"scan: probes of {t['shards']:,} shards",

@@ -143,6 +143,9 @@ def test_tiny_scale_run_finds_every_planted_post(tmp_path: Path) -> None:
     sharded = data["dask_shards"]  # a 4-shard index on a cluster of 2 workers: 2 shards each, same bytes
     assert sharded["identical"] == {"2": True} and sharded["runs"]["2"]["opened"] == [2, 2]
     assert "A sharded index on Dask" in section.markdown
+    built = data["dask_build"]  # the same posts built on 2 Dask workers: every file the one-process build's
+    assert built["identical"] is True and built["files"] > 4 * 20 and len(built["runs"]["2"]["worker_peak_rss"]) == 2
+    assert "A build on Dask" in section.markdown
     json.dumps(data)  # JSON-able for results.json
     svg = Path(data["svg"])
     assert ET.parse(svg).getroot().tag.endswith("svg")
