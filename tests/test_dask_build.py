@@ -118,6 +118,14 @@ def test_skipped_duplicates_and_bad_records_as_in_one_process(client, posts, tmp
     assert skipped["by_kind"] == {"broken_json": 1, "duplicate_id": 6}, skipped
 
 
+def test_a_file_without_the_id_field_is_skipped_once_though_read_in_parts(client, posts, tmp_path: Path) -> None:
+    with_ids = tmp_path / "with.jsonl"
+    pl.read_ndjson(posts[0]).rename({"id": "pid"}).write_ndjson(with_ids)
+    one, many = _both(tmp_path, client, [with_ids, posts[1]], shards=2, on_error="skip", id_field="pid")
+    assert len(split_units(expand_inputs([posts[1]]), UNIT, "pid")) > 2
+    assert one == many and one["manifest.json"]["skipped"]["by_kind"] == {"wrong_schema": 1}
+
+
 def test_a_bad_record_is_the_usual_one_line_error(client, posts, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x1", "text": "a post"}\n{"id": "x2", "text": \n')

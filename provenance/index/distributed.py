@@ -119,8 +119,19 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
         h = np.concatenate(hashes[name]) if n else np.zeros(0, np.uint64)
         p = np.concatenate(posts[name]) if n else np.zeros(0, np.uint32)
         np.save(d / f"{name}.npy", _pairs_by_hash(h, p, distinct=name == "postings"), allow_pickle=False)
+    if skipped is not None and file.part is not None and file.part.start > 0:
+        _once_a_file(skipped, f"{file.path}: no '{id_field}' field for the record ids")
     return {"posts": n, "bytes": file_size(file), "columns": frame.clear(), "id_fallback": fallback,
             "skipped": skipped.to_dict() if skipped is not None else None, "longest": int(lengths.max(initial=0))}
+
+
+def _once_a_file(skipped: Skipped, message: str) -> None:
+    """Leave out of a later part's ``skipped`` the file-wide skip ``message`` that its first part counts
+    (a file without the id field asked for is skipped once, as in one process)."""
+    if skipped.counts.get("wrong_schema") and message in (skipped.first.get("wrong_schema"), None):
+        skipped.counts["wrong_schema"] -= 1
+        if not skipped.counts["wrong_schema"]:
+            del skipped.counts["wrong_schema"], skipped.first["wrong_schema"]
 
 
 def _load(work: str, name: str) -> NDArray:
@@ -367,7 +378,9 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
     counted = client.gather([client.submit(_count_task, parts, drops, lo, hi, params.max_key_posts, tables[r], pure=False)
                              for r, (lo, hi) in enumerate(ranges)])
     longest = max((_longest_kept(work_k, info, drop) for work_k, info, drop in zip(parts, infos, drops)), default=0)
-    columns = pl.concat([info["columns"] for info in infos if info["posts"]], how="diagonal_relaxed")
+    # (the columns of the parts that keep a post: one process never sees a post left out)
+    columns = pl.concat([info["columns"] for info, drop in zip(infos, drops) if info["posts"] > len(drop)],
+                        how="diagonal_relaxed")
     bounds = shard_bounds(n_posts, shards)
     shard_dirs = [str(tmp / shard_name(s)) for s in range(shards)]
     everything = _Global(FrequentFiles(tables, ranges), longest, sum(c[2] for c in counted), columns)
