@@ -72,8 +72,6 @@ def _pairs_by_hash(h: NDArray[np.uint64], p: NDArray[np.uint32], distinct: bool 
     return recs
 
 
-
-
 def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None, text_field: str,
                id_field: str | None, meta_fields: Sequence[str], skip: bool, keep_text: bool,
                batch_size: int) -> dict[str, Any]:
