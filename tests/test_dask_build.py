@@ -150,22 +150,12 @@ def test_the_shards_default_to_one_a_worker(client, posts, tmp_path: Path) -> No
 def test_real_worker_processes_one_killed_mid_build(posts, tmp_path: Path) -> None:
     """Real ``dask worker`` processes; one is killed (SIGKILL) when the first part is read. Dask runs
     its tasks again on the other, and the index is the one a build in one process writes."""
-    from test_distributed import dask_processes
+    from test_distributed import two_workers_one_killed
 
     api.build_index(posts, tmp_path / "one", shards=2)
-    one = ["--nthreads", "1", "--no-nanny"]
-    with dask_processes(tmp_path / "logs", one, one) as (address, procs):
-        with distributed.Client(address, timeout=60) as c:
-            c.wait_for_workers(2, timeout=60)
-            done = []
-
-            def kill_one(nbytes: int, n: int) -> None:
-                done.append(n)
-                if len(done) == 1:
-                    procs[2].kill()
-
-            api.build_index(posts, tmp_path / "many", scheduler=c, unit_size=UNIT // 4, shards=2, on_progress=kill_one)
-        assert procs[2].wait(timeout=20) != 0  # killed
+    with two_workers_one_killed(tmp_path / "logs") as (client, kill_one, done, victim):
+        api.build_index(posts, tmp_path / "many", scheduler=client, unit_size=UNIT // 4, shards=2, on_progress=kill_one)
+        assert victim.wait(timeout=20) != 0  # killed
     assert len(done) > 10  # the kill came with most parts still to read
     assert _contents(tmp_path / "one") == _contents(tmp_path / "many")
 

@@ -13,7 +13,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import polars as pl
 import pytest
@@ -108,6 +108,25 @@ def dask_processes(logs: Path, *workers: list[str]) -> Iterator[tuple[str, list[
         time.sleep(0.1)
 
 
+@contextmanager
+def two_workers_one_killed(logs: Path) -> Iterator[tuple[Any, Callable[[int, int], None], list[int], subprocess.Popen]]:
+    """Two real ``dask worker`` processes (one thread each, no nanny) and a client of their cluster.
+    Yields the client, a progress callback that kills the second worker (SIGKILL) once the first unit
+    is done, the record counts the callback saw, and that worker's process."""
+    one = ["--nthreads", "1", "--no-nanny"]
+    with dask_processes(logs, one, one) as (address, procs):
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            done: list[int] = []
+
+            def kill_one(nbytes: int, records: int) -> None:
+                done.append(records)
+                if len(done) == 1:
+                    procs[2].kill()
+
+            yield client, kill_one, done, procs[2]
+
+
 def test_real_scheduler_and_worker_processes_through_the_cli(cli_index, corpus_dir: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     with dask_processes(logs, ["--nworkers", "2", "--nthreads", "1"]) as (address, _):
@@ -190,21 +209,11 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(api_index, four_s
     index, _ = api_index
     params = ScanParams(batch_size=20)
     local = api.scan(index, [corpus_dir], params=params, unit_size=20_000)
-    one = ["--nthreads", "1", "--no-nanny"]
-    with dask_processes(tmp_path / "logs", one, one) as (address, procs):
-        with distributed.Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-            done = []
-
-            def kill_one(nbytes: int, docs: int) -> None:
-                done.append(docs)
-                if len(done) == 1:
-                    procs[2].kill()
-
-            remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=20_000,
-                              on_progress=kill_one)
-            survivors = client.run(opened_shards)
-        assert procs[2].wait(timeout=20) != 0  # killed
+    with two_workers_one_killed(tmp_path / "logs") as (client, kill_one, done, victim):
+        remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=20_000,
+                          on_progress=kill_one)
+        survivors = client.run(opened_shards)
+        assert victim.wait(timeout=20) != 0  # killed
     assert len(done) > 8  # the kill came with most units still to do
     _same_results(local, remote)
     [(_, survivor)] = survivors.items()
