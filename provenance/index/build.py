@@ -314,8 +314,11 @@ class Builder:
         distinct = self._load("post_distinct")
         all_frequent = (np.asarray(distinct) > 0) & (n_frequent == np.asarray(distinct))
         n_all_frequent = int(all_frequent.sum())
-        # the keys chosen for posts whose every shingle is frequent (a Dask build counts them over all shards)
-        self.rarest_keys = np.unique(np.asarray(best_h)[all_frequent])
+        # the key chosen for each post whose every shingle is frequent (few): looked up by post below,
+        # instead of gathering from per-post arrays for every posting
+        rarest_posts = np.flatnonzero(all_frequent).astype(np.uint32)
+        rarest = np.asarray(best_h[rarest_posts])
+        self.rarest_keys = np.unique(rarest)  # (a Dask build counts them over all shards)
         # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
         records = self.whole.postings if self.whole is not None else self.postings.records
         offset_type = np.uint32 if records < 1 << 32 else np.int64
@@ -328,9 +331,12 @@ class Builder:
         for run in runs:
             r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
             h, post = r["h"], r["p"]
-            use = ~self._frequency(h)[2]
-            if n_all_frequent:
-                use |= all_frequent[post] & (best_h[post] == h)
+            freq = self._frequency(h)[2]
+            use = ~freq
+            if n_all_frequent and freq.any():  # a frequent shingle is a key where it is its post's rarest
+                f = np.flatnonzero(freq)
+                at = np.minimum(np.searchsorted(rarest_posts, post[f]), n_all_frequent - 1)
+                use[f] = (rarest_posts[at] == post[f]) & (rarest[at] == h[f])
             kh = h[use]
             starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
             multi, ends = KeyRows.of_run(starts, len(kh), keys.rows, total)
