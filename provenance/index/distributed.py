@@ -88,7 +88,6 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
     hashes: dict[str, list[NDArray]] = {"postings": [], "ids": []}
     posts: dict[str, list[NDArray]] = {"postings": [], "ids": []}
     n = 0
-    kinds = np.zeros(3, dtype=np.int64)
     for batch in read_batches([file], text_field, id_field, skipped=skipped, meta_fields=list(meta_fields),
                               batch_size=batch_size):
         prep = prepare_posts(batch, params, hasher)
@@ -104,7 +103,6 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
             texts.append(pl.DataFrame({"post_id": batch.ids, "text": batch.texts}, schema={"post_id": pl.String, "text": pl.String}))
         if batch.id_fallback and batch.source not in fallback:
             fallback.append(batch.source)
-        kinds += np.bincount(prep.kind, minlength=3)
         n += len(prep)
     for w in writers.values():
         w.close()
