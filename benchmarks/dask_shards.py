@@ -30,7 +30,7 @@ def _peak_rss() -> int:
 
 def _child(index: Path, corpus: Path, out: Path, workers: int) -> dict[str, Any]:
     from provenance import api
-    from provenance.scan.dask_shards import made_index_bytes, opened_shards, resident_index_bytes
+    from provenance.scanner.dask_shards import made_index_bytes, opened_shards, resident_index_bytes
 
     shutil.rmtree(out, ignore_errors=True)
     if workers == 0:  # the reference: one process

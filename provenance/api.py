@@ -32,10 +32,10 @@ from .params import IndexParams, ScanParams
 from .io import Batch, InputFile, expand_inputs, file_size, read_batches, split_units, total_bytes
 from .io.ids import first_of_each_id
 from .results.outputs import MATCH_SCHEMA, split_generic, write_outputs
-from .scan.dask import scan_on_dask
-from .scan.local import scan_local, work_unit_size
-from .scan.pipeline import stage_timings
-from .scan.units import Progress, scan_batches
+from .scanner.dask import scan_on_dask
+from .scanner.local import scan_local, work_unit_size
+from .scanner.pipeline import stage_timings
+from .scanner.units import Progress, scan_batches
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress", "input_bytes", "index_size",
            "IndexSize"]
@@ -121,7 +121,7 @@ def _build_on_dask(posts: Sequence[str | Path], out: str | Path, params: IndexPa
                    force: bool, on_progress: Progress | None, skipped: Any, shards: int | None, unit_size: int,
                    text_field: str, id_field: str | None, meta_fields: Sequence[str], **kwargs: Any) -> ShardedIndex:
     from .index.write import build_index_on_dask
-    from .scan.dask import dask_client
+    from .scanner.dask import dask_client
 
     files = expand_inputs(posts, fmt, skipped)
     inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}

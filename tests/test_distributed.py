@@ -174,7 +174,7 @@ def _same_results(a: api.ScanResult, b: api.ScanResult) -> None:
 
 
 def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, four_shards, corpus_dir: Path) -> None:
-    from provenance.scan.dask_shards import made_index_bytes, opened_shards, resident_index_bytes
+    from provenance.scanner.dask_shards import made_index_bytes, opened_shards, resident_index_bytes
 
     index, _ = api_index
     params = ScanParams(batch_size=50)
@@ -204,7 +204,7 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(api_index, four_s
                                                              tmp_path: Path) -> None:
     """Real ``dask worker`` processes; one is killed (SIGKILL) when the first unit is done. Dask runs
     its tasks again on the other, which then opens the dead worker's shards too."""
-    from provenance.scan.dask_shards import opened_shards
+    from provenance.scanner.dask_shards import opened_shards
 
     index, _ = api_index
     params = ScanParams(batch_size=20)
@@ -246,7 +246,7 @@ class _CancellingClient:
 
 def test_a_cancelled_shard_task_is_submitted_again_and_counted_once(four_shards) -> None:
     from provenance.match.tally import Tally
-    from provenance.scan.dask_shards import ATTEMPTS, RemoteShards
+    from provenance.scanner.dask_shards import ATTEMPTS, RemoteShards
     from provenance.text.shingles import batch_shingles
 
     texts = [json.loads(line)["text"] for line in gzip.open(PLANTED, "rt", encoding="utf-8")][:60]

@@ -1,6 +1,6 @@
 """The package's layout, read from its import statements (those inside functions too): no import
 circle, no private name used across modules, the stages' packages import only the ones below them
-(io < text < index < match < scan < results < api < cli), and no module grows past a size one can
+(io < text < index < match < scanner < results < api < cli), and no module grows past a size one can
 hold in mind."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "provenance"
-STAGES = ["io", "text", "index", "match", "scan", "results", "api", "demo", "cli"]
-LEVEL = {"io": 0, "text": 1, "index": 2, "match": 3, "scan": 4, "results": 5, "api": 6, "demo": 6, "cli": 7}
+STAGES = ["io", "text", "index", "match", "scanner", "results", "api", "demo", "cli"]
+LEVEL = {"io": 0, "text": 1, "index": 2, "match": 3, "scanner": 4, "results": 5, "api": 6, "demo": 6, "cli": 7}
 MAX_LINES = 450
 
 

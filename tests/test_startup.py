@@ -33,3 +33,17 @@ def test_package_import_is_light_and_the_api_lazy() -> None:
     assert _imported_after("import provenance\nfrom provenance import InputError, ScanParams, Key") == []
     assert "provenance.api" in _imported_after("import provenance\nassert callable(provenance.scan)")
     assert "provenance.api" in _imported_after("from provenance import build_index, ScanResult")
+
+
+def test_the_api_names_stay_the_functions_after_every_subpackage_is_imported() -> None:
+    """``provenance.scan`` was replaced by the ``provenance/scan/`` subpackage once that was imported (the
+    second call of README's example failed with "'module' object is not callable")."""
+    code = ("import importlib, pkgutil, provenance\n"
+            "for m in pkgutil.walk_packages(provenance.__path__, 'provenance.'):\n"
+            "    if not m.name.startswith('provenance.cli'):\n"
+            "        importlib.import_module(m.name)\n"
+            "from provenance import api\n"
+            "for name in ('build_index', 'open_index', 'scan', 'scan_texts'):\n"
+            "    assert getattr(provenance, name) is getattr(api, name), name\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -109,7 +109,7 @@ def test_resume_rescans_only_the_missing_parts(api_index, corpus, tmp_path: Path
     for u in units[3:6]:  # as if the scan had been killed before these parts were done
         u.unlink()
     read: list[str] = []
-    from provenance.scan import units as units_module
+    from provenance.scanner import units as units_module
     original = units_module.read_batches
 
     def counting(files, *a, **k):

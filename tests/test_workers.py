@@ -10,7 +10,7 @@ import pytest
 from conftest import PLANTED, BuiltIndex, run_cli
 from provenance import api
 from provenance.errors import ParameterError
-from provenance.scan import local as local_module
+from provenance.scanner import local as local_module
 from provenance.params import ScanParams
 
 

@@ -203,7 +203,7 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
 def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: list[tuple[InputFile, dict[str, Any]]],
             matches: pl.DataFrame) -> pl.DataFrame:
     """The match rows that a new scan finds in the documents of ``matches``."""
-    from ..scan.pipeline import Scanner  # the scan's own, a batch at a time
+    from ..scanner.pipeline import Scanner  # the scan's own, a batch at a time
 
     wanted: dict[str, set[int]] = {}
     for source, row in matches.select("source", "row").unique().iter_rows():

@@ -3,7 +3,7 @@
 Shard ``s`` is *owned* by worker ``s mod W`` (workers in address order). Per unit of the corpus:
 
 1. a *unit task*, on any worker, reads the unit and runs the scan's text stage
-   (:class:`~provenance.scan.pipeline.Scanner`); it opens only the top manifest (parameters, key
+   (:class:`~provenance.scanner.pipeline.Scanner`); it opens only the top manifest (parameters, key
    fingerprint), no shard;
 2. for each batch, it puts the batch's shingle hashes on the cluster (``scatter``, kept on its own
    worker) and submits one *find task* per shard to the shard's owner: the owner opens that shard
@@ -112,7 +112,7 @@ def _shares_task(ref: ShardRef, key: Key | None, hashes: np.ndarray, wanted: np.
 
 class RemoteShards:
     """The shards of an index matched by the Dask workers that own them (a
-    :class:`~provenance.scan.pipeline.Shards` for the scanner of a unit task)."""
+    :class:`~provenance.scanner.pipeline.Shards` for the scanner of a unit task)."""
 
     def __init__(self, client: Any, refs: Sequence[ShardRef], owners: Sequence[str], key: Key | None, here: str,
                  max_key_posts: int) -> None:

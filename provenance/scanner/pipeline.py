@@ -1,6 +1,6 @@
 """The scan of one batch of documents, as a value (:class:`Scanner`): the text stage (normalize,
 tokenize, hash), each shard's matcher (:class:`~provenance.match.matcher.PostMatcher`, here or on
-the Dask workers that hold the shards: :class:`LocalShards`, :mod:`provenance.scan.dask`), then
+the Dask workers that hold the shards: :class:`LocalShards`, :mod:`provenance.scanner.dask`), then
 what depends on all the posts of a document: short posts inside another post's copy, character
 offsets, evidence strength and the tallies."""
 
@@ -34,7 +34,7 @@ MAX_DOC_TEXT = 4000
 
 class Shards(Protocol):
     """Where a scan's posts are matched: every shard in this process (:class:`LocalShards`), or on the
-    Dask workers that hold them (:class:`provenance.scan.dask.RemoteShards`)."""
+    Dask workers that hold them (:class:`provenance.scanner.dask.RemoteShards`)."""
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
         """Each shard's finds in the batch (posts numbered as in the whole index); adds its candidate
