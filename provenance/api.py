@@ -31,7 +31,7 @@ from .io.records import replace_surrogates
 from .params import IndexParams, ScanParams
 from .io import Batch, InputFile, expand_inputs, file_size, read_batches, split_units, total_bytes
 from .io.ids import first_of_each_id
-from .results.outputs import MATCH_SCHEMA, split_generic, write_outputs
+from .results.outputs import MATCH_SCHEMA, refuse_earlier_results, split_generic, write_outputs
 from .scanner.dask import scan_on_dask
 from .scanner.local import scan_local, work_unit_size
 from .scanner.pipeline import stage_timings
@@ -246,9 +246,13 @@ def scan(
     until_ci: float | None = None,
     key: Key | bytes | None = None,
     prefilter: bool = True,
+    force: bool = False,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
+
+    An ``out_dir`` that already holds a scan's results is refused (:class:`ParameterError`) unless
+    ``resume`` continues that scan or ``force`` replaces its results.
 
     ``params.sample`` < 1 matches a random share of the documents (``summary["estimates"]`` gives
     the shares with intervals). With ``until_ci``, the sample doubles (from ``params.sample``, or
@@ -287,13 +291,15 @@ def scan(
     if until_ci is not None:
         return _scan_until(until_ci, index, corpus, out_dir, params=params, text_field=text_field, id_field=id_field,
                            fmt=fmt, on_progress=on_progress, workers=workers, scheduler=scheduler, resume=resume,
-                           unit_size=unit_size, prefilter=prefilter)
+                           unit_size=unit_size, prefilter=prefilter, force=force)
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
         raise ParameterError("use --workers or --scheduler, not both (the cluster has its own workers)")
     if resume and out_dir is None:
         raise ParameterError("--resume needs the output directory of the scan to resume")
+    if out_dir is not None and not (resume or force):
+        refuse_earlier_results(out_dir)
     skipped = skipping(params.on_error)
     files = expand_inputs(corpus, fmt, skipped)
     units = split_units(files, work_unit_size(files, unit_size, workers), id_field or "id")
@@ -343,6 +349,7 @@ def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | 
     rounds: list[dict[str, Any]] = []
     while True:
         result = scan(index, corpus, out_dir, params=replace(params, sample=fraction), **kwargs)
+        kwargs["force"] = True  # the next round replaces this round's results
         est = result.summary["estimates"]
         widths = {k: est[k]["ci_high"] - est[k]["ci_low"] for k in ("share_docs_matched", "share_chars_matched")}
         rounds.append({"sample": fraction, "docs_scanned": result.summary["docs_scanned"], "ci_widths": widths})

@@ -142,7 +142,7 @@ def build_demo_index(paths: DemoPaths, on_progress: Progress | None = None) -> I
 
 
 def scan_demo(index: Index | ShardedIndex, paths: DemoPaths, on_progress: Progress | None = None) -> ScanResult:
-    """Scan the bundled corpus (with planted copies) against the demo index."""
+    """Scan the bundled corpus (with planted copies) against the demo index, replacing an earlier demo scan."""
     from . import api
 
-    return api.scan(index, [paths.corpus], paths.scan_dir, on_progress=on_progress)
+    return api.scan(index, [paths.corpus], paths.scan_dir, on_progress=on_progress, force=True)

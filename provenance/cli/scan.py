@@ -55,6 +55,8 @@ def scan(
                                                      "work stealing off: docs/SCALE.md)."),
     resume: bool = typer.Option(False, help="Reuse the units already scanned into OUT (unchanged files, same index "
                                             "and parameters): continue an interrupted scan, or re-scan only changed files."),
+    force: bool = typer.Option(False, "--force", help="Replace the results of an earlier scan in OUT (without it, "
+                                                      "and without --resume, such an OUT is refused)."),
     unit_size: str = typer.Option("256MiB", "--unit-size", metavar="SIZE",
                                   help="Local JSONL, lines and parquet files larger than this are scanned in parts "
                                        "(Dask tasks and checkpoint units of their own); same results."),
@@ -84,5 +86,6 @@ def scan(
     with progress(quiet, "scanning", corpus, fmt) as bar:
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
-                          resume=resume, unit_size=unit_bytes, until_ci=until_ci, prefilter=prefilter)
+                          resume=resume, unit_size=unit_bytes, until_ci=until_ci, prefilter=prefilter,
+                          force=force)
     show_scan(result, quiet, as_json)

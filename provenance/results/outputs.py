@@ -9,9 +9,12 @@ from typing import Any
 import polars as pl
 
 from ..durable import atomic_write, remove_stale, write_json
-from ..errors import ProvenanceError
+from ..errors import ParameterError, ProvenanceError
 
-__all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "write_outputs", "split_generic"]
+__all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "RESULT_NAMES", "refuse_earlier_results", "write_outputs", "split_generic"]
+
+RESULT_NAMES = ("matches.parquet", "summary.json", "evidence.json", "run.json", "units")
+"""What a scan writes into its output directory; any of them there means results a new scan would replace."""
 
 
 MATCH_SCHEMA: dict[str, pl.DataType] = {
@@ -63,6 +66,16 @@ MATCH_COLUMNS_DOC = {
     "generic": "evidence_bits below --min-evidence-bits, or a span under 10 tokens that more than --max-shared-posts "
                "posts share: as likely a stock phrase as a copy; listed, but not counted in the shares",
 }
+
+
+def refuse_earlier_results(out_dir: str | Path) -> None:
+    """Stop before a scan replaces the results of an earlier one in ``out_dir`` (results a user may
+    hand on deserve the care an index gets): the caller passes ``resume`` or ``force`` to go on."""
+    out = Path(out_dir)
+    found = [name for name in RESULT_NAMES if (out / name).exists()] if out.is_dir() else []
+    if found:
+        raise ParameterError(f"{out}: holds the results of an earlier scan ({', '.join(found)}); use --resume to "
+                             "continue that scan, --force to replace its results, or another -o")
 
 
 def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str, Any],
