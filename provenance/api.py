@@ -31,7 +31,8 @@ from .io.records import replace_surrogates
 from .params import IndexParams, ScanParams
 from .io import Batch, InputFile, expand_inputs, file_size, read_batches, split_units, total_bytes
 from .io.ids import first_of_each_id
-from .results.outputs import MATCH_SCHEMA, refuse_earlier_results, split_generic, write_outputs
+from .results.significance import evalue_bar_bits, judge, recount, why_not_counts
+from .results.outputs import ROW_SCHEMA, refuse_earlier_results, split_generic, write_outputs
 from .scanner.dask import scan_on_dask
 from .scanner.local import scan_local, work_unit_size
 from .scanner.pipeline import stage_timings
@@ -195,6 +196,10 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "candidates_aligned": t.aligned,
         "docs_total": t.docs_total,
         "chars_total": t.chars_total,
+        "words_scanned": t.tokens_scanned,
+        "significance": {"max_evalue": params.max_evalue, "posts_searched": index.n_posts,
+                         "bits_needed": round(evalue_bar_bits(index.n_posts, t.tokens_scanned, params.max_evalue), 2),
+                         "not_counted": why_not_counts(matches)},
         "generic": {"matches": generic.height,
                     "posts": generic.filter(~pl.col("post_id").is_in(specific["post_id"].implode()))["post_id"].n_unique(),
                     "docs": generic.join(specific, on=["source", "row"], how="anti").select("source", "row").n_unique()},
@@ -210,7 +215,7 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
 
 def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
          inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None,
-         skipped: Skipped | None = None) -> ScanResult:
+         skipped: Skipped | None = None, per_input: Callable[[pl.DataFrame], None] | None = None) -> ScanResult:
     run: dict[str, Any] = {}
     if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), run facts)
         (tally, timings, rows), run = batches(index)
@@ -218,7 +223,12 @@ def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params
         tally, timings, rows = scan_batches(index, batches, params, on_progress, pool=None)
     if skipped:  # arguments that gave no file
         tally.skipped.merge(skipped)
-    matches = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
+    matches = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
+    # Which matches count is decided here, over the whole scan (the E-value needs its size).
+    matches = judge(matches, params, index.n_posts, tally.tokens_scanned)
+    tally = recount(tally, matches)
+    if per_input is not None:
+        per_input(matches)
     # Post ids are filled in once, at the end, rather than looked up per match.
     matches = matches.with_columns(post_id=index.post_ids(matches["_post"].to_numpy())).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
@@ -328,12 +338,15 @@ def scan(
             if checkpoint is not None:
                 checkpoint.store(f, result)
             results[i] = result
-        _per_input(inputs, units, results, ix.n_posts, params.confidence)
+        kept["results"] = results
         run = {"inputs_reused": checkpoint.reused, "notes": checkpoint.notes} if checkpoint else {}
         return _merge(results, time.perf_counter() - t_start), run
 
     inputs = _describe(files)
-    result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped)
+    def per_input(matches: pl.DataFrame) -> None:
+        _per_input(inputs, units, kept["results"], matches, kept["index"].n_posts, params.confidence)
+
+    result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped, per_input)
     if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
         write_evidence(result.out_dir, kept["index"], params, {"text": text_field, "id": id_field},
                        [unit_record(u, kept["checkpoint"].sha256[u.unit]) for u in units])
@@ -363,15 +376,15 @@ def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | 
     return result
 
 
-def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results: Sequence[Any], n_posts: int,
-               confidence: float) -> None:
-    """Add each input file's totals (over its units), and its share estimates, to its
-    ``summary.json`` ``inputs`` entry."""
+def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results: Sequence[Any],
+               matches: pl.DataFrame, n_posts: int, confidence: float) -> None:
+    """Add each input file's totals (over its units; what matched from the judged ``matches``), and its
+    share estimates, to its ``summary.json`` ``inputs`` entry."""
     by_path: dict[str, Tally] = {}
     for unit, (tally, _, _) in zip(units, results):
         by_path.setdefault(str(unit.path), Tally()).add(tally)
     for entry in inputs:
-        t = by_path.get(entry["path"], Tally())
+        t = recount(by_path.get(entry["path"], Tally()), matches, entry["path"])
         entry.update({"docs_scanned": t.docs_scanned, "docs_matched": t.docs_matched, "corpus_chars": t.corpus_chars,
                       "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts),
                       "estimates": share_estimates(t, confidence), "skipped": dict(sorted(t.skipped.counts.items()))})

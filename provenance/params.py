@@ -104,6 +104,13 @@ class ScanParams(_Params):
         max_shared_posts: a match whose span is under 10 tokens and whose rarest shingle more than this
             many indexed posts hold is *generic* too: a phrase the posts share
             (:mod:`provenance.match.shared`); 0 turns it off.
+        max_evalue: a match counts only when chance alone would produce fewer than this many matches
+            at least as strong in a scan of this size (its E-value: posts searched x words scanned x
+            2^-evidence_bits; :mod:`provenance.results.significance`).
+        inline_bits: a match whose span starts in the middle of a sentence of the document (not at the
+            start of a line, sentence or quotation) needs this many more evidence bits to count.
+        max_span_docs: a post found in more than this many documents of the scan is common text of the
+            corpus, not counted (0 turns it off).
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
         sample: share of the documents scanned (a seeded hash of file and row picks them).
         sample_seed: the seed of that hash.
@@ -123,6 +130,9 @@ class ScanParams(_Params):
     min_jaccard: float = 0.5
     min_evidence_bits: float = 35.0
     max_shared_posts: int = 4
+    max_evalue: float = 0.01
+    inline_bits: float = 40.0
+    max_span_docs: int = 3
     batch_size: int = 1024
     sample: float = 1.0
     sample_seed: int = 0
@@ -139,6 +149,9 @@ class ScanParams(_Params):
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
         _check(0.0 <= self.min_evidence_bits <= 1000.0, f"min_evidence_bits (--min-evidence-bits) must be in [0, 1000], got {self.min_evidence_bits}")
         _check(self.max_shared_posts >= 0, f"max_shared_posts (--max-shared-posts) must be >= 0, got {self.max_shared_posts}")
+        _check(0.0 < self.max_evalue <= 1e6, f"max_evalue (--max-evalue) must be in (0, 1e6], got {self.max_evalue}")
+        _check(0.0 <= self.inline_bits <= 1000.0, f"inline_bits (--inline-bits) must be in [0, 1000], got {self.inline_bits}")
+        _check(self.max_span_docs >= 0, f"max_span_docs (--max-span-docs) must be >= 0, got {self.max_span_docs}")
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
         _check(0.0 < self.sample <= 1.0, f"sample (--sample) must be in (0, 1], got {self.sample}")
         _check(0 <= self.sample_seed < 2**63, f"sample_seed (--seed) must be 0..2^63-1, got {self.sample_seed}")

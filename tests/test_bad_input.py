@@ -443,7 +443,7 @@ def test_unreadable_file(index: Path, posts: pl.DataFrame, tmp_path: Path, capsy
         monkeypatch.chdir(tmp_path)
         code, err = run(["scan", index, "good.jsonl", "secret.jsonl", "-o", "out", "-q"], capsys, monkeypatch)
         assert code == 2 and one_error_line(err) == "secret.jsonl: permission denied"
-        code, err = run(["scan", index, "good.jsonl", "secret.jsonl", "-o", "out", "-q", "--on-error", "skip"],
+        code, err = run(["scan", index, "good.jsonl", "secret.jsonl", "-o", "out", "-q", "--on-error", "skip", "--force"],
                         capsys, monkeypatch)
         assert code == 0, err
         summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -495,7 +495,7 @@ def test_full_disk_while_writing_outputs(index: Path, posts: pl.DataFrame, tmp_p
     good = _subprocess(["scan", index, "c.jsonl", "-o", "out", "-q"], tmp_path)
     assert good.returncode == 0, good.stderr
     before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
-    proc = _subprocess(["scan", index, "c.jsonl", "-o", "out", "-q"], tmp_path, preexec_fn=_limit_file_size(8192))
+    proc = _subprocess(["scan", index, "c.jsonl", "-o", "out", "-q", "--force"], tmp_path, preexec_fn=_limit_file_size(8192))
     assert proc.returncode == 2, proc.stderr
     line = one_error_line(proc.stderr)
     assert line.startswith("out") and "File too large" in line

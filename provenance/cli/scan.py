@@ -39,6 +39,12 @@ def scan(
     max_shared_posts: int = typer.Option(DEFAULT.max_shared_posts,
                                          help="Matches under 10 tokens whose rarest part more than this many indexed "
                                               "posts hold are 'generic' too (a phrase the posts share; 0: off)."),
+    max_evalue: float = typer.Option(DEFAULT.max_evalue, help="A match counts only when chance alone would give fewer "
+                                                              "matches this strong in this scan (its E-value)."),
+    inline_bits: float = typer.Option(DEFAULT.inline_bits, help="Evidence bits more that a match needs when its span "
+                                                               "starts in the middle of a sentence."),
+    max_span_docs: int = typer.Option(DEFAULT.max_span_docs, help="A post found in more documents than this is common "
+                                                                 "text of the corpus, not counted (0: off)."),
     batch_size: int = typer.Option(DEFAULT.batch_size, help="Documents per batch."),
     sample: float = typer.Option(DEFAULT.sample, help="Scan this random share of the documents (every file at "
                                                       "that rate); summary.json 'estimates' give intervals."),
@@ -77,7 +83,8 @@ def scan(
 
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
-                        max_shared_posts=max_shared_posts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        max_shared_posts=max_shared_posts, max_evalue=max_evalue, inline_bits=inline_bits,
+                        max_span_docs=max_span_docs, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error)
     unit_bytes = size_option(unit_size, "--unit-size")
     key = load_key(key_file)

@@ -46,11 +46,12 @@ class Tally:
     chars_sq: int = 0  # sums over the scanned documents for the ratio estimator: x = characters,
     matched_sq: int = 0  # y = matched characters: sum x^2, sum y^2, sum x*y
     cross: int = 0
+    tokens_scanned: int = 0  # words of the scanned documents: the size of the search, for E-values
     posts_matched: set[int] = field(default_factory=set)
     skipped: Skipped = field(default_factory=Skipped)  # bad records and files left out (--on-error skip)
 
     COUNTS = ("docs_scanned", "corpus_chars", "docs_matched", "matched_chars", "candidates", "verified", "aligned",
-              "docs_total", "chars_total", "chars_sq", "matched_sq", "cross")
+              "docs_total", "chars_total", "chars_sq", "matched_sq", "cross", "tokens_scanned")
     """The integer totals (``posts_matched`` is the one set)."""
 
     def add(self, other: "Tally") -> None:

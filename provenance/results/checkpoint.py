@@ -4,7 +4,7 @@ scan resumes where it stopped and a re-scan re-reads only the files that changed
 Layout, inside the scan's output directory::
 
     units/scan.json            what the units belong to: index manifest sha256, scan parameters, fields
-    units/<key>.parquet        one file's match rows (MATCH_SCHEMA + the post's row number "_post")
+    units/<key>.parquet        one file's match rows (ROW_SCHEMA + the post's row number "_post")
     units/<key>.json           that file's path or URL, size, change marker, sha256, tally and stage timings
 
 A unit is a file, or a part of a large file (a byte range of a line file, a row range of a parquet
@@ -40,11 +40,11 @@ from ..durable import DamagedFile, atomic_write, remove_stale, sha256_of, unseal
 from ..errors import ProvenanceError, Skipped
 from ..io import URL, InputFile, file_sha256, take_sha256
 from ..match.tally import Tally
-from .outputs import MATCH_SCHEMA
+from .outputs import ROW_SCHEMA
 
 __all__ = ["MARKERS", "Checkpoint", "UnitResult"]
 
-FORMAT = "provenance-scan-units/1"
+FORMAT = "provenance-scan-units/2"  # 2: tallies count the tokens scanned
 UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
 
 MARKERS = ("ETag", "etag", "md5Hash", "crc32c", "generation", "LastModified", "Last-Modified", "last_modified",
@@ -165,7 +165,7 @@ class Checkpoint:
         except (OSError, ProvenanceError):  # gone or unreadable: a file the scan skipped (--on-error skip)
             state, sha256 = {"path": str(file.path), "bytes": None}, None
         self.sha256[file.unit] = sha256
-        frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
+        frame = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
         rows_path = self.dir / f"{key}.parquet"
         atomic_write(rows_path, frame.write_parquet)
         meta = {**state, "sha256": sha256, "seconds": seconds, "rows_sha256": sha256_of(rows_path),

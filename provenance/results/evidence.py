@@ -30,7 +30,7 @@ from ..keys import Key
 from ..params import ScanParams
 from ..io import URL, InputFile, Part, file_sha256, iter_batches
 from ..durable import sha256_of, unseal, write_sealed
-from .outputs import MATCH_SCHEMA
+from .outputs import ROW_SCHEMA
 
 __all__ = ["EVIDENCE", "Problem", "Verification", "check_results", "repin_results", "unit_record", "verify", "write_evidence"]
 
@@ -40,8 +40,8 @@ FORMAT_VERSION = 2
 RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
-            "jaccard", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars", "evidence_bits", "shared_posts",
-            "generic")
+            "jaccard", "placement", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars", "evidence_bits",
+            "shared_posts")  # (whether a match counts is judged over the whole scan: checked by re-judging the file)
 
 
 def unit_record(unit: InputFile, sha256: str | None) -> dict[str, Any]:
@@ -197,7 +197,30 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
     found = _rescan(index, ScanParams.from_dict(ev["params"]), ev["fields"], units, checked)
     report.documents = checked.select("source", "row").unique().height
     _compare(checked, found, report, listed)
+    _rejudge(out, matches, ScanParams.from_dict(ev["params"]), index.n_posts, report)
     return report
+
+
+def _rejudge(out: Path, matches: pl.DataFrame, params: ScanParams, posts: int, report: Verification) -> None:
+    """Whether each match counts follows from the whole file and the scan's size (summary.json): judge
+    the rows again and compare (a row whose verdict was edited, or added or removed rows that change
+    another post's document count, differ)."""
+    from .significance import JUDGED, judge
+
+    try:
+        words = int(json.loads((out / "summary.json").read_text(encoding="utf-8"))["words_scanned"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        report.problems.append(Problem("results", f"{out / 'summary.json'}: no words_scanned to judge the matches by ({e})"))
+        return
+    if not set(JUDGED) <= set(matches.columns):
+        report.problems.append(Problem("results", f"{out / 'matches.parquet'}: lacks the columns {', '.join(JUDGED)}"))
+        return
+    again = judge(matches.drop(JUDGED), params, posts, words)
+    differ = matches.select(JUDGED).with_row_index("_i").join(again.select(JUDGED).with_row_index("_i"), on=["_i", *JUDGED],
+                                                              how="anti", nulls_equal=True)
+    if differ.height:
+        report.problems.append(Problem("counting", f"{differ.height:,} match rows are not judged (counted or not, "
+                                                   "E-value, documents) as the scan's rules judge them"))
 
 
 def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: list[tuple[InputFile, dict[str, Any]]],
@@ -222,7 +245,7 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
             keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
             if keep:
                 rows.extend(scanner.scan_batch(batch.subset(keep)))
-    frame = pl.DataFrame(rows, schema={**MATCH_SCHEMA, "_post": pl.Int64})
+    frame = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
     frame = frame.with_columns(post_id=index.post_ids(frame["_post"].to_numpy())).drop("_post")
     moved = {now: then for now, then in renamed.items() if now != then}
     if moved:  # read from the resolved path: spell sources and FILE:ROW ids as the scan did

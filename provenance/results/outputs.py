@@ -11,13 +11,13 @@ import polars as pl
 from ..durable import atomic_write, remove_stale, write_json
 from ..errors import ParameterError, ProvenanceError
 
-__all__ = ["MATCH_SCHEMA", "MATCH_COLUMNS_DOC", "RESULT_NAMES", "refuse_earlier_results", "write_outputs", "split_generic"]
+__all__ = ["MATCH_SCHEMA", "ROW_SCHEMA", "MATCH_COLUMNS_DOC", "RESULT_NAMES", "refuse_earlier_results", "write_outputs", "split_generic"]
 
 RESULT_NAMES = ("matches.parquet", "summary.json", "evidence.json", "run.json", "units")
 """What a scan writes into its output directory; any of them there means results a new scan would replace."""
 
 
-MATCH_SCHEMA: dict[str, pl.DataType] = {
+ROW_SCHEMA: dict[str, pl.DataType] = {
     "doc_id": pl.String,
     "post_id": pl.String,
     "source": pl.String,
@@ -30,6 +30,7 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     "doc_text": pl.String,
     "doc_chars": pl.Int64,
     "method": pl.String,
+    "placement": pl.String,
     "span_tokens": pl.Int64,
     "matched_shingles": pl.Int64,
     "post_shingles": pl.Int64,
@@ -37,6 +38,16 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     "shared_posts": pl.Int64,
     "generic": pl.Boolean,
 }
+"""The columns of a match row as the scan of one batch makes it (what checkpoints keep)."""
+
+MATCH_SCHEMA: dict[str, pl.DataType] = {
+    **ROW_SCHEMA,
+    "evalue": pl.Float64,
+    "span_docs": pl.Int64,
+    "why_not": pl.String,
+}
+"""The columns of ``matches.parquet``: a row as scanned, then judged over the whole scan
+(:mod:`provenance.results.significance`)."""
 
 
 MATCH_COLUMNS_DOC = {
@@ -55,6 +66,8 @@ MATCH_COLUMNS_DOC = {
     "doc_chars": "characters of the whole document",
     "method": "containment | containment_prefix (copy cut off with …) | aligned (an edited copy: tokens in order, "
               "few words changed) | partial (a verbatim run of at least half the post) | exact_short | jaccard",
+    "placement": "unit: the span starts the document, a line, a sentence or a quotation (as a copied post stands); "
+                 "inline: it starts in the middle of a sentence",
     "span_tokens": "tokens covered by the matched span",
     "matched_shingles": "distinct post shingles found in the span",
     "post_shingles": "distinct shingles of the post (of its matched prefix for containment_prefix)",
@@ -63,8 +76,13 @@ MATCH_COLUMNS_DOC = {
     "shared_posts": "indexed posts that hold the rarest of the post's shingles found in the span (exact_short: "
                     "of the span's shingles, or posts with the same normalized text if more); a shingle of more than max_key_posts posts counts as "
                     "max_key_posts + 1; empty for spans of 10 tokens or more (never generic for being shared)",
-    "generic": "evidence_bits below --min-evidence-bits, or a span under 10 tokens that more than --max-shared-posts "
-               "posts share: as likely a stock phrase as a copy; listed, but not counted in the shares",
+    "generic": "true when the match does not count (why_not says why): listed, but left out of every count and share",
+    "evalue": "expected number of matches at least this strong that chance alone would give in this scan: posts "
+              "searched x words scanned x 2^-evidence_bits; a match counts only at or under --max-evalue",
+    "span_docs": "documents of this scan in which the post was found; more than --max-span-docs: common text",
+    "why_not": "empty when the match counts; else weak (under --min-evidence-bits), shared (a short span more than "
+               "--max-shared-posts posts hold), chance (E-value over --max-evalue) or common (more than "
+               "--max-span-docs documents)",
 }
 
 

@@ -22,7 +22,7 @@ from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
 from ..params import ScanParams
 from ..io import Batch
 from ..text.shingles import ShingleBatch, batch_shingles
-from ..text.offsets import token_spans_many
+from ..text.offsets import starts_unit, token_spans_many
 from ..match.verify import TRUNCATION_AFTER, Found
 
 __all__ = ["MAX_DOC_TEXT", "LocalShards", "Scanner", "Shards", "scan_counted", "stage_timings"]
@@ -89,6 +89,7 @@ class Scanner:
         sb = batch_shingles(batch.texts, self.index.params.ngram, self.hasher, lines=self.params.mode == "containment",
                             vectorized=self.prefilter)
         t1 = time.perf_counter()
+        self.tally.tokens_scanned += len(sb.token_hashes)
         found = self.shards.find(sb, self.params, self.tally)
         found = _explained_runs_dropped(_shared_texts_summed(found))
         t2 = time.perf_counter()
@@ -135,6 +136,7 @@ class Scanner:
                     "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],
                     "doc_chars": len(text),
                     "method": f.method,
+                    "placement": "unit" if starts_unit(text, start) else "inline",
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
                     "evidence_bits": 0.0, "shared_posts": f.shared, "generic": False,
                     "_post": f.post, "_doc": d, "_first": f.first,

@@ -34,6 +34,7 @@ the count its shingles were made from.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -45,7 +46,7 @@ from .normalize import ENTITY_PATTERN, FOLD_TABLE, decode_entities_mapped, fold_
 from .vectorized import (TextBuffer, fold, folded_chars, needs_reference, replace_spans, texts_with, to_buffer, tokenize,
                          with_control_bytes)
 
-__all__ = ["Tokens", "normalize_with_offsets", "tokenize_with_offsets", "token_spans", "token_spans_many"]
+__all__ = ["Tokens", "normalize_with_offsets", "tokenize_with_offsets", "token_spans", "token_spans_many", "starts_unit"]
 
 Spans = tuple[NDArray[np.int64], NDArray[np.int64]]
 
@@ -205,3 +206,15 @@ def _spans(folded: TextBuffer, texts: NDArray[np.int64]) -> Spans:
     text = np.searchsorted(sub_offsets, opens, side="right") - 1
     starts = folded.offsets[texts[text]] + (opens - sub_offsets[text])
     return starts, starts + (closes - opens)
+
+
+_UNIT_START = re.compile(r"(?:\A|[\n.!?…:;|])[\s\"'“‘«(\[{*\-–—>#•]*(?:(?:RT\s+)?@\w+:?\s*)*\Z")
+_LOOK_BACK = 200
+
+
+def starts_unit(text: str, start: int) -> bool:
+    """Whether a span starting at character ``start`` of ``text`` starts a unit of the text: the text,
+    a line, a sentence (after ``.``, ``!``, ``?``, ``…``), or what follows a colon, a quotation mark, a
+    bracket, a bullet, ``@handles`` or ``RT @handle:`` at such a place. A copied post stands so; a span
+    that starts in the middle of a sentence is more often the document's own words."""
+    return bool(_UNIT_START.search(text, max(0, start - _LOOK_BACK), start))

@@ -1,0 +1,281 @@
+"""Archive scale at real prevalence: are the counted matches copies when millions of posts are indexed and
+under 1 % of the documents hold one?
+
+The small planted benchmark (:mod:`benchmarks.accuracy`) indexes 170 k posts and plants copies into most of
+its documents; its precision says little about the job the tool exists for. Here:
+
+* **posts**: every real post of the shared data — 2.26 M Reddit titles (``reddit_titles``), TweetEval and the
+  airline tweets (about 2.43 M), each with its id and, where known, its date;
+* **documents**: every page of ``wikinews_en`` and ``wikipedia_en_sample`` and every Reddit self-post body of
+  ``reddit_selftext`` (a forum corpus whose bodies sometimes repeat their own title: a natural copy, labelled
+  by id);
+* **planted**: ``per_edit`` posts for each edit kind of :mod:`benchmarks.plant` (light and heavy edits,
+  timelines), into a random ``doc_share`` (under 1 %) of the documents.
+
+The index is built and the corpora scanned by the ``provenance`` command, as a user would (whole processes).
+Scoring: a counted (not generic) pair ``(post, document)`` is correct when it was planted, when it is a Reddit
+body holding its own title (same id), or when the judged file (``benchmarks/archive_judged.csv``: pairs read
+by eye, with the verdict and the reason) says it is a real copy or quotation of the post; every other counted
+pair is a false pair and is listed. Recall is over the planted pairs, by post length.
+
+Run: ``python -m benchmarks.archive [--data DIR] [--work DIR]`` (about 10 minutes and 6 GiB on 2 cores), or
+as the ``archive`` section of ``python -m benchmarks.run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import polars as pl
+
+from . import data as shared
+from . import plant
+from .common import Context, Section, run_measured, table
+
+TITLES = "reddit_titles"
+SELFTEXT = "reddit_selftext"
+JUDGED = Path(__file__).with_name("archive_judged.csv")
+LENGTHS = (("3-5", 3, 5), ("6-9", 6, 9), ("10-19", 10, 19), ("20+", 20, 10**9))
+CORPORA = ("wikinews", "wikipedia", "selftext")
+
+
+def read_posts(data: Path) -> pl.DataFrame:
+    """Every post: id, text, created (ISO date or empty), source; ids distinct (the first of a repeated id kept)."""
+    titles = pl.read_csv(data / TITLES / "titles.tsv.gz", separator="\t", quote_char=None,
+                         schema_overrides={"id": pl.String, "subreddit": pl.String, "created_utc": pl.Float64,
+                                           "title": pl.String})
+    reddit = titles.select(pl.col("id"), pl.col("title").alias("text"),
+                           pl.from_epoch(pl.col("created_utc").cast(pl.Int64), time_unit="s").dt.strftime("%Y-%m-%d")
+                           .alias("created"), pl.lit("reddit").alias("source"))
+    te = pl.DataFrame(shared.read_tweeteval(data), schema=["id", "text"], orient="row").with_columns(
+        pl.lit("").alias("created"), pl.lit("tweeteval").alias("source"))
+    air = pl.DataFrame([{"id": r["tweet_id"], "text": r["text"], "created": r["tweet_created"][:10],
+                         "source": "airline"} for r in shared.read_airline(data)])
+    return pl.concat([reddit, te, air]).unique("id", keep="first", maintain_order=True)
+
+
+def read_docs(data: Path) -> dict[str, list[plant.Doc]]:
+    """The three corpora as documents (ids ``wn-``, ``wp-``, ``rs-`` + the source's id)."""
+    selftext = []
+    with gzip.open(data / SELFTEXT / "selftext.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            selftext.append(plant.Doc("rs-" + r["id"], "selftext", r["subreddit"], r["text"]))
+    return {"wikinews": plant.read_wikinews(data), "wikipedia": plant.read_wikipedia(data), "selftext": selftext}
+
+
+def plant_copies(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]], per_edit: int, doc_share: float,
+                 seed: int) -> tuple[dict[str, list[plant.Doc]], pl.DataFrame]:
+    """Plant ``per_edit`` posts per edit kind into ``doc_share`` of all documents; returns the new corpora and the
+    truth (post_id, doc_id, edit, start, end, tokens)."""
+    rng = random.Random(seed)
+    norm = pl.col("text").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+    unique = posts.with_columns(norm.alias("_n")).filter(pl.len().over("_n") == 1)
+    pool = unique.sample(n=min(unique.height, per_edit * len(plant.EDITS) * 6), seed=seed, shuffle=True)
+    chosen: dict[str, list[tuple[dict[str, Any], str]]] = {e: [] for e in plant.EDITS}
+    used: set[str] = set()
+    for edit in plant._PICK_ORDER:
+        for r in pool.iter_rows(named=True):
+            if len(chosen[edit]) >= per_edit:
+                break
+            n = len(plant.tokens(r["text"]))
+            if r["id"] in used or n < plant.MIN_PLANT_TOKENS or not plant.eligible(edit, r["text"]):
+                continue
+            post = plant.Post(r["id"], r["text"], r["source"], "", r["created"])
+            planted = r["text"] if edit == "timeline" else plant.apply_edit(edit, post, rng)
+            if edit not in ("verbatim", "timeline") and planted == r["text"]:
+                continue
+            used.add(r["id"])
+            chosen[edit].append((r, planted))
+    blocks: list[tuple[plant.Insert, bool]] = []
+    for edit in plant.EDITS:
+        if edit == "timeline":
+            continue
+        for r, planted in chosen[edit]:
+            payload = {"post_id": r["id"], "edit": edit, "tokens": len(plant.tokens(r["text"]))}
+            blocks.append((plant.Insert(-1, "", planted, [(0, len(planted), payload)]), edit in plant._PARA_ONLY))
+    members = chosen["timeline"]
+    while members:
+        size = rng.randint(5, 10)
+        group, members = members[:size], members[size:]
+        body, spans = plant.timeline_block([r["text"] for r, _ in group], rng)
+        payloads = [(s, e, {"post_id": r["id"], "edit": "timeline", "tokens": len(plant.tokens(r["text"]))})
+                    for (r, _), (s, e) in zip(group, spans)]
+        blocks.append((plant.Insert(-1, "", body, payloads), True))
+    rng.shuffle(blocks)
+    everything = [(name, i) for name in CORPORA for i in range(len(docs[name]))]
+    n_target = max(1, round(doc_share * len(everything)))
+    targets = rng.sample(everything, n_target)
+    per_doc: dict[tuple[str, int], list[plant.Insert]] = {}
+    k = 0
+    for ins, para_only in blocks:
+        while True:
+            where = targets[k % len(targets)]
+            k += 1
+            text = docs[where[0]][where[1]].text
+            try:
+                ins.pos, ins.kind = plant._choose_boundary(text, [x.pos for x in per_doc.get(where, [])], para_only, rng)
+            except ValueError:
+                continue
+            per_doc.setdefault(where, []).append(ins)
+            break
+    out = {name: list(ds) for name, ds in docs.items()}
+    rows = []
+    for (name, i), inserts in sorted(per_doc.items()):
+        d = docs[name][i]
+        text, spans, _ = plant.insert_all(d.text, inserts)
+        out[name][i] = plant.Doc(d.id, d.source, d.title, text)
+        rows += [{"post_id": s["post_id"], "doc_id": d.id, "edit": s["edit"], "start": s["start"], "end": s["end"],
+                  "tokens": s["tokens"]} for s in spans]
+    return out, pl.DataFrame(rows).sort("doc_id", "start")
+
+
+def write_inputs(posts: pl.DataFrame, corpora: dict[str, list[plant.Doc]], work: Path) -> dict[str, Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    paths = {"posts": work / "posts.jsonl"}
+    posts.select("id", "text", "created").write_ndjson(paths["posts"])
+    for name, ds in corpora.items():
+        paths[name] = work / f"{name}.jsonl"
+        pl.DataFrame({"id": [d.id for d in ds], "title": [d.title for d in ds], "text": [d.text for d in ds]},
+                     schema={"id": pl.String, "title": pl.String, "text": pl.String}).write_ndjson(paths[name])
+    return paths
+
+
+def read_judged(path: Path = JUDGED) -> dict[tuple[str, str], tuple[bool, str]]:
+    """Pairs read by eye: (post_id, doc_id) -> (a real copy or quotation of the post?, the reason)."""
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8", newline="") as f:
+        return {(r["post_id"], r["doc_id"]): (r["verdict"] == "copy", r["reason"]) for r in csv.DictReader(f)}
+
+
+def length_bucket(n: int) -> str:
+    return next(name for name, lo, hi in LENGTHS if lo <= n <= hi)
+
+
+def score(matches: pl.DataFrame, truth: pl.DataFrame, posts: pl.DataFrame,
+          judged: dict[tuple[str, str], tuple[bool, str]]) -> dict[str, Any]:
+    """Counted precision (planted, self-title and judged-real pairs are correct) and recall by post length."""
+    counted = matches.filter(~pl.col("generic")) if "generic" in matches.columns else matches
+    pairs = counted.group_by("post_id", "doc_id").agg(pl.all().sort_by("evidence_bits", descending=True).first())
+    planted = truth.select("post_id", "doc_id").unique().with_columns(pl.lit(True).alias("planted"))
+    pairs = pairs.join(planted, on=["post_id", "doc_id"], how="left").with_columns(pl.col("planted").fill_null(False))
+    self_title = pl.col("doc_id") == ("rs-" + pl.col("post_id"))
+    pairs = pairs.with_columns(self_title.alias("self_title"))
+    verdicts = [judged.get((p, d)) for p, d in zip(pairs["post_id"], pairs["doc_id"])]
+    pairs = pairs.with_columns(pl.Series("judged_copy", [v[0] if v else None for v in verdicts], dtype=pl.Boolean),
+                               pl.Series("reason", [v[1] if v else None for v in verdicts], dtype=pl.String))
+    correct = pl.col("planted") | pl.col("self_title") | pl.col("judged_copy").fill_null(False)
+    pairs = pairs.with_columns(correct.alias("correct"))
+    found = truth.join(pairs.select("post_id", "doc_id").with_columns(pl.lit(True).alias("found")),
+                       on=["post_id", "doc_id"], how="left").with_columns(pl.col("found").fill_null(False))
+    found = found.with_columns(pl.col("tokens").map_elements(length_bucket, return_dtype=pl.String).alias("length"))
+    by_length = {name: found.filter(pl.col("length") == name) for name, _, _ in LENGTHS}
+    texts = dict(zip(posts["id"], posts["text"]))
+    false = pairs.filter(~pl.col("correct")).sort("evidence_bits", descending=True)
+    return {
+        "counted_pairs": pairs.height, "correct": int(pairs["correct"].sum()), "planted_found": int(pairs["planted"].sum()),
+        "self_title": int(pairs["self_title"].sum()),
+        "judged_real": int(pairs.filter(~pl.col("planted") & ~pl.col("self_title"))["judged_copy"].fill_null(False).sum()),
+        "precision": float(pairs["correct"].mean()) if pairs.height else 1.0,
+        "recall_all": float(found["found"].mean()), "recall_10plus": float(found.filter(pl.col("tokens") >= 10)["found"].mean()),
+        "planted": truth.height, "generic_rows": matches.height - counted.height,
+        "by_length": {k: {"planted": v.height, "found": int(v["found"].sum())} for k, v in by_length.items()},
+        "by_edit": {e: {"planted": int(g.height), "found": int(g["found"].sum())}
+                    for (e,), g in found.group_by("edit", maintain_order=True)},
+        "false_pairs": [{"post_id": r["post_id"], "doc_id": r["doc_id"], "post": texts.get(r["post_id"], ""),
+                         "span": (r["doc_text"] or "")[:160], "bits": r["evidence_bits"], "method": r["method"],
+                         "judged": r["reason"]} for r in false.iter_rows(named=True)],
+    }
+
+
+def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    posts = read_posts(ctx.data)
+    docs = read_docs(ctx.data)
+    corpora, truth = plant_copies(posts, docs, per_edit, doc_share, ctx.seed)
+    paths = write_inputs(posts, corpora, ctx.work)
+    truth.write_csv(ctx.work / "truth.csv")
+    n_docs = sum(len(v) for v in corpora.values())
+    ctx.log(f"archive: {posts.height:,} posts, {n_docs:,} documents, {truth.height} planted copies in "
+            f"{truth['doc_id'].n_unique()} documents ({truth['doc_id'].n_unique() / n_docs:.2%}); "
+            f"inputs in {time.perf_counter() - t0:.0f} s")
+    exe = ["-m", "provenance.cli"]
+    idx = ctx.work / "idx"
+    build = run_measured([*exe, "index", "build", str(paths["posts"]), "--format", "jsonl", "--id-field", "id",
+                          "--meta-field", "created", "-o", str(idx), "--force", "-q"])
+    scans, frames = {}, []
+    for name in CORPORA:
+        out = ctx.work / f"scan-{name}"
+        m = run_measured([*exe, "scan", str(idx), str(paths[name]), "--format", "jsonl", "--id-field", "id",
+                          "-o", str(out), "--force", "-q"])
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        scans[name] = {"seconds": m.seconds, "peak_rss_mib": m.peak_rss / 2**20, "docs": summary["docs_scanned"],
+                       "posts_matched": summary["posts_matched"]}
+        frames.append(pl.read_parquet(out / "matches.parquet"))
+    matches = pl.concat(frames, how="diagonal_relaxed")
+    result = score(matches, truth, posts, read_judged())
+    result.update({"posts": posts.height, "docs": n_docs, "docs_planted": truth["doc_id"].n_unique(),
+                   "build_seconds": build.seconds, "scans": scans})
+    return result
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['posts']:,} real posts indexed; {r['docs']:,} real documents scanned (all of wikinews_en, "
+        f"wikipedia_en_sample, reddit_selftext); {r['planted']} planted copies in {r['docs_planted']} documents "
+        f"({r['docs_planted'] / r['docs']:.2%} of them).", "",
+        table(["", "value"], [
+            ["counted pairs (post, document)", f"{r['counted_pairs']:,}"],
+            ["… planted copies found", r["planted_found"]], ["… Reddit bodies holding their own title", r["self_title"]],
+            ["… other pairs judged real by reading", r["judged_real"]],
+            ["**counted precision**", f"**{r['precision']:.3f}**"],
+            ["**recall, planted posts of 10+ tokens**", f"**{r['recall_10plus']:.3f}**"],
+            ["**recall, all planted posts**", f"**{r['recall_all']:.3f}**"],
+            ["generic rows (listed, not counted)", f"{r['generic_rows']:,}"],
+        ]), "",
+        table(["post length (tokens)", "planted", "found", "recall"],
+              [[k, v["planted"], v["found"], f"{v['found'] / v['planted']:.3f}" if v["planted"] else "–"]
+               for k, v in r["by_length"].items()]), "",
+        table(["edit", "planted", "found"], [[k, v["planted"], v["found"]] for k, v in r["by_edit"].items()]), "",
+        table(["corpus", "documents", "scan s", "peak RSS MiB", "posts matched"],
+              [[k, f"{v['docs']:,}", f"{v['seconds']:.1f}", f"{v['peak_rss_mib']:.0f}", v["posts_matched"]]
+               for k, v in r["scans"].items()]), "",
+        f"Index build: {r['build_seconds']:.0f} s. Every counted pair outside the truth ({len(r['false_pairs'])}):", "",
+    ]
+    rows = [[f["post_id"], f["doc_id"], f"{f['bits']:.0f}", f["method"], f["post"][:80].replace("|", "\\|"),
+             f["span"][:80].replace("|", "\\|").replace("\n", " ")] for f in r["false_pairs"]]
+    lines.append(table(["post", "document", "bits", "method", "post text", "matched span"], rows) if rows else "(none)")
+    return "\n".join(lines)
+
+
+def run(ctx: Context) -> Section:
+    if not ctx.has_data or not (ctx.data / TITLES).is_dir():
+        return Section("Archive scale, real prevalence", "skipped: ../shared/data/reddit_titles not found")
+    r = run_archive(ctx)
+    return Section("Archive scale, real prevalence", render(r), r)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=shared.DEFAULT_DATA)
+    ap.add_argument("--work", type=Path, default=Path("bench-work/archive"))
+    ap.add_argument("--per-edit", type=int, default=25)
+    ap.add_argument("--doc-share", type=float, default=0.004)
+    args = ap.parse_args(argv)
+    ctx = Context(data=args.data, work=args.work)
+    r = run_archive(ctx, args.per_edit, args.doc_share)
+    (args.work / "result.json").write_text(json.dumps(r, indent=1), encoding="utf-8")
+    print(render(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Which verified matches count: significance against the size of the search, and commonness.
+
+A verified match is a true statement about text ("the document holds these words of the post"), but
+not yet evidence that the document copied the post. With millions of posts indexed and millions of
+words scanned, some post's words turn up somewhere by chance, and some posts are themselves common
+text (titles, stock phrases, famous quotations). The scan decides, once every document is scanned
+(the figures below need the whole scan), which matches count; the others stay in ``matches.parquet``
+with the reason in ``why_not`` and are left out of every count and share.
+
+**E-value** (BLAST's measure of a hit against a large database). A span of ``b`` evidence bits
+(:mod:`provenance.text.background`) is written by chance at a given place of ordinary text with
+probability about ``2^-b``. A scan tries every indexed post at every word of the corpus, so the
+expected number of chance matches at least that strong is at most::
+
+    E = posts_searched x words_scanned x 2^-b
+
+A match counts only when ``E <= max_evalue`` (default 0.01: one chance match in a hundred such
+scans). The bar rises by itself with the archive and the corpus: 2.4 M posts against 6 M words of
+news need about 51 bits; 26 B posts against 10 T words need about 84.
+
+**Placement** (``placement``). A copied post stands in a document as a unit: it starts the text, a
+line, a sentence or a quotation (:func:`provenance.text.offsets.starts_unit`). A span that starts in the
+middle of a sentence is far more often the document's own words (a title, a name, an idiom a post
+happens to consist of): such a match needs ``inline_bits`` more bits (``E <= max_evalue x 2^-inline_bits``).
+
+**Commonness in the corpus** (``span_docs``): the documents of this scan in which the post was found.
+A post found in more than ``max_span_docs`` documents is common text of the corpus (a title, a slogan,
+a quotation many pages repeat), not one post's content.
+
+Reasons, in the order they are given (``why_not``; empty when the match counts): ``weak`` (under
+``min_evidence_bits``), ``shared`` (a short span that more than ``max_shared_posts`` indexed posts hold),
+``chance`` (``E > max_evalue``), ``inline`` (a span that starts in the middle of a sentence needs
+``inline_bits`` more bits), ``common`` (more than ``max_span_docs`` documents).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ..match.shared import is_shared_phrase
+from ..match.tally import Tally
+from ..params import ScanParams
+
+__all__ = ["JUDGED", "REASONS", "evalue_bar_bits", "judge", "recount", "why_not_counts"]
+
+JUDGED = ("evalue", "span_docs", "why_not", "generic")
+"""The columns :func:`judge` sets."""
+
+REASONS = {
+    "weak": "ordinary text would write the span by chance too often (under the evidence bits asked for)",
+    "shared": "a short span that several indexed posts hold: a phrase the posts share",
+    "chance": "not significant for the size of this search (E-value above the bar)",
+    "inline": "the span starts in the middle of a sentence, and is not strong enough for that (--inline-bits more)",
+    "common": "the post was found in too many documents of the corpus: common text, not one post's copy",
+}
+"""Why a verified match does not count (``why_not``), in plain words."""
+
+
+def evalue_bar_bits(posts_searched: int, words_scanned: int, max_evalue: float) -> float:
+    """The evidence bits a match needs to reach ``E <= max_evalue`` in a search of this size."""
+    return math.log2(max(posts_searched, 1)) + math.log2(max(words_scanned, 1)) - math.log2(max_evalue)
+
+
+def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_scanned: int) -> pl.DataFrame:
+    """``matches`` with ``evalue``, ``span_docs`` and ``why_not`` filled and ``generic`` set to "does not
+    count" (see the module docstring). ``matches`` holds every verified match of the scan."""
+    if not matches.height:
+        return matches.with_columns(pl.lit(None, pl.Float64).alias("evalue"), pl.lit(None, pl.Int64).alias("span_docs"),
+                                    pl.lit(None, pl.String).alias("why_not"))
+    log_space = math.log2(max(posts_searched, 1)) + math.log2(max(words_scanned, 1))
+    bits = matches["evidence_bits"].to_numpy()
+    evalue = np.exp2(np.minimum(log_space - bits, 1000.0))
+    post = "_post" if "_post" in matches.columns else "post_id"  # (post numbers while the scan runs)
+    docs = matches.select(pl.struct("source", "row").n_unique().over(post)).to_series().to_numpy()
+    shared = is_shared_phrase(matches["shared_posts"].fill_null(0).to_numpy(), matches["span_tokens"].to_numpy(),
+                              params.max_shared_posts)
+    why = np.full(matches.height, "", dtype=object)
+    inline = (matches["placement"] == "inline").fill_null(False).to_numpy()
+    checks = [
+        ("common", (params.max_span_docs > 0) & (docs > params.max_span_docs)),
+        ("inline", inline & (evalue * 2.0 ** params.inline_bits > params.max_evalue)),
+        ("chance", evalue > params.max_evalue),
+        ("shared", shared),
+        ("weak", bits < params.min_evidence_bits),
+    ]
+    for reason, hit in checks:  # the last one set is the first reason of the list
+        why[hit] = reason
+    return matches.with_columns(
+        pl.Series("evalue", evalue, dtype=pl.Float64),
+        pl.Series("span_docs", docs, dtype=pl.Int64),
+        pl.Series("why_not", why.tolist(), dtype=pl.String).replace("", None),
+        pl.Series("generic", why != "", dtype=pl.Boolean),
+    )
+
+
+def _covered(counted: pl.DataFrame) -> pl.DataFrame:
+    """Per matched document (source, row): characters its counted spans cover (overlaps once) and its length."""
+    runs = (counted.select("source", "row", "doc_start", "doc_end", "doc_chars")
+            .sort("source", "row", "doc_start")
+            .with_columns(reach=pl.col("doc_end").cum_max().shift(1).over("source", "row"))
+            .with_columns(new=pl.col("reach").is_null() | (pl.col("doc_start") >= pl.col("reach")))
+            .with_columns(run=pl.col("new").cum_sum()))
+    per_run = runs.group_by("source", "row", "run").agg(pl.col("doc_start").min(), pl.col("doc_end").max(),
+                                                         pl.col("doc_chars").first())
+    return per_run.group_by("source", "row").agg(covered=(pl.col("doc_end") - pl.col("doc_start")).sum(),
+                                                 chars=pl.col("doc_chars").first())
+
+
+def recount(tally: Tally, matches: pl.DataFrame, source: str | None = None) -> Tally:
+    """``tally`` with what matched (documents, characters, their sums for the estimates, posts) counted
+    again from the counted rows of ``matches`` (those of input ``source`` when given)."""
+    counted = matches.filter(~pl.col("generic")) if matches.height else matches
+    if source is not None and counted.height:
+        counted = counted.filter(pl.col("source") == source)
+    out = Tally(**{k: getattr(tally, k) for k in Tally.COUNTS}, skipped=tally.skipped)
+    if not counted.height:
+        out.docs_matched = out.matched_chars = out.matched_sq = out.cross = 0
+        out.posts_matched = set()
+        return out
+    per_doc = _covered(counted)
+    covered = per_doc["covered"].to_numpy().astype(object)  # Python ints: the sums of squares may pass 2^63
+    chars = per_doc["chars"].to_numpy().astype(object)
+    out.docs_matched = per_doc.height
+    out.matched_chars = int(sum(covered))
+    out.matched_sq = int(sum(c * c for c in covered))
+    out.cross = int(sum(c * n for c, n in zip(covered, chars)))
+    out.posts_matched = set(counted["_post"].to_list()) if "_post" in counted.columns else set()
+    return out
+
+
+def why_not_counts(matches: pl.DataFrame) -> dict[str, Any]:
+    """How many verified matches each reason left out (``summary.json`` ``not_counted``)."""
+    if not matches.height or "why_not" not in matches.columns:
+        return {}
+    rows = matches.filter(pl.col("why_not").is_not_null()).group_by("why_not").len().sort("why_not")
+    return dict(rows.iter_rows())
