@@ -16,6 +16,7 @@ from provenance.errors import ProvenanceError
 from provenance.results.report_markdown import markdown_report
 from provenance.results.tables import exposure, licensed_documents, month_of
 
+from provenance.results.headline import share_text
 from conftest import PLANTED, run_cli
 
 NO_INPUTS = lambda s: {k: v for k, v in s.items() if k != "inputs"}  # noqa: E731
@@ -52,7 +53,7 @@ def test_report_numbers_are_the_scan_numbers(two_files) -> None:
     index_dir, out, both, _ = two_files
     s, m = both.summary, both.matches
     text = markdown_report(out)
-    assert f"| posts found in the corpus | {s['posts_matched']:,} of {s['posts_indexed']:,} | {s['share_posts_matched']:.2%} |" in text
+    assert f"| posts found in the corpus | {s['posts_matched']:,} of {s['posts_indexed']:,} | {share_text(s['share_posts_matched'])} |" in text
     assert f"| characters that are posts | {s['matched_chars']:,} of {s['corpus_chars']:,} |" in text
     # by author: found posts add up to the posts found; indexed ones to the index
     section = text[text.index("**By author**"):text.index("**By month")]
@@ -183,3 +184,28 @@ def test_report_of_a_sharded_index_is_the_unsharded_report(tmp_path: Path) -> No
     shard.write_bytes(bytes(data))
     with pytest.raises(ProvenanceError, match="shard-0001/posts.parquet: checksum differs"):
         markdown_report(tmp_path / "out3")
+
+
+def test_shares_are_never_rounded_to_nothing() -> None:
+    assert share_text(0.000032) == "0.0032 %"
+    assert share_text(0.0047) == "0.47 %"
+    assert share_text(0.032) == "3.2 %"
+    assert share_text(0.0) == "0 %"
+    assert share_text(1.0) == "100.0 %"
+
+
+def test_top_matches_rank_by_evidence_and_collapse_identical_spans() -> None:
+    from provenance.results.report_data import top_matches
+
+    rows = [  # a stock phrase in three documents (containment 1), and a long real copy (containment 0.9)
+        *({"doc_id": f"d{i}", "post_id": "p1", "source": "f", "row": i, "containment": 1.0, "span_tokens": 6,
+           "evidence_bits": 60.0, "doc_text": "Thank you for  your time" if i else "thank you for your time", "generic": False}
+          for i in range(3)),
+        {"doc_id": "d9", "post_id": "p2", "source": "f", "row": 9, "containment": 0.9, "span_tokens": 20,
+         "evidence_bits": 200.0, "doc_text": "a long and specific copied post", "generic": False},
+        {"doc_id": "d8", "post_id": "p3", "source": "f", "row": 8, "containment": 1.0, "span_tokens": 20,
+         "evidence_bits": 300.0, "doc_text": "not counted", "generic": True},
+    ]
+    tm = top_matches({"matches": pl.DataFrame(rows), "top": 10})
+    assert tm["post_id"].to_list() == ["p2", "p1"]
+    assert tm["same_span"].to_list() == [1, 3]

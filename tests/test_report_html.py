@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from provenance.results.headline import share_text
 from conftest import PLANTED, POSTS_CSV, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -53,7 +54,7 @@ def test_the_page_shows_the_summary_numbers(report) -> None:
     page, s = report
     html = page.read_text(encoding="utf-8")
     for number in (f"{s['posts_matched']:,} of {s['posts_indexed']:,}", f"{s['docs_matched']:,} of {s['docs_scanned']:,}",
-                   f"{s['share_chars_matched']:.2%}"):
+                   share_text(s['share_chars_matched'])):
         assert number in html, number
     est = s["estimates"]["share_chars_matched"]
     assert est["ci_low"] < est["ci_high"]  # a sampled scan: the whole-corpus bar carries its interval
@@ -67,10 +68,10 @@ def test_the_page_opens_with_the_answer_and_its_chart(report) -> None:
     first = re.search(r'<p class="answer">([^<]*)</p>', html)
     assert first and first.start() < html.index("<table") and first.start() < html.index("<svg")
     est, conf = s["estimates"]["share_chars_matched"], s["estimates"]["confidence"]
-    pct = lambda x: f"{100 * x:.1f}" if x >= 0.01 else f"{100 * x:.2f}"  # noqa: E731
+    pct = lambda x: share_text(x)[:-2]  # noqa: E731
     sentence = first.group(1)
     assert sentence.startswith(f"{pct(est['value'])} % of this corpus&#x27;s characters ({100 * conf:g} % interval "
-                               f"{pct(est['ci_low'])}–{pct(est['ci_high'])} %) are licensed posts"), sentence
+                               f"{pct(est['ci_low'])}–{pct(est['ci_high'])} %) are copies of indexed posts"), sentence
     assert f"{s['posts_matched']:,} posts found in {s['docs_matched']:,} of the {s['docs_scanned']:,} documents" in sentence
     # the chart right after it: the bar is the share, the whisker the interval, on one axis
     chart = html[first.end():html.index("</figure>", first.end())]
@@ -92,10 +93,10 @@ def test_the_answer_of_a_full_scan_has_no_interval(cli_index, tmp_path: Path) ->
     s = json.loads((out / "summary.json").read_text())
     text = answer(s)
     assert "interval" not in text and "sampled" not in text
-    assert text == (f"{100 * s['share_chars_matched']:.1f} % of this corpus's characters are licensed posts: "
+    assert text == (f"{share_text(s['share_chars_matched'])} of this corpus's characters are copies of indexed posts: "
                     f"{s['posts_matched']:,} posts found in {s['docs_matched']:,} of {s['docs_scanned']:,} documents.")
     none = {**s, "posts_matched": 0, "docs_matched": 0, "matched_chars": 0, "share_chars_matched": 0.0, "estimates": {}}
-    assert answer(none).startswith("No licensed post was found in this corpus")
+    assert answer(none).startswith("No copy of an indexed post was found in this corpus")
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess[str]:
@@ -116,9 +117,9 @@ def test_rendered_in_chromium_without_console_errors(report, tmp_path: Path) -> 
     assert console == []
     text = re.sub(r"<[^>]+>", " ", dom.stdout)
     s = summary
-    for number in (f"{s['posts_matched']:,} of {s['posts_indexed']:,}", f"{s['share_posts_matched']:.2%}",
-                   f"{s['docs_matched']:,} of {s['docs_scanned']:,}", f"{s['share_docs_matched']:.2%}",
-                   f"{s['matched_chars']:,} of {s['corpus_chars']:,}", f"{s['share_chars_matched']:.2%}"):
+    for number in (f"{s['posts_matched']:,} of {s['posts_indexed']:,}", share_text(s['share_posts_matched']),
+                   f"{s['docs_matched']:,} of {s['docs_scanned']:,}", share_text(s['share_docs_matched']),
+                   f"{s['matched_chars']:,} of {s['corpus_chars']:,}", share_text(s['share_chars_matched'])):
         assert number in text, number
     assert "Post side" in text and "Corpus side" in text and "Top matches" in text
     assert dom.stdout.count("<mark>") >= 10  # matched spans highlighted

@@ -3,30 +3,53 @@ generic match is, and a share written as a percentage."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["GENERIC_WORDS", "headline_rows", "share_text", "answer"]
+__all__ = ["GENERIC_WORDS", "WHY_NOT_WORDS", "headline_rows", "not_counted_text", "share_text", "answer"]
 
 
-GENERIC_WORDS = ("A match is *generic* when ordinary English text would write its span by chance more often "
-                 "than once in 2^{bits:g} words (its evidence_bits under a background word-trigram model of "
-                 "Wikipedia; below --min-evidence-bits): a stock phrase is as likely as a copy. Generic matches "
-                 "are listed in matches.parquet but left out of every count and share above.")
+GENERIC_WORDS = ("A verified match is *not counted* when it is no evidence of a copy: its span is common "
+                 "ordinary text (fewer than {bits:g} bits under the background model), a short phrase that "
+                 "many indexed posts share, not significant for the size of this search (its E-value, the "
+                 "matches this strong chance alone would give, is above the bar), in the middle of a "
+                 "sentence without overwhelming evidence, or found in so many documents that it is common "
+                 "text of the corpus. Such matches are listed in matches.parquet (why_not says why) but left "
+                 "out of every count and share above.")
+
+WHY_NOT_WORDS = {"weak": "common ordinary text", "shared": "a phrase many posts share",
+                 "chance": "not significant for this search", "inline": "mid-sentence, not strong enough",
+                 "common": "in too many documents", "quoted": "the post quotes someone",
+                 "newer": "the post is newer than the document"}
+"""``why_not`` in a few words (tables)."""
+
+
+def not_counted_text(s: dict[str, Any]) -> str:
+    """The verified matches that do not count, by reason, in words: "chance 12, mid-sentence 3"."""
+    reasons = s.get("significance", {}).get("not_counted", {})
+    return "; ".join(f"{WHY_NOT_WORDS.get(k, k)}: {v:,}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
 
 
 def headline_rows(s: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The key figures of a summary as ``(measure, count, share)`` rows: the first table of both reports."""
-    return [("posts found in the corpus", f"{s['posts_matched']:,} of {s['posts_indexed']:,}", f"{s['share_posts_matched']:.2%}"),
-            ("documents containing posts", f"{s['docs_matched']:,} of {s['docs_scanned']:,}", f"{s['share_docs_matched']:.2%}"),
-            ("characters that are posts", f"{s['matched_chars']:,} of {s['corpus_chars']:,}", f"{s['share_chars_matched']:.2%}"),
+    return [("posts found in the corpus", f"{s['posts_matched']:,} of {s['posts_indexed']:,}", share_text(s['share_posts_matched'])),
+            ("documents containing posts", f"{s['docs_matched']:,} of {s['docs_scanned']:,}", share_text(s['share_docs_matched'])),
+            ("characters that are posts", f"{s['matched_chars']:,} of {s['corpus_chars']:,}", share_text(s['share_chars_matched'])),
             ("verified matches", f"{s['matches']:,}", ""),
-            *([("  of them generic (stock phrases, not counted)", f"{s['generic']['matches']:,}",
-                f"{s['generic']['posts']:,} posts only so")] if s.get("generic", {}).get("matches") else [])]
+            *([("  of them not counted (no evidence of a copy)", f"{s['generic']['matches']:,}",
+                not_counted_text(s) or f"{s['generic']['posts']:,} posts found only so")]
+              if s.get("generic", {}).get("matches") else [])]
 
 
 def share_text(x: float) -> str:
-    """A share in percent, with a decimal more below 1 %: 3.2 %, 0.47 %."""
-    return f"{100 * x:.1f} %" if x >= 0.01 or x == 0 else f"{100 * x:.2f} %"
+    """A share in percent, never rounded to nothing: one decimal from 1 %, two significant digits
+    below (3.2 %, 0.47 %, 0.0032 %), and 0 % only for nothing."""
+    pct = 100 * x
+    if pct == 0:
+        return "0 %"
+    if pct >= 1:
+        return f"{pct:.1f} %"
+    return f"{pct:.{1 - math.floor(math.log10(pct))}f} %"
 
 
 def _count(n: int, word: str) -> str:
@@ -42,10 +65,10 @@ def answer(s: dict[str, Any]) -> str:
     docs = (f"{s['docs_matched']:,} of the {s['docs_scanned']:,} documents sampled (of {s['docs_total']:,})" if sampled
             else f"{s['docs_matched']:,} of {s['docs_scanned']:,} documents")
     if s["posts_matched"] == 0:
-        return f"No licensed post was found in this corpus: 0 of {s['posts_indexed']:,} posts, {docs} scanned."
+        return f"No copy of an indexed post was found in this corpus: 0 of {s['posts_indexed']:,} posts, {docs} scanned."
     interval = ""
     if est and est["ci_high"] > est["ci_low"]:
         conf = s["estimates"].get("confidence", 0.95)
         interval = f" ({100 * conf:g} % interval {share_text(est['ci_low'])[:-2]}–{share_text(est['ci_high'])})"
-    return (f"{share_text(value)} of this corpus's characters{interval} are licensed posts: "
+    return (f"{share_text(value)} of this corpus's characters{interval} are copies of indexed posts: "
             f"{_count(s['posts_matched'], 'post')} found in {docs}.")

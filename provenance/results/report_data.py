@@ -79,6 +79,15 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
 
 
 def top_matches(d: dict[str, Any]) -> pl.DataFrame:
-    """The ``top`` matches that count, strongest first (containment, then span length)."""
+    """The ``top`` matches that count, strongest first (most evidence bits, then containment), with
+    identical spans collapsed: one row per span text (normalized: case and spacing), the strongest,
+    with ``same_span`` the documents that hold that span (a phrase in many documents shows once)."""
     m = split_generic(d["matches"])[0]
-    return m.sort(["containment", "span_tokens", "doc_id", "post_id"], descending=[True, True, False, False]).head(d["top"])
+    if not m.height:
+        return m.with_columns(pl.lit(0, pl.UInt32).alias("same_span"))
+    key = pl.col("doc_text").fill_null("").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+    ranked = m.sort(["evidence_bits", "containment", "span_tokens", "doc_id", "post_id"],
+                    descending=[True, True, True, False, False], nulls_last=True)
+    ranked = ranked.with_columns(key.alias("_span")).with_columns(
+        pl.struct("source", "row").n_unique().over("_span").alias("same_span"))
+    return ranked.unique("_span", keep="first", maintain_order=True).drop("_span").head(d["top"])

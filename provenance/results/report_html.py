@@ -72,7 +72,7 @@ def _html_matches(d: dict[str, Any]) -> str:
     (side by side on a wide screen, one above the other on a phone), differences marked."""
     tm, texts = top_matches(d), d["texts"]
     has_bits = "evidence_bits" in tm.columns
-    parts = [f"<p>The {tm.height:,} strongest matches (highest containment first).</p>"]
+    parts = [f"<p>The {tm.height:,} strongest matches that count (most evidence first; a span that several documents hold is shown once, with their number).</p>"]
     if texts is None:
         parts.append(f'<p class="note">{esc(NO_TEXTS)}.</p>')
     else:
@@ -82,7 +82,9 @@ def _html_matches(d: dict[str, Any]) -> str:
     for r in tm.iter_rows(named=True):
         span = r["doc_text"] or ""
         figures = [f"containment {r['containment']:.4f}", *([f"coverage {r['coverage']:.4f}"] if r["coverage"] is not None else []),
-                   r["method"], *([f"chance {chance(r['evidence_bits'])}"] if has_bits and r["evidence_bits"] is not None else [])]
+                   r["method"], *([f"chance {chance(r['evidence_bits'])}"] if has_bits and r["evidence_bits"] is not None else []),
+                   *([f"E-value {r['evalue']:.2g}"] if r.get("evalue") is not None else []),
+                   *([f"the same span in {r['same_span']:,} documents"] if r.get("same_span", 0) > 1 else [])]
         head = (f'<p class="meta"><b>post {esc(r["post_id"])}</b> in document <b>{esc(r["doc_id"])}</b> '
                 f'({esc(r["source"])}:{r["row"]}) · {esc(" · ".join(figures))}</p>')
         if texts is None:

@@ -49,7 +49,8 @@ def _md_pieces(pieces: list[tuple[str, bool]], mark: str) -> str:
 
 def _md_matches(d: dict[str, Any]) -> list[str]:
     tm, texts = top_matches(d), d["texts"]
-    lines = ["## Top matches", "", f"The {tm.height:,} strongest matches (highest containment first)."]
+    lines = ["## Top matches", "", f"The {tm.height:,} strongest matches that count (most evidence first; a span that several documents "
+                                        "hold is shown once, with their number)."]
     if texts is None:
         lines += ["", f"({NO_TEXTS}.)", "", _table(tm.select("post_id", "doc_id", "containment", "method", "doc_text")), ""]
         return lines
@@ -63,7 +64,8 @@ def _md_matches(d: dict[str, Any]) -> list[str]:
         else:
             a, b = diff_pieces(text, r["doc_text"] or "")
             post, span = _md_pieces(a, "~~"), _md_pieces(b, "**")
-        lines.append(f"| {_md_text(r['post_id'])} | {_md_text(r['doc_id'])} | {r['containment']:.4f} | {r['method']} | "
+        more = f" (the same span in {r['same_span']:,} documents)" if (r.get("same_span") or 0) > 1 else ""
+        lines.append(f"| {_md_text(r['post_id'])} | {_md_text(r['doc_id'])}{more} | {r['containment']:.4f} | {r['method']} | "
                      f"{post} | {span} |")
     return [*lines, ""]
 

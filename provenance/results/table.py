@@ -8,7 +8,9 @@ __all__ = ["summary_table"]
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
+    from .headline import share_text
+
+    return share_text(x)
 
 
 def summary_table(summary: dict[str, Any], run: dict[str, Any] | None = None):
@@ -44,10 +46,14 @@ def summary_table(summary: dict[str, Any], run: dict[str, Any] | None = None):
     table.add_row("verified matches", f"{s['matches']:,}",
                   ", ".join(f"{k} {v}" for k, v in s.get("matches_by_method", {}).items()))
     g = s.get("generic")
-    if g:
-        bits = s.get("params", {}).get("scan", {}).get("min_evidence_bits")
-        table.add_row("  of them generic (stock phrases, not counted above)", f"{g['matches']:,}",
-                      f"under {bits:g} bits" if bits is not None else "")
+    if g and g.get("matches"):
+        from .headline import not_counted_text
+
+        table.add_row("  of them not counted (no evidence of a copy)", f"{g['matches']:,}", not_counted_text(s))
+    sig = s.get("significance")
+    if sig:
+        table.add_row("evidence a match needed (E-value bar)", f"{sig['bits_needed']:.0f} bits",
+                      f"E <= {sig['max_evalue']:g} over {sig['posts_searched']:,} posts x {s.get('words_scanned', 0):,} words")
     table.add_row("candidate pairs / verified exactly", f"{s['candidates']:,} / {s['candidates_verified']:,}", "")
     table.add_row("frequent shingles (not used as candidate keys)", f"{s['frequent_shingles']:,}", "")
     if run is not None:
