@@ -141,6 +141,11 @@ def plant_copies(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]], per_edit
     return out, pl.DataFrame(rows).sort("doc_id", "start")
 
 
+def _build(idx: Path, posts: Path):
+    return run_measured(["-m", "provenance.cli", "index", "build", str(posts), "--format", "jsonl", "--id-field", "id",
+                         "--meta-field", "created", "-o", str(idx), "--force", "-q"])
+
+
 def write_inputs(posts: pl.DataFrame, corpora: dict[str, list[plant.Doc]], work: Path) -> dict[str, Path]:
     work.mkdir(parents=True, exist_ok=True)
     paths = {"posts": work / "posts.jsonl"}
@@ -220,7 +225,12 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
     t0 = time.perf_counter()
     posts = read_posts(ctx.data)
     idx = ctx.work / "idx"
-    if reuse and (ctx.work / "truth.csv").is_file() and (idx / "manifest.json").is_file():
+    from provenance.index import FORMAT_VERSION
+
+    made = {"seed": ctx.seed, "per_edit": per_edit, "doc_share": doc_share, "data": str(ctx.data),
+            "index_format": FORMAT_VERSION}
+    stamp = ctx.work / "inputs.json"
+    if reuse and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == made and (idx / "manifest.json").is_file():
         truth = pl.read_csv(ctx.work / "truth.csv", schema_overrides={"post_id": pl.String, "doc_id": pl.String})
         paths = {"posts": ctx.work / "posts.jsonl", **{name: ctx.work / f"{name}.jsonl" for name in CORPORA}}
         n_docs = sum(pl.scan_ndjson(paths[name]).select(pl.len()).collect().item() for name in CORPORA)
@@ -231,12 +241,12 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
         truth.write_csv(ctx.work / "truth.csv")
         n_docs = sum(len(v) for v in corpora.values())
         reuse = False
+    build = None if reuse else _build(idx, paths["posts"])
+    stamp.write_text(json.dumps(made), encoding="utf-8")
     ctx.log(f"archive: {posts.height:,} posts, {n_docs:,} documents, {truth.height} planted copies in "
             f"{truth['doc_id'].n_unique()} documents ({truth['doc_id'].n_unique() / n_docs:.2%}); "
             f"inputs in {time.perf_counter() - t0:.0f} s")
     exe = ["-m", "provenance.cli"]
-    build = None if reuse else run_measured([*exe, "index", "build", str(paths["posts"]), "--format", "jsonl",
-                                             "--id-field", "id", "--meta-field", "created", "-o", str(idx), "--force", "-q"])
     scans, frames = {}, []
     for name in CORPORA:
         out = ctx.work / f"scan-{name}"
@@ -299,7 +309,7 @@ def run(ctx: Context) -> Section:
         return Section(TITLE, "skipped with --quick (it needs the 2.4 M shared posts: `python -m benchmarks.archive`)")
     if not ctx.has_data or not (ctx.data / TITLES).is_dir():
         return Section(TITLE, "skipped: ../shared/data/reddit_titles not found")
-    r = run_archive(replace(ctx, work=ctx.work / "archive"))
+    r = run_archive(replace(ctx, work=ctx.work / "archive"), reuse=True)  # (inputs of the same seed and sizes)
     return Section(TITLE, render(r), r)
 
 

@@ -75,25 +75,38 @@ def machine() -> list[list[str]]:
     return rows
 
 
+def _plain(name: str) -> str:
+    """A measure's name without the planning notes of the sections' targets (issue numbers, goals)."""
+    import re
+
+    return re.sub(r"\s*\((?:goal [^)]*)\)|\s+as issue \d+ states them", "", name)
+
+
 def headline(sections: dict[str, Section]) -> str:
-    """The few figures a user picks a scanner by, from the sections that ran."""
+    """The few figures a user picks a scanner by, from the sections that ran: what was measured, without
+    the internal targets the sections check."""
     rows: list[list[Any]] = []
+    arc = sections.get("archive")
+    if arc is not None and arc.data.get("counted_pairs") is not None:
+        d = arc.data
+        rows += [[f"archive scale ({d['posts']:,} real posts, {d['docs']:,} real documents, copies in "
+                  f"{d['docs_planted'] / d['docs']:.2%}): counted precision", f"{d['precision']:.3f}"],
+                 ["archive scale: recall of planted posts, 10+ tokens / all", f"{d['recall_10plus']:.3f} / {d['recall_all']:.3f}"]]
     acc = sections.get("accuracy")
     if acc is not None:
         for t in acc.data.get("targets", []):
             value = t["value"]
-            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-            rows.append([t["target"], t["threshold"], shown, "met" if t["met"] else "missed"])
+            rows.append([_plain(t["target"]), f"{value:.4f}" if isinstance(value, float) else str(value)])
     sp = sections.get("speed")
     if sp is not None:
         speeds = {r[0]: r for r in sp.data["speed"]}
         if "provenance" in speeds:
-            rows.append(["provenance scan throughput (MB/s of JSONL)", "", f"{speeds['provenance'][1]:.2f}", ""])
-        rows.extend(sp.data["checks"])
+            rows.append(["provenance scan throughput (MB/s of JSONL)", f"{speeds['provenance'][1]:.2f}"])
+        rows.extend([_plain(r[0]), r[2]] for r in sp.data["checks"])
     sc = sections.get("scale")
     if sc is not None and sc.data.get("headline"):
-        rows.extend([[k, "", v, ""] for k, v in sc.data["headline"]])
-    return table(["measure", "target", "measured", ""], rows, "llrl") if rows else "(no section ran)"
+        rows.extend([k, v] for k, v in sc.data["headline"])
+    return table(["measure", "measured"], rows, "lr") if rows else "(no section ran)"
 
 
 def kept_sections(results: Path, names: list[str]) -> dict[str, tuple[Section, str]]:
