@@ -1,5 +1,6 @@
 """Project-wide rules: no pickle/eval in the package, README opens with the two commands, every
-summary field and match column the README documents is the one the code writes."""
+summary field and match column docs/OUTPUTS.md documents is the one the code writes, README is one page
+whose links all resolve."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from provenance.results.outputs import MATCH_SCHEMA
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "provenance"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+OUTPUTS = (ROOT / "docs" / "OUTPUTS.md").read_text(encoding="utf-8")  # the column and field tables
 
 
 def _calls_and_imports(path: Path) -> tuple[set[str], set[str]]:
@@ -49,19 +51,19 @@ def test_readme_opens_with_the_two_commands() -> None:
     ]
 
 
-def test_readme_documents_every_match_column_and_no_other() -> None:
-    section = README[README.index("`OUT_DIR/matches.parquet`"):README.index("`OUT_DIR/summary.json`")]
+def test_docs_document_every_match_column_and_no_other() -> None:
+    section = OUTPUTS[OUTPUTS.index("`OUT_DIR/matches.parquet`"):OUTPUTS.index("`OUT_DIR/summary.json`")]
     documented = set()
     for cell in re.findall(r"^\| ([^|]+) \|", section, re.M):
         documented.update(re.findall(r"`([a-z_]+)`", cell))
     assert documented == set(MATCH_SCHEMA)
 
 
-def test_readme_documents_every_summary_field(tmp_path: Path) -> None:
+def test_docs_document_every_summary_field(tmp_path: Path) -> None:
     index = provenance.build_index([ROOT / "fixtures" / "posts" / "airline_tweets.csv"], tmp_path / "idx",
                                    id_field="tweet_id")
     summary = provenance.scan_texts(index, ["nothing to see here, just a few words of text"]).summary
-    section = README[README.index("`OUT_DIR/summary.json`"):README.index("## Parameters")]
+    section = OUTPUTS[OUTPUTS.index("`OUT_DIR/summary.json`"):OUTPUTS.index("### Evidence and")]
     documented = set(re.findall(r"`([a-z_]+)`", section))
     assert set(summary) <= documented, set(summary) - documented
 
@@ -77,3 +79,18 @@ def test_readme_headline_is_the_one_in_results() -> None:
     root = Path(__file__).resolve().parents[1]
     assert block(root / "README.md") == block(root / "benchmarks" / "RESULTS.md")
     assert "| scan speed / naive |" in block(root / "README.md")
+
+
+def test_readme_is_one_page_and_every_link_resolves() -> None:
+    assert len(README.splitlines()) <= 260
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if target.startswith(("http://", "https://")):
+                continue
+            assert (page.parent / target).exists(), f"{page.name}: {target}"
+        for anchor_page, anchor in re.findall(r"\]\(([^)#\s]*)#([\w-]+)\)", text):
+            linked = page.parent / anchor_page if anchor_page else page
+            slugs = {re.sub(r"[^\w\- ]", "", h.lstrip("#").strip().lower()).replace(" ", "-")
+                     for h in re.findall(r"^#+ .*$", linked.read_text(encoding="utf-8"), re.M)}
+            assert anchor in slugs, f"{page.name}: {anchor_page}#{anchor}"
