@@ -40,7 +40,8 @@ FORMAT_VERSION = 2
 RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
-            "jaccard", "placement", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "doc_chars", "evidence_bits",
+            "jaccard", "placement", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "context_before",
+            "context_after", "doc_chars", "evidence_bits",
             "shared_posts")  # (whether a match counts is judged over the whole scan: checked by re-judging the file)
 
 

@@ -28,6 +28,8 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "doc_start": pl.Int64,
     "doc_end": pl.Int64,
     "doc_text": pl.String,
+    "context_before": pl.String,
+    "context_after": pl.String,
     "doc_chars": pl.Int64,
     "method": pl.String,
     "placement": pl.String,
@@ -63,6 +65,8 @@ MATCH_COLUMNS_DOC = {
     "doc_start": "0-based character offset where the matched span starts in the original document text",
     "doc_end": "end-exclusive character offset of the matched span",
     "doc_text": "the matched span of the document (its first 4,000 characters if longer)",
+    "context_before": "up to 200 characters of the document before the span (empty for weak and shared matches)",
+    "context_after": "up to 200 characters of the document after the span (empty for weak and shared matches)",
     "doc_chars": "characters of the whole document",
     "method": "containment | containment_prefix (copy cut off with …) | aligned (an edited copy: tokens in order, "
               "few words changed) | partial (a verbatim run of at least half the post) | exact_short | jaccard",

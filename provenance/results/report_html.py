@@ -26,7 +26,7 @@ figure{display:inline-block;margin:0 2em 1em 0;vertical-align:top;max-width:100%
 .match{border:1px solid #ddd;border-radius:4px;margin:.8em 0;padding:.4em .7em}.meta{margin:.2em 0 .4em}
 .pair{display:flex;flex-wrap:wrap;gap:.8em}.pair>div{flex:1 1 280px;min-width:0;overflow-wrap:anywhere;white-space:pre-wrap}
 .answer{font-size:1.3em;line-height:1.35;margin:.4em 0}.answer-chart{display:block;max-width:600px;margin:0 0 1.2em}
-.lbl{font-size:.8em;color:#666;white-space:normal}.note{color:#555}
+.lbl{font-size:.8em;color:#666;white-space:normal}.note{color:#555}.ctx{color:#777}
 del{background:#fbd3d3;color:#7a1010}ins{background:#c8f0c8;color:#0d4d0d;text-decoration:underline}"""
 
 # Clicking a column heading sorts the table by it (numbers as numbers).
@@ -87,8 +87,12 @@ def _html_matches(d: dict[str, Any]) -> str:
                    *([f"the same span in {r['same_span']:,} documents"] if r.get("same_span", 0) > 1 else [])]
         head = (f'<p class="meta"><b>post {esc(r["post_id"])}</b> in document <b>{esc(r["doc_id"])}</b> '
                 f'({esc(r["source"])}:{r["row"]}) · {esc(" · ".join(figures))}</p>')
+        before = esc(r.get("context_before") or "")
+        after = esc(r.get("context_after") or "")
+        ctx = (lambda marked: f'<span class="ctx">…{before}</span>{marked}<span class="ctx">{after}…</span>'
+               if before or after else marked)
         if texts is None:
-            pair = f'<div class="pair"><div class="span"><mark>{esc(span)}</mark></div></div>'
+            pair = f'<div class="pair"><div class="span">{ctx(f"<mark>{esc(span)}</mark>")}</div></div>'
         else:
             text = texts.get(r["post_id"])
             if text is None:
@@ -97,7 +101,7 @@ def _html_matches(d: dict[str, Any]) -> str:
                 a, b = diff_pieces(text, span)
                 post, doc = _html_pieces(a, "del"), _html_pieces(b, "ins")
             pair = (f'<div class="pair"><div class="post"><div class="lbl">post</div>{post}</div>'
-                    f'<div class="span"><div class="lbl">document span</div><mark>{doc}</mark></div></div>')
+                    f'<div class="span"><div class="lbl">document span, in its text</div>{ctx(f"<mark>{doc}</mark>")}</div></div>')
         parts.append(f'<div class="match">{head}{pair}</div>')
     return "".join(parts)
 

@@ -25,10 +25,12 @@ from ..text.shingles import ShingleBatch, batch_shingles
 from ..text.offsets import starts_unit, token_spans_many
 from ..match.verify import TRUNCATION_AFTER, Found
 
-__all__ = ["MAX_DOC_TEXT", "LocalShards", "Scanner", "Shards", "scan_counted", "stage_timings"]
+__all__ = ["CONTEXT_CHARS", "MAX_DOC_TEXT", "LocalShards", "Scanner", "Shards", "scan_counted", "stage_timings"]
 
 MAX_DOC_TEXT = 4000
 """Characters of a match's span kept in ``matches.parquet`` (``doc_text``)."""
+CONTEXT_CHARS = 200
+"""Characters of the document kept before and after a span (``context_before``, ``context_after``)."""
 
 
 
@@ -142,6 +144,11 @@ class Scanner:
                     "_post": f.post, "_doc": d, "_first": f.first,
                 })
         self._weigh(rows, sb)
+        for r in rows:  # the words around the span, for a reader: only where the match may count
+            text = batch.texts[r["_doc"]]
+            keep = not r["generic"]
+            r["context_before"] = text[max(0, r["doc_start"] - CONTEXT_CHARS) : r["doc_start"]] if keep else None
+            r["context_after"] = text[r["doc_end"] : r["doc_end"] + CONTEXT_CHARS] if keep else None
         # The shares count the specific matches only.
         by_text: dict[int, list[dict[str, Any]]] = {}
         for r in rows:
