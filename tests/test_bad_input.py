@@ -593,3 +593,19 @@ def test_any_bytes_give_records_or_one_input_error(tmp_path: Path, data: bytes, 
     texts = [t for b in iter_batches(files, skipped=skipped) for t in b.texts]
     assert all(isinstance(t, str) for t in texts)
     assert all(m.startswith(str(path)) for m in skipped.first.values())
+
+
+def test_an_append_reports_only_what_it_skipped(tmp_path: Path) -> None:
+    """``index build --append`` printed the first build's skip message again (the manifest counts every build's)."""
+    from conftest import run_cli
+
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "text": "one two three four five six seven"}\n{"id": 2, "text": 5}\n'
+                                      '{"id": "3", "text": "eight nine ten eleven twelve thirteen"}\n', encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"id": "4", "text": "fourteen fifteen sixteen seventeen eighteen"}\n',
+                                      encoding="utf-8")
+    first = run_cli("index", "build", "a.jsonl", "-o", "idx", "--on-error", "skip", "-q", cwd=tmp_path)
+    assert first.returncode == 0 and "skipped" in first.stderr, first.stderr
+    again = run_cli("index", "build", "b.jsonl", "-o", "idx", "--append", "--on-error", "skip", "-q", cwd=tmp_path)
+    assert again.returncode == 0 and "skipped" not in again.stderr, again.stderr
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["skipped"]["records"] == 1 and manifest["skipped_last"]["records"] == 0

@@ -96,7 +96,9 @@ def build(
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "
                   "(name the id column with --id-field)", highlight=False)
     show_index(index, quiet, as_json)
-    show_skipped(Skipped.from_dict(index.manifest.get("skipped")), "the manifest's 'skipped'")
+    # what this build or append left out (an append's manifest counts the earlier builds' skips too)
+    last = index.manifest.get("skipped_last", index.manifest.get("skipped"))
+    show_skipped(Skipped.from_dict(last), "the manifest's 'skipped_last'")
 
 
 def info(

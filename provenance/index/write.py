@@ -194,6 +194,7 @@ def _described(info: dict[str, Any], inputs: dict[str, Any] | None, base: Index 
     all_skipped = Skipped.from_dict(base.manifest.get("skipped")) if base is not None else Skipped()
     all_skipped.merge(skipped or Skipped())
     info["skipped"] = all_skipped.to_dict()
+    info["skipped_last"] = (skipped or Skipped()).to_dict()  # this build or append alone
     return info
 
 
@@ -270,6 +271,7 @@ def _manifest(params: IndexParams, counts: dict[str, int], info: dict[str, Any],
         "inputs": info.get("inputs", []),
         "id_fallback_files": info.get("id_fallback_files", []),
         "skipped": info.get("skipped", Skipped().to_dict()),
+        "skipped_last": info.get("skipped_last", info.get("skipped", Skipped().to_dict())),
     }
     if params.jaccard:
         bands, rows = lsh_params(params.lsh_threshold, params.num_perm)
