@@ -294,8 +294,10 @@ def test_short_posts_inside_sentences_at_any_strength(tmp_path: Path) -> None:
     index = api.build_index([posts], tmp_path / "idx", params=IndexParams(inline_short_bits=0))
     assert len(index.short_heads) == 2
     text = FILLER + "Passengers said the flight delayed again was the third this week. " + FILLER
-    m = api.scan_texts(index, [text]).matches  # found (37 bits: not generic at the default 35)
-    assert m.select("post_id", "method", "generic").rows() == [("s1", "exact_short", False)]
+    m = api.scan_texts(index, [text]).matches  # found (37 bits: over the default 35) ...
+    assert m.select("post_id", "method").rows() == [("s1", "exact_short")]
+    # ... but not counted: mid-sentence and far from the E-value bar plus --inline-bits
+    assert m.select("placement", "why_not").rows() == [("inline", "chance")]
 
 
 def test_a_short_post_inside_another_posts_copy_is_not_reported(tmp_path: Path) -> None:
