@@ -338,3 +338,19 @@ def test_verify_requests_no_url_unless_allowed(fresh, tmp_path: Path, flagged: b
             assert requests and not allowed.ok  # (read: the admin page is not the input that was scanned)
     finally:
         server.shutdown()
+
+
+def test_malformed_evidence_or_matches_is_one_line(fresh) -> None:
+    corpus, out, _ = fresh
+    m = pl.read_parquet(out / "matches.parquet")
+    m.drop("source").write_parquet(out / "matches.parquet")
+    reseal(out)
+    result = verify(out, inputs=[corpus])
+    assert any("not the columns of a scan's matches (source" in p.message for p in result.problems)
+    sealed = (out / "evidence.json").read_bytes()
+    for edit in (lambda e: e["inputs"][0].update(part="x"), lambda e: e["fields"].pop("text"),
+                 lambda e: e.update(inputs={"a": 1}), lambda e: e["params"].update(min_coverage="high")):
+        (out / "evidence.json").write_bytes(sealed)
+        reseal(out, edit)
+        proc = run_cli("verify", out, corpus)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

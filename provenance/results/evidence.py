@@ -183,8 +183,13 @@ def _check_shape(ev: dict[str, Any], path: Path) -> None:
         return ProvenanceError(f"{path}: {what} (not the evidence file of a scan)")
 
     if not isinstance(ev.get("inputs"), list) or not isinstance(ev.get("results"), dict) \
-            or not isinstance(ev.get("params"), dict) or not isinstance(ev.get("fields"), dict):
+            or not isinstance(ev.get("params"), dict) or not isinstance(ev.get("fields"), dict) \
+            or not isinstance(ev["fields"].get("text"), str) or not isinstance(ev["fields"].get("id"), (str, type(None))):
         raise bad("inputs, results, params or fields missing")
+    try:
+        ScanParams.from_dict(ev["params"])
+    except ProvenanceError as e:
+        raise ProvenanceError(f"{path}: bad scan parameters ({e})") from None
     index = ev.get("index")
     if not (isinstance(index, dict) and isinstance(index.get("path"), str) and isinstance(index.get("manifest_sha256"), str)):
         raise bad("index missing")
@@ -194,8 +199,13 @@ def _check_shape(ev: dict[str, Any], path: Path) -> None:
         if not (isinstance(rec, dict) and isinstance(rec.get("path"), str) and isinstance(rec.get("resolved"), str)
                 and isinstance(rec.get("url"), bool) and isinstance(rec.get("sha256"), (str, type(None)))
                 and isinstance(rec.get("format"), str) and isinstance(rec.get("compression"), (str, type(None)))
-                and isinstance(rec.get("part"), (dict, type(None)))):
+                and (rec.get("part") is None or _is_part(rec["part"]))):
             raise bad(f"input {i} malformed")
+
+
+def _is_part(p: Any) -> bool:
+    return isinstance(p, dict) and all(isinstance(p.get(k), int) and not isinstance(p.get(k), bool)
+                                       for k in ("start", "stop", "nbytes", "lines")) and "ids" in p
 
 
 def check_results(out_dir: str | Path, evidence: dict[str, Any] | None = None) -> list[Problem]:
@@ -305,6 +315,11 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
         matches = pl.read_parquet(out / "matches.parquet")
     except (OSError, pl.exceptions.PolarsError) as e:
         report.problems.append(Problem("results", f"{out / 'matches.parquet'}: unreadable ({str(e).splitlines()[0]})"))
+        return report
+    wrong = [c for c, t in MATCH_SCHEMA.items() if matches.schema.get(c) != t]
+    if wrong:
+        report.problems.append(Problem("results", f"{out / 'matches.parquet'}: not the columns of a scan's matches "
+                                                  f"({', '.join(wrong[:5])} missing or of another type)"))
         return report
     report.matches = matches.height
     try:
