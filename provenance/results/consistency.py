@@ -18,6 +18,7 @@ import polars as pl
 
 from ..match.tally import covered_chars
 from .outputs import split_generic
+from .significance import why_not_counts
 
 __all__ = ["summary_differences"]
 
@@ -82,6 +83,9 @@ def summary_differences(summary: Any, matches: pl.DataFrame, evidence: dict[str,
     }
     out += [f"summary.json: {m}" for m in _shares(summary, totals, found)]
     out += _differ("summary.json", summary, found)
+    said = summary.get("significance")
+    if isinstance(said, dict):  # (the judgement itself is checked by judging the rows again: evidence._rejudge)
+        out += _differ("summary.json significance", said, {"not_counted": why_not_counts(matches), "posts_searched": n_posts})
     said_index = summary.get("index")
     if not isinstance(said_index, dict) or said_index.get("manifest_sha256") != index.checksum:
         out.append("summary.json: index.manifest_sha256 is not the sha256 of the scan's index manifest")
