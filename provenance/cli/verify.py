@@ -13,7 +13,7 @@ from .common import AsJson, KeyFile, SealKeyFile, load_key, print_json
 
 def verify(
     out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Output directory of a scan."),
-    paths: Optional[List[Path]] = typer.Argument(None, metavar="[INPUTS]...",
+    paths: Optional[List[Path]] = typer.Argument(None, metavar="INPUTS",
                                                  help="Folders (or files) holding the scan's inputs, as --inputs."),
     inputs: Optional[List[Path]] = typer.Option(None, "--inputs", metavar="DIR",
                                                 help="A folder (or file) whose files verify may read as the scan's "
