@@ -16,7 +16,6 @@ from typing import Any, Iterable
 import numpy as np
 import polars as pl
 
-from ..match.tally import covered_chars
 from .outputs import split_generic
 from .significance import why_not_counts
 
@@ -27,14 +26,24 @@ def _share(a: int, b: int) -> float:
     return a / b if b else 0.0  # (as the scan computes it: provenance.match.tally.Tally.shares)
 
 
+def _covered_chars(rows: pl.DataFrame) -> int:
+    """Characters covered by the rows' spans, overlaps within a document counted once (what
+    :func:`provenance.match.tally.covered_chars` gives for each document, summed; in one pass)."""
+    if not rows.height:
+        return 0
+    doc = ["source", "row"]
+    f = rows.select(*doc, "doc_start", "doc_end").sort([*doc, "doc_start"])
+    f = f.with_columns(reach=pl.col("doc_end").cum_max().shift(1).over(doc))  # farthest end before each span
+    f = f.with_columns(run=(pl.col("reach").is_null() | (pl.col("doc_start") >= pl.col("reach"))).cum_sum())
+    runs = f.group_by("run").agg(n=pl.col("doc_end").max() - pl.col("doc_start").min())
+    return int(runs["n"].sum())
+
+
 def _matched(specific: pl.DataFrame) -> dict[str, int]:
     """Posts and documents matched and characters covered by the (specific) rows."""
-    chars = 0
-    for _, doc in specific.select("source", "row", "doc_start", "doc_end").group_by("source", "row"):
-        chars += covered_chars(doc["doc_start"].to_numpy().astype(np.int64), doc["doc_end"].to_numpy().astype(np.int64))
     return {"posts_matched": specific["post_id"].n_unique(),
             "docs_matched": specific.select("source", "row").n_unique() if specific.height else 0,
-            "matched_chars": chars}
+            "matched_chars": _covered_chars(specific)}
 
 
 def _differ(where: str, said: dict[str, Any], found: dict[str, Any]) -> Iterable[str]:
