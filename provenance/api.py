@@ -25,7 +25,7 @@ from .results.evidence import repin_results, unit_record, write_evidence
 from .match.tally import Tally
 from .results.estimate import estimates, share_estimates
 from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index, shards_of
-from .keys import Key
+from .keys import Key, as_key
 from .text.background import default_background
 from .io.records import replace_surrogates
 from .params import IndexParams, ScanParams
@@ -257,6 +257,7 @@ def scan(
     key: Key | bytes | None = None,
     prefilter: bool = True,
     force: bool = False,
+    seal_key: Key | bytes | None = None,
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
@@ -291,6 +292,9 @@ def scan(
     Dask workers receive it in memory. Without it a keyed index cannot be scanned; a wrong key, or a
     key for an index built without one, is an error too (:class:`provenance.errors.SecretKeyError`).
 
+    ``seal_key`` (default: ``key``) seals ``evidence.json`` with an HMAC only a holder of that key can
+    make or check (:mod:`provenance.results.evidence`); without any key the seal is a checksum.
+
     ``prefilter`` (default on): normalize, tokenize and hash whole batches with numpy
     (:mod:`provenance.text.vectorized`), sending only the documents that hold entities, mentions,
     URLs or ``...`` through the per-document reference normalizer. Off, every document goes through
@@ -301,7 +305,7 @@ def scan(
     if until_ci is not None:
         return _scan_until(until_ci, index, corpus, out_dir, params=params, text_field=text_field, id_field=id_field,
                            fmt=fmt, on_progress=on_progress, workers=workers, scheduler=scheduler, resume=resume,
-                           unit_size=unit_size, prefilter=prefilter, force=force)
+                           unit_size=unit_size, prefilter=prefilter, force=force, seal_key=seal_key)
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
@@ -349,7 +353,7 @@ def scan(
     result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped, per_input)
     if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
         write_evidence(result.out_dir, kept["index"], params, {"text": text_field, "id": id_field},
-                       [unit_record(u, kept["checkpoint"].sha256[u.unit]) for u in units])
+                       [unit_record(u, kept["checkpoint"].sha256[u.unit]) for u in units], as_key(seal_key) or index.key)
     return result
 
 
@@ -372,7 +376,7 @@ def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | 
     result.summary["sample_rounds"] = rounds
     if result.out_dir is not None:  # the rounds join summary.json; the evidence pins its new sha256
         write_outputs(result.out_dir, result.matches, result.summary, result.run)
-        repin_results(result.out_dir)
+        repin_results(result.out_dir, as_key(kwargs.get("seal_key")) or getattr(index, "key", None))
     return result
 
 

@@ -31,6 +31,7 @@ import polars as pl
 from .errors import ProvenanceError
 
 __all__ = ["SEAL", "OutputError", "DamagedFile", "atomic_write", "write_json", "write_sealed", "sealed_json", "unseal",
+           "canonical_json",
            "fsync_dir", "sha256_of", "temp_prefix", "remove_stale", "exchange", "umask", "write_failure"]
 
 SEAL = "self_sha256"
@@ -168,8 +169,12 @@ def write_json(path: Path, data: Any) -> None:
 # ------------------------------------------------------------------------------------------- sealed
 
 
-def _canonical(data: dict[str, Any]) -> bytes:
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """The one form sealed JSON is written in (keys sorted, ASCII): the bytes a seal is made over."""
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("ascii")
+
+
+_canonical = canonical_json
 
 
 def sealed_json(data: dict[str, Any]) -> bytes:

@@ -8,7 +8,10 @@ derived from it with HMAC-SHA256, each under its own label, so that neither reve
 * the *shingle subkey*, ``HMAC-SHA256(key, "provenance/shingle-hash/v1")``, first 16 bytes: the key
   of the SipHash-2-4 that finishes every shingle hash and exact key (:func:`provenance.text.hashing.siphash24`);
 * the *fingerprint*, ``HMAC-SHA256(key, "provenance/key-fingerprint/v1")``, first 16 bytes in hex:
-  stored in the index manifest, so that a scan can tell the right key from a wrong one.
+  stored in the index manifest, so that a scan can tell the right key from a wrong one;
+* the *seal subkey*, ``HMAC-SHA256(key, "provenance/run-seal/v1")``: the key of the HMAC-SHA256 that
+  seals a scan's ``evidence.json`` (:func:`seal_mac`; ``scan --key-file`` or ``--seal-key-file``), which
+  only a holder of the key can make or check.
 
 Neither the key nor a subkey is ever written to disk. A :class:`Key` shows only its fingerprint
 when printed.
@@ -23,13 +26,16 @@ from typing import Any
 
 from .errors import SecretKeyError
 
-__all__ = ["Key", "MIN_KEY_BYTES", "SHINGLE_HASH", "TOKEN_HASH", "as_key", "fingerprint", "shingle_subkey", "token_subkey"]
+__all__ = ["Key", "MIN_KEY_BYTES", "SEAL_SCHEME", "SHINGLE_HASH", "TOKEN_HASH", "as_key", "fingerprint", "seal_mac",
+           "shingle_subkey", "token_subkey"]
 
 MIN_KEY_BYTES = 16
 TOKEN_LABEL = b"provenance/token-hash/v1"
 SHINGLE_LABEL = b"provenance/shingle-hash/v1"
 ALIGN_LABEL = b"provenance/align-code/v1"
 FINGERPRINT_LABEL = b"provenance/key-fingerprint/v1"
+SEAL_LABEL = b"provenance/run-seal/v1"
+SEAL_SCHEME = "hmac-sha256 keyed with hmac-sha256(key, 'provenance/run-seal/v1'), of the canonical JSON of the rest"
 TOKEN_HASH = "blake2b-64, keyed with hmac-sha256(key, 'provenance/token-hash/v1')"
 SHINGLE_HASH = "siphash-2-4 of the fold, keyed with hmac-sha256(key, 'provenance/shingle-hash/v1'), first 16 bytes"
 FINGERPRINT_SCHEME = "hmac-sha256(key, 'provenance/key-fingerprint/v1'), first 16 bytes"
@@ -53,6 +59,11 @@ def align_subkey(key: bytes) -> bytes:
 def fingerprint(key: bytes) -> str:
     """The key's fingerprint as stored in a manifest: 32 hex digits."""
     return hmac.new(key, FINGERPRINT_LABEL, hashlib.sha256).digest()[:16].hex()
+
+
+def seal_mac(key: bytes, data: bytes) -> str:
+    """The keyed seal of ``data`` (hex): HMAC-SHA256 under the key's seal subkey."""
+    return hmac.new(hmac.new(key, SEAL_LABEL, hashlib.sha256).digest(), data, hashlib.sha256).hexdigest()
 
 
 def short(fp: str) -> str:

@@ -27,10 +27,29 @@ class _Params:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]):
-        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = set(data) - known
+        """The parameters in ``data`` (a manifest's, a summary's or an evidence file's), each of the type
+        of its default (an integer for an integer, a number for a float, true/false for a flag, a string
+        for a choice) before its range is checked: a ParameterError naming the field otherwise."""
+        _check(isinstance(data, dict), f"{cls._KIND} parameters must be a JSON object, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - set(known)
         _check(not unknown, f"unknown {cls._KIND} parameters: {', '.join(sorted(unknown))}")
+        for name, value in data.items():
+            _check(_of_type(value, type(known[name].default)),
+                   f"{cls._KIND} parameter {name} must be {_TYPE_WORDS[type(known[name].default)]}, got {value!r}")
         return cls(**data)
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _of_type(value: Any, kind: type) -> bool:
+    """``value`` is of ``kind`` as JSON gives it (an integer is a float too; true is not an integer)."""
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    if kind is float:
+        return isinstance(value, (int, float)) and value == value  # (not NaN)
+    return isinstance(value, kind)
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,8 @@ class IndexParams(_Params):
         _check(0.0 < self.lsh_threshold < 1.0, f"lsh_threshold (--lsh-threshold) must be in (0, 1), got {self.lsh_threshold}")
         _check(self.short_tokens >= self.ngram, f"short_tokens (--short-tokens, {self.short_tokens}) must be >= ngram (--ngram, {self.ngram})")
         _check(0.0 <= self.inline_short_bits <= 1000.0, f"inline_short_bits (--inline-short-bits) must be in [0, 1000], got {self.inline_short_bits}")
-        _check(self.max_key_posts >= 1, f"max_key_posts (--max-key-posts) must be >= 1, got {self.max_key_posts}")
+        _check(1 <= self.max_key_posts < 2**32, f"max_key_posts (--max-key-posts) must be 1..2^32-1, got {self.max_key_posts}")
+        _check(self.short_tokens <= 10_000, f"short_tokens (--short-tokens) must be at most 10000, got {self.short_tokens}")
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def test_scan_killed_at_random_points_resumes_to_the_same_bytes(cli_index: Built
         assert _leftovers(out) == []
         reused.append(json.loads((out / "run.json").read_text())["inputs_reused"])
     print("units reused after the kill:", reused)
-    check = run_cli("verify", tmp_path / "killed0", cwd=tmp_path)
+    check = run_cli("verify", tmp_path / "killed0", corpus, cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
 
 

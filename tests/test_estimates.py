@@ -153,4 +153,4 @@ def test_until_ci_doubles_the_sample_until_the_intervals_are_narrow(cli_index, t
     assert direct.returncode == 0
     d = json.loads((tmp_path / "direct" / "summary.json").read_text())
     assert d["estimates"] == s["estimates"] and d["docs_scanned"] == s["docs_scanned"]
-    assert run_cli("verify", out).returncode == 0
+    assert run_cli("verify", out, "--inputs", PLANTED.parent).returncode == 0

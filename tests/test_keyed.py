@@ -292,6 +292,10 @@ def test_verify_with_the_key(keyed_scan: Path, keys: dict[str, Path]) -> None:
     proc = run_cli("verify", keyed_scan, "--key-file", keys["key"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("verified: ")
+    # the scan of a keyed index is sealed with its key (an HMAC only the key holder can make)
+    assert "(seal: keyed)" in proc.stdout
+    seal = json.loads((keyed_scan / "evidence.json").read_text())["keyed_seal"]
+    assert seal["key_fingerprint"] == fingerprint(keys["key"].read_bytes())
 
 
 def test_info_and_report_need_no_key(keyed_index: BuiltIndex, keyed_scan: Path, key: bytes) -> None:

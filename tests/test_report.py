@@ -209,3 +209,30 @@ def test_top_matches_rank_by_evidence_and_collapse_identical_spans() -> None:
     tm = top_matches({"matches": pl.DataFrame(rows), "top": 10})
     assert tm["post_id"].to_list() == ["p2", "p1"]
     assert tm["same_span"].to_list() == [1, 3]
+
+
+def test_markdown_escapes_what_it_did_not_write(tmp_path: Path) -> None:
+    """Post ids, authors, dates and texts from the index and the corpus are shown as text: no raw HTML,
+    and no '|' or newline that would break a table row."""
+    import json
+
+    evil_id, evil_name, evil_date = "<img src=x onerror=alert(1)>", "ev|il\n<b>name</b>", "<script>x</script> 2015-02-01"
+    text = "the quick auditor found every licensed sentence hiding inside the long crawled page today"
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps({"id": evil_id, "text": text, "name": evil_name, "created": evil_date}) + "\n"
+                     + json.dumps({"id": "plain", "text": "another post nobody copied anywhere at all ever",
+                                   "name": "x", "created": "2015-02-02"}) + "\n", encoding="utf-8")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "<i>doc</i>|1", "text": "Before. " + text + " After."}) + "\n", encoding="utf-8")
+    api.build_index([posts], tmp_path / "idx", meta_fields=["name", "created"])
+    result = api.scan(tmp_path / "idx", [corpus], tmp_path / "out")
+    assert result.matches["post_id"].to_list() == [evil_id]
+    md = markdown_report(tmp_path / "out", author_field="name", date_field="created")
+    raw = re.findall(r"(?<!\\)<[^>]*>", md)  # an HTML tag whose '<' is not escaped
+    assert raw == [], raw
+    assert "\\<img src=x onerror=alert(1)\\>" in md  # shown, escaped
+    for table in re.split(r"\n\n", md):
+        rows = [r for r in table.splitlines() if r.startswith("|")]
+        if rows:  # every row of a table has as many cells as its header
+            cells = [len(re.findall(r"(?<!\\)\|", r)) for r in rows]
+            assert len(set(cells)) == 1, rows

@@ -153,7 +153,7 @@ def test_keyed_sharded_scan_equals_keyed_unsharded(tmp_path: Path):
 def test_sharded_scan_with_workers_and_verify(sharded: ShardedIndex, planted_scan: api.ScanResult, tmp_path: Path):
     result = api.scan(sharded.path, [PLANTED], tmp_path / "out", workers=2, unit_size=1 << 16)
     _same_scan(planted_scan, result)
-    proc = run_cli("verify", tmp_path / "out", "--index", sharded.path)
+    proc = run_cli("verify", tmp_path / "out", "--index", sharded.path, "--inputs", PLANTED)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

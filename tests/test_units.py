@@ -145,5 +145,5 @@ def test_a_parquet_files_parts_hash_it_once(api_index, corpus, tmp_path: Path, m
     assert len(parts) >= 10 and len({p["sha256"] for p in parts}) == 1
     assert hashed == [str(corpus["parquet"])]
     hashed.clear()
-    assert verify(out).ok
+    assert verify(out, inputs=[corpus["parquet"]]).ok
     assert hashed == [str(corpus["parquet"])]

@@ -35,6 +35,10 @@ OnError = typer.Option("stop", "--on-error", metavar="stop|skip",
 KeyFile = typer.Option(None, "--key-file", metavar="KEY",
                        help="Secret key of a keyed index: a file of at least 16 random bytes (make one with: "
                             "head -c 32 /dev/urandom > KEY). Needed to scan or verify against the index.")
+SealKeyFile = typer.Option(None, "--seal-key-file", metavar="KEY",
+                           help="Key that seals the scan's evidence.json with an HMAC only its holders can make or "
+                                "check (a file of at least 16 random bytes; default: the --key-file of a keyed "
+                                "index). Without any key the seal is a checksum: it finds accidents, not forgery.")
 
 
 class _Stderr:

@@ -36,4 +36,4 @@ def demo(
         err.print(bundled.truth_table(check))
         err.print(bundled.example_lines(result.matches, paths.fixtures))
         err.print(f"next: provenance report {paths.scan_dir} -o report.html   "
-                  f"(or: provenance verify {paths.scan_dir})", highlight=False)
+                  f"(or: provenance verify {paths.scan_dir} --inputs {paths.corpus})", highlight=False)

@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..params import ScanParams
-from .common import AsJson, Format, IdField, KeyFile, OnError, Quiet, TextField, load_key, progress, show_scan, \
-    size_option
+from .common import AsJson, Format, IdField, KeyFile, OnError, Quiet, SealKeyFile, TextField, load_key, progress, \
+    show_scan, size_option
 
 DEFAULT = ScanParams()
 
@@ -67,6 +67,7 @@ def scan(
                                   help="Local JSONL, lines and parquet files larger than this are scanned in parts "
                                        "(Dask tasks and checkpoint units of their own); same results."),
     key_file: Optional[Path] = KeyFile,
+    seal_key_file: Optional[Path] = SealKeyFile,
     on_error: str = OnError,
     prefilter: bool = typer.Option(True, help="Normalize and tokenize whole batches with numpy, sending only "
                                               "documents with entities, mentions, URLs or '...' through the "
@@ -94,5 +95,5 @@ def scan(
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
                           resume=resume, unit_size=unit_bytes, until_ci=until_ci, prefilter=prefilter,
-                          force=force)
+                          force=force, seal_key=load_key(seal_key_file))
     show_scan(result, quiet, as_json)

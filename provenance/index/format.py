@@ -9,6 +9,10 @@ file                         content
 ``manifest.json``            format version, tool version, :class:`IndexParams`, normalization,
                              hash and MinHash scheme names, counts, the sha256 of every other file,
                              and for a keyed index the key's fingerprint (``key``; never the key)
+``hashing.json``             the parameters the data files were made with (index parameters,
+                             normalization, hash names, key fingerprint), pinned by its sha256 like
+                             every data file: opening refuses a manifest that says otherwise
+                             (:mod:`provenance.index.validate`; format 11)
 ``posts.parquet``            one row per post: ``post_id``, ``source``, ``row``, ``kind``
                              (``shingled`` / ``short`` / ``empty``), ``n_tokens``, ``exact_key`` (the
                              hash of a short post's whole token sequence; 0 for the other posts),
@@ -102,9 +106,10 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 10  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 11  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
-# 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening
+# 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
+# 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused)
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",

@@ -20,6 +20,7 @@ from ..text.hashing import HASH_NAME, KEYED_HASH_NAME
 from .sketch import SCHEME
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, arrays_of, is_index
 from .shards import ShardedIndex, open_shards
+from .validate import HASHING, check_counts, check_hashing, check_manifest_values, check_top_counts
 from .store import Index, check_key
 
 __all__ = ["open_index"]
@@ -96,15 +97,19 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     if manifest.get("hash") != hash_name or manifest.get("minhash_scheme") != f"datasketch 2.x {SCHEME}":
         raise IndexFormatError(f"{path}: index uses hash {manifest.get('hash')!r}, this version uses {hash_name!r}; rebuild the index")
     key = check_key(path, fp, as_key(key))
+    check_manifest_values(mpath, manifest)
     try:
-        params = IndexParams.from_dict(manifest.get("params", {}))
+        params = IndexParams.from_dict(manifest["params"])
     except (ParameterError, TypeError) as e:
         raise IndexFormatError(f"{mpath}: bad parameters ({e})") from None
     manifest["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
     if "shards" in manifest:
         if shard is not None:
             raise IndexFormatError(f"{mpath}: a shard that holds shards (damaged index)")
-        return open_shards(path, manifest, params, key, open_index, verify, with_shards)
+        sharded = open_shards(path, manifest, params, key, open_index, verify, with_shards)
+        if sharded.shards:
+            check_top_counts(path, manifest, sharded.shards)
+        return sharded
     if shard is not None:
         place = {k: shard.get(k) for k in ("index", "of", "dir", "first_post", "posts")}
         if manifest.get("shard") != place:
@@ -114,7 +119,7 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
                                "open that directory")
     files = manifest.get("files", {})
     names = arrays_of(params)
-    expected = {"posts.parquet", *(f"{n}.npy" for n in names)}
+    expected = {"posts.parquet", HASHING, *(f"{n}.npy" for n in names)}
     missing = sorted(expected - set(files))
     if missing:
         raise IndexFormatError(f"{mpath}: manifest lists no checksum for {', '.join(missing)}")
@@ -129,8 +134,13 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         check = BackgroundCheck(_check_checksums, path, files, sorted(expected))
     elif verify:
         _check_checksums(path, files, sorted(expected))
+    hashing = (path / HASHING).read_bytes()
+    if hashlib.sha256(hashing).hexdigest() != files[HASHING].get("sha256"):
+        raise IndexFormatError(f"{path / HASHING}: checksum differs from the manifest (damaged or altered index)")
+    check_hashing(path, manifest, hashing)
     try:
         pl.read_parquet_schema(path / "posts.parquet")
+        posts_rows = pl.scan_parquet(path / "posts.parquet").select(pl.len()).collect().item()
         # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
         # (np.asarray: plain ndarray views of the maps, without np.memmap's per-operation overhead.)
         arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in names}
@@ -138,4 +148,5 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
     for a in arrays.values():
         a.setflags(write=False)
+    check_counts(path, manifest, arrays, posts_rows)
     return Index(path, params, manifest=manifest, _verifying=check, key=key, **arrays)

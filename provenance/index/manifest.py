@@ -3,6 +3,7 @@ manifest of a sharded index that pins every shard's."""
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from ..durable import fsync_dir, sealed_json, sha256_of
 from .format import MANIFEST
+from .validate import HASHING, hashing_record
 
 __all__ = ["seal_manifest", "write_top_manifest"]
 
@@ -25,8 +27,10 @@ def write_top_manifest(tmp: Path, top: dict[str, Any], entries: list[dict[str, A
 
 
 def seal_manifest(tmp: Path, manifest: dict[str, Any]) -> str:
-    """Write ``manifest`` with the sha256 and size of every file in ``tmp`` (each fsynced first);
+    """Write ``manifest`` with the sha256 and size of every file in ``tmp`` (each fsynced first), and
+    ``hashing.json``, the parameters the files were made with (:mod:`.validate`), among them;
     returns the manifest file's sha256."""
+    (tmp / HASHING).write_text(json.dumps(hashing_record(manifest), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     def sealed(f: Path) -> dict[str, Any]:
         with open(f, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -9,8 +9,21 @@ matched text of the document (``doc_text``), so a reader sees the evidence witho
 :func:`verify` checks all of it again: the result files against their sha256, the index against
 the manifest sha256 (and its files against the manifest), every input unit against its sha256, and
 every matched document, scanned again with the recorded parameters, against its match rows
-(offsets, matched text, containment, coverage and the rest). Each difference is a
-:class:`Problem` of one line.
+(offsets, matched text, containment, coverage and the rest), and summary.json against the rows
+(:mod:`.consistency`). Each difference is a :class:`Problem` of one line.
+
+*Seals.* evidence.json always carries ``self_sha256``, the sha256 of its own canonical JSON: it finds
+a damaged file, but anyone who edits the results can compute it again. A scan given a key
+(``--key-file`` of a keyed index, or ``--seal-key-file``) also writes ``keyed_seal``: an HMAC-SHA256
+of the rest of the file under a subkey of that key (:func:`provenance.keys.seal_mac`). Since the
+evidence pins the sha256 of matches.parquet, summary.json and every input, only a holder of the key
+can make a seal that verifies over altered results; :func:`verify` given the key checks it (and
+refuses evidence without one).
+
+*What verify reads.* An output directory may come from someone else: its evidence.json names the
+inputs to hash and scan again. :func:`verify` reads only local files under the directories (or
+files) the caller names (``inputs``; by default the current directory), and no URL unless
+``allow_remote``: any other input named is refused (a one-line error) before anything is read.
 """
 
 from __future__ import annotations
@@ -26,17 +39,22 @@ import polars as pl
 from ..version import __version__
 from ..errors import ProvenanceError, skipping
 from ..index import Index, open_index
-from ..keys import Key
+import hmac
+
+from ..keys import SEAL_SCHEME, Key, as_key, seal_mac, short
 from ..params import ScanParams
 from ..io import URL, InputFile, Part, file_sha256, iter_batches
-from ..durable import sha256_of, unseal, write_sealed
-from .outputs import ROW_SCHEMA
+from ..durable import canonical_json, sha256_of, unseal, write_sealed
+from .consistency import summary_differences
+from .outputs import MATCH_SCHEMA, ROW_SCHEMA
 
 __all__ = ["EVIDENCE", "Problem", "Verification", "check_results", "repin_results", "unit_record", "verify", "write_evidence"]
 
 EVIDENCE = "evidence.json"
 FORMAT = "provenance-evidence"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: keyed_seal (optional)
+READS = (2, 3)
+KEYED_SEAL = "keyed_seal"
 RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
@@ -56,8 +74,9 @@ def unit_record(unit: InputFile, sha256: str | None) -> dict[str, Any]:
 
 
 def write_evidence(out: Path, index: Index, params: ScanParams, fields: dict[str, Any],
-                   units: list[dict[str, Any]]) -> Path:
-    """Write ``out/evidence.json``, after the result files (it pins their sha256)."""
+                   units: list[dict[str, Any]], seal_key: Key | None = None) -> Path:
+    """Write ``out/evidence.json``, after the result files (it pins their sha256); with ``seal_key``,
+    sealed with it too (see the module docstring)."""
     evidence = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -70,16 +89,46 @@ def write_evidence(out: Path, index: Index, params: ScanParams, fields: dict[str
         "inputs": units,
         "results": {name: sha256_of(out / name) for name in RESULTS},
     }
-    write_sealed(out / EVIDENCE, evidence)
+    write_sealed(out / EVIDENCE, _keyed(evidence, seal_key))
     return out / EVIDENCE
 
 
-def repin_results(out: Path) -> None:
+def _keyed(evidence: dict[str, Any], key: Key | None) -> dict[str, Any]:
+    """``evidence`` with its keyed seal made with ``key`` (without one when ``key`` is None)."""
+    body = {k: v for k, v in evidence.items() if k != KEYED_SEAL}
+    if key is None:
+        return body
+    return {**body, KEYED_SEAL: {"scheme": SEAL_SCHEME, "key_fingerprint": key.fingerprint,
+                                 "hmac_sha256": seal_mac(key.secret, canonical_json(body))}}
+
+
+def repin_results(out: Path, seal_key: Key | None = None) -> None:
     """Record the result files' sha256 again in ``out/evidence.json`` (after summary.json was
-    rewritten by the scan that wrote the evidence)."""
+    rewritten by the scan that wrote the evidence), sealed with ``seal_key`` again."""
     ev = _load(out)
     ev["results"] = {name: sha256_of(out / name) for name in RESULTS}
-    write_sealed(out / EVIDENCE, ev)
+    write_sealed(out / EVIDENCE, _keyed(ev, seal_key))
+
+
+def check_seal(evidence: dict[str, Any], key: Key | None, path: Path | str = EVIDENCE) -> tuple[str, list["Problem"]]:
+    """How ``evidence`` is sealed (``keyed``, ``keyed, not checked`` without ``key``, or ``unkeyed``)
+    and the problems found with ``key``: no keyed seal, another key's, or one that does not match."""
+    seal = evidence.get(KEYED_SEAL)
+    if seal is not None and not (isinstance(seal, dict) and isinstance(seal.get("hmac_sha256"), str)
+                                 and isinstance(seal.get("key_fingerprint"), str)):
+        return "damaged", [Problem("seal", f"{path}: damaged keyed seal")]
+    if key is None:
+        return ("keyed, not checked (no key given)" if seal else "unkeyed"), []
+    if seal is None:
+        return "unkeyed", [Problem("seal", f"{path}: no keyed seal (the scan was not sealed with a key, or the seal was "
+                                           f"removed); the key given ({key.source}) cannot vouch for these results")]
+    if seal["key_fingerprint"] != key.fingerprint:
+        return "keyed", [Problem("seal", f"{path}: sealed with another key (fingerprint {short(seal['key_fingerprint'])}, "
+                                         f"the key given {short(key.fingerprint)})")]
+    body = {k: v for k, v in evidence.items() if k != KEYED_SEAL}
+    if not hmac.compare_digest(seal_mac(key.secret, canonical_json(body)), seal["hmac_sha256"]):
+        return "keyed", [Problem("seal", f"{path}: its keyed seal does not match its content (altered after the scan)")]
+    return "keyed", []
 
 
 @dataclass(frozen=True)
@@ -89,6 +138,7 @@ class Problem:
 
     what: str
     message: str
+    """``what`` is also ``seal`` (the keyed seal) or ``summary`` (summary.json against matches.parquet)."""
 
 
 @dataclass
@@ -99,6 +149,8 @@ class Verification:
     inputs: int = 0
     documents: int = 0
     index: str = ""
+    seal: str = ""
+    """``keyed`` (checked with the key given), ``keyed, not checked (no key given)`` or ``unkeyed``."""
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -115,13 +167,45 @@ def _load(out: Path) -> dict[str, Any]:
         head = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         head = None
-    if isinstance(head, dict) and head.get("format") == FORMAT and head.get("format_version") != FORMAT_VERSION:
+    if isinstance(head, dict) and head.get("format") == FORMAT and head.get("format_version") not in READS:
         raise ProvenanceError(f"{path}: evidence format version {head.get('format_version')}, this provenance reads "
                               f"version {FORMAT_VERSION} (scan again)")
     ev = unseal(raw, path, "evidence")  # any changed byte: DamagedFile
     if ev.get("format") != FORMAT:
         raise ProvenanceError(f"{path}: not a provenance evidence file")
+    _check_shape(ev, path)
     return ev
+
+
+def _check_shape(ev: dict[str, Any], path: Path) -> None:
+    """The types of what verify reads from the evidence (it may come from anyone): one line if wrong."""
+    def bad(what: str) -> ProvenanceError:
+        return ProvenanceError(f"{path}: {what} (not the evidence file of a scan)")
+
+    if not isinstance(ev.get("inputs"), list) or not isinstance(ev.get("results"), dict) \
+            or not isinstance(ev.get("params"), dict) or not isinstance(ev.get("fields"), dict) \
+            or not isinstance(ev["fields"].get("text"), str) or not isinstance(ev["fields"].get("id"), (str, type(None))):
+        raise bad("inputs, results, params or fields missing")
+    try:
+        ScanParams.from_dict(ev["params"])
+    except ProvenanceError as e:
+        raise ProvenanceError(f"{path}: bad scan parameters ({e})") from None
+    index = ev.get("index")
+    if not (isinstance(index, dict) and isinstance(index.get("path"), str) and isinstance(index.get("manifest_sha256"), str)):
+        raise bad("index missing")
+    if not all(isinstance(n, str) and n in RESULTS and isinstance(d, str) for n, d in ev["results"].items()):
+        raise bad("results holds another file than the scan's")
+    for i, rec in enumerate(ev["inputs"]):
+        if not (isinstance(rec, dict) and isinstance(rec.get("path"), str) and isinstance(rec.get("resolved"), str)
+                and isinstance(rec.get("url"), bool) and isinstance(rec.get("sha256"), (str, type(None)))
+                and isinstance(rec.get("format"), str) and isinstance(rec.get("compression"), (str, type(None)))
+                and (rec.get("part") is None or _is_part(rec["part"]))):
+            raise bad(f"input {i} malformed")
+
+
+def _is_part(p: Any) -> bool:
+    return isinstance(p, dict) and all(isinstance(p.get(k), int) and not isinstance(p.get(k), bool)
+                                       for k in ("start", "stop", "nbytes", "lines")) and "ids" in p
 
 
 def check_results(out_dir: str | Path, evidence: dict[str, Any] | None = None) -> list[Problem]:
@@ -136,6 +220,37 @@ def check_results(out_dir: str | Path, evidence: dict[str, Any] | None = None) -
         elif sha256_of(f) != digest:
             problems.append(Problem("results", f"{f}: changed since the scan (sha256 differs from {EVIDENCE})"))
     return problems
+
+
+def _remote(record: dict[str, Any]) -> bool:
+    return record["url"] or "://" in record["path"] or "://" in record["resolved"]
+
+
+def _readable_units(ev: dict[str, Any], path: Path, inputs: list[Path], allow_remote: bool) -> list[InputFile | None]:
+    """The unit of each input record that verify may read (None: nothing to read, it was skipped),
+    checked before any is read: a URL without ``allow_remote``, or a local file outside ``inputs``, is
+    a ProvenanceError."""
+    roots = [p.resolve() for p in inputs]
+    units: list[InputFile | None] = []
+    for rec in ev["inputs"]:
+        if rec["sha256"] is None:  # unreadable when scanned, and skipped (--on-error skip): nothing to read
+            units.append(None)
+            continue
+        if _remote(rec):
+            if not allow_remote:
+                raise ProvenanceError(f"{path}: names the remote input {rec['path']}; verify reads no URL unless "
+                                      "--allow-remote")
+            units.append(_unit_of(rec))
+            continue
+        unit = _unit_of(rec)
+        where = Path(unit.path).resolve()
+        if not any(where == root or root in where.parents for root in roots):
+            named = ", ".join(map(str, inputs))
+            said = rec["path"] if str(unit.path) == rec["path"] else f"{rec['path']} ({unit.path})"
+            raise ProvenanceError(f"{path}: names the input {said}, outside what verify may read ({named}); "
+                                  "name its folder with --inputs to check it")
+        units.append(unit)
+    return units
 
 
 def _unit_of(record: dict[str, Any]) -> InputFile:
@@ -153,16 +268,25 @@ def _unit_of(record: dict[str, Any]) -> InputFile:
 
 
 def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed: int = 20,
-           key: Key | bytes | None = None) -> Verification:
+           key: Key | bytes | None = None, seal_key: Key | bytes | None = None,
+           inputs: "list[str | Path] | None" = None, allow_remote: bool = False) -> Verification:
     """Check a scan's output directory against its evidence (see the module docstring). Raises
     ProvenanceError when there is no evidence to check, or the index cannot be opened; ``key`` is the
     secret key of a keyed index (the matched documents are hashed again), and a keyed index without
-    it, or with another key, is a SecretKeyError before anything is checked."""
+    it, or with another key, is a SecretKeyError before anything is checked.
+
+    ``seal_key`` (default: ``key``) checks the evidence's keyed seal: evidence without one, or sealed
+    with another key, or altered since, is a problem. ``inputs`` are the folders (or files) whose
+    files verify may read (default: the current directory); an input the evidence names elsewhere,
+    or a URL without ``allow_remote``, is a ProvenanceError before any input is read."""
     out = Path(out_dir)
     ev = _load(out)
+    units_to_read = _readable_units(ev, out / EVIDENCE, [Path(p) for p in (inputs or [Path.cwd()])], allow_remote)
     index = open_index(index_path or ev["index"]["path"], key=key, verify=False)
     index.require_key()
     report = Verification()
+    report.seal, problems = check_seal(ev, as_key(seal_key) or as_key(key), out / EVIDENCE)
+    report.problems.extend(problems)
     report.problems.extend(check_results(out, ev))
     index = open_index(index.path, key=index.key)  # every file against the manifest
     report.index = str(index.path)
@@ -171,10 +295,9 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
                                                 f"{index.checksum[:12]}, evidence {ev['index']['manifest_sha256'][:12]})"))
         return report  # the matches cannot be checked against another index
     units, changed, hashed = [], set(), {}
-    for rec in ev["inputs"]:
-        unit = _unit_of(rec)
+    for rec, unit in zip(ev["inputs"], units_to_read):
         report.inputs += 1
-        if rec["sha256"] is None:  # unreadable when scanned, and skipped (--on-error skip): nothing of it to check
+        if unit is None:  # unreadable when scanned, and skipped (--on-error skip): nothing of it to check
             continue
         try:
             digest = file_sha256(unit, hashed)
@@ -193,7 +316,18 @@ def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed:
     except (OSError, pl.exceptions.PolarsError) as e:
         report.problems.append(Problem("results", f"{out / 'matches.parquet'}: unreadable ({str(e).splitlines()[0]})"))
         return report
+    wrong = [c for c, t in MATCH_SCHEMA.items() if matches.schema.get(c) != t]
+    if wrong:
+        report.problems.append(Problem("results", f"{out / 'matches.parquet'}: not the columns of a scan's matches "
+                                                  f"({', '.join(wrong[:5])} missing or of another type)"))
+        return report
     report.matches = matches.height
+    try:
+        summary = json.loads((out / "summary.json").read_bytes())
+    except (OSError, ValueError) as e:
+        report.problems.append(Problem("results", f"{out / 'summary.json'}: unreadable ({str(e).splitlines()[0]})"))
+    else:
+        report.problems += [Problem("summary", m) for m in summary_differences(summary, matches, ev, index, COMPARED, listed)]
     checked = matches.filter(~pl.col("source").is_in(sorted(changed)))
     found = _rescan(index, ScanParams.from_dict(ev["params"]), ev["fields"], units, checked)
     report.documents = checked.select("source", "row").unique().height

@@ -1,7 +1,13 @@
-"""The two-sided report in Markdown (``provenance report -o report.md``)."""
+"""The two-sided report in Markdown (``provenance report -o report.md``).
+
+Everything the report did not write itself (post ids, authors, dates, paths, texts, column names, the
+values of summary.json) goes through :func:`_md_text`: one line, and every character Markdown or HTML
+would read (``<``, ``&``, ``|``, ``*``, backticks, ...) escaped, so that a post id such as
+``<img src=x onerror=...>`` shows as text and a ``|`` or a newline cannot break a table."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +33,19 @@ def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
             return f"{v:.4f}"
         if isinstance(v, int):
             return f"{v:,}"
-        return str(v).replace("|", "\\|").replace("\n", " ")
+        return _md_text(str(v))
 
     numeric = [dt.is_numeric() for dt in frame.dtypes]
-    lines = ["| " + " | ".join(frame.columns) + " |",
+    heads = [c if re.fullmatch(r"\w+", c) else _md_text(c) for c in frame.columns]  # (a meta field's name)
+    lines = ["| " + " | ".join(heads) + " |",
              "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     lines += ["| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, r)) + " |" for r in frame.iter_rows()]
     return "\n".join(lines)
 
 
 def _md_text(text: str) -> str:
-    """``text`` as inline Markdown: one line, the characters Markdown would read escaped."""
-    import re
-
-    return re.sub(r"([\\`*_~|<>\[\]#])", r"\\\1", re.sub(r"\s+", " ", text))
+    """``text`` as inline Markdown: one line, the characters Markdown (or HTML inside it) would read escaped."""
+    return re.sub(r"([\\`*_~|<>&\[\]#!])", r"\\\1", re.sub(r"\s+", " ", str(text)))
 
 
 def _md_pieces(pieces: list[tuple[str, bool]], mark: str) -> str:
@@ -65,7 +70,7 @@ def _md_matches(d: dict[str, Any]) -> list[str]:
             a, b = diff_pieces(text, r["doc_text"] or "")
             post, span = _md_pieces(a, "~~"), _md_pieces(b, "**")
         more = f" (the same span in {r['same_span']:,} documents)" if (r.get("same_span") or 0) > 1 else ""
-        lines.append(f"| {_md_text(r['post_id'])} | {_md_text(r['doc_id'])}{more} | {r['containment']:.4f} | {r['method']} | "
+        lines.append(f"| {_md_text(r['post_id'])} | {_md_text(r['doc_id'])}{more} | {r['containment']:.4f} | {_md_text(r['method'])} | "
                      f"{post} | {span} |")
     return [*lines, ""]
 
@@ -82,21 +87,21 @@ def markdown_report(out_dir: str | Path, index_dir: str | Path | None = None, *,
     lines = [
         "# provenance report",
         "",
-        f"Scan of {len(s['inputs'])} input file(s) against the index `{d['index']}` (manifest sha256 "
-        f"`{s['index']['manifest_sha256'][:16]}…`), provenance {s['tool_version']}.",
+        f"Scan of {len(s['inputs'])} input file(s) against the index {_md_text(d['index'])} (manifest sha256 "
+        f"{_md_text(str(s['index']['manifest_sha256'])[:16])}…), provenance {_md_text(s['tool_version'])}.",
         "",
         "| measure | count | share |",
         "|---|---:|---:|",
-        *(f"| {a} | {b} | {c} |" for a, b, c in headline_rows(s)),
+        *(f"| {a} | {_md_text(b)} | {_md_text(c)} |" for a, b, c in headline_rows(s)),
         "",
         "## Post side",
         "",
     ]
     if d["by_author"] is not None:
-        lines += [f"**By author** (`{d['author']}`; the {top} with most posts found)", "",
+        lines += [f"**By author** ({_md_text(d['author'])}; the {top} with most posts found)", "",
                   _table(d["by_author"].head(top), {"share_found": pct}), ""]
     if d["by_month"] is not None:
-        lines += [f"**By month of creation** (`{d['date']}`)", "", _table(d["by_month"], {"share_found": pct}), ""]
+        lines += [f"**By month of creation** ({_md_text(d['date'])})", "", _table(d["by_month"], {"share_found": pct}), ""]
     if d["by_author"] is None and d["by_month"] is None:
         lines += ["(The index keeps no author or date column: build it with `--meta-field` to see posts by author "
                   "and month.)", ""]
