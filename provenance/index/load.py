@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +136,11 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
         # (np.asarray: plain ndarray views of the maps, without np.memmap's per-operation overhead.)
         arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in names}
+        posts_fd = os.open(path / "posts.parquet", os.O_RDONLY | os.O_CLOEXEC)  # (see Index.posts_fd)
     except Exception as e:  # a file that passed its checksum but does not parse
         raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
     for a in arrays.values():
         a.setflags(write=False)
-    return Index(path, params, manifest=manifest, _verifying=check, key=key, **arrays)
+    index = Index(path, params, manifest=manifest, _verifying=check, key=key, posts_fd=posts_fd, **arrays)
+    weakref.finalize(index, os.close, posts_fd)
+    return index
