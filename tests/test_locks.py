@@ -19,7 +19,8 @@ import pytest
 from conftest import PLANTED, POSTS_CSV, cli_command, run_cli
 
 from provenance import api
-from provenance.locks import LOCK_NAME, DirectoryInUse, lock_directory
+
+LOCK_NAME = ".provenance.lock"
 
 
 def _posts(path: Path, copies: int, tag: str) -> Path:
@@ -121,6 +122,8 @@ def test_two_scans_into_one_output_directory(tmp_path: Path) -> None:
 
 
 def test_a_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
+    from provenance.locks import DirectoryInUse, lock_directory
+
     d = tmp_path / "d"
     holder = _holder_process(d)
     with pytest.raises(DirectoryInUse, match=f"pid {holder.pid} on .*since .*: python"):
@@ -136,6 +139,8 @@ def test_a_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_readers_share_and_a_writer_waits_for_none(tmp_path: Path) -> None:
+    from provenance.locks import DirectoryInUse, lock_directory
+
     d = tmp_path / "d"
     d.mkdir()
     reader = _holder_process(d, shared=True)
