@@ -16,6 +16,7 @@ from ..version import __version__
 from ..durable import BackgroundCheck, DamagedFile, sha256_of, unseal
 from ..errors import IndexFormatError, ParameterError
 from ..keys import Key, as_key
+from ..locks import is_lock_file
 from ..text.normalize import NORMALIZATION
 from ..params import IndexParams
 from ..text.hashing import HASH_NAME, KEYED_HASH_NAME
@@ -57,7 +58,11 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     """
     path = Path(path)
     mpath = path / MANIFEST
-    if not path.exists():
+    try:
+        empty = path.is_dir() and all(is_lock_file(p.name) for p in path.iterdir())  # (a build's lock only)
+    except OSError as e:
+        raise IndexFormatError(f"{path}: cannot read the index directory ({e.strerror or e})") from None
+    if not path.exists() or empty:
         left = sorted(p.name for p in path.parent.glob(f".{path.name}.*.tmp")) if path.name else []
         old = [n for n in left if n.endswith(".old.tmp") and is_index(path.parent / n)]
         if old:  # (only where the system cannot swap directories in one step)
@@ -66,7 +71,7 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         if left:
             raise IndexFormatError(f"{path}: no index: a build that was stopped left {path.parent / left[0]} "
                                    "(incomplete; build the index again)")
-        raise IndexFormatError(f"{path}: no such index directory")
+        raise IndexFormatError(f"{path}: no index (an empty directory)" if empty else f"{path}: no such index directory")
     if not mpath.is_file():
         raise IndexFormatError(f"{path}: not a provenance index (no {MANIFEST})")
     raw = mpath.read_bytes()
