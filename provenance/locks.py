@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .errors import ProvenanceError
 
-__all__ = ["LOCK_NAME", "HOLDER_PREFIX", "DirectoryInUse", "DirLock", "is_lock_file", "lock_directory"]
+__all__ = ["LOCK_NAME", "HOLDER_PREFIX", "DirectoryInUse", "DirLock", "held_by", "is_lock_file", "lock_directory"]
 
 LOCK_NAME = ".provenance.lock"
 HOLDER_PREFIX = ".provenance-holder."
@@ -149,6 +149,22 @@ def lock_directory(directory: str | Path, use: str, *, shared: bool = False, cre
         _remove_dead_holders(directory)
         return DirLock(directory, fd, _write_holder(directory, use, shared), created)
     raise DirectoryInUse(_refusal(directory))
+
+
+def held_by(directory: str | Path) -> str | None:
+    """One line naming who holds ``directory`` exclusively (a build writing it), or None when nobody does."""
+    directory = Path(directory)
+    try:
+        fd = os.open(directory / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return _refusal(directory) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+    finally:
+        os.close(fd)
+    return None
 
 
 def _open_lock(path: Path) -> int | None:

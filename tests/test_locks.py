@@ -115,6 +115,7 @@ def test_two_scans_into_one_output_directory(tmp_path: Path) -> None:
     first = api.scan(idx, [PLANTED], tmp_path / "out", on_progress=during_scan)
     [second] = seen
     assert second.returncode == 2 and "in use by a scan writing its results (pid" in second.stderr, second.stderr
+    assert not list((tmp_path / "out").glob(".provenance*")) and not list(idx.glob(".provenance*"))  # (released)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["params"]["scan"]["min_containment"] == 0.5 == first.summary["params"]["scan"]["min_containment"]
     units = json.loads((tmp_path / "out" / "units" / "scan.json").read_text())
@@ -194,3 +195,17 @@ def test_a_scan_refuses_to_finish_on_an_index_replaced_meanwhile(tmp_path: Path)
         api.scan(index, [PLANTED], tmp_path / "out2")  # (opened before the rebuild)
     assert pl.read_parquet(api.scan(idx, [PLANTED], tmp_path / "out3").out_dir / "matches.parquet")["post_id"] \
         .str.starts_with("X-").all()
+
+
+def test_an_index_being_built_is_named_as_such_not_as_a_stopped_build(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    holder = _holder_process(idx)  # as a build of a new index holds it (the directory holds only its lock)
+    try:
+        proc = run_cli("scan", idx, PLANTED, "-o", tmp_path / "out", "-q")
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"error: {idx}: in use by a test holding it (pid {holder.pid} on "), proc.stderr
+    again = run_cli("scan", idx, PLANTED, "-o", tmp_path / "out", "-q")
+    assert again.returncode == 2 and "no index (an empty directory)" in again.stderr, again.stderr

@@ -16,7 +16,7 @@ from ..version import __version__
 from ..durable import BackgroundCheck, DamagedFile, sha256_of, unseal
 from ..errors import IndexFormatError, ParameterError
 from ..keys import Key, as_key
-from ..locks import is_lock_file
+from ..locks import held_by, is_lock_file
 from ..text.normalize import NORMALIZATION
 from ..params import IndexParams
 from ..text.hashing import HASH_NAME, KEYED_HASH_NAME
@@ -62,6 +62,9 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         empty = path.is_dir() and all(is_lock_file(p.name) for p in path.iterdir())  # (a build's lock only)
     except OSError as e:
         raise IndexFormatError(f"{path}: cannot read the index directory ({e.strerror or e})") from None
+    busy = held_by(path) if empty else None  # a build of a new index, under way
+    if busy:
+        raise IndexFormatError(busy)
     if not path.exists() or empty:
         left = sorted(p.name for p in path.parent.glob(f".{path.name}.*.tmp")) if path.name else []
         old = [n for n in left if n.endswith(".old.tmp") and is_index(path.parent / n)]
