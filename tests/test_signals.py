@@ -121,3 +121,37 @@ def test_a_fifo_given_as_input_is_refused(cli_index: BuiltIndex, tmp_path: Path)
     build = run_cli("index", "build", POSTS_CSV, fifo, "--format", "csv", "-o", tmp_path / "idx", "-q", timeout=120)
     assert build.returncode == 2 and build.stderr.startswith(f"error: {fifo}: a FIFO"), build.stderr
     assert not (tmp_path / "idx").exists()
+
+
+def test_a_fifo_as_a_file_url_is_refused(cli_index: BuiltIndex, tmp_path: Path) -> None:
+    fifo = _special(tmp_path, "fifo")
+    scan = run_cli("scan", cli_index.path, fifo.as_uri(), "-o", tmp_path / "out", "-q", timeout=120)
+    assert scan.returncode == 2 and "a FIFO (named pipe), not a regular file" in scan.stderr, scan.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_sigterm_stops_workers_that_scan_the_batches_of_one_file(cli_index: BuiltIndex, tmp_path: Path) -> None:
+    """One unit (a gzip file is not cut) and two workers: the workers scan its batches; SIGTERM stops them too."""
+    import gzip
+
+    corpus = _corpus(tmp_path / "corpus", 1, copies=40)
+    with gzip.open(tmp_path / "one.jsonl.gz", "wb", compresslevel=1) as f:
+        f.write((corpus / "part-000.jsonl").read_bytes())
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*cli_command(), "scan", str(cli_index.path), str(tmp_path / "one.jsonl.gz"), "-o", str(out),
+                             "-q", "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children: set[int] = set()
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and len(children) < 3:  # two workers and the tracker
+        children |= _children(proc.pid)
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert not (out / "summary.json").exists(), "the scan finished before the signal"
+    assert proc.returncode == 143, err
+    assert err == (f"interrupted: 0 of 1 units kept in {out / 'units'}; run the same command with --resume to "
+                   "continue\n")
+    deadline = time.time() + 60
+    while time.time() < deadline and any(_running(p) for p in children):
+        time.sleep(0.05)
+    assert len(children) >= 3 and [p for p in children if _running(p)] == []

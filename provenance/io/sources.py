@@ -61,8 +61,9 @@ def regular_files_only(files: list[InputFile], skipped: Skipped | None) -> list[
     kept = []
     for f in files:
         try:
-            mode = os.stat(f.path).st_mode if not isinstance(f.path, URL) else stat.S_IFREG
-        except OSError:  # missing or unreadable: the reader says so
+            local = f.path if not isinstance(f.path, URL) else f.path.filesystem()[1] if f.path.protocol == "file" else None
+            mode = os.stat(local).st_mode if local is not None else stat.S_IFREG
+        except (OSError, InputError):  # missing or unreadable: the reader says so
             mode = stat.S_IFREG
         if stat.S_ISREG(mode):
             kept.append(f)
