@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -20,12 +21,14 @@ import polars as pl
 
 from .version import __version__
 from .results.checkpoint import Checkpoint
-from .errors import InputError, ParameterError, ProvenanceError, Skipped, skipping
+from .errors import InputError, Interrupted, ParameterError, ProvenanceError, Skipped, skipping
 from .results.evidence import repin_results, unit_record, write_evidence
 from .match.tally import Tally
 from .results.estimate import estimates, share_estimates
-from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index, shards_of
+from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index
+from .index.size import IndexSize, index_size
 from .keys import Key, as_key
+from .locks import lock_directory
 from .text.background import default_background
 from .io.records import replace_surrogates
 from .params import IndexParams, ScanParams
@@ -99,23 +102,26 @@ def build_index(
     if keep_text and key is not None:
         raise ParameterError("--keep-text with --key-file: a keyed index holds no post text")
     skipped = skipping(on_error)
-    if scheduler is not None:
-        if append:
-            raise ParameterError("--append with --scheduler: an append runs in one process (leave out --scheduler)")
-        return _build_on_dask(posts, out, params, scheduler, text_field=text_field, id_field=id_field,
-                              meta_fields=meta_fields, fmt=fmt, force=force, on_progress=on_progress,
-                              memory_limit=memory_limit, skipped=skipped, key=key, shards=shards, keep_text=keep_text,
-                              unit_size=unit_size)
-    base = open_index(out, key=key) if append else None
-    if base is not None:
-        params = base.params
-    files = expand_inputs(posts, fmt, skipped)
-    batches = read_batches(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields, batch_size=BUILD_BATCH)
-    if skipped is not None:
-        batches = first_of_each_id(batches, skipped, base.posts["post_id"].to_list() if base is not None else ())
-    inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
-    return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
-                  overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text)
+    if scheduler is not None and append:
+        raise ParameterError("--append with --scheduler: an append runs in one process (leave out --scheduler)")
+    # One writer at a time, and no scan reading the index meanwhile (provenance.locks).
+    with lock_directory(out, "an index append" if append else "an index build"):
+        if scheduler is not None:
+            return _build_on_dask(posts, out, params, scheduler, text_field=text_field, id_field=id_field,
+                                  meta_fields=meta_fields, fmt=fmt, force=force, on_progress=on_progress,
+                                  memory_limit=memory_limit, skipped=skipped, key=key, shards=shards,
+                                  keep_text=keep_text, unit_size=unit_size)
+        base = open_index(out, key=key) if append else None
+        if base is not None:
+            params = base.params
+        files = expand_inputs(posts, fmt, skipped)
+        batches = read_batches(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields,
+                               batch_size=BUILD_BATCH)
+        if skipped is not None:
+            batches = first_of_each_id(batches, skipped, base.posts["post_id"].to_list() if base is not None else ())
+        inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
+        return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
+                      overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text)
 
 
 def _build_on_dask(posts: Sequence[str | Path], out: str | Path, params: IndexParams, scheduler: Any, *, fmt: str | None,
@@ -312,49 +318,67 @@ def scan(
         raise ParameterError("use --workers or --scheduler, not both (the cluster has its own workers)")
     if resume and out_dir is None:
         raise ParameterError("--resume needs the output directory of the scan to resume")
-    if out_dir is not None and not (resume or force):
-        refuse_earlier_results(out_dir)
-    skipped = skipping(params.on_error)
-    files = expand_inputs(corpus, fmt, skipped)
-    units = split_units(files, work_unit_size(files, unit_size, workers), id_field or "id")
-    kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
-
-    def scan_files(ix: Index):
-        t_start = time.perf_counter()
-        kept["index"], checkpoint = ix, None
+    with ExitStack() as held:
+        # One scan writes into out_dir; no build replaces the index while the scan reads it (provenance.locks).
         if out_dir is not None:
-            identity = {"index": ix.checksum, "params": params.to_dict(), "fields": [text_field, id_field],
-                        "tool_version": __version__}
-            checkpoint = Checkpoint(out_dir, identity, resume)
-            kept["checkpoint"] = checkpoint
-        results: list[Any] = [checkpoint.load(u) if checkpoint else None for u in units]
-        for u, r in zip(units, results):
-            if r is not None and on_progress:
-                on_progress(file_size(u), r[0].docs_scanned)
-        todo = [i for i, r in enumerate(results) if r is None]
-        if scheduler is not None:
-            done = scan_on_dask(ix, [units[i] for i in todo], text_field, id_field, params, scheduler, on_progress,
-                                 prefilter)
-        else:
-            done = scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers,
-                               prefilter)
-        for (f, result), i in zip(done, todo):  # done first: it ends (and cleans up) before zip stops
-            if checkpoint is not None:
-                checkpoint.store(f, result)
-            results[i] = result
-        kept["results"] = results
-        run = {"inputs_reused": checkpoint.reused, "notes": checkpoint.notes} if checkpoint else {}
-        return _merge(results, time.perf_counter() - t_start), run
+            held.enter_context(lock_directory(out_dir, "a scan writing its results"))
+            if not (resume or force):
+                refuse_earlier_results(out_dir)
+        if index.path is not None:
+            held.enter_context(lock_directory(index.path, "a scan reading it", shared=True, create=False))
+            index.check_unchanged()
+        skipped = skipping(params.on_error)
+        files = expand_inputs(corpus, fmt, skipped)
+        units = split_units(files, work_unit_size(files, unit_size, workers), id_field or "id")
+        kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
 
-    inputs = _describe(files)
-    def per_input(matches: pl.DataFrame) -> None:
-        _per_input(inputs, units, kept["results"], matches, kept["index"].n_posts, params.confidence)
+        def scan_files(ix: Index):
+            t_start = time.perf_counter()
+            kept["index"], checkpoint = ix, None
+            if out_dir is not None:
+                identity = {"index": ix.checksum, "params": params.to_dict(), "fields": [text_field, id_field],
+                            "tool_version": __version__}
+                checkpoint = Checkpoint(out_dir, identity, resume)
+                kept["checkpoint"] = checkpoint
+            results: list[Any] = [checkpoint.load(u) if checkpoint else None for u in units]
+            for u, r in zip(units, results):
+                if r is not None and on_progress:
+                    on_progress(file_size(u), r[0].docs_scanned)
+            todo = [i for i, r in enumerate(results) if r is None]
+            if scheduler is not None:
+                done = scan_on_dask(ix, [units[i] for i in todo], text_field, id_field, params, scheduler, on_progress,
+                                     prefilter)
+            else:
+                done = scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers,
+                                   prefilter)
+            with closing(done):  # (an interrupted scan stops its workers now, not when the generator is collected)
+                for (f, result), i in zip(done, todo):  # done first: it ends (and cleans up) before zip stops
+                    if checkpoint is not None:
+                        checkpoint.store(f, result)
+                    results[i] = result
+            kept["results"] = results
+            if ix.path is not None:
+                ix.check_unchanged()
+            run = {"inputs_reused": checkpoint.reused, "notes": checkpoint.notes} if checkpoint else {}
+            return _merge(results, time.perf_counter() - t_start), run
 
-    result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped, per_input)
-    if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
-        write_evidence(result.out_dir, kept["index"], params, {"text": text_field, "id": id_field},
-                       [unit_record(u, kept["checkpoint"].sha256[u.unit]) for u in units], as_key(seal_key) or index.key)
-    return result
+        inputs = _describe(files)
+
+        def per_input(matches: pl.DataFrame) -> None:
+            _per_input(inputs, units, kept["results"], matches, kept["index"].n_posts, params.confidence)
+
+        try:
+            result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped, per_input)
+        except (KeyboardInterrupt, Interrupted) as e:  # say what was kept, and how to go on
+            if "checkpoint" not in kept:
+                raise
+            line = kept["checkpoint"].kept_line(len(units), resume)
+            raise (Interrupted(e.signum, line) if isinstance(e, Interrupted) else KeyboardInterrupt(line)) from None
+        if result.out_dir is not None:  # what a third party needs to check every match (provenance verify)
+            write_evidence(result.out_dir, kept["index"], params, {"text": text_field, "id": id_field},
+                           [unit_record(u, kept["checkpoint"].sha256[u.unit]) for u in units],
+                           as_key(seal_key) or index.key)
+        return result
 
 
 def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | Path], out_dir: str | Path | None,
@@ -416,25 +440,3 @@ def input_bytes(paths: Sequence[str | Path], fmt: str | None = None) -> int:
         return total_bytes(expand_inputs(paths, fmt))
     except ProvenanceError:
         return 0
-
-
-@dataclass(frozen=True)
-class IndexSize:
-    """How an index is cut and what it takes on disk (for ``provenance index info``)."""
-
-    posts: int
-    shard_posts: tuple[int, ...]
-    """Posts in each shard (one entry for an unsharded index)."""
-    disk_bytes: int
-    """Bytes of the files its manifests (the shards', when sharded) list."""
-
-    @property
-    def bytes_per_post(self) -> float:
-        return self.disk_bytes / max(self.posts, 1)
-
-
-def index_size(index: Index | ShardedIndex) -> IndexSize:
-    """The shards of ``index`` and the bytes its files take."""
-    parts = [shard for shard, _ in shards_of(index)]
-    disk = sum(f.get("bytes", 0) for shard in parts for f in shard.manifest.get("files", {}).values())
-    return IndexSize(index.n_posts, tuple(shard.n_posts for shard in parts), disk)

@@ -31,6 +31,16 @@ class IndexFormatError(ProvenanceError):
     """An index directory is missing, damaged, or from an incompatible version."""
 
 
+class Interrupted(BaseException):
+    """A run stopped by a signal (SIGINT, SIGTERM) the command line turned into this exception (a
+    ``BaseException``, as ``KeyboardInterrupt``: no ``except Exception`` swallows it). ``kept``: one
+    sentence saying what was kept and how to continue, or empty."""
+
+    def __init__(self, signum: int = 2, kept: str = "") -> None:
+        super().__init__(kept or f"signal {signum}")
+        self.signum, self.kept = signum, kept
+
+
 class ParameterError(ProvenanceError):
     """A parameter is out of range or inconsistent with another."""
 
@@ -61,6 +71,7 @@ KINDS: dict[str, str] = {
     "empty_directory": "a folder with no input files",
     "missing_file": "a path that does not exist",
     "unreadable": "a file that cannot be read (permissions, I/O error)",
+    "special_file": "a FIFO, socket or device given or found as an input file (never read: it may never end)",
 }
 """Kinds of bad input, with what each one means."""
 

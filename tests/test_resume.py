@@ -108,3 +108,22 @@ def test_resume_needs_an_output_directory(api_index) -> None:
     index, _ = api_index
     with pytest.raises(ParameterError, match="--resume"):
         api.scan(index, [PLANTED], resume=True)
+
+
+def test_resume_keeps_each_name_of_a_symlinked_file(cli_index: BuiltIndex, tmp_path: Path) -> None:
+    """A folder with a.jsonl and b.jsonl -> a.jsonl: two inputs, each with its own rows; a resumed scan
+    relabels neither (its units are keyed by the path as given) and writes the fresh scan's bytes."""
+    corpus = _corpus(tmp_path / "corpus", 1)
+    (corpus / "part-000.jsonl").rename(corpus / "a.jsonl")
+    (corpus / "b.jsonl").symlink_to("a.jsonl")
+    fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q")
+    assert fresh.returncode == 0, fresh.stderr
+    out = tmp_path / "out"
+    assert run_cli("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
+    resumed = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    (m1, _), (m2, _) = _outputs(tmp_path / "fresh"), _outputs(out)
+    sources = m2.group_by("source").len().sort("source")
+    assert sources["source"].to_list() == [str(corpus / "a.jsonl"), str(corpus / "b.jsonl")]
+    assert sources["len"][0] == sources["len"][1] > 100
+    assert _reused(out) == 2 and m2.equals(m1) and _same_bytes(tmp_path / "fresh", out)

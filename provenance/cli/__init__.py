@@ -9,14 +9,15 @@ Every error a user can cause is one line, ``error: FILE[:ROW]: what``, and exit 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
 
 from ..version import __version__
-from ..errors import ProvenanceError
+from ..errors import Interrupted, ProvenanceError
 from . import demo, index, report, scan, verify
-from .common import err, fail
+from .common import err, escape, fail
 
 # The API (numpy, polars, ...) and rich are imported by the commands that use them, so that
 # `provenance --help` and usage errors start fast.
@@ -54,15 +55,25 @@ app.command("report")(report.report)
 app.command("demo")(demo.demo)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def main() -> None:
-    """Entry point: typer handles usage errors (exit 2); user errors become one line and exit 2."""
+    """Entry point: typer handles usage errors (exit 2); user errors become one line and exit 2.
+    SIGINT and SIGTERM stop the command (its worker processes too) with one line saying what was
+    kept, and exit 128 + the signal's number (130, 143)."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except ProvenanceError as e:
         fail(str(e))
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+    except (KeyboardInterrupt, Interrupted) as e:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (a second Ctrl-C does not cut the line)
+        kept = e.kept if isinstance(e, Interrupted) else str(e)
+        err.print(f"interrupted: {escape(kept)}" if kept else "interrupted", highlight=False, soft_wrap=True)
+        sys.exit(128 + (e.signum if isinstance(e, Interrupted) else signal.SIGINT))
     except Exception as e:  # a bug, not a user error: one line unless asked for the traceback
         if os.environ.get("PROVENANCE_DEBUG"):
             raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from ..version import __version__
 from ..durable import BackgroundCheck, DamagedFile, sha256_of, unseal
 from ..errors import IndexFormatError, ParameterError
 from ..keys import Key, as_key
+from ..locks import held_by, is_lock_file
 from ..text.normalize import NORMALIZATION
 from ..params import IndexParams
 from ..text.hashing import HASH_NAME, KEYED_HASH_NAME
@@ -56,7 +59,14 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     """
     path = Path(path)
     mpath = path / MANIFEST
-    if not path.exists():
+    try:
+        empty = path.is_dir() and all(is_lock_file(p.name) for p in path.iterdir())  # (a build's lock only)
+    except OSError as e:
+        raise IndexFormatError(f"{path}: cannot read the index directory ({e.strerror or e})") from None
+    busy = held_by(path) if empty else None  # a build of a new index, under way
+    if busy:
+        raise IndexFormatError(busy)
+    if not path.exists() or empty:
         left = sorted(p.name for p in path.parent.glob(f".{path.name}.*.tmp")) if path.name else []
         old = [n for n in left if n.endswith(".old.tmp") and is_index(path.parent / n)]
         if old:  # (only where the system cannot swap directories in one step)
@@ -65,7 +75,7 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         if left:
             raise IndexFormatError(f"{path}: no index: a build that was stopped left {path.parent / left[0]} "
                                    "(incomplete; build the index again)")
-        raise IndexFormatError(f"{path}: no such index directory")
+        raise IndexFormatError(f"{path}: no index (an empty directory)" if empty else f"{path}: no such index directory")
     if not mpath.is_file():
         raise IndexFormatError(f"{path}: not a provenance index (no {MANIFEST})")
     raw = mpath.read_bytes()
@@ -144,9 +154,12 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         # Memory-mapped: a scan pages in what it touches (a containment scan never reads the MinHash tables).
         # (np.asarray: plain ndarray views of the maps, without np.memmap's per-operation overhead.)
         arrays = {n: np.asarray(np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False)) for n in names}
+        posts_fd = os.open(path / "posts.parquet", os.O_RDONLY | os.O_CLOEXEC)  # (see Index.posts_fd)
     except Exception as e:  # a file that passed its checksum but does not parse
         raise IndexFormatError(f"{path}: unreadable index file ({type(e).__name__}: {e})") from None
     for a in arrays.values():
         a.setflags(write=False)
     check_counts(path, manifest, arrays, posts_rows)
-    return Index(path, params, manifest=manifest, _verifying=check, key=key, **arrays)
+    index = Index(path, params, manifest=manifest, _verifying=check, key=key, posts_fd=posts_fd, **arrays)
+    weakref.finalize(index, os.close, posts_fd)
+    return index

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +21,7 @@ from ..text.shingles import TokenHasher
 from .sketch import lsh_params
 from ..arrays import sorted_unique
 from .spill import HashSpill
-from .format import SHINGLED
+from .format import MANIFEST, SHINGLED
 from .lookup import KeyFilter, KeyRows, KeyTable
 
 __all__ = ["Index", "KeyedByManifest", "check_key"]
@@ -96,6 +98,17 @@ class KeyedByManifest:
             self.key = k
         return self
 
+    def check_unchanged(self) -> None:
+        """Raise IndexFormatError when the directory no longer holds the manifest the index was opened
+        with (rebuilt or appended to since, by a process that did not wait for its lock)."""
+        try:
+            now = hashlib.sha256((Path(self.path) / MANIFEST).read_bytes()).hexdigest()
+        except OSError:
+            now = None
+        if now != self.manifest.get("manifest_sha256"):
+            raise IndexFormatError(f"{self.path}: the index changed after it was opened (rebuilt or appended to); "
+                                   "nothing written: scan again")
+
     def require_key(self) -> None:
         """Raise SecretKeyError if the index is keyed and no key was given."""
         if self.fingerprint is not None and self.key is None:
@@ -145,6 +158,9 @@ class Index(KeyedByManifest):
     _verifying: "BackgroundCheck | None" = field(default=None, repr=False, compare=False)
     key: Key | None = field(default=None, repr=False, compare=False)
     """The secret key of a keyed index, once given (checked against the manifest's fingerprint)."""
+    posts_fd: int | None = field(default=None, repr=False, compare=False)
+    """``posts.parquet`` as opened with the index (a descriptor it closes when collected): post ids
+    are read from it, so that an index replaced at its path meanwhile cannot change them."""
 
     def require_sketches(self) -> None:
         """Raise ParameterError unless the index holds MinHash signatures and LSH bands (``--jaccard``)."""
@@ -164,7 +180,15 @@ class Index(KeyedByManifest):
     def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
         """The ``post_id`` of each post number in ``posts`` (reads only those rows' ids)."""
         wanted = sorted_unique(np.asarray(posts))
-        found = (pl.scan_parquet(self.path / "posts.parquet").select("post_id").with_row_index("_p")
+        if self.posts_fd is not None:  # the file the index was opened with (its column only)
+            import pyarrow.parquet as pq
+
+            with os.fdopen(os.dup(self.posts_fd), "rb") as fh:
+                column = pl.from_arrow(pq.ParquetFile(fh).read(columns=["post_id"]))["post_id"]
+            ids = pl.LazyFrame({"post_id": column})
+        else:
+            ids = pl.scan_parquet(self.path / "posts.parquet").select("post_id")
+        found = (ids.with_row_index("_p")
                  .join(pl.LazyFrame({"_p": pl.Series(wanted, dtype=pl.UInt32)}), on="_p", how="semi").collect().sort("_p"))
         at = np.searchsorted(found["_p"].to_numpy(), posts)
         return found["post_id"].gather(at)

@@ -15,6 +15,7 @@ from ..version import __version__
 from ..durable import (OutputError, exchange, fsync_dir, remove_stale, sha256_of, temp_prefix, umask, unseal,
                        write_failure)
 from ..errors import IndexFormatError, ParameterError, Skipped
+from ..locks import is_lock_file
 from ..keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key
 from ..text.hashing import CODE_NAME, KEYED_CODE_NAME
 from ..text.normalize import NORMALIZATION
@@ -68,7 +69,7 @@ def _prepare(path: Path, overwrite: bool) -> Path:
     if path.exists():
         if not path.is_dir():
             raise IndexFormatError(f"{path}: exists and is not a directory")
-        if any(path.iterdir()) and not (overwrite and is_index(path)):
+        if any(not is_lock_file(p.name) for p in path.iterdir()) and not (overwrite and is_index(path)):
             what = "an index (use --append to add posts, or --force to replace it)" if is_index(path) else "not an empty directory"
             raise IndexFormatError(f"{path}: is {what}")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,10 +45,37 @@ def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None, skipped: 
             if skipped is None:
                 raise
             skipped.add(e)
+    files = regular_files_only(files, skipped)
     if not files:
         raise InputError(f"no input files (skipped: {'; '.join(skipped.first.values())})" if skipped else "no input files",
                          kind="missing_file")
     return files
+
+
+def regular_files_only(files: list[InputFile], skipped: Skipped | None) -> list[InputFile]:
+    """``files`` without the local FIFOs, sockets and devices among them (given, or found in a
+    folder): each is an InputError (kind ``special_file``), or counted in ``skipped``. Such a file is
+    never opened: reading a FIFO may wait forever, and a scan reads each input twice (to hash it)."""
+    import stat
+
+    kept = []
+    for f in files:
+        try:
+            local = f.path if not isinstance(f.path, URL) else f.path.filesystem()[1] if f.path.protocol == "file" else None
+            mode = os.stat(local).st_mode if local is not None else stat.S_IFREG
+        except (OSError, InputError):  # missing or unreadable: the reader says so
+            mode = stat.S_IFREG
+        if stat.S_ISREG(mode):
+            kept.append(f)
+            continue
+        what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        error = InputError(f"{f.path}: {what}, not a regular file; give regular files (copy the stream into one)",
+                           kind="special_file")
+        if skipped is None:
+            raise error
+        skipped.add(error)
+    return kept
 
 
 def _expand_one(arg: str | Path, fmt: str | None) -> list[InputFile]:

@@ -9,7 +9,8 @@ Layout, inside the scan's output directory::
 
 A unit is a file, or a part of a large file (a byte range of a line file, a row range of a parquet
 file; :func:`provenance.io.split_units`), with its own rows, tally and sha256 (of the part's bytes).
-``<key>`` is a hash of the file's resolved path, or of its URL, and the part's range. Every file is written to a temporary name
+``<key>`` is a hash of the file's absolute path as given (symbolic links not followed: two names of
+one file are two units, each with its own ``source``), or of its URL, and the part's range. Every file is written to a temporary name
 and renamed, and the ``.json`` (which makes a unit count) is renamed last, so a killed scan leaves only
 whole units. A unit is reused when ``scan.json`` is unchanged (same index, parameters and fields) and the
 file is unchanged:
@@ -74,6 +75,7 @@ class Checkpoint:
         self.dir = Path(out_dir) / "units"
         self.identity = {"format": FORMAT, **identity}
         self.reused = 0
+        self.stored = 0  # units recorded by this run
         self.notes: list[str] = []  # damaged checkpoint files found (their units are scanned again)
         self.sha256: dict[str, str] = {}  # unit -> sha256 of its bytes (for the scan's evidence)
         self._hashed: dict[str, str] = {}  # file_sha256 memo: a parquet file's parts hash it once
@@ -94,9 +96,15 @@ class Checkpoint:
         except OSError as e:
             raise ProvenanceError(f"{self.dir}: cannot keep scan checkpoints ({e.strerror or e})") from None
 
+    def kept_line(self, units: int, resumed: bool) -> str:
+        """What an interrupted scan kept, and how to go on, in one sentence."""
+        again = "again" if resumed else "with --resume"
+        return (f"{self.reused + self.stored} of {units} units kept in {self.dir}; "
+                f"run the same command {again} to continue")
+
     @staticmethod
     def _key(file: InputFile) -> str:
-        name = str(file.path) if isinstance(file.path, URL) else str(file.path.resolve())
+        name = str(file.path) if isinstance(file.path, URL) else str(file.path.absolute())
         if file.part is not None:  # a part of a file: its range too
             name += f"\0{file.format == 'parquet' and 'rows' or 'bytes'}\0{file.part.start}\0{file.part.stop}"
         return hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
@@ -108,7 +116,7 @@ class Checkpoint:
             info = file.path.info()
             return {"path": str(file.path), "bytes": info.get("size"), "marker": change_marker(info)}
         st = file.path.stat()
-        state = {"path": str(file.path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+        state = {"path": str(file.path.absolute()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
         if file.part is not None:
             state["part"] = [file.part.start, file.part.stop]
         return state
@@ -172,3 +180,4 @@ class Checkpoint:
                 "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched),
                           "skipped": tally.skipped.to_dict()}}
         write_sealed(self.dir / f"{key}.json", meta)
+        self.stored += 1

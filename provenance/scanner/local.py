@@ -30,6 +30,21 @@ def _process_pool(index: "Index | ShardedIndex", params: ScanParams, processes: 
                                initargs=(str(index.path), index.checksum, params, index.key, prefilter))
 
 
+def _stop(pool: "ProcessPoolExecutor", before: set, finished: bool) -> None:
+    """Shut ``pool`` down: after its work is done, as usual; otherwise (an error, SIGINT or SIGTERM in
+    this process) at once, its worker processes (the children started since ``before``) terminated
+    rather than left to finish their units."""
+    import multiprocessing
+
+    if not finished:
+        mine = [p for p in multiprocessing.active_children() if p not in before]
+        for p in mine:
+            p.terminate()
+        for p in mine:
+            p.join(10)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _local_pool(index: "Index | ShardedIndex", params: ScanParams, workers: int, prefilter: bool = True) -> ProcessPoolExecutor | None:
     """A pool of ``workers`` processes, or None for one worker (this process)."""
     return _process_pool(index, params, workers, prefilter) if workers > 1 else None
@@ -40,11 +55,15 @@ def _scan_units_shared(index: "Index | ShardedIndex", files: Sequence[InputFile]
     """Scan whole units on ``workers - 1`` pool processes and in this process, which takes the next
     unit itself whenever the pool has enough queued (so no core idles while a worker starts);
     yields ``(file, result)`` in file order."""
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
     pool = _process_pool(index, params, workers - 1, prefilter)
     scanner = Scanner(index, params, prefilter)
     results: list[Any] = [None] * len(files)
     inflight: dict[int, Future] = {}
     queued = done = 0
+    finished = False
     try:
         while done < len(files):
             while queued < len(files) and len(inflight) < 2 * (workers - 1):
@@ -63,8 +82,9 @@ def _scan_units_shared(index: "Index | ShardedIndex", files: Sequence[InputFile]
                 yield files[done], results[done]
                 results[done] = None
                 done += 1
+        finished = True
     finally:
-        pool.shutdown(cancel_futures=True)
+        _stop(pool, before, finished)
 
 
 WORK_UNITS_PER_WORKER = 4
@@ -92,14 +112,19 @@ def scan_local(index: "Index | ShardedIndex", files: Sequence[InputFile], text_f
     if workers > 1 and len(files) >= workers:
         yield from _scan_units_shared(index, files, text_field, id_field, params, on_progress, workers, prefilter)
         return
+    import multiprocessing
+
+    before = set(multiprocessing.active_children()) if workers > 1 else set()
     pool = _local_pool(index, params, workers, prefilter) if files else None
     scanner = None if pool is not None or not files else Scanner(index, params, prefilter)
+    finished = False
     try:
         for f in files:
             yield f, scan_unit(index, f, text_field, id_field, params, on_progress, scanner=scanner, pool=pool,
                                 workers=workers)
+        finished = True
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            _stop(pool, before, finished)
 
 

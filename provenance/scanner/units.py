@@ -3,6 +3,9 @@ on a local pool's worker processes (each opens the index once, :func:`worker_ini
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -105,8 +108,18 @@ def open_checked(index_path: str, checksum: str, key: Key | None) -> "Index | Sh
 
 
 def worker_init(index_path: str, checksum: str, params: ScanParams, key: Key | None, prefilter: bool) -> None:
+    """A pool worker's start: its scanner. Ctrl-C reaches the whole process group: the worker leaves
+    it to the parent, which stops the pool; and a worker whose parent is gone (killed) exits."""
     global _WORKER_SCANNER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="exit-with-parent", daemon=True).start()
     _WORKER_SCANNER = Scanner(open_checked(index_path, checksum, key), params, prefilter)
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def worker_scan(batch: Batch) -> tuple[list[dict[str, Any]], Tally, dict[str, float]]:
