@@ -235,7 +235,7 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
     from provenance.index import FORMAT_VERSION
 
     made = {"seed": ctx.seed, "per_edit": per_edit, "doc_share": doc_share, "data": str(ctx.data),
-            "index_format": FORMAT_VERSION}
+            "index_format": FORMAT_VERSION, "documents": f"wikinews all, wikipedia and selftext {HELD_OUT_HALF} half"}
     stamp = ctx.work / "inputs.json"
     if reuse and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == made and (idx / "manifest.json").is_file():
         truth = pl.read_csv(ctx.work / "truth.csv", schema_overrides={"post_id": pl.String, "doc_id": pl.String})

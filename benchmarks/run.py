@@ -10,7 +10,7 @@ Sections (each a module of this folder with ``run(ctx) -> Section``):
 
 * ``accuracy`` — planted real tweets in real documents: recall by edit type and post length, pair
   precision, estimated vs true share of corpus characters, natural quotations in Wikinews;
-* ``archive`` — 2.43 M real posts indexed, 162 k real documents scanned, a few hundred planted copies in
+* ``archive`` — 2.43 M real posts indexed, 91 k real documents scanned (the held-out halves), a few hundred planted copies in
   under 1 % of them: counted precision and recall by post length, every counted pair outside the truth;
 * ``calibration`` — containment and Jaccard score distributions and precision/recall curves on
   labeled pairs (Twitter URL paraphrases, MSRP, Clough & Stevenson);
