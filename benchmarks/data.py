@@ -125,13 +125,14 @@ def wikipedia_files(data: Path) -> list[Path]:
     return sorted((data / WIKIPEDIA).glob("wiki_*.gz"))
 
 
-def read_wikipedia(data: Path, min_chars: int = MIN_DOC_CHARS) -> list[dict[str, str]]:
-    """Wikipedia pages (:func:`wikipedia_files`) as dicts ``{"id", "title", "text"}``: ``title`` as written in
-    the ``<doc>`` tag (HTML entities left escaped), ``text`` the body without its first line when that line
-    repeats the title, then stripped; pages whose text has at least ``min_chars`` characters, sorted by
-    numeric id."""
+def read_wikipedia(data: Path, min_chars: int = MIN_DOC_CHARS,
+                   files: Sequence[Path] | None = None) -> list[dict[str, str]]:
+    """Wikipedia pages (:func:`wikipedia_files`, or only ``files`` of them) as dicts ``{"id", "title", "text"}``:
+    ``title`` as written in the ``<doc>`` tag (HTML entities left escaped), ``text`` the body without its first
+    line when that line repeats the title, then stripped; pages whose text has at least ``min_chars``
+    characters, sorted by numeric id."""
     docs: list[dict[str, str]] = []
-    for path in wikipedia_files(data):
+    for path in wikipedia_files(data) if files is None else files:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             raw = f.read()
         for m in _WIKI_DOC.finditer(raw):

@@ -185,11 +185,12 @@ def read_wikinews(data: Path, min_chars: int = shared.MIN_DOC_CHARS) -> list[Doc
     return [Doc("wn-" + r["id"], "wikinews", r["title"], r["text"]) for r in shared.read_wikinews(data, min_chars)]
 
 
-def read_wikipedia(data: Path, min_chars: int = shared.MIN_DOC_CHARS) -> list[Doc]:
+def read_wikipedia(data: Path, min_chars: int = shared.MIN_DOC_CHARS, files: Sequence[Path] | None = None) -> list[Doc]:
     """Wikipedia pages with at least ``min_chars`` characters (:func:`benchmarks.data.read_wikipedia`: the
-    first body line, a repeat of the title, dropped), id ``wp-<id>``, title HTML-unescaped, in id order."""
+    first body line, a repeat of the title, dropped; ``files``: only these), id ``wp-<id>``, title
+    HTML-unescaped, in id order."""
     return [Doc("wp-" + r["id"], "wikipedia", html.unescape(r["title"]), r["text"])
-            for r in shared.read_wikipedia(data, min_chars)]
+            for r in shared.read_wikipedia(data, min_chars, files)]
 
 
 def _doc_order(d: Doc) -> tuple[str, int]:

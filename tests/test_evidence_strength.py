@@ -42,7 +42,10 @@ def test_a_quote_carries_more_bits_than_a_stock_phrase():
     bits = span_bits(default_background(), [QUOTE, STOCK, "thoughts and prayers go out to"])
     assert bits[0] > 100 > 40 > bits[1]
     assert bits[1] < ScanParams().min_evidence_bits < bits[0]
-    assert "10^42 words" in in_plain_words(bits[0], 14) and in_plain_words(bits[0], 14).startswith("a 14-word span")
+    # the quote's own figure moves with the background model (117 bits with Wikipedia and Reddit text, 140
+    # with Wikipedia alone: "when we", "but I am" are conversation); the wording is checked on fixed figures
+    assert "10^42 words" in in_plain_words(140.0, 14) and in_plain_words(bits[0], 14).startswith("a 14-word span")
+    assert f"10^{bits[0] * np.log10(2):.0f} words" in in_plain_words(bits[0], 14)
     assert chance(9.0) == "1 in 512 words" and chance(40.0) == "1 in 10^12 words"
 
 
@@ -148,7 +151,12 @@ def test_the_bundled_model_is_pinned():
     manifest = json.loads((DEFAULT_DIR / "manifest.json").read_text(encoding="utf-8"))
     assert set(manifest["files"]) == {p.name for p in DEFAULT_DIR.glob("*.npy")}
     assert default_background().identity["manifest_sha256"]
-    assert sum(p.stat().st_size for p in DEFAULT_DIR.iterdir()) < 6 * 2**20
+    assert sum(p.stat().st_size for p in DEFAULT_DIR.iterdir()) < 15 * 2**20
+    # built from held-out halves of two kinds of text (the benchmarks scan the other halves)
+    sources = {s["name"]: s for s in manifest["sources"]}
+    assert set(sources) == {"wikipedia_en_sample", "reddit_selftext"}
+    assert all(s["half"].startswith("even") and s["license"] for s in sources.values())
+    assert sorted(sources["wikipedia_en_sample"]["files"]) == [f"wiki_{i:02d}.gz" for i in range(0, 64, 2)]
 
 
 def test_keyed_index_aligns_with_per_post_codes(tmp_path: Path):

@@ -17,10 +17,15 @@ are stored as 32-bit fingerprints (sorted ``uint32``) with their counts rounded 
 corpus is no evidence that it is ordinary. Two different n-grams share a fingerprint with probability
 about ``entries / 2^32`` (under 0.1 %); such a clash can only make a span look more ordinary.
 
-The bundled model (``provenance/data/background``) was built from the English Wikipedia sample of
-``../shared/data`` (CC BY-SA 3.0, "Wikipedia contributors"; the model holds counts of hashed n-grams,
-no text): ``python -m provenance.text.background build OUT FILES...`` rebuilds it, or builds one from
-any other corpus (``provenance scan --background DIR`` uses it).
+The bundled model (``provenance/data/background``) is built from two kinds of text of the shared data
+(``../shared/data``), only their *even* halves: the even-numbered files of the English Wikipedia sample
+(``wiki_00``, ``wiki_02`` … : encyclopedic; CC BY-SA 3.0, "Wikipedia contributors") and the even records
+(0-based line number) of ``reddit_selftext`` (forum self-posts: conversational; ODC PDDL 1.0 compilation,
+text by Reddit users). The odd halves are held out: the benchmarks that scan those corpora or measure the
+model's calibration read only the odd files and records (:data:`MODEL_HALF`). The model holds counts of
+hashed n-grams, no text. ``python -m provenance.text.background build OUT --data DIR`` rebuilds it byte for
+byte; ``build OUT FILES...`` builds one from any WikiExtractor or JSONL files (``provenance scan
+--background DIR`` uses it).
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ from typing import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Background", "LAMBDAS", "BACKGROUND_FORMAT", "build_background", "chance", "default_background",
-           "in_plain_words", "load_background", "span_bits"]
+__all__ = ["Background", "LAMBDAS", "BACKGROUND_FORMAT", "HELD_OUT_HALF", "MODEL_HALF", "build_background", "chance",
+           "default_background", "gram_hashes", "in_half", "in_plain_words", "load_background", "selftext_records",
+           "span_bits", "wikipedia_files", "wikipedia_texts", "within_texts"]
 
 BACKGROUND_FORMAT = "provenance-background"
 BACKGROUND_VERSION = 1
@@ -58,11 +64,28 @@ def plain_hasher():
     return TokenHasher(seed=0)
 
 
-def _gram_keys(token_hashes: NDArray[np.uint64], n: int) -> NDArray[np.uint32]:
-    """32-bit fingerprints of every run of ``n`` token hashes (``len - n + 1`` of them)."""
+def gram_hashes(token_hashes: NDArray[np.uint64], n: int) -> NDArray[np.uint64]:
+    """64-bit hashes of every run of ``n`` token hashes (``len - n + 1`` of them; runs that cross a text
+    boundary included: :func:`within_texts` says which do not). The model stores the high 32 bits."""
     from .hashing import combine
 
-    return (combine(token_hashes, n) >> np.uint64(32)).astype(np.uint32)
+    return combine(token_hashes, n)
+
+
+def within_texts(token_offsets: NDArray[np.int64], n: int) -> NDArray[np.bool_]:
+    """For every run of ``n`` tokens (``t - n + 1`` of them, ``t = token_offsets[-1]``): whether it lies
+    within one text (texts are ``token_offsets[j]:token_offsets[j+1]``)."""
+    off = np.asarray(token_offsets, dtype=np.int64)
+    t = int(off[-1]) if len(off) else 0
+    if t < n:
+        return np.zeros(0, dtype=bool)
+    pos = np.arange(t) - np.repeat(off[:-1], np.diff(off))  # position within its text
+    return pos[n - 1 :] >= n - 1
+
+
+def _gram_keys(token_hashes: NDArray[np.uint64], n: int) -> NDArray[np.uint32]:
+    """32-bit fingerprints of every run of ``n`` token hashes (``len - n + 1`` of them)."""
+    return (gram_hashes(token_hashes, n) >> np.uint64(32)).astype(np.uint32)
 
 
 @dataclass(frozen=True)
@@ -158,9 +181,11 @@ def span_bits(background: Background, spans: Sequence[str], hasher=None) -> NDAr
 
 
 def build_background(texts: Iterable[Sequence[str]], out: str | Path, *, min_count: int = 3,
-                     source: str = "") -> dict:
+                     source: str = "", sources: list[dict] | None = None) -> dict:
     """Count the word 1-, 2- and 3-grams of ``texts`` (batches of strings) and write the model into
-    ``out`` (``unigrams.npy`` … with ``*_counts.npy`` and ``manifest.json``); returns the manifest."""
+    ``out`` (``unigrams.npy`` … with ``*_counts.npy`` and ``manifest.json``); returns the manifest.
+    ``sources``: what the texts are (files, halves, licenses), written into the manifest as they are
+    once ``texts`` is read to its end."""
     from .shingles import batch_shingles
 
     hasher = plain_hasher()
@@ -170,11 +195,9 @@ def build_background(texts: Iterable[Sequence[str]], out: str | Path, *, min_cou
         sb = batch_shingles(list(batch), 1, hasher)
         h, off = sb.token_hashes, sb.token_offsets
         tokens += len(h)
-        pos = np.arange(len(h)) - np.repeat(off[:-1], np.diff(off))
         for n in _ORDERS:
             if len(h) >= n:
-                g = _gram_keys(h, n)
-                parts[n].append(g[pos[n - 1 :] >= n - 1])  # no n-gram across two texts
+                parts[n].append(_gram_keys(h, n)[within_texts(off, n)])  # no n-gram across two texts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = {1: "unigrams", 2: "bigrams", 3: "trigrams"}
@@ -199,6 +222,9 @@ def build_background(texts: Iterable[Sequence[str]], out: str | Path, *, min_cou
                 "token_hash": "xxh3_64(token, seed=0) of provenance.normalize tokens",
                 "fingerprint": "high 32 bits of the rotl29 fold + fmix64 of the n-gram's token hashes",
                 "counts": f"round({_Q} * log2(count)), uint8", "source": source, "files": files}
+    if sources is not None:
+        manifest["sources"] = sources
+        manifest["text_stored"] = "none: counts of hashed n-grams only"
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -235,32 +261,136 @@ def default_background() -> Background:
     return load_background(DEFAULT_DIR)
 
 
-def _wikipedia_texts(files: Sequence[str], batch: int = 2048) -> Iterable[list[str]]:
+MODEL_HALF = "even"
+"""The half of the shared Wikipedia files (by file number: ``wiki_00``, ``wiki_02`` …) and of the
+``reddit_selftext`` records (by 0-based line number) the bundled model is built from; the other half
+(:data:`HELD_OUT_HALF`) is held out: benchmarks scan and measure only that one."""
+HELD_OUT_HALF = "odd"
+WIKIPEDIA, SELFTEXT = "wikipedia_en_sample", "reddit_selftext"
+LICENSES = {WIKIPEDIA: "CC BY-SA 3.0; text by Wikipedia contributors",
+            SELFTEXT: "ODC PDDL 1.0 (the compilation); text by Reddit users"}
+
+
+def in_half(number: int, half: str) -> bool:
+    """Whether file or record ``number`` belongs to ``half``: "even", "odd" or "all"."""
+    return half == "all" or number % 2 == (half == "odd")
+
+
+def wikipedia_files(data: str | Path, half: str = "all") -> list[Path]:
+    """The shared Wikipedia sample's files ``wiki_NN.gz`` of ``half`` (by their number NN), sorted."""
+    files = sorted((Path(data) / WIKIPEDIA).glob("wiki_*.gz"))
+    return [f for f in files if in_half(int(f.name.split("_")[1].split(".")[0]), half)]
+
+
+def selftext_records(path: str | Path, half: str = "all") -> Iterable[tuple[int, dict]]:
+    """``(line number, record)`` of the JSONL(.gz) file ``path`` whose 0-based line number is in ``half``."""
+    import gzip
+
+    import orjson
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for i, line in enumerate(fh):
+            if in_half(i, half) and line.strip():
+                yield i, orjson.loads(line)
+
+
+def _batched(texts: Iterable[str], batch: int = 2048) -> Iterable[list[str]]:
+    out: list[str] = []
+    for t in texts:
+        out.append(t)
+        if len(out) >= batch:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def wikipedia_texts(files: Sequence[str | Path]) -> Iterable[str]:
+    """The bodies of the ``<doc>`` entries of WikiExtractor files (gzip), file after file."""
     import gzip
     import re
 
     doc = re.compile(r'<doc id="\d+" url="[^"]*" title="[^"]*">\n(.*?)</doc>', re.S)
-    texts: list[str] = []
     for f in files:
         with gzip.open(f, "rt", encoding="utf-8") as fh:
             for m in doc.finditer(fh.read()):
-                texts.append(m.group(1))
-                if len(texts) >= batch:
-                    yield texts
-                    texts = []
-    if texts:
-        yield texts
+                yield m.group(1)
+
+
+def _file_texts(files: Sequence[str]) -> Iterable[str]:
+    """WikiExtractor files, and JSONL(.gz) files (their records' ``text``), every record."""
+    for f in files:
+        if Path(f).name.endswith((".jsonl", ".jsonl.gz")):
+            yield from (r.get("text") or "" for _, r in selftext_records(f))
+        else:
+            yield from wikipedia_texts([f])
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _shared_texts(data: Path, half: str, sources: list[dict]) -> Iterable[str]:
+    """The texts of the bundled recipe (``half`` of the Wikipedia files, then of the selftext records);
+    appends what was read to ``sources`` (for the manifest) once a corpus is done."""
+    wiki = wikipedia_files(data, half)
+    n = 0
+    for t in wikipedia_texts(wiki):
+        n += 1
+        yield t
+    sources.append({"name": WIKIPEDIA, "kind": "encyclopedic", "half": f"{half}-numbered files",
+                    "files": {f.name: _sha256(f) for f in wiki}, "texts": n, "license": LICENSES[WIKIPEDIA]})
+    path = Path(data) / SELFTEXT / "selftext.jsonl.gz"
+    n = 0
+    for _, r in selftext_records(path, half):
+        n += 1
+        yield r["text"]
+    sources.append({"name": SELFTEXT, "kind": "conversational", "half": f"{half} records (0-based line number)",
+                    "files": {path.name: _sha256(path)}, "texts": n, "license": LICENSES[SELFTEXT]})
 
 
 def main(argv: Sequence[str]) -> int:
-    """``python -m provenance.text.background build OUT WIKIEXTRACTOR_FILES...``"""
-    if len(argv) < 3 or argv[0] != "build":
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    files = sorted(argv[2:])
-    m = build_background(_wikipedia_texts(files), argv[1],
-                         source=f"{len(files)} WikiExtractor files: {Path(files[0]).parent.name}/"
-                                f"{Path(files[0]).name} .. {Path(files[-1]).name}")
+    """Build a background model.
+
+    python -m provenance.text.background build OUT --data DIR [--half even]   # the bundled model's recipe
+    python -m provenance.text.background build OUT FILES...                   # WikiExtractor / JSONL files
+
+    The bundled model is ``build provenance/data/background --data ../shared/data``: the even halves of
+    wikipedia_en_sample and reddit_selftext (the odd halves are held out for the benchmarks).
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m provenance.text.background", description=main.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["build"])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("files", nargs="*", help="WikiExtractor files (gzip) or JSONL(.gz) files with a 'text' field")
+    ap.add_argument("--data", type=Path, help=f"the shared data folder: {WIKIPEDIA} and {SELFTEXT}, --half of each")
+    ap.add_argument("--half", choices=["even", "odd", "all"], default=MODEL_HALF, help="with --data (default: even)")
+    ap.add_argument("--min-count", type=int, default=3)
+    args = ap.parse_args(list(argv))
+    if bool(args.files) == bool(args.data):
+        ap.error("give FILES or --data DIR, not both")
+    if args.data:
+        missing = [p for p in (args.data / WIKIPEDIA, args.data / SELFTEXT / "selftext.jsonl.gz") if not p.exists()]
+        if missing:
+            ap.error(f"{missing[0]}: not found")
+        sources: list[dict] = []
+        wiki = wikipedia_files(args.data, args.half)
+        m = build_background(_batched(_shared_texts(args.data, args.half, sources)), args.out,
+                             min_count=args.min_count, sources=sources,
+                             source=f"{args.half} halves of {WIKIPEDIA} ({len(wiki)} files) and {SELFTEXT} "
+                                    f"(records by line number)")
+    else:
+        files = sorted(args.files)
+        m = build_background(_batched(_file_texts(files)), args.out, min_count=args.min_count,
+                             source=f"{len(files)} WikiExtractor files: {Path(files[0]).parent.name}/"
+                                    f"{Path(files[0]).name} .. {Path(files[-1]).name}")
     print(json.dumps({k: m[k] for k in ("tokens", "vocabulary", "entries")}))
     return 0
 
