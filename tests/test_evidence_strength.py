@@ -68,9 +68,9 @@ def test_generic_matches_are_listed_but_not_counted(index: Path):
     assert s["generic"] == {"matches": 1, "posts": 1, "docs": 1}
     quote = by_post["quote"]
     assert s["matched_chars"] == quote["doc_end"] - quote["doc_start"]
-    # Counting every match again is one parameter away.
+    # Counting every match again is a few parameters away (evidence bits, the E-value bar, placement).
     everything = api.scan_texts(index, docs, ids=["d-stock", "d-quote", "d-none"],
-                                params=ScanParams(min_evidence_bits=0)).summary
+                                params=ScanParams(min_evidence_bits=0, max_evalue=1e6, inline_bits=0)).summary
     assert everything["posts_matched"] == 2 and everything["docs_matched"] == 2 and everything["generic"]["matches"] == 0
 
 
@@ -221,10 +221,12 @@ def test_a_short_phrase_many_posts_share_is_generic(shared_index: Path):
     assert checkins.height == 6  # each post's museum part is found ...
     assert checkins["shared_posts"].to_list() == [6] * 6  # ... and six posts hold it:
     assert checkins["generic"].all() and (checkins["evidence_bits"] > ScanParams().min_evidence_bits).all()
-    off = api.scan_texts(shared_index, [doc], params=ScanParams(max_shared_posts=0))
+    # (the phrase stands mid-sentence here: --inline-bits 0 leaves the shared-phrase rule alone to decide)
+    off = api.scan_texts(shared_index, [doc], params=ScanParams(max_shared_posts=0, inline_bits=0))
     assert off.summary["posts_matched"] == 6 and not off.matches["generic"].any()
     # the same phrase with one post holding it counts
-    lone = api.scan_texts(shared_index, [FILLER + "We had dinner at the Harbor Lights Bistro in Galveston. " + FILLER])
+    lone = api.scan_texts(shared_index, [FILLER + "We had dinner at the Harbor Lights Bistro in Galveston. " + FILLER],
+                          params=ScanParams(inline_bits=0))
     assert lone.matches["post_id"].to_list() == ["lone"] and lone.matches["shared_posts"].to_list() == [1]
     assert lone.summary["posts_matched"] == 1
 
