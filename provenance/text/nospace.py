@@ -10,8 +10,7 @@ script, a digit or ``_`` right before or after it (``第3回`` → ``第 3 回``
 other: kanji and kana bigram across. The result holds only bigrams, single characters and what was
 there before, so the step is its own fixed point.
 
-The buffer version (:func:`split_runs`) inserts bytes only, with one ``np.insert`` for the whole
-buffer: after each character inside a run a space and a copy of it (``ABC`` → ``AB BC``), and a
+The buffer version (:func:`split_runs`) inserts bytes only, in one pass over the whole buffer: after each character inside a run a space and a copy of it (``ABC`` → ``AB BC``), and a
 space before or after a run where a word byte of the same text touches it. Equality with
 :func:`split_nospace` is tested with hypothesis (tests/test_vectorized.py, tests/test_nospace.py).
 """
@@ -22,8 +21,6 @@ import re
 
 import numpy as np
 from numpy.typing import NDArray
-
-from ..arrays import expand_ranges
 
 __all__ = ["NOSPACE_RANGES", "NOSPACE_CLASS", "is_nospace", "split_nospace", "split_nospace_mapped", "nospace_chars",
            "nospace_tokens", "split_runs"]
@@ -71,41 +68,49 @@ def split_nospace(text: str) -> str:
     """Step 4 on one text that steps 1-3 normalized: ``"ab日本語c"`` → ``"ab 日本 本語 c"``."""
     if text.isascii():
         return text
-    return split_nospace_mapped(text)[0]
 
-
-def split_nospace_mapped(text: str) -> tuple[str, list[int] | None]:
-    """:func:`split_nospace`, and for each character of the result the index of the character of
-    ``text`` it comes from (``None`` when the text is unchanged): a bigram's characters their own, a
-    space between two bigrams the character they share, a space before a run its first character,
-    one after a run its last."""
-    pieces: list[str] = []
-    source: list[int] = []
-    pos = 0
-    for m in _RUN.finditer(text):
+    def bigrams(m: re.Match[str]) -> str:
         s, e = m.span()
-        pieces.append(text[pos:s])
-        source.extend(range(pos, s))
+        run = m.group()
+        out = run if e - s == 1 else " ".join(run[k : k + 2] for k in range(len(run) - 1))
         if s > 0 and _is_word(text[s - 1]):
-            pieces.append(" ")
-            source.append(s)
-        if e - s == 1:
-            pieces.append(text[s])
-            source.append(s)
-        else:
-            pieces.append(" ".join(text[k : k + 2] for k in range(s, e - 1)))
-            source += [s, s + 1]
-            for k in range(s + 1, e - 1):
-                source += [k, k, k + 1]
+            out = " " + out
         if e < len(text) and _is_word(text[e]):
-            pieces.append(" ")
-            source.append(e - 1)
-        pos = e
-    if not source:
+            out += " "
+        return out
+
+    return _RUN.sub(bigrams, text)
+
+
+def split_nospace_mapped(text: str) -> tuple[str, NDArray[np.int64] | None]:
+    """:func:`split_nospace`, and for each character of the result the index of the character of
+    ``text`` it comes from (``None`` when the text is unchanged): every character inserted comes
+    from the one it was inserted for (a space between two bigrams from the character they share, a
+    space before or after a run from the run's first or last character). With numpy: a character's
+    output is a space before it (first of a run, after a word character), itself, then a space and
+    itself again (inside a run) or a space (last of a run, before a word character)."""
+    if text.isascii():
         return text, None
-    pieces.append(text[pos:])
-    source.extend(range(pos, len(text)))
-    return "".join(pieces), source
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    ns = _TABLE[codes]
+    if not ns.any():
+        return text, None
+    prev, nxt = np.r_[False, ns[:-1]], np.r_[ns[1:], False]
+    first, last, inner = ns & ~prev, ns & ~nxt, ns & prev & nxt
+    before = np.zeros(len(codes), dtype=bool)
+    after = np.zeros(len(codes), dtype=bool)
+    for i in np.flatnonzero(first[1:]).tolist():  # once per run
+        before[i + 1] = _is_word(text[i])
+    for i in np.flatnonzero(last[:-1]).tolist():
+        after[i] = _is_word(text[i + 1])
+    count = 1 + before + 2 * inner + after
+    if (count == 1).all():
+        return text, None
+    at = np.cumsum(count) - count + before  # where each character itself lands
+    out = np.repeat(codes, count)  # (the copy inside a run is already in place, at + 2)
+    out[(at - 1)[before]] = 0x20
+    out[(at + 1)[inner | after]] = 0x20
+    return out.astype("<u4").tobytes().decode("utf-32-le"), np.repeat(np.arange(len(codes), dtype=np.int64), count)
 
 
 def _codes(data: NDArray[np.uint8], lead: NDArray[np.int64]) -> NDArray[np.int32]:
@@ -160,17 +165,32 @@ def split_runs(data: NDArray[np.uint8], size: int,
     first, last = ~joined, ~np.r_[joined[1:], False]
     before = first & (lead > offsets[text]) & _word_byte(data[np.maximum(lead - 1, 0)])
     after = last & (end < offsets[text + 1]) & _word_byte(data[end])
-    inner = np.flatnonzero(~first & ~last)
-    # Insertions: (position in the old buffer, byte); each kind at positions of its own, in order.
-    at_inner = np.repeat(end[inner], width[inner] + 1)
-    inner_bytes = np.full(len(at_inner), 0x20, dtype=np.uint8)
-    if len(inner):
-        copy = np.ones(len(at_inner), dtype=bool)
-        copy[np.r_[0, np.cumsum(width[inner] + 1)[:-1]]] = False  # the space before each copy
-        inner_bytes[copy] = data[expand_ranges(lead[inner], width[inner])]
-    positions = np.concatenate([lead[before], end[after], at_inner])
-    values = np.concatenate([np.full(int(before.sum()) + int(after.sum()), 0x20, dtype=np.uint8), inner_bytes])
-    order = np.argsort(positions, kind="stable")
-    positions, values = positions[order], values[order]
-    # Every insertion lies strictly inside its text: it shifts the texts after it.
-    return np.insert(data[:size], positions, values), offsets + np.searchsorted(positions, offsets, side="left")
+    inner = ~first & ~last
+    # Each character's insertions, character after character: a space before it, then after it a
+    # space and a copy of it (inside a run) or a space (after a run). In that order their positions
+    # (in the old buffer) never decrease.
+    n_after = np.where(inner, width + 1, after.astype(np.int64))
+    count = before.astype(np.int64) + n_after
+    at = np.flatnonzero(count)
+    if not len(at):  # runs of one or two characters, on their own: nothing to insert
+        return None
+    lead, width, end, count = lead[at], width[at], end[at], count[at]
+    first_ins = np.cumsum(count) - count  # where each character's insertions start in the list
+    m = int(count.sum())
+    positions = np.repeat(end, count)
+    has_before = before[at]
+    positions[first_ins[has_before]] = lead[has_before]
+    values = np.full(m, 0x20, dtype=np.uint8)
+    copies = np.flatnonzero(inner[at])
+    dst, src, w = first_ins[copies] + 1, lead[copies], width[copies]  # a copy follows the space after it
+    for k in range(4):  # byte k of every copied character at once (each is 3 or 4 bytes long)
+        has = w > k if k == 3 else slice(None)
+        values[dst[has] + k] = data[src[has] + k]
+    # The insertions lie strictly inside their texts: text j's start moves by those before it.
+    new_at = positions + np.arange(m, dtype=np.int64)
+    out = np.empty(size + m, dtype=np.uint8)
+    out[new_at] = values
+    keep = np.ones(size + m, dtype=bool)
+    keep[new_at] = False
+    out[keep] = data[:size]
+    return out, offsets + np.searchsorted(positions, offsets, side="left")

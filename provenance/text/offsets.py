@@ -105,8 +105,7 @@ def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[n
     split, source = split_nospace_mapped(folded)  # step 4: each character from one of ``folded``
     if source is None:
         return folded, starts, ends
-    at = np.asarray(source, dtype=np.int64)
-    return split, starts[at], ends[at]
+    return split, starts[source], ends[source]
 
 
 def _replace_spans_mapped(folded: str, starts: NDArray[np.int64],
