@@ -177,6 +177,17 @@ def test_a_japanese_and_a_chinese_post_are_found_inside_a_page_with_exact_offset
     assert {d for p, d in rows if p in POSTS} <= {"ja-page", "zh-page"}
 
 
+def test_a_short_japanese_post_matched_whole_counts(scanned, tmp_path: Path) -> None:
+    """A record that is exactly a one-sentence post: one token and 24 bits (generic) before bigrams;
+    now 10 bigram tokens, 40 bits."""
+    res, _, _ = scanned
+    index = Path(res.summary["index"]["path"])
+    post = POSTS["ja-chestnut"]
+    m = api.scan_texts(index, [post, "　" + post + "\n"]).matches
+    assert m["post_id"].to_list() == ["ja-chestnut", "ja-chestnut"]
+    assert m["evidence_bits"].to_list() == [10 * NOSPACE_CHAR_BITS] * 2 and not m["generic"].any()
+
+
 def test_latin_text_is_found_as_before(scanned) -> None:
     res, _, _ = scanned
     latin = [r for r in res.matches.iter_rows(named=True) if r["doc_id"] == "latin"]
