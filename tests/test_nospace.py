@@ -158,6 +158,7 @@ def test_a_japanese_and_a_chinese_post_are_found_inside_a_page_with_exact_offset
         assert (r["doc_start"], r["doc_end"]) == (at, at + len(post) - 1), post_id
         assert pages[doc_id][r["doc_start"] : r["doc_end"]] == post[:-1] == r["doc_text"]
         assert r["containment"] == 1.0 and r["coverage"] == 1.0
+        assert r["placement"] == "unit"  # right after a "。": a sentence of its own
         assert not r["generic"] and r["evidence_bits"] >= 35
     # Sentences of the pages themselves, indexed as posts, are found where they are.
     for post_id, doc_id in (("ja-chestnut", "ja-page"), ("zh-sleepless", "zh-page")):
@@ -165,12 +166,14 @@ def test_a_japanese_and_a_chinese_post_are_found_inside_a_page_with_exact_offset
         post = POSTS[post_id]
         assert pages[doc_id][r["doc_start"] : r["doc_end"]] == post[:-1]
         assert r["doc_start"] == pages[doc_id].index(post)
-    # Phrases quoted from inside a sentence (one token each, before bigrams: never found).
+        assert r["placement"] == "unit" and not r["generic"]
+    # Phrases quoted from inside a sentence (one token each, before bigrams: never found). Found; they
+    # start in the middle of a sentence, which the significance test weighs (placement "inline").
     for post_id, doc_id in (("ja-phrase", "ja-page"), ("zh-phrase", "zh-page")):
         r = rows[(post_id, doc_id)]
         post = POSTS[post_id]
         assert (r["doc_start"], r["doc_end"]) == (pages[doc_id].index(post), pages[doc_id].index(post) + len(post))
-        assert r["containment"] == 1.0 and not r["generic"]
+        assert r["containment"] == 1.0 and r["placement"] == "inline"
     # Sentences of the same books that are in neither page, and the pages' shared bigrams, match nothing.
     found = {p for p, _ in rows}
     assert not found & {"ja-absent", "zh-absent", "zh-threshold"}
@@ -192,6 +195,21 @@ def test_latin_text_is_found_as_before(scanned) -> None:
     res, _, _ = scanned
     latin = [r for r in res.matches.iter_rows(named=True) if r["doc_id"] == "latin"]
     assert len(latin) == 1 and latin[0]["containment"] == 1.0
+
+
+def test_japanese_and_chinese_sentences_start_units() -> None:
+    """A span right after "。", "！", "？" (or an opening "「" after one) starts a sentence (placement
+    "unit"), as after ". "; after "、" or "，" it is inside one."""
+    from provenance.text.offsets import starts_unit
+
+    for page in (JA_PAGE, ZH_PAGE):
+        assert starts_unit(page, 0) and starts_unit(page, 1)  # the text, after its ideographic space
+    assert starts_unit(JA_PAGE, JA_PAGE.index("小学校に居る時分"))  # after "。"
+    assert not starts_unit(JA_PAGE, JA_PAGE.index("同級生の一人が"))  # after "、"
+    assert not starts_unit(JA_PAGE, JA_PAGE.index("二階から首を"))  # mid-sentence
+    assert starts_unit(ZH_PAGE, ZH_PAGE.index("那时候"))  # after "？"
+    assert not starts_unit(ZH_PAGE, ZH_PAGE.index("全是发昏"))  # after "，"
+    assert starts_unit("彼は言った。「今日は晴れ」", 7)  # a quotation after a sentence
 
 
 # ------------------------------------------------------------------------------- evidence bits

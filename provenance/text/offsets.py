@@ -222,13 +222,16 @@ def _spans(folded: TextBuffer, texts: NDArray[np.int64]) -> Spans:
     return starts, starts + (closes - opens)
 
 
-_UNIT_START = re.compile(r"(?:\A|[\n.!?…:;|])[\s\"'“‘«(\[{*\-–—>#•]*(?:(?:RT\s+)?@\w+:?\s*)*\Z")
+# Sentence ends and openings of Japanese and Chinese too: 。！？．｡：；｜ end, 「『（【〈《〔［｛〝 open.
+_UNIT_START = re.compile(r"(?:\A|[\n.!?…:;|。！？．｡：；｜])[\s\"'“‘«(\[{*\-–—>#•「『（【〈《〔［｛〝]*"
+                         r"(?:(?:RT\s+)?@\w+:?\s*)*\Z")
 _LOOK_BACK = 200
 
 
 def starts_unit(text: str, start: int) -> bool:
     """Whether a span starting at character ``start`` of ``text`` starts a unit of the text: the text,
-    a line, a sentence (after ``.``, ``!``, ``?``, ``…``), or what follows a colon, a quotation mark, a
-    bracket, a bullet, ``@handles`` or ``RT @handle:`` at such a place. A copied post stands so; a span
+    a line, a sentence (after ``.``, ``!``, ``?``, ``…``, and ``。``, ``！``, ``？`` of Japanese and
+    Chinese), or what follows a colon, a quotation mark, a bracket (``「``, ``『``, ``（`` too), a
+    bullet, ``@handles`` or ``RT @handle:`` at such a place. A copied post stands so; a span
     that starts in the middle of a sentence is more often the document's own words."""
     return bool(_UNIT_START.search(text, max(0, start - _LOOK_BACK), start))
