@@ -10,8 +10,9 @@ script, a digit or ``_`` right before or after it (``第3回`` → ``第 3 回``
 other: kanji and kana bigram across. The result holds only bigrams, single characters and what was
 there before, so the step is its own fixed point.
 
-The buffer version (:func:`split_runs`) inserts bytes only, in one pass over the whole buffer: after each character inside a run a space and a copy of it (``ABC`` → ``AB BC``), and a
-space before or after a run where a word byte of the same text touches it. Equality with
+The buffer version (:func:`split_runs`) inserts bytes only, with a few numpy passes over the whole
+buffer: after each character inside a run a space and a copy of it (``ABC`` → ``AB BC``), and a space
+before or after a run where a word byte of the same text touches it. Equality with
 :func:`split_nospace` is tested with hypothesis (tests/test_vectorized.py, tests/test_nospace.py).
 """
 
