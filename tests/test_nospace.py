@@ -191,6 +191,20 @@ def test_a_short_japanese_post_matched_whole_counts(scanned, tmp_path: Path) -> 
     assert m["evidence_bits"].to_list() == [10 * NOSPACE_CHAR_BITS] * 2 and not m["generic"].any()
 
 
+def test_a_keyed_index_weighs_bigrams_alike(scanned, tmp_path: Path) -> None:
+    """Under a key the scan weighs spans from their text (span_bits): the same bits as unkeyed."""
+    res, pages, _ = scanned
+    posts = tmp_path / "posts.csv"
+    with open(posts, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([["post_id", "text"], *POSTS.items()])
+    keyed = api.build_index([posts], tmp_path / "idx", id_field="post_id", key=bytes(range(32)))
+    got = api.scan_texts(keyed, [pages["ja-page"], pages["zh-page"]], ids=["ja-page", "zh-page"],
+                         key=bytes(range(32))).matches
+    plain = res.matches.filter(res.matches["doc_id"] != "latin")
+    pairs = lambda m: sorted(zip(m["post_id"], m["doc_start"], m["doc_end"], m["evidence_bits"]))  # noqa: E731
+    assert pairs(got) == pairs(plain) and len(pairs(got)) == 6
+
+
 def test_latin_text_is_found_as_before(scanned) -> None:
     res, _, _ = scanned
     latin = [r for r in res.matches.iter_rows(named=True) if r["doc_id"] == "latin"]
