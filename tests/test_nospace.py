@@ -252,5 +252,5 @@ def test_index_format_and_normalization_name_changed() -> None:
     from provenance.index.format import FORMAT_VERSION
     from provenance.text.normalize import NORMALIZATION
 
-    assert FORMAT_VERSION >= 11 and NORMALIZATION == "provenance-normalize/3"
+    assert FORMAT_VERSION >= 12 and NORMALIZATION == "provenance-normalize/3"
     assert IndexParams().short_tokens == 6 and ScanParams().min_evidence_bits == 35.0
