@@ -64,6 +64,9 @@ _SPECIAL = [
     "😂", "❤", "\ufe0f", "👍🏽", "👨\u200d👩\u200d👧", "🇺🇸", "\U000e0067",  # emoji, variation selector, tag
     "שלום", "مرحبا", "\u0660", "\u06f5", "東京", "가", "ไทย", "ኀ", "፩",  # RTL, other scripts and digits
     "\x00", "\t", "\n", "\r\n", "\u2028", "\u3000", "\xa0", "\ufffd", "\ud800", "\udfff",
+    # scripts written without spaces: runs of one, two and more characters, kanji and kana together,
+    # iteration and prolonged sound marks, half-width kana, a character folding to two ideographs
+    "日", "日本", "東京に行った", "コーヒー", "々", "ｶﾞｷﾞ", "㍻", "ภาษาไทย", "๑๒", "𠀋𠀋",
 ]
 _ENTITIES = ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;", "&#x27;", "&#8217;", "&hellip;", "&#8230;", "&#64;",
              "&#x40;", "&nbsp;", "&#10;", "&eacute;", "&Eacute;", "&frac14;", "&#xFDFA;", "&#0;", "&#xD800;",
@@ -72,7 +75,8 @@ _ENTITIES = ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;", "&#x27;", "&#8217;", "&
              "&amp;lt;", "&amp;amp;lt;", "&#x26;lt;", "&#38;#38;", "&amp;#64;", "&amp;hellip;", "&#38;#x40;bob"]
 _SYNTAX = ["RT @user: ", "rt @u_1:", "RT@x ", "@bob", "@bob@alice", "@", "#Blessed", "#", "http://t.co/Ab1",
            "https://example.com/a?b=1&amp;c=2", "HTTP://T.CO/X", "www.x.com", "Www.", "t.co/z", "pic.twitter.com/q",
-           "…", "...", "....", ".", "gre…", "gre...", ":", "/", "//", " ", "  ", "\n", "\n\n", "\t"]
+           "…", "...", "....", ".", "gre…", "gre...", ":", "/", "//", " ", "  ", "\n", "\n\n", "\t",
+           "見てねhttps://t.co/x", "日本@bob", "@taro日本", "楽しかった…", "日本abc...", "日rt @a:", "。"]
 _WORDS = ["flight", "United", "delayed", "rt", "www", "http", "co", "amp", "lt", "x", "a", "_", "9", "don't", "CAFÉ",
           "cafe\u0301", "Straße", "hello", "gate", "bob"]
 _ALL_ENTITY_NAMES = sorted(n for n in html.entities.html5 if n.endswith(";"))
@@ -229,7 +233,7 @@ def test_token_offsets_map_back_to_the_original(text: str) -> None:
 # ------------------------------------------------------------------------------- 3. no crash
 
 _RUN_UNITS = ["a", "é", "e\u0301", ".", "…", "@", "@a", "&", "&amp;", "&amp", ";", "#", " ", "\n", "\x00", "\ud800",
-              "\udc00", "\ufeff", "😂", "ﬃ", "¼", "rt @", "http://", "www.", "a...", "&#38;", "_", "٣", "東"]
+              "\udc00", "\ufeff", "😂", "ﬃ", "¼", "rt @", "http://", "www.", "a...", "&#38;", "_", "٣", "東", "東京"]
 long_run = st.tuples(st.one_of(st.sampled_from(_RUN_UNITS), any_char), st.integers(1, 4000)).map(lambda t: t[0] * t[1])
 punctuation_only = st.text(st.characters(codec=None, categories=["P", "S", "Z", "C"]), max_size=80)
 _SCRIPT_WORDS = ["flight", "Привет", "мир", "שלום", "مرحبا", "東京", "नमस्ते", "ไทย", "가방", "Ελλάδα", "ქართ", "١٢٣",

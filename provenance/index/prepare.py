@@ -53,7 +53,7 @@ def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher) -> Prepa
 
         short = np.flatnonzero(inline)
         if not hasher.keyed and hasher.seed == 0:  # the background model hashes tokens as this index does
-            bits = default_background().bits_of_runs(sb.token_hashes, sb.token_offsets[:-1][short], n_tokens[short])
+            bits = default_background().bits_of_runs(sb.token_hashes, sb.token_offsets[:-1][short], n_tokens[short], sb.nospace)
         else:
             bits = span_bits(default_background(), [batch.texts[i] for i in short])
         inline[short] = bits >= p.inline_short_bits

@@ -176,7 +176,7 @@ class Scanner:
         first = np.array([r["_first"] for r in rows], dtype=np.int64)
         length = np.array([r["span_tokens"] for r in rows], dtype=np.int64)
         if self.plain_tokens:  # the index hashes tokens as the background model does
-            bits = self.background.bits_of_runs(sb.token_hashes, sb.token_offsets[doc] + first, length)
+            bits = self.background.bits_of_runs(sb.token_hashes, sb.token_offsets[doc] + first, length, sb.nospace)
         else:
             bits = span_bits(self.background, [r["doc_text"] for r in rows], self.background_hasher)
         short = np.flatnonzero(length < SHARED_SPAN_TOKENS)

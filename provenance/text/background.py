@@ -17,6 +17,17 @@ are stored as 32-bit fingerprints (sorted ``uint32``) with their counts rounded 
 corpus is no evidence that it is ordinary. Two different n-grams share a fingerprint with probability
 about ``entries / 2^32`` (under 0.1 %); such a clash can only make a span look more ordinary.
 
+*Scripts written without spaces.* Their text is tokenized as overlapping character bigrams
+(:mod:`provenance.text.normalize`, step 4): each token of a run adds one character to the span. A
+model of English knows none of them (each would count as an unseen word, about 24 bits, four or five
+times what a character of Japanese or Chinese carries), and its word n-gram contexts say nothing
+about them. So a token of such a script counts :data:`NOSPACE_CHAR_BITS` bits whatever the model, and
+the English tokens after it lose their bigram and trigram context like after any unknown word. At 4
+bits a character, a span of 10 characters (9 bigram tokens, 36 bits) is just above the default
+``--min-evidence-bits`` of 35: a Japanese or Chinese post of a dozen characters or more, found
+verbatim, counts; the short phrases that many posts share are caught by ``--max-shared-posts``, as
+in English.
+
 The bundled model (``provenance/data/background``) is built from two kinds of text of the shared data
 (``../shared/data``), only their *even* halves: the even-numbered files of the English Wikipedia sample
 (``wiki_00``, ``wiki_02`` … : encyclopedic; CC BY-SA 3.0, "Wikipedia contributors") and the even records
@@ -41,7 +52,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Background", "LAMBDAS", "BACKGROUND_FORMAT", "HELD_OUT_HALF", "MODEL_HALF", "build_background", "chance",
+__all__ = ["Background", "LAMBDAS", "NOSPACE_CHAR_BITS", "BACKGROUND_FORMAT", "HELD_OUT_HALF", "MODEL_HALF", "build_background", "chance",
            "default_background", "gram_hashes", "in_half", "in_plain_words", "load_background", "selftext_records",
            "span_bits", "wikipedia_files", "wikipedia_texts", "within_texts"]
 
@@ -51,6 +62,10 @@ LAMBDAS = (0.1, 0.3, 0.6)
 """Weights of the unigram, bigram and trigram estimates (renormalized over the orders whose context
 was seen)."""
 _ORDERS = (1, 2, 3)
+NOSPACE_CHAR_BITS = 4.0
+"""Bits of one token of a script written without spaces (one new character of the span). Character
+language models put Japanese at about 4-5 bits a character and Chinese at 5-7 (Chinese characters
+carry more, Japanese kana less); the low end keeps the estimate conservative."""
 _UNSEEN = 0.5  # an unseen word counts as seen this many times
 _Q = 8  # counts are stored as round(_Q * log2(count))
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "background"
@@ -116,8 +131,11 @@ class Background:
         found = table[at] == keys
         return np.where(found, np.exp2(q[at] / _Q), 0.0)
 
-    def bits(self, token_hashes: NDArray[np.uint64], offsets: NDArray[np.int64]) -> NDArray[np.float64]:
-        """``-log2 P`` of each span: span ``i`` is ``token_hashes[offsets[i]:offsets[i+1]]``."""
+    def bits(self, token_hashes: NDArray[np.uint64], offsets: NDArray[np.int64],
+             nospace: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
+        """``-log2 P`` of each span: span ``i`` is ``token_hashes[offsets[i]:offsets[i+1]]``.
+        ``nospace`` (bool, one per token): the token is of a script written without spaces and counts
+        :data:`NOSPACE_CHAR_BITS` (:attr:`provenance.text.shingles.ShingleBatch.nospace`)."""
         t = len(token_hashes)
         k = len(offsets) - 1
         if t == 0:
@@ -139,15 +157,18 @@ class Background:
             den = den + np.where(ok, lam, 0.0)
             prev_count = grams
         per_token = -np.log2(num / den)
+        if nospace is not None:
+            per_token = np.where(nospace, NOSPACE_CHAR_BITS, per_token)
         return np.bincount(np.repeat(np.arange(k), np.diff(offsets)), weights=per_token, minlength=k)
 
     def bits_of_runs(self, token_hashes: NDArray[np.uint64], starts: NDArray[np.int64],
-                     lengths: NDArray[np.int64]) -> NDArray[np.float64]:
+                     lengths: NDArray[np.int64], nospace: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
         """:meth:`bits` of the runs ``token_hashes[starts[i]:starts[i] + lengths[i]]`` (hashed as the
-        model hashes tokens: :func:`plain_hasher`)."""
+        model hashes tokens: :func:`plain_hasher`); ``nospace`` is indexed as ``token_hashes``."""
         from ..arrays import expand_ranges
 
-        return self.bits(token_hashes[expand_ranges(starts, lengths)], np.r_[0, np.cumsum(lengths)])
+        at = expand_ranges(starts, lengths)
+        return self.bits(token_hashes[at], np.r_[0, np.cumsum(lengths)], None if nospace is None else nospace[at])
 
 
 def in_plain_words(bits: float, tokens: int | None = None) -> str:
@@ -174,7 +195,7 @@ def span_bits(background: Background, spans: Sequence[str], hasher=None) -> NDAr
     from .shingles import batch_shingles
 
     sb = batch_shingles(list(spans), 1, hasher or plain_hasher())
-    return background.bits(sb.token_hashes, sb.token_offsets)
+    return background.bits(sb.token_hashes, sb.token_offsets, sb.nospace)
 
 
 # ---------------------------------------------------------------------------------- build and load

@@ -39,11 +39,21 @@ Steps, applied in this order to any text:
                  (the word may be cut: "gre…" is dropped)
    ============  ===========================================
 
+   A span may also start right after a character of a script written without spaces (``日本@bob``,
+   ``見てねhttps://…``), as it would after a space, and a mention's or cut word's word is of a
+   script written with spaces: ``@taro_1さん`` drops ``@taro_1``, ``楽しかった...`` only ``...``.
+
    Mentions glued together (``@bob@alice``, ``RT @a@b:``) are one span: were they not, removing
    ``@bob`` would leave ``@alice`` a mention for a second pass. With this, a second pass finds
    nothing to replace, and ``normalize`` is idempotent: ``normalize(normalize(x)) == normalize(x)``.
 
-4. Tokens are maximal runs of word characters (``\\w+``). After steps 1 and 2 (a decoded entity is
+4. *Scripts written without spaces* (Han, Hiragana, Katakana, Bopomofo, Thai, Lao, Myanmar, Khmer)
+   have no word boundaries to find: their runs are cut into overlapping character bigrams, as
+   Lucene's CJKBigramFilter does (``東京に行った`` → ``東京 京に に行 行っ った``; a run of one
+   character stays a token of its own; a run is kept apart from a neighbouring word of another
+   script: ``第3回`` → ``第 3 回``). See :mod:`provenance.text.nospace`.
+
+5. Tokens are maximal runs of word characters (``\\w+``). After steps 1, 2 and 4 (a decoded entity is
    folded too) the text holds only ASCII, letters and decimal digits, on which Python's ``re`` and
    polars' Rust regex agree about ``\\w``, so the vectorized tokenizer and the offset-keeping one
    give the same tokens.
@@ -66,15 +76,18 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from .nospace import NOSPACE_CLASS, is_nospace, split_nospace
+
 __all__ = ["NORMALIZATION", "ENTITY_PATTERN", "SPANS_RUST", "TOKEN_RE", "FOLD_TABLE", "normalize", "normalize_folded",
            "normalize_batch", "fold_char", "fold_text", "decode_entities_mapped", "has_spans",
            "span_matches"]
 
-NORMALIZATION = "provenance-normalize/2"
+NORMALIZATION = "provenance-normalize/3"
 """Names what :func:`normalize` produces, recorded in the index manifest (``normalization``): a new
 name whenever some text normalizes differently, since an index built under another one would miss
 posts without any error. /2: entities decoded to a fixed point before the span rules, glued mentions
-one span (indexes from before have no name recorded)."""
+one span (indexes from before have no name recorded). /3: scripts written without spaces as character
+bigrams (step 4), spans may start right after them."""
 
 TOKEN_RE = re.compile(r"\w+")
 
@@ -83,14 +96,18 @@ ENTITY_PATTERN = r"&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});"
 """What step 2 takes for an entity (the same for Python's and Rust's regex engines)."""
 _ENTITY = re.compile(ENTITY_PATTERN)
 
+_NS = NOSPACE_CLASS
+_W = rf"[^\W{_NS}]"  # a word character of a script written with spaces
+_NB = rf"(?<!{_W})"  # not after one: a span may start right after a character of _NS
+
 # Step 3, on folded text without entities: it sees lower case ASCII, "..." for "…", and no marks.
 _SPANS = re.compile(
     # The lookahead lets the regex engine skip most positions before trying the alternatives.
     r"(?=[hwtpr@])(?:"
-    r"(?P<url>(?:\bhttps?://|\bwww\.|\bt\.co/|\bpic\.twitter\.com/)\S*)"
-    r"|(?P<retweet>\brt\s*@\w+(?:@\w+)*:?)"
-    r"|(?P<mention>(?<!\w)@\w+(?:@\w+)*))"
-    r"|(?P<truncated>\b\w+\.\.\.|\.\.\.)"
+    rf"(?P<url>{_NB}(?:https?://|www\.|t\.co/|pic\.twitter\.com/)\S*)"
+    rf"|(?P<retweet>{_NB}rt\s*@{_W}+(?:@{_W}+)*:?)"
+    rf"|(?P<mention>{_NB}@{_W}+(?:@{_W}+)*))"
+    rf"|(?P<truncated>{_NB}{_W}+\.\.\.|\.\.\.)"
 )
 # Cheap substring tests that decide whether the span regex can match at all.
 _SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "...")
@@ -98,9 +115,10 @@ _SPAN_TRIGGERS = ("http", "www.", "t.co/", "pic.twitter", "@", "...")
 SPANS_RUST = (r"(?:\bhttps?://|\bwww\.|\bt\.co/|\bpic\.twitter\.com/)\S*|\brt\s*@\w+(?:@\w+)*:?"
               r"|\B@\w+(?:@\w+)*|\b\w+\.\.\.|\.\.\.")
 r"""``_SPANS`` for Rust's regex engine (polars' ``str.replace_all``), which has neither lookahead nor
-lookbehind; on folded text without entities and without the bytes 0x1c-0x1f it matches exactly
-where ``_SPANS`` does. The lookahead only skipped positions where no alternative can start. The
-mention's ``(?<!\w)@`` is ``\B@``: ``@`` is no word character, so no boundary before it means no word
+lookbehind; on folded text without entities, without the bytes 0x1c-0x1f and without characters of
+:data:`provenance.text.nospace.NOSPACE_RANGES` it matches exactly where ``_SPANS`` does. There ``_W`` is ``\w`` and ``_NB``
+is ``(?<!\w)``, which before a word character is ``\b``. The lookahead only skipped positions where
+no alternative can start. The mention's ``(?<!\w)@`` is ``\B@``: ``@`` is no word character, so no boundary before it means no word
 character before it. Both engines choose the leftmost match and, there, the first alternative that
 matches, with greedy repetition. ``\w`` and ``\b`` agree on folded text (ASCII, letters, decimal
 digits); ``\s`` agrees but for 0x1c-0x1f, which Python counts as space and Rust does not.
@@ -269,8 +287,8 @@ def _span_starts(text: str) -> list[int]:
     """Every position where a ``_SPANS`` match can start, in increasing order (a superset).
 
     Each alternative of ``_SPANS`` begins at a literal found with ``str.find`` — a URL prefix, ``@``,
-    ``...`` — or a known distance before one: ``rt`` and whitespace before ``@``, the word
-    before ``...``.
+    ``...`` — or a known distance before one: ``rt`` and whitespace before ``@``, the word (of a
+    script written with spaces) before ``...``.
     """
     starts: set[int] = set()
     for literal in _URL_LITERALS:
@@ -285,7 +303,7 @@ def _span_starts(text: str) -> list[int]:
     for i in _occurrences(text, "..."):
         starts.add(i)
         j = i
-        while j > 0 and (text[j - 1].isalnum() or text[j - 1] == "_"):
+        while j > 0 and (text[j - 1].isalnum() or text[j - 1] == "_") and not is_nospace(text[j - 1]):
             j -= 1
         starts.add(j)
     return sorted(starts)
@@ -323,11 +341,12 @@ def _replace_spans(folded: str) -> str:
 
 def normalize(text: str) -> str:
     """Return the normalized text; its tokens are ``TOKEN_RE.findall`` of it."""
-    return normalize_folded(fold_text(text))
+    return split_nospace(normalize_folded(fold_text(text)))
 
 
 def normalize_folded(text: str) -> str:
-    """Steps 2 and 3 on text that step 1 folded already: ``normalize(t) == normalize_folded(fold_text(t))``.
+    """Steps 2 and 3 on text that step 1 folded already:
+    ``normalize(t) == split_nospace(normalize_folded(fold_text(t)))``.
     Text without ``&`` and without a span literal comes back unchanged."""
     if "&" in text:
         text = _decode_entities(text)

@@ -26,8 +26,8 @@ and the space it leaves keeps its neighbours apart. So, for the whole batch at o
 4. A token starts at the character of its first byte and ends after the character of its last.
 
 A text that step 2 may change (it holds an entity), that holds one of the bytes 0x1c-0x1f (Python
-counts them as space and Rust's regex engine does not) or a lone surrogate takes the reference,
-one call each. Equality with the reference is tested with hypothesis on texts built from every
+counts them as space and Rust's regex engine does not), a character of a script written without
+spaces (step 4 makes its tokens) or a lone surrogate takes the reference, one call each. Equality with the reference is tested with hypothesis on texts built from every
 normalization case (tests/test_offsets.py), and the scan checks every text's token count against
 the count its shingles were made from.
 """
@@ -43,8 +43,9 @@ import polars as pl
 from numpy.typing import NDArray
 
 from .normalize import ENTITY_PATTERN, FOLD_TABLE, decode_entities_mapped, fold_text, has_spans, span_matches
+from .nospace import split_nospace_mapped
 from .vectorized import (TextBuffer, fold, folded_chars, needs_reference, replace_spans, texts_with, to_buffer, tokenize,
-                         with_control_bytes)
+                         with_control_bytes, with_nospace)
 
 __all__ = ["Tokens", "normalize_with_offsets", "tokenize_with_offsets", "token_spans", "token_spans_many", "starts_unit"]
 
@@ -97,13 +98,25 @@ def normalize_with_offsets(text: str) -> tuple[str, NDArray[np.int64], NDArray[n
     starts, ends = src, src + 1
     if "&" in folded:
         folded, starts, ends = decode_entities_mapped(folded, starts, ends)
-    if not has_spans(folded):
+    if has_spans(folded):
+        folded, starts, ends = _replace_spans_mapped(folded, starts, ends)
+    if folded.isascii():
         return folded, starts, ends
+    split, source = split_nospace_mapped(folded)  # step 4: each character from one of ``folded``
+    if source is None:
+        return folded, starts, ends
+    return split, starts[source], ends[source]
+
+
+def _replace_spans_mapped(folded: str, starts: NDArray[np.int64],
+                          ends: NDArray[np.int64]) -> tuple[str, NDArray[np.int64], NDArray[np.int64]]:
+    """Step 3 with the characters' original spans: each span becomes one space, from all of the
+    span's characters."""
     pieces: list[str] = []
     new_starts: list[NDArray[np.int64]] = []
     new_ends: list[NDArray[np.int64]] = []
     pos = 0
-    for m in span_matches(folded):  # each span becomes one space, from all of the span's characters
+    for m in span_matches(folded):
         pieces += (folded[pos : m.start()], " ")
         new_starts += (starts[pos : m.start()], starts[m.start() : m.start() + 1])
         new_ends += (ends[pos : m.start()], ends[m.end() - 1 : m.end()])
@@ -180,13 +193,14 @@ def token_spans_many(texts: Sequence[str]) -> list[Spans]:
 
 
 def _needs_reference(folded: TextBuffer) -> NDArray[np.int64]:
-    """The texts (indices, increasing) that take the reference: those holding an entity or one of
-    the bytes 0x1c-0x1f."""
+    """The texts (indices, increasing) that take the reference: those holding an entity, one of
+    the bytes 0x1c-0x1f or a character of a script written without spaces (whose bigrams are no
+    runs of word bytes of the folded text)."""
     amp = texts_with(folded.offsets, np.flatnonzero(folded.data[: folded.size] == 0x26))
     if len(amp):
         texts = pl.Series([folded.text(j) for j in amp.tolist()], dtype=pl.String)
         amp = amp[texts.str.contains(ENTITY_PATTERN).to_numpy()]
-    return np.union1d(with_control_bytes(folded), amp).astype(np.int64)
+    return np.union1d(np.union1d(with_control_bytes(folded), with_nospace(folded)), amp).astype(np.int64)
 
 
 def _spans(folded: TextBuffer, texts: NDArray[np.int64]) -> Spans:
@@ -208,13 +222,16 @@ def _spans(folded: TextBuffer, texts: NDArray[np.int64]) -> Spans:
     return starts, starts + (closes - opens)
 
 
-_UNIT_START = re.compile(r"(?:\A|[\n.!?…:;|])[\s\"'“‘«(\[{*\-–—>#•]*(?:(?:RT\s+)?@\w+:?\s*)*\Z")
+# Sentence ends and openings of Japanese and Chinese too: 。！？．｡：；｜ end, 「『（【〈《〔［｛〝 open.
+_UNIT_START = re.compile(r"(?:\A|[\n.!?…:;|。！？．｡：；｜])[\s\"'“‘«(\[{*\-–—>#•「『（【〈《〔［｛〝]*"
+                         r"(?:(?:RT\s+)?@\w+:?\s*)*\Z")
 _LOOK_BACK = 200
 
 
 def starts_unit(text: str, start: int) -> bool:
     """Whether a span starting at character ``start`` of ``text`` starts a unit of the text: the text,
-    a line, a sentence (after ``.``, ``!``, ``?``, ``…``), or what follows a colon, a quotation mark, a
-    bracket, a bullet, ``@handles`` or ``RT @handle:`` at such a place. A copied post stands so; a span
+    a line, a sentence (after ``.``, ``!``, ``?``, ``…``, and ``。``, ``！``, ``？`` of Japanese and
+    Chinese), or what follows a colon, a quotation mark, a bracket (``「``, ``『``, ``（`` too), a
+    bullet, ``@handles`` or ``RT @handle:`` at such a place. A copied post stands so; a span
     that starts in the middle of a sentence is more often the document's own words."""
     return bool(_UNIT_START.search(text, max(0, start - _LOOK_BACK), start))

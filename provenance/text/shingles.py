@@ -204,7 +204,10 @@ class ShingleBatch:
     in token order (shingle ``i`` of a text starts at its token ``i``); ``offsets``: int64 ``(k+1,)``;
     ``n_tokens``: int64 ``(k,)`` tokens per text; ``token_hashes``: uint64 ``(t,)``, every token's hash,
     text after text (text ``j``'s from ``token_offsets[j]``); ``line_starts`` (only when asked for):
-    bool ``(t,)``, the token is the first of its text or follows a line break.
+    bool ``(t,)``, the token is the first of its text or follows a line break; ``nospace``: bool
+    ``(t,)``, the token is of a script written without spaces (a character bigram, or a character on
+    its own), which the background model weighs by its characters
+    (:mod:`provenance.text.background`).
     """
 
     hashes: NDArray[np.uint64]
@@ -212,6 +215,7 @@ class ShingleBatch:
     n_tokens: NDArray[np.int64]
     token_hashes: NDArray[np.uint64]
     line_starts: NDArray[np.bool_] | None = None
+    nospace: NDArray[np.bool_] | None = None
 
     def of(self, j: int) -> NDArray[np.uint64]:
         return self.hashes[self.offsets[j] : self.offsets[j + 1]]
@@ -228,7 +232,8 @@ class ShingleBatch:
         lo, hi = int(self.offsets[a]), int(self.offsets[b])
         return ShingleBatch(self.hashes[lo:hi], self.offsets[a : b + 1] - lo, self.n_tokens[a:b],
                             self.token_hashes[t[a] : t[b]],
-                            self.line_starts[t[a] : t[b]] if self.line_starts is not None else None)
+                            self.line_starts[t[a] : t[b]] if self.line_starts is not None else None,
+                            self.nospace[t[a] : t[b]] if self.nospace is not None else None)
 
 
 _LINE_BREAK = "\n"
@@ -255,13 +260,14 @@ def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normali
     (:func:`provenance.text.normalize.normalize_batch`) and tokenizes with polars instead of
     :mod:`provenance.text.vectorized`; the result is the same.
     """
+    from .nospace import nospace_tokens
     from .vectorized import normalize_buffer, to_buffer, tokenize
 
     if vectorized:
         buf = to_buffer(texts) if normalized else normalize_buffer(texts)
         toks = tokenize(buf, lines)
         token_hashes = hasher.hash_tokens(buf.data, toks.starts, toks.ends)
-        return _shingles(token_hashes, toks.counts, n, hasher, toks.line_starts)
+        return _shingles(token_hashes, toks.counts, n, hasher, toks.line_starts, nospace_tokens(buf.data, toks.starts))
     norm = list(texts) if normalized else normalize_batch(texts)
     tokens, n_tokens = tokenize_batch(norm, lines)
     line_starts = None
@@ -278,20 +284,22 @@ def batch_shingles(texts: Sequence[str], n: int, hasher: TokenHasher, *, normali
         # A line is a run of tokens with the same text and the same number of breaks before them.
         line_starts = np.ones(len(tokens), dtype=bool)
         line_starts[1:] = (text_of[1:] != text_of[:-1]) | (breaks_before[1:] != breaks_before[:-1])
-    return _shingles(hasher.hash_series(tokens), n_tokens, n, hasher, line_starts)
+    words = to_buffer(tokens.to_list())
+    return _shingles(hasher.hash_tokens(words.data, words.offsets[:-1], words.offsets[1:]), n_tokens, n, hasher,
+                     line_starts, nospace_tokens(words.data, words.offsets[:-1]))
 
 
 def _shingles(token_hashes: NDArray[np.uint64], n_tokens: NDArray[np.int64], n: int, hasher: TokenHasher,
-              line_starts: NDArray[np.bool_] | None) -> ShingleBatch:
+              line_starts: NDArray[np.bool_] | None, nospace: NDArray[np.bool_]) -> ShingleBatch:
     """The batch's ``n``-gram hashes from its token hashes (text after text, ``n_tokens`` each)."""
     all_grams = combine(token_hashes, n, hasher.finish)
     per_text = np.maximum(n_tokens - n + 1, 0)
     offsets = np.zeros(len(per_text) + 1, dtype=np.int64)
     np.cumsum(per_text, out=offsets[1:])
     if len(all_grams) == 0 or offsets[-1] == 0:
-        return ShingleBatch(np.zeros(0, dtype=np.uint64), offsets, n_tokens, token_hashes, line_starts)
+        return ShingleBatch(np.zeros(0, dtype=np.uint64), offsets, n_tokens, token_hashes, line_starts, nospace)
     # n-gram i of text j sits at global token index tok_start[j] + i; keep those inside the text.
     tok_start = np.zeros(len(n_tokens), dtype=np.int64)
     np.cumsum(n_tokens[:-1], out=tok_start[1:])
     starts = np.repeat(tok_start, per_text) + (np.arange(offsets[-1]) - np.repeat(offsets[:-1], per_text))
-    return ShingleBatch(all_grams[starts], offsets, n_tokens, token_hashes, line_starts)
+    return ShingleBatch(all_grams[starts], offsets, n_tokens, token_hashes, line_starts, nospace)

@@ -18,7 +18,13 @@ of numpy passes over its bytes, and Python calls only for what is rare:
    Texts holding one of these are found with numpy and finished by the reference's own
    :func:`provenance.text.normalize.normalize_folded`, one Python call each; every other text is already
    normalized after step 2. On English Wikipedia about 5 % of the texts take that call.
-4. **Tokens** (step 4) are the maximal runs of word bytes: ASCII letters, digits and ``_``, and every
+4. **Bigrams** (step 4). Texts holding a character of a script written without spaces (found by the
+   lead bytes of 3- and 4-byte characters and a table of code points) were finished by the
+   reference's steps 2 and 3 if they held a span literal at all (the Rust pattern does not know the
+   rule for spans next to those scripts); then :func:`split_nospace` cuts their runs into bigrams
+   with one ``np.insert`` for the whole buffer (:mod:`provenance.text.nospace`). Text without such characters costs one comparison
+   per byte.
+5. **Tokens** (step 5) are the maximal runs of word bytes: ASCII letters, digits and ``_``, and every
    byte of a non-ASCII character, since after folding every non-ASCII character is a letter or a
    decimal digit (:func:`~provenance.text.normalize.fold_char` keeps nothing else). Line breaks are
    recorded for the short-post line match.
@@ -44,9 +50,10 @@ from numpy.typing import NDArray
 
 from ..arrays import expand_ranges, sorted_unique
 from .normalize import SPANS_RUST, fold_char, normalize, normalize_folded
+from .nospace import nospace_chars, split_runs
 
 __all__ = ["TextBuffer", "Tokens", "to_buffer", "fold", "folded_chars", "needs_reference", "texts_with",
-           "with_control_bytes", "replace_spans", "normalize_buffer", "tokenize"]
+           "with_control_bytes", "with_nospace", "replace_spans", "split_nospace", "normalize_buffer", "tokenize"]
 
 PAD = 8
 """Zero bytes after every buffer's data, so that 8-byte words can be read at any token start."""
@@ -239,7 +246,24 @@ def normalize_buffer(texts: Sequence[str]) -> TextBuffer:
     except UnicodeEncodeError:  # a lone surrogate: the reference folds it to a space
         return to_buffer([normalize(t) for t in texts])
     special = needs_reference(folded)
-    return _finish(folded, special) if len(special) else folded
+    if len(special):
+        # A span next to a character of a script written without spaces is the reference's to find
+        # (SPANS_RUST holds for the other texts only): those texts go to the reference's steps 2 and 3.
+        folded = _finish(folded, special, with_nospace(folded))
+    return split_nospace(folded)  # (an entity may have decoded to such a character)
+
+
+def with_nospace(buf: TextBuffer) -> NDArray[np.int64]:
+    """The texts (indices, increasing) of a folded buffer holding a character of a script written
+    without spaces."""
+    return texts_with(buf.offsets, nospace_chars(buf.data, buf.size)[0])
+
+
+def split_nospace(buf: TextBuffer) -> TextBuffer:
+    """Step 4 (:func:`provenance.text.nospace.split_runs`) on every text of a buffer that steps 1-3
+    normalized."""
+    split = split_runs(buf.data, buf.size, buf.offsets)
+    return buf if split is None else TextBuffer.of(*split)
 
 
 _SEP = b" \x00 "
@@ -270,10 +294,11 @@ def replace_spans(buf: TextBuffer, texts: NDArray[np.int64], replacement: str = 
     return TextBuffer.of(new_data[new_offsets[0] : new_offsets[-1]], new_offsets - new_offsets[0])
 
 
-def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
+def _finish(folded: TextBuffer, special: NDArray[np.int64], reference: NDArray[np.int64] | None = None) -> TextBuffer:
     """``folded`` with the texts ``special`` finished as :func:`provenance.text.normalize.normalize_folded`
-    does: those without entities by polars (:func:`replace_spans`); the others by the reference,
-    the short ones in one call on the texts joined by :data:`_SEP`, the long ones one call each."""
+    does: those without entities (nor in ``reference``) by polars (:func:`replace_spans`); the others
+    by the reference, the short ones in one call on the texts joined by :data:`_SEP`, the long ones
+    one call each."""
     offsets, size = folded.offsets, folded.size
     body = folded.data[:size]
     src_start, src_len = offsets[:-1].copy(), np.diff(offsets)
@@ -282,6 +307,8 @@ def _finish(folded: TextBuffer, special: NDArray[np.int64]) -> TextBuffer:
     # Without entities (and the four control bytes Rust's regex does not count as space), step 3
     # alone is left, and polars runs it (Rust's regex engine, on both cores).
     entity = np.union1d(texts_with(offsets, np.flatnonzero(body == 0x26)), with_control_bytes(folded))
+    if reference is not None:
+        entity = np.union1d(entity, reference)
     spans = np.setdiff1d(special, entity, assume_unique=True)
     if len(spans):
         done = replace_spans(folded, spans)
