@@ -94,7 +94,9 @@ def headline(sections: dict[str, Section]) -> str:
     if arc is not None and arc.data.get("counted_pairs") is not None:
         d = arc.data
         rows += [[f"archive scale ({d['posts']:,} real posts, {d['docs']:,} real documents, copies in "
-                  f"{d['docs_planted'] / d['docs']:.2%}): counted precision", f"{d['precision']:.3f}"],
+                  f"{d['docs_planted'] / d['docs']:.2%}): counted precision, unjudged pairs wrong / estimated from "
+                  "a judged sample", f"{d['precision']:.3f} / "
+                  + (f"{d['precision_estimated']:.3f}" if d.get("precision_estimated") is not None else "–")],
                  ["archive scale: recall of planted posts, 10+ tokens / all", f"{d['recall_10plus']:.3f} / {d['recall_all']:.3f}"]]
     acc = sections.get("accuracy")
     if acc is not None:
