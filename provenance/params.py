@@ -129,6 +129,8 @@ class ScanParams(_Params):
             2^-evidence_bits; :mod:`provenance.results.significance`).
         inline_bits: a match whose span starts in the middle of a sentence of the document (not at the
             start of a line, sentence or quotation) needs this many more evidence bits to count.
+        max_span_texts: more than this many different post texts found at one place of a document make
+            that text common to the platform (posts quoting one line), not counted (0 turns it off).
         max_span_docs: a post found in more than this many documents of the scan is common text of the
             corpus, not counted (0 turns it off).
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
@@ -153,6 +155,7 @@ class ScanParams(_Params):
     max_evalue: float = 0.01
     inline_bits: float = 40.0
     max_span_docs: int = 3
+    max_span_texts: int = 2
     batch_size: int = 1024
     sample: float = 1.0
     sample_seed: int = 0
@@ -171,6 +174,7 @@ class ScanParams(_Params):
         _check(self.max_shared_posts >= 0, f"max_shared_posts (--max-shared-posts) must be >= 0, got {self.max_shared_posts}")
         _check(0.0 < self.max_evalue <= 1e6, f"max_evalue (--max-evalue) must be in (0, 1e6], got {self.max_evalue}")
         _check(0.0 <= self.inline_bits <= 1000.0, f"inline_bits (--inline-bits) must be in [0, 1000], got {self.inline_bits}")
+        _check(self.max_span_texts >= 0, f"max_span_texts (--max-span-texts) must be >= 0, got {self.max_span_texts}")
         _check(self.max_span_docs >= 0, f"max_span_docs (--max-span-docs) must be >= 0, got {self.max_span_docs}")
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
         _check(0.0 < self.sample <= 1.0, f"sample (--sample) must be in (0, 1], got {self.sample}")

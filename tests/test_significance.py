@@ -26,7 +26,7 @@ def _rows(**cols) -> pl.DataFrame:
     n = len(next(iter(cols.values())))
     base = {"source": ["f"] * n, "row": list(range(1, n + 1)), "_post": list(range(n)), "evidence_bits": [100.0] * n,
             "span_tokens": [12] * n, "shared_posts": [None] * n, "placement": ["unit"] * n,
-            "doc_start": [0] * n, "doc_end": [10] * n, "doc_chars": [100] * n}
+            "doc_start": [0] * n, "doc_end": [10] * n, "doc_chars": [100] * n, "post_shingles": [8] * n}
     base.update(cols)
     return pl.DataFrame(base, schema_overrides={"shared_posts": pl.Int64})
 
@@ -145,3 +145,15 @@ def test_fixture_scan_keeps_its_planted_recall(api_index) -> None:
     counted = api.scan(index, [PLANTED]).matches.filter(~pl.col("generic")).select("post_id", "doc_id").unique()
     found = truth.select("post_id", "doc_id").unique().join(counted, on=["post_id", "doc_id"], how="semi")
     assert found.height >= 0.95 * truth.select("post_id", "doc_id").n_unique()
+
+
+def test_several_post_texts_at_one_place_are_common_but_retweets_are_not() -> None:
+    posts, words = 1000, 100_000
+    # three different posts (different shingle counts) at one place of document 1: common text;
+    # three copies of one text (a retweet) at one place of document 2: each counts
+    m = judge(_rows(row=[1, 1, 1, 2, 2, 2], doc_start=[5] * 6, post_shingles=[4, 7, 9, 6, 6, 6],
+                    _post=[0, 1, 2, 3, 4, 5], evidence_bits=[200.0] * 6), ScanParams(), posts, words)
+    assert m["span_texts"].to_list() == [3, 3, 3, 1, 1, 1]
+    assert m["why_not"].to_list() == ["common"] * 3 + [None] * 3
+    assert judge(_rows(row=[1, 1, 1], doc_start=[5] * 3, post_shingles=[4, 7, 9], evidence_bits=[200.0] * 3),
+                 ScanParams(max_span_texts=0), posts, words)["why_not"].null_count() == 3

@@ -45,6 +45,8 @@ def scan(
                                                                "starts in the middle of a sentence."),
     max_span_docs: int = typer.Option(DEFAULT.max_span_docs, help="A post found in more documents than this is common "
                                                                  "text of the corpus, not counted (0: off)."),
+    max_span_texts: int = typer.Option(DEFAULT.max_span_texts, help="More different post texts than this found at one "
+                                                                   "place of a document: common text, not counted (0: off)."),
     batch_size: int = typer.Option(DEFAULT.batch_size, help="Documents per batch."),
     sample: float = typer.Option(DEFAULT.sample, help="Scan this random share of the documents (every file at "
                                                       "that rate); summary.json 'estimates' give intervals."),
@@ -85,7 +87,7 @@ def scan(
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
                         max_shared_posts=max_shared_posts, max_evalue=max_evalue, inline_bits=inline_bits,
-                        max_span_docs=max_span_docs, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        max_span_docs=max_span_docs, max_span_texts=max_span_texts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error)
     unit_bytes = size_option(unit_size, "--unit-size")
     key = load_key(key_file)

@@ -46,6 +46,7 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     **ROW_SCHEMA,
     "evalue": pl.Float64,
     "span_docs": pl.Int64,
+    "span_texts": pl.Int64,
     "why_not": pl.String,
 }
 """The columns of ``matches.parquet``: a row as scanned, then judged over the whole scan
@@ -84,6 +85,8 @@ MATCH_COLUMNS_DOC = {
     "evalue": "expected number of matches at least this strong that chance alone would give in this scan: posts "
               "searched x words scanned x 2^-evidence_bits; a match counts only at or under --max-evalue",
     "span_docs": "documents of this scan in which the post was found; more than --max-span-docs: common text",
+    "span_texts": "different post texts found at the same place of the document (a retweet's copies are one text); "
+                  "more than --max-span-texts: common text of the platform",
     "why_not": "empty when the match counts; else weak (under --min-evidence-bits), shared (a short span more than "
                "--max-shared-posts posts hold), chance (E-value over --max-evalue) or common (more than "
                "--max-span-docs documents)",
