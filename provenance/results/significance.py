@@ -94,7 +94,7 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
     checks = [
         ("common", ((params.max_span_docs > 0) & (docs > params.max_span_docs))
                    | ((params.max_span_texts > 0) & (texts > params.max_span_texts))),
-        ("inline", inline & (evalue * 2.0 ** params.inline_bits > params.max_evalue)),
+        ("inline", inline & (bits < log_space - math.log2(params.max_evalue) + params.inline_bits)),
         ("chance", evalue > params.max_evalue),
         ("shared", shared),
         ("weak", bits < params.min_evidence_bits),
