@@ -32,6 +32,10 @@ AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.
 OnError = typer.Option("stop", "--on-error", metavar="stop|skip",
                        help="stop: the first bad record or file ends the run with one line naming file and row. "
                             "skip: leave it out, count it by kind (in 'skipped') and print the count at the end.")
+MaxRecord = typer.Option("16MiB", "--max-record-bytes", metavar="SIZE",
+                         help="Longest record read (a JSONL, lines or CSV line; a text file), after decompression: a "
+                              "longer one is a bad record (error, or skipped and counted with --on-error skip), "
+                              "refused before it is held in memory. Memory at its peak is about 80 times it.")
 KeyFile = typer.Option(None, "--key-file", metavar="KEY",
                        help="Secret key of a keyed index: a file of at least 16 random bytes (make one with: "
                             "head -c 32 /dev/urandom > KEY). Needed to scan or verify against the index.")
