@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..params import ScanParams
-from .common import AsJson, Format, IdField, KeyFile, MaxRecord, OnError, Quiet, SealKeyFile, TextField, load_key, progress, \
-    show_scan, size_option
+from .common import AsJson, Format, IdField, KeyFile, MaxRecord, OnError, Quiet, ReadTimeout, SealKeyFile, TextField, \
+    load_key, progress, set_read_timeout, show_scan, size_option
 
 DEFAULT = ScanParams()
 
@@ -72,6 +72,7 @@ def scan(
     seal_key_file: Optional[Path] = SealKeyFile,
     on_error: str = OnError,
     max_record: str = MaxRecord,
+    read_timeout: Optional[float] = ReadTimeout,
     prefilter: bool = typer.Option(True, help="Normalize and tokenize whole batches with numpy, sending only "
                                               "documents with entities, mentions, URLs or '...' through the "
                                               "per-document normalizer; --no-prefilter sends every document "
@@ -92,6 +93,7 @@ def scan(
                         confidence=confidence, on_error=on_error,
                         max_record_bytes=size_option(max_record, "--max-record-bytes"))
     unit_bytes = size_option(unit_size, "--unit-size")
+    set_read_timeout(read_timeout)
     key = load_key(key_file)
     index = api.open_index(index_dir, verify="background", key=key)  # checksums checked while the scan runs
     index.require_key()
