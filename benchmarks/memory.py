@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compression", default="gzip", choices=("gzip", "zstd"))
     ap.add_argument("--build", action="store_true", help="bomb: run an index build of it instead of a scan")
     ap.add_argument("-n", type=int, default=1_000_000)
-    ap.add_argument("extra", nargs="*", help="more provenance options (after --)")
-    a = ap.parse_args(argv)
+    a, extra = ap.parse_known_args(argv)  # the rest: more provenance options (--on-error skip, ...)
     work = Path(a.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     _, index = posts_and_index(work, a.code)
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         path = many_matches(work, a.n)
         args = ["scan", str(index), str(path), "-o", str(out), "--force", "-q", "--format", "lines"]
-    result = run(args + a.extra, a.code, a.limit_gb)
+    result = run(args + extra, a.code, a.limit_gb)
     if a.case == "matches" and result["exit"] == 0:
         result["matches"] = json.loads((out / "summary.json").read_text())["matches"]
     print(json.dumps({"case": a.case, "input": str(path), "input_mib": round(path.stat().st_size / (1 << 20), 1),

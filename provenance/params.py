@@ -15,8 +15,9 @@ MODES = ("containment", "jaccard")
 MAX_RECORD_BYTES = 16 << 20
 """Default longest record (a line of JSONL, lines or CSV, a ``text`` file), in bytes after
 decompression: a longer one is refused with a one-line error (counted as ``record_too_long`` with
-``--on-error skip``) before it is held in memory. The text stage needs about 80 bytes of memory per
-character of a record, so 16 MiB is about 1.3 GB at its peak; a decompression bomb stops at it."""
+``--on-error skip``) before it is held in memory. A scan takes about 130 bytes of memory per byte of
+its longest record (a 15 MiB JSONL record: 2.0 GB peak RSS; benchmarks/MEMORY.md), so about 2 GB at
+this limit; a decompression bomb stops at it."""
 
 
 def check_max_record_bytes(value: int) -> None:

@@ -415,6 +415,28 @@ def test_bad_posts_skipped_in_a_build(posts: pl.DataFrame, tmp_path: Path, capsy
     assert manifest["skipped"]["by_kind"] == {"broken_json": 1, "text_not_string": 1}
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_a_bomb_among_the_posts(posts: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """An index build meets a decompression bomb (a post line of 64 MiB of zeros): one line naming file and
+    line at --max-record-bytes, or (skipping) the posts around it indexed and the line counted."""
+    monkeypatch.chdir(tmp_path)
+    texts = posts["text"].head(2).to_list()
+    data = jsonl({"id": "1", "text": texts[0]}) + bytes(64 << 20) + b"\n" + jsonl({"id": "3", "text": texts[1]})
+    name = f"p.jsonl{suffix}"
+    (tmp_path / name).write_bytes(gzip.compress(data, 1) if suffix == ".gz" else zstandard.ZstdCompressor().compress(data))
+    code, err = run(["index", "build", name, "-o", "idx", "-q", "--max-record-bytes", "1MiB"], capsys, monkeypatch)
+    assert code == 2
+    assert one_error_line(err) == (f"{name}:2: line longer than 1,048,576 bytes after decompression "
+                                   "(--max-record-bytes; raise it to read such records)")
+    code, err = run(["index", "build", name, "-o", "idx", "-q", "--max-record-bytes", "1MiB", "--on-error", "skip"],
+                    capsys, monkeypatch)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["counts"]["posts"] == 2
+    assert manifest["skipped"]["by_kind"] == {"record_too_long": 1}
+
+
 # ------------------------------------------------------------------------------------ not errors at all
 
 
@@ -509,7 +531,7 @@ def test_unreadable_file(index: Path, posts: pl.DataFrame, tmp_path: Path, capsy
         assert proc.returncode == 2, proc.stderr
         assert one_error_line(proc.stderr) == "secret.jsonl: permission denied"
         proc = _subprocess(["scan", "idx" if user else index, "good.jsonl", "secret.jsonl", "-o", "out", "-q",
-                            "--on-error", "skip"], folder, **user)
+                            "--on-error", "skip", "--force"], folder, **user)
         assert proc.returncode == 0, proc.stderr
         summary = json.loads((folder / "out" / "summary.json").read_text())
         assert summary["skipped"]["by_kind"] == {"unreadable": 1} and summary["docs_scanned"] == 1

@@ -36,7 +36,8 @@ OnError = typer.Option("stop", "--on-error", metavar="stop|skip",
 MaxRecord = typer.Option("16MiB", "--max-record-bytes", metavar="SIZE",
                          help="Longest record read (a JSONL, lines or CSV line; a text file), after decompression: a "
                               "longer one is a bad record (error, or skipped and counted with --on-error skip), "
-                              "refused before it is held in memory. Memory at its peak is about 80 times it.")
+                              "refused before it is held in memory. A scan's memory at its peak is about 130 times "
+                              "the longest record it reads (16MiB: about 2 GB).")
 ReadTimeout = typer.Option(None, "--read-timeout", metavar="SECONDS",
                            help="http(s) inputs: how long a read waits for the next bytes before it fails "
                                 "(default 60, or $PROVENANCE_READ_TIMEOUT); a slow but steady download has no time limit.")
