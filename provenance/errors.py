@@ -127,7 +127,7 @@ class Skipped:
 
 
 _RECORD_KINDS = frozenset(("broken_json", "not_an_object", "not_utf8", "missing_text", "text_not_string", "missing_id",
-                           "bad_id", "ragged_row", "duplicate_id"))
+                           "bad_id", "ragged_row", "duplicate_id", "record_too_long"))
 
 ON_ERROR = ("stop", "skip")
 

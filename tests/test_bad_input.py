@@ -435,6 +435,7 @@ def test_a_bomb_among_the_posts(posts: pl.DataFrame, tmp_path: Path, capsys: pyt
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["counts"]["posts"] == 2
     assert manifest["skipped"]["by_kind"] == {"record_too_long": 1}
+    assert (manifest["skipped"]["records"], manifest["skipped"]["files"]) == (1, 0)  # a record, not a file
 
 
 # ------------------------------------------------------------------------------------ not errors at all
