@@ -31,7 +31,7 @@ from .keys import Key, as_key
 from .locks import lock_directory
 from .text.background import default_background
 from .io.records import replace_surrogates
-from .params import IndexParams, ScanParams
+from .params import MAX_RECORD_BYTES, IndexParams, ScanParams, check_max_record_bytes
 from .io import Batch, InputFile, expand_inputs, file_size, read_batches, split_units, total_bytes
 from .io.ids import first_of_each_id
 from .results.significance import evalue_bar_bits, judge, recount, why_not_counts
@@ -77,6 +77,7 @@ def build_index(
     keep_text: bool = False,
     scheduler: Any = None,
     unit_size: int = BUILD_UNIT_SIZE,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> "Index | ShardedIndex":
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
@@ -98,7 +99,12 @@ def build_index(
     files larger than ``unit_size`` bytes are read in parts), then one per shard. It writes a sharded
     index (``shards``: at least 2, by default one a worker), the same files as a build in one
     process; ``out`` and the inputs must be on paths every worker can read. Not with ``append``.
+
+    ``max_record_bytes``: a post longer than this (bytes after decompression; see
+    :data:`provenance.params.MAX_RECORD_BYTES`) is a bad record (``record_too_long``), refused before
+    it is held in memory (on Dask, the default applies).
     """
+    check_max_record_bytes(max_record_bytes)
     if keep_text and key is not None:
         raise ParameterError("--keep-text with --key-file: a keyed index holds no post text")
     skipped = skipping(on_error)
@@ -116,7 +122,7 @@ def build_index(
             params = base.params
         files = expand_inputs(posts, fmt, skipped)
         batches = read_batches(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields,
-                               batch_size=BUILD_BATCH)
+                               batch_size=BUILD_BATCH, max_record_bytes=max_record_bytes)
         if skipped is not None:
             batches = first_of_each_id(batches, skipped, base.posts["post_id"].to_list() if base is not None else ())
         inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}

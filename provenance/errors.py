@@ -61,6 +61,7 @@ KINDS: dict[str, str] = {
     "bad_id": "a record whose id is a list or object",
     "ragged_row": "a CSV/TSV row with more or fewer fields than the header",
     "duplicate_id": "a post whose id an earlier post already has (index build)",
+    "record_too_long": "a line or record longer than --max-record-bytes after decompression (a text file: the file)",
     # a whole file (records read before the damage are kept)
     "truncated_stream": "a gzip/zstd file that is truncated or corrupt",
     "malformed_csv": "a CSV/TSV file the csv module cannot parse (e.g. a NUL byte, a stray quote)",
@@ -126,7 +127,7 @@ class Skipped:
 
 
 _RECORD_KINDS = frozenset(("broken_json", "not_an_object", "not_utf8", "missing_text", "text_not_string", "missing_id",
-                           "bad_id", "ragged_row", "duplicate_id"))
+                           "bad_id", "ragged_row", "duplicate_id", "record_too_long"))
 
 ON_ERROR = ("stop", "skip")
 

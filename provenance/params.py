@@ -12,6 +12,19 @@ __all__ = ["IndexParams", "ScanParams", "MODES"]
 MODES = ("containment", "jaccard")
 
 
+MAX_RECORD_BYTES = 16 << 20
+"""Default longest record (a line of JSONL, lines or CSV, a ``text`` file), in bytes after
+decompression: a longer one is refused with a one-line error (counted as ``record_too_long`` with
+``--on-error skip``) before it is held in memory. A scan takes about 130 bytes of memory per byte of
+its longest record (a 15 MiB JSONL record: 2.0 GB peak RSS; benchmarks/MEMORY.md), so about 2 GB at
+this limit; a decompression bomb stops at it."""
+
+
+def check_max_record_bytes(value: int) -> None:
+    _check(type(value) is int and 1 <= value <= 1 << 40,
+           f"max_record_bytes (--max-record-bytes) must be 1..2^40, got {value!r}")
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ParameterError(message)
@@ -139,6 +152,8 @@ class ScanParams(_Params):
         confidence: level of the estimates' intervals.
         on_error: ``stop`` at the first bad record or file (one line naming file and row), or
             ``skip`` it and count it by kind in ``summary.json`` ``skipped``.
+        max_record_bytes: longest record read, in bytes after decompression (:data:`MAX_RECORD_BYTES`);
+            a longer one is a bad record (``record_too_long``), refused before it is held in memory.
     """
 
     _KIND = "scan"
@@ -161,6 +176,7 @@ class ScanParams(_Params):
     sample_seed: int = 0
     confidence: float = 0.95
     on_error: Literal["stop", "skip"] = "stop"
+    max_record_bytes: int = MAX_RECORD_BYTES
 
     def __post_init__(self) -> None:
         _check(self.mode in MODES, f"mode (--mode) must be one of {', '.join(MODES)}, got {self.mode!r}")
@@ -182,4 +198,5 @@ class ScanParams(_Params):
         _check(0.5 <= self.confidence < 1.0, f"confidence (--confidence) must be in [0.5, 1), got {self.confidence}")
         _check(self.on_error in ON_ERROR, f"on_error (--on-error) must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
         _check(1 <= self.batch_size <= 1_000_000, f"batch_size (--batch-size) must be 1..1000000, got {self.batch_size}")
+        check_max_record_bytes(self.max_record_bytes)
 

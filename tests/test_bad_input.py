@@ -220,6 +220,35 @@ def _gzip_named_jsonl(d: Path, t: list[str]) -> list[str]:
     return ["good.jsonl", "packed.jsonl"]
 
 
+_LONG = "word " * (300 << 10)  # 1.5 MiB: longer than --max-record-bytes 1MiB
+
+
+def _long_record(d: Path, t: list[str]) -> list[str]:
+    (d / "c.jsonl").write_bytes(jsonl({"text": doc(t[0], 1)}, {"text": _LONG}, {"text": doc(t[1], 3)}))
+    return ["c.jsonl", "--max-record-bytes", "1MiB"]
+
+
+def _long_line(d: Path, t: list[str]) -> list[str]:
+    (d / "c.txt").write_text(f"{doc(t[0], 1)}\n{_LONG}\n{doc(t[1], 3)}\n", encoding="utf-8")
+    return ["c.txt", "--format", "lines", "--max-record-bytes", "1MiB"]
+
+
+def _long_text(d: Path, t: list[str]) -> list[str]:
+    (d / "a.txt").write_text(doc(t[0], 1), encoding="utf-8")
+    (d / "b.txt").write_text(doc(t[1], 2), encoding="utf-8")
+    (d / "c.txt").write_text(_LONG, encoding="utf-8")
+    return ["a.txt", "b.txt", "c.txt", "--max-record-bytes", "1MiB"]
+
+
+def _bomb(compress: Callable[[bytes], bytes], name: str) -> Callable[[Path, list[str]], list[str]]:
+    def make(d: Path, t: list[str]) -> list[str]:
+        # 64 MiB of zero bytes (a few KB compressed) as the second line, between two good records
+        zeros = b"\x00" * (64 << 20)
+        (d / name).write_bytes(compress(jsonl({"text": doc(t[0], 1)}) + zeros + b"\n" + jsonl({"text": doc(t[1], 3)})))
+        return [name, "--max-record-bytes", "1MiB"]
+    return make
+
+
 CASES: dict[str, Case] = {
     "broken-json": Case(_broken_json, "c.jsonl:2: broken JSON", {"broken_json": 1}, 2),
     "json-not-an-object": Case(_not_an_object, "c.jsonl:2: expected a JSON object", {"not_an_object": 1}, 2),
@@ -245,6 +274,14 @@ CASES: dict[str, Case] = {
     "json-named-parquet": Case(_json_named_parquet, "fake.parquet: not a readable parquet file", {"not_parquet": 1}, 2),
     "plain-named-gz": Case(_plain_named_gz, "plain.jsonl.gz: not gzip data", {"wrong_format": 1}, 2),
     "gzip-named-jsonl": Case(_gzip_named_jsonl, "packed.jsonl: is gzip-compressed data, not jsonl", {"wrong_format": 1}, 2),
+    "record-too-long": Case(_long_record, "c.jsonl:2: line longer than 1,048,576 bytes (--max-record-bytes",
+                            {"record_too_long": 1}, 2),
+    "line-too-long": Case(_long_line, "c.txt:2: line longer than 1,048,576 bytes", {"record_too_long": 1}, 2),
+    "text-file-too-long": Case(_long_text, "c.txt: file longer than 1,048,576 bytes", {"record_too_long": 1}, 2),
+    "gzip-bomb": Case(_bomb(gzip.compress, "b.jsonl.gz"), "b.jsonl.gz:2: line longer than 1,048,576 bytes after "
+                      "decompression", {"record_too_long": 1}, 2),
+    "zstd-bomb": Case(_bomb(zstandard.ZstdCompressor().compress, "b.jsonl.zst"), "b.jsonl.zst:2: line longer than "
+                      "1,048,576 bytes after decompression", {"record_too_long": 1}, 2),
 }
 
 
@@ -378,6 +415,29 @@ def test_bad_posts_skipped_in_a_build(posts: pl.DataFrame, tmp_path: Path, capsy
     assert manifest["skipped"]["by_kind"] == {"broken_json": 1, "text_not_string": 1}
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_a_bomb_among_the_posts(posts: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """An index build meets a decompression bomb (a post line of 64 MiB of zeros): one line naming file and
+    line at --max-record-bytes, or (skipping) the posts around it indexed and the line counted."""
+    monkeypatch.chdir(tmp_path)
+    texts = posts["text"].head(2).to_list()
+    data = jsonl({"id": "1", "text": texts[0]}) + bytes(64 << 20) + b"\n" + jsonl({"id": "3", "text": texts[1]})
+    name = f"p.jsonl{suffix}"
+    (tmp_path / name).write_bytes(gzip.compress(data, 1) if suffix == ".gz" else zstandard.ZstdCompressor().compress(data))
+    code, err = run(["index", "build", name, "-o", "idx", "-q", "--max-record-bytes", "1MiB"], capsys, monkeypatch)
+    assert code == 2
+    assert one_error_line(err) == (f"{name}:2: line longer than 1,048,576 bytes after decompression "
+                                   "(--max-record-bytes; raise it to read such records)")
+    code, err = run(["index", "build", name, "-o", "idx", "-q", "--max-record-bytes", "1MiB", "--on-error", "skip"],
+                    capsys, monkeypatch)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    assert manifest["counts"]["posts"] == 2
+    assert manifest["skipped"]["by_kind"] == {"record_too_long": 1}
+    assert (manifest["skipped"]["records"], manifest["skipped"]["files"]) == (1, 0)  # a record, not a file
+
+
 # ------------------------------------------------------------------------------------ not errors at all
 
 
@@ -400,14 +460,19 @@ def test_nul_bytes_and_lone_surrogates_are_text(index: Path, posts: pl.DataFrame
 
 
 def test_a_50_mb_line(index: Path, posts: pl.DataFrame, tmp_path: Path) -> None:
-    """One 50 MB JSONL record is a document like any other: scanned whole, the post at its end found."""
+    """One 50 MB JSONL record is refused by default (--max-record-bytes 16MiB); with a higher limit it is a
+    document like any other: scanned whole, the post at its end found."""
     from provenance import api
+    from provenance.errors import InputError
+    from provenance.params import ScanParams
 
     post_id, text = posts.row(7)
     filler = "The market report covers prices, harvests and the weather of the week in some detail. "
     body = (filler * (50_000_000 // len(filler) + 1))[: 50_000_000 - len(text) - 1] + " " + text
     (tmp_path / "big.jsonl").write_text(json.dumps({"text": body}) + "\n", encoding="utf-8")
-    result = api.scan(index, [tmp_path / "big.jsonl"])
+    with pytest.raises(InputError, match=r"big.jsonl:1: line longer than 16,777,216 bytes \(--max-record-bytes"):
+        api.scan(index, [tmp_path / "big.jsonl"])  # the default limit: 16 MiB
+    result = api.scan(index, [tmp_path / "big.jsonl"], params=ScanParams(max_record_bytes=64 << 20))
     assert result.matches["post_id"].to_list() == [post_id]
     start, end = result.matches["doc_start"][0], result.matches["doc_end"][0]
     assert len(body) - len(text) <= start < end <= len(body) and body[start:end] in text and end - start > len(text) // 2
@@ -467,7 +532,7 @@ def test_unreadable_file(index: Path, posts: pl.DataFrame, tmp_path: Path, capsy
         assert proc.returncode == 2, proc.stderr
         assert one_error_line(proc.stderr) == "secret.jsonl: permission denied"
         proc = _subprocess(["scan", "idx" if user else index, "good.jsonl", "secret.jsonl", "-o", "out", "-q",
-                            "--on-error", "skip"], folder, **user)
+                            "--on-error", "skip", "--force"], folder, **user)
         assert proc.returncode == 0, proc.stderr
         summary = json.loads((folder / "out" / "summary.json").read_text())
         assert summary["skipped"]["by_kind"] == {"unreadable": 1} and summary["docs_scanned"] == 1

@@ -374,3 +374,77 @@ def test_permission_denied_message(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(sources, "open", refuse, raising=False)
     assert input_error(path) == f"{path}: permission denied"
+
+
+# ------------------------------------------------------------------ records too long, decompression bombs
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("fmt", ["jsonl", "lines", "csv"])
+@pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
+def test_long_line_skipped_keeps_numbering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool, fmt: str,
+                                           suffix: str) -> None:
+    """A line longer than max_record_bytes is skipped (counted as record_too_long); the lines after it keep
+    their numbers, whether it falls inside the reader's buffer or runs past it, on both reading paths."""
+    from provenance.errors import Skipped
+    from provenance.io import records as records_module
+
+    monkeypatch.setattr(records_module, "FAST", fast)
+    texts = ["short one", "x" * 5000, "two", "y" * (3 << 20), "three"]
+    if fmt == "jsonl":
+        data = jsonl_bytes([{"text": t} for t in texts])
+    elif fmt == "csv":
+        data = ("text\n" + "".join(f"{t}\n" for t in texts)).encode()
+    else:
+        data = "".join(f"{t}\n" for t in texts).encode()
+    pack = {"": lambda b: b, ".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}[suffix]
+    path = write(tmp_path / f"c.{'txt' if fmt == 'lines' else fmt}{suffix}", pack(data))
+    skipped = Skipped()
+    got = records(read_all(path, fmt if fmt == "lines" else None, id_field=None, skipped=skipped, max_record_bytes=1000))
+    assert [(row, text) for _, row, _, text in got] == [(1, "short one"), (3, "two"), (5, "three")]  # (csv: data rows)
+    assert skipped.counts == {"record_too_long": 2}
+    where = f"{path}:2 (line 3): " if fmt == "csv" else f"{path}:2: "
+    assert skipped.first["record_too_long"].startswith(where + "line longer than 1,000 bytes")
+    # stopping: the first long line is the one error
+    assert input_error(path, fmt if fmt == "lines" else None, max_record_bytes=1000).startswith(where)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_decompression_bomb_read_within_a_fixed_budget(tmp_path: Path, suffix: str) -> None:
+    """256 MiB of zero bytes (a few hundred KB compressed) as one line: refused at max_record_bytes, having
+    held no more than about that much (Python's allocations traced), both stopping and skipping."""
+    import tracemalloc
+
+    from provenance.errors import Skipped
+
+    zeros = bytes(256 << 20)
+    data = jsonl_bytes([{"text": "before"}]) + zeros + b"\n" + jsonl_bytes([{"text": "after"}])
+    data = gzip.compress(data, 1) if suffix == ".gz" else zstandard.ZstdCompressor().compress(data)
+    del zeros
+    path = write(tmp_path / f"bomb.jsonl{suffix}", data)
+    tracemalloc.start()
+    try:
+        message = input_error(path, max_record_bytes=1 << 20)
+        skipped = Skipped()
+        got = records(read_all(path, id_field=None, skipped=skipped, max_record_bytes=1 << 20))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message == (f"{path}:2: line longer than 1,048,576 bytes after decompression "
+                       "(--max-record-bytes; raise it to read such records)")
+    assert [(row, text) for _, row, _, text in got] == [(1, "before"), (3, "after")]
+    assert skipped.counts == {"record_too_long": 1}
+    assert peak < 40 << 20, peak  # (the line limit, zstd's 8 MiB at a time and its copies; whole: 256 MiB)
+
+
+def test_text_file_longer_than_the_limit(tmp_path: Path) -> None:
+    """A text document (the whole file) longer than max_record_bytes: an error naming the file; skipped, no record."""
+    from provenance.errors import Skipped
+
+    path = write(tmp_path / "big.txt", "word " * 1000)
+    assert input_error(path, max_record_bytes=4000) == (f"{path}: file longer than 4,000 bytes "
+                                                        "(--max-record-bytes; raise it to read such records)")
+    skipped = Skipped()
+    assert read_all(path, max_record_bytes=4000, skipped=skipped) == []
+    assert skipped.counts == {"record_too_long": 1}
+    assert records(read_all(path, max_record_bytes=5000))[0][3] == "word " * 1000

@@ -7,6 +7,7 @@ Nothing heavy is imported here at start-up: rich and the API come in when a comm
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -32,6 +33,25 @@ AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.
 OnError = typer.Option("stop", "--on-error", metavar="stop|skip",
                        help="stop: the first bad record or file ends the run with one line naming file and row. "
                             "skip: leave it out, count it by kind (in 'skipped') and print the count at the end.")
+MaxRecord = typer.Option("16MiB", "--max-record-bytes", metavar="SIZE",
+                         help="Longest record read (a JSONL, lines or CSV line; a text file), after decompression: a "
+                              "longer one is a bad record (error, or skipped and counted with --on-error skip), "
+                              "refused before it is held in memory. A scan's memory at its peak is about 130 times "
+                              "the longest record it reads (16MiB: about 2 GB).")
+ReadTimeout = typer.Option(None, "--read-timeout", metavar="SECONDS",
+                           help="http(s) inputs: how long a read waits for the next bytes before it fails "
+                                "(default 60, or $PROVENANCE_READ_TIMEOUT); a slow but steady download has no time limit.")
+
+
+def set_read_timeout(seconds: Optional[float]) -> None:
+    """--read-timeout: kept in the environment, where the URL readers (and worker processes) find it."""
+    if seconds is None:
+        return
+    if not 0 < seconds < 1e6:
+        raise ParameterError(f"--read-timeout must be a number of seconds > 0, got {seconds:g}")
+    os.environ["PROVENANCE_READ_TIMEOUT"] = repr(float(seconds))
+
+
 KeyFile = typer.Option(None, "--key-file", metavar="KEY",
                        help="Secret key of a keyed index: a file of at least 16 random bytes (make one with: "
                             "head -c 32 /dev/urandom > KEY). Needed to scan or verify against the index.")

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import Skipped
 from ..params import IndexParams
-from .common import AsJson, Format, IdField, OnError, Quiet, TextField, err, escape, load_key, print_json, progress, \
+from .common import AsJson, Format, IdField, MaxRecord, OnError, Quiet, ReadTimeout, set_read_timeout, TextField, err, escape, load_key, print_json, progress, \
     show_skipped, size_option
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ def build(
              "shard its own posts'), so that 'provenance report' shows each post beside its copy without --posts. "
              "Not with --key-file: a keyed index holds no text. With --append: the index's choice."),
     on_error: str = OnError,
+    max_record: str = MaxRecord,
+    read_timeout: Optional[float] = ReadTimeout,
     quiet: bool = Quiet,
     as_json: bool = AsJson,
 ) -> None:
@@ -86,11 +88,13 @@ def build(
                          short_tokens=short_tokens, max_key_posts=max_key_posts, inline_short_bits=inline_short_bits)
     limit = size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
     key = load_key(key_file)
+    set_read_timeout(read_timeout)
     with progress(quiet, "indexing", posts, fmt) as bar:
         index = api.build_index(posts, out, params=params, text_field=text_field, id_field=id_field,
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
                                 memory_limit=limit, on_error=on_error, key=key, shards=shards, keep_text=keep_text,
-                                scheduler=scheduler, unit_size=size_option(unit_size, "--unit-size"))
+                                scheduler=scheduler, unit_size=size_option(unit_size, "--unit-size"),
+                                max_record_bytes=size_option(max_record, "--max-record-bytes"))
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "

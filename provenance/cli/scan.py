@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..params import ScanParams
-from .common import AsJson, Format, IdField, KeyFile, OnError, Quiet, SealKeyFile, TextField, load_key, progress, \
-    show_scan, size_option
+from .common import AsJson, Format, IdField, KeyFile, MaxRecord, OnError, Quiet, ReadTimeout, SealKeyFile, TextField, \
+    load_key, progress, set_read_timeout, show_scan, size_option
 
 DEFAULT = ScanParams()
 
@@ -71,6 +71,8 @@ def scan(
     key_file: Optional[Path] = KeyFile,
     seal_key_file: Optional[Path] = SealKeyFile,
     on_error: str = OnError,
+    max_record: str = MaxRecord,
+    read_timeout: Optional[float] = ReadTimeout,
     prefilter: bool = typer.Option(True, help="Normalize and tokenize whole batches with numpy, sending only "
                                               "documents with entities, mentions, URLs or '...' through the "
                                               "per-document normalizer; --no-prefilter sends every document "
@@ -88,8 +90,10 @@ def scan(
                         min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
                         max_shared_posts=max_shared_posts, max_evalue=max_evalue, inline_bits=inline_bits,
                         max_span_docs=max_span_docs, max_span_texts=max_span_texts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
-                        confidence=confidence, on_error=on_error)
+                        confidence=confidence, on_error=on_error,
+                        max_record_bytes=size_option(max_record, "--max-record-bytes"))
     unit_bytes = size_option(unit_size, "--unit-size")
+    set_read_timeout(read_timeout)
     key = load_key(key_file)
     index = api.open_index(index_dir, verify="background", key=key)  # checksums checked while the scan runs
     index.require_key()

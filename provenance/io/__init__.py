@@ -26,14 +26,20 @@ that starts with the file and, where there is one, the row (``corpus.jsonl:17: .
 CSV/TSV read errors add the physical line (``posts.csv:5 (line 9): ...``); a truncated or
 corrupt ``.gz``/``.zst`` names the line after the last good one; byte offsets in encoding
 errors are 0-based. Input must be UTF-8 (a leading BOM is skipped). Compressed input is
-streamed and parquet read in row slices, so memory stays bounded, except for ``text``
-documents, which are read whole. A file with no records is an error.
+streamed and parquet read in row slices, so memory stays bounded: a line (a ``text`` document, a
+CSV field) longer than ``max_record_bytes`` after decompression (default
+:data:`provenance.params.MAX_RECORD_BYTES`, 16 MiB) is refused before it is held whole (a bad record,
+``record_too_long``), which also stops a decompression bomb; parquet values are not limited. A file
+with no records is an error.
 
 URLs: an argument containing ``://`` is an fsspec URL (``file://``, ``memory://``, ``s3://``,
 ``https://``, ...; see :class:`~provenance.io.urls.URL`). It names a file, or a folder when the file system says it is
 one or the URL ends in ``/``, and may be a glob pattern (not for http). Errors name the URL as
 given. Remote files are read sequentially in large requests (:data:`~provenance.io.urls.READ_BLOCK`); a parquet file
-from a URL is loaded whole into memory.
+from a URL is loaded whole into memory. A remote read that ends short of the file's size, or an http
+body cut short of its Content-Length or chunked framing, is an error; a plain (uncompressed, not
+parquet) http file sent without either is refused, as its end could not be told from a cut. http reads
+wait at most :func:`~provenance.io.urls.read_timeout` seconds for the next bytes, with no total limit.
 
 While a file is read, its on-disk (compressed) bytes are hashed: :func:`~provenance.io.tap.take_sha256` hands the
 sha256 of a complete read to the checkpoint, which so need not read the file a second time.

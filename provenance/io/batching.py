@@ -12,6 +12,7 @@ from itertools import accumulate
 import polars as pl
 
 from provenance.errors import InputError, ParameterError, Skipped
+from provenance.params import MAX_RECORD_BYTES
 
 from .batch import Batch, InputFile
 from .delimited import read_delimited
@@ -24,18 +25,21 @@ from .text import read_lines, read_text
 
 def iter_batches(files: Sequence[InputFile], *, text_field: str = "text", id_field: str | None = "id",
                  meta_fields: Sequence[str] = (), batch_size: int = 512,
-                 max_batch_bytes: int = 8 << 20, skipped: Skipped | None = None) -> Iterator[Batch]:
+                 max_batch_bytes: int = 8 << 20, skipped: Skipped | None = None,
+                 max_record_bytes: int | None = MAX_RECORD_BYTES) -> Iterator[Batch]:
     """Stream the records of ``files`` in order, as batches that never span two files.
 
     A batch is yielded when it holds ``batch_size`` records or ``max_batch_bytes`` of text,
     and at the end of each file. Raises InputError for unreadable or malformed input and for
     a file with no records; with ``skipped``, a bad record is left out and a bad file ends early
-    (the records read before the damage are kept), each counted there by kind.
+    (the records read before the damage are kept), each counted there by kind. A line or record
+    longer than ``max_record_bytes`` (decompressed; None: no limit) is a bad record
+    (``record_too_long``), never held in memory whole; parquet values are not limited.
     """
     if batch_size < 1 or max_batch_bytes < 1:
         raise ParameterError(f"batch_size and max_batch_bytes must be positive "
                              f"(got {batch_size}, {max_batch_bytes})")
-    opt = Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)), skipped)
+    opt = Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)), skipped, max_record_bytes)
     for f in files:
         st = State()
         pieces: Iterator[Piece]

@@ -34,8 +34,14 @@ def read_delimited(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
                 bad_lines.append(utf8_error(locate(src.lineno), e))
                 yield line.decode("utf-8", errors="replace")
 
-    csv.field_size_limit(1 << 30)
-    with Source(f, locate) as src:
+    too_long: list[InputError] = []  # (skipping) a line too long to read: the Source gives an empty one
+
+    def reject_long(error: InputError) -> None:
+        opt.reject(error)
+        too_long.append(error)
+
+    csv.field_size_limit(min(opt.max_record_bytes or 1 << 30, 1 << 30))
+    with Source(f, locate, opt.max_record_bytes, reject_long) as src:
         st.position = src.position
         dialect = "excel-tab" if f.format == "tsv" else "excel"
         reader = csv.reader(decoded(src), dialect=dialect, strict=True)  # strict: no silent misparse
@@ -52,6 +58,9 @@ def read_delimited(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
             st.id_fallback = opt.id_field is not None and id_i is None
             for fields in reader:
                 if not fields:
+                    if too_long:  # the row it stood for keeps its number
+                        row += 1
+                        too_long.clear()
                     bad_lines.clear()
                     continue
                 row += 1
@@ -71,4 +80,7 @@ def read_delimited(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
                         continue
                 yield row, rid, fields[text_i], tuple(fields[i] for i in meta_i)
         except csv.Error as e:
+            if "field larger than field limit" in str(e):
+                raise InputError(f"{locate(src.lineno)}: field longer than {opt.max_record_bytes:,} bytes "
+                                 "(--max-record-bytes; raise it to read such records)", kind="record_too_long") from None
             raise InputError(f"{locate(src.lineno)}: malformed {f.format.upper()} ({e})", kind="malformed_csv") from None

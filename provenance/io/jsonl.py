@@ -186,6 +186,6 @@ class _JsonlReader:
 
 def read_jsonl(f: InputFile, opt: Options, st: State) -> Iterator[Piece]:
     reader = _JsonlReader(f, opt, st)
-    with Source(f) as src:
+    with Source(f, max_line=opt.max_record_bytes, reject=opt.reject) as src:
         st.position = src.position
         yield from reader.pieces(src) if records.FAST else record_pieces(reader.records(src), st, opt)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from provenance.errors import InputError, Skipped
+from provenance.params import MAX_RECORD_BYTES
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -92,6 +93,7 @@ class Options:
     id_field: str | None
     meta_fields: tuple[str, ...] = field(default=())
     skipped: Skipped | None = None  # on_error="skip": bad records and files are counted here
+    max_record_bytes: int | None = MAX_RECORD_BYTES  # longest line or record read (decompressed bytes)
 
     def reject(self, error: InputError) -> None:
         """A bad record: raise, or (skipping) count it; the reader then goes on with the next record."""

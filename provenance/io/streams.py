@@ -29,9 +29,15 @@ LINE_BUFFER = 1 << 20
 this much at a time)."""
 
 
+ZSTD_FEED = 256
+"""Compressed bytes given to the zstd decompressor at a time. Its output is not bounded otherwise, and
+zstd can pack 128 KiB in 4 bytes (a run of one byte), so a few KB of a bomb would be gigabytes at
+once; 256 bytes make at most 8 MiB (and cost about 2 s per GB of text against 64 KiB)."""
+
+
 class _ZstdRaw(io.RawIOBase):
-    """Decompresses a (multi-frame) zstd stream; raises EOFError if it ends mid-frame,
-    which zstandard's own stream reader silently accepts."""
+    """Decompresses a (multi-frame) zstd stream, :data:`ZSTD_FEED` compressed bytes at a time; raises
+    EOFError if it ends mid-frame, which zstandard's own stream reader silently accepts."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
@@ -39,13 +45,16 @@ class _ZstdRaw(io.RawIOBase):
         self._obj: Any = None  # decompressor of the frame in progress
         self._out = b""
         self._pos = 0
+        self._in = memoryview(b"")  # compressed bytes read, not yet decompressed
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         while self._pos >= len(self._out):
-            chunk = self._raw.read(1 << 16)
+            if not self._in:
+                self._in = memoryview(self._raw.read(1 << 16))
+            chunk, self._in = bytes(self._in[:ZSTD_FEED]), self._in[ZSTD_FEED:]
             if not chunk:
                 if self._obj is not None:
                     raise EOFError("zstd stream ended inside a frame")
@@ -58,7 +67,7 @@ class _ZstdRaw(io.RawIOBase):
                 chunk = b""
                 if self._obj.eof:  # frame complete; the rest may start another frame
                     chunk, self._obj = self._obj.unused_data, None
-            self._out, self._pos = b"".join(pieces), 0
+            self._out, self._pos = pieces[0] if len(pieces) == 1 else b"".join(pieces), 0
         n = min(len(buffer), len(self._out) - self._pos)
         buffer[:n] = self._out[self._pos : self._pos + n]
         self._pos += n
@@ -79,12 +88,20 @@ class Lines:
 class Source:
     """Decompressed bytes of one file, as numbered lines or whole, with read errors
     converted to InputError. ``locate`` names the position of a failed read. The on-disk
-    bytes are hashed on the way; a read that ends normally records the sha256 (take_sha256)."""
+    bytes are hashed on the way; a read that ends normally records the sha256 (take_sha256).
 
-    def __init__(self, file: InputFile, locate: Callable[[int], str] | None = None) -> None:
+    ``max_line``: the longest line (without its ``\n``), or whole read, in decompressed bytes; a
+    longer one is never held whole: ``reject`` gets its InputError (``record_too_long``) and either
+    raises it or returns, and then the line is read past and given as an empty line (so the
+    numbering holds) and a whole read as ``b""``. A decompression bomb so stops at ``max_line``."""
+
+    def __init__(self, file: InputFile, locate: Callable[[int], str] | None = None, max_line: int | None = None,
+                 reject: Callable[[InputError], None] | None = None) -> None:
         self.file = file
         self.lineno = 0  # lines yielded so far
         self._locate = locate or (lambda lineno: where(file.path, lineno))
+        self._max = max_line
+        self._reject = reject or _raise
         record_sha256(file.unit, None)  # a read that does not finish leaves no digest
         self._raw = open_tap(file)
         if file.part is not None and file.format != "parquet":
@@ -116,9 +133,41 @@ class Source:
         """On-disk bytes consumed so far."""
         return self._raw.tell()
 
+    def too_long(self, lineno: int, whole: bool = False) -> InputError:
+        """The error of line ``lineno`` (``whole``: of the file) being longer than ``max_line``."""
+        what = "file" if whole else "line"
+        after = " after decompression" if self.file.compression else ""
+        return InputError(f"{self._locate(lineno)}: {what} longer than {self._max:,} bytes{after} "
+                          "(--max-record-bytes; raise it to read such records)", kind="record_too_long")
+
+    def _readline(self) -> bytes:
+        """The next line, as ``readline`` gives it, never more than ``max_line`` + 1 bytes held."""
+        if self._max is None:
+            return self._stream.readline()
+        line = self._stream.readline(self._max + 1)
+        if len(line) <= self._max or line.endswith(b"\n"):
+            return line
+        self._reject(self.too_long(self.lineno + 1))
+        while True:  # skipping: read past the rest of the line
+            rest = self._stream.readline(1 << 20)
+            if not rest:
+                return b""
+            if rest.endswith(b"\n"):
+                return b"\n"
+
+    def _checked(self, lines: list[bytes]) -> None:
+        """Lines taken from the buffer (``self.lineno`` is the line before them): a longer one than
+        ``max_line`` is rejected, and (skipping) emptied in place."""
+        if self._max is None or max(map(len, lines), default=0) <= self._max:
+            return
+        for i, line in enumerate(lines):
+            if len(line) > self._max:
+                self._reject(self.too_long(self.lineno + i + 1))
+                lines[i] = b""
+
     def __iter__(self) -> Iterator[bytes]:
         try:
-            for line in self._stream:
+            while line := self._readline():
                 self.lineno += 1
                 if self.lineno == 1:  # (a part never starts on line 1)
                     _sniff(self.file, line)
@@ -148,7 +197,7 @@ class Source:
 
         try:
             if self.lineno == 0:
-                line = stream.readline()
+                line = self._readline()
                 if not line:
                     return
                 self.lineno = 1
@@ -170,13 +219,14 @@ class Source:
                     assert len(got) == cut
                     complete = got.split(b"\n")
                     complete.pop()
+                    self._checked(complete)
                     lines += complete
                     self.lineno += len(complete)
                     nbytes += cut
                     ends.append(self.lineno)
                     positions.append(raw.tell())
                 if cut < len(buf):  # a line that goes on past the buffer
-                    line = stream.readline()
+                    line = self._readline()
                     newline = line.endswith(b"\n")
                     lines.append(line[:-1] if newline else line)
                     self.lineno += 1
@@ -195,10 +245,14 @@ class Source:
             yield take()
 
     def read(self) -> bytes:
+        """The whole (rest of the) file; past ``max_line`` bytes, rejected (see the class)."""
         try:
-            data = self._stream.read()
+            data = self._stream.read() if self._max is None else self._stream.read(self._max + 1)
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as e:
             raise self._error(e) from None
+        if self._max is not None and len(data) > self._max:
+            self._reject(self.too_long(1, whole=True))
+            return b""
         if self.file.format != "parquet":
             _sniff(self.file, data[:8])
         return data
@@ -214,6 +268,10 @@ class Source:
                                   "(rename the file)", kind="wrong_format")
             return InputError(f"{loc}: truncated or corrupt {self.file.compression} stream", kind="truncated_stream")
         return InputError(f"{loc}: read error ({strerror(e) if isinstance(e, OSError) else e})")
+
+
+def _raise(error: InputError) -> None:
+    raise error
 
 
 _MAGIC = ((b"\x1f\x8b", "gzip-compressed data"), (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),

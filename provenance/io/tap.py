@@ -14,17 +14,18 @@ from provenance.errors import InputError
 
 from . import sources
 from .batch import InputFile
-from .urls import URL, error_reason
+from .urls import STREAMED, URL, error_reason
 
 
 class Tap(io.RawIOBase):
     """The on-disk bytes of a file as they are read: counted and fed to sha256. A remote backend's
     own exceptions become OSError (kept in ``error``) so that read errors are handled in one place."""
 
-    def __init__(self, raw: Any, remote: bool, limit: int | None = None) -> None:
+    def __init__(self, raw: Any, remote: bool, limit: int | None = None, expected: int | None = None) -> None:
         self._raw = raw
         self._remote = remote
         self._limit = limit  # read at most this many bytes (a part of a file)
+        self._expected = expected  # the size the file system gave: a read that ends short of it failed
         self.sha256 = hashlib.sha256()
         self.count = 0
         self.error: BaseException | None = None
@@ -49,6 +50,9 @@ class Tap(io.RawIOBase):
             self.error = e
             raise OSError(error_reason(e)) from None
         if not n:
+            if self._expected is not None and self.count != self._expected:
+                self.error = OSError(f"the transfer ended after {self.count:,} of {self._expected:,} bytes")
+                raise OSError(str(self.error))
             self._eof = True
             return 0
         self.sha256.update(memoryview(buffer)[:n])
@@ -121,9 +125,27 @@ def _read_sha256(file: InputFile) -> str:
 
 
 def open_tap(file: InputFile) -> Tap:
-    """The raw bytes of ``file``, or of its part (line formats: the part's byte range)."""
+    """The raw bytes of ``file``, or of its part (line formats: the part's byte range).
+
+    A remote file is checked for a short read: a file system that gives the size (S3, GCS, memory,
+    ...) must deliver that many bytes; over http(s) the response must be framed, by a Content-Length
+    or a chunked transfer (aiohttp fails a body cut short of either), or else the file must carry its
+    own end (gzip's trailer, zstd's frame end, parquet's footer): a plain file sent until the connection
+    closes is refused, as its end could not be told from a broken connection."""
     raw = sources.open_raw(file.path)
     part = file.part if file.format != "parquet" else None
     if part is not None:
         raw.seek(part.start)
-    return Tap(raw, isinstance(file.path, URL), part.stop - part.start if part is not None else None)
+    expected = None
+    if isinstance(file.path, URL):
+        if file.path.protocol in STREAMED:
+            headers = getattr(getattr(raw, "r", None), "headers", None) or {}
+            framed = "Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "").lower()
+            if not framed and file.compression is None and file.format != "parquet":
+                raw.close()
+                raise InputError(f"{file.path}: the server sends no Content-Length and no chunked framing, so a "
+                                 "transfer cut short could not be told from the end of the file (serve it with its "
+                                 "size, or compressed as .gz or .zst)")
+        elif part is None and isinstance(getattr(raw, "size", None), int):
+            expected = raw.size
+    return Tap(raw, isinstance(file.path, URL), part.stop - part.start if part is not None else None, expected)

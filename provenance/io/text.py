@@ -19,7 +19,7 @@ def read_lines(f: InputFile, opt: Options, st: State) -> Iterator[Piece]:
     """A lines file a chunk at a time (:meth:`Source.chunks`): what :func:`_line_records` gives."""
     source, prefix = str(f.path), f"{f.path}:"
     st.id_fallback = opt.id_field is not None
-    with Source(f) as src:
+    with Source(f, max_line=opt.max_record_bytes, reject=opt.reject) as src:
         st.position = src.position
         if not records.FAST:
             yield from record_pieces(_line_records(f, opt, st, src), st, opt)
@@ -68,7 +68,7 @@ def _line_records(f: InputFile, opt: Options, st: State, src: Source) -> Iterato
 
 
 def read_text(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
-    with Source(f, lambda _: str(f.path)) as src:
+    with Source(f, lambda _: str(f.path), opt.max_record_bytes, opt.reject) as src:
         data = src.read()
     if not data:
         return

@@ -376,7 +376,8 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
         if not rows_wanted:
             continue
         for batch in iter_batches([unit], text_field=fields["text"], id_field=fields.get("id") or "id",
-                                  batch_size=params.batch_size, skipped=skipping(params.on_error)):
+                                  batch_size=params.batch_size, skipped=skipping(params.on_error),
+                                  max_record_bytes=params.max_record_bytes):
             keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
             if keep:
                 rows.extend(scanner.scan_batch(batch.subset(keep)))
