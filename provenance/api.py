@@ -35,6 +35,7 @@ from .params import MAX_RECORD_BYTES, IndexParams, ScanParams, check_max_record_
 from .io import (Batch, InputFile, Selection, chosen_posts, expand_inputs, file_size, input_bytes, named_for_ids,
                  read_batches, split_units)
 from .io.ids import first_of_each_id
+from .results.evaluate import Evaluation, evaluate
 from .results.significance import evalue_bar_bits, judge, recount, why_not_counts
 from .results.outputs import ROW_SCHEMA, refuse_earlier_results, split_generic, write_outputs
 from .scanner.dask import scan_on_dask
@@ -43,7 +44,7 @@ from .scanner.pipeline import stage_timings
 from .scanner.units import Progress, scan_batches
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress", "input_bytes", "index_size",
-           "IndexSize"]
+           "IndexSize", "evaluate", "Evaluation"]
 
 BUILD_BATCH = 8192
 """Posts per batch of an index build (or 8 MiB of text): the text stage has a fixed cost per batch

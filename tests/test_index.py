@@ -445,9 +445,9 @@ def test_an_id_field_named_explicitly_must_exist(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         api.build_index([posts], tmp_path / "idx", id_field="id_str")
     assert str(err.value) == f"{posts}: no 'id_str' field for the record ids"
-    # Without --id-field, a file without an 'id' field falls back to FILE:ROW ids.
+    # Without --id-field, a file without an 'id' field falls back to FILE:ROW ids (FILE: the file's name).
     index = api.build_index([posts], tmp_path / "idx2")
-    assert index.posts["post_id"].to_list() == [f"{posts}:1"]
+    assert index.posts["post_id"].to_list() == ["posts.jsonl:1"]
     assert index.manifest["id_fallback_files"] == [str(posts)]
 
 

@@ -16,6 +16,7 @@ from provenance.io import (
     FORMATS,
     Batch,
     InputFile,
+    Selection,
     describe,
     expand_inputs,
     iter_batches,
@@ -183,8 +184,10 @@ def test_directory_expansion(tmp_path: Path) -> None:
     assert all(f.root == root for f in files)
     assert total_bytes(files) == 0
     assert describe(files) == "4 files (1 csv, 1 jsonl.gz, 1 jsonl, 1 parquet), 0 B"
-    with_fmt = expand_inputs([root], "lines")
-    assert [f.path.name for f in with_fmt] == ["README", "y.csv", "z.jsonl.gz", "b.jsonl", "c.parquet", "notes.xyz"]
+    with_fmt = expand_inputs([root], "lines")  # every file, but the README (a documentation file, left out)
+    assert [f.path.name for f in with_fmt] == ["y.csv", "z.jsonl.gz", "b.jsonl", "c.parquet", "notes.xyz"]
+    everything = expand_inputs([root], "lines", selection=Selection(include=("*",)))
+    assert [f.path.name for f in everything] == ["README", "y.csv", "z.jsonl.gz", "b.jsonl", "c.parquet", "notes.xyz"]
 
 
 def test_describe(tmp_path: Path) -> None:
