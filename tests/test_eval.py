@@ -116,3 +116,19 @@ def test_eval_command(scans: dict[str, Path], tmp_path: Path) -> None:
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --score 'bogus'")
     with pytest.raises(ParameterError):
         provenance.evaluate(scans["jaccard"], PAIRS / "msrp_pairs.tsv", score="doc_id")
+
+
+SHARED = next((p for p in (Path(__file__).resolve().parents[1].parent / "shared" / "data", Path("/work/shared/data"))
+               if (p / "msrp_paraphrase").is_dir()), None)
+
+
+@pytest.mark.skipif(SHARED is None, reason="shared data folder not present")
+def test_the_pairs_fixture_is_what_make_pairs_writes(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_pairs", FIX / "make_pairs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build(SHARED, tmp_path)
+    for name in ("msrp_a.txt", "msrp_b.txt", "msrp_pairs.tsv"):
+        assert (tmp_path / name).read_bytes() == (PAIRS / name).read_bytes(), name

@@ -49,6 +49,8 @@ def evaluate(
 
     Example: provenance eval out pairs.tsv --score jaccard --thresholds 0.3,0.5,0.7
     """
+    import polars as pl
+
     from .. import api
 
     if output is not None and output.suffix.lower() not in (".csv", ".tsv"):
@@ -65,8 +67,12 @@ def evaluate(
     print(f"{result.pairs:,} labelled pairs ({result.positives:,} positive, {result.negatives:,} negative); "
           f"score: {result.score}")
     header = ("rows", "threshold", "predicted", "tp", "fp", "fn", "unlabelled", "precision", "recall", "f1")
+    table = result.table
+    if table.filter(pl.col("rows") == "generic")["predicted"].sum() == 0:  # (then 'all' is 'counted' again)
+        table = table.filter(pl.col("rows") == "counted")
+        print("no generic match rows: all rows = the rows that count")
     lines = [header] + [tuple("any" if k == "threshold" and r[k] is None else _cell(r[k]) for k in header)
-                        for r in result.table.iter_rows(named=True)]
+                        for r in table.iter_rows(named=True)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
