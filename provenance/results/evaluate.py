@@ -10,8 +10,8 @@ file's name).
 A pair is predicted at threshold ``t`` when one of its match rows has a score of at least ``t`` (the
 pair's score is the highest of its rows; a row without a value, e.g. ``jaccard`` in a containment scan,
 predicts nothing but at the ``any`` row). Each threshold is scored three times: with the rows that count
-(``generic`` false), with the generic rows alone (as likely stock phrases as copies: how many true pairs
-the generic rule sets aside), and with all rows. Labelled positives the scan did not match are misses,
+(``generic`` false), with the rows that do not (``generic`` true, ``why_not`` says why: how many true pairs
+those rules set aside), and with all rows. Labelled positives the scan did not match are misses,
 whether or not their post was indexed and their document scanned; matched pairs that are not in the file
 are counted as ``unlabelled``, not as errors.
 """
