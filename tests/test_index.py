@@ -553,4 +553,4 @@ def test_file_row_post_ids_stay_when_the_data_moves(tmp_path: Path) -> None:
     assert set(result.matches["doc_id"]) == {"docs.txt:2"}
     from provenance.results.evidence import verify
 
-    assert verify(tmp_path / "out").ok
+    assert verify(tmp_path / "out", inputs=[corpus]).ok
