@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from provenance import api
 from provenance.durable import sealed_json
 from provenance.errors import IndexFormatError, InputError, ParameterError, ProvenanceError
-from provenance.index import Index, open_index
+from provenance.index import FORMAT_VERSION, Index, open_index
 from provenance.text.normalize import NORMALIZATION, normalize
 from provenance.params import IndexParams, ScanParams
 from provenance.text.shingles import TokenHasher, batch_shingles
@@ -534,7 +534,7 @@ def test_file_row_post_ids_stay_when_the_data_moves(tmp_path: Path) -> None:
     shutil.copytree(first, moved)
     assert api.build_index([moved], tmp_path / "idx2", fmt="lines").posts["post_id"].to_list() == ids
     assert api.build_index([moved / "train_text.txt"], tmp_path / "idx3", fmt="lines").posts["post_id"].to_list() == ids
-    assert index.manifest["format_version"] == 12 and index.manifest["fields"]["id_prefix"] == ""
+    assert index.manifest["format_version"] == FORMAT_VERSION == 13 and index.manifest["fields"]["id_prefix"] == ""
     # an append of another file of the same name: its ids would be the same, so it is told apart with --id-prefix
     other = tmp_path / "other" / "train_text.txt"
     other.parent.mkdir()
