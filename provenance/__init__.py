@@ -17,14 +17,15 @@ from .keys import Key  # noqa: E402
 from .params import IndexParams, ScanParams  # noqa: E402
 
 if TYPE_CHECKING:
-    from .api import ScanResult, build_index, open_index, scan, scan_texts
+    from .api import Evaluation, ScanResult, build_index, evaluate, open_index, scan, scan_texts
 
 __all__ = [
-    "__version__", "build_index", "open_index", "scan", "scan_texts", "ScanResult", "IndexParams", "ScanParams",
+    "__version__", "build_index", "open_index", "scan", "scan_texts", "ScanResult", "evaluate", "Evaluation",
+    "IndexParams", "ScanParams",
     "ProvenanceError", "InputError", "IndexFormatError", "ParameterError", "SecretKeyError", "Key",
 ]
 
-_FROM_API = frozenset(("ScanResult", "build_index", "open_index", "scan", "scan_texts"))
+_FROM_API = frozenset(("ScanResult", "build_index", "open_index", "scan", "scan_texts", "evaluate", "Evaluation"))
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ import polars as pl
 
 from .version import __version__
 from .results.checkpoint import Checkpoint
-from .errors import InputError, Interrupted, ParameterError, ProvenanceError, Skipped, skipping
+from .errors import InputError, Interrupted, ParameterError, Skipped, skipping
 from .results.evidence import repin_results, unit_record, write_evidence
 from .match.tally import Tally
 from .results.estimate import estimates, share_estimates
@@ -32,8 +32,10 @@ from .locks import lock_directory
 from .text.background import default_background
 from .io.records import replace_surrogates
 from .params import MAX_RECORD_BYTES, IndexParams, ScanParams, check_max_record_bytes
-from .io import Batch, InputFile, expand_inputs, file_size, read_batches, split_units, total_bytes
+from .io import (Batch, InputFile, Selection, chosen_posts, expand_inputs, file_size, input_bytes, named_for_ids,
+                 read_batches, split_units)
 from .io.ids import first_of_each_id
+from .results.evaluate import Evaluation, evaluate
 from .results.significance import evalue_bar_bits, judge, recount, why_not_counts
 from .results.outputs import ROW_SCHEMA, refuse_earlier_results, split_generic, write_outputs
 from .scanner.dask import scan_on_dask
@@ -42,7 +44,7 @@ from .scanner.pipeline import stage_timings
 from .scanner.units import Progress, scan_batches
 
 __all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress", "input_bytes", "index_size",
-           "IndexSize"]
+           "IndexSize", "evaluate", "Evaluation"]
 
 BUILD_BATCH = 8192
 """Posts per batch of an index build (or 8 MiB of text): the text stage has a fixed cost per batch
@@ -78,6 +80,9 @@ def build_index(
     scheduler: Any = None,
     unit_size: int = BUILD_UNIT_SIZE,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    id_prefix: str = "",
 ) -> "Index | ShardedIndex":
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
@@ -99,10 +104,10 @@ def build_index(
     files larger than ``unit_size`` bytes are read in parts), then one per shard. It writes a sharded
     index (``shards``: at least 2, by default one a worker), the same files as a build in one
     process; ``out`` and the inputs must be on paths every worker can read. Not with ``append``.
-
     ``max_record_bytes``: a post longer than this (bytes after decompression; see
     :data:`provenance.params.MAX_RECORD_BYTES`) is a bad record (``record_too_long``), refused before
-    it is held in memory (on Dask, the default applies).
+    it is held in memory (on Dask, the default applies). ``include``/``exclude``/``id_prefix``: which files
+    of a folder are read, and how FILE:ROW post ids name them (:func:`provenance.io.chosen_posts`).
     """
     check_max_record_bytes(max_record_bytes)
     if keep_text and key is not None:
@@ -116,35 +121,35 @@ def build_index(
             return _build_on_dask(posts, out, params, scheduler, text_field=text_field, id_field=id_field,
                                   meta_fields=meta_fields, fmt=fmt, force=force, on_progress=on_progress,
                                   memory_limit=memory_limit, skipped=skipped, key=key, shards=shards,
-                                  keep_text=keep_text, unit_size=unit_size)
+                                  keep_text=keep_text, unit_size=unit_size, choose=(include, exclude, id_prefix))
         base = open_index(out, key=key) if append else None
         if base is not None:
             params = base.params
-        files = expand_inputs(posts, fmt, skipped)
+        files, inputs = chosen_posts(posts, fmt, skipped, include, exclude, id_prefix, text_field, id_field, meta_fields)
         batches = read_batches(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields,
-                               batch_size=BUILD_BATCH, max_record_bytes=max_record_bytes)
+                               batch_size=BUILD_BATCH, max_record_bytes=max_record_bytes, posts_from_names=fmt is None)
         if skipped is not None:
             batches = first_of_each_id(batches, skipped, base.posts["post_id"].to_list() if base is not None else ())
-        inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
         return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
                       overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text)
 
 
 def _build_on_dask(posts: Sequence[str | Path], out: str | Path, params: IndexParams, scheduler: Any, *, fmt: str | None,
                    force: bool, on_progress: Progress | None, skipped: Any, shards: int | None, unit_size: int,
-                   text_field: str, id_field: str | None, meta_fields: Sequence[str], **kwargs: Any) -> ShardedIndex:
+                   text_field: str, id_field: str | None, meta_fields: Sequence[str], choose: tuple,
+                   **kwargs: Any) -> ShardedIndex:
     from .index.write import build_index_on_dask
     from .scanner.dask import dask_client
 
-    files = expand_inputs(posts, fmt, skipped)
-    inputs = {"files": _describe(files), "fields": {"text": text_field, "id": id_field, "meta": list(meta_fields)}}
+    files, inputs = chosen_posts(posts, fmt, skipped, *choose, text_field, id_field, meta_fields)
     parts = split_units(files, unit_size, id_field or "id")
     with dask_client(scheduler) as client:
         if shards is None:
             shards = max(2, len(client.scheduler_info()["workers"]))
         return build_index_on_dask(parts, out, params, client=client, shards=shards, text_field=text_field,
                                    id_field=id_field, meta_fields=meta_fields, inputs=inputs, on_batch=on_progress,
-                                   overwrite=force, skipped=skipped, batch_size=BUILD_BATCH, **kwargs)
+                                   overwrite=force, skipped=skipped, batch_size=BUILD_BATCH,
+                                   posts_from_names=fmt is None, **kwargs)
 
 
 def _opened(index: "Index | ShardedIndex | str | Path", key: Key | bytes | None) -> "Index | ShardedIndex":
@@ -270,6 +275,8 @@ def scan(
     prefilter: bool = True,
     force: bool = False,
     seal_key: Key | bytes | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> ScanResult:
     """Scan corpus files or folders against an index; write ``matches.parquet`` and
     ``summary.json`` to ``out_dir`` when given.
@@ -310,14 +317,16 @@ def scan(
     ``prefilter`` (default on): normalize, tokenize and hash whole batches with numpy
     (:mod:`provenance.text.vectorized`), sending only the documents that hold entities, mentions,
     URLs or ``...`` through the per-document reference normalizer. Off, every document goes through
-    the reference. The outputs are byte-identical either way; only the time differs."""
+    the reference. The outputs are byte-identical either way; only the time differs. ``include``/``exclude``:
+    as in :func:`build_index` (what a folder brought in and was left out is a line of ``run["notes"]``)."""
     index = _opened(index, key)
     if params.mode == "jaccard":
         index.require_sketches()
     if until_ci is not None:
         return _scan_until(until_ci, index, corpus, out_dir, params=params, text_field=text_field, id_field=id_field,
                            fmt=fmt, on_progress=on_progress, workers=workers, scheduler=scheduler, resume=resume,
-                           unit_size=unit_size, prefilter=prefilter, force=force, seal_key=seal_key)
+                           unit_size=unit_size, prefilter=prefilter, force=force, seal_key=seal_key,
+                           include=include, exclude=exclude)
     if workers < 1:
         raise ParameterError(f"workers (--workers) must be at least 1, got {workers}")
     if scheduler is not None and workers != 1:
@@ -334,7 +343,7 @@ def scan(
             held.enter_context(lock_directory(index.path, "a scan reading it", shared=True, create=False))
             index.check_unchanged()
         skipped = skipping(params.on_error)
-        files = expand_inputs(corpus, fmt, skipped)
+        files = named_for_ids(expand_inputs(corpus, fmt, skipped, selection := Selection(include, exclude)))
         units = split_units(files, work_unit_size(files, unit_size, workers), id_field or "id")
         kept: dict[str, Any] = {}  # the opened index and the checkpoint, for the evidence
 
@@ -365,7 +374,8 @@ def scan(
             kept["results"] = results
             if ix.path is not None:
                 ix.check_unchanged()
-            run = {"inputs_reused": checkpoint.reused, "notes": checkpoint.notes} if checkpoint else {}
+            notes = [n for n in [selection.note()] if n] + (checkpoint.notes if checkpoint else [])
+            run = {"inputs_reused": checkpoint.reused if checkpoint else 0, "notes": notes}
             return _merge(results, time.perf_counter() - t_start), run
 
         inputs = _describe(files)
@@ -437,12 +447,3 @@ def scan_texts(index: Index | str | Path, texts: Iterable[str], *, ids: Iterable
     batches = (Batch(source, list(range(i + 1, min(i + step, len(texts)) + 1)), id_list[i : i + step], texts[i : i + step], {},
                      sum(len(t) for t in texts[i : i + step])) for i in range(0, len(texts), step))
     return _run(index, batches, params, [{"path": source, "format": "memory"}], None, None)
-
-
-def input_bytes(paths: Sequence[str | Path], fmt: str | None = None) -> int:
-    """The on-disk size of the input files that ``paths`` (files, folders, URLs) give, as a progress
-    bar's total; 0 when they cannot be listed (the build or scan itself reports, or skips, what is wrong)."""
-    try:
-        return total_bytes(expand_inputs(paths, fmt))
-    except ProvenanceError:
-        return 0

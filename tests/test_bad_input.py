@@ -674,3 +674,78 @@ def test_an_append_reports_only_what_it_skipped(tmp_path: Path) -> None:
     assert again.returncode == 0 and "skipped" not in again.stderr, again.stderr
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["skipped"]["records"] == 1 and manifest["skipped_last"]["records"] == 0
+
+
+# ------------------------------------------------------------------ inputs read otherwise than meant (issue 26)
+
+SHARED = next((p for p in (Path(__file__).resolve().parents[1].parent / "shared" / "data", Path("/work/shared/data"))
+               if p.is_dir()), None)
+
+
+def _tweeteval_like(root: Path, posts: pl.DataFrame) -> Path:
+    texts = "".join(t.replace("\n", " ") + "\n" for t in posts["text"].head(40))
+    (root / "irony").mkdir(parents=True)
+    (root / "irony" / "train_text.txt.gz").write_bytes(gzip.compress(texts.encode()))
+    (root / "irony" / "train_labels.txt").write_text("1\n0\n" * 20, encoding="utf-8")
+    (root / "irony" / "mapping.txt").write_text("0\tnon_irony\n1\tirony\n", encoding="utf-8")
+    (root / "README.md").write_text("# TweetEval\n", encoding="utf-8")
+    return root
+
+
+def test_a_folder_with_labels_and_readmes_is_refused_or_read_as_asked(posts: pl.DataFrame, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _tweeteval_like(tmp_path / "tweeteval", posts)
+    monkeypatch.chdir(tmp_path)
+    code, err = run(["index", "build", root, "--format", "lines", "-o", "idx", "-q"], capsys, monkeypatch)
+    line = one_error_line(err)
+    assert code == 2 and "train_labels.txt" in line and "mapping.txt" in line and "--exclude" in line
+    assert not (tmp_path / "idx").exists()
+    code, err = run(["index", "build", root / "irony" / "train_text.txt.gz", "-o", "idx", "-q"], capsys, monkeypatch)
+    assert code == 2 and "40 lines would be read as ONE post" in one_error_line(err) and "--format lines" in err
+    code, _, err = run_full(["index", "build", root, "--format", "lines", "--exclude", "*labels*", "--exclude",
+                             "mapping.txt", "-o", "idx", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "note: left out 1 file" in err and "README.md" in err
+    index = provenance_index(tmp_path / "idx")
+    assert index.n_posts == 40 and index.posts["post_id"][0] == "irony/train_text.txt.gz:1"
+    code, err = run(["index", "build", root, "--format", "lines", "--include", "*_text.txt.gz", "-o", "idx", "--force",
+                     "-q"], capsys, monkeypatch)
+    assert code == 0 and err == ""
+
+
+def test_a_folder_of_gzip_files_named_without_their_format_is_scanned(index: Path, posts: pl.DataFrame, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "wikinews_en"
+    folder.mkdir()
+    (folder / "wiki_00.gz").write_bytes(gzip.compress(jsonl({"id": "d1", "text": doc(posts["text"][0], 1)})))
+    (folder / "README.md").write_text("# Wikinews\n", encoding="utf-8")
+    for fmt in ([], ["--format", "jsonl"]):  # before: "no supported input files"; with --format: README.md:1
+        code, _, err = run_full(["scan", index, folder, "-o", tmp_path / "out", "--force", "--json", *fmt], capsys,
+                                monkeypatch)
+        assert code == 0, err
+        assert pl.read_parquet(tmp_path / "out" / "matches.parquet")["doc_id"].to_list() == ["d1"]
+        assert "left out 1 file" in err and "README.md" in err
+
+
+@pytest.mark.skipif(SHARED is None, reason="shared data folder not present")
+def test_the_shared_tweeteval_and_wikinews_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    irony = sorted((SHARED / "tweeteval" / "irony").glob("*_text.txt.gz"))
+    code, err = run(["index", "build", *irony, "-o", tmp_path / "idx", "-q"], capsys, monkeypatch)
+    assert code == 2 and "--format lines" in one_error_line(err)  # before: 3 posts, exit 0
+    code, err = run(["index", "build", SHARED / "tweeteval", "--format", "lines", "-o", tmp_path / "idx", "-q"],
+                    capsys, monkeypatch)
+    assert code == 2 and "--exclude" in one_error_line(err)  # before: labels, mappings and READMEs as posts
+    from provenance.io import Selection, expand_inputs
+
+    files = expand_inputs([SHARED / "wikinews_en"])
+    assert len(files) > 1 and {f.format for f in files} == {"jsonl"}  # before: "no supported input files"
+    assert expand_inputs([SHARED / "wikinews_en"], "jsonl", selection=Selection()) == files  # before: README.md:1
+
+
+def provenance_index(path: Path):
+    from provenance import api
+
+    return api.open_index(path)

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from provenance import api
 from provenance.durable import sealed_json
-from provenance.errors import IndexFormatError, InputError, ParameterError
-from provenance.index import Index, open_index
+from provenance.errors import IndexFormatError, InputError, ParameterError, ProvenanceError
+from provenance.index import FORMAT_VERSION, Index, open_index
 from provenance.text.normalize import NORMALIZATION, normalize
 from provenance.params import IndexParams, ScanParams
 from provenance.text.shingles import TokenHasher, batch_shingles
@@ -445,9 +445,9 @@ def test_an_id_field_named_explicitly_must_exist(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         api.build_index([posts], tmp_path / "idx", id_field="id_str")
     assert str(err.value) == f"{posts}: no 'id_str' field for the record ids"
-    # Without --id-field, a file without an 'id' field falls back to FILE:ROW ids.
+    # Without --id-field, a file without an 'id' field falls back to FILE:ROW ids (FILE: the file's name).
     index = api.build_index([posts], tmp_path / "idx2")
-    assert index.posts["post_id"].to_list() == [f"{posts}:1"]
+    assert index.posts["post_id"].to_list() == ["posts.jsonl:1"]
     assert index.manifest["id_fallback_files"] == [str(posts)]
 
 
@@ -499,3 +499,58 @@ def test_key_rows_agree_with_dense_offsets(counts: list[int], cuts: list[int], d
         assert np.array_equal(rows.key_of(np.arange(off[-1])), np.repeat(np.arange(len(c)), c))
         j0 = data.draw(st.integers(0, len(c)))
         assert np.array_equal(rows.offsets(j0, len(c)), off[j0:])
+
+
+# ------------------------------------------------------------------ posts read as the user meant (issue 26)
+
+
+def _tweets(n: int, start: int = 0) -> str:
+    return "".join(f"tweet number {i} says something about the weather in town today\n" for i in range(start, start + n))
+
+
+def test_a_txt_file_of_one_post_a_line_is_refused_without_format_lines(tmp_path: Path) -> None:
+    posts = tmp_path / "train_text.txt.gz"
+    posts.write_bytes(gzip.compress(_tweets(30).encode()))
+    for on_error in ("stop", "skip"):  # (not a bad record to skip: the build would be wrong)
+        with pytest.raises(ParameterError) as err:
+            api.build_index([posts], tmp_path / "idx", on_error=on_error)
+        message = str(err.value)
+        assert "\n" not in message and message.startswith(f"{posts}: 30 lines") and "--format lines" in message
+    assert api.build_index([posts], tmp_path / "lines", fmt="lines").n_posts == 30
+    assert api.build_index([posts], tmp_path / "text", fmt="text").n_posts == 1  # asked for: one post
+    essay = tmp_path / "essay.txt"  # a post of paragraphs: blank lines between them
+    essay.write_text("\n\n".join(_tweets(30).splitlines()), encoding="utf-8")
+    assert api.build_index([essay], tmp_path / "essay").n_posts == 1
+
+
+def test_file_row_post_ids_stay_when_the_data_moves(tmp_path: Path) -> None:
+    first = tmp_path / "a" / "tweets"
+    first.mkdir(parents=True)
+    (first / "train_text.txt").write_text(_tweets(5), encoding="utf-8")
+    index = api.build_index([first], tmp_path / "idx1", fmt="lines")
+    ids = index.posts["post_id"].to_list()
+    assert ids == [f"train_text.txt:{i}" for i in range(1, 6)]
+    moved = tmp_path / "b" / "c" / "tweets"
+    shutil.copytree(first, moved)
+    assert api.build_index([moved], tmp_path / "idx2", fmt="lines").posts["post_id"].to_list() == ids
+    assert api.build_index([moved / "train_text.txt"], tmp_path / "idx3", fmt="lines").posts["post_id"].to_list() == ids
+    assert index.manifest["format_version"] == FORMAT_VERSION == 13 and index.manifest["fields"]["id_prefix"] == ""
+    # an append of another file of the same name: its ids would be the same, so it is told apart with --id-prefix
+    other = tmp_path / "other" / "train_text.txt"
+    other.parent.mkdir()
+    other.write_text(_tweets(3, start=100), encoding="utf-8")
+    with pytest.raises(ProvenanceError, match="train_text.txt:1"):
+        api.build_index([other], tmp_path / "idx1", fmt="lines", append=True)
+    appended = api.build_index([other], tmp_path / "idx1", fmt="lines", append=True, id_prefix="other/")
+    assert appended.posts["post_id"].to_list() == ids + [f"other/train_text.txt:{i}" for i in range(1, 4)]
+    # a scan names the documents so too, and its evidence checks out
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "docs.txt").write_text("intro line\n" + _tweets(1, start=2), encoding="utf-8")
+    result = api.scan(appended, [corpus], tmp_path / "out", fmt="lines")
+    whole = result.matches.filter(pl.col("containment") == 1.0)
+    assert whole.select("doc_id", "post_id").rows() == [("docs.txt:2", "train_text.txt:3")]
+    assert set(result.matches["doc_id"]) == {"docs.txt:2"}
+    from provenance.results.evidence import verify
+
+    assert verify(tmp_path / "out", inputs=[corpus]).ok

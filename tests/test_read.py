@@ -5,17 +5,19 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 import zstandard
 
-from provenance.errors import InputError
+from provenance.errors import InputError, ParameterError
 from provenance.io import (
     FORMATS,
     Batch,
     InputFile,
+    Selection,
     describe,
     expand_inputs,
     iter_batches,
@@ -183,8 +185,10 @@ def test_directory_expansion(tmp_path: Path) -> None:
     assert all(f.root == root for f in files)
     assert total_bytes(files) == 0
     assert describe(files) == "4 files (1 csv, 1 jsonl.gz, 1 jsonl, 1 parquet), 0 B"
-    with_fmt = expand_inputs([root], "lines")
-    assert [f.path.name for f in with_fmt] == ["README", "y.csv", "z.jsonl.gz", "b.jsonl", "c.parquet", "notes.xyz"]
+    with_fmt = expand_inputs([root], "lines")  # every file, but the README (a documentation file, left out)
+    assert [f.path.name for f in with_fmt] == ["y.csv", "z.jsonl.gz", "b.jsonl", "c.parquet", "notes.xyz"]
+    everything = expand_inputs([root], "lines", selection=Selection(include=("*",)))
+    assert [f.path.name for f in everything] == ["README", "y.csv", "z.jsonl.gz", "b.jsonl", "c.parquet", "notes.xyz"]
 
 
 def test_describe(tmp_path: Path) -> None:
@@ -448,3 +452,105 @@ def test_text_file_longer_than_the_limit(tmp_path: Path) -> None:
     assert read_all(path, max_record_bytes=4000, skipped=skipped) == []
     assert skipped.counts == {"record_too_long": 1}
     assert records(read_all(path, max_record_bytes=5000))[0][3] == "word " * 1000
+
+
+# ------------------------------------------------------------------ what a folder brings in (issue 26)
+
+
+def _dataset(root: Path) -> Path:
+    """A folder laid out as TweetEval's: texts, labels, a mapping, READMEs and a license."""
+    write(root / "irony" / "train_text.txt", "first tweet here\nsecond tweet here\n")
+    write(root / "irony" / "train_labels.txt", "1\n0\n")
+    write(root / "irony" / "mapping.txt", "0\tnon_irony\n1\tirony\n")
+    write(root / "README.md", "# the dataset\n")
+    write(root / "README.txt", "the dataset\n")
+    write(root / "LICENSE", "terms\n")
+    return root
+
+
+def test_a_folder_leaves_out_its_documentation_and_says_so(tmp_path: Path) -> None:
+    root = _dataset(tmp_path / "data")
+    selection = Selection(exclude=("*labels*", "mapping.txt"))
+    files = expand_inputs([root], "lines", selection=selection)
+    assert [f.path.relative_to(root).as_posix() for f in files] == ["irony/train_text.txt"]
+    note = selection.note()
+    assert note is not None and "\n" not in note
+    assert "3 documentation" in note and "README.md" in note and "LICENSE" in note
+    # --include names a file the defaults leave out
+    files = expand_inputs([root], "lines", selection=Selection(include=("README.md", "*_text.txt")))
+    assert [f.path.name for f in files] == ["README.md", "train_text.txt"]
+
+
+def test_label_like_files_are_refused_unless_included(tmp_path: Path) -> None:
+    root = _dataset(tmp_path / "data")
+    for args in ([root], [root / "irony" / "train_text.txt", root / "irony" / "train_labels.txt"]):
+        with pytest.raises(ParameterError) as info:
+            expand_inputs(args, "lines")
+        message = str(info.value)
+        assert "\n" not in message and "labels" in message and "--include" in message
+    assert "--exclude" in str(pytest.raises(ParameterError, expand_inputs, [root], "lines").value)
+    included = expand_inputs([root], "lines", selection=Selection(include=("irony/*",)))
+    assert [f.path.name for f in included] == ["mapping.txt", "train_labels.txt", "train_text.txt"]
+    # without --format, the .txt files would each be one record: the same refusal
+    with pytest.raises(ParameterError):
+        expand_inputs([root])
+
+
+def test_include_and_exclude_patterns(tmp_path: Path) -> None:
+    for name in ["a/x.jsonl", "a/y.jsonl", "b/x.jsonl", "b/z.csv"]:
+        write(tmp_path / "d" / name, b"")
+    names = lambda sel: [f.path.relative_to(tmp_path / "d").as_posix()  # noqa: E731
+                         for f in expand_inputs([tmp_path / "d"], selection=sel)]
+    assert names(Selection(include=("x.jsonl",))) == ["a/x.jsonl", "b/x.jsonl"]  # a name pattern: any folder
+    assert names(Selection(include=("a/*",))) == ["a/x.jsonl", "a/y.jsonl"]  # a path pattern: inside the folder
+    assert names(Selection(exclude=("*.csv", "a/y.jsonl"))) == ["a/x.jsonl", "b/x.jsonl"]
+    assert names(Selection(include=("*.jsonl",), exclude=("b/*",))) == ["a/x.jsonl", "a/y.jsonl"]
+    with pytest.raises(ParameterError):
+        Selection(include=("/abs/*",))
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, lambda b: zstandard.ZstdCompressor().compress(b)])
+def test_compressed_files_of_unknown_format_are_sniffed(tmp_path: Path, compress) -> None:
+    ext = ".gz" if compress is gzip.compress else ".zst"
+    folder = tmp_path / "wiki"
+    write(folder / f"wiki_00{ext}", compress(b'{"id": "3", "text": "a page"}\n'))
+    write(folder / "README.md", "# wikinews\n")
+    files = expand_inputs([folder])  # before: "no supported input files"
+    assert [(f.path.name, f.format) for f in files] == [(f"wiki_00{ext}", "jsonl")]
+    assert [b.texts for b in iter_batches(files)] == [["a page"]]
+    assert expand_inputs([folder / f"wiki_00{ext}"])[0].format == "jsonl"
+    plain = tmp_path / "toks"
+    write(plain / f"a.toks{ext}", compress(b"one sentence\nanother one\n"))
+    message = input_error([plain / f"a.toks{ext}"])
+    assert "not JSON" in message and "--format" in message
+    message = input_error([plain])
+    assert f"a.toks{ext}" in message and "--format" in message
+
+
+def test_file_row_ids_name_the_file_by_its_place_in_the_argument(tmp_path: Path) -> None:
+    from provenance.io import named_for_ids
+
+    for sub in ("irony", "hate"):
+        write(tmp_path / "data" / sub / "train_text.txt", "one\ntwo\n")
+    write(tmp_path / "data" / "posts.jsonl", '{"text": "no id here"}\n')
+    write(tmp_path / "data" / "posts.csv", "text\nno id here\n")
+    pl.DataFrame({"text": ["no id here"]}).write_parquet(tmp_path / "data" / "posts.parquet")
+    folder = named_for_ids(expand_inputs([tmp_path / "data"], None, selection=Selection(include=("*.json*", "*.csv", "*.parquet"))))
+    ids = [i for b in iter_batches(folder) for i in b.ids]
+    assert ids == ["posts.csv:1", "posts.jsonl:1", "posts.parquet:1"]
+    lines = named_for_ids(expand_inputs([tmp_path / "data"], "lines", selection=Selection(include=("*.txt",))))
+    assert [i for b in iter_batches(lines) for i in b.ids] == ["hate/train_text.txt:1", "hate/train_text.txt:2",
+                                                                "irony/train_text.txt:1", "irony/train_text.txt:2"]
+    # files named themselves: their names, with as many folders as tell apart two of the same name
+    two = [tmp_path / "data" / "irony" / "train_text.txt", tmp_path / "data" / "hate" / "train_text.txt"]
+    assert [f.id_name for f in named_for_ids(expand_inputs(two, "lines"))] == ["irony/train_text.txt",
+                                                                             "hate/train_text.txt"]
+    one = named_for_ids(expand_inputs(two[:1], "lines"), "tweeteval/")
+    assert [i for b in iter_batches(one) for i in b.ids] == ["tweeteval/train_text.txt:1", "tweeteval/train_text.txt:2"]
+    # the data moved: the same ids
+    moved = tmp_path / "elsewhere" / "deeper"
+    shutil.copytree(tmp_path / "data", moved)
+    again = named_for_ids(expand_inputs([moved], "lines", selection=Selection(include=("*.txt",))))
+    assert [i for b in iter_batches(again) for i in b.ids] == [i for b in iter_batches(lines) for i in b.ids]
+    # without names (a reader called directly), ids keep the path as given
+    assert [i for b in iter_batches(expand_inputs(two[:1], "lines")) for i in b.ids][0] == f"{two[0]}:1"

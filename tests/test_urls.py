@@ -521,3 +521,20 @@ def test_memory_file_shorter_than_its_size_fails(memory_root: str, monkeypatch: 
     with pytest.raises(InputError) as e:
         _read_url(url)
     assert str(e.value).startswith(f"{url}:") and f"the transfer ended after {len(_DOCS) // 2:,} of {len(_DOCS):,} bytes" in str(e.value)
+
+
+def test_a_folder_url_is_chosen_from_as_a_local_folder(memory_root: str) -> None:
+    """README left out, label-like files refused, a gzip file named without its format sniffed, FILE:ROW ids
+    named by the path inside the folder URL (issue 26)."""
+    from provenance.errors import ParameterError
+    from provenance.io import Selection, expand_inputs, iter_batches, named_for_ids
+
+    write_memory(memory_root, {"wiki_00.gz": gzip.compress(b'{"text": "hello there"}\n'), "README.md": b"# about",
+                               "sub/train_labels.txt": b"1\n0\n"})
+    with pytest.raises(ParameterError, match="train_labels.txt: looks like labels"):
+        expand_inputs([memory_root + "/"])
+    selection = Selection(exclude=("*labels*",))
+    files = named_for_ids(expand_inputs([memory_root + "/"], selection=selection))
+    assert [(f.path.name, f.format, f.id_name) for f in files] == [("wiki_00.gz", "jsonl", "wiki_00.gz")]
+    assert "README.md" in (selection.note() or "")
+    assert [b.ids for b in iter_batches(files)] == [["wiki_00.gz:1"]]

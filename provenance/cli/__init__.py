@@ -16,7 +16,7 @@ import typer
 
 from ..version import __version__
 from ..errors import Interrupted, ProvenanceError
-from . import demo, index, report, scan, verify
+from . import demo, evaluate, index, report, scan, verify
 from .common import err, escape, fail
 
 # The API (numpy, polars, ...) and rich are imported by the commands that use them, so that
@@ -52,6 +52,7 @@ index_app.command("info")(index.info)
 app.command("scan")(scan.scan)
 app.command("verify")(verify.verify)
 app.command("report")(report.report)
+app.command("eval")(evaluate.evaluate)
 app.command("demo")(demo.demo)
 
 

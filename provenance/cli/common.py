@@ -28,6 +28,13 @@ TextField = typer.Option("text", "--text-field", help="Field/column holding the 
 IdField = typer.Option(None, "--id-field", help="Field/column holding the record ids; must exist when given. "
                        "Default: the 'id' field where a file has one, FILE:ROW elsewhere.")
 Format = typer.Option(None, "--format", help="Force the input format: jsonl, csv, tsv, parquet, text, lines (default: from the extension).")
+Include = typer.Option(None, "--include", metavar="GLOB",
+                       help="Read only the files of a folder that match this pattern (repeatable): a file name "
+                            "pattern ('*_text.txt.gz') or a path inside the folder ('irony/*.txt'). Also reads "
+                            "README/LICENSE/*.md files and label-like files (*labels*, mapping*) it names, which "
+                            "are otherwise left out or refused.")
+Exclude = typer.Option(None, "--exclude", metavar="GLOB", help="Leave out the files of a folder that match this "
+                                                               "pattern (repeatable; as --include).")
 Quiet = typer.Option(False, "--quiet", "-q", help="No progress bars or tables (bars are shown only on a terminal).")
 AsJson = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 OnError = typer.Option("stop", "--on-error", metavar="stop|skip",

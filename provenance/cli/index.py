@@ -10,8 +10,8 @@ import typer
 
 from ..errors import Skipped
 from ..params import IndexParams
-from .common import AsJson, Format, IdField, MaxRecord, OnError, Quiet, ReadTimeout, set_read_timeout, TextField, err, escape, load_key, print_json, progress, \
-    show_skipped, size_option
+from .common import AsJson, Exclude, Format, IdField, Include, MaxRecord, OnError, Quiet, ReadTimeout, set_read_timeout, \
+    TextField, err, escape, load_key, print_json, progress, show_skipped, size_option
 
 if TYPE_CHECKING:
     from ..index import Index, ShardedIndex
@@ -27,6 +27,12 @@ def build(
     id_field: Optional[str] = IdField,
     meta_field: Optional[List[str]] = typer.Option(None, "--meta-field", help="Extra post field to keep for reports (repeatable)."),
     fmt: Optional[str] = Format,
+    include: Optional[List[str]] = Include,
+    exclude: Optional[List[str]] = Exclude,
+    id_prefix: str = typer.Option("", "--id-prefix", metavar="TEXT",
+                                  help="Put TEXT before every FILE:ROW post id (files without an id field). FILE is "
+                                       "the file's path inside the folder given, or its name for a file given, so "
+                                       "ids stay the same when the data moves."),
     append: bool = typer.Option(False, "--append", help="Add the posts to the existing index at -o."),
     force: bool = typer.Option(False, "--force", help="Replace an existing index at -o."),
     ngram: int = typer.Option(DEFAULT.ngram, help="Words per shingle."),
@@ -94,7 +100,10 @@ def build(
                                 meta_fields=meta_field or [], fmt=fmt, append=append, force=force, on_progress=bar,
                                 memory_limit=limit, on_error=on_error, key=key, shards=shards, keep_text=keep_text,
                                 scheduler=scheduler, unit_size=size_option(unit_size, "--unit-size"),
-                                max_record_bytes=size_option(max_record, "--max-record-bytes"))
+                                max_record_bytes=size_option(max_record, "--max-record-bytes"),
+                                include=include or (), exclude=exclude or (), id_prefix=id_prefix)
+    for note in index.manifest.get("notes", []) if not quiet else []:
+        err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     fallback = index.manifest.get("id_fallback_files", [])
     if fallback and not quiet:
         err.print(f"note: no 'id' field in {escape(', '.join(fallback))}: those post ids are FILE:ROW "

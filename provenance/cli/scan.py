@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..params import ScanParams
-from .common import AsJson, Format, IdField, KeyFile, MaxRecord, OnError, Quiet, ReadTimeout, SealKeyFile, TextField, \
-    load_key, progress, set_read_timeout, show_scan, size_option
+from .common import AsJson, Exclude, Format, IdField, Include, KeyFile, MaxRecord, OnError, Quiet, ReadTimeout, \
+    SealKeyFile, TextField, load_key, progress, set_read_timeout, show_scan, size_option
 
 DEFAULT = ScanParams()
 
@@ -22,6 +22,8 @@ def scan(
     text_field: str = TextField,
     id_field: Optional[str] = IdField,
     fmt: Optional[str] = Format,
+    include: Optional[List[str]] = Include,
+    exclude: Optional[List[str]] = Exclude,
     mode: str = typer.Option(DEFAULT.mode, help="containment (posts inside long documents) or jaccard (records that are short texts; "
                                                 "needs an index built with --jaccard)."),
     min_containment: float = typer.Option(DEFAULT.min_containment, help="Share of a post's shingles a document region must contain."),
@@ -101,5 +103,5 @@ def scan(
         result = api.scan(index, corpus, out, params=params, text_field=text_field, id_field=id_field,
                           fmt=fmt, on_progress=bar, workers=workers, scheduler=scheduler,
                           resume=resume, unit_size=unit_bytes, until_ci=until_ci, prefilter=prefilter,
-                          force=force, seal_key=load_key(seal_key_file))
+                          force=force, seal_key=load_key(seal_key_file), include=include or (), exclude=exclude or ())
     show_scan(result, quiet, as_json)

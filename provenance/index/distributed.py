@@ -74,7 +74,7 @@ def _pairs_by_hash(h: NDArray[np.uint64], p: NDArray[np.uint32], distinct: bool 
 
 def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None, text_field: str,
                id_field: str | None, meta_fields: Sequence[str], skip: bool, keep_text: bool,
-               batch_size: int) -> dict[str, Any]:
+               batch_size: int, posts_from_names: bool = False) -> dict[str, Any]:
     """Round 1: read one input part and store its prepared posts in the directory ``work``."""
     from ..io import read_batches
 
@@ -89,7 +89,7 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
     posts: dict[str, list[NDArray]] = {"postings": [], "ids": []}
     n = 0
     for batch in read_batches([file], text_field, id_field, skipped=skipped, meta_fields=list(meta_fields),
-                              batch_size=batch_size):
+                              batch_size=batch_size, posts_from_names=posts_from_names):
         prep = prepare_posts(batch, params, hasher)
         for name, _ in _ARRAYS:
             writers[name].append(getattr(prep, name))
@@ -336,7 +336,8 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
                   key: Key | None, text_field: str, id_field: str | None, meta_fields: Sequence[str],
                   skipped: Skipped | None, keep_text: bool, memory_limit: int, batch_size: int,
                   on_batch: Callable[[int, int], None] | None,
-                  write_manifests: Callable[[dict[str, Any], dict[str, Any], list[str]], dict[str, Any]]) -> None:
+                  write_manifests: Callable[[dict[str, Any], dict[str, Any], list[str]], dict[str, Any]],
+                  posts_from_names: bool = False) -> None:
     """Build the index over the posts of ``files`` (input parts, in order) as ``shards`` shards in the
     directory ``tmp`` on the Dask ``client``'s cluster. ``write_manifests(counts, info, meta_fields)``
     returns the whole index's manifest (not written); the shards' and the top manifest follow from it."""
@@ -348,7 +349,7 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
     parts = [str(work / f"part-{k:06d}") for k in range(len(files))]
     skip = skipped is not None
     futures = [client.submit(_part_task, f, parts[k], params, key, text_field, id_field, tuple(meta_fields), skip,
-                             keep_text, batch_size, pure=False) for k, f in enumerate(files)]
+                             keep_text, batch_size, posts_from_names, pure=False) for k, f in enumerate(files)]
     try:
         if on_batch:
             for future in as_completed(futures, loop=client.loop):

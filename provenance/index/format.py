@@ -106,12 +106,14 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 12  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 13  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
 # 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
 # 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused);
 # 12: text in scripts written without spaces (Han, kana, Thai ...) is tokenized as character bigrams
-# (normalization provenance-normalize/3): the tokens, shingles and keys of such posts changed
+# (normalization provenance-normalize/3): the tokens, shingles and keys of such posts changed;
+# 13: FILE:ROW post ids name the file by its path inside the folder given, or its name (io/names.py), not the
+# path as typed; manifest "fields" has "id_prefix", and "notes"
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",

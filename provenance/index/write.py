@@ -148,7 +148,7 @@ def build_index_on_dask(files: Sequence[Any], out: str | Path, params: IndexPara
                         meta_fields: Sequence[str] = (), inputs: dict[str, Any] | None = None,
                         on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
                         overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None,
-                        keep_text: bool = False, batch_size: int = 8192) -> ShardedIndex:
+                        keep_text: bool = False, batch_size: int = 8192, posts_from_names: bool = False) -> ShardedIndex:
     """Build a sharded index over the posts of ``files`` (input parts, in order) on the Dask cluster of
     ``client``: the files :func:`build_index` writes for the same posts and ``shards`` (the manifests'
     ``created`` time aside). See :mod:`.distributed`."""
@@ -165,7 +165,7 @@ def build_index_on_dask(files: Sequence[Any], out: str | Path, params: IndexPara
         build_on_dask(files, tmp, params, client=client, shards=shards, key=key, text_field=text_field, id_field=id_field,
                       meta_fields=meta_fields, skipped=skipped, keep_text=keep_text,
                       memory_limit=memory_limit or default_memory_limit(), batch_size=batch_size, on_batch=on_batch,
-                      write_manifests=manifest)
+                      write_manifests=manifest, posts_from_names=posts_from_names)
         _replace(tmp, path)
     except (OSError, pl.exceptions.PolarsError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -192,6 +192,7 @@ def _described(info: dict[str, Any], inputs: dict[str, Any] | None, base: Index 
     info = dict(info)
     info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
     info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
+    info["notes"] = (inputs or {}).get("notes", [])  # (this build's: what its folders brought in and it left out)
     all_skipped = Skipped.from_dict(base.manifest.get("skipped")) if base is not None else Skipped()
     all_skipped.merge(skipped or Skipped())
     info["skipped"] = all_skipped.to_dict()
@@ -271,6 +272,7 @@ def _manifest(params: IndexParams, counts: dict[str, int], info: dict[str, Any],
         "meta_fields": meta_fields,
         "inputs": info.get("inputs", []),
         "id_fallback_files": info.get("id_fallback_files", []),
+        "notes": info.get("notes", []),
         "skipped": info.get("skipped", Skipped().to_dict()),
         "skipped_last": info.get("skipped_last", info.get("skipped", Skipped().to_dict())),
     }

@@ -67,12 +67,15 @@ The modules, in the order the data goes through them:
 
 from .batch import Batch, InputFile, Part
 from .batching import iter_batches, read_batches
-from .sources import FORMATS, describe, expand_inputs, file_size, total_bytes
+from .names import chosen_posts, named_for_ids
+from .select import Selection
+from .sources import FORMATS, describe, expand_inputs, file_size, input_bytes, total_bytes
 from .tap import file_sha256, take_sha256
 from .units import SPLITTABLE, split_units
 from .urls import URL, URLStat, is_url
 
 __all__ = [
-    "FORMATS", "SPLITTABLE", "URL", "Batch", "InputFile", "Part", "URLStat", "describe", "expand_inputs",
-    "file_sha256", "file_size", "is_url", "iter_batches", "read_batches", "split_units", "take_sha256", "total_bytes",
+    "FORMATS", "SPLITTABLE", "URL", "Batch", "InputFile", "Part", "Selection", "URLStat", "chosen_posts", "describe",
+    "expand_inputs", "file_sha256", "file_size", "input_bytes", "is_url", "iter_batches", "named_for_ids", "read_batches",
+    "split_units", "take_sha256", "total_bytes",
 ]

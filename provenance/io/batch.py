@@ -33,13 +33,21 @@ class Part:
 @dataclass(frozen=True)
 class InputFile:
     """One input file: a local path or a :class:`URL`. ``root`` is the directory (folder URL)
-    argument it was found in, if any; ``part`` a piece of it (see :func:`split_units`)."""
+    argument it was found in, if any; ``part`` a piece of it (see :func:`split_units`). ``id_name``:
+    what FILE:ROW ids name the file by (:func:`provenance.io.names.named_for_ids`; an index build sets
+    it), else the path as given."""
 
     path: Path | URL
     format: str
     compression: str | None
     root: Path | URL | None = None
     part: Part | None = None
+    id_name: str | None = None
+
+    @property
+    def id_source(self) -> str:
+        """The FILE of the file's FILE:ROW ids."""
+        return self.id_name if self.id_name is not None else str(self.path)
 
     @property
     def unit(self) -> str:

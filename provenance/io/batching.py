@@ -26,7 +26,7 @@ from .text import read_lines, read_text
 def iter_batches(files: Sequence[InputFile], *, text_field: str = "text", id_field: str | None = "id",
                  meta_fields: Sequence[str] = (), batch_size: int = 512,
                  max_batch_bytes: int = 8 << 20, skipped: Skipped | None = None,
-                 max_record_bytes: int | None = MAX_RECORD_BYTES) -> Iterator[Batch]:
+                 max_record_bytes: int | None = MAX_RECORD_BYTES, posts_from_names: bool = False) -> Iterator[Batch]:
     """Stream the records of ``files`` in order, as batches that never span two files.
 
     A batch is yielded when it holds ``batch_size`` records or ``max_batch_bytes`` of text,
@@ -35,11 +35,13 @@ def iter_batches(files: Sequence[InputFile], *, text_field: str = "text", id_fie
     (the records read before the damage are kept), each counted there by kind. A line or record
     longer than ``max_record_bytes`` (decompressed; None: no limit) is a bad record
     (``record_too_long``), never held in memory whole; parquet values are not limited.
+    ``posts_from_names`` (an index build whose formats come from the file names): a ``text`` file that
+    holds one post a line is refused (ParameterError, see :func:`provenance.io.text.refuse_lines_file`).
     """
     if batch_size < 1 or max_batch_bytes < 1:
         raise ParameterError(f"batch_size and max_batch_bytes must be positive "
                              f"(got {batch_size}, {max_batch_bytes})")
-    opt = Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)), skipped, max_record_bytes)
+    opt = Options(text_field, id_field, tuple(dict.fromkeys(meta_fields)), skipped, max_record_bytes, posts_from_names)
     for f in files:
         st = State()
         pieces: Iterator[Piece]

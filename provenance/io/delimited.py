@@ -73,7 +73,7 @@ def read_delimited(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
                                           f"{len(header)}", kind="ragged_row"))
                     continue
                 if id_i is None:
-                    rid = f"{source}:{row}"
+                    rid = f"{f.id_source}:{row}"
                 else:
                     rid = opt.record_id(fields[id_i], lambda: where(source, row))
                     if rid is None:

@@ -32,7 +32,7 @@ class _JsonlReader:
     :meth:`record`, today's path, which gives its errors and skips."""
 
     def __init__(self, f: InputFile, opt: Options, st: State) -> None:
-        self.source, self.opt, self.st = str(f.path), opt, st
+        self.source, self.opt, self.st, self.id_source = str(f.path), opt, st, f.id_source
         self.use_ids: bool | None = None  # decided by the file's first record
         if f.part is not None and f.part.ids is not None:
             self.use_ids = opt.id_field is not None and f.part.ids
@@ -70,7 +70,7 @@ class _JsonlReader:
             if rid is None:
                 return None
         else:
-            rid = f"{source}:{row}"
+            rid = f"{self.id_source}:{row}"
         meta = tuple(meta_str(rec.get(k)) for k in opt.meta_fields)
         if b"\\ud" in line or b"\\uD" in line:  # a lone surrogate escaped (half an emoji): U+FFFD, one for one
             text, rid = replace_surrogates(text), replace_surrogates(rid)
@@ -132,7 +132,7 @@ class _JsonlReader:
             if int in kinds:
                 ids = list(map(str, ids))
         else:
-            prefix = self.source + ":"
+            prefix = self.id_source + ":"
             ids = [prefix + str(row) for row in rows]
         meta = []
         for name in opt.meta_fields:

@@ -56,17 +56,17 @@ def read_parquet(f: InputFile, opt: Options, st: State, batch_size: int, max_byt
             break
         texts = df[opt.text_field]
         ends, positions = [done + df.height], [st.position()]
-        piece = _parquet_columns(df, texts, source, done, opt, use_ids, ends, positions) if records.FAST else None
+        piece = _parquet_columns(df, texts, f.id_source, done, opt, use_ids, ends, positions) if records.FAST else None
         if piece is not None:
             yield piece
         else:
-            yield from record_pieces(_parquet_records(df, texts, source, done, opt, use_ids), st, opt)
+            yield from record_pieces(_parquet_records(df, texts, source, done, opt, use_ids, f.id_source), st, opt)
         done += df.height
         bytes_per_row = max(1, texts.str.len_bytes().sum() // df.height)
         step = max(batch_size, min(batch_size * 64, 4 * max_bytes // bytes_per_row))
 
 
-def _parquet_columns(df: pl.DataFrame, texts: pl.Series, source: str, done: int, opt: Options, use_ids: bool,
+def _parquet_columns(df: pl.DataFrame, texts: pl.Series, name: str, done: int, opt: Options, use_ids: bool,
                      ends: list[int], positions: list[int]) -> Piece | None:
     """A slice's records by column, when none is rejected (no null text, every id a value that
     :meth:`Options.record_id` turns into its ``str``); else None."""
@@ -80,7 +80,7 @@ def _parquet_columns(df: pl.DataFrame, texts: pl.Series, source: str, done: int,
             return None
         ids = list(map(str, values))
     else:
-        prefix = source + ":"
+        prefix = name + ":"
         ids = [prefix + str(row) for row in rows]
     meta = []
     for name in opt.meta_fields:
@@ -90,7 +90,7 @@ def _parquet_columns(df: pl.DataFrame, texts: pl.Series, source: str, done: int,
 
 
 def _parquet_records(df: pl.DataFrame, texts: pl.Series, source: str, done: int, opt: Options,
-                     use_ids: bool) -> Iterator[Record]:
+                     use_ids: bool, name: str) -> Iterator[Record]:
     """A slice's records one by one, each checked (a null text, a missing or bad id rejected)."""
     text_list = texts.to_list()
     ids = df[opt.id_field].to_list() if use_ids else None
@@ -101,7 +101,7 @@ def _parquet_records(df: pl.DataFrame, texts: pl.Series, source: str, done: int,
             opt.reject(text_error(where(source, row), opt.text_field, None, present=True))
             continue
         if ids is None:
-            rid = f"{source}:{row}"
+            rid = f"{name}:{row}"
         else:
             rid = opt.record_id(ids[i], lambda: where(source, row))
             if rid is None:

@@ -94,6 +94,7 @@ class Options:
     meta_fields: tuple[str, ...] = field(default=())
     skipped: Skipped | None = None  # on_error="skip": bad records and files are counted here
     max_record_bytes: int | None = MAX_RECORD_BYTES  # longest line or record read (decompressed bytes)
+    posts_from_names: bool = False  # index build, formats from the names: refuse a .txt that reads as one post a line
 
     def reject(self, error: InputError) -> None:
         """A bad record: raise, or (skipping) count it; the reader then goes on with the next record."""

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import InputError, Skipped
+from provenance.errors import InputError, ProvenanceError, Skipped
 
 from .batch import InputFile
+from .select import Selection, sniff_compressed
 from .urls import READ_BLOCK, STREAMED, URL, is_url, url_error, url_size, url_to_fs
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "text", "lines")
@@ -25,26 +26,32 @@ _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
 _GLOB_MAGIC = frozenset("*?[")
 
 
-def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None, skipped: Skipped | None = None) -> list[InputFile]:
+def expand_inputs(paths: Sequence[str | Path], fmt: str | None = None, skipped: Skipped | None = None,
+                  selection: Selection | None = None) -> list[InputFile]:
     """Turn file and directory arguments into input files.
 
     A directory contributes every supported, non-hidden file below it, sorted by path
-    (with ``fmt`` given: every non-hidden file). ``fmt`` overrides all extensions. With
-    ``skipped``, an argument that gives no file (missing, an empty folder, an unknown format) is
-    counted there instead of raising, as long as some argument gives files.
+    (with ``fmt`` given: every non-hidden file), as ``selection`` (:class:`~provenance.io.select.Selection`,
+    default: no patterns) admits it: documentation files are left out (and listed in ``selection.left_out``),
+    a file that looks like labels is refused (ParameterError) unless an ``--include`` pattern names it. A
+    gzip/zstd file of unknown format is sniffed (JSONL if it starts with ``{``). ``fmt`` overrides all
+    extensions. With ``skipped``, an argument that gives no file (missing, an empty folder, an unknown
+    format) is counted there instead of raising, as long as some argument gives files.
     """
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
     if not paths:
         raise InputError("no input files given")
+    selection = selection if selection is not None else Selection()
     files: list[InputFile] = []
     for arg in paths:
         try:
-            files.extend(_expand_one(arg, fmt))
+            files.extend(_expand_one(arg, fmt, selection))
         except InputError as e:
             if skipped is None:
                 raise
             skipped.add(e)
+    selection.refuse_labels()
     files = regular_files_only(files, skipped)
     if not files:
         raise InputError(f"no input files (skipped: {'; '.join(skipped.first.values())})" if skipped else "no input files",
@@ -78,9 +85,9 @@ def regular_files_only(files: list[InputFile], skipped: Skipped | None) -> list[
     return kept
 
 
-def _expand_one(arg: str | Path, fmt: str | None) -> list[InputFile]:
+def _expand_one(arg: str | Path, fmt: str | None, selection: Selection) -> list[InputFile]:
     if is_url(arg):
-        return _expand_url(str(arg), fmt)
+        return _expand_url(str(arg), fmt, selection)
     path = Path(arg)
     try:
         is_dir = path.is_dir() if path.exists() else None
@@ -91,11 +98,28 @@ def _expand_one(arg: str | Path, fmt: str | None) -> list[InputFile]:
     if not is_dir:
         single = _classify(path, fmt, root=None, explicit=True)
         assert single is not None  # explicit=True raises instead
-        return [single]
-    found = [f for p in _walk(path) if (f := _classify(p, fmt, root=path, explicit=False))]
+        return [] if selection.refuses(str(path), path.name, str(path), in_folder=False) else [single]
+    found = _admitted([(p, p.relative_to(path).as_posix(), str(p)) for p in _walk(path)], fmt, path, selection)
     if not found:
         exts = ", ".join(sorted(_EXTENSIONS))
-        raise InputError(f"{path}: no supported input files in directory (looked for {exts})", kind="empty_directory")
+        raise InputError(f"{path}: no supported input files in directory (looked for {exts}{selection.unknown_hint()})",
+                         kind="empty_directory")
+    return found
+
+
+def _admitted(members: list[tuple[Path | URL, str, str]], fmt: str | None, root: Path | URL | None,
+              selection: Selection) -> list[InputFile]:
+    """The input files among a folder's (or a glob's) ``members`` (path, path inside the folder, name to
+    show) that ``selection`` admits and that have a format; the others are counted in ``selection``."""
+    found = []
+    for p, rel, shown in members:
+        if not selection.admits(rel, p.name, shown):
+            continue
+        f = _classify(p, fmt, root=root, explicit=False)
+        if f is None:
+            selection.leave_out("unknown", shown)
+        elif not selection.refuses(rel, p.name, shown):
+            found.append(f)
     return found
 
 
@@ -112,7 +136,7 @@ def _walk(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _expand_url(arg: str, fmt: str | None) -> list[InputFile]:
+def _expand_url(arg: str, fmt: str | None, selection: Selection) -> list[InputFile]:
     """The files a URL names: itself, the supported files below a folder URL (hidden ones
     skipped, sorted), or a glob pattern's matches."""
     url = URL(arg)
@@ -126,7 +150,7 @@ def _expand_url(arg: str, fmt: str | None) -> list[InputFile]:
             raise InputError(f"{arg}: bad pattern ({e})") from None
         except Exception as e:  # noqa: BLE001
             raise url_error(url, e) from None
-        files = [f for u in _listed(fs, base, found) if (f := _classify(u, fmt, root=None, explicit=False))]
+        files = _admitted([(u, u.url[len(base):], u.url) for u in _listed(fs, base, found)], fmt, None, selection)
         if not files:
             raise InputError(f"{arg}: no supported input files match", kind="missing_file")
         return files
@@ -139,16 +163,18 @@ def _expand_url(arg: str, fmt: str | None) -> list[InputFile]:
                 raise InputError(f"{e} (an http folder URL ends in '/')") from None
             raise
         assert single is not None  # explicit=True raises instead
-        return [single]
+        return [] if selection.refuses(arg, single.path.name, arg, in_folder=False) else [single]
     try:
         found = fs.find(path, detail=True)
     except Exception as e:  # noqa: BLE001
         raise url_error(url, e) from None
     root = URL(arg.rstrip("/"))
-    files = [f for u in _listed(fs, arg, found) if (f := _classify(u, fmt, root=root, explicit=False))]
+    prefix = arg.rstrip("/") + "/"
+    files = _admitted([(u, u.url[len(prefix):], u.url) for u in _listed(fs, arg, found)], fmt, root, selection)
     if not files:
         exts = ", ".join(sorted(_EXTENSIONS))
-        raise InputError(f"{arg}: no supported input files in folder (looked for {exts})", kind="empty_directory")
+        raise InputError(f"{arg}: no supported input files in folder (looked for {exts}{selection.unknown_hint()})",
+                         kind="empty_directory")
     return files
 
 
@@ -183,14 +209,27 @@ def _classify(path: Path | URL, fmt: str | None, root: Path | URL | None, explic
             break
     suffix = os.path.splitext(stem)[1]
     format_ = fmt or _EXTENSIONS.get(suffix)
+    if format_ is None and compression:  # wiki_00.gz: the first decompressed bytes may say
+        format_ = sniff_compressed(path, compression)
     if format_ is None:
         if not explicit:
             return None
         what = f"'{suffix}'" if suffix else "(no file extension)"
-        raise InputError(f"{path}: unknown format {what} (use --format one of {', '.join(FORMATS)})", kind="wrong_format")
+        inside = f"{compression}-compressed, and its first bytes are not JSON; " if compression else ""
+        raise InputError(f"{path}: unknown format {what} ({inside}use --format one of {', '.join(FORMATS)})",
+                         kind="wrong_format")
     if format_ == "parquet" and compression:
         raise InputError(f"{path}: parquet files cannot be gzip/zstd compressed (decompress it first)", kind="wrong_format")
     return InputFile(path, format_, compression, root)
+
+
+def input_bytes(paths: Sequence[str | Path], fmt: str | None = None) -> int:
+    """The on-disk size of the input files that ``paths`` (files, folders, URLs) give, as a progress
+    bar's total; 0 when they cannot be listed (the build or scan itself reports, or skips, what is wrong)."""
+    try:
+        return total_bytes(expand_inputs(paths, fmt))
+    except ProvenanceError:
+        return 0
 
 
 def total_bytes(files: Sequence[InputFile]) -> int:

@@ -52,8 +52,8 @@ __all__ = ["EVIDENCE", "Problem", "Verification", "check_results", "repin_result
 
 EVIDENCE = "evidence.json"
 FORMAT = "provenance-evidence"
-FORMAT_VERSION = 3  # 3: keyed_seal (optional)
-READS = (2, 3)
+FORMAT_VERSION = 4  # 3: keyed_seal (optional); 4: each input records the id_name of its FILE:ROW ids
+READS = (2, 3, 4)  # (before 4, FILE:ROW ids spell the path as given: id_name None)
 KEYED_SEAL = "keyed_seal"
 RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
@@ -68,7 +68,7 @@ def unit_record(unit: InputFile, sha256: str | None) -> dict[str, Any]:
     url = isinstance(unit.path, URL)
     part = unit.part
     return {"path": str(unit.path), "resolved": str(unit.path) if url else str(Path(unit.path).resolve()),
-            "url": url, "format": unit.format, "compression": unit.compression, "sha256": sha256,
+            "url": url, "format": unit.format, "compression": unit.compression, "sha256": sha256, "id_name": unit.id_name,
             "part": None if part is None else {"start": part.start, "stop": part.stop, "nbytes": part.nbytes,
                                                "lines": part.lines, "ids": part.ids}}
 
@@ -199,7 +199,8 @@ def _check_shape(ev: dict[str, Any], path: Path) -> None:
         if not (isinstance(rec, dict) and isinstance(rec.get("path"), str) and isinstance(rec.get("resolved"), str)
                 and isinstance(rec.get("url"), bool) and isinstance(rec.get("sha256"), (str, type(None)))
                 and isinstance(rec.get("format"), str) and isinstance(rec.get("compression"), (str, type(None)))
-                and (rec.get("part") is None or _is_part(rec["part"]))):
+                and (rec.get("part") is None or _is_part(rec["part"]))
+                and isinstance(rec.get("id_name"), (str, type(None)))):
             raise bad(f"input {i} malformed")
 
 
@@ -254,8 +255,8 @@ def _readable_units(ev: dict[str, Any], path: Path, inputs: list[Path], allow_re
 
 
 def _unit_of(record: dict[str, Any]) -> InputFile:
-    """The unit at its path as given, when that still names the same file (so that sources and
-    FILE:ROW ids read as in the scan), else at its resolved path."""
+    """The unit at its path as given, when that still names the same file (so that sources read as in
+    the scan), else at its resolved path; its FILE:ROW ids name it as the scan did."""
     if record["url"]:
         path: Path | URL = URL(record["path"])
     else:
@@ -264,7 +265,7 @@ def _unit_of(record: dict[str, Any]) -> InputFile:
         path = given if same else Path(record["resolved"])
     p = record.get("part")
     part = None if p is None else Part(p["start"], p["stop"], p["nbytes"], p["lines"], p["ids"])
-    return InputFile(path, record["format"], record["compression"], part=part)
+    return InputFile(path, record["format"], record["compression"], part=part, id_name=record.get("id_name"))
 
 
 def verify(out_dir: str | Path, index_path: str | Path | None = None, *, listed: int = 20,
@@ -384,10 +385,11 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
     frame = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
     frame = frame.with_columns(post_id=index.post_ids(frame["_post"].to_numpy())).drop("_post")
     moved = {now: then for now, then in renamed.items() if now != then}
-    if moved:  # read from the resolved path: spell sources and FILE:ROW ids as the scan did
+    if moved:  # read from the resolved path: spell sources (and FILE:ROW ids before evidence format 4) as the scan did
         frame = frame.with_columns(pl.col("source").replace(moved))
         for now, then in moved.items():
-            frame = frame.with_columns(pl.col("doc_id").str.replace(f"{now}:", f"{then}:", literal=True, n=1))
+            if not any(str(u.path) == now and u.id_name is not None for u, _ in units):
+                frame = frame.with_columns(pl.col("doc_id").str.replace(f"{now}:", f"{then}:", literal=True, n=1))
     return frame
 
 

@@ -34,15 +34,22 @@ def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any]) -
     """The texts of the posts ``wanted`` (ids), read from ``source`` with the project's readers (only
     those texts are kept). A file without the id or text field, or in which none of the wanted posts
     is, is an error naming it."""
-    from ..io import expand_inputs
-    from ..io import read_batches
+    from ..io import expand_inputs, named_for_ids, read_batches
 
     text_field = source.text_field or fields.get("text") or "text"
     id_field = source.id_field if source.id_field is not None else fields.get("id")
-    files = expand_inputs(list(source.paths), source.fmt)
+    files = named_for_ids(expand_inputs(list(source.paths), source.fmt), fields.get("id_prefix", ""))
     want, found = set(wanted), {}
+    # A FILE:ROW id of the index may name the file with more of its folders than these arguments give
+    # (the index was built from a folder, the report is given a file in it): a wanted id is also found
+    # by its ending after a '/', when one wanted id alone ends so.
+    endings: dict[str, str | None] = {}
+    for pid in want:
+        for i in (i for i, c in enumerate(pid) if c == "/"):
+            endings[pid[i + 1 :]] = None if pid[i + 1 :] in endings else pid
     for batch in read_batches(files, text_field, id_field):
         for pid, text in zip(batch.ids, batch.texts):
+            pid = pid if pid in want else (endings.get(pid) or pid)
             if pid in want and pid not in found:
                 found[pid] = text
     if want and not found:
