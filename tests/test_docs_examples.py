@@ -2,8 +2,8 @@
 the code. A block fenced as ```python is run with this interpreter; a block fenced as ```bash is run
 by bash with the installed ``provenance`` first on PATH. Plain ``` blocks (output, abridged tables,
 commands over ../shared/data) are not run. Each page's blocks run in order in one scratch directory that
-holds ``posts.csv`` (the fixture airline tweets) and ``corpus/`` (the planted fixture corpus), the names
-the examples use."""
+holds ``posts.csv`` (the fixture airline tweets), ``corpus/`` (the planted fixture corpus) and ``fixtures/``
+(the repository's), the names the examples use."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def _scratch(tmp_path: Path) -> Path:
     shutil.copy(POSTS_CSV, tmp_path / "posts.csv")
     (tmp_path / "corpus").mkdir()
     shutil.copy(PLANTED, tmp_path / "corpus" / PLANTED.name)
+    (tmp_path / "fixtures").symlink_to(REPO / "fixtures")  # the bundled data, as the examples name it
     return tmp_path
 
 
