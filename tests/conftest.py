@@ -1,5 +1,24 @@
 """Shared fixtures: fixture paths, how to run the CLI, and the 3,000 fixture posts indexed once per
-session (once through the CLI for tests/test_cli.py, once through the API for tests/test_index.py)."""
+session (once through the CLI for tests/test_cli.py, once through the API for tests/test_index.py).
+
+How the suite runs (pyproject.toml, [tool.pytest.ini_options]): ``pytest`` runs in parallel with
+pytest-xdist (``-n auto``, at most 4 worker processes, ``--dist loadfile``), and leaves out the tests
+marked ``bench`` (``-m "not bench"``), which .ci/run runs right after with ``pytest -m bench``.
+``pytest -n 0`` runs everything in this one process (for ``--pdb`` or ``-s``).
+
+Rules that keep a new test right under xdist (each worker is its own process):
+- All the tests of one file run in the same worker, in file order: a ``scope="module"`` fixture is built
+  once, as in a serial run. A ``scope="session"`` fixture (the ones below) is built once PER WORKER, so
+  keep it cheap, build it under ``tmp_path_factory`` and never change what it returns (tests of other
+  files share it). Never rely on another file's tests having run first.
+- Write only below ``tmp_path`` / ``tmp_path_factory`` (per worker and per test), never to a fixed path
+  (``/tmp/name``, the repository, the current directory: run the CLI with ``cwd=tmp_path``).
+- Servers listen on port 0 (the OS picks a free port); never a fixed port.
+- Environment variables and the current directory only through ``monkeypatch`` (or a subprocess's
+  ``env=`` / ``cwd=``).
+- A test that runs a whole benchmark section (benchmarks/) gets ``@pytest.mark.bench``; everything
+  else stays in the default run.
+"""
 
 from __future__ import annotations
 

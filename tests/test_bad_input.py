@@ -17,6 +17,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -515,8 +516,7 @@ def test_unreadable_file(index: Path, posts: pl.DataFrame, tmp_path: Path, capsy
         assert summary["skipped"]["by_kind"] == {"unreadable": 1} and summary["posts_matched"] == 1
         return
     if os.geteuid() == 0:
-        shared = Path("/tmp") / f"provenance-unreadable-{os.getpid()}"
-        shutil.rmtree(shared, ignore_errors=True)
+        shared = Path(tempfile.mkdtemp(prefix="provenance-unreadable-"))  # outside tmp_path, whose parents are 0700
         shutil.copytree(index, shared / "idx")
         folder, user = shared, {"user": 65534, "group": 65534}
     else:

@@ -14,6 +14,8 @@ import pytest
 from conftest import REPO, TRUTH_CSV
 from benchmarks.run import HEADLINE_END, HEADLINE_START, SECTIONS
 
+pytestmark = pytest.mark.bench  # the whole quick benchmark run: `pytest -m bench` (.ci/run), not plain `pytest`
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory):

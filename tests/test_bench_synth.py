@@ -124,6 +124,7 @@ def test_growth_and_exponent_helpers() -> None:
     assert math.isclose(scale._exponent([1e4, 1e6], [1.0, 10.0]) or 0, 0.5)
 
 
+@pytest.mark.bench  # the scale section end to end, Dask clusters included: `pytest -m bench` (.ci/run)
 def test_tiny_scale_run_finds_every_planted_post(tmp_path: Path) -> None:
     sizes = scale.Sizes(build_posts=(300, 600), scan_posts=300, corpus_mib=(0.1, 0.2), fixed_mib=0.1,
                         index_posts=(300, 600), pool=300, plant_rate=0.25)
