@@ -45,6 +45,11 @@ def scan(
                                                                "starts in the middle of a sentence."),
     max_span_docs: int = typer.Option(DEFAULT.max_span_docs, help="A post found in more documents than this is common "
                                                                  "text of the corpus, not counted (0: off)."),
+    doc_date_field: Optional[str] = typer.Option(None, "--doc-date-field", metavar="FIELD",
+                                                 help="Document field holding its date: a match of a post of a later "
+                                                      "day (index build --date-field) is not counted ('newer')."),
+    corpus_date: Optional[str] = typer.Option(None, "--corpus-date", metavar="YYYY-MM-DD",
+                                              help="The date of every document without one (a crawl's snapshot date)."),
     batch_size: int = typer.Option(DEFAULT.batch_size, help="Documents per batch."),
     sample: float = typer.Option(DEFAULT.sample, help="Scan this random share of the documents (every file at "
                                                       "that rate); summary.json 'estimates' give intervals."),
@@ -86,7 +91,7 @@ def scan(
                         min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
                         max_shared_posts=max_shared_posts, max_evalue=max_evalue, inline_bits=inline_bits,
                         max_span_docs=max_span_docs, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
-                        confidence=confidence, on_error=on_error)
+                        confidence=confidence, on_error=on_error, doc_date_field=doc_date_field, corpus_date=corpus_date)
     unit_bytes = size_option(unit_size, "--unit-size")
     key = load_key(key_file)
     index = api.open_index(index_dir, verify="background", key=key)  # checksums checked while the scan runs

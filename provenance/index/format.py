@@ -18,6 +18,12 @@ file                         content
                              hash of a short post's whole token sequence; 0 for the other posts),
                              ``head_key`` and the ``--meta-field`` columns (``meta_NAME``)
 ``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
+``post_flags.npy``           uint8 ``(posts,)``: 1 the post quotes someone (its words are a common
+                             origin's, :func:`~.prepare.quoted_posts`), 2 *unattributable*: its whole
+                             text carries fewer than ``min_post_bits`` evidence bits, so no match of it
+                             could count; such a post holds no keys (no postings, short key or head)
+``post_date.npy``            int32 ``(posts,)``: the post's date (``index build --date-field``), days
+                             since 1970-01-01 UTC; -2^31 for none (:mod:`provenance.io.dates`)
 ``post_tokens.npy``          ``(posts,)``: tokens after normalization
 ``post_distinct.npy``        ``(posts,)``: distinct shingles (0 unless shingled)
 ``post_frequent.npy``        ``(posts,)``: distinct frequent shingles
@@ -99,19 +105,24 @@ manifest sha256, and one directory per shard laid out as above (an index of its 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ..params import IndexParams
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "arrays_of", "is_index", "KINDS", "SHINGLED", "SHORT", "EMPTY"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "arrays_of", "is_index", "KINDS", "SHINGLED",
+           "SHORT", "EMPTY", "QUOTED", "UNATTRIBUTABLE"]
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 11  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 12  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
 # 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
 # 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused)
+# 12: post_flags (quoted, unattributable: no keys) and post_date
 MANIFEST = "manifest.json"
-ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
+ARRAYS = ("post_kind", "post_flags", "post_date", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",
            "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
 SKETCH_ARRAYS = ("shingles", "signatures", "lsh_keys", "lsh_posts")
@@ -124,8 +135,17 @@ def arrays_of(params: IndexParams) -> tuple[str, ...]:
 KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
 KINDS = (KIND_SHINGLED, KIND_SHORT, KIND_EMPTY)  # post_kind codes 0, 1, 2
 SHINGLED, SHORT, EMPTY = 0, 1, 2
+QUOTED, UNATTRIBUTABLE = 1, 2  # post_flags bits
 
 
+
+
+def post_facts(flags: Any, dates: Any) -> dict[str, int]:
+    """The manifest's counts of quoted, unattributable and dated posts, from ``post_flags`` and ``post_date``."""
+    flags, dates = np.asarray(flags), np.asarray(dates)
+    return {"quoted_posts": int(((flags & QUOTED) != 0).sum()),
+            "unattributable_posts": int(((flags & UNATTRIBUTABLE) != 0).sum()),
+            "dated_posts": int((dates != np.iinfo(np.int32).min).sum())}
 
 
 def is_index(path: Path) -> bool:
