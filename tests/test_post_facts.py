@@ -162,3 +162,25 @@ def test_sharded_index_keeps_the_facts_and_judges_alike(tmp_path: Path) -> None:
     assert a.matches.equals(b.matches)
     reasons = a.summary["significance"]["not_counted"]
     assert reasons["newer"] > 100 and reasons["quoted"] > 5, reasons
+
+
+def test_verify_checks_the_dates_and_quotation_flags(dated, tmp_path: Path) -> None:
+    from provenance.results.evidence import repin_results, verify
+    from provenance.results.significance import JUDGED, judge
+
+    index, _ = dated
+    corpus = _jsonl(tmp_path / "corpus.jsonl", [{"id": "a", "text": _doc(QUOTE, OWN, LATE), "published": "2015-03-01"},
+                                                {"id": "b", "text": _doc(LATE)}])
+    params = ScanParams(doc_date_field="published", corpus_date="2015-04-01")
+    out = tmp_path / "out"
+    result = api.scan(index, [corpus], out, params=params)
+    assert sorted(result.matches["why_not"].fill_null("").to_list()) == ["", "", "newer", "quoted"]
+    assert verify(out).problems == []
+    words = result.summary["words_scanned"]
+    for column, value in (("post_quoted", False), ("doc_date", None), ("post_date", None)):
+        forged = result.matches.with_columns(pl.lit(value, result.matches.schema[column]).alias(column))
+        forged = judge(forged.drop(JUDGED), params, index.n_posts, words)  # (judged again, as a forger would)
+        forged.write_parquet(out / "matches.parquet")
+        repin_results(out)
+        problems = [p.message for p in verify(out).problems]
+        assert any("is not what a new scan finds" in p for p in problems), (column, problems)
