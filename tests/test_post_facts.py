@@ -15,7 +15,7 @@ import pytest
 from conftest import POSTS_CSV, run_cli
 from provenance import api
 from provenance.errors import InputError, ParameterError
-from provenance.index.format import QUOTED, UNATTRIBUTABLE
+from provenance.index.format import NO_POST_DATE, QUOTED, UNATTRIBUTABLE
 from provenance.index.prepare import quoted_posts
 from provenance.io.dates import NO_DATE, parse_days
 from provenance.params import IndexParams, ScanParams
@@ -66,7 +66,8 @@ def test_quoted_posts() -> None:
 def test_the_index_keeps_each_posts_date_and_flags(dated) -> None:
     index, _ = dated
     days = parse_days(["2015-02-20", "2015-02-20", "2015-03-10"])
-    assert index.post_date.tolist() == [*days.tolist(), NO_DATE]  # (the airline form in UTC, epoch seconds)
+    assert index.post_date.dtype == np.uint16
+    assert index.post_date.tolist() == [*days.tolist(), NO_POST_DATE]  # (the airline form in UTC, epoch seconds)
     assert ((index.post_flags & QUOTED) != 0).tolist() == [False, True, False, False]
     assert index.manifest["counts"]["dated_posts"] == 3 and index.manifest["counts"]["quoted_posts"] == 1
     assert "meta_created" in index.posts.columns
@@ -111,6 +112,9 @@ def test_bad_dates_are_one_line_errors(tmp_path: Path, dated) -> None:
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"error: {posts}:2: not a date: 'last tuesday' (use seconds since 1970, YYYY-MM-DD with an optional time "
         "and zone, or Twitter's 'Wed Feb 25 14:22:50 +0000 2015')"]
+    old = _jsonl(tmp_path / "old.jsonl", [{"id": "a", "text": OWN, "when": "1969-07-20"}])
+    with pytest.raises(InputError, match=r"old.jsonl:1: the post's date '1969-07-20' is before 1970 or after 2149"):
+        api.build_index([old], tmp_path / "old", date_field="when")
     with pytest.raises(InputError, match=r"corpus.jsonl:2: not a date"):
         api.scan(index, [_jsonl(tmp_path / "corpus.jsonl", [{"text": FILLER, "d": "2015"}, {"text": FILLER, "d": "x"}])],
                  params=ScanParams(doc_date_field="d"))

@@ -95,7 +95,7 @@ class Builder:
         k = as_key(key)
         self.code_subkey = align_subkey(k.secret) if k is not None else None
         self.w_kind, self.w_tokens, self.w_distinct = w("post_kind", np.uint8), w("post_tokens", np.int32), w("post_distinct", np.int32)
-        self.w_flags, self.w_date = w("post_flags", np.uint8), w("post_date", np.int32)
+        self.w_flags, self.w_date = w("post_flags", np.uint8), w("post_date", np.uint16)
         self.w_sig = w("signatures", np.uint32, (params.num_perm,)) if params.jaccard else None
         self.postings = HashSpill(self.work, "postings", _POSTING)
         self.bands = [HashSpill(self.work, f"band{b:03d}", _PAIR, bits=4) for b in range(self.n_bands)]
@@ -145,7 +145,7 @@ class Builder:
 
     def add(self, frame: pl.DataFrame, kind: NDArray[np.uint8], n_tokens: NDArray, exact: NDArray[np.uint64],
             heads: NDArray[np.uint64], shingles: NDArray[np.uint64], lengths: NDArray[np.int64],
-            codes: NDArray[np.uint32], flags: NDArray[np.uint8], days: NDArray[np.int32]) -> None:
+            codes: NDArray[np.uint32], flags: NDArray[np.uint8], days: NDArray[np.uint16]) -> None:
         """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact and head keys, the
         shingles of the shingled ones (``lengths`` per post, 0 for the others) and their token codes
         (``n_tokens`` per shingled post) concatenated, their flags and dates (``post_flags``,

@@ -53,7 +53,7 @@ __all__ = ["build_on_dask"]
 _PAIR = np.dtype([("h", "<u8"), ("p", "<u4")])
 _ARRAYS = (("kind", np.uint8), ("n_tokens", np.int64), ("exact", np.uint64), ("heads", np.uint64),
            ("lengths", np.int64), ("shingles", np.uint64), ("token_hashes", np.uint64), ("flags", np.uint8),
-           ("days", np.int32))
+           ("days", np.uint16))
 """What a part task stores of its prepared posts (:class:`~.prepare.PreparedPosts`), one .npy each."""
 _TOP_BITS = 16  # hash ranges are cut on the top bits of the hashes
 

@@ -22,8 +22,9 @@ file                         content
                              origin's, :func:`~.prepare.quoted_posts`), 2 *unattributable*: its whole
                              text carries fewer than ``min_post_bits`` evidence bits, so no match of it
                              could count; such a post holds no keys (no postings, short key or head)
-``post_date.npy``            int32 ``(posts,)``: the post's date (``index build --date-field``), days
-                             since 1970-01-01 UTC; -2^31 for none (:mod:`provenance.io.dates`)
+``post_date.npy``            uint16 ``(posts,)``: the post's date (``index build --date-field``), days
+                             since 1970-01-01 UTC (up to 2149-06-05); 65535 for none
+                             (:data:`NO_POST_DATE`; the forms read: :mod:`provenance.io.dates`)
 ``post_tokens.npy``          ``(posts,)``: tokens after normalization
 ``post_distinct.npy``        ``(posts,)``: distinct shingles (0 unless shingled)
 ``post_frequent.npy``        ``(posts,)``: distinct frequent shingles
@@ -112,7 +113,7 @@ import numpy as np
 from ..params import IndexParams
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "arrays_of", "is_index", "KINDS", "SHINGLED",
-           "SHORT", "EMPTY", "QUOTED", "UNATTRIBUTABLE"]
+           "SHORT", "EMPTY", "QUOTED", "UNATTRIBUTABLE", "NO_POST_DATE", "post_facts"]
 
 
 FORMAT = "provenance-index"
@@ -136,6 +137,7 @@ KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
 KINDS = (KIND_SHINGLED, KIND_SHORT, KIND_EMPTY)  # post_kind codes 0, 1, 2
 SHINGLED, SHORT, EMPTY = 0, 1, 2
 QUOTED, UNATTRIBUTABLE = 1, 2  # post_flags bits
+NO_POST_DATE = 0xFFFF  # post_date of a post without a date
 
 
 
@@ -145,7 +147,7 @@ def post_facts(flags: Any, dates: Any) -> dict[str, int]:
     flags, dates = np.asarray(flags), np.asarray(dates)
     return {"quoted_posts": int(((flags & QUOTED) != 0).sum()),
             "unattributable_posts": int(((flags & UNATTRIBUTABLE) != 0).sum()),
-            "dated_posts": int((dates != np.iinfo(np.int32).min).sum())}
+            "dated_posts": int((dates != NO_POST_DATE).sum())}
 
 
 def is_index(path: Path) -> bool:

@@ -15,7 +15,8 @@ from ..io.dates import NO_DATE, parse_days
 from ..params import IndexParams
 from ..text.hashing import sequence_keys
 from ..text.shingles import TokenHasher, batch_shingles
-from .format import EMPTY, KINDS, QUOTED, SHINGLED, SHORT, UNATTRIBUTABLE
+from ..errors import InputError
+from .format import EMPTY, KINDS, NO_POST_DATE, QUOTED, SHINGLED, SHORT, UNATTRIBUTABLE
 
 __all__ = ["PreparedPosts", "prepare_posts", "quoted_posts", "QUOTED_SHARE"]
 
@@ -63,8 +64,8 @@ class PreparedPosts:
     flags: NDArray[np.uint8]
     """:data:`~.format.QUOTED` (the post quotes someone, :func:`quoted_posts`) and
     :data:`~.format.UNATTRIBUTABLE` (its whole text carries fewer than ``min_post_bits`` bits)."""
-    days: NDArray[np.int32]
-    """The post's date, days since 1970 (:data:`~provenance.io.dates.NO_DATE`: none)."""
+    days: NDArray[np.uint16]
+    """The post's date, days since 1970 (:data:`~.format.NO_POST_DATE`: none)."""
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -81,6 +82,17 @@ def _whole_bits(batch: Any, sb: Any, hasher: TokenHasher) -> NDArray[np.float64]
     return bits
 
 
+def _post_days(batch: Any, date_field: str) -> NDArray[np.uint16]:
+    """The posts' dates as ``post_date.npy`` keeps them: days since 1970, which a uint16 holds until 2149."""
+    days = parse_days(batch.meta[date_field], batch.source, batch.rows)
+    bad = (days != NO_DATE) & ((days < 0) | (days >= NO_POST_DATE))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{batch.source}:{batch.rows[i]}: the post's date {batch.meta[date_field][i]!r} is before "
+                         "1970 or after 2149 (a post's date must lie between)")
+    return np.where(days == NO_DATE, NO_POST_DATE, days).astype(np.uint16)
+
+
 def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher, date_field: str | None = None) -> PreparedPosts:
     """The text stage of an index build for one batch of posts (:class:`PreparedPosts`); ``date_field``:
     the meta field of the batch holding the posts' dates (:func:`provenance.io.dates.parse_days`)."""
@@ -94,8 +106,7 @@ def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher, date_fie
     unattributable = (n_tokens > 0) & (whole_bits < p.min_post_bits)
     quoted = quoted_posts(batch.text_column() if hasattr(batch, "text_column") else batch.texts)
     flags = (np.where(quoted, QUOTED, 0) | np.where(unattributable, UNATTRIBUTABLE, 0)).astype(np.uint8)
-    days = (parse_days(batch.meta[date_field], batch.source, batch.rows) if date_field is not None
-            else np.full(len(kind), NO_DATE, dtype=np.int32))
+    days = _post_days(batch, date_field) if date_field is not None else np.full(len(kind), NO_POST_DATE, np.uint16)
     # Short posts specific enough to be matched inside a sentence keep their first shingle.
     inline = kind == SHORT
     if inline.any():

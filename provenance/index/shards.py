@@ -251,7 +251,7 @@ class ShardedIndex(KeyedByManifest):
         return np.concatenate([np.asarray(s.post_flags) for s in self.shards])
 
     @cached_property
-    def post_date(self) -> NDArray[np.int32]:
+    def post_date(self) -> NDArray[np.uint16]:
         return np.concatenate([np.asarray(s.post_date) for s in self.shards])
 
     @cached_property

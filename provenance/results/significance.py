@@ -50,8 +50,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..index.format import QUOTED
-from ..io.dates import NO_DATE
+from ..index.format import NO_POST_DATE, QUOTED
 from ..match.shared import is_shared_phrase
 from ..match.tally import Tally
 from ..params import ScanParams
@@ -119,14 +118,14 @@ def with_post_facts(matches: pl.DataFrame, flags: np.ndarray, dates: np.ndarray,
     the index's ``post_flags`` and ``post_date``, and ``corpus_date`` as the ``doc_date`` of every
     document without one."""
     post = matches["_post"].to_numpy().astype(np.int64)
-    days = np.asarray(dates)[post]
+    days = np.asarray(dates)[post].astype(np.int32)
+    none = days == NO_POST_DATE
     doc_date = pl.col("doc_date")
     if corpus_date is not None:
         doc_date = doc_date.fill_null(pl.lit(corpus_date).str.to_date("%Y-%m-%d"))
     return matches.with_columns(
         doc_date,
-        pl.Series("post_date", np.where(days == NO_DATE, 0, days), dtype=pl.Int32).cast(pl.Date)
-        .set(pl.Series(days == NO_DATE), None),
+        pl.Series("post_date", np.where(none, 0, days), dtype=pl.Int32).cast(pl.Date).set(pl.Series(none), None),
         pl.Series("post_quoted", (np.asarray(flags)[post] & QUOTED) != 0, dtype=pl.Boolean),
     )
 
