@@ -44,8 +44,9 @@ class _Params:
         unknown = set(data) - set(known)
         _check(not unknown, f"unknown {cls._KIND} parameters: {', '.join(sorted(unknown))}")
         for name, value in data.items():
-            _check(_of_type(value, type(known[name].default)),
-                   f"{cls._KIND} parameter {name} must be {_TYPE_WORDS[type(known[name].default)]}, got {value!r}")
+            kind = type(known[name].default)  # (a default of None: an optional string, such as a field name)
+            ok = (value is None or isinstance(value, str)) if known[name].default is None else _of_type(value, kind)
+            _check(ok, f"{cls._KIND} parameter {name} must be {_TYPE_WORDS.get(kind, 'a string or null')}, got {value!r}")
         return cls(**data)
 
 

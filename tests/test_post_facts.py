@@ -179,12 +179,12 @@ def test_verify_checks_the_dates_and_quotation_flags(dated, tmp_path: Path) -> N
     out = tmp_path / "out"
     result = api.scan(index, [corpus], out, params=params)
     assert sorted(result.matches["why_not"].fill_null("").to_list()) == ["", "", "newer", "quoted"]
-    assert verify(out).problems == []
+    assert verify(out, inputs=[tmp_path]).problems == []
     words = result.summary["words_scanned"]
     for column, value in (("post_quoted", False), ("doc_date", None), ("post_date", None)):
         forged = result.matches.with_columns(pl.lit(value, result.matches.schema[column]).alias(column))
         forged = judge(forged.drop(JUDGED), params, index.n_posts, words)  # (judged again, as a forger would)
         forged.write_parquet(out / "matches.parquet")
         repin_results(out)
-        problems = [p.message for p in verify(out).problems]
+        problems = [p.message for p in verify(out, inputs=[tmp_path]).problems]
         assert any("is not what a new scan finds" in p for p in problems), (column, problems)
