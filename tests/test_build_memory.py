@@ -100,7 +100,7 @@ def reference_postings(index, max_key_posts: int, ngram: int):
 def test_keys_equal_their_definition(tmp_path: Path, max_key_posts: int, memory_limit: int | None) -> None:
     """With few posts per key, many shingles are frequent and many posts need a rescued key."""
     index = api.build_index([POSTS_CSV], tmp_path / "idx", id_field="tweet_id", memory_limit=memory_limit,
-                            params=IndexParams(max_key_posts=max_key_posts))
+                            params=IndexParams(max_key_posts=max_key_posts, min_post_bits=0))  # (every post keyed)
     keys, per_post, frequent, head, n_all = reference_postings(index, max_key_posts, index.params.ngram)
     assert n_all > 0 and index.manifest["counts"]["posts_with_only_frequent_shingles"] == n_all
     assert np.array_equal(index.keys, np.unique(keys["h"].to_numpy()))
