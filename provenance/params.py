@@ -83,7 +83,7 @@ class IndexParams(_Params):
         inline_short_bits: a short post whose text carries at least this many bits under the
             bundled background model (:mod:`provenance.text.background`) is also matched inside a
             sentence; the others only as a whole record or line (most short posts are phrases).
-        min_post_bits: a post whose whole text carries fewer bits than this under the background
+        min_post_bits: a short post whose whole text carries fewer bits than this under the background
             model is *unattributable*: so common that no match of it could count, it holds no keys
             and is never matched (0 keeps every post). 35 is the scan's default ``min_evidence_bits``,
             and the E-value bar (``max_evalue`` 0.01) of a search as small as 10,000 posts against

@@ -19,9 +19,9 @@ file                         content
                              ``head_key`` and the ``--meta-field`` columns (``meta_NAME``)
 ``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
 ``post_flags.npy``           uint8 ``(posts,)``: 1 the post quotes someone (its words are a common
-                             origin's, :func:`~.prepare.quoted_posts`), 2 *unattributable*: its whole
-                             text carries fewer than ``min_post_bits`` evidence bits, so no match of it
-                             could count; such a post holds no keys (no postings, short key or head)
+                             origin's, :func:`~.prepare.quoted_posts`), 2 *unattributable*: a short
+                             post whose whole text carries fewer than ``min_post_bits`` evidence bits,
+                             so no match of it could count; it holds no exact key or head
 ``post_date.npy``            uint16 ``(posts,)``: the post's date (``index build --date-field``), days
                              since 1970-01-01 UTC (up to 2149-06-05); 65535 for none
                              (:data:`NO_POST_DATE`; the forms read: :mod:`provenance.io.dates`)

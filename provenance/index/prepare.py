@@ -102,8 +102,9 @@ def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher, date_fie
     kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
     exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, hasher.finish), np.uint64(0))
     whole_bits = _whole_bits(batch, sb, hasher)
-    # Posts too common to be evidence of anything hold no keys (the builder leaves out their postings).
-    unattributable = (n_tokens > 0) & (whole_bits < p.min_post_bits)
+    # Short posts too common to be evidence of anything hold no keys (no exact key, no head). (A shingled
+    # post keeps its postings: the index rebuilds its shingles from them, for appends and checks.)
+    unattributable = (kind == SHORT) & (whole_bits < p.min_post_bits)
     quoted = quoted_posts(batch.text_column() if hasattr(batch, "text_column") else batch.texts)
     flags = (np.where(quoted, QUOTED, 0) | np.where(unattributable, UNATTRIBUTABLE, 0)).astype(np.uint8)
     days = _post_days(batch, date_field) if date_field is not None else np.full(len(kind), NO_POST_DATE, np.uint16)
