@@ -36,7 +36,7 @@ from .io import (Batch, InputFile, Selection, chosen_posts, expand_inputs, file_
                  read_batches, split_units)
 from .io.ids import first_of_each_id
 from .results.evaluate import Evaluation, evaluate
-from .results.significance import evalue_bar_bits, judge, recount, why_not_counts
+from .results.significance import evalue_bar_bits, judge, recount, why_not_counts, with_post_facts
 from .results.outputs import ROW_SCHEMA, refuse_earlier_results, split_generic, write_outputs
 from .scanner.dask import scan_on_dask
 from .scanner.local import scan_local, work_unit_size
@@ -83,6 +83,7 @@ def build_index(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     id_prefix: str = "",
+    date_field: str | None = None,
 ) -> "Index | ShardedIndex":
     """Index the posts in ``posts`` (files or folders) and save the index to directory ``out``.
 
@@ -108,8 +109,11 @@ def build_index(
     :data:`provenance.params.MAX_RECORD_BYTES`) is a bad record (``record_too_long``), refused before
     it is held in memory (on Dask, the default applies). ``include``/``exclude``/``id_prefix``: which files
     of a folder are read, and how FILE:ROW post ids name them (:func:`provenance.io.chosen_posts`).
+
+    ``date_field``: the field of each post's date (``post_date.npy``, and a meta field; :mod:`provenance.io.dates`).
     """
     check_max_record_bytes(max_record_bytes)
+    meta_fields = [*meta_fields, date_field] if date_field is not None and date_field not in meta_fields else meta_fields
     if keep_text and key is not None:
         raise ParameterError("--keep-text with --key-file: a keyed index holds no post text")
     skipped = skipping(on_error)
@@ -121,7 +125,8 @@ def build_index(
             return _build_on_dask(posts, out, params, scheduler, text_field=text_field, id_field=id_field,
                                   meta_fields=meta_fields, fmt=fmt, force=force, on_progress=on_progress,
                                   memory_limit=memory_limit, skipped=skipped, key=key, shards=shards,
-                                  keep_text=keep_text, unit_size=unit_size, choose=(include, exclude, id_prefix))
+                                  keep_text=keep_text, unit_size=unit_size, choose=(include, exclude, id_prefix),
+                                  date_field=date_field)
         base = open_index(out, key=key) if append else None
         if base is not None:
             params = base.params
@@ -131,7 +136,8 @@ def build_index(
         if skipped is not None:
             batches = first_of_each_id(batches, skipped, base.posts["post_id"].to_list() if base is not None else ())
         return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
-                      overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text)
+                      overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text,
+                      date_field=date_field)
 
 
 def _build_on_dask(posts: Sequence[str | Path], out: str | Path, params: IndexParams, scheduler: Any, *, fmt: str | None,
@@ -206,6 +212,8 @@ def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.Data
         "short_posts_indexed": counts.get("short_posts", 0),
         "short_posts_matched": int((index.post_kind[np.sort(matched)] == SHORT).sum()),
         "empty_posts_indexed": counts.get("empty_posts", 0),
+        "posts_unattributable": counts.get("unattributable_posts", 0),  # (too common to attribute: no keys)
+        "posts_quoted": counts.get("quoted_posts", 0), "posts_dated": counts.get("dated_posts", 0),
         "frequent_shingles": counts.get("frequent_shingles", 0),
         "posts_with_only_frequent_shingles": counts.get("posts_with_only_frequent_shingles", 0),
         "candidates": t.candidates,
@@ -241,6 +249,7 @@ def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params
     if skipped:  # arguments that gave no file
         tally.skipped.merge(skipped)
     matches = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
+    matches = with_post_facts(matches, index.post_flags, index.post_date, params.corpus_date)
     # Which matches count is decided here, over the whole scan (the E-value needs its size).
     matches = judge(matches, params, index.n_posts, tally.tokens_scanned)
     tally = recount(tally, matches)

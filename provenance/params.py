@@ -30,6 +30,15 @@ def _check(ok: bool, message: str) -> None:
         raise ParameterError(message)
 
 
+def _is_day(value: str) -> bool:
+    from datetime import date
+
+    try:
+        return len(value) == 10 and bool(date.fromisoformat(value))
+    except (TypeError, ValueError):
+        return False
+
+
 class _Params:
     """``to_dict`` / ``from_dict`` for the parameter dataclasses (manifest, summary and evidence)."""
 
@@ -48,8 +57,9 @@ class _Params:
         unknown = set(data) - set(known)
         _check(not unknown, f"unknown {cls._KIND} parameters: {', '.join(sorted(unknown))}")
         for name, value in data.items():
-            _check(_of_type(value, type(known[name].default)),
-                   f"{cls._KIND} parameter {name} must be {_TYPE_WORDS[type(known[name].default)]}, got {value!r}")
+            kind = type(known[name].default)  # (a default of None: an optional string, such as a field name)
+            ok = (value is None or isinstance(value, str)) if known[name].default is None else _of_type(value, kind)
+            _check(ok, f"{cls._KIND} parameter {name} must be {_TYPE_WORDS.get(kind, 'a string or null')}, got {value!r}")
         return cls(**data)
 
 
@@ -86,6 +96,11 @@ class IndexParams(_Params):
         inline_short_bits: a short post whose text carries at least this many bits under the
             bundled background model (:mod:`provenance.text.background`) is also matched inside a
             sentence; the others only as a whole record or line (most short posts are phrases).
+        min_post_bits: a short post whose whole text carries fewer bits than this under the background
+            model is *unattributable*: so common that no match of it could count, it holds no keys
+            and is never matched (0 keeps every post). 35 is the scan's default ``min_evidence_bits``,
+            and the E-value bar (``max_evalue`` 0.01) of a search as small as 10,000 posts against
+            34,000 words: in any search worth running, such a post could not be significant.
     """
 
     _KIND = "index"
@@ -97,6 +112,7 @@ class IndexParams(_Params):
     short_tokens: int = 6
     max_key_posts: int = 50
     inline_short_bits: float = 60.0
+    min_post_bits: float = 35.0
 
     def __post_init__(self) -> None:
         _check(1 <= self.ngram <= 16, f"ngram (--ngram) must be 1..16, got {self.ngram}")
@@ -107,6 +123,7 @@ class IndexParams(_Params):
         _check(0.0 <= self.inline_short_bits <= 1000.0, f"inline_short_bits (--inline-short-bits) must be in [0, 1000], got {self.inline_short_bits}")
         _check(1 <= self.max_key_posts < 2**32, f"max_key_posts (--max-key-posts) must be 1..2^32-1, got {self.max_key_posts}")
         _check(self.short_tokens <= 10_000, f"short_tokens (--short-tokens) must be at most 10000, got {self.short_tokens}")
+        _check(0.0 <= self.min_post_bits <= 1000.0, f"min_post_bits (--min-post-bits) must be in [0, 1000], got {self.min_post_bits}")
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,11 @@ class ScanParams(_Params):
             that text common to the platform (posts quoting one line), not counted (0 turns it off).
         max_span_docs: a post found in more than this many documents of the scan is common text of the
             corpus, not counted (0 turns it off).
+        doc_date_field: the field of the documents holding their dates (read as the index reads post
+            dates, :mod:`provenance.io.dates`): a match of a post of a later day than its document is
+            not counted (the post copied the text, ``newer``).
+        corpus_date: ``YYYY-MM-DD``, the date of every document without one of its own (a crawl's
+            snapshot date), for the same rule.
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
         sample: share of the documents scanned (a seeded hash of file and row picks them).
         sample_seed: the seed of that hash.
@@ -171,6 +193,8 @@ class ScanParams(_Params):
     inline_bits: float = 40.0
     max_span_docs: int = 3
     max_span_texts: int = 2
+    doc_date_field: str | None = None
+    corpus_date: str | None = None
     batch_size: int = 1024
     sample: float = 1.0
     sample_seed: int = 0
@@ -191,6 +215,10 @@ class ScanParams(_Params):
         _check(0.0 < self.max_evalue <= 1e6, f"max_evalue (--max-evalue) must be in (0, 1e6], got {self.max_evalue}")
         _check(0.0 <= self.inline_bits <= 1000.0, f"inline_bits (--inline-bits) must be in [0, 1000], got {self.inline_bits}")
         _check(self.max_span_texts >= 0, f"max_span_texts (--max-span-texts) must be >= 0, got {self.max_span_texts}")
+        _check(self.corpus_date is None or _is_day(self.corpus_date),
+               f"corpus_date (--corpus-date) must be a date such as 2024-05-01, got {self.corpus_date!r}")
+        _check(self.doc_date_field is None or bool(self.doc_date_field),
+               "doc_date_field (--doc-date-field) must name a field")
         _check(self.max_span_docs >= 0, f"max_span_docs (--max-span-docs) must be >= 0, got {self.max_span_docs}")
         _check(0.0 < self.min_jaccard <= 1.0, f"min_jaccard (--min-jaccard) must be in (0, 1], got {self.min_jaccard}")
         _check(0.0 < self.sample <= 1.0, f"sample (--sample) must be in (0, 1], got {self.sample}")

@@ -36,12 +36,12 @@ def client(cluster):
 
 @pytest.fixture(scope="module")
 def posts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The fixture posts as two JSONL files, a meta field in the first only."""
+    """The fixture posts as two JSONL files, a meta field in the first only (and their dates in both)."""
     d = tmp_path_factory.mktemp("dask-build-posts")
     table = pl.read_csv(POSTS_CSV, infer_schema=False).rename({"tweet_id": "id"})
     files = [d / "a.jsonl", d / "b.jsonl"]
-    table[:1300].select("id", "text", "name").write_ndjson(files[0])
-    table[1300:].select("id", "text").write_ndjson(files[1])
+    table[:1300].select("id", "text", "name", "tweet_created").write_ndjson(files[0])
+    table[1300:].select("id", "text", "tweet_created").write_ndjson(files[1])
     return files
 
 
@@ -78,14 +78,18 @@ def test_the_posts_are_read_in_several_parts(posts) -> None:
     {"shards": 2, "params": IndexParams(max_key_posts=2, jaccard=True)},  # frequent shingles, posts with only those
     {"shards": 4, "key": b"a secret key of 24 bytes", "params": IndexParams(max_key_posts=3)},
     {"shards": 2, "keep_text": True, "meta_fields": ["name"]},
-], ids=["meta", "frequent-jaccard", "keyed", "keep-text"])
+    {"shards": 3, "date_field": "tweet_created", "params": IndexParams(min_post_bits=50)},  # dates, no keys for more
+], ids=["meta", "frequent-jaccard", "keyed", "keep-text", "dates-unattributable"])
 def test_the_same_files_as_a_build_in_one_process(client, posts, tmp_path: Path, options: dict[str, Any]) -> None:
     one, many = _both(tmp_path, client, posts, **options)
     assert len(one) > 20 * options["shards"]
     assert one == many
-    if "params" in options:
+    if options.get("params", IndexParams()).max_key_posts < IndexParams().max_key_posts:
         counts = one["manifest.json"]["counts"]
         assert counts["frequent_shingles"] > 100 and counts["posts_with_only_frequent_shingles"] > 0
+    if "date_field" in options:
+        counts = one["manifest.json"]["counts"]
+        assert counts["dated_posts"] == 3000 and counts["unattributable_posts"] > 20 and counts["quoted_posts"] > 10
 
 
 def test_a_scan_of_the_dask_built_index_finds_the_planted_posts(client, tmp_path: Path) -> None:

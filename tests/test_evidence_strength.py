@@ -13,7 +13,7 @@ import pytest
 from provenance import api
 from provenance.errors import InputError
 from provenance.text.background import DEFAULT_DIR, build_background, chance, default_background, in_plain_words, load_background, span_bits
-from provenance.params import ScanParams
+from provenance.params import IndexParams, ScanParams
 
 QUOTE = "I am German when we win but I am an immigrant when we lose"
 STOCK = "at the end of the tunnel"
@@ -34,7 +34,8 @@ def index(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("strength")
     posts = folder / "posts.jsonl"
     posts.write_text("".join(json.dumps(p) + "\n" for p in POSTS), encoding="utf-8")
-    api.build_index([posts], folder / "idx", id_field="id")
+    # every post kept (min_post_bits=0): these tests weigh matches at scan time, the stock phrases too
+    api.build_index([posts], folder / "idx", id_field="id", params=IndexParams(min_post_bits=0))
     return folder / "idx"
 
 

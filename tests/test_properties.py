@@ -348,8 +348,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Indexed:
         w = csv.writer(f)
         w.writerow(["tweet_id", "text"])
         w.writerows(POSTS)
-    return Indexed(api.build_index([d / "posts.csv"], d / "idx", id_field="tweet_id", params=IndexParams(jaccard=True)),
-                   d / "posts.csv")
+    params = IndexParams(jaccard=True, min_post_bits=0)  # (every post kept, too common or not: each can be found)
+    return Indexed(api.build_index([d / "posts.csv"], d / "idx", id_field="tweet_id", params=params), d / "posts.csv")
 
 
 def _without_timings_and_batch_size(summary: dict) -> dict:

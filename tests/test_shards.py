@@ -100,8 +100,9 @@ def test_phrases_shared_across_shards_stay_generic(tmp_path: Path):
     posts += ["Thank you so much!"] * 6 + ["Dinner at the Harbor Lights Bistro in Galveston"]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(posts)),
                                       encoding="utf-8")
-    whole = api.build_index([tmp_path / "p.jsonl"], tmp_path / "whole", id_field="id")
-    sharded = api.build_index([tmp_path / "p.jsonl"], tmp_path / "sharded", id_field="id", shards=3)
+    keep = IndexParams(min_post_bits=0)  # ("Thank you so much!" is too common to attribute by default: kept here)
+    whole = api.build_index([tmp_path / "p.jsonl"], tmp_path / "whole", id_field="id", params=keep)
+    sharded = api.build_index([tmp_path / "p.jsonl"], tmp_path / "sharded", id_field="id", shards=3, params=keep)
     filler = "The council met on Tuesday to discuss the budget for the coming year in some detail. "
     docs = [filler + f"The exhibition opens at {museum} next week. " + filler, "Thank you so much!",
             filler + "We had dinner at the Harbor Lights Bistro in Galveston. " + filler]

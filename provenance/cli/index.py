@@ -48,6 +48,13 @@ def build(
     inline_short_bits: float = typer.Option(DEFAULT.inline_short_bits,
                                             help="Short posts carrying at least this many bits (evidence strength) are "
                                                  "also matched inside a sentence, the others only as a whole line."),
+    min_post_bits: float = typer.Option(DEFAULT.min_post_bits,
+                                        help="Posts carrying fewer bits than this are too common to attribute: no "
+                                             "keys, never matched, counted apart (0: keep every post)."),
+    date_field: Optional[str] = typer.Option(None, "--date-field", metavar="FIELD",
+                                             help="Post field holding each post's date (seconds since 1970, ISO "
+                                                  "dates, '2015-02-24 11:35:52 -0800'); a scan does not count a "
+                                                  "match of a post newer than its document. Kept as a --meta-field."),
     memory_limit: Optional[str] = typer.Option(
         None, "--memory-limit", metavar="SIZE",
         help="Memory for the build's working arrays, e.g. 2GiB; beyond it sorted runs spill to disk "
@@ -91,7 +98,8 @@ def build(
     from .. import api
 
     params = IndexParams(ngram=ngram, seed=seed, jaccard=jaccard, num_perm=num_perm, lsh_threshold=lsh_threshold,
-                         short_tokens=short_tokens, max_key_posts=max_key_posts, inline_short_bits=inline_short_bits)
+                         short_tokens=short_tokens, max_key_posts=max_key_posts, inline_short_bits=inline_short_bits,
+                         min_post_bits=min_post_bits)
     limit = size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
     key = load_key(key_file)
     set_read_timeout(read_timeout)
@@ -101,7 +109,8 @@ def build(
                                 memory_limit=limit, on_error=on_error, key=key, shards=shards, keep_text=keep_text,
                                 scheduler=scheduler, unit_size=size_option(unit_size, "--unit-size"),
                                 max_record_bytes=size_option(max_record, "--max-record-bytes"),
-                                include=include or (), exclude=exclude or (), id_prefix=id_prefix)
+                                include=include or (), exclude=exclude or (), id_prefix=id_prefix,
+                                date_field=date_field)
     for note in index.manifest.get("notes", []) if not quiet else []:
         err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     fallback = index.manifest.get("id_fallback_files", [])

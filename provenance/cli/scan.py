@@ -49,6 +49,11 @@ def scan(
                                                                  "text of the corpus, not counted (0: off)."),
     max_span_texts: int = typer.Option(DEFAULT.max_span_texts, help="More different post texts than this found at one "
                                                                    "place of a document: common text, not counted (0: off)."),
+    doc_date_field: Optional[str] = typer.Option(None, "--doc-date-field", metavar="FIELD",
+                                                 help="Document field holding its date: a match of a post of a later "
+                                                      "day (index build --date-field) is not counted ('newer')."),
+    corpus_date: Optional[str] = typer.Option(None, "--corpus-date", metavar="YYYY-MM-DD",
+                                              help="The date of every document without one (a crawl's snapshot date)."),
     batch_size: int = typer.Option(DEFAULT.batch_size, help="Documents per batch."),
     sample: float = typer.Option(DEFAULT.sample, help="Scan this random share of the documents (every file at "
                                                       "that rate); summary.json 'estimates' give intervals."),
@@ -93,7 +98,8 @@ def scan(
                         max_shared_posts=max_shared_posts, max_evalue=max_evalue, inline_bits=inline_bits,
                         max_span_docs=max_span_docs, max_span_texts=max_span_texts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error,
-                        max_record_bytes=size_option(max_record, "--max-record-bytes"))
+                        max_record_bytes=size_option(max_record, "--max-record-bytes"),
+                        doc_date_field=doc_date_field, corpus_date=corpus_date)
     unit_bytes = size_option(unit_size, "--unit-size")
     set_read_timeout(read_timeout)
     key = load_key(key_file)

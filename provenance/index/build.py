@@ -19,7 +19,7 @@ from ..text.shingles import TokenHasher
 from .sketch import band_keys, lsh_params, minhash
 from ..arrays import narrowest_uint, sorted_unique, stable_argsort
 from .spill import HashSpill, KeyWriter, NpyWriter, copy_narrow, narrow_in_place, read_rows, write_distinct
-from .format import EMPTY, SHINGLED, SHORT
+from .format import EMPTY, SHINGLED, SHORT, UNATTRIBUTABLE, post_facts
 from .lookup import KeyFilter, KeyRows, find_in
 from .prepare import PreparedPosts, prepare_posts
 from .store import Index
@@ -75,8 +75,8 @@ class Builder:
 """
 
     def __init__(self, params: IndexParams, out: Path, memory_limit: int, key: Key | None = None,
-                 whole: WholeFacts | None = None) -> None:
-        self.params, self.out, self.whole = params, out, whole
+                 whole: WholeFacts | None = None, date_field: str | None = None) -> None:
+        self.params, self.out, self.whole, self.date_field = params, out, whole, date_field
         self.work = out / ".work"
         self.work.mkdir()
         self.buffer_limit = max(memory_limit // 4, 256)
@@ -95,6 +95,7 @@ class Builder:
         k = as_key(key)
         self.code_subkey = align_subkey(k.secret) if k is not None else None
         self.w_kind, self.w_tokens, self.w_distinct = w("post_kind", np.uint8), w("post_tokens", np.int32), w("post_distinct", np.int32)
+        self.w_flags, self.w_date = w("post_flags", np.uint8), w("post_date", np.uint16)
         self.w_sig = w("signatures", np.uint32, (params.num_perm,)) if params.jaccard else None
         self.postings = HashSpill(self.work, "postings", _POSTING)
         self.bands = [HashSpill(self.work, f"band{b:03d}", _PAIR, bits=4) for b in range(self.n_bands)]
@@ -108,6 +109,7 @@ class Builder:
         self.n_posts = self.n_shingles = 0
         self.longest = 0  # most shingles of one post
         self.kinds = np.zeros(3, dtype=np.int64)
+        self.facts = {"quoted_posts": 0, "unattributable_posts": 0, "dated_posts": 0}
         self.rarest_keys = np.zeros(0, dtype=np.uint64)
 
     def _writer(self, name: str, dtype: Any, row_shape: tuple[int, ...] = ()) -> NpyWriter:
@@ -116,7 +118,7 @@ class Builder:
     # -- adding posts
 
     def add_texts(self, batch: Any) -> None:
-        self.add_prepared(prepare_posts(batch, self.params, self.hasher))
+        self.add_prepared(prepare_posts(batch, self.params, self.hasher, self.date_field))
 
     def add_prepared(self, posts: PreparedPosts) -> None:
         """Add posts the text stage prepared (:func:`prepare_posts`), numbered from the next post."""
@@ -124,7 +126,8 @@ class Builder:
         shingled_tokens = np.where(posts.kind == SHINGLED, posts.n_tokens, 0)
         post_of_token = np.repeat(np.arange(first, first + len(posts), dtype=np.int64), shingled_tokens)
         codes = token_codes(posts.token_hashes, post_of_token, self.code_subkey)
-        self.add(posts.frame, posts.kind, posts.n_tokens, posts.exact, posts.heads, posts.shingles, posts.lengths, codes)
+        self.add(posts.frame, posts.kind, posts.n_tokens, posts.exact, posts.heads, posts.shingles, posts.lengths, codes,
+                 posts.flags, posts.days)
 
     def add_index(self, base: "Index", first: int = 0) -> None:
         """Add every post of ``base``, whose first post is post ``first`` of the new index (its shingles
@@ -137,14 +140,17 @@ class Builder:
             frame = lazy.slice(a, b - a).collect()
             self.add(frame, np.asarray(base.post_kind[a:b]), np.asarray(base.post_tokens[a:b]),
                      frame["exact_key"].to_numpy(), frame["head_key"].to_numpy(), shingles, np.diff(off[a : b + 1]),
-                     np.asarray(base.token_codes[co[a] : co[b]]))
+                     np.asarray(base.token_codes[co[a] : co[b]]), np.asarray(base.post_flags[a:b]),
+                     np.asarray(base.post_date[a:b]))
 
     def add(self, frame: pl.DataFrame, kind: NDArray[np.uint8], n_tokens: NDArray, exact: NDArray[np.uint64],
             heads: NDArray[np.uint64], shingles: NDArray[np.uint64], lengths: NDArray[np.int64],
-            codes: NDArray[np.uint32]) -> None:
-        """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact and head keys, and the
+            codes: NDArray[np.uint32], flags: NDArray[np.uint8], days: NDArray[np.uint16]) -> None:
+        """Add ``len(lengths)`` posts: their table rows, kinds, token counts, exact and head keys, the
         shingles of the shingled ones (``lengths`` per post, 0 for the others) and their token codes
-        (``n_tokens`` per shingled post) concatenated."""
+        (``n_tokens`` per shingled post) concatenated, their flags and dates (``post_flags``,
+        ``post_date``). An unattributable post keeps its shingles (the layout follows the token
+        counts) but no postings: it is no key's post, never a candidate."""
         n, p0 = len(lengths), self.n_posts
         if p0 + n >= 1 << 32:
             raise InputError("more than 4,294,967,295 posts in one index; split the posts over several indexes")
@@ -155,7 +161,12 @@ class Builder:
         self.w_kind.append(kind)
         self.w_tokens.append(n_tokens)
         self.w_codes.append(np.asarray(codes, dtype=np.uint32))
+        self.w_flags.append(flags)
+        self.w_date.append(days)
         self.kinds += np.bincount(kind, minlength=3)
+        unattributable = (flags & UNATTRIBUTABLE) != 0
+        for name, count in post_facts(flags, days).items():
+            self.facts[name] += count
         post_no = np.arange(p0, p0 + n, dtype=np.uint32)
         # Each (shingle, post) once, at its first position; sorted by shingle, then post.
         post = np.repeat(post_no, lengths)
@@ -169,15 +180,15 @@ class Builder:
         self.w_ids.append(ids)
         recs = np.empty(int(first.sum()), dtype=_POSTING)
         recs["h"], recs["p"], recs["pos"] = h[first], p[first], pos[first]
-        self.postings.add(recs)
         self.w_distinct.append(np.bincount(recs["p"] - np.uint32(p0), minlength=n))
+        self.postings.add(recs[~unattributable[recs["p"] - np.uint32(p0)]] if unattributable.any() else recs)
         self.longest = max(self.longest, int(lengths.max(initial=0)))
         if self.w_sig is not None:
             sig = minhash(shingles, offsets, self.params.num_perm, self.params.seed)
             self.w_sig.append(sig.T)
             for b, keys in enumerate(band_keys(sig, self.n_bands, self.n_rows)):
                 self.bands[b].add(_pairs(keys, post_no))
-        short = np.flatnonzero(kind == SHORT)
+        short = np.flatnonzero((kind == SHORT) & ~unattributable)
         self.short.add(_pairs(exact[short], post_no[short]))
         inline = np.flatnonzero(np.asarray(heads) != 0)
         self.short_heads.add(_pairs(np.asarray(heads)[inline], post_no[inline]))
@@ -217,7 +228,7 @@ class Builder:
         if self.parts:  # something spilled already: spill the rest of the posts table too
             self._flush()
         for w in (self.w_shingles, self.w_ids, self.w_offsets, self.w_codes, self.w_kind,
-                  self.w_tokens, self.w_distinct):
+                  self.w_tokens, self.w_distinct, self.w_flags, self.w_date):
             w.close()
         self._narrow_ids()
         if self.whole is None:
@@ -243,6 +254,7 @@ class Builder:
             "keys": n_keys,
             "frequent_shingles": n_frequent,
             "posts_with_only_frequent_shingles": n_all_frequent,
+            **self.facts,
         }
 
     def _check_unique_ids(self) -> None:

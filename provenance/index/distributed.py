@@ -41,7 +41,7 @@ from ..keys import Key
 from ..params import IndexParams
 from ..text.shingles import TokenHasher
 from .build import NARROWED, Builder, WholeFacts
-from .format import POST_TEXTS, SHINGLED
+from .format import POST_TEXTS, SHINGLED, UNATTRIBUTABLE
 from .lookup import KeyFilter
 from .prepare import PreparedPosts, prepare_posts
 from .shards import MAX_SHARDS, shard_bounds, shard_name
@@ -52,7 +52,8 @@ __all__ = ["build_on_dask"]
 
 _PAIR = np.dtype([("h", "<u8"), ("p", "<u4")])
 _ARRAYS = (("kind", np.uint8), ("n_tokens", np.int64), ("exact", np.uint64), ("heads", np.uint64),
-           ("lengths", np.int64), ("shingles", np.uint64), ("token_hashes", np.uint64))
+           ("lengths", np.int64), ("shingles", np.uint64), ("token_hashes", np.uint64), ("flags", np.uint8),
+           ("days", np.uint16))
 """What a part task stores of its prepared posts (:class:`~.prepare.PreparedPosts`), one .npy each."""
 _TOP_BITS = 16  # hash ranges are cut on the top bits of the hashes
 
@@ -74,8 +75,9 @@ def _pairs_by_hash(h: NDArray[np.uint64], p: NDArray[np.uint32], distinct: bool 
 
 def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None, text_field: str,
                id_field: str | None, meta_fields: Sequence[str], skip: bool, keep_text: bool,
-               batch_size: int, posts_from_names: bool = False) -> dict[str, Any]:
-    """Round 1: read one input part and store its prepared posts in the directory ``work``."""
+               batch_size: int, posts_from_names: bool = False, date_field: str | None = None) -> dict[str, Any]:
+    """Round 1: read one input part and store its prepared posts in the directory ``work`` (the postings
+    of the posts that hold keys: an unattributable post has none)."""
     from ..io import read_batches
 
     d = Path(work)
@@ -90,12 +92,13 @@ def _part_task(file: InputFile, work: str, params: IndexParams, key: Key | None,
     n = 0
     for batch in read_batches([file], text_field, id_field, skipped=skipped, meta_fields=list(meta_fields),
                               batch_size=batch_size, posts_from_names=posts_from_names):
-        prep = prepare_posts(batch, params, hasher)
+        prep = prepare_posts(batch, params, hasher, date_field)
         for name, _ in _ARRAYS:
             writers[name].append(getattr(prep, name))
         numbers = np.arange(n, n + len(prep), dtype=np.uint32)
-        hashes["postings"].append(prep.shingles)
-        posts["postings"].append(np.repeat(numbers, prep.lengths))
+        keyed = np.repeat((prep.flags & UNATTRIBUTABLE) == 0, prep.lengths)
+        hashes["postings"].append(prep.shingles[keyed])
+        posts["postings"].append(np.repeat(numbers, prep.lengths)[keyed])
         hashes["ids"].append(prep.frame["post_id"].hash(seed=0).to_numpy())
         posts["ids"].append(numbers)
         frames.append(prep.frame)
@@ -251,7 +254,8 @@ def _feed(builder: Builder, piece: _Piece, step: int, texts: list[pl.DataFrame] 
         tk = expand_ranges(token_start[keep], token_start[keep + 1] - token_start[keep])
         frame = posts.slice(lo, hi - lo).collect()[keep - lo]
         builder.add_prepared(PreparedPosts(frame, a["kind"][keep], a["n_tokens"][keep], a["exact"][keep], a["heads"][keep],
-                                           np.asarray(a["shingles"][sh]), a["lengths"][keep], np.asarray(a["token_hashes"][tk])))
+                                           np.asarray(a["shingles"][sh]), a["lengths"][keep], np.asarray(a["token_hashes"][tk]),
+                                           a["flags"][keep], a["days"][keep]))
         if text_table is not None and texts is not None:
             texts.append(text_table.slice(lo, hi - lo).collect()[keep - lo])
 
@@ -337,7 +341,7 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
                   skipped: Skipped | None, keep_text: bool, memory_limit: int, batch_size: int,
                   on_batch: Callable[[int, int], None] | None,
                   write_manifests: Callable[[dict[str, Any], dict[str, Any], list[str]], dict[str, Any]],
-                  posts_from_names: bool = False) -> None:
+                  posts_from_names: bool = False, date_field: str | None = None) -> None:
     """Build the index over the posts of ``files`` (input parts, in order) as ``shards`` shards in the
     directory ``tmp`` on the Dask ``client``'s cluster. ``write_manifests(counts, info, meta_fields)``
     returns the whole index's manifest (not written); the shards' and the top manifest follow from it."""
@@ -349,7 +353,7 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
     parts = [str(work / f"part-{k:06d}") for k in range(len(files))]
     skip = skipped is not None
     futures = [client.submit(_part_task, f, parts[k], params, key, text_field, id_field, tuple(meta_fields), skip,
-                             keep_text, batch_size, posts_from_names, pure=False) for k, f in enumerate(files)]
+                             keep_text, batch_size, posts_from_names, date_field, pure=False) for k, f in enumerate(files)]
     try:
         if on_batch:
             for future in as_completed(futures, loop=client.loop):
@@ -390,7 +394,8 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
     counts = {"posts": n_posts, "shingled_posts": kinds[0], "short_posts": kinds[1], "empty_posts": kinds[2],
               "shingles": sum(d["counts"]["shingles"] for d in done),
               "keys": sum(c[1] for c in counted) + len(rarest), "frequent_shingles": sum(c[0] for c in counted),
-              "posts_with_only_frequent_shingles": sum(d["counts"]["posts_with_only_frequent_shingles"] for d in done)}
+              "posts_with_only_frequent_shingles": sum(d["counts"]["posts_with_only_frequent_shingles"] for d in done),
+              **{k: sum(d["counts"][k] for d in done) for k in ("quoted_posts", "unattributable_posts", "dated_posts")}}
     fallback: list[str] = []
     for info in infos:
         fallback += [s for s in info["id_fallback"] if s not in fallback]

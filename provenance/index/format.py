@@ -18,6 +18,13 @@ file                         content
                              hash of a short post's whole token sequence; 0 for the other posts),
                              ``head_key`` and the ``--meta-field`` columns (``meta_NAME``)
 ``post_kind.npy``            uint8 ``(posts,)``: 0 shingled, 1 short, 2 empty
+``post_flags.npy``           uint8 ``(posts,)``: 1 the post quotes someone (its words are a common
+                             origin's, :func:`~.prepare.quoted_posts`), 2 *unattributable*: a short
+                             post whose whole text carries fewer than ``min_post_bits`` evidence bits,
+                             so no match of it could count; it holds no exact key or head
+``post_date.npy``            uint16 ``(posts,)``: the post's date (``index build --date-field``), days
+                             since 1970-01-01 UTC (up to 2149-06-05); 65535 for none
+                             (:data:`NO_POST_DATE`; the forms read: :mod:`provenance.io.dates`)
 ``post_tokens.npy``          ``(posts,)``: tokens after normalization
 ``post_distinct.npy``        ``(posts,)``: distinct shingles (0 unless shingled)
 ``post_frequent.npy``        ``(posts,)``: distinct frequent shingles
@@ -99,14 +106,18 @@ manifest sha256, and one directory per shard laid out as above (an index of its 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ..params import IndexParams
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "arrays_of", "is_index", "KINDS", "SHINGLED", "SHORT", "EMPTY"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "arrays_of", "is_index", "KINDS", "SHINGLED",
+           "SHORT", "EMPTY", "QUOTED", "UNATTRIBUTABLE", "NO_POST_DATE", "post_facts"]
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 13  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 14  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
 # 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
 # 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused);
@@ -114,8 +125,9 @@ FORMAT_VERSION = 13  # 4: token codes; 5: short posts' head shingles; 6: sketche
 # (normalization provenance-normalize/3): the tokens, shingles and keys of such posts changed;
 # 13: FILE:ROW post ids name the file by its path inside the folder given, or its name (io/names.py), not the
 # path as typed; manifest "fields" has "id_prefix", and "notes"
+# 14: post_flags (quoted, unattributable: no keys) and post_date
 MANIFEST = "manifest.json"
-ARRAYS = ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
+ARRAYS = ("post_kind", "post_flags", "post_date", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",
            "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
 SKETCH_ARRAYS = ("shingles", "signatures", "lsh_keys", "lsh_posts")
@@ -128,8 +140,18 @@ def arrays_of(params: IndexParams) -> tuple[str, ...]:
 KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
 KINDS = (KIND_SHINGLED, KIND_SHORT, KIND_EMPTY)  # post_kind codes 0, 1, 2
 SHINGLED, SHORT, EMPTY = 0, 1, 2
+QUOTED, UNATTRIBUTABLE = 1, 2  # post_flags bits
+NO_POST_DATE = 0xFFFF  # post_date of a post without a date
 
 
+
+
+def post_facts(flags: Any, dates: Any) -> dict[str, int]:
+    """The manifest's counts of quoted, unattributable and dated posts, from ``post_flags`` and ``post_date``."""
+    flags, dates = np.asarray(flags), np.asarray(dates)
+    return {"quoted_posts": int(((flags & QUOTED) != 0).sum()),
+            "unattributable_posts": int(((flags & UNATTRIBUTABLE) != 0).sum()),
+            "dated_posts": int((dates != NO_POST_DATE).sum())}
 
 
 def is_index(path: Path) -> bool:

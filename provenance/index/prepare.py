@@ -11,12 +11,39 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from ..io.dates import NO_DATE, parse_days
 from ..params import IndexParams
 from ..text.hashing import sequence_keys
 from ..text.shingles import TokenHasher, batch_shingles
-from .format import EMPTY, KINDS, SHINGLED, SHORT
+from ..errors import InputError
+from .format import EMPTY, KINDS, NO_POST_DATE, QUOTED, SHINGLED, SHORT, UNATTRIBUTABLE
 
-__all__ = ["PreparedPosts", "prepare_posts"]
+__all__ = ["PreparedPosts", "prepare_posts", "quoted_posts", "QUOTED_SHARE"]
+
+QUOTED_SHARE = 0.5
+"""A post with at least this share of its words inside double quotation marks quotes someone."""
+_WORD = r"[\p{L}\p{N}][\p{L}\p{N}'’]*"
+_QUOTATION = r'"[^"]*"|“[^”]*”|„[^“”]*[“”]|«[^»]*»'  # a quotation mark, the words, its closing mark
+_RETWEET = r"(?:^|[^\w@])RT\s*[\"“]?@\w+"
+_ATTRIBUTED = (r'(?:["”»]\s*[-–—―~]+\s*@?\p{Lu})'  # "..." - Name, "..."—Name
+               r'|(?:(?:^|[\s(])@?\p{Lu}[\w.\'’-]*(?:\s+\p{Lu}[\w.\'’-]*){0,3}\s*:\s*["“„«])')  # Name: "...
+
+
+def quoted_posts(texts: Any) -> NDArray[np.bool_]:
+    """Which posts quote someone, so that their words are a common origin's rather than their own:
+    at least :data:`QUOTED_SHARE` of the post's words inside double quotation marks (" ", “ ”, „ “,
+    « »), or a retweet (``RT @user``), or an attributed quotation (``Name: "`` before it, or ``" - Name``
+    after it) that holds at least a quarter of the words. ``texts``: the raw texts (a list or a
+    polars Series)."""
+    t = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
+    f = pl.DataFrame({"t": t}).select(
+        words=pl.col("t").str.count_matches(_WORD),
+        inside=pl.col("t").str.extract_all(_QUOTATION).list.join(" ").str.count_matches(_WORD),
+        retweet=pl.col("t").str.contains(_RETWEET),
+        attributed=pl.col("t").str.contains(_ATTRIBUTED),
+    ).select(share=pl.col("inside") / pl.max_horizontal(pl.col("words"), 1), retweet="retweet", attributed="attributed")
+    quoted = (f["share"] >= QUOTED_SHARE) | f["retweet"] | (f["attributed"] & (f["share"] >= QUOTED_SHARE / 2))
+    return quoted.fill_null(False).to_numpy()
 
 
 @dataclass
@@ -34,30 +61,59 @@ class PreparedPosts:
     shingles: NDArray[np.uint64]
     lengths: NDArray[np.int64]
     token_hashes: NDArray[np.uint64]
+    flags: NDArray[np.uint8]
+    """:data:`~.format.QUOTED` (the post quotes someone, :func:`quoted_posts`) and
+    :data:`~.format.UNATTRIBUTABLE` (its whole text carries fewer than ``min_post_bits`` bits)."""
+    days: NDArray[np.uint16]
+    """The post's date, days since 1970 (:data:`~.format.NO_POST_DATE`: none)."""
 
     def __len__(self) -> int:
         return len(self.kind)
 
 
-def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher) -> PreparedPosts:
-    """The text stage of an index build for one batch of posts (:class:`PreparedPosts`)."""
+def _whole_bits(batch: Any, sb: Any, hasher: TokenHasher) -> NDArray[np.float64]:
+    """The evidence bits of each post's whole text."""
+    from ..text.background import default_background, span_bits
+
+    if not hasher.keyed and hasher.seed == 0:  # the background model hashes tokens as this index does
+        bits = default_background().bits(sb.token_hashes, sb.token_offsets, sb.nospace)
+    else:
+        bits = span_bits(default_background(), batch.texts)
+    return bits
+
+
+def _post_days(batch: Any, date_field: str) -> NDArray[np.uint16]:
+    """The posts' dates as ``post_date.npy`` keeps them: days since 1970, which a uint16 holds until 2149."""
+    days = parse_days(batch.meta[date_field], batch.source, batch.rows)
+    bad = (days != NO_DATE) & ((days < 0) | (days >= NO_POST_DATE))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{batch.source}:{batch.rows[i]}: the post's date {batch.meta[date_field][i]!r} is before "
+                         "1970 or after 2149 (a post's date must lie between)")
+    return np.where(days == NO_DATE, NO_POST_DATE, days).astype(np.uint16)
+
+
+def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher, date_field: str | None = None) -> PreparedPosts:
+    """The text stage of an index build for one batch of posts (:class:`PreparedPosts`); ``date_field``:
+    the meta field of the batch holding the posts' dates (:func:`provenance.io.dates.parse_days`)."""
     p = params
     sb = batch_shingles(batch.texts, p.ngram, hasher)
     n_tokens = sb.n_tokens
     kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
     exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, hasher.finish), np.uint64(0))
+    whole_bits = _whole_bits(batch, sb, hasher)
+    # Short posts too common to be evidence of anything hold no keys (no exact key, no head). (A shingled
+    # post keeps its postings: the index rebuilds its shingles from them, for appends and checks.)
+    unattributable = (kind == SHORT) & (whole_bits < p.min_post_bits)
+    quoted = quoted_posts(batch.text_column() if hasattr(batch, "text_column") else batch.texts)
+    flags = (np.where(quoted, QUOTED, 0) | np.where(unattributable, UNATTRIBUTABLE, 0)).astype(np.uint8)
+    days = _post_days(batch, date_field) if date_field is not None else np.full(len(kind), NO_POST_DATE, np.uint16)
     # Short posts specific enough to be matched inside a sentence keep their first shingle.
     inline = kind == SHORT
     if inline.any():
-        from ..text.background import default_background, span_bits
-
         short = np.flatnonzero(inline)
-        if not hasher.keyed and hasher.seed == 0:  # the background model hashes tokens as this index does
-            bits = default_background().bits_of_runs(sb.token_hashes, sb.token_offsets[:-1][short], n_tokens[short], sb.nospace)
-        else:
-            bits = span_bits(default_background(), [batch.texts[i] for i in short])
-        inline[short] = bits >= p.inline_short_bits
-    inline &= n_tokens >= p.ngram  # (a post with a shingle: its first is where a scan looks)
+        inline[short] = whole_bits[short] >= p.inline_short_bits
+    inline &= (n_tokens >= p.ngram) & ~unattributable  # (a post with a shingle: its first is where a scan looks)
     heads = np.zeros(len(kind), dtype=np.uint64)
     heads[inline] = sb.hashes[sb.offsets[:-1][inline]]
     # Short posts keep no shingles: they match only as whole records or lines.
@@ -78,4 +134,5 @@ def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher) -> Prepa
                                                    "head_key": pl.UInt64})
     return PreparedPosts(frame, kind, np.asarray(n_tokens, dtype=np.int64), exact, heads,
                          sb.hashes[np.repeat(kind == SHINGLED, counts)], lengths.astype(np.int64),
-                         sb.token_hashes[np.repeat(kind == SHINGLED, n_tokens)])
+                         sb.token_hashes[np.repeat(kind == SHINGLED, n_tokens)],
+                         flags, days)

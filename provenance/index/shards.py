@@ -40,7 +40,7 @@ from ..keys import Key
 from ..params import IndexParams
 from ..arrays import sorted_unique
 from .spill import KeyWriter, NpyWriter
-from .format import MANIFEST, POST_TEXTS
+from .format import MANIFEST, POST_TEXTS, post_facts
 from .lookup import KeyRows
 from .store import Index, KeyedByManifest
 
@@ -76,7 +76,8 @@ class _ShardWriter:
     def per_post(self, step: int) -> None:
         """Per-post arrays and the concatenated per-post sequences, rebased to the shard's first post."""
         w, a, b = self.whole, self.a, self.b
-        for name in ("post_kind", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent"):
+        for name in ("post_kind", "post_flags", "post_date", "post_tokens", "post_distinct", "post_frequent",
+                     "post_head_frequent"):
             self.save(name, getattr(w, name)[a:b])
         if w.signatures is not None:
             self.save("signatures", w.signatures[a:b])
@@ -179,7 +180,8 @@ def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[
         counts = {"posts": wr.b - wr.a, "shingled_posts": int(kinds[0]), "short_posts": int(kinds[1]),
                   "empty_posts": int(kinds[2]), "shingles": int(whole.shingle_offsets[wr.b] - whole.shingle_offsets[wr.a]),
                   "keys": n_keys[s], "frequent_shingles": int(np.load(wr.out / "frequent.npy", mmap_mode="r", allow_pickle=False).shape[0]),
-                  "posts_with_only_frequent_shingles": int(((distinct > 0) & (frequent == distinct)).sum())}
+                  "posts_with_only_frequent_shingles": int(((distinct > 0) & (frequent == distinct)).sum()),
+                  **post_facts(whole.post_flags[wr.a : wr.b], whole.post_date[wr.a : wr.b])}
         entry = {"index": s, "of": shards, "dir": shard_name(s), "first_post": wr.a, "posts": wr.b - wr.a}
         entry["manifest_sha256"] = write_manifest(wr.out, {**entry, "counts": counts})
         entries.append(entry)
@@ -243,6 +245,14 @@ class ShardedIndex(KeyedByManifest):
     @cached_property
     def post_kind(self) -> NDArray[np.uint8]:
         return np.concatenate([np.asarray(s.post_kind) for s in self.shards])
+
+    @cached_property
+    def post_flags(self) -> NDArray[np.uint8]:
+        return np.concatenate([np.asarray(s.post_flags) for s in self.shards])
+
+    @cached_property
+    def post_date(self) -> NDArray[np.uint16]:
+        return np.concatenate([np.asarray(s.post_date) for s in self.shards])
 
     @cached_property
     def posts(self) -> pl.DataFrame:

@@ -128,6 +128,8 @@ class Index(KeyedByManifest):
     path: Path
     params: IndexParams
     post_kind: NDArray[np.uint8]
+    post_flags: NDArray[np.uint8]
+    post_date: NDArray[np.uint16]
     post_tokens: NDArray[np.unsignedinteger]  # (counts and offsets: as narrow as they fit, format 9)
     post_distinct: NDArray[np.unsignedinteger]
     post_frequent: NDArray[np.unsignedinteger]

@@ -86,7 +86,7 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
                 on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
                 overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None,
                 keep_text: bool = False,
-                shards: int | None = None) -> "Index | ShardedIndex":
+                shards: int | None = None, date_field: str | None = None) -> "Index | ShardedIndex":
     """Build an index from batches of posts (see :func:`provenance.io.iter_batches`) into directory
     ``out`` and open it.
 
@@ -103,12 +103,14 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     ``shards`` > 1 writes a sharded index (:mod:`.shards`): the index over all posts is built first,
     then cut into that many shards of consecutive posts. An append keeps the base's shard count
     unless ``shards`` says otherwise (and rewrites every shard, as it rewrites an unsharded index).
+
+    ``date_field``: the meta field of the batches that holds each post's date (``post_date.npy``).
     """
     key, shards, keep_text = _checked(params, base, key, shards, memory_limit, keep_text)
     path = Path(out)
     tmp = _prepared(path, overwrite or base is not None)
     try:
-        builder = Builder(params, tmp, memory_limit or default_memory_limit(), key)
+        builder = Builder(params, tmp, memory_limit or default_memory_limit(), key, date_field=date_field)
         texts = _TextWriter(tmp / POST_TEXTS) if keep_text else None
         info: dict[str, Any] = {"id_fallback_files": []}
         if base is not None:
@@ -148,7 +150,8 @@ def build_index_on_dask(files: Sequence[Any], out: str | Path, params: IndexPara
                         meta_fields: Sequence[str] = (), inputs: dict[str, Any] | None = None,
                         on_batch: Callable[[int, int], None] | None = None, memory_limit: int | None = None,
                         overwrite: bool = False, skipped: Skipped | None = None, key: "Key | bytes | None" = None,
-                        keep_text: bool = False, batch_size: int = 8192, posts_from_names: bool = False) -> ShardedIndex:
+                        keep_text: bool = False, batch_size: int = 8192, posts_from_names: bool = False,
+                        date_field: str | None = None) -> ShardedIndex:
     """Build a sharded index over the posts of ``files`` (input parts, in order) on the Dask cluster of
     ``client``: the files :func:`build_index` writes for the same posts and ``shards`` (the manifests'
     ``created`` time aside). See :mod:`.distributed`."""
@@ -163,7 +166,7 @@ def build_index_on_dask(files: Sequence[Any], out: str | Path, params: IndexPara
 
     try:
         build_on_dask(files, tmp, params, client=client, shards=shards, key=key, text_field=text_field, id_field=id_field,
-                      meta_fields=meta_fields, skipped=skipped, keep_text=keep_text,
+                      meta_fields=meta_fields, skipped=skipped, keep_text=keep_text, date_field=date_field,
                       memory_limit=memory_limit or default_memory_limit(), batch_size=batch_size, on_batch=on_batch,
                       write_manifests=manifest, posts_from_names=posts_from_names)
         _replace(tmp, path)

@@ -47,6 +47,7 @@ from ..io import URL, InputFile, Part, file_sha256, iter_batches
 from ..durable import canonical_json, sha256_of, unseal, write_sealed
 from .consistency import summary_differences
 from .outputs import MATCH_SCHEMA, ROW_SCHEMA
+from .significance import with_post_facts
 
 __all__ = ["EVIDENCE", "Problem", "Verification", "check_results", "repin_results", "unit_record", "verify", "write_evidence"]
 
@@ -59,8 +60,8 @@ RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
             "jaccard", "placement", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "context_before",
-            "context_after", "doc_chars", "evidence_bits",
-            "shared_posts")  # (whether a match counts is judged over the whole scan: checked by re-judging the file)
+            "context_after", "doc_chars", "evidence_bits", "shared_posts", "doc_date", "post_date",
+            "post_quoted")  # (whether a match counts is judged over the whole scan: checked by re-judging the file)
 
 
 def unit_record(unit: InputFile, sha256: str | None) -> dict[str, Any]:
@@ -378,11 +379,13 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
             continue
         for batch in iter_batches([unit], text_field=fields["text"], id_field=fields.get("id") or "id",
                                   batch_size=params.batch_size, skipped=skipping(params.on_error),
-                                  max_record_bytes=params.max_record_bytes):
+                                  max_record_bytes=params.max_record_bytes,
+                                  meta_fields=[params.doc_date_field] if params.doc_date_field else []):
             keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
             if keep:
                 rows.extend(scanner.scan_batch(batch.subset(keep)))
     frame = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
+    frame = with_post_facts(frame, index.post_flags, index.post_date, params.corpus_date)  # (as the scan has them)
     frame = frame.with_columns(post_id=index.post_ids(frame["_post"].to_numpy())).drop("_post")
     moved = {now: then for now, then in renamed.items() if now != then}
     if moved:  # read from the resolved path: spell sources (and FILE:ROW ids before evidence format 4) as the scan did

@@ -19,6 +19,7 @@ RESULT_NAMES = ("matches.parquet", "summary.json", "evidence.json", "run.json", 
 
 ROW_SCHEMA: dict[str, pl.DataType] = {
     "doc_id": pl.String,
+    "doc_date": pl.Date,
     "post_id": pl.String,
     "source": pl.String,
     "row": pl.Int64,
@@ -44,17 +45,20 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
 
 MATCH_SCHEMA: dict[str, pl.DataType] = {
     **ROW_SCHEMA,
+    "post_date": pl.Date,
+    "post_quoted": pl.Boolean,
     "evalue": pl.Float64,
     "span_docs": pl.Int64,
     "span_texts": pl.Int64,
     "why_not": pl.String,
 }
-"""The columns of ``matches.parquet``: a row as scanned, then judged over the whole scan
+"""The columns of ``matches.parquet``: a row as scanned, the post's facts from the index, then judged over the whole scan
 (:mod:`provenance.results.significance`)."""
 
 
 MATCH_COLUMNS_DOC = {
     "doc_id": "document id (id field, or FILE:ROW)",
+    "doc_date": "the document's date (scan --doc-date-field, else --corpus-date; empty when unknown)",
     "post_id": "post id from the index",
     "source": "input file the document came from",
     "row": "1-based record number of the document in that file",
@@ -87,9 +91,13 @@ MATCH_COLUMNS_DOC = {
     "span_docs": "documents of this scan in which the post was found; more than --max-span-docs: common text",
     "span_texts": "different post texts found at the same place of the document (a retweet's copies are one text); "
                   "more than --max-span-texts: common text of the platform",
-    "why_not": "empty when the match counts; else weak (under --min-evidence-bits), shared (a short span more than "
-               "--max-shared-posts posts hold), chance (E-value over --max-evalue) or common (more than "
-               "--max-span-docs documents)",
+    "why_not": "empty when the match counts; else newer (the post is of a later day than the document: it copied "
+               "the text), quoted (the post quotes someone: common origin), weak (under --min-evidence-bits), shared "
+               "(a short span more than --max-shared-posts posts hold), chance (E-value over --max-evalue), inline (a "
+               "span starting mid-sentence, short of --inline-bits more) or common (more than --max-span-docs documents, or more than --max-span-texts post texts at one place)",
+    "post_date": "the post's date (index build --date-field; empty when unknown)",
+    "post_quoted": "the post quotes someone (mostly inside double quotation marks, a retweet, or an attributed "
+                   "quotation): its words are a common origin's, not the post's own",
 }
 
 

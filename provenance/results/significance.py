@@ -33,7 +33,16 @@ are found there together, each with a text of its own: more than ``max_span_text
 line common text of the platform, not any one post's. A retweet's copies repeat one text (the same
 shingles), so a post that many accounts posted word for word is still a copy of each of them.
 
-Reasons, in the order they are given (``why_not``; empty when the match counts): ``weak`` (under
+**Facts of the post, decided when it was indexed** (:mod:`provenance.index.format`). A post that quotes
+someone (``post_quoted``: mostly inside double quotation marks, a retweet, an attributed quotation) holds
+a common origin's words, not its own: a document that holds them may have them from that origin. A post
+of a later day than the document (``post_date`` > ``doc_date``: ``index build --date-field``, ``scan
+--doc-date-field`` or ``--corpus-date``) cannot have been copied into it: the post copied the text.
+Neither counts, whatever its strength. (Posts too common to be evidence, *unattributable*, hold no keys
+and are never matched at all.)
+
+Reasons, in the order they are given (``why_not``; empty when the match counts): ``newer`` (the post is
+of a later day than its document), ``quoted`` (the post quotes someone), ``weak`` (under
 ``min_evidence_bits``), ``shared`` (a short span that more than ``max_shared_posts`` indexed posts hold),
 ``chance`` (``E > max_evalue``), ``inline`` (a span that starts in the middle of a sentence needs
 ``inline_bits`` more bits), ``common`` (more than ``max_span_docs`` documents, or more than
@@ -48,16 +57,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ..index.format import NO_POST_DATE, QUOTED
 from ..match.shared import is_shared_phrase
 from ..match.tally import Tally
 from ..params import ScanParams
 
-__all__ = ["JUDGED", "REASONS", "evalue_bar_bits", "judge", "recount", "why_not_counts"]
+__all__ = ["JUDGED", "REASONS", "evalue_bar_bits", "judge", "recount", "why_not_counts", "with_post_facts"]
 
 JUDGED = ("evalue", "span_docs", "span_texts", "why_not", "generic")
 """The columns :func:`judge` sets."""
 
 REASONS = {
+    "newer": "the post is of a later day than the document: the post copied the text, not the other way round",
+    "quoted": "the post quotes someone: its words are a common origin's, which the document may hold from that origin",
     "weak": "ordinary text would write the span by chance too often (under the evidence bits asked for)",
     "shared": "a short span that several indexed posts hold: a phrase the posts share",
     "chance": "not significant for the size of this search (E-value above the bar)",
@@ -99,6 +111,10 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
         ("shared", shared),
         ("weak", bits < params.min_evidence_bits),
     ]
+    if "post_quoted" in matches.columns:
+        checks.append(("quoted", matches["post_quoted"].fill_null(False).to_numpy()))
+    if "post_date" in matches.columns and "doc_date" in matches.columns:
+        checks.append(("newer", (matches["post_date"] > matches["doc_date"]).fill_null(False).to_numpy()))
     for reason, hit in checks:  # the last one set is the first reason of the list
         why[hit] = reason
     return matches.with_columns(
@@ -107,6 +123,23 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
         pl.Series("span_texts", texts, dtype=pl.Int64),
         pl.Series("why_not", why.tolist(), dtype=pl.String).replace("", None),
         pl.Series("generic", why != "", dtype=pl.Boolean),
+    )
+
+
+def with_post_facts(matches: pl.DataFrame, flags: np.ndarray, dates: np.ndarray, corpus_date: str | None) -> pl.DataFrame:
+    """``matches`` (with post numbers, ``_post``) with each post's ``post_date`` and ``post_quoted`` from
+    the index's ``post_flags`` and ``post_date``, and ``corpus_date`` as the ``doc_date`` of every
+    document without one."""
+    post = matches["_post"].to_numpy().astype(np.int64)
+    days = np.asarray(dates)[post].astype(np.int32)
+    none = days == NO_POST_DATE
+    doc_date = pl.col("doc_date")
+    if corpus_date is not None:
+        doc_date = doc_date.fill_null(pl.lit(corpus_date).str.to_date("%Y-%m-%d"))
+    return matches.with_columns(
+        doc_date,
+        pl.Series("post_date", np.where(none, 0, days), dtype=pl.Int32).cast(pl.Date).set(pl.Series(none), None),
+        pl.Series("post_quoted", (np.asarray(flags)[post] & QUOTED) != 0, dtype=pl.Boolean),
     )
 
 

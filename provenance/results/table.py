@@ -23,6 +23,8 @@ def summary_table(summary: dict[str, Any], run: dict[str, Any] | None = None):
     table.add_column("value", justify="right")
     table.add_column("share", justify="right")
     table.add_row("posts indexed", f"{s['posts_indexed']:,}", "")
+    if s.get("posts_unattributable"):
+        table.add_row("  of them too common to attribute (never matched)", f"{s['posts_unattributable']:,}", "")
     table.add_row("posts found in the corpus", f"{s['posts_matched']:,}", _pct(s["share_posts_matched"]))
     table.add_row("  of them short posts (exact match)", f"{s['short_posts_matched']:,}",
                   f"of {s['short_posts_indexed']:,} short")

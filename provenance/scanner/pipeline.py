@@ -21,6 +21,7 @@ from ..match.matcher import PostMatcher
 from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
 from ..params import ScanParams
 from ..io import Batch
+from ..io.dates import NO_DATE, parse_days
 from ..text.shingles import ShingleBatch, batch_shingles
 from ..text.offsets import starts_unit, token_spans_many
 from ..match.verify import TRUNCATION_AFTER, Found
@@ -102,9 +103,15 @@ class Scanner:
         self.timings["locate"] += t3 - t2
         return rows
 
+    def _doc_days(self, batch: Batch) -> np.ndarray | None:
+        """The batch's documents' dates (days since 1970) from ``doc_date_field``; None without one."""
+        values = batch.meta.get(self.params.doc_date_field) if self.params.doc_date_field else None
+        return parse_days(values, batch.source, batch.rows) if values is not None else None
+
     def _locate(self, batch: Batch, found: list[Found], sb: ShingleBatch) -> list[dict[str, Any]]:
         """Turn token positions into character offsets of the original text; settle truncation cases."""
         n_tokens = sb.n_tokens
+        days = self._doc_days(batch)  # (every batch: a bad date is an error whether or not it matched)
         by_doc: dict[int, list[Found]] = {}
         for f in found:
             by_doc.setdefault(f.doc, []).append(f)
@@ -133,6 +140,7 @@ class Scanner:
                     start, end = int(tok_starts[f.first]), int(tok_ends[f.last])
                 rows.append({
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
+                    "doc_date": None if days is None or days[d] == NO_DATE else int(days[d]),
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
                     "doc_start": start, "doc_end": end,
                     "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],

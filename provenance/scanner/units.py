@@ -38,7 +38,8 @@ def scan_unit(index: "Index | ShardedIndex", file: InputFile, text_field: str, i
     """Read and scan one unit (a file or a part); its bad records are skipped or stop the scan, as
     ``params.on_error`` says, and the skipped ones are counted in its tally."""
     skipped = skipping(params.on_error)
-    batches = read_batches([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size,
+    meta = [params.doc_date_field] if params.doc_date_field else []
+    batches = read_batches([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size, meta_fields=meta,
                            max_record_bytes=params.max_record_bytes)
     tally, timings, rows = scan_batches(index, batches, params, on_progress, **kwargs)
     if skipped is not None:
