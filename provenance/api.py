@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import polars as pl
 
 from .version import __version__
@@ -24,20 +23,20 @@ from .results.checkpoint import Checkpoint
 from .errors import InputError, Interrupted, ParameterError, Skipped, skipping
 from .results.evidence import repin_results, unit_record, write_evidence
 from .match.tally import Tally
-from .results.estimate import estimates, share_estimates
-from .index import SHORT, Index, ShardedIndex, build_index as _build, open_index
+from .results.estimate import share_estimates
+from .index import Index, ShardedIndex, build_index as _build, open_index
 from .index.size import IndexSize, index_size
 from .keys import Key, as_key
 from .locks import lock_directory
-from .text.background import default_background
 from .io.records import replace_surrogates
 from .params import MAX_RECORD_BYTES, IndexParams, ScanParams, check_max_record_bytes
 from .io import (Batch, InputFile, Selection, chosen_posts, expand_inputs, file_size, input_bytes, named_for_ids,
                  read_batches, split_units)
 from .io.ids import first_of_each_id
 from .results.evaluate import Evaluation, evaluate
-from .results.significance import evalue_bar_bits, judge, recount, why_not_counts, with_post_facts
-from .results.outputs import ROW_SCHEMA, refuse_earlier_results, split_generic, write_outputs
+from .results.significance import judge, recount, with_post_facts
+from .results.summary import scan_summary
+from .results.outputs import ROW_SCHEMA, refuse_earlier_results, write_outputs
 from .scanner.dask import scan_on_dask
 from .scanner.local import scan_local, work_unit_size
 from .scanner.pipeline import stage_timings
@@ -193,51 +192,6 @@ def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]
     return tally, timings, rows
 
 
-def _summary(index: Index, t: Tally, timings: dict[str, float], matches: pl.DataFrame, params: ScanParams,
-             inputs: list[dict]) -> dict[str, Any]:
-    counts = index.manifest.get("counts", {})
-    matched = np.fromiter(t.posts_matched, dtype=np.int64, count=len(t.posts_matched))
-    by_method = matches.group_by("method").len().sort("method") if matches.height else None
-    specific, generic = split_generic(matches)
-    return {
-        "posts_indexed": index.n_posts,
-        "posts_matched": len(t.posts_matched),
-        "docs_scanned": t.docs_scanned,
-        "docs_matched": t.docs_matched,
-        "corpus_chars": t.corpus_chars,
-        "matched_chars": t.matched_chars,
-        **t.shares(index.n_posts),
-        "matches": matches.height,
-        "matches_by_method": dict(by_method.iter_rows()) if by_method is not None else {},
-        "short_posts_indexed": counts.get("short_posts", 0),
-        "short_posts_matched": int((index.post_kind[np.sort(matched)] == SHORT).sum()),
-        "empty_posts_indexed": counts.get("empty_posts", 0),
-        "posts_unattributable": counts.get("unattributable_posts", 0),  # (too common to attribute: no keys)
-        "posts_quoted": counts.get("quoted_posts", 0), "posts_dated": counts.get("dated_posts", 0),
-        "frequent_shingles": counts.get("frequent_shingles", 0),
-        "posts_with_only_frequent_shingles": counts.get("posts_with_only_frequent_shingles", 0),
-        "candidates": t.candidates,
-        "candidates_verified": t.verified,
-        "candidates_aligned": t.aligned,
-        "docs_total": t.docs_total,
-        "chars_total": t.chars_total,
-        "words_scanned": t.tokens_scanned,
-        "significance": {"max_evalue": params.max_evalue, "posts_searched": index.n_posts,
-                         "bits_needed": round(evalue_bar_bits(index.n_posts, t.tokens_scanned, params.max_evalue), 2),
-                         "not_counted": why_not_counts(matches)},
-        "generic": {"matches": generic.height,
-                    "posts": generic.filter(~pl.col("post_id").is_in(specific["post_id"].implode()))["post_id"].n_unique(),
-                    "docs": generic.join(specific, on=["source", "row"], how="anti").select("source", "row").n_unique()},
-        "estimates": estimates(t, index.n_posts, params.confidence, specific),
-        "evidence_model": default_background().identity,
-        "params": {"index": index.params.to_dict(), "scan": params.to_dict()},
-        "index": {"path": str(index.path) if index.path else None, "manifest_sha256": index.checksum},
-        "inputs": inputs,
-        "skipped": t.skipped.to_dict(),
-        "tool_version": __version__,
-    }
-
-
 def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
          inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None,
          skipped: Skipped | None = None, per_input: Callable[[pl.DataFrame], None] | None = None) -> ScanResult:
@@ -258,7 +212,7 @@ def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params
     # Post ids are filled in once, at the end, rather than looked up per match.
     matches = matches.with_columns(post_id=index.post_ids(matches["_post"].to_numpy())).drop("_post")
     matches = matches.sort(["source", "row", "doc_start", "post_id"])
-    summary = _summary(index, tally, timings, matches, params, inputs)
+    summary = scan_summary(index, tally, matches, params, inputs)
     run = {"seconds": {k: round(v, 4) for k, v in timings.items()}, "inputs_reused": 0, "notes": [], **run}
     index.wait_verified()  # (an index opened with verify="background": no result from a damaged one)
     out = write_outputs(out_dir, matches, summary, run) if out_dir is not None else None
