@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from .errors import ON_ERROR, ParameterError
 
-__all__ = ["IndexParams", "ScanParams", "MODES"]
+__all__ = ["IndexParams", "ScanParams", "doc_fields", "MODES"]
 
 MODES = ("containment", "jaccard")
 
@@ -168,6 +168,8 @@ class ScanParams(_Params):
             not counted (the post copied the text, ``newer``).
         corpus_date: ``YYYY-MM-DD``, the date of every document without one of its own (a crawl's
             snapshot date), for the same rule.
+        doc_meta_fields: comma-separated fields of the documents (a title, a URL) kept with each match
+            (``doc_meta``, a JSON object) for a reader; they change no match.
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
         sample: share of the documents scanned (a seeded hash of file and row picks them).
         sample_seed: the seed of that hash.
@@ -194,6 +196,7 @@ class ScanParams(_Params):
     max_span_docs: int = 3
     max_span_texts: int = 2
     doc_date_field: str | None = None
+    doc_meta_fields: str | None = None
     corpus_date: str | None = None
     batch_size: int = 1024
     sample: float = 1.0
@@ -217,6 +220,8 @@ class ScanParams(_Params):
         _check(self.max_span_texts >= 0, f"max_span_texts (--max-span-texts) must be >= 0, got {self.max_span_texts}")
         _check(self.corpus_date is None or _is_day(self.corpus_date),
                f"corpus_date (--corpus-date) must be a date such as 2024-05-01, got {self.corpus_date!r}")
+        _check(self.doc_meta_fields is None or all(f.strip() for f in self.doc_meta_fields.split(",")),
+               f"doc_meta_fields (--doc-meta-field) must name fields, got {self.doc_meta_fields!r}")
         _check(self.doc_date_field is None or bool(self.doc_date_field),
                "doc_date_field (--doc-date-field) must name a field")
         _check(self.max_span_docs >= 0, f"max_span_docs (--max-span-docs) must be >= 0, got {self.max_span_docs}")
@@ -227,4 +232,10 @@ class ScanParams(_Params):
         _check(self.on_error in ON_ERROR, f"on_error (--on-error) must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
         _check(1 <= self.batch_size <= 1_000_000, f"batch_size (--batch-size) must be 1..1000000, got {self.batch_size}")
         check_max_record_bytes(self.max_record_bytes)
+
+
+def doc_fields(params: ScanParams) -> list[str]:
+    """The document fields a scan reads besides the text and the id: the date field, then the meta fields."""
+    metas = [f.strip() for f in params.doc_meta_fields.split(",")] if params.doc_meta_fields else []
+    return list(dict.fromkeys([*([params.doc_date_field] if params.doc_date_field else []), *metas]))
 

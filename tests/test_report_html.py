@@ -194,3 +194,30 @@ def first_pixel(png: bytes) -> tuple[int, int, int]:
         pos += 12 + n
     raw = zlib.decompressobj().decompress(idat, 16)
     return tuple(raw[1:4])
+
+
+def test_document_title_and_url_are_carried_to_the_report(cli_index, tmp_path: Path) -> None:
+    """--doc-meta-field keeps a document's title and URL with each match (doc_meta) and the report shows them."""
+    import gzip
+
+    rows = [json.loads(line) for line in gzip.open(PLANTED, "rt", encoding="utf-8")][:60]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({**r, "title": f"Page <{i}>", "url": f"https://example.org/{i}"}) + "\n"
+                              for i, r in enumerate(rows)), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--doc-meta-field", "title,url")
+    assert proc.returncode == 0, proc.stderr
+    import polars as pl
+
+    m = pl.read_parquet(out / "matches.parquet")
+    assert m.height > 5
+    for r in m.iter_rows(named=True):
+        i = int(r["row"]) - 1
+        assert json.loads(r["doc_meta"]) == {"title": f"Page <{i}>", "url": f"https://example.org/{i}"}
+    page = tmp_path / "r.html"
+    assert run_cli("report", out, "-o", page).returncode == 0
+    html = page.read_text(encoding="utf-8")
+    assert "title: Page &lt;" in html and "url: https://example.org/" in html
+    plain = tmp_path / "plain"
+    assert run_cli("scan", cli_index.path, corpus, "-o", plain, "-q").returncode == 0
+    assert pl.read_parquet(plain / "matches.parquet")["doc_meta"].null_count() == m.height

@@ -42,7 +42,7 @@ from ..index import Index, open_index
 import hmac
 
 from ..keys import SEAL_SCHEME, Key, as_key, seal_mac, short
-from ..params import ScanParams
+from ..params import ScanParams, doc_fields
 from ..io import URL, InputFile, Part, file_sha256, iter_batches
 from ..durable import canonical_json, sha256_of, unseal, write_sealed
 from .consistency import summary_differences
@@ -60,7 +60,7 @@ RESULTS = ("matches.parquet", "summary.json", "run.json")
 # What a new scan of a matched document must reproduce of each of its match rows.
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
             "jaccard", "placement", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "context_before",
-            "context_after", "doc_chars", "evidence_bits", "shared_posts", "doc_date", "post_date",
+            "context_after", "doc_meta", "doc_chars", "evidence_bits", "shared_posts", "doc_date", "post_date",
             "post_quoted")  # (whether a match counts is judged over the whole scan: checked by re-judging the file)
 
 
@@ -380,7 +380,7 @@ def _rescan(index: Index, params: ScanParams, fields: dict[str, Any], units: lis
         for batch in iter_batches([unit], text_field=fields["text"], id_field=fields.get("id") or "id",
                                   batch_size=params.batch_size, skipped=skipping(params.on_error),
                                   max_record_bytes=params.max_record_bytes,
-                                  meta_fields=[params.doc_date_field] if params.doc_date_field else []):
+                                  meta_fields=doc_fields(params)):
             keep = [i for i, r in enumerate(batch.rows) if r in rows_wanted]
             if keep:
                 rows.extend(scanner.scan_batch(batch.subset(keep)))

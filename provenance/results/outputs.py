@@ -31,6 +31,7 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "doc_text": pl.String,
     "context_before": pl.String,
     "context_after": pl.String,
+    "doc_meta": pl.String,
     "doc_chars": pl.Int64,
     "method": pl.String,
     "placement": pl.String,
@@ -72,6 +73,7 @@ MATCH_COLUMNS_DOC = {
     "doc_text": "the matched span of the document (its first 4,000 characters if longer)",
     "context_before": "up to 200 characters of the document before the span (empty for weak and shared matches)",
     "context_after": "up to 200 characters of the document after the span (empty for weak and shared matches)",
+    "doc_meta": "the document's --doc-meta-field values (a title, a URL) as a JSON object; empty without them",
     "doc_chars": "characters of the whole document",
     "method": "containment | containment_prefix (copy cut off with …) | aligned (an edited copy: tokens in order, "
               "few words changed) | partial (a verbatim run of at least half the post) | exact_short | jaccard",

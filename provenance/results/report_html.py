@@ -3,6 +3,8 @@ CSS, script and SVG charts, nothing fetched."""
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +87,9 @@ def _html_matches(d: dict[str, Any]) -> str:
                    r["method"], *([f"chance {chance(r['evidence_bits'])}"] if has_bits and r["evidence_bits"] is not None else []),
                    *([f"E-value {r['evalue']:.2g}"] if r.get("evalue") is not None else []),
                    *([f"the same span in {r['same_span']:,} documents"] if r.get("same_span", 0) > 1 else [])]
+        about = " · ".join(f"{k}: {v}" for k, v in json.loads(r["doc_meta"]).items() if v) if r.get("doc_meta") else ""
         head = (f'<p class="meta"><b>post {esc(r["post_id"])}</b> in document <b>{esc(r["doc_id"])}</b> '
-                f'({esc(r["source"])}:{r["row"]}) · {esc(" · ".join(figures))}</p>')
+                f'({esc(r["source"])}:{r["row"]}){" · " + esc(about) if about else ""} · {esc(" · ".join(figures))}</p>')
         before = esc(r.get("context_before") or "")
         after = esc(r.get("context_after") or "")
         ctx = (lambda marked: f'<span class="ctx">…{before}</span>{marked}<span class="ctx">{after}…</span>'

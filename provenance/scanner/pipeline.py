@@ -6,6 +6,7 @@ offsets, evidence strength and the tallies."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from typing import Any, Protocol
@@ -108,10 +109,19 @@ class Scanner:
         values = batch.meta.get(self.params.doc_date_field) if self.params.doc_date_field else None
         return parse_days(values, batch.source, batch.rows) if values is not None else None
 
+    def _doc_metas(self, batch: Batch) -> list[str] | None:
+        """Each document's ``--doc-meta-field`` values as a JSON object (``doc_meta``); None without any."""
+        if not self.params.doc_meta_fields:
+            return None
+        names = [f.strip() for f in self.params.doc_meta_fields.split(",")]
+        columns = [batch.meta.get(n, [None] * len(batch.texts)) for n in names]
+        return [json.dumps(dict(zip(names, values)), ensure_ascii=False) for values in zip(*columns)]
+
     def _locate(self, batch: Batch, found: list[Found], sb: ShingleBatch) -> list[dict[str, Any]]:
         """Turn token positions into character offsets of the original text; settle truncation cases."""
         n_tokens = sb.n_tokens
         days = self._doc_days(batch)  # (every batch: a bad date is an error whether or not it matched)
+        metas = self._doc_metas(batch)
         by_doc: dict[int, list[Found]] = {}
         for f in found:
             by_doc.setdefault(f.doc, []).append(f)
@@ -141,6 +151,7 @@ class Scanner:
                 rows.append({
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "doc_date": None if days is None or days[d] == NO_DATE else int(days[d]),
+                    "doc_meta": metas[d] if metas is not None else None,
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
                     "doc_start": start, "doc_end": end,
                     "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],

@@ -14,7 +14,7 @@ from ..errors import IndexFormatError, skipping
 from ..match.tally import Tally
 from ..index import Index, ShardedIndex, open_index
 from ..keys import Key
-from ..params import ScanParams
+from ..params import ScanParams, doc_fields
 from ..io import Batch, InputFile, read_batches
 from .pipeline import Scanner, scan_counted, stage_timings
 
@@ -38,7 +38,7 @@ def scan_unit(index: "Index | ShardedIndex", file: InputFile, text_field: str, i
     """Read and scan one unit (a file or a part); its bad records are skipped or stop the scan, as
     ``params.on_error`` says, and the skipped ones are counted in its tally."""
     skipped = skipping(params.on_error)
-    meta = [params.doc_date_field] if params.doc_date_field else []
+    meta = doc_fields(params)
     batches = read_batches([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size, meta_fields=meta,
                            max_record_bytes=params.max_record_bytes)
     tally, timings, rows = scan_batches(index, batches, params, on_progress, **kwargs)
