@@ -188,3 +188,29 @@ def test_keep_text_is_refused_with_a_key(tmp_path: Path) -> None:
     proc = run_cli("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--keep-text", "--key-file", key, "-q")
     assert proc.returncode == 2 and "--keep-text" in proc.stderr and "--key-file" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "idx").exists()
+
+
+def test_posts_files_of_several_builds_are_each_read_as_indexed(tmp_path: Path) -> None:
+    """A CSV with an id column and a lines file appended to its index: ``report --posts`` reads each with the
+    format and fields it was indexed with (no --id-field or --posts-format that would fit only one)."""
+    from conftest import POSTS_CSV, run_cli
+
+    lines = [f"Lighthouse keeper number {i} counted {i * 7} ships passing the cold northern cape tonight" for i in range(30)]
+    (tmp_path / "more.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    csv_post = pl.read_csv(POSTS_CSV, schema_overrides={"tweet_id": pl.String}).filter(
+        pl.col("text").str.count_matches(" ") >= 14).row(0, named=True)
+    filler = " ".join(f"word{i}" for i in range(50)) + ".\n"
+    docs = [{"id": "d1", "text": filler + csv_post["text"] + "\n" + filler},
+            {"id": "d2", "text": filler + lines[7] + "\n" + filler}]
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    assert run_cli("index", "build", POSTS_CSV, "-o", "idx", "--id-field", "tweet_id", "-q", cwd=tmp_path).returncode == 0
+    appended = run_cli("index", "build", "more.txt", "--format", "lines", "-o", "idx", "--append", "-q", cwd=tmp_path)
+    assert appended.returncode == 0, appended.stderr
+    assert run_cli("scan", "idx", "corpus.jsonl", "-o", "out", "-q", cwd=tmp_path).returncode == 0
+    found = set(pl.read_parquet(tmp_path / "out" / "matches.parquet").filter(~pl.col("generic"))["post_id"])
+    assert {csv_post["tweet_id"], "more.txt:8"} <= found
+    proc = run_cli("report", "out", "-o", "r.md", "--posts", POSTS_CSV, "--posts", "more.txt", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "(text not found)" not in report
+    assert "Lighthouse" in report and csv_post["text"].split()[3] in report

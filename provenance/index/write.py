@@ -193,7 +193,9 @@ def _described(info: dict[str, Any], inputs: dict[str, Any] | None, base: Index 
     """The manifest's account of the build's inputs: ``info`` (id fallback files) with the files and
     fields read, and the posts skipped (those of ``base`` too)."""
     info = dict(info)
-    info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + (inputs or {}).get("files", [])
+    fields = (inputs or {}).get("fields")
+    new_files = [{**f, "fields": fields} if fields else f for f in (inputs or {}).get("files", [])]  # (each file's own)
+    info["inputs"] = (base.manifest.get("inputs", []) if base is not None else []) + new_files
     info["fields"] = (inputs or {}).get("fields", base.manifest.get("fields", {}) if base is not None else {})
     info["notes"] = (inputs or {}).get("notes", [])  # (this build's: what its folders brought in and it left out)
     all_skipped = Skipped.from_dict(base.manifest.get("skipped")) if base is not None else Skipped()

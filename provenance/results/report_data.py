@@ -73,7 +73,8 @@ def report_data(out_dir: str | Path, index_dir: str | Path | None = None, *, aut
                      if date else None),
         "exposure": exp, "per_input": per_input, "documents": licensed_documents(specific),
         "generic": generic_table(generic, specific),
-        "texts": (post_texts(posts, matches["post_id"].unique().to_list(), manifest.get("fields", {}))
+        "texts": (post_texts(posts, matches["post_id"].unique().to_list(), manifest.get("fields", {}),
+                             manifest.get("inputs", []))
                   if posts is not None else index_texts(index, matches["post_id"].unique())),
     }
 

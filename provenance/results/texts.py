@@ -30,15 +30,43 @@ class PostsSource:
     fmt: str | None = None
 
 
-def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any]) -> dict[str, str]:
+def _as_built(files: list[Any], inputs: list[dict[str, Any]], fmt: str | None) -> list[tuple[Any, dict[str, Any]]]:
+    """Each post file with the format and fields the index read it with (its manifest ``inputs`` entry, found
+    by its resolved path), so that files of several builds or appends (a CSV and lines files) are each
+    read as they were indexed; ``{}`` for a file the manifest does not name."""
+    from dataclasses import replace
+
+    built = {}
+    for entry in inputs:
+        try:
+            built[str(Path(entry["path"]).resolve())] = entry
+        except (OSError, TypeError, KeyError):
+            continue
+    out = []
+    for f in files:
+        entry = built.get(str(Path(str(f.path)).resolve()), {})
+        if entry.get("format") and fmt is None:
+            f = replace(f, format=entry["format"])
+        out.append((f, entry.get("fields") or {}))
+    return out
+
+
+def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any],
+               inputs: list[dict[str, Any]] | None = None) -> dict[str, str]:
     """The texts of the posts ``wanted`` (ids), read from ``source`` with the project's readers (only
-    those texts are kept). A file without the id or text field, or in which none of the wanted posts
-    is, is an error naming it."""
+    those texts are kept). Each file is read with the format and fields it was indexed with (``inputs``,
+    the manifest's), else the options given, else the index's last ``fields``. A file without the id or
+    text field, or in which none of the wanted posts is, is an error naming it."""
     from ..io import expand_inputs, named_for_ids, read_batches
 
     text_field = source.text_field or fields.get("text") or "text"
     id_field = source.id_field if source.id_field is not None else fields.get("id")
     files = named_for_ids(expand_inputs(list(source.paths), source.fmt), fields.get("id_prefix", ""))
+    groups: dict[tuple[str, str | None], list[Any]] = {}
+    for f, own in _as_built(files, inputs or [], source.fmt):
+        key = (source.text_field or own.get("text") or text_field,
+               source.id_field if source.id_field is not None else own.get("id", id_field))
+        groups.setdefault(key, []).append(f)
     want, found = set(wanted), {}
     # A FILE:ROW id of the index may name the file with more of its folders than these arguments give
     # (the index was built from a folder, the report is given a file in it): a wanted id is also found
@@ -47,11 +75,12 @@ def post_texts(source: PostsSource, wanted: list[str], fields: dict[str, Any]) -
     for pid in want:
         for i in (i for i, c in enumerate(pid) if c == "/"):
             endings[pid[i + 1 :]] = None if pid[i + 1 :] in endings else pid
-    for batch in read_batches(files, text_field, id_field):
-        for pid, text in zip(batch.ids, batch.texts):
-            pid = pid if pid in want else (endings.get(pid) or pid)
-            if pid in want and pid not in found:
-                found[pid] = text
+    for (text_field, id_field), group in groups.items():
+        for batch in read_batches(group, text_field, id_field):
+            for pid, text in zip(batch.ids, batch.texts):
+                pid = pid if pid in want else (endings.get(pid) or pid)
+                if pid in want and pid not in found:
+                    found[pid] = text
     if want and not found:
         names = ", ".join(str(p) for p in source.paths)
         raise ProvenanceError(f"{names}: none of the {len(want):,} posts found has its id here (ids from "
