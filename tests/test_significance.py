@@ -157,3 +157,9 @@ def test_several_post_texts_at_one_place_are_common_but_retweets_are_not() -> No
     assert m["why_not"].to_list() == ["common"] * 3 + [None] * 3
     assert judge(_rows(row=[1, 1, 1], doc_start=[5] * 3, post_shingles=[4, 7, 9], evidence_bits=[200.0] * 3),
                  ScanParams(max_span_texts=0), posts, words)["why_not"].null_count() == 3
+
+
+def test_quoted_posts_do_not_count_unless_asked() -> None:
+    m = _rows(evidence_bits=[200.0, 200.0]).with_columns(pl.Series("post_quoted", [True, False]))
+    assert judge(m, ScanParams(), 1000, 100_000)["why_not"].to_list() == ["quoted", None]
+    assert judge(m, ScanParams(count_quoted=True), 1000, 100_000)["why_not"].null_count() == 2

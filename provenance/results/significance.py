@@ -111,7 +111,7 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
         ("shared", shared),
         ("weak", bits < params.min_evidence_bits),
     ]
-    if "post_quoted" in matches.columns:
+    if "post_quoted" in matches.columns and not params.count_quoted:
         checks.append(("quoted", matches["post_quoted"].fill_null(False).to_numpy()))
     if "post_date" in matches.columns and "doc_date" in matches.columns:
         checks.append(("newer", (matches["post_date"] > matches["doc_date"]).fill_null(False).to_numpy()))
