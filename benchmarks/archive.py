@@ -230,9 +230,13 @@ def score(matches: pl.DataFrame, truth: pl.DataFrame, posts: pl.DataFrame,
         "by_length": {k: {"planted": v.height, "found": int(v["found"].sum())} for k, v in by_length.items()},
         "by_edit": {e: {"planted": int(g.height), "found": int(g["found"].sum())}
                     for (e,), g in found.group_by("edit", maintain_order=True)},
-        "false_pairs": [{"post_id": r["post_id"], "doc_id": r["doc_id"], "post": texts.get(r["post_id"], ""),
-                         "span": (r["doc_text"] or "")[:160], "bits": r["evidence_bits"], "method": r["method"],
-                         "judged": r["reason"]} for r in false.iter_rows(named=True)],
+        # (ids and figures only: the shared Reddit text may be used for measurement, not republished; the
+        # texts go to the work directory's outside_truth.csv)
+        "false_pairs": [{"post_id": r["post_id"], "doc_id": r["doc_id"], "bits": r["evidence_bits"],
+                         "method": r["method"], "placement": r.get("placement"), "judged": r["reason"]}
+                        for r in false.iter_rows(named=True)],
+        "false_pair_texts": [{"post_id": r["post_id"], "doc_id": r["doc_id"], "post": texts.get(r["post_id"], ""),
+                              "span": (r["doc_text"] or "")[:160]} for r in false.iter_rows(named=True)],
     }
 
 
@@ -277,7 +281,10 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
         frames.append(pl.read_parquet(out / "matches.parquet").with_columns(pl.lit(name).alias("corpus")))
     matches = pl.concat(frames, how="diagonal_relaxed")
     result = score(matches, truth, posts, read_judged())
-    pl.DataFrame(result["false_pairs"]).write_csv(ctx.work / "outside_truth.csv") if result["false_pairs"] else None
+    texts = result.pop("false_pair_texts")
+    if texts:
+        pl.DataFrame(result["false_pairs"]).join(pl.DataFrame(texts), on=["post_id", "doc_id"], how="left").write_csv(
+            ctx.work / "outside_truth.csv")
     result.update({"posts": posts.height, "docs": n_docs, "docs_planted": truth["doc_id"].n_unique(),
                    "build_seconds": build.seconds if build else None, "scans": scans})
     return result
@@ -321,12 +328,13 @@ def render(r: dict[str, Any]) -> str:
         "(`benchmarks/archive_judged.csv`: the verdict and its reason); the estimate applies each corpus's "
         "judged share of copies to its unjudged pairs.", "",
         (f"Index build: {r['build_seconds']:.0f} s. " if r.get("build_seconds") else "") + f"Counted pairs outside the truth: {len(r['false_pairs'])}"
-        + (f" (the {LISTED} strongest listed; all in the work directory's outside_truth.csv)"
+        + (f" (the {LISTED} strongest listed, by id; all, with their texts, in the work directory's outside_truth.csv)"
            if len(r["false_pairs"]) > LISTED else "") + ":", "",
     ]
-    rows = [[f["post_id"], f["doc_id"], f"{f['bits']:.0f}", f["method"], f["post"][:80].replace("|", "\\|"),
-             f["span"][:80].replace("|", "\\|").replace("\n", " ")] for f in r["false_pairs"][:LISTED]]
-    lines.append(table(["post", "document", "bits", "method", "post text", "matched span"], rows) if rows else "(none)")
+    rows = [[f["post_id"], f["doc_id"], f"{f['bits']:.0f}", f["method"], f.get("placement") or "",
+             f.get("judged") or ""] for f in r["false_pairs"][:LISTED]]
+    lines.append(table(["post", "document", "bits", "method", "placement", "judged (benchmarks/archive_judged.csv)"], rows)
+                 if rows else "(none)")
     return "\n".join(lines)
 
 

@@ -83,7 +83,7 @@ def _plain(name: str) -> str:
     """A measure's name without the planning notes of the sections' targets (issue numbers, goals)."""
     import re
 
-    return re.sub(r"\s*\((?:goal [^)]*)\)|\s+as issue \d+ states them", "", name)
+    return re.sub(r";\s*goal [^)]*(?=\))|\s*\((?:goal [^)]*)\)|\s+as issue \d+ states them", "", name)
 
 
 def headline(sections: dict[str, Section]) -> str:
