@@ -35,8 +35,8 @@ The bundled model (``provenance/data/background``) is built from two kinds of te
 text by Reddit users). The odd halves are held out: the benchmarks that scan those corpora or measure the
 model's calibration read only the odd files and records (:data:`MODEL_HALF`). The model holds counts of
 hashed n-grams, no text. ``python -m provenance.text.background build OUT --data DIR`` rebuilds it byte for
-byte; ``build OUT FILES...`` builds one from any WikiExtractor or JSONL files (``provenance scan
---background DIR`` uses it).
+byte; ``build OUT FILES...`` builds one from any WikiExtractor or JSONL files (:func:`load_background` opens
+it; the scan uses the bundled one).
 """
 
 from __future__ import annotations
