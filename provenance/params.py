@@ -171,6 +171,9 @@ class ScanParams(_Params):
         count_quoted: count the matches of posts that quote someone (``post_quoted``) too; off, they are
             ``quoted``: their words are a common origin's (measured: at archive scale the rule gives
             news-like corpora 3-8 points of precision for 5 points of recall on posts of 10+ words).
+        calibrated: set the E-value on the evidence bits less what the bundled background model is
+            measured to overstate (:func:`provenance.results.significance.calibrated_bits`): far fewer
+            coincidences counted, far fewer short copies found.
         doc_meta_fields: comma-separated fields of the documents (a title, a URL) kept with each match
             (``doc_meta``, a JSON object) for a reader; they change no match.
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
@@ -201,6 +204,7 @@ class ScanParams(_Params):
     doc_date_field: str | None = None
     doc_meta_fields: str | None = None
     count_quoted: bool = False
+    calibrated: bool = False
     corpus_date: str | None = None
     batch_size: int = 1024
     sample: float = 1.0

@@ -163,3 +163,19 @@ def test_quoted_posts_do_not_count_unless_asked() -> None:
     m = _rows(evidence_bits=[200.0, 200.0]).with_columns(pl.Series("post_quoted", [True, False]))
     assert judge(m, ScanParams(), 1000, 100_000)["why_not"].to_list() == ["quoted", None]
     assert judge(m, ScanParams(count_quoted=True), 1000, 100_000)["why_not"].null_count() == 2
+
+
+def test_calibrated_evalues_take_off_what_the_model_overstates() -> None:
+    from provenance.results.significance import calibrated_bits
+
+    raw = np.array([10.0, 26.0, 56.0, 100.0])
+    cal = calibrated_bits(raw)
+    assert cal == pytest.approx([9.7, 23.5, 35.7, 100 - 20.3 - 0.61 * 44])
+    assert (np.diff(calibrated_bits(np.linspace(0, 400, 801))) >= 0).all()  # stronger stays stronger
+    posts, words = 2_430_000, 6_000_000
+    bar = evalue_bar_bits(posts, words, 0.01)
+    m = _rows(evidence_bits=[bar + 5, 150.0])
+    assert judge(m, ScanParams(), posts, words)["why_not"].to_list() == [None, None]
+    strict = judge(m, ScanParams(calibrated=True), posts, words)
+    assert strict["why_not"].to_list() == ["chance", None]
+    assert strict["evalue"][1] > judge(m, ScanParams(), posts, words)["evalue"][1]

@@ -49,6 +49,9 @@ def scan(
                                                                  "text of the corpus, not counted (0: off)."),
     max_span_texts: int = typer.Option(DEFAULT.max_span_texts, help="More different post texts than this found at one "
                                                                    "place of a document: common text, not counted (0: off)."),
+    calibrated: bool = typer.Option(False, "--calibrated", help="Set the E-value on calibrated evidence bits (the "
+                                                               "background model's measured overstatement taken off): "
+                                                               "more precision, less recall."),
     count_quoted: bool = typer.Option(False, "--count-quoted", help="Count the matches of posts that quote someone "
                                                                    "too (off: their words are a common origin's)."),
     doc_meta_field: Optional[List[str]] = typer.Option(None, "--doc-meta-field", metavar="FIELD",
@@ -104,7 +107,7 @@ def scan(
                         max_span_docs=max_span_docs, max_span_texts=max_span_texts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error,
                         max_record_bytes=size_option(max_record, "--max-record-bytes"),
-                        doc_date_field=doc_date_field, corpus_date=corpus_date, count_quoted=count_quoted,
+                        doc_date_field=doc_date_field, corpus_date=corpus_date, count_quoted=count_quoted, calibrated=calibrated,
                         doc_meta_fields=",".join(f for v in doc_meta_field or [] for f in v.split(",")) or None)
     unit_bytes = size_option(unit_size, "--unit-size")
     set_read_timeout(read_timeout)

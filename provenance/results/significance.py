@@ -18,6 +18,11 @@ A match counts only when ``E <= max_evalue`` (default 0.01: one chance match in 
 scans). The bar rises by itself with the archive and the corpus: 2.4 M posts against 6 M words of
 news need about 51 bits; 26 B posts against 10 T words need about 84.
 
+With ``calibrated``, the E-value is set on :func:`calibrated_bits`: the bits less what the bundled
+model is measured to overstate (about 2 bits at 26 predicted bits, 13 at 44, 20 at 56, more beyond).
+Measured at archive scale, this gives news and encyclopedia corpora a precision near 0.97 for a much
+lower recall (docs/BENCHMARKS.md); off by default.
+
 **Placement** (``placement``). A copied post stands in a document as a unit: it starts the text, a
 line, a sentence or a quotation (:func:`provenance.text.offsets.starts_unit`). A span that starts in the
 middle of a sentence is far more often the document's own words (a title, a name, an idiom a post
@@ -62,7 +67,7 @@ from ..match.shared import is_shared_phrase
 from ..match.tally import Tally
 from ..params import ScanParams
 
-__all__ = ["JUDGED", "REASONS", "evalue_bar_bits", "judge", "recount", "why_not_counts", "with_post_facts"]
+__all__ = ["CALIBRATION", "JUDGED", "REASONS", "calibrated_bits", "evalue_bar_bits", "judge", "recount", "why_not_counts", "with_post_facts"]
 
 JUDGED = ("evalue", "span_docs", "span_texts", "why_not", "generic")
 """The columns :func:`judge` sets."""
@@ -79,6 +84,24 @@ REASONS = {
 """Why a verified match does not count (``why_not``), in plain words."""
 
 
+CALIBRATION = ((10.0, 0.3), (14.0, 0.4), (18.0, 0.4), (22.0, 0.7), (26.0, 2.5), (30.0, 4.7), (34.0, 7.1),
+               (38.0, 9.8), (44.0, 13.0), (56.0, 20.3))
+"""How many bits the bundled background model overstates a span of held-out text, by predicted bits
+(the middle of each bucket): the mean gap log2(observed / predicted) measured by the "Background model
+calibration" section of benchmarks/RESULTS.md (280,000 spans of held-out Wikipedia and forum text)."""
+CALIBRATION_SLOPE = 0.61
+"""Past the last bucket the gap grows by this much a bit (the slope between the last two buckets)."""
+
+
+def calibrated_bits(bits: np.ndarray) -> np.ndarray:
+    """``bits`` less the bundled model's measured overstatement (:data:`CALIBRATION`): how rare such
+    spans are in held-out text, not how rare the model believes them."""
+    at, gap = np.array([m for m, _ in CALIBRATION]), np.array([g for _, g in CALIBRATION])
+    over = np.interp(bits, at, gap)
+    over = np.where(bits > at[-1], gap[-1] + CALIBRATION_SLOPE * (bits - at[-1]), over)
+    return np.maximum(np.asarray(bits, dtype=np.float64) - over, 0.0)
+
+
 def evalue_bar_bits(posts_searched: int, words_scanned: int, max_evalue: float) -> float:
     """The evidence bits a match needs to reach ``E <= max_evalue`` in a search of this size."""
     return math.log2(max(posts_searched, 1)) + math.log2(max(words_scanned, 1)) - math.log2(max_evalue)
@@ -92,7 +115,8 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
                                     pl.lit(None, pl.Int64).alias("span_texts"), pl.lit(None, pl.String).alias("why_not"))
     log_space = math.log2(max(posts_searched, 1)) + math.log2(max(words_scanned, 1))
     bits = matches["evidence_bits"].to_numpy()
-    evalue = np.exp2(np.minimum(log_space - bits, 1000.0))
+    chance_bits = calibrated_bits(bits) if params.calibrated else bits
+    evalue = np.exp2(np.minimum(log_space - chance_bits, 1000.0))
     post = "_post" if "_post" in matches.columns else "post_id"  # (post numbers while the scan runs)
     docs = matches.select(pl.struct("source", "row").n_unique().over(post)).to_series().to_numpy()
     # Different posts found at one place of a document: a retweet's copies have one text (the same
@@ -106,7 +130,7 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
     checks = [
         ("common", ((params.max_span_docs > 0) & (docs > params.max_span_docs))
                    | ((params.max_span_texts > 0) & (texts > params.max_span_texts))),
-        ("inline", inline & (bits < log_space - math.log2(params.max_evalue) + params.inline_bits)),
+        ("inline", inline & (chance_bits < log_space - math.log2(params.max_evalue) + params.inline_bits)),
         ("chance", evalue > params.max_evalue),
         ("shared", shared),
         ("weak", bits < params.min_evidence_bits),
