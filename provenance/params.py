@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from .errors import ON_ERROR, ParameterError
 
-__all__ = ["IndexParams", "ScanParams", "doc_fields", "MODES"]
+__all__ = ["IndexParams", "ScanParams", "doc_fields", "doc_meta_names", "MODES"]
 
 MODES = ("containment", "jaccard")
 
@@ -242,8 +242,12 @@ class ScanParams(_Params):
         check_max_record_bytes(self.max_record_bytes)
 
 
+def doc_meta_names(params: ScanParams) -> list[str]:
+    """The ``--doc-meta-field`` names of a scan, in order."""
+    return [f.strip() for f in params.doc_meta_fields.split(",")] if params.doc_meta_fields else []
+
+
 def doc_fields(params: ScanParams) -> list[str]:
     """The document fields a scan reads besides the text and the id: the date field, then the meta fields."""
-    metas = [f.strip() for f in params.doc_meta_fields.split(",")] if params.doc_meta_fields else []
-    return list(dict.fromkeys([*([params.doc_date_field] if params.doc_date_field else []), *metas]))
+    return list(dict.fromkeys([*([params.doc_date_field] if params.doc_date_field else []), *doc_meta_names(params)]))
 

@@ -32,7 +32,8 @@ def covered_chars(starts: NDArray[np.int64], ends: NDArray[np.int64]) -> int:
 
 @dataclass
 class Tally:
-    """Running totals over a scan: documents and characters seen, and what matched."""
+    """Running totals over a scan: documents and characters seen, candidates; what matched (documents,
+    characters, posts) is counted once the whole scan is judged (:func:`provenance.results.significance.recount`)."""
 
     docs_scanned: int = 0
     corpus_chars: int = 0

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from .outputs import split_generic
-from .significance import why_not_counts
+from .significance import covered_per_doc, why_not_counts
 
 __all__ = ["summary_differences"]
 
@@ -27,16 +27,8 @@ def _share(a: int, b: int) -> float:
 
 
 def _covered_chars(rows: pl.DataFrame) -> int:
-    """Characters covered by the rows' spans, overlaps within a document counted once (what
-    :func:`provenance.match.tally.covered_chars` gives for each document, summed; in one pass)."""
-    if not rows.height:
-        return 0
-    doc = ["source", "row"]
-    f = rows.select(*doc, "doc_start", "doc_end").sort([*doc, "doc_start"])
-    f = f.with_columns(reach=pl.col("doc_end").cum_max().shift(1).over(doc))  # farthest end before each span
-    f = f.with_columns(run=(pl.col("reach").is_null() | (pl.col("doc_start") >= pl.col("reach"))).cum_sum())
-    runs = f.group_by("run").agg(n=pl.col("doc_end").max() - pl.col("doc_start").min())
-    return int(runs["n"].sum())
+    """Characters covered by the rows' spans, overlaps within a document counted once."""
+    return int(covered_per_doc(rows)["covered"].sum()) if rows.height else 0
 
 
 def _matched(specific: pl.DataFrame) -> dict[str, int]:

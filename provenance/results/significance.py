@@ -67,7 +67,7 @@ from ..match.shared import is_shared_phrase
 from ..match.tally import Tally
 from ..params import ScanParams
 
-__all__ = ["CALIBRATION", "JUDGED", "REASONS", "calibrated_bits", "evalue_bar_bits", "judge", "recount", "why_not_counts", "with_post_facts"]
+__all__ = ["CALIBRATION", "JUDGED", "REASONS", "calibrated_bits", "covered_per_doc", "evalue_bar_bits", "judge", "recount", "why_not_counts", "with_post_facts"]
 
 JUDGED = ("evalue", "span_docs", "span_texts", "why_not", "generic")
 """The columns :func:`judge` sets."""
@@ -113,7 +113,7 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
     if not matches.height:
         return matches.with_columns(pl.lit(None, pl.Float64).alias("evalue"), pl.lit(None, pl.Int64).alias("span_docs"),
                                     pl.lit(None, pl.Int64).alias("span_texts"), pl.lit(None, pl.String).alias("why_not"))
-    log_space = math.log2(max(posts_searched, 1)) + math.log2(max(words_scanned, 1))
+    log_space = evalue_bar_bits(posts_searched, words_scanned, 1.0)  # log2(posts x words)
     bits = matches["evidence_bits"].to_numpy()
     chance_bits = calibrated_bits(bits) if params.calibrated else bits
     evalue = np.exp2(np.minimum(log_space - chance_bits, 1000.0))
@@ -130,7 +130,8 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
     checks = [
         ("common", ((params.max_span_docs > 0) & (docs > params.max_span_docs))
                    | ((params.max_span_texts > 0) & (texts > params.max_span_texts))),
-        ("inline", inline & (chance_bits < log_space - math.log2(params.max_evalue) + params.inline_bits)),
+        ("inline", inline & (chance_bits < evalue_bar_bits(posts_searched, words_scanned, params.max_evalue)
+                             + params.inline_bits)),
         ("chance", evalue > params.max_evalue),
         ("shared", shared),
         ("weak", bits < params.min_evidence_bits),
@@ -167,8 +168,9 @@ def with_post_facts(matches: pl.DataFrame, flags: np.ndarray, dates: np.ndarray,
     )
 
 
-def _covered(counted: pl.DataFrame) -> pl.DataFrame:
-    """Per matched document (source, row): characters its counted spans cover (overlaps once) and its length."""
+def covered_per_doc(counted: pl.DataFrame) -> pl.DataFrame:
+    """Per matched document (source, row): characters its rows' spans cover (overlaps once, as
+    :func:`provenance.match.tally.covered_chars` gives for one document) and its length, in one pass."""
     runs = (counted.select("source", "row", "doc_start", "doc_end", "doc_chars")
             .sort("source", "row", "doc_start")
             .with_columns(reach=pl.col("doc_end").cum_max().shift(1).over("source", "row"))
@@ -191,7 +193,7 @@ def recount(tally: Tally, matches: pl.DataFrame, source: str | None = None) -> T
         out.docs_matched = out.matched_chars = out.matched_sq = out.cross = 0
         out.posts_matched = set()
         return out
-    per_doc = _covered(counted)
+    per_doc = covered_per_doc(counted)
     covered = per_doc["covered"].to_numpy().astype(object)  # Python ints: the sums of squares may pass 2^63
     chars = per_doc["chars"].to_numpy().astype(object)
     out.docs_matched = per_doc.height

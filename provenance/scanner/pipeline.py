@@ -15,12 +15,12 @@ import numpy as np
 import xxhash
 
 from ..arrays import expand_ranges
-from ..match.tally import Tally, covered_chars
+from ..match.tally import Tally
 from ..index import Index, ShardedIndex, shards_of
 from ..text.background import default_background, plain_hasher, span_bits
 from ..match.matcher import PostMatcher
 from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
-from ..params import ScanParams
+from ..params import ScanParams, doc_meta_names
 from ..io import Batch
 from ..io.dates import NO_DATE, parse_days
 from ..text.shingles import ShingleBatch, batch_shingles
@@ -109,19 +109,18 @@ class Scanner:
         values = batch.meta.get(self.params.doc_date_field) if self.params.doc_date_field else None
         return parse_days(values, batch.source, batch.rows) if values is not None else None
 
-    def _doc_metas(self, batch: Batch) -> list[str] | None:
-        """Each document's ``--doc-meta-field`` values as a JSON object (``doc_meta``); None without any."""
-        if not self.params.doc_meta_fields:
+    def _doc_meta(self, batch: Batch, d: int) -> str | None:
+        """Document ``d``'s ``--doc-meta-field`` values as a JSON object (``doc_meta``); None without any
+        (made for matched documents only)."""
+        names = doc_meta_names(self.params)
+        if not names:
             return None
-        names = [f.strip() for f in self.params.doc_meta_fields.split(",")]
-        columns = [batch.meta.get(n, [None] * len(batch.texts)) for n in names]
-        return [json.dumps(dict(zip(names, values)), ensure_ascii=False) for values in zip(*columns)]
+        return json.dumps({n: batch.meta[n][d] if n in batch.meta else None for n in names}, ensure_ascii=False)
 
     def _locate(self, batch: Batch, found: list[Found], sb: ShingleBatch) -> list[dict[str, Any]]:
         """Turn token positions into character offsets of the original text; settle truncation cases."""
         n_tokens = sb.n_tokens
         days = self._doc_days(batch)  # (every batch: a bad date is an error whether or not it matched)
-        metas = self._doc_metas(batch)
         by_doc: dict[int, list[Found]] = {}
         for f in found:
             by_doc.setdefault(f.doc, []).append(f)
@@ -151,7 +150,7 @@ class Scanner:
                 rows.append({
                     "doc_id": batch.ids[d], "post_id": None, "source": batch.source,
                     "doc_date": None if days is None or days[d] == NO_DATE else int(days[d]),
-                    "doc_meta": metas[d] if metas is not None else None,
+                    "doc_meta": self._doc_meta(batch, d),
                     "row": batch.rows[d], "containment": f.containment, "coverage": f.coverage, "jaccard": f.jaccard,
                     "doc_start": start, "doc_end": end,
                     "doc_text": text[start : min(end, start + MAX_DOC_TEXT)],
@@ -168,19 +167,8 @@ class Scanner:
             keep = not r["generic"]
             r["context_before"] = text[max(0, r["doc_start"] - CONTEXT_CHARS) : r["doc_start"]] if keep else None
             r["context_after"] = text[r["doc_end"] : r["doc_end"] + CONTEXT_CHARS] if keep else None
-        # The shares count the specific matches only.
-        by_text: dict[int, list[dict[str, Any]]] = {}
-        for r in rows:
-            if not r["generic"]:
-                by_text.setdefault(r.pop("_doc"), []).append(r)
-            else:
-                del r["_doc"]
-        for d, found_rows in by_text.items():
-            covered = covered_chars(np.array([r["doc_start"] for r in found_rows]), np.array([r["doc_end"] for r in found_rows]))
-            self.tally.docs_matched += 1
-            self.tally.matched_chars += covered
-            self.tally.matched_sq += covered * covered
-            self.tally.cross += covered * len(batch.texts[d])
+        for r in rows:  # (what matched is counted once the whole scan is judged: results.significance.recount)
+            del r["_doc"]
         return rows
 
     def _weigh(self, rows: list[dict[str, Any]], sb: ShingleBatch) -> None:
@@ -276,7 +264,6 @@ def scan_counted(scanner: Scanner, batch: Batch) -> tuple[list[dict[str, Any]], 
     lengths = np.fromiter(map(len, batch.texts), dtype=np.int64, count=len(batch.texts))
     t.docs_scanned, t.corpus_chars, t.chars_sq = len(lengths), int(lengths.sum()), _sum_of_squares(lengths)
     rows = scanner.scan_batch(batch)
-    scanner.tally.posts_matched.update(r["_post"] for r in rows if not r["generic"])
     return rows, scanner.tally, scanner.timings
 
 
