@@ -390,8 +390,10 @@ def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results
     by_path: dict[str, Tally] = {}
     for unit, (tally, _, _) in zip(units, results):
         by_path.setdefault(str(unit.path), Tally()).add(tally)
+    counted = matches.filter(~pl.col("generic")) if matches.height else matches
+    by_source = counted.partition_by("source", as_dict=True) if counted.height else {}  # (one pass, not one per input)
     for entry in inputs:
-        t = recount(by_path.get(entry["path"], Tally()), matches, entry["path"])
+        t = recount(by_path.get(entry["path"], Tally()), by_source.get((entry["path"],), counted.head(0)))
         entry.update({"docs_scanned": t.docs_scanned, "docs_matched": t.docs_matched, "corpus_chars": t.corpus_chars,
                       "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts),
                       "estimates": share_estimates(t, confidence), "skipped": dict(sorted(t.skipped.counts.items()))})

@@ -182,12 +182,10 @@ def covered_per_doc(counted: pl.DataFrame) -> pl.DataFrame:
                                                  chars=pl.col("doc_chars").first())
 
 
-def recount(tally: Tally, matches: pl.DataFrame, source: str | None = None) -> Tally:
+def recount(tally: Tally, matches: pl.DataFrame) -> Tally:
     """``tally`` with what matched (documents, characters, their sums for the estimates, posts) counted
-    again from the counted rows of ``matches`` (those of input ``source`` when given)."""
+    again from the counted rows of ``matches``."""
     counted = matches.filter(~pl.col("generic")) if matches.height else matches
-    if source is not None and counted.height:
-        counted = counted.filter(pl.col("source") == source)
     out = Tally(**{k: getattr(tally, k) for k in Tally.COUNTS}, skipped=tally.skipped)
     if not counted.height:
         out.docs_matched = out.matched_chars = out.matched_sq = out.cross = 0
