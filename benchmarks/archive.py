@@ -180,15 +180,31 @@ def length_bucket(n: int) -> str:
     return next(name for name, lo, hi in LENGTHS if lo <= n <= hi)
 
 
+def reddit_links(corpus: Path) -> pl.DataFrame:
+    """``(doc_id, post_id)`` for every Reddit post a body of the corpus links to by its id
+    (``reddit.com/r/x/comments/<id>/...``, ``/r/x/comments/<id>/`` or ``redd.it/<id>``)."""
+    bodies = pl.scan_ndjson(corpus).select(pl.col("id").alias("doc_id"),
+                                           pl.col("text").str.extract_all(r"(?:/comments/|redd\.it/)[a-z0-9]{4,8}\b").alias("link"))
+    return (bodies.explode("link").drop_nulls("link")
+            .select("doc_id", pl.col("link").str.replace(r"^.*/", "").alias("post_id")).unique().collect())
+
+
 def score(matches: pl.DataFrame, truth: pl.DataFrame, posts: pl.DataFrame,
-          judged: dict[tuple[str, str], tuple[bool, str]]) -> dict[str, Any]:
-    """Counted precision (planted, self-title and judged-real pairs are correct) and recall by post length."""
+          judged: dict[tuple[str, str], tuple[bool, str]], linked: pl.DataFrame | None = None) -> dict[str, Any]:
+    """Counted precision (planted, self-title, linked and judged-real pairs are correct) and recall by post length.
+
+    ``linked``: ``(doc_id, post_id)`` of the bodies that link to a post by its id (:func:`reddit_links`): a body
+    that links to a post and holds its title quotes that post, a copy labelled by id as a self-title is."""
     counted = matches.filter(~pl.col("generic")) if "generic" in matches.columns else matches
     pairs = counted.group_by("post_id", "doc_id").agg(pl.all().sort_by("evidence_bits", descending=True).first())
     planted = truth.select("post_id", "doc_id").unique().with_columns(pl.lit(True).alias("planted"))
     pairs = pairs.join(planted, on=["post_id", "doc_id"], how="left").with_columns(pl.col("planted").fill_null(False))
     self_title = pl.col("doc_id") == ("rs-" + pl.col("post_id"))
     pairs = pairs.with_columns(self_title.alias("self_title"))
+    links = (linked if linked is not None else pl.DataFrame(schema={"doc_id": pl.String, "post_id": pl.String}))
+    pairs = pairs.join(links.select("doc_id", "post_id").unique().with_columns(pl.lit(True).alias("linked")),
+                       on=["post_id", "doc_id"], how="left")
+    pairs = pairs.with_columns(pl.col("linked").fill_null(False) & ~pl.col("self_title") & ~pl.col("planted"))
     # A post whose words are those of a post planted in the same document (other punctuation or case: "Monty
     # Python [1975]" and "Monty Python (1975)") is found rightly: the document holds its text too.
     words = pl.col("text").str.to_lowercase().str.extract_all(r"\w+").list.join(" ")
@@ -200,7 +216,8 @@ def score(matches: pl.DataFrame, truth: pl.DataFrame, posts: pl.DataFrame,
     verdicts = [judged.get((p, d)) for p, d in zip(pairs["post_id"], pairs["doc_id"])]
     pairs = pairs.with_columns(pl.Series("judged_copy", [v[0] if v else None for v in verdicts], dtype=pl.Boolean),
                                pl.Series("reason", [v[1] if v else None for v in verdicts], dtype=pl.String))
-    correct = pl.col("planted") | pl.col("same_text") | pl.col("self_title") | pl.col("judged_copy").fill_null(False)
+    labelled = pl.col("planted") | pl.col("same_text") | pl.col("self_title") | pl.col("linked")
+    correct = labelled | pl.col("judged_copy").fill_null(False)
     pairs = pairs.with_columns(correct.alias("correct"))
     found = truth.join(pairs.select("post_id", "doc_id").with_columns(pl.lit(True).alias("found")),
                        on=["post_id", "doc_id"], how="left").with_columns(pl.col("found").fill_null(False))
@@ -210,7 +227,7 @@ def score(matches: pl.DataFrame, truth: pl.DataFrame, posts: pl.DataFrame,
     false = pairs.filter(~pl.col("correct")).sort("evidence_bits", descending=True)
     per_corpus = {}
     for (c,), g in (pairs.group_by("corpus", maintain_order=True) if "corpus" in pairs.columns else []):
-        outside = g.filter(~pl.col("planted") & ~pl.col("same_text") & ~pl.col("self_title"))
+        outside = g.filter(~labelled)
         judged_rows = outside.filter(pl.col("judged_copy").is_not_null())
         rate = float(judged_rows["judged_copy"].mean()) if judged_rows.height else None
         unjudged = outside.height - judged_rows.height
@@ -221,7 +238,8 @@ def score(matches: pl.DataFrame, truth: pl.DataFrame, posts: pl.DataFrame,
     return {
         "counted_pairs": pairs.height, "correct": int(pairs["correct"].sum()), "planted_found": int(pairs["planted"].sum()),
         "self_title": int(pairs["self_title"].sum()), "same_text": int(pairs["same_text"].sum()),
-        "judged_real": int(pairs.filter(~pl.col("planted") & ~pl.col("self_title"))["judged_copy"].fill_null(False).sum()),
+        "linked": int(pairs["linked"].sum()),
+        "judged_real": int(pairs.filter(~labelled)["judged_copy"].fill_null(False).sum()),
         "precision": float(pairs["correct"].mean()) if pairs.height else 1.0,
         "recall_all": _mean(found["found"]), "recall_10plus": _mean(found.filter(pl.col("tokens") >= 10)["found"]),
         "planted": truth.height, "generic_rows": matches.height - counted.height, "per_corpus": per_corpus,
@@ -280,7 +298,7 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
                        "not_counted": summary.get("significance", {}).get("not_counted", {})}
         frames.append(pl.read_parquet(out / "matches.parquet").with_columns(pl.lit(name).alias("corpus")))
     matches = pl.concat(frames, how="diagonal_relaxed")
-    result = score(matches, truth, posts, read_judged())
+    result = score(matches, truth, posts, read_judged(), reddit_links(paths["selftext"]))
     texts = result.pop("false_pair_texts")
     if texts:
         pl.DataFrame(result["false_pairs"]).join(pl.DataFrame(texts), on=["post_id", "doc_id"], how="left").write_csv(
@@ -301,6 +319,7 @@ def render(r: dict[str, Any]) -> str:
             ["… planted copies found", r["planted_found"]],
             ["… posts with the words of a post planted there", r["same_text"]],
             ["… Reddit bodies holding their own title", r["self_title"]],
+            ["… Reddit bodies linking to the post whose title they hold", r.get("linked", 0)],
             ["… other pairs judged real by reading", r["judged_real"]],
             ["**counted precision** (every unjudged pair outside the truth counted wrong)", f"**{r['precision']:.3f}**"],
             ["counted precision estimated from the judged sample",
