@@ -169,7 +169,8 @@ class ScanParams(_Params):
         corpus_date: ``YYYY-MM-DD``, the date of every document without one of its own (a crawl's
             snapshot date), for the same rule.
         count_quoted: count the matches of posts that quote someone (``post_quoted``) too; off, they are
-            ``quoted``: their words are a common origin's (measured: at archive scale the rule gives
+            ``quoted`` unless the document holds the whole post (``coverage`` 1, the post's own words with
+            the quotation): their words are a common origin's (measured: at archive scale the rule gives
             news-like corpora 3-8 points of precision for 5 points of recall on posts of 10+ words).
         calibrated: set the E-value on the evidence bits less what the bundled background model is
             measured to overstate (:func:`provenance.results.significance.calibrated_bits`): far fewer

@@ -23,6 +23,7 @@ from provenance.text.background import default_background, span_bits
 
 OWN = "My grandmother's parrot learned to whistle the whole theme song of a cooking show from 1987"
 QUOTE = '"Ask not what your country can do for you, ask what you can do for your country" - John F. Kennedy'
+QUOTED_WORDS = "ask not what your country can do for you, ask what you can do for your country"  # (the origin's words)
 LATE = "The ferry to the island was cancelled again because the captain forgot his lucky orange hat"
 COMMON = "thank you so much"
 POSTS = [("own", OWN, "2015-02-20 09:00:00 -0800"), ("quote", QUOTE, "1424419200"), ("late", LATE, "2015-03-10"),
@@ -75,11 +76,22 @@ def test_the_index_keeps_each_posts_date_and_flags(dated) -> None:
 
 def test_a_post_that_quotes_someone_does_not_count(dated) -> None:
     index, _ = dated
-    m = api.scan_texts(index, [_doc(QUOTE, OWN)]).matches.sort("post_id")
+    m = api.scan_texts(index, [_doc(QUOTED_WORDS, OWN)]).matches.sort("post_id")
     assert m["post_id"].to_list() == ["own", "quote"]
     assert m["post_quoted"].to_list() == [False, True]
+    assert m["coverage"][1] < 1.0
     assert m["why_not"].to_list() == [None, "quoted"]
     assert m["generic"].to_list() == [False, True]
+
+
+def test_a_quoting_post_found_whole_counts(dated) -> None:
+    """A document that holds the whole post (its attribution with the quotation) holds the post, not only
+    the words of its origin."""
+    index, _ = dated
+    m = api.scan_texts(index, [_doc(QUOTE)]).matches
+    assert m["post_id"].to_list() == ["quote"] and m["post_quoted"].to_list() == [True]
+    assert m["coverage"].to_list() == [1.0]
+    assert m["why_not"].to_list() == [None]
 
 
 def test_a_post_newer_than_its_document_does_not_count(dated) -> None:
@@ -165,7 +177,9 @@ def test_sharded_index_keeps_the_facts_and_judges_alike(tmp_path: Path) -> None:
     a, b = api.scan_texts(one, docs, params=params), api.scan_texts(sharded, docs, params=params)
     assert a.matches.equals(b.matches)
     reasons = a.summary["significance"]["not_counted"]
-    assert reasons["newer"] > 100 and reasons["quoted"] > 5, reasons
+    assert reasons["newer"] > 100, reasons
+    # (every post is in the documents whole: the ones that quote someone count too)
+    assert a.matches.filter(pl.col("post_quoted") & pl.col("why_not").is_null()).height > 5
 
 
 def test_verify_checks_the_dates_and_quotation_flags(dated, tmp_path: Path) -> None:
@@ -173,7 +187,7 @@ def test_verify_checks_the_dates_and_quotation_flags(dated, tmp_path: Path) -> N
     from provenance.results.significance import JUDGED, judge
 
     index, _ = dated
-    corpus = _jsonl(tmp_path / "corpus.jsonl", [{"id": "a", "text": _doc(QUOTE, OWN, LATE), "published": "2015-03-01"},
+    corpus = _jsonl(tmp_path / "corpus.jsonl", [{"id": "a", "text": _doc(QUOTED_WORDS, OWN, LATE), "published": "2015-03-01"},
                                                 {"id": "b", "text": _doc(LATE)}])
     params = ScanParams(doc_date_field="published", corpus_date="2015-04-01")
     out = tmp_path / "out"

@@ -159,10 +159,11 @@ def test_several_post_texts_at_one_place_are_common_but_retweets_are_not() -> No
                  ScanParams(max_span_texts=0), posts, words)["why_not"].null_count() == 3
 
 
-def test_quoted_posts_do_not_count_unless_asked() -> None:
-    m = _rows(evidence_bits=[200.0, 200.0]).with_columns(pl.Series("post_quoted", [True, False]))
-    assert judge(m, ScanParams(), 1000, 100_000)["why_not"].to_list() == ["quoted", None]
-    assert judge(m, ScanParams(count_quoted=True), 1000, 100_000)["why_not"].null_count() == 2
+def test_quoted_posts_do_not_count_unless_asked_or_found_whole() -> None:
+    m = _rows(evidence_bits=[200.0] * 3).with_columns(pl.Series("post_quoted", [True, False, True]),
+                                                       pl.Series("coverage", [0.9, 0.9, 1.0]))
+    assert judge(m, ScanParams(), 1000, 100_000)["why_not"].to_list() == ["quoted", None, None]
+    assert judge(m, ScanParams(count_quoted=True), 1000, 100_000)["why_not"].null_count() == 3
 
 
 def test_calibrated_evalues_take_off_what_the_model_overstates() -> None:

@@ -43,7 +43,8 @@ someone (``post_quoted``: mostly inside double quotation marks, a retweet, an at
 a common origin's words, not its own: a document that holds them may have them from that origin. A post
 of a later day than the document (``post_date`` > ``doc_date``: ``index build --date-field``, ``scan
 --doc-date-field`` or ``--corpus-date``) cannot have been copied into it: the post copied the text.
-Neither counts, whatever its strength. (Posts too common to be evidence, *unattributable*, hold no keys
+Neither counts, whatever its strength, except a quoting post found whole (``coverage`` 1: the document
+holds the post's own words with the quotation, a copy of the post, not of its origin). (Posts too common to be evidence, *unattributable*, hold no keys
 and are never matched at all.)
 
 Reasons, in the order they are given (``why_not``; empty when the match counts): ``newer`` (the post is
@@ -68,6 +69,9 @@ from ..match.tally import Tally
 from ..params import ScanParams
 
 __all__ = ["CALIBRATION", "JUDGED", "REASONS", "calibrated_bits", "covered_per_doc", "evalue_bar_bits", "judge", "recount", "why_not_counts", "with_post_facts"]
+
+WHOLE_POST = 1.0 - 1e-9
+"""``coverage`` of a match that holds every token of its post."""
 
 JUDGED = ("evalue", "span_docs", "span_texts", "why_not", "generic")
 """The columns :func:`judge` sets."""
@@ -137,7 +141,9 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
         ("weak", bits < params.min_evidence_bits),
     ]
     if "post_quoted" in matches.columns and not params.count_quoted:
-        checks.append(("quoted", matches["post_quoted"].fill_null(False).to_numpy()))
+        # (a document that holds the whole post, its own words with the quotation, holds the post)
+        whole = (matches["coverage"] >= WHOLE_POST).fill_null(False).to_numpy() if "coverage" in matches.columns else False
+        checks.append(("quoted", matches["post_quoted"].fill_null(False).to_numpy() & ~whole))
     if "post_date" in matches.columns and "doc_date" in matches.columns:
         checks.append(("newer", (matches["post_date"] > matches["doc_date"]).fill_null(False).to_numpy()))
     for reason, hit in checks:  # the last one set is the first reason of the list
