@@ -159,8 +159,10 @@ class ScanParams(_Params):
             2^-evidence_bits; :mod:`provenance.results.significance`).
         inline_bits: a match whose span starts in the middle of a sentence of the document (not at the
             start of a line, sentence or quotation) needs this many more evidence bits to count.
-        max_span_texts: more than this many different post texts found at one place of a document make
-            that text common to the platform (posts quoting one line), not counted (0 turns it off).
+        max_span_texts: more than this many different indexed post texts holding the whole matched span
+            make it common text of the platform (a name, a title, a line several posts quote), not
+            counted (0 turns it off). 1: the post's own text alone may hold it (a retweet's copies are
+            one text).
         max_span_docs: a post found in more than this many documents of the scan is common text of the
             corpus, not counted (0 turns it off).
         doc_date_field: the field of the documents holding their dates (read as the index reads post
@@ -201,7 +203,7 @@ class ScanParams(_Params):
     max_evalue: float = 0.01
     inline_bits: float = 40.0
     max_span_docs: int = 3
-    max_span_texts: int = 2
+    max_span_texts: int = 1
     doc_date_field: str | None = None
     doc_meta_fields: str | None = None
     count_quoted: bool = False

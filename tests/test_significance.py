@@ -147,16 +147,46 @@ def test_fixture_scan_keeps_its_planted_recall(api_index) -> None:
     assert found.height >= 0.95 * truth.select("post_id", "doc_id").n_unique()
 
 
-def test_several_post_texts_at_one_place_are_common_but_retweets_are_not() -> None:
+def test_a_span_several_post_texts_hold_is_common() -> None:
     posts, words = 1000, 100_000
-    # three different posts (different shingle counts) at one place of document 1: common text;
-    # three copies of one text (a retweet) at one place of document 2: each counts
-    m = judge(_rows(row=[1, 1, 1, 2, 2, 2], doc_start=[5] * 6, post_shingles=[4, 7, 9, 6, 6, 6],
-                    _post=[0, 1, 2, 3, 4, 5], evidence_bits=[200.0] * 6), ScanParams(), posts, words)
-    assert m["span_texts"].to_list() == [3, 3, 3, 1, 1, 1]
-    assert m["why_not"].to_list() == ["common"] * 3 + [None] * 3
-    assert judge(_rows(row=[1, 1, 1], doc_start=[5] * 3, post_shingles=[4, 7, 9], evidence_bits=[200.0] * 3),
-                 ScanParams(max_span_texts=0), posts, words)["why_not"].null_count() == 3
+    m = judge(_rows(span_texts=[3, 2, 1, 0, None], evidence_bits=[200.0] * 5), ScanParams(), posts, words)
+    assert m["why_not"].to_list() == ["common", "common", None, None, None]
+    assert judge(_rows(span_texts=[3, 2], evidence_bits=[200.0] * 2), ScanParams(max_span_texts=2), posts,
+                 words)["why_not"].to_list() == ["common", None]
+    assert judge(_rows(span_texts=[9], evidence_bits=[200.0]), ScanParams(max_span_texts=0), posts,
+                 words)["why_not"].to_list() == [None]
+
+
+TITLE = "The Moon Is a Harsh Mistress by Robert A Heinlein"
+SPAN_POSTS = [
+    ("moon", "The moon is a harsh mistress by Robert A. Heinlein"),
+    # (two longer posts hold the title too, but too little of them is in the document to be found there)
+    ("moon2", "Just reread The Moon Is a Harsh Mistress by Robert A Heinlein and it is still the best of all "
+              "the novels he wrote in the sixties, the revolution on the moon holds up"),
+    ("moon3", "My father gave me The Moon Is a Harsh Mistress by Robert A Heinlein when I turned twelve and "
+              "I have read it every summer since then on the porch of our cabin by the lake"),
+    ("ferry", "The ferry to the island was cancelled again because the captain forgot his lucky orange hat"),
+    ("ferry-rt", "RT @someone: The ferry to the island was cancelled again because the captain forgot his lucky orange hat"),
+    ("ferry-rt2", "RT @other: The ferry to the island was cancelled again because the captain forgot his lucky orange hat"),
+    ("other", "My grandmother's parrot learned to whistle the whole theme song of a cooking show from 1987"),
+]
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_span_texts_counts_the_post_texts_holding_the_span_and_a_retweet_once(tmp_path, shards: int) -> None:
+    """A title that three different posts hold is common text of the platform; a post retweeted word for
+    word is one text, its copy counts; a sharded index counts the same."""
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("".join(f'{{"id": "{i}", "text": "{t}"}}\n' for i, t in SPAN_POSTS), encoding="utf-8")
+    index = api.build_index([posts], tmp_path / "idx", shards=shards)
+    doc = "\n".join(["Books I read this year:", TITLE, "and on the way home:", SPAN_POSTS[3][1], "That was all."])
+    m = api.scan_texts(index, [doc]).matches
+    title = m.filter(pl.col("doc_text").str.starts_with("The Moon"))
+    assert title["post_id"].to_list() == ["moon"]
+    assert title["span_texts"].to_list() == [3] and title["why_not"].to_list() == ["common"]
+    ferry = m.filter(pl.col("post_id").str.starts_with("ferry"))
+    assert sorted(ferry["post_id"].to_list()) == ["ferry", "ferry-rt", "ferry-rt2"]
+    assert ferry["span_texts"].to_list() == [1, 1, 1] and ferry["why_not"].null_count() == 3
 
 
 def test_quoted_posts_do_not_count_unless_asked_or_found_whole() -> None:

@@ -47,8 +47,9 @@ def scan(
                                                                "starts in the middle of a sentence."),
     max_span_docs: int = typer.Option(DEFAULT.max_span_docs, help="A post found in more documents than this is common "
                                                                  "text of the corpus, not counted (0: off)."),
-    max_span_texts: int = typer.Option(DEFAULT.max_span_texts, help="More different post texts than this found at one "
-                                                                   "place of a document: common text, not counted (0: off)."),
+    max_span_texts: int = typer.Option(DEFAULT.max_span_texts, help="More different indexed post texts than this "
+                                                                   "holding the matched span: common text (a name, a title, "
+                                                                   "a quoted line), not counted (0: off)."),
     calibrated: bool = typer.Option(False, "--calibrated", help="Set the E-value on calibrated evidence bits (the "
                                                                "background model's measured overstatement taken off): "
                                                                "more precision, less recall."),

@@ -31,7 +31,7 @@ from ..arrays import expand_ranges
 if TYPE_CHECKING:
     from ..index import Index, ShardedIndex
 
-__all__ = ["SHARED_SPAN_TOKENS", "Shares", "asked_posts", "is_shared_phrase", "shard_shares", "shared_posts", "shared_posts_of",
+__all__ = ["SHARED_SPAN_TOKENS", "Holders", "Shares", "asked_posts", "holders_combined", "shard_holders", "span_texts_of", "is_shared_phrase", "shard_shares", "shared_posts", "shared_posts_of",
            "shares_combined"]
 
 SHARED_SPAN_TOKENS = 10
@@ -49,16 +49,24 @@ def _posts_per_shingle(index: "Index", hashes: NDArray[np.uint64]) -> NDArray[np
 def _key_posts(index: "Index", hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Posts of ``index`` holding each shingle as a key (its post count, 0 for none), and whether the
     shingle is frequent (held by more than ``max_key_posts`` posts of the whole index)."""
+    _, counts, frequent = _keys_of(index, hashes)
+    return counts, frequent
+
+
+def _keys_of(index: "Index", hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]:
+    """:func:`_key_posts` with each shingle's key number (-1 for none) first."""
     from ..index import lookup
 
     counts = np.zeros(len(hashes), dtype=np.int64)
+    keys = np.full(len(hashes), -1, dtype=np.int64)
     where, key = index.keys.find(hashes)
     counts[where] = index.key_rows(key)[1]
+    keys[where] = key
     frequent = index.frequent
     is_frequent = np.zeros(len(hashes), dtype=bool)
     if len(frequent) and len(hashes):
         is_frequent = frequent[lookup(frequent, hashes)] == hashes
-    return counts, is_frequent
+    return keys, counts, is_frequent
 
 
 def shared_posts(index: "Index | ShardedIndex", spans: Sequence[str], posts: Sequence[int], hasher) -> NDArray[np.int64]:
@@ -162,3 +170,94 @@ def is_shared_phrase(shared: NDArray[np.int64], span_tokens: NDArray[np.int64], 
     if max_shared_posts <= 0:
         return np.zeros(len(shared), dtype=bool)
     return (np.asarray(span_tokens) < SHARED_SPAN_TOKENS) & (np.asarray(shared) > max_shared_posts)
+
+
+Holders = tuple[NDArray[np.int64], NDArray[np.uint64], NDArray[np.bool_]]
+"""What one shard knows of who holds a list of spans: ``(span, text)`` of each of its posts that holds every
+shingle of the span (the text as a fingerprint, :func:`shard_holders`), and per span whether every one of
+its shingles is frequent (held by more than ``max_key_posts`` posts: the holders are not listed)."""
+
+
+def shard_holders(shard: "Index", hashes: NDArray[np.uint64], offsets: NDArray[np.int64]) -> Holders:
+    """:data:`Holders` of the spans given as shingle hashes (span ``i``'s: ``hashes[offsets[i]:offsets[i+1]]``).
+
+    A post holds a span when it holds every shingle of it. One shingle of the span that is no frequent
+    one names the posts that may (at most ``max_key_posts``); each is checked against every shingle.
+    Posts of one text (a retweet's copies: the normalization drops ``RT @user:`` and mentions) are one
+    text (:func:`_text_prints`)."""
+    n = len(offsets) - 1
+    lens = np.diff(offsets).astype(np.int64)
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64))
+    if not len(hashes):
+        return (*none, np.zeros(n, dtype=bool))
+    span_of = np.repeat(np.arange(n, dtype=np.int64), lens)
+    keys, _, frequent = _keys_of(shard, hashes)
+    has = lens > 0
+    many = np.zeros(n, dtype=bool)
+    many[has] = np.logical_and.reduceat(frequent, offsets[:-1][has])
+    # The span's shingle of least hash that is not frequent names the posts that may hold it: the same
+    # shingle in every shard (a frequent one may be the key of the few posts whose shingles are all
+    # frequent: it names no others).
+    order = np.lexsort((hashes, frequent, span_of))
+    best = order[offsets[:-1][has]]
+    ok = ~frequent[best] & (keys[best] >= 0)
+    spans, best = np.flatnonzero(has)[ok], best[ok]
+    if not len(spans):
+        return (*none, many)
+    start, count = shard.key_rows(keys[best])
+    rows = expand_ranges(start, count)
+    cand, cand_span = shard.key_posts[rows].astype(np.int64), np.repeat(spans, count)
+    need = lens[cand_span]
+    at = np.r_[0, np.cumsum(need)[:-1]]
+    held = _held_by(shard, hashes[expand_ranges(offsets[cand_span], need)], np.repeat(cand, need))
+    holds = np.add.reduceat(held.astype(np.int64), at) == need
+    return cand_span[holds], _text_prints(shard, cand[holds], shard.key_pos[rows][holds]), many
+
+
+_PRINT_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _text_prints(shard: "Index", posts: NDArray[np.int64], pos: NDArray[np.integer]) -> NDArray[np.uint64]:
+    """A fingerprint of each post's text (``pos``: where the shingle that named it first sits in it). A
+    plain index's token codes are its words' hashes: the fingerprint is a polynomial hash of them, equal
+    for equal texts. A keyed index mixes the post number into its codes, so there the fingerprint is the
+    post's length in tokens, its distinct shingles and ``pos``: equal for equal texts, and for a few
+    different ones (which then count as one)."""
+    if shard.fingerprint is not None or not len(posts):
+        return ((shard.post_tokens[posts].astype(np.uint64) << np.uint64(40))
+                | (shard.post_distinct[posts].astype(np.uint64) << np.uint64(20)) | np.asarray(pos).astype(np.uint64))
+    lo = shard.code_offsets[posts].astype(np.int64)
+    n = shard.code_offsets[posts + 1].astype(np.int64) - lo
+    at = np.r_[0, np.cumsum(n)[:-1]]
+    codes = shard.token_codes[expand_ranges(lo, n)].astype(np.uint64) + np.uint64(1)
+    powers = np.cumprod(np.full(int(n.max()), _PRINT_MULTIPLIER, dtype=np.uint64))
+    with np.errstate(over="ignore"):
+        terms = codes * powers[np.arange(len(codes)) - np.repeat(at, n)]
+        return np.add.reduceat(terms, at) ^ n.astype(np.uint64)
+
+
+def holders_combined(holders: Sequence[Holders], n: int, max_key_posts: int) -> NDArray[np.int64]:
+    """The different post texts holding each of ``n`` spans over every shard's :func:`shard_holders`
+    (``max_key_posts + 1`` for a span whose every shingle is frequent)."""
+    out = np.zeros(n, dtype=np.int64)
+    many = np.zeros(n, dtype=bool)
+    spans = np.concatenate([h[0] for h in holders]) if holders else np.zeros(0, dtype=np.int64)
+    texts = np.concatenate([h[1] for h in holders]) if holders else np.zeros(0, dtype=np.uint64)
+    for h in holders:
+        many |= h[2]
+    if len(spans):
+        order = np.lexsort((texts, spans))
+        spans, texts = spans[order], texts[order]
+        new = np.r_[True, (spans[1:] != spans[:-1]) | (texts[1:] != texts[:-1])]
+        out += np.bincount(spans[new], minlength=n)
+    out[many] = max_key_posts + 1
+    return out
+
+
+def span_texts_of(index: "Index | Sequence[tuple[Index, int]]", hashes: NDArray[np.uint64],
+                  offsets: NDArray[np.int64]) -> NDArray[np.int64]:
+    """:func:`holders_combined` over every shard of ``index`` (an index, or the ``(shard, first post)``
+    pairs of a sharded one)."""
+    shards = [(index, 0)] if not isinstance(index, (list, tuple)) else index
+    return holders_combined([shard_holders(shard, hashes, offsets) for shard, _ in shards], len(offsets) - 1,
+                            shards[0][0].params.max_key_posts)

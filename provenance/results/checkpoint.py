@@ -45,7 +45,7 @@ from .outputs import ROW_SCHEMA
 
 __all__ = ["MARKERS", "Checkpoint", "UnitResult"]
 
-FORMAT = "provenance-scan-units/2"  # 2: tallies count the tokens scanned
+FORMAT = "provenance-scan-units/3"  # 2: tallies count the tokens scanned; 3: rows carry span_texts
 UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
 
 MARKERS = ("ETag", "etag", "md5Hash", "crc32c", "generation", "LastModified", "Last-Modified", "last_modified",

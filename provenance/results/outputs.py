@@ -40,6 +40,7 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "post_shingles": pl.Int64,
     "evidence_bits": pl.Float64,
     "shared_posts": pl.Int64,
+    "span_texts": pl.Int64,
     "generic": pl.Boolean,
 }
 """The columns of a match row as the scan of one batch makes it (what checkpoints keep)."""
@@ -50,7 +51,6 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     "post_quoted": pl.Boolean,
     "evalue": pl.Float64,
     "span_docs": pl.Int64,
-    "span_texts": pl.Int64,
     "why_not": pl.String,
 }
 """The columns of ``matches.parquet``: a row as scanned, the post's facts from the index, then judged over the whole scan
@@ -91,8 +91,9 @@ MATCH_COLUMNS_DOC = {
     "evalue": "expected number of matches at least this strong that chance alone would give in this scan: posts "
               "searched x words scanned x 2^-evidence_bits; a match counts only at or under --max-evalue",
     "span_docs": "documents of this scan in which the post was found; more than --max-span-docs: common text",
-    "span_texts": "different post texts found at the same place of the document (a retweet's copies are one text); "
-                  "more than --max-span-texts: common text of the platform",
+    "span_texts": "different indexed post texts that hold the whole span, every shingle of it (a retweet's copies are "
+                  "one text; max_key_posts + 1 when every shingle is frequent); more than --max-span-texts: common "
+                  "text of the platform (a name, a title, a quotation several posts use); empty for exact_short",
     "why_not": "empty when the match counts; else newer (the post is of a later day than the document: it copied "
                "the text), quoted (the post quotes someone: common origin), weak (under --min-evidence-bits), shared "
                "(a short span more than --max-shared-posts posts hold), chance (E-value over --max-evalue), inline (a "

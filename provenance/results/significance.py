@@ -32,11 +32,11 @@ happens to consist of): such a match needs ``inline_bits`` more bits (``E <= max
 A post found in more than ``max_span_docs`` documents is common text of the corpus (a title, a slogan,
 a quotation many pages repeat), not one post's content.
 
-**Commonness in the archive** (``span_texts``): the different post texts found at the same place of a
-document. Several posts that each consist of, or quote, one line (a film's title, a famous quotation)
-are found there together, each with a text of its own: more than ``max_span_texts`` of them make the
-line common text of the platform, not any one post's. A retweet's copies repeat one text (the same
-shingles), so a post that many accounts posted word for word is still a copy of each of them.
+**Commonness in the archive** (``span_texts``, measured as each batch is scanned: :mod:`provenance.match.shared`):
+the different indexed post texts that hold the whole matched span. Several posts that each consist of,
+or quote, one name, title or famous line hold it with texts of their own: more than ``max_span_texts``
+of them make the span common text of the platform, not any one post's. A retweet's copies repeat one
+text, so a post that many accounts posted word for word is still a copy of each of them.
 
 **Facts of the post, decided when it was indexed** (:mod:`provenance.index.format`). A post that quotes
 someone (``post_quoted``: mostly inside double quotation marks, a retweet, an attributed quotation) holds
@@ -52,7 +52,7 @@ of a later day than its document), ``quoted`` (the post quotes someone), ``weak`
 ``min_evidence_bits``), ``shared`` (a short span that more than ``max_shared_posts`` indexed posts hold),
 ``chance`` (``E > max_evalue``), ``inline`` (a span that starts in the middle of a sentence needs
 ``inline_bits`` more bits), ``common`` (more than ``max_span_docs`` documents, or more than
-``max_span_texts`` post texts at one place).
+``max_span_texts`` post texts hold the span).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ __all__ = ["CALIBRATION", "JUDGED", "REASONS", "calibrated_bits", "covered_per_d
 WHOLE_POST = 1.0 - 1e-9
 """``coverage`` of a match that holds every token of its post."""
 
-JUDGED = ("evalue", "span_docs", "span_texts", "why_not", "generic")
+JUDGED = ("evalue", "span_docs", "why_not", "generic")
 """The columns :func:`judge` sets."""
 
 REASONS = {
@@ -116,17 +116,15 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
     count" (see the module docstring). ``matches`` holds every verified match of the scan."""
     if not matches.height:
         return matches.with_columns(pl.lit(None, pl.Float64).alias("evalue"), pl.lit(None, pl.Int64).alias("span_docs"),
-                                    pl.lit(None, pl.Int64).alias("span_texts"), pl.lit(None, pl.String).alias("why_not"))
+                                    pl.lit(None, pl.String).alias("why_not"))
     log_space = evalue_bar_bits(posts_searched, words_scanned, 1.0)  # log2(posts x words)
     bits = matches["evidence_bits"].to_numpy()
     chance_bits = calibrated_bits(bits) if params.calibrated else bits
     evalue = np.exp2(np.minimum(log_space - chance_bits, 1000.0))
     post = "_post" if "_post" in matches.columns else "post_id"  # (post numbers while the scan runs)
     docs = matches.select(pl.struct("source", "row").n_unique().over(post)).to_series().to_numpy()
-    # Different posts found at one place of a document: a retweet's copies have one text (the same
-    # shingles), posts that each quote a famous line have as many texts as posts.
-    texts = matches.select(pl.col("post_shingles").fill_null(-1).n_unique().over("source", "row", "doc_start")
-                           ).to_series().to_numpy()
+    texts = (matches["span_texts"].fill_null(0) if "span_texts" in matches.columns
+             else pl.Series([0] * matches.height, dtype=pl.Int64)).to_numpy()
     shared = is_shared_phrase(matches["shared_posts"].fill_null(0).to_numpy(), matches["span_tokens"].to_numpy(),
                               params.max_shared_posts)
     why = np.full(matches.height, "", dtype=object)
@@ -151,7 +149,6 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
     return matches.with_columns(
         pl.Series("evalue", evalue, dtype=pl.Float64),
         pl.Series("span_docs", docs, dtype=pl.Int64),
-        pl.Series("span_texts", texts, dtype=pl.Int64),
         pl.Series("why_not", why.tolist(), dtype=pl.String).replace("", None),
         pl.Series("generic", why != "", dtype=pl.Boolean),
     )

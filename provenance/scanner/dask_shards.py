@@ -39,7 +39,7 @@ from ..match.tally import Tally
 from ..index import ShardedIndex, ShardRef, open_index
 from ..keys import Key
 from ..match.matcher import PostMatcher
-from ..match.shared import Shares, asked_posts, shard_shares, shares_combined
+from ..match.shared import Holders, Shares, asked_posts, holders_combined, shard_holders, shard_shares, shares_combined
 from ..params import ScanParams
 from ..io import InputFile
 from ..text.shingles import ShingleBatch
@@ -110,6 +110,10 @@ def _shares_task(ref: ShardRef, key: Key | None, hashes: np.ndarray, wanted: np.
     return shard_shares(m.index, m.first, hashes, wanted)
 
 
+def _holders_task(ref: ShardRef, key: Key | None, hashes: np.ndarray, offsets: np.ndarray) -> Holders:
+    return shard_holders(_matcher(ref, key).index, hashes, offsets)
+
+
 class RemoteShards:
     """The shards of an index matched by the Dask workers that own them (a
     :class:`~provenance.scanner.pipeline.Shards` for the scanner of a unit task)."""
@@ -154,6 +158,11 @@ class RemoteShards:
         shares = self._each(_shares_task, hashes, asked_posts(offsets, posts))
         return shares_combined(shares, offsets, np.asarray(posts, dtype=np.int64), self.max_key_posts)
 
+    def texts(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        if not len(hashes):
+            return np.zeros(len(offsets) - 1, dtype=np.int64)
+        return holders_combined(self._each(_holders_task, hashes, offsets), len(offsets) - 1, self.max_key_posts)
+
 
 def unit_on_shards(top: str, checksum: str, refs: Sequence[ShardRef], owners: Sequence[str], key: Key | None,
                    file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
@@ -190,7 +199,7 @@ class _Between:
     def find(self, *args: Any) -> list[list[Found]]:
         raise RuntimeError("a unit task's scanner used outside its task")
 
-    shared = find
+    shared = texts = find
 
 
 _NO_SHARDS = _Between()

@@ -19,7 +19,7 @@ from ..match.tally import Tally
 from ..index import Index, ShardedIndex, shards_of
 from ..text.background import default_background, plain_hasher, span_bits
 from ..match.matcher import PostMatcher
-from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of
+from ..match.shared import SHARED_SPAN_TOKENS, is_shared_phrase, shared_posts_of, span_texts_of
 from ..params import ScanParams, doc_meta_names
 from ..io import Batch
 from ..io.dates import NO_DATE, parse_days
@@ -47,6 +47,9 @@ class Shards(Protocol):
     def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:
         """:func:`provenance.match.shared.shared_posts_of` over all the shards."""
 
+    def texts(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """:func:`provenance.match.shared.span_texts_of` over all the shards."""
+
 
 class LocalShards:
     """Every shard of the index matched in this process."""
@@ -60,6 +63,9 @@ class LocalShards:
 
     def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:
         return shared_posts_of(self.parts, hashes, offsets, posts)
+
+    def texts(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        return span_texts_of(self.parts, hashes, offsets)
 
 
 def stage_timings() -> dict[str, float]:
@@ -158,7 +164,7 @@ class Scanner:
                     "method": f.method,
                     "placement": "unit" if starts_unit(text, start) else "inline",
                     "span_tokens": f.last - f.first + 1, "matched_shingles": f.matched, "post_shingles": f.distinct,
-                    "evidence_bits": 0.0, "shared_posts": f.shared, "generic": False,
+                    "evidence_bits": 0.0, "shared_posts": f.shared, "span_texts": None, "generic": False,
                     "_post": f.post, "_doc": d, "_first": f.first,
                 })
         self._weigh(rows, sb)
@@ -195,6 +201,14 @@ class Scanner:
                                      np.array(posts, dtype=np.int64))
             for i, c in zip(short.tolist(), counts.tolist()):
                 rows[i]["shared_posts"] = max(c, rows[i]["shared_posts"] or 0)
+        # The different post texts that hold the whole span (commonness in the archive, for every span of a shingle or more)
+        whole = np.flatnonzero((length >= n) & np.array([r["method"] != "exact_short" for r in rows]))
+        if len(whole):
+            grams = length[whole] - n + 1
+            lo = sb.offsets[doc[whole]] + first[whole]
+            texts = self.shards.texts(sb.hashes[expand_ranges(lo, grams)], np.r_[0, np.cumsum(grams)])
+            for i, c in zip(whole.tolist(), texts.tolist()):
+                rows[i]["span_texts"] = c
         for r in rows:
             if r["span_tokens"] >= SHARED_SPAN_TOKENS:
                 r["shared_posts"] = None
