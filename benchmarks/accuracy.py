@@ -26,10 +26,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from provenance import api
 from provenance.index import Index
+from provenance.index.format import UNATTRIBUTABLE
 from provenance.text.offsets import tokenize_with_offsets
 from provenance.params import ScanParams
 from provenance.results.outputs import split_generic
@@ -136,14 +138,15 @@ def _in_heavy_target(r: dict[str, Any], post: str) -> bool:
 
 def score(truth: pl.DataFrame, matches: pl.DataFrame, posts: Mapping[str, str], docs: Mapping[str, str],
           summary: Mapping[str, Any], hard: pl.DataFrame | None = None, short_negatives: Sequence[str] = (),
-          examples: int = EXAMPLES) -> dict[str, Any]:
+          examples: int = EXAMPLES, unattributable: Sequence[str] = ()) -> dict[str, Any]:
     """Score a scan's ``matches`` against planted ``truth``; returns JSON-able figures.
 
     ``truth``: post_id, doc_id, edit, start, end, planted (one row per planted post); ``matches``: doc_id,
     post_id, doc_start, doc_end (+ method, containment, coverage when present); ``posts``: id -> text;
     ``docs``: id -> final text; ``summary``: the scan summary (``share_chars_matched``, ``matched_chars``,
     ``corpus_chars``); ``hard``: doc_id, start, end, phrase of inserted hard-negative phrases;
-    ``short_negatives``: ids of short generic posts (never planted).
+    ``short_negatives``: ids of short generic posts (never planted); ``unattributable``: ids of the posts
+    the index holds no keys for (too common to be evidence: never matched, by design).
     """
     rows = truth.to_dicts()
     match_rows = matches.sort("doc_id", "doc_start", "post_id").to_dicts()
@@ -175,6 +178,9 @@ def score(truth: pl.DataFrame, matches: pl.DataFrame, posts: Mapping[str, str], 
     groups = {g: recall_row([r for r in rows if r["group"] == g]) for g in ("light", "heavy")}
     groups["all"] = recall_row(rows)
     groups["light_6plus"] = recall_row([r for r in rows if r["group"] == "light" and r["tokens"] >= 6])
+    never = set(unattributable)
+    groups["light_attributable"] = recall_row([r for r in rows if r["group"] == "light" and r["post_id"] not in never])
+    groups["light_unattributable"] = recall_row([r for r in rows if r["group"] == "light" and r["post_id"] in never])
     groups["heavy_target"] = recall_row([r for r in rows if _in_heavy_target(r, posts.get(r["post_id"], r["planted"]))])
     # short posts match only as a whole line: does the planted string stand on a line of its own?
     for r in rows:
@@ -317,8 +323,10 @@ def evaluate(ps: plant.PlantedSet, work: Path, log: Any = print,
         f"{t2 - t1:.1f} s: {result.summary['matches']:,} matches")
     short = plant.short_generic_posts(ps.posts, ps.docs, exclude=ps.truth["post_id"].to_list())
     counted, generic = split_generic(result.matches)
+    flags = np.asarray(index.post_flags)
+    never = index.posts["post_id"].filter(pl.Series((flags & UNATTRIBUTABLE) != 0)).to_list()
     figures = score(ps.truth, counted, {p.id: p.text for p in ps.posts}, {d.id: d.text for d in ps.docs},
-                    result.summary, ps.hard, short)
+                    result.summary, ps.hard, short, unattributable=never)
     figures["generic"] = _generic_figures(generic, ps.truth)
     sources: dict[str, int] = {}
     for p in ps.posts:
@@ -522,6 +530,10 @@ def render(f: dict[str, Any]) -> str:
               g["light_6plus"]["recall"]],
              ["heavy, posts of 6+ tokens: 1-2 words substituted or deleted, or cut keeping >= 60 %", "",
               g["heavy_target"]["planted"], g["heavy_target"]["found"], g["heavy_target"]["recall"]],
+             ["light, posts the index can attribute", "", g["light_attributable"]["planted"],
+              g["light_attributable"]["found"], g["light_attributable"]["recall"]],
+             ["light, posts too common to attribute (no keys, by design)", "", g["light_unattributable"]["planted"],
+              g["light_unattributable"]["found"], g["light_unattributable"]["recall"]],
              ["light, posts under 6 tokens on a line of their own", "", g["light_short_own_line"]["planted"],
               g["light_short_own_line"]["found"], g["light_short_own_line"]["recall"]],
              ["light, posts under 6 tokens inside a paragraph or over several lines", "",
