@@ -110,6 +110,14 @@ def test_tsv(tmp_path: Path) -> None:
     assert (b.rows, b.ids, b.texts) == ([1, 2], ["a", "b"], ["hello, world", "second"])
 
 
+def test_tsv_has_no_quoting(tmp_path: Path) -> None:
+    """IANA TSV (as ../shared/data/reddit_titles is written): a quotation mark is an ordinary character,
+    also at the start of a field, and a field ends at the tab or the line's end."""
+    path = write(tmp_path / "p.tsv", 'id\ttitle\nx1\t"Physics" and guns\nx2\tNotch said "hi\nx3\t""\n')
+    (b,) = read_all(path, text_field="title")
+    assert (b.rows, b.ids, b.texts) == ([1, 2, 3], ["x1", "x2", "x3"], ['"Physics" and guns', 'Notch said "hi', '""'])
+
+
 def test_parquet(tmp_path: Path) -> None:
     path = tmp_path / "p.parquet"
     pl.DataFrame({"id": [570306133677760513, 2, 3], "text": ["a b", "c", ""], "n": [1, None, 3]}).write_parquet(path)

@@ -1,4 +1,9 @@
-"""The CSV and TSV reader: a header row, then one record per row (quoted fields may span lines)."""
+"""The CSV and TSV reader: a header row, then one record per row.
+
+CSV fields may be quoted (RFC 4180: a quoted field may hold the separator, quotes doubled, line breaks).
+TSV is the IANA ``text/tab-separated-values`` form: no quoting at all, a field holds no tab and no line
+break, and a quotation mark is a character like any other (a title such as ``"Physics" and guns`` is
+read as written)."""
 
 from __future__ import annotations
 
@@ -43,8 +48,10 @@ def read_delimited(f: InputFile, opt: Options, st: State) -> Iterator[Record]:
     csv.field_size_limit(min(opt.max_record_bytes or 1 << 30, 1 << 30))
     with Source(f, locate, opt.max_record_bytes, reject_long) as src:
         st.position = src.position
-        dialect = "excel-tab" if f.format == "tsv" else "excel"
-        reader = csv.reader(decoded(src), dialect=dialect, strict=True)  # strict: no silent misparse
+        if f.format == "tsv":
+            reader = csv.reader(decoded(src), dialect="excel-tab", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.reader(decoded(src), dialect="excel", strict=True)  # strict: no silent misparse
         try:
             header = next(reader, None)
             if header is None:
