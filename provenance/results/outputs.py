@@ -93,7 +93,8 @@ MATCH_COLUMNS_DOC = {
     "span_docs": "documents of this scan in which the post was found; more than --max-span-docs: common text",
     "span_texts": "different indexed post texts that hold the whole span, every shingle of it (a retweet's copies are "
                   "one text; max_key_posts + 1 when every shingle is frequent); more than --max-span-texts: common "
-                  "text of the platform (a name, a title, a quotation several posts use); empty for exact_short",
+                  "text of the platform (a name, a title, a quotation several posts use); empty for exact_short and for "
+                  "weak and shared matches",
     "why_not": "empty when the match counts; else newer (the post is of a later day than the document: it copied "
                "the text), quoted (the post quotes someone: common origin), weak (under --min-evidence-bits), shared "
                "(a short span more than --max-shared-posts posts hold), chance (E-value over --max-evalue), inline (a "

@@ -201,23 +201,25 @@ class Scanner:
                                      np.array(posts, dtype=np.int64))
             for i, c in zip(short.tolist(), counts.tolist()):
                 rows[i]["shared_posts"] = max(c, rows[i]["shared_posts"] or 0)
-        # The different post texts that hold the whole span (commonness in the archive, for every span of a shingle or more)
-        whole = np.flatnonzero((length >= n) & np.array([r["method"] != "exact_short" for r in rows]))
-        if len(whole):
-            grams = length[whole] - n + 1
-            lo = sb.offsets[doc[whole]] + first[whole]
-            texts = self.shards.texts(sb.hashes[expand_ranges(lo, grams)], np.r_[0, np.cumsum(grams)])
-            for i, c in zip(whole.tolist(), texts.tolist()):
-                rows[i]["span_texts"] = c
         for r in rows:
             if r["span_tokens"] >= SHARED_SPAN_TOKENS:
                 r["shared_posts"] = None
             del r["_first"]
         shared = is_shared_phrase(np.array([r["shared_posts"] or 0 for r in rows], dtype=np.int64), length,
                                   p.max_shared_posts)
-        for r, b, s in zip(rows, bits.tolist(), shared.tolist()):
+        generic = (bits < p.min_evidence_bits) | shared
+        for r, b, g in zip(rows, bits.tolist(), generic.tolist()):
             r["evidence_bits"] = round(b, 3)
-            r["generic"] = b < p.min_evidence_bits or s
+            r["generic"] = g
+        # The different post texts that hold the whole span (commonness in the archive), for the spans
+        # of a shingle or more that may still count
+        whole = np.flatnonzero(~generic & (length >= n) & np.array([r["method"] != "exact_short" for r in rows]))
+        if len(whole):
+            grams = length[whole] - n + 1
+            lo = sb.offsets[doc[whole]] + first[whole]
+            texts = self.shards.texts(sb.hashes[expand_ranges(lo, grams)], np.r_[0, np.cumsum(grams)])
+            for i, c in zip(whole.tolist(), texts.tolist()):
+                rows[i]["span_texts"] = c
 
 
 def _shared_texts_summed(found: list[list[Found]]) -> list[Found]:
