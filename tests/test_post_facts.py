@@ -202,3 +202,25 @@ def test_verify_checks_the_dates_and_quotation_flags(dated, tmp_path: Path) -> N
         repin_results(out)
         problems = [p.message for p in verify(out, inputs=[tmp_path]).problems]
         assert any("is not what a new scan finds" in p for p in problems), (column, problems)
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_the_build_weighs_the_short_posts_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keyed: bool) -> None:
+    # Only a short post's bits decide anything (unattributable, matched inside a sentence): the build
+    # weighs their words, not every post's, and the flags and head keys are those of every post weighed.
+    from provenance.text.background import Background
+
+    weighed: list[int] = []
+    bits = Background.bits
+    monkeypatch.setattr(Background, "bits", lambda self, h, *a, **k: weighed.append(len(h)) or bits(self, h, *a, **k))
+    key = bytes(range(32)) if keyed else None
+    index = api.build_index([POSTS_CSV], tmp_path / "idx", id_field="tweet_id", key=key)
+    monkeypatch.setattr(Background, "bits", bits)
+    short = index.post_kind == 1
+    assert short.sum() > 100 and sum(weighed) == int(index.post_tokens[short].sum())
+    texts = pl.read_csv(POSTS_CSV, infer_schema=False)["text"].to_list()
+    whole = span_bits(default_background(), texts)
+    p = IndexParams()
+    assert np.array_equal((index.post_flags & UNATTRIBUTABLE) != 0, short & (whole < p.min_post_bits))
+    inline = short & (whole >= p.inline_short_bits) & (index.post_tokens >= p.ngram)
+    assert inline.sum() > 5 and np.array_equal(index.posts["head_key"].to_numpy() != 0, inline)

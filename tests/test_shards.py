@@ -114,6 +114,28 @@ def test_phrases_shared_across_shards_stay_generic(tmp_path: Path):
     _same_scan(expected, api.scan_texts(sharded, docs))
 
 
+def test_weak_short_posts_match_inline_in_no_shard(tmp_path: Path):
+    # Two real TweetEval tweets (emoji/train_text.txt.gz:17114 and emoji/test_text.txt.gz:37304) that
+    # start with the same shingle: the second carries enough bits to be matched inside a sentence, the
+    # first does not (it matches whole lines only). Cut into two shards, each in a shard of its own.
+    posts = ["I love you", "Delayed again at the gate, third time this month",
+             "Gate agent was great about the rebooking today", "I love you, Baltimore ️ @ Ottobar"]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(posts)),
+                                      encoding="utf-8")
+    keep = IndexParams(min_post_bits=0)  # ("I love you" is too common to attribute by default: kept here)
+    whole = api.build_index([tmp_path / "p.jsonl"], tmp_path / "whole", id_field="id", params=keep)
+    sharded = api.build_index([tmp_path / "p.jsonl"], tmp_path / "sharded", id_field="id", shards=2, params=keep)
+    assert whole.posts["head_key"].to_list()[0] == 0 and whole.posts["head_key"].to_list()[3] != 0
+    docs = ["The singer told the crowd I love you before she left the stage on Saturday night.",
+            "I love you",
+            "A fan shouted I love you, Baltimore @ Ottobar as the band came back for an encore."]
+    expected = api.scan_texts(whole, docs)
+    m = expected.matches.sort("doc_id", "post_id")
+    # the weak post only as a whole record; the strong one inside the sentence too
+    assert list(zip(m["post_id"], m["placement"])) == [("p0", "unit"), ("p3", "inline")]
+    _same_scan(expected, api.scan_texts(sharded, docs))
+
+
 def test_shared_posts_are_summed_over_shards(sharded: ShardedIndex, api_index):
     index, _ = api_index
     rng = np.random.default_rng(7)

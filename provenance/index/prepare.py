@@ -24,6 +24,7 @@ QUOTED_SHARE = 0.5
 """A post with at least this share of its words inside double quotation marks quotes someone."""
 _WORD = r"[\p{L}\p{N}][\p{L}\p{N}'’]*"
 _QUOTATION = r'"[^"]*"|“[^”]*”|„[^“”]*[“”]|«[^»]*»'  # a quotation mark, the words, its closing mark
+_MAYBE_QUOTED = r'["“„«]|RT'  # what every quotation (an opening mark) and every retweet holds
 _RETWEET = r"(?:^|[^\w@])RT\s*[\"“]?@\w+"
 _ATTRIBUTED = (r'(?:["”»]\s*[-–—―~]+\s*@?\p{Lu})'  # "..." - Name, "..."—Name
                r'|(?:(?:^|[\s(])@?\p{Lu}[\w.\'’-]*(?:\s+\p{Lu}[\w.\'’-]*){0,3}\s*:\s*["“„«])')  # Name: "...
@@ -36,6 +37,16 @@ def quoted_posts(texts: Any) -> NDArray[np.bool_]:
     after it) that holds at least a quarter of the words. ``texts``: the raw texts (a list or a
     polars Series)."""
     t = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
+    # Only a text with an opening quotation mark or an "RT" can quote someone: the others skip the regexes.
+    maybe = t.str.contains(_MAYBE_QUOTED).fill_null(False)
+    out = np.zeros(len(t), dtype=bool)
+    if maybe.any():
+        out[maybe.arg_true().to_numpy()] = _quoted(t.filter(maybe))
+    return out
+
+
+def _quoted(t: pl.Series) -> NDArray[np.bool_]:
+    """:func:`quoted_posts` of the texts ``t`` (a polars Series), every test applied."""
     f = pl.DataFrame({"t": t}).select(
         words=pl.col("t").str.count_matches(_WORD),
         inside=pl.col("t").str.extract_all(_QUOTATION).list.join(" ").str.count_matches(_WORD),
@@ -71,15 +82,17 @@ class PreparedPosts:
         return len(self.kind)
 
 
-def _whole_bits(batch: Any, sb: Any, hasher: TokenHasher) -> NDArray[np.float64]:
-    """The evidence bits of each post's whole text."""
+def _short_bits(batch: Any, sb: Any, hasher: TokenHasher, short: NDArray[np.int64]) -> NDArray[np.float64]:
+    """The evidence bits of the whole texts of the posts ``short`` (positions in the batch): the only
+    posts whose bits decide anything (a span's bits depend on its own words alone)."""
     from ..text.background import default_background, span_bits
 
+    if not len(short):
+        return np.zeros(0)
     if not hasher.keyed and hasher.seed == 0:  # the background model hashes tokens as this index does
-        bits = default_background().bits(sb.token_hashes, sb.token_offsets, sb.nospace)
-    else:
-        bits = span_bits(default_background(), batch.texts)
-    return bits
+        return default_background().bits_of_runs(sb.token_hashes, sb.token_offsets[short], sb.n_tokens[short], sb.nospace)
+    texts = batch.text_column() if hasattr(batch, "text_column") else pl.Series("t", list(batch.texts), dtype=pl.String)
+    return span_bits(default_background(), texts.gather(short).to_list())
 
 
 def _post_days(batch: Any, date_field: str) -> NDArray[np.uint16]:
@@ -101,7 +114,9 @@ def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher, date_fie
     n_tokens = sb.n_tokens
     kind = np.where(n_tokens == 0, EMPTY, np.where(n_tokens < p.short_tokens, SHORT, SHINGLED)).astype(np.uint8)
     exact = np.where(n_tokens > 0, sequence_keys(sb.token_hashes, sb.token_offsets[:-1], n_tokens, hasher.finish), np.uint64(0))
-    whole_bits = _whole_bits(batch, sb, hasher)
+    short = np.flatnonzero(kind == SHORT)
+    whole_bits = np.zeros(len(kind))
+    whole_bits[short] = _short_bits(batch, sb, hasher, short)
     # Short posts too common to be evidence of anything hold no keys (no exact key, no head). (A shingled
     # post keeps its postings: the index rebuilds its shingles from them, for appends and checks.)
     unattributable = (kind == SHORT) & (whole_bits < p.min_post_bits)
@@ -110,9 +125,7 @@ def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher, date_fie
     days = _post_days(batch, date_field) if date_field is not None else np.full(len(kind), NO_POST_DATE, np.uint16)
     # Short posts specific enough to be matched inside a sentence keep their first shingle.
     inline = kind == SHORT
-    if inline.any():
-        short = np.flatnonzero(inline)
-        inline[short] = whole_bits[short] >= p.inline_short_bits
+    inline[short] = whole_bits[short] >= p.inline_short_bits
     inline &= (n_tokens >= p.ngram) & ~unattributable  # (a post with a shingle: its first is where a scan looks)
     heads = np.zeros(len(kind), dtype=np.uint64)
     heads[inline] = sb.hashes[sb.offsets[:-1][inline]]

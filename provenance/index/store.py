@@ -179,17 +179,27 @@ class Index(KeyedByManifest):
         """``posts.parquet``, read on first use (a scan reads only the ids of the posts it found)."""
         return pl.read_parquet(self.path / "posts.parquet")
 
+    def posts_column(self, name: str) -> pl.LazyFrame:
+        """One column of ``posts.parquet``, read from the file the index was opened with (``posts_fd``)
+        where it has one."""
+        if self.posts_fd is None:
+            return pl.scan_parquet(self.path / "posts.parquet").select(name)
+        import pyarrow.parquet as pq
+
+        with os.fdopen(os.dup(self.posts_fd), "rb") as fh:
+            column = pl.from_arrow(pq.ParquetFile(fh).read(columns=[name]))[name]
+        return pl.LazyFrame({name: column})
+
+    @cached_property
+    def head_keys(self) -> NDArray[np.uint64]:
+        """Each post's ``head_key`` (its first shingle where the post is a short post matched inside a
+        sentence, else 0), read on first use."""
+        return self.posts_column("head_key").collect()["head_key"].to_numpy().astype(np.uint64, copy=False)
+
     def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
         """The ``post_id`` of each post number in ``posts`` (reads only those rows' ids)."""
         wanted = sorted_unique(np.asarray(posts))
-        if self.posts_fd is not None:  # the file the index was opened with (its column only)
-            import pyarrow.parquet as pq
-
-            with os.fdopen(os.dup(self.posts_fd), "rb") as fh:
-                column = pl.from_arrow(pq.ParquetFile(fh).read(columns=["post_id"]))["post_id"]
-            ids = pl.LazyFrame({"post_id": column})
-        else:
-            ids = pl.scan_parquet(self.path / "posts.parquet").select("post_id")
+        ids = self.posts_column("post_id")
         found = (ids.with_row_index("_p")
                  .join(pl.LazyFrame({"_p": pl.Series(wanted, dtype=pl.UInt32)}), on="_p", how="semi").collect().sort("_p"))
         at = np.searchsorted(found["_p"].to_numpy(), posts)

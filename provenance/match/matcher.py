@@ -6,6 +6,7 @@ verification, the token alignment of edited copies, partial copies and short pos
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -246,8 +247,15 @@ class PostMatcher:
         lo = np.searchsorted(self.short_keys, keys, side="left")
         hi = np.searchsorted(self.short_keys, keys, side="right")
         unit = np.repeat(np.arange(len(keys)), hi - lo)
-        posts = self.short_posts[expand_ranges(lo, hi - lo)]
+        at = expand_ranges(lo, hi - lo)
         same_text = np.repeat(hi - lo, hi - lo)
+        if len(unit) and unit[-1] >= n_whole:
+            # A run inside a sentence is a match of the short posts matched inside sentences only: the
+            # run was looked up because some post starts with its first shingle, but a post of that text
+            # below inline_short_bits matches whole records and lines only (in whatever shard it is).
+            keep = (unit < n_whole) | self._inline_short[at]
+            unit, at, same_text = unit[keep], at[keep], same_text[keep]
+        posts = self.short_posts[at]
         out: list[Found] = []
         seen: set[tuple[int, int]] = set()
         n_records = len(records)
@@ -260,6 +268,11 @@ class PostMatcher:
                 out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0,
                                  inline=u >= n_whole, shared=same))
         return out
+
+    @cached_property
+    def _inline_short(self) -> np.ndarray:
+        """For each entry of ``short_posts``: whether its post is matched inside sentences (has a head key)."""
+        return self.index.head_keys[np.asarray(self.short_posts, dtype=np.int64)] != 0
 
     def _short_runs(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document that start
