@@ -139,7 +139,9 @@ def shares_combined(shares: Sequence[Shares], offsets: NDArray[np.int64], posts:
         mine |= shard_mine
         held += count
         frequent |= is_frequent
-    held[frequent] = max_key_posts + 1
+    # (segments of an appended index decide frequency each over its own posts: a shingle held by more
+    # posts than max_key_posts over all of them counts as frequent, as in the index rebuilt over all)
+    held[frequent | (held > max_key_posts)] = max_key_posts + 1
     counts = np.where(mine, held, np.iinfo(np.int64).max)
     has = np.diff(offsets) > 0
     least = np.minimum.reduceat(counts, offsets[:-1][has])
