@@ -3,7 +3,6 @@ count are a rebuild's, ``index compact`` writes the files of one build over all 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -15,7 +14,9 @@ from provenance import api
 from provenance.durable import sealed_json
 from provenance.errors import IndexFormatError, InputError, ParameterError
 from provenance.index import ShardedIndex, open_index, shards_of
+from provenance.params import IndexParams
 
+from benchmarks.append import snapshot  # (sha256, mtime and inode of every file)
 from conftest import PLANTED, POSTS_CSV, run_cli
 
 
@@ -34,16 +35,6 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 def rebuilt(parts, tmp_path_factory: pytest.TempPathFactory):
     """One build over all the posts (the reference of every comparison)."""
     return api.build_index(list(parts), tmp_path_factory.mktemp("one") / "idx", id_field="tweet_id")
-
-
-def snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
-    """sha256, mtime and inode of every file under ``root`` (lock files aside)."""
-    out = {}
-    for f in sorted(root.rglob("*")):
-        if f.is_file() and not f.name.startswith(".provenance"):
-            st = f.stat()
-            out[str(f.relative_to(root))] = (hashlib.sha256(f.read_bytes()).hexdigest(), st.st_mtime_ns, st.st_ino)
-    return out
 
 
 def counted(result: api.ScanResult) -> pl.DataFrame:
@@ -226,3 +217,29 @@ def test_a_segment_opened_alone_is_refused(parts, tmp_path: Path) -> None:
     api.build_index([b], idx, id_field="tweet_id", append=True)
     with pytest.raises(IndexFormatError, match="is segment 1 of the index"):
         open_index(idx / "segment-0001")
+
+
+def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) -> None:
+    """Six check-ins share a phrase, three a segment: no segment holds it in more than max_key_posts (4)
+    posts, the whole index does. The rebuild has no key for it and finds none of them; the segments do,
+    and their matches are generic: the phrase's shared-post count is the rebuild's for a frequent
+    shingle (max_key_posts + 1), not the 6 summed over the segments. The matches that count are the same."""
+    museum = "The Museum of Fine Arts, Houston"
+    posts = [f"{w} @ {museum}" for w in ("Sunday", "Art day", "Date night", "With mom", "Field trip", "Finally")]
+    posts += ["Dinner at the Harbor Lights Bistro in Galveston"]
+    rows = [json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(posts)]
+    (tmp_path / "a.jsonl").write_text("".join(rows[:3]), encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text("".join(rows[3:]), encoding="utf-8")
+    params = IndexParams(min_post_bits=0, max_key_posts=4)
+    whole = api.build_index([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "whole", id_field="id", params=params)
+    api.build_index([tmp_path / "a.jsonl"], tmp_path / "idx", id_field="id", params=params)
+    appended = api.build_index([tmp_path / "b.jsonl"], tmp_path / "idx", id_field="id", append=True)
+    filler = "The council met on Tuesday to discuss the budget for the coming year in some detail. "
+    docs = [filler + f"The exhibition opens at {museum} next week. " + filler,
+            filler + "We had dinner at the Harbor Lights Bistro in Galveston. " + filler]
+    expected, got = api.scan_texts(whole, docs).matches, api.scan_texts(appended, docs).matches
+    phrase = got.filter(pl.col("post_id") != "p6")
+    assert phrase.height == 6 and phrase["generic"].all() and phrase["shared_posts"].to_list() == [5] * 6
+    assert expected["post_id"].to_list() == ["p6"]
+    columns = ["doc_id", "post_id", "doc_start", "doc_end", "shared_posts"]
+    assert got.filter(~pl.col("generic")).select(columns).equals(expected.filter(~pl.col("generic")).select(columns))

@@ -120,8 +120,9 @@ class KnownIds:
             f = shard.path / "posts.parquet"
             if sha256_of(f) != shard.manifest["files"]["posts.parquet"]["sha256"]:
                 raise IndexFormatError(f"{f}: checksum differs from the manifest (damaged or altered index)")
-            tables.append(pl.scan_parquet(f).select("post_id", "source", "row"))
-        self.posts = pl.concat(tables).collect()
+            tables.append(pl.scan_parquet(f))
+        self.tables = tables
+        self.posts = pl.concat([t.select("post_id") for t in tables]).collect()  # (the places: read on a refusal)
         h = self.posts["post_id"].hash(seed=0).to_numpy()
         self.order = np.argsort(h, kind="stable")
         self.hashes = h[self.order]
@@ -139,7 +140,8 @@ class KnownIds:
         return out
 
     def first_place(self, post_id: str) -> str:
-        row = self.posts.filter(pl.col("post_id") == post_id).row(0, named=True)
+        row = pl.concat([t.select("post_id", "source", "row") for t in self.tables]).filter(
+            pl.col("post_id") == post_id).head(1).collect().row(0, named=True)
         return f"{row['source']}:{row['row']}"
 
     def filter(self, batches: Iterable[Batch], skipped: Skipped | None) -> Iterator[Batch]:

@@ -6,8 +6,9 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import polars as pl
 
@@ -156,7 +157,7 @@ def _append_segment(batches: Iterable[Any], base: "Index | ShardedIndex", params
     path = Path(base.path)
     place = segment_place(base)
     tmp = _prepared(path, True)
-    try:
+    with _removed_on_failure(tmp, path, "append to the index"):
         builder = Builder(params, tmp, memory_limit or default_memory_limit(), key, date_field=date_field,
                           first_post=place["first_post"])
         texts = _TextWriter(tmp / POST_TEXTS) if keep_text else None
@@ -173,12 +174,6 @@ def _append_segment(batches: Iterable[Any], base: "Index | ShardedIndex", params
         entry = {**place, "posts": counts["posts"]}
         entry["manifest_sha256"] = seal_manifest(tmp, {**top, "segment": dict(entry)})
         install_segment(base, tmp, entry, top, counts)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{path}: cannot append to the index ({write_failure(e)})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return open_index(path, verify=False, key=key)
 
 
@@ -238,21 +233,28 @@ def build_index_on_dask(files: Sequence[Any], out: str | Path, params: IndexPara
     def manifest(counts: dict[str, Any], info: dict[str, Any], meta: list[str]) -> dict[str, Any]:
         return {**_manifest(params, counts, _described(info, inputs, None, skipped), meta, key), "files": {}}
 
-    try:
+    with _removed_on_failure(tmp, path, "write the index"):
         build_on_dask(files, tmp, params, client=client, shards=shards, key=key, text_field=text_field, id_field=id_field,
                       meta_fields=meta_fields, skipped=skipped, keep_text=keep_text, date_field=date_field,
                       memory_limit=memory_limit or default_memory_limit(), batch_size=batch_size, on_batch=on_batch,
                       write_manifests=manifest, posts_from_names=posts_from_names)
         _replace(tmp, path)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     index = open_index(path, verify=False, key=key)
     assert isinstance(index, ShardedIndex)
     return index
+
+
+@contextmanager
+def _removed_on_failure(tmp: Path, path: Path, doing: str) -> Iterator[None]:
+    """Remove ``tmp`` when the block fails; a failed write (a full disk, ...) is an OutputError."""
+    try:
+        yield
+    except (OSError, pl.exceptions.PolarsError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{path}: cannot {doing} ({write_failure(e)})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _prepared(path: Path, overwrite: bool) -> Path:
