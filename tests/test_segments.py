@@ -243,3 +243,17 @@ def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) 
     assert expected["post_id"].to_list() == ["p6"]
     columns = ["doc_id", "post_id", "doc_start", "doc_end", "shared_posts"]
     assert got.filter(~pl.col("generic")).select(columns).equals(expected.filter(~pl.col("generic")).select(columns))
+
+
+def test_an_appended_index_on_dask_gives_the_local_results(parts, tmp_path: Path) -> None:
+    """Each part, the first segment read through its manifest's copy included, is opened by its Dask owner."""
+    distributed = pytest.importorskip("distributed")
+    a, b, _ = parts
+    idx = tmp_path / "idx"
+    api.build_index([a], idx, id_field="tweet_id")
+    appended = api.build_index([b], idx, id_field="tweet_id", append=True)
+    local = api.scan(appended, [PLANTED])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            remote = api.scan(idx, [PLANTED], scheduler=client)
+    assert local.matches.height > 200 and remote.matches.equals(local.matches)
