@@ -257,3 +257,29 @@ def test_an_appended_index_on_dask_gives_the_local_results(parts, tmp_path: Path
         with distributed.Client(cluster) as client:
             remote = api.scan(idx, [PLANTED], scheduler=client)
     assert local.matches.height > 200 and remote.matches.equals(local.matches)
+
+
+def test_what_a_killed_append_left_is_cleared_by_the_next(parts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An append killed after moving its segment in, before the new manifest: the index is the old one,
+    and the next append replaces the segment no manifest lists."""
+    from provenance.index import segments
+
+    a, b, _ = parts
+    idx = tmp_path / "idx"
+    api.build_index([a], idx, id_field="tweet_id")
+    before = (idx / "manifest.json").read_bytes()
+    real = segments._write_new
+
+    def killed(target: Path, raw: bytes) -> None:
+        if target.name == "manifest.json":
+            raise KeyboardInterrupt
+        real(target, raw)
+
+    monkeypatch.setattr(segments, "_write_new", killed)
+    with pytest.raises(KeyboardInterrupt):
+        api.build_index([b], idx, id_field="tweet_id", append=True)
+    monkeypatch.undo()
+    assert (idx / "segment-0001").is_dir() and (idx / "manifest.json").read_bytes() == before
+    assert open_index(idx).n_posts == 1700
+    appended = api.build_index([b], idx, id_field="tweet_id", append=True)
+    assert appended.n_posts == 2500 and open_index(idx).n_posts == 2500
