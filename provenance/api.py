@@ -149,8 +149,7 @@ def compact_index(index_dir: str | Path, *, shards: int | None = None, memory_li
     all its posts writes (:func:`provenance.index.compact_index`), cut into ``shards`` (default: as its
     first segment). A keyed index needs its ``key``. Returns the compacted index."""
     with lock_directory(index_dir, "an index compaction"):
-        index = open_index(index_dir, key=key)
-        index.wait_verified()
+        index = open_index(index_dir, key=key)  # (every checksum checked: every file is read again)
         return _compact(index, shards=shards, memory_limit=memory_limit, key=key)
 
 

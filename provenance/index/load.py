@@ -126,8 +126,9 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
         raise IndexFormatError(f"{path}: is shard {manifest['shard'].get('index')} of the sharded index {path.parent}; "
                                "open that directory")
     elif "segment" in manifest:
-        raise IndexFormatError(f"{path}: is segment {manifest['segment'].get('segment')} of the index {path.parent}; "
-                               "open that directory")
+        place = manifest["segment"]
+        raise IndexFormatError(f"{path}: is segment {place.get('segment') if isinstance(place, dict) else '?'} of the "
+                               f"index {path.parent}; open that directory")
     files = manifest.get("files", {})
     names = arrays_of(params)
     expected = {"posts.parquet", HASHING, *(f"{n}.npy" for n in names)}
