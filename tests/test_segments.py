@@ -222,8 +222,8 @@ def test_a_segment_opened_alone_is_refused(parts, tmp_path: Path) -> None:
 def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) -> None:
     """Six check-ins share a phrase, three a segment: no segment holds it in more than max_key_posts (4)
     posts, the whole index does. The rebuild has no key for it and finds none of them; the segments do,
-    and their matches are generic: the phrase's shared-post count is the rebuild's for a frequent
-    shingle (max_key_posts + 1), not the 6 summed over the segments. The matches that count are the same."""
+    and their matches are generic: the phrase's shared-post and text counts are the rebuild's for
+    frequent shingles (max_key_posts + 1), not the 6 summed over the segments. The matches that count are the same."""
     museum = "The Museum of Fine Arts, Houston"
     posts = [f"{w} @ {museum}" for w in ("Sunday", "Art day", "Date night", "With mom", "Field trip", "Finally")]
     posts += ["Dinner at the Harbor Lights Bistro in Galveston"]
@@ -240,6 +240,7 @@ def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) 
     expected, got = api.scan_texts(whole, docs).matches, api.scan_texts(appended, docs).matches
     phrase = got.filter(pl.col("post_id") != "p6")
     assert phrase.height == 6 and phrase["generic"].all() and phrase["shared_posts"].to_list() == [5] * 6
+    assert phrase["span_texts"].to_list() == [5] * 6  # (every shingle of the span frequent over all posts)
     assert expected["post_id"].to_list() == ["p6"]
     columns = ["doc_id", "post_id", "doc_start", "doc_end", "shared_posts"]
     assert got.filter(~pl.col("generic")).select(columns).equals(expected.filter(~pl.col("generic")).select(columns))
