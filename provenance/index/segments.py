@@ -29,6 +29,7 @@ matches that count are a rebuild's (tested on the planted corpus and benchmark),
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import polars as pl
 
-from ..durable import fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix
+from ..durable import fsync_dir, remove_stale, sealed_json, sha256_of, temp_prefix, umask
 from ..errors import IndexFormatError, InputError, Skipped
 from ..io.batch import Batch
 from .format import MANIFEST
@@ -79,10 +80,10 @@ def install_segment(base: "Index | ShardedIndex", built: Path, entry: dict[str, 
     for name in (MANIFEST, BASE_MANIFEST):  # what a killed append left
         remove_stale(path, name)
     entries = part_entries(base)
+    raw = mpath.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != base.checksum:  # (the lock keeps other writers out: a hand edit)
+        raise IndexFormatError(f"{mpath}: the index changed after it was opened; nothing appended")
     if not isinstance(base, ShardedIndex):  # the first append to an unsharded index: keep its manifest under another name
-        raw = mpath.read_bytes()
-        if sha256_of(mpath) != base.checksum:
-            raise IndexFormatError(f"{mpath}: the index changed after it was opened; nothing appended")
         copy = path / BASE_MANIFEST
         if not copy.is_file() or copy.read_bytes() != raw:
             _write_new(copy, raw)
@@ -105,7 +106,7 @@ def _write_new(target: Path, raw: bytes) -> None:
         fh.write(raw)
         fh.flush()
         os.fsync(fh.fileno())
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, 0o666 & ~umask())
     os.replace(tmp, target)
     fsync_dir(target.parent)
 
@@ -123,9 +124,7 @@ class KnownIds:
             tables.append(pl.scan_parquet(f))
         self.tables = tables
         self.posts = pl.concat([t.select("post_id") for t in tables]).collect()  # (the places: read on a refusal)
-        h = self.posts["post_id"].hash(seed=0).to_numpy()
-        self.order = np.argsort(h, kind="stable")
-        self.hashes = h[self.order]
+        self.hashes = np.sort(self.posts["post_id"].hash(seed=0).to_numpy())
 
     def known(self, ids: list[str]) -> np.ndarray:
         """Which of ``ids`` an indexed post has."""
