@@ -222,8 +222,8 @@ def test_a_segment_opened_alone_is_refused(parts, tmp_path: Path) -> None:
 def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) -> None:
     """Six check-ins share a phrase, three a segment: no segment holds it in more than max_key_posts (4)
     posts, the whole index does. The rebuild has no key for it and finds none of them; the segments do,
-    and their matches are generic: the phrase's shared-post and text counts are the rebuild's for
-    frequent shingles (max_key_posts + 1), not the 6 summed over the segments. The matches that count are the same."""
+    and their matches are generic: the phrase's shared-post count is the rebuild's for a frequent
+    shingle (max_key_posts + 1), not the 6 summed over the segments. The matches that count are the same."""
     museum = "The Museum of Fine Arts, Houston"
     posts = [f"{w} @ {museum}" for w in ("Sunday", "Art day", "Date night", "With mom", "Field trip", "Finally")]
     posts += ["Dinner at the Harbor Lights Bistro in Galveston"]
@@ -240,7 +240,6 @@ def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) 
     expected, got = api.scan_texts(whole, docs).matches, api.scan_texts(appended, docs).matches
     phrase = got.filter(pl.col("post_id") != "p6")
     assert phrase.height == 6 and phrase["generic"].all() and phrase["shared_posts"].to_list() == [5] * 6
-    assert phrase["span_texts"].to_list() == [5] * 6  # (every shingle of the span frequent over all posts)
     assert expected["post_id"].to_list() == ["p6"]
     columns = ["doc_id", "post_id", "doc_start", "doc_end", "shared_posts"]
     assert got.filter(~pl.col("generic")).select(columns).equals(expected.filter(~pl.col("generic")).select(columns))
@@ -284,3 +283,27 @@ def test_what_a_killed_append_left_is_cleared_by_the_next(parts, tmp_path: Path,
     assert open_index(idx).n_posts == 1700
     appended = api.build_index([b], idx, id_field="tweet_id", append=True)
     assert appended.n_posts == 2500 and open_index(idx).n_posts == 2500
+
+
+def test_the_texts_holding_a_span_across_segments_count_as_in_a_rebuild(tmp_path: Path) -> None:
+    """A long phrase in seven posts, three in the first segment and four in the second (max_key_posts 4):
+    frequent over all posts, in neither segment. The match of the post that is only the phrase is common
+    in both indexes, its span held by max_key_posts + 1 texts (every shingle frequent over all posts), not
+    by the 7 the segments list."""
+    phrase = "The Museum of Fine Arts in Houston opens a new wing for modern sculpture this spring"
+    posts = [f"{w} @ {phrase}" for w in ("Sunday", "Art day", "Date night", "With mom", "Field trip", "Finally")]
+    rows = [json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate([*posts, phrase])]
+    (tmp_path / "a.jsonl").write_text("".join(rows[:3]), encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text("".join(rows[3:]), encoding="utf-8")
+    params = IndexParams(min_post_bits=0, max_key_posts=4)
+    whole = api.build_index([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "whole", id_field="id", params=params)
+    api.build_index([tmp_path / "a.jsonl"], tmp_path / "idx", id_field="id", params=params)
+    appended = api.build_index([tmp_path / "b.jsonl"], tmp_path / "idx", id_field="id", append=True)
+    filler = "The council met on Tuesday to discuss the budget for the coming year in some detail. "
+    docs = [filler + f"News: {phrase}. " + filler]
+    columns = ["doc_id", "post_id", "doc_start", "doc_end", "span_texts", "generic"]
+    expected = api.scan_texts(whole, docs).matches.select(columns)
+    got = api.scan_texts(appended, docs).matches.select(columns)
+    assert expected["post_id"].to_list() == ["p6"] and expected["span_texts"].to_list() == [5]
+    assert got.filter(pl.col("post_id") == "p6").equals(expected)
+    assert got["generic"].all() and got["span_texts"].to_list() == [5] * 7
