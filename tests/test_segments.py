@@ -219,6 +219,21 @@ def test_a_segment_opened_alone_is_refused(parts, tmp_path: Path) -> None:
         open_index(idx / "segment-0001")
 
 
+FILLER = "The council met on Tuesday to discuss the budget for the coming year in some detail. "
+
+
+def _whole_and_appended(tmp_path: Path, posts: list[str]) -> tuple:
+    """One index over ``posts`` (ids p0, p1, ...), and one of the first three with the others appended
+    (max_key_posts 4: a phrase in five posts is frequent over all of them, in neither segment)."""
+    rows = [json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(posts)]
+    (tmp_path / "a.jsonl").write_text("".join(rows[:3]), encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text("".join(rows[3:]), encoding="utf-8")
+    params = IndexParams(min_post_bits=0, max_key_posts=4)
+    whole = api.build_index([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "whole", id_field="id", params=params)
+    api.build_index([tmp_path / "a.jsonl"], tmp_path / "idx", id_field="id", params=params)
+    return whole, api.build_index([tmp_path / "b.jsonl"], tmp_path / "idx", id_field="id", append=True)
+
+
 def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) -> None:
     """Six check-ins share a phrase, three a segment: no segment holds it in more than max_key_posts (4)
     posts, the whole index does. The rebuild has no key for it and finds none of them; the segments do,
@@ -227,16 +242,9 @@ def test_a_phrase_shared_across_segments_counts_as_in_a_rebuild(tmp_path: Path) 
     museum = "The Museum of Fine Arts, Houston"
     posts = [f"{w} @ {museum}" for w in ("Sunday", "Art day", "Date night", "With mom", "Field trip", "Finally")]
     posts += ["Dinner at the Harbor Lights Bistro in Galveston"]
-    rows = [json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(posts)]
-    (tmp_path / "a.jsonl").write_text("".join(rows[:3]), encoding="utf-8")
-    (tmp_path / "b.jsonl").write_text("".join(rows[3:]), encoding="utf-8")
-    params = IndexParams(min_post_bits=0, max_key_posts=4)
-    whole = api.build_index([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "whole", id_field="id", params=params)
-    api.build_index([tmp_path / "a.jsonl"], tmp_path / "idx", id_field="id", params=params)
-    appended = api.build_index([tmp_path / "b.jsonl"], tmp_path / "idx", id_field="id", append=True)
-    filler = "The council met on Tuesday to discuss the budget for the coming year in some detail. "
-    docs = [filler + f"The exhibition opens at {museum} next week. " + filler,
-            filler + "We had dinner at the Harbor Lights Bistro in Galveston. " + filler]
+    whole, appended = _whole_and_appended(tmp_path, posts)
+    docs = [FILLER + f"The exhibition opens at {museum} next week. " + FILLER,
+            FILLER + "We had dinner at the Harbor Lights Bistro in Galveston. " + FILLER]
     expected, got = api.scan_texts(whole, docs).matches, api.scan_texts(appended, docs).matches
     phrase = got.filter(pl.col("post_id") != "p6")
     assert phrase.height == 6 and phrase["generic"].all() and phrase["shared_posts"].to_list() == [5] * 6
@@ -292,15 +300,8 @@ def test_the_texts_holding_a_span_across_segments_count_as_in_a_rebuild(tmp_path
     by the 7 the segments list."""
     phrase = "The Museum of Fine Arts in Houston opens a new wing for modern sculpture this spring"
     posts = [f"{w} @ {phrase}" for w in ("Sunday", "Art day", "Date night", "With mom", "Field trip", "Finally")]
-    rows = [json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate([*posts, phrase])]
-    (tmp_path / "a.jsonl").write_text("".join(rows[:3]), encoding="utf-8")
-    (tmp_path / "b.jsonl").write_text("".join(rows[3:]), encoding="utf-8")
-    params = IndexParams(min_post_bits=0, max_key_posts=4)
-    whole = api.build_index([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "whole", id_field="id", params=params)
-    api.build_index([tmp_path / "a.jsonl"], tmp_path / "idx", id_field="id", params=params)
-    appended = api.build_index([tmp_path / "b.jsonl"], tmp_path / "idx", id_field="id", append=True)
-    filler = "The council met on Tuesday to discuss the budget for the coming year in some detail. "
-    docs = [filler + f"News: {phrase}. " + filler]
+    whole, appended = _whole_and_appended(tmp_path, [*posts, phrase])
+    docs = [FILLER + f"News: {phrase}. " + FILLER]
     columns = ["doc_id", "post_id", "doc_start", "doc_end", "span_texts", "generic"]
     expected = api.scan_texts(whole, docs).matches.select(columns)
     got = api.scan_texts(appended, docs).matches.select(columns)
