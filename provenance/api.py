@@ -24,7 +24,8 @@ from .errors import InputError, Interrupted, ParameterError, Skipped, skipping
 from .results.evidence import repin_results, unit_record, write_evidence
 from .match.tally import Tally
 from .results.estimate import share_estimates
-from .index import Index, ShardedIndex, build_index as _build, open_index
+from .index import Index, ShardedIndex, build_index as _build, compact_index as _compact, open_index
+from .index.segments import KnownIds
 from .index.size import IndexSize, index_size
 from .keys import Key, as_key
 from .locks import lock_directory
@@ -42,7 +43,7 @@ from .scanner.local import scan_local, work_unit_size
 from .scanner.pipeline import stage_timings
 from .scanner.units import Progress, scan_batches
 
-__all__ = ["build_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress", "input_bytes", "index_size",
+__all__ = ["build_index", "compact_index", "open_index", "scan", "scan_texts", "ScanResult", "Progress", "input_bytes", "index_size",
            "IndexSize", "evaluate", "Evaluation"]
 
 BUILD_BATCH = 8192
@@ -126,17 +127,30 @@ def build_index(
                                   memory_limit=memory_limit, skipped=skipped, key=key, shards=shards,
                                   keep_text=keep_text, unit_size=unit_size, choose=(include, exclude, id_prefix),
                                   date_field=date_field)
-        base = open_index(out, key=key) if append else None
+        # (an append reads only the base's manifests and post ids, checked in KnownIds: it writes new files only)
+        base = open_index(out, key=key, verify=False) if append else None
         if base is not None:
             params = base.params
         files, inputs = chosen_posts(posts, fmt, skipped, include, exclude, id_prefix, text_field, id_field, meta_fields)
         batches = read_batches(files, text_field, id_field, skipped=skipped, meta_fields=meta_fields,
                                batch_size=BUILD_BATCH, max_record_bytes=max_record_bytes, posts_from_names=fmt is None)
+        if base is not None:
+            batches = KnownIds(base).filter(batches, skipped)
         if skipped is not None:
-            batches = first_of_each_id(batches, skipped, base.posts["post_id"].to_list() if base is not None else ())
+            batches = first_of_each_id(batches, skipped)
         return _build(batches, out, params, base=base, inputs=inputs, on_batch=on_progress, memory_limit=memory_limit,
                       overwrite=force, skipped=skipped, key=key, shards=shards, keep_text=keep_text,
                       date_field=date_field)
+
+
+def compact_index(index_dir: str | Path, *, shards: int | None = None, memory_limit: int | None = None,
+                  key: Key | bytes | None = None) -> "Index | ShardedIndex":
+    """Merge the segments that appends added to the index at ``index_dir`` into the index one build over
+    all its posts writes (:func:`provenance.index.compact_index`), cut into ``shards`` (default: as its
+    first segment). A keyed index needs its ``key``. Returns the compacted index."""
+    with lock_directory(index_dir, "an index compaction"):
+        index = open_index(index_dir, key=key)  # (every checksum checked: every file is read again)
+        return _compact(index, shards=shards, memory_limit=memory_limit, key=key)
 
 
 def _build_on_dask(posts: Sequence[str | Path], out: str | Path, params: IndexParams, scheduler: Any, *, fmt: str | None,

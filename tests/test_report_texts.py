@@ -171,9 +171,9 @@ def test_keep_text_in_a_sharded_index_and_on_append(tmp_path: Path) -> None:
     extra.write_text(json.dumps({"tweet_id": "new1", "text": "a brand new post about delayed flights and lost bags"})
                      + "\n", encoding="utf-8")
     api.build_index([extra], tmp_path / "sh", id_field="tweet_id", append=True)
-    last = pl.read_parquet(tmp_path / "sh" / "shard-0002" / "post_texts.parquet")
-    assert last["post_id"].to_list()[-1] == "new1" and sum(
-        pl.read_parquet(tmp_path / "sh" / f"shard-{i:04d}" / "post_texts.parquet").height for i in range(3)) == source.height + 1
+    last = pl.read_parquet(tmp_path / "sh" / "segment-0001" / "post_texts.parquet")  # (the append's segment)
+    assert last["post_id"].to_list() == ["new1"] and sum(
+        pl.read_parquet(tmp_path / "sh" / f"shard-{i:04d}" / "post_texts.parquet").height for i in range(3)) == source.height
     plain = tmp_path / "plain"
     api.build_index([extra], plain, id_field="tweet_id")
     proc = run_cli("index", "build", extra, "-o", plain, "--id-field", "tweet_id", "--append", "--keep-text", "-q")

@@ -187,9 +187,13 @@ def test_append_keeps_the_shards(tmp_path: Path, api_index):
     rows.slice(2000).write_csv(tmp_path / "b.csv")
     api.build_index([tmp_path / "a.csv"], tmp_path / "idx", id_field="tweet_id", meta_fields=["name"], shards=2)
     appended = api.build_index([tmp_path / "b.csv"], tmp_path / "idx", id_field="tweet_id", meta_fields=["name"], append=True)
-    assert isinstance(appended, ShardedIndex) and len(appended.shards) == 2
+    # the two shards as they were, and the appended posts as a segment of their own (index/segments.py)
+    assert isinstance(appended, ShardedIndex) and [s.n_posts for s in appended.shards] == [1000, 1000, 1000]
+    assert [e["dir"] for e in appended.manifest["shards"]] == ["shard-0000", "shard-0001", "segment-0001"]
     assert appended.posts["post_id"].equals(index.posts["post_id"])
-    _same_scan(api.scan(index, [PLANTED]), api.scan(appended, [PLANTED]))
+    compacted = api.compact_index(tmp_path / "idx")  # the shards of the first segment again
+    assert isinstance(compacted, ShardedIndex) and [s.n_posts for s in compacted.shards] == [1500, 1500]
+    _same_scan(api.scan(index, [PLANTED]), api.scan(compacted, [PLANTED]))
 
 
 def test_cli_builds_and_describes_a_sharded_index(tmp_path: Path):

@@ -49,6 +49,7 @@ def _main_options(
 
 index_app.command("build")(index.build)
 index_app.command("info")(index.info)
+index_app.command("compact")(index.compact)
 app.command("scan")(scan.scan)
 app.command("verify")(verify.verify)
 app.command("report")(report.report)

@@ -33,7 +33,9 @@ def build(
                                   help="Put TEXT before every FILE:ROW post id (files without an id field). FILE is "
                                        "the file's path inside the folder given, or its name for a file given, so "
                                        "ids stay the same when the data moves."),
-    append: bool = typer.Option(False, "--append", help="Add the posts to the existing index at -o."),
+    append: bool = typer.Option(False, "--append", help="Add the posts to the existing index at -o as a new segment: "
+                                                        "new files only, no existing file changes ('index compact' "
+                                                        "merges the segments)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing index at -o."),
     ngram: int = typer.Option(DEFAULT.ngram, help="Words per shingle."),
     seed: int = typer.Option(DEFAULT.seed, help="Seed of token hashes and MinHash permutations (with --key-file: "
@@ -62,8 +64,8 @@ def build(
     shards: Optional[int] = typer.Option(
         None, "--shards", metavar="N",
         help="Cut the index into N shards of consecutive posts, each a complete index a Dask worker opens on its "
-             "own (scan --scheduler); scans give the results of the unsharded index [default: 1; with --append: the "
-             "index's; with --scheduler: one a worker, at least 2]."),
+             "own (scan --scheduler); scans give the results of the unsharded index [default: 1; with --scheduler: one "
+             "a worker, at least 2]. Not with --append (see 'index compact --shards')."),
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", metavar="ADDRESS",
         help="Build on the Dask cluster at this scheduler address (tcp://HOST:PORT): one task per input part, then "
@@ -123,6 +125,29 @@ def build(
     show_skipped(Skipped.from_dict(last), "the manifest's 'skipped_last'")
 
 
+def compact(
+    index_dir: Path = typer.Argument(..., metavar="INDEX_DIR", help="Index directory appended to (index build --append)."),
+    shards: Optional[int] = typer.Option(
+        None, "--shards", metavar="N", help="Cut the compacted index into N shards [default: as many as before the "
+                                            "first append]."),
+    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", metavar="SIZE",
+                                               help="Memory for the build's working arrays [default: a quarter of RAM]."),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", metavar="KEY", help="The key of a keyed index."),
+    quiet: bool = Quiet,
+    as_json: bool = AsJson,
+) -> None:
+    """Merge an index's segments (one an append) into one: the index a build over all its posts writes,
+    byte for byte (which shingles are frequent, and so which are keys, is decided over all posts again).
+    Replaces the index in one step once done; scans and appends wait for it.
+
+    Example: provenance index compact idx
+    """
+    from .. import api
+
+    limit = size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
+    show_index(api.compact_index(index_dir, shards=shards, memory_limit=limit, key=load_key(key_file)), quiet, as_json)
+
+
 def info(
     index_dir: Path = typer.Argument(..., metavar="INDEX_DIR", help="Index directory."),
     as_json: bool = AsJson,
@@ -158,6 +183,8 @@ def show_index(index: Index | ShardedIndex, quiet: bool, as_json: bool) -> None:
     else:
         table.add_row("MinHash / LSH", "- (not stored; build with --jaccard for --mode jaccard)")
     size = index_size(index)
+    if m.get("segments", 1) > 1:
+        table.add_row("segments", f"{m['segments']} (appends; merge them with: provenance index compact)")
     if len(size.shard_posts) > 1:
         table.add_row("shards", f"{len(size.shard_posts)} shards of {min(size.shard_posts):,}-{max(size.shard_posts):,} posts")
     table.add_row("on disk", f"{size.disk_bytes / 2**20:,.1f} MiB ({size.bytes_per_post:,.0f} bytes a post)")

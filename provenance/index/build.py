@@ -72,11 +72,15 @@ class Builder:
     would cut it from that index: frequency and dtypes are decided by ``whole``, post ids are not
     checked (the Dask build checks them over all posts), and the per-post arrays that are stored
     narrow (:data:`NARROWED`) stay wide, to be narrowed once every shard's largest values are known.
+
+    With ``first_post`` alone, it writes an index of its own whose posts follow that many others (an
+    appended segment, :mod:`.segments`): only the keyed token codes depend on it.
 """
 
     def __init__(self, params: IndexParams, out: Path, memory_limit: int, key: Key | None = None,
-                 whole: WholeFacts | None = None, date_field: str | None = None) -> None:
+                 whole: WholeFacts | None = None, date_field: str | None = None, first_post: int = 0) -> None:
         self.params, self.out, self.whole, self.date_field = params, out, whole, date_field
+        self.first_post = whole.first_post if whole is not None else first_post  # (a segment's: see .segments)
         self.work = out / ".work"
         self.work.mkdir()
         self.buffer_limit = max(memory_limit // 4, 256)
@@ -122,7 +126,7 @@ class Builder:
 
     def add_prepared(self, posts: PreparedPosts) -> None:
         """Add posts the text stage prepared (:func:`prepare_posts`), numbered from the next post."""
-        first = self.n_posts + (self.whole.first_post if self.whole is not None else 0)
+        first = self.n_posts + self.first_post
         shingled_tokens = np.where(posts.kind == SHINGLED, posts.n_tokens, 0)
         post_of_token = np.repeat(np.arange(first, first + len(posts), dtype=np.int64), shingled_tokens)
         codes = token_codes(posts.token_hashes, post_of_token, self.code_subkey)

@@ -101,7 +101,14 @@ opening an index checks the format version and every checksum and refuses a mism
 *Sharded* (``index build --shards N``, :mod:`.shards`): the directory holds only ``manifest.json``,
 whose ``shards`` list each shard's directory (``shard-0000`` ...), first post, number of posts and
 manifest sha256, and one directory per shard laid out as above (an index of its posts, numbered from
-0, whose manifest's ``shard`` names its place)."""
+0, whose manifest's ``shard`` names its place).
+
+*Appended to* (``index build --append``, :mod:`.segments`; format 15): the top manifest of a sharded
+index, whose ``shards`` entries each carry their ``segment``: the first segment's parts (the index as
+built: its shard directories, or, for an index built unsharded, its own files in the directory, read
+through ``segment-0000.json``, the copy of its manifest), then one directory an append
+(``segment-0001`` ...: an index of the appended posts, numbered from 0, whose manifest's ``segment``
+names its place); ``segments`` counts them. ``index compact`` writes the single-build form again."""
 
 from __future__ import annotations
 
@@ -117,7 +124,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 14  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 15  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
 # 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
 # 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused);
@@ -126,6 +133,8 @@ FORMAT_VERSION = 14  # 4: token codes; 5: short posts' head shingles; 6: sketche
 # 13: FILE:ROW post ids name the file by its path inside the folder given, or its name (io/names.py), not the
 # path as typed; manifest "fields" has "id_prefix", and "notes"
 # 14: post_flags (quoted, unattributable: no keys) and post_date
+# 15: appends as segments (index/segments.py): the top manifest's "shards" entries carry "segment" (and the
+# first segment of an index built unsharded "manifest": segment-0000.json), "segments" counts them
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_flags", "post_date", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",

@@ -23,7 +23,7 @@ from ..text.hashing import HASH_NAME, KEYED_HASH_NAME
 from .sketch import SCHEME
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, arrays_of, is_index
 from .shards import ShardedIndex, open_shards
-from .validate import HASHING, check_counts, check_hashing, check_manifest_values, check_top_counts
+from .validate import HASHING, check_counts, check_place, check_hashing, check_manifest_values, check_top_counts
 from .store import Index, check_key
 
 __all__ = ["open_index"]
@@ -58,7 +58,7 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
     top manifest only, no shard opened).
     """
     path = Path(path)
-    mpath = path / MANIFEST
+    mpath = path / (shard.get("manifest") or MANIFEST if shard is not None else MANIFEST)  # (see .segments)
     try:
         empty = path.is_dir() and all(is_lock_file(p.name) for p in path.iterdir())  # (a build's lock only)
     except OSError as e:
@@ -121,12 +121,14 @@ def open_index(path: str | Path, *, verify: bool | str = True, key: "Key | bytes
             check_top_counts(path, manifest, sharded.shards)
         return sharded
     if shard is not None:
-        place = {k: shard.get(k) for k in ("index", "of", "dir", "first_post", "posts")}
-        if manifest.get("shard") != place:
-            raise IndexFormatError(f"{mpath}: not shard {shard.get('index')} of its index (damaged or altered index)")
+        check_place(mpath, manifest, shard)
     elif "shard" in manifest:
         raise IndexFormatError(f"{path}: is shard {manifest['shard'].get('index')} of the sharded index {path.parent}; "
                                "open that directory")
+    elif "segment" in manifest:
+        place = manifest["segment"]
+        raise IndexFormatError(f"{path}: is segment {place.get('segment') if isinstance(place, dict) else '?'} of the "
+                               f"index {path.parent}; open that directory")
     files = manifest.get("files", {})
     names = arrays_of(params)
     expected = {"posts.parquet", HASHING, *(f"{n}.npy" for n in names)}

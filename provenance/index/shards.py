@@ -44,7 +44,7 @@ from .format import MANIFEST, POST_TEXTS, post_facts
 from .lookup import KeyRows
 from .store import Index, KeyedByManifest
 
-__all__ = ["MAX_SHARDS", "ShardRef", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
+__all__ = ["BASE_MANIFEST", "MAX_SHARDS", "segment_name", "ShardRef", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
 
 MAX_SHARDS = 4096
 
@@ -56,6 +56,34 @@ def shard_bounds(n_posts: int, shards: int) -> NDArray[np.int64]:
 
 def shard_name(i: int) -> str:
     return f"shard-{i:04d}"
+
+
+def segment_name(s: int) -> str:
+    """The directory of segment ``s`` > 0 of an index appended to (:mod:`.segments`)."""
+    return f"segment-{s:04d}"
+
+
+BASE_MANIFEST = "segment-0000.json"
+"""The manifest of an index built unsharded, once appended to (its first segment, :mod:`.segments`)."""
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _placed(entries: list[Any], i: int) -> bool:
+    """Whether entry ``i`` of a top manifest's shard list is where its segment puts it: the first
+    segment's shards named in order (or the first segment itself, built unsharded, through its manifest's
+    copy), then one directory a later segment, in order (:mod:`.segments`)."""
+    e, seg = entries[i], entries[i].get("segment", 0)
+    before = entries[i - 1].get("segment", 0) if i else 0
+    if not _count(seg) or not (seg == before or (seg == before + 1 and i)):
+        return False
+    if seg > 0:
+        return e.get("dir") == segment_name(seg) and "manifest" not in e and seg == before + 1
+    if "manifest" in e:
+        return len(entries) > 1 and i == 0 and e.get("dir") == "." and e["manifest"] == BASE_MANIFEST
+    return e.get("dir") == shard_name(i)
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -256,7 +284,7 @@ class ShardedIndex(KeyedByManifest):
 
     @cached_property
     def posts(self) -> pl.DataFrame:
-        return pl.concat([s.posts for s in self.shards])
+        return pl.concat([s.posts for s in self.shards], how="diagonal_relaxed")  # (segments: own meta columns)
 
     def post_ids(self, posts: NDArray[np.int64]) -> pl.Series:
         """The ``post_id`` of each (global) post number in ``posts``, read from the shards that hold them."""
@@ -288,8 +316,8 @@ def open_shards(path: Path, manifest: dict[str, Any], params: IndexParams, key: 
         raise IndexFormatError(f"{path / MANIFEST}: damaged shard list")
     shards, first, refs = [], [0], []
     for i, e in enumerate(entries):
-        if not (isinstance(e, dict) and e.get("dir") == shard_name(i) and e.get("first_post") == first[-1]
-                and isinstance(e.get("posts"), int) and e["posts"] > 0):
+        if not (isinstance(e, dict) and e.get("first_post") == first[-1] and _count(e.get("posts")) and e["posts"] > 0
+                and _placed(entries, i)):
             raise IndexFormatError(f"{path / MANIFEST}: damaged shard list (entry {i})")
         refs.append(ShardRef(str((path / e["dir"]).resolve()), dict(e), str(e.get("manifest_sha256", ""))))
         first.append(first[-1] + e["posts"])
@@ -301,6 +329,11 @@ def open_shards(path: Path, manifest: dict[str, Any], params: IndexParams, key: 
         if shard.params != params or shard.n_posts != e["posts"]:
             raise IndexFormatError(f"{path / e['dir']}: shard {i} does not match the manifest (damaged or altered index)")
         shards.append(shard)
+    segments = int(entries[-1].get("segment", 0)) + 1
+    said = manifest.get("segments", 1)
+    if not _count(said) or said != segments:
+        raise IndexFormatError(f"{path / MANIFEST}: segments is {manifest.get('segments')!r}, the shard list holds "
+                               f"{segments} (damaged or altered manifest)")
     if first[-1] != manifest.get("counts", {}).get("posts"):
         raise IndexFormatError(f"{path / MANIFEST}: the shards hold {first[-1]} posts, the manifest says "
                                f"{manifest.get('counts', {}).get('posts')}")

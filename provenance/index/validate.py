@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import IndexFormatError
 
-__all__ = ["HASHING", "hashing_record", "check_manifest_values", "check_hashing", "check_counts", "check_top_counts"]
+__all__ = ["HASHING", "hashing_record", "check_manifest_values", "check_place", "check_hashing", "check_counts", "check_top_counts"]
 
 HASHING = "hashing.json"
 MAX_COUNT = 2**53  # (exact in every JSON reader; far beyond any index)
@@ -139,3 +139,21 @@ def check_top_counts(path: Path, manifest: dict[str, Any], shards: list[Any]) ->
         if not low <= counts[name] <= high:
             raise IndexFormatError(f"{path / 'manifest.json'}: counts.{name} is {counts[name]}, its shards hold "
                                    f"{low} to {high} (damaged or altered manifest)")
+
+
+def check_place(mpath: Path, manifest: dict[str, Any], entry: dict[str, Any]) -> None:
+    """A part's manifest against its ``entry`` in the top manifest's shard list: a shard's ``shard``
+    and an appended segment's ``segment`` name the place the entry gives them; the first segment of an
+    index built unsharded (opened through the copy of its manifest) names none."""
+    if entry.get("manifest") is not None:
+        if "shard" in manifest or "segment" in manifest or "shards" in manifest:
+            raise IndexFormatError(f"{mpath}: not the first segment of its index (damaged or altered index)")
+        return
+    if entry.get("segment", 0):
+        place = {k: entry.get(k) for k in ("segment", "dir", "first_post", "posts")}
+        if manifest.get("segment") != place:
+            raise IndexFormatError(f"{mpath}: not segment {entry.get('segment')} of its index (damaged or altered index)")
+        return
+    place = {k: entry.get(k) for k in ("index", "of", "dir", "first_post", "posts")}
+    if manifest.get("shard") != place:
+        raise IndexFormatError(f"{mpath}: not shard {entry.get('index')} of its index (damaged or altered index)")

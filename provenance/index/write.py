@@ -6,15 +6,16 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import polars as pl
 
 from ..version import __version__
 from ..durable import (OutputError, exchange, fsync_dir, remove_stale, sha256_of, temp_prefix, umask, unseal,
                        write_failure)
-from ..errors import IndexFormatError, ParameterError, Skipped
+from ..errors import IndexFormatError, InputError, ParameterError, Skipped
 from ..locks import is_lock_file
 from ..keys import FINGERPRINT_SCHEME, SHINGLE_HASH, TOKEN_HASH, Key, as_key
 from ..text.hashing import CODE_NAME, KEYED_CODE_NAME
@@ -29,8 +30,9 @@ from .load import open_index
 from .shards import MAX_SHARDS, ShardedIndex, shards_of, write_shards
 from .store import Index, check_key
 from .manifest import seal_manifest, write_top_manifest
+from .segments import install_segment, part_entries, segment_place
 
-__all__ = ["build_index", "build_index_on_dask"]
+__all__ = ["build_index", "build_index_on_dask", "compact_index"]
 
 
 class _TextWriter:
@@ -90,8 +92,8 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     """Build an index from batches of posts (see :func:`provenance.io.iter_batches`) into directory
     ``out`` and open it.
 
-    With ``base``, the new posts are appended to that index's posts (same parameters required) and
-    all derived tables (frequencies, keys, signatures, bands) are rebuilt over the union. The build's
+    With ``base``, the new posts are appended to that index (same parameters required) as a new
+    segment (:mod:`.segments`): new files only, ``out`` is the base's directory. The build's
     working arrays stay within about ``memory_limit`` bytes (default :func:`default_memory_limit`);
     what does not fit spills to a work directory inside the new index directory. ``skipped`` (bad
     posts left out while reading, filled as the batches stream) goes into the manifest.
@@ -101,13 +103,87 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
     to ``base`` needs the key it was built with (or none, if it was built without).
 
     ``shards`` > 1 writes a sharded index (:mod:`.shards`): the index over all posts is built first,
-    then cut into that many shards of consecutive posts. An append keeps the base's shard count
-    unless ``shards`` says otherwise (and rewrites every shard, as it rewrites an unsharded index).
+    then cut into that many shards of consecutive posts (not with ``base``: see :func:`compact_index`).
 
     ``date_field``: the meta field of the batches that holds each post's date (``post_date.npy``).
     """
+    if base is not None:
+        if shards is not None:
+            raise ParameterError("--shards with --append: an append adds one segment; to cut the index anew: "
+                                 f"provenance index compact {base.path} --shards N")
+        return _append_segment(batches, base, params, inputs=inputs, on_batch=on_batch, memory_limit=memory_limit,
+                               skipped=skipped, key=key, keep_text=keep_text, date_field=date_field)
+    return _build_whole(batches, Path(out), params, None, inputs=inputs, on_batch=on_batch, memory_limit=memory_limit,
+                        overwrite=overwrite, skipped=skipped, key=key, keep_text=keep_text, shards=shards,
+                        date_field=date_field)
+
+
+def compact_index(index: "Index | ShardedIndex", *, shards: int | None = None, memory_limit: int | None = None,
+                  key: "Key | bytes | None" = None) -> "Index | ShardedIndex":
+    """Merge the segments of ``index`` (:mod:`.segments`) into the index one build over all its posts
+    writes (byte for byte but the manifest's creation time), in its directory: cut into ``shards``,
+    by default as many as its first segment has. Frequencies, keys and dtypes are decided over all
+    posts again."""
+    if shards is None:
+        shards = sum(1 for e in part_entries(index) if e["segment"] == 0)
+    return _build_whole((), Path(index.path), index.params, index, inputs=None, on_batch=None, memory_limit=memory_limit,
+                        overwrite=True, skipped=None, key=key, keep_text=False, shards=shards, date_field=None)
+
+
+def _feed(builder: Builder, texts: "_TextWriter | None", batches: Iterable[Any], info: dict[str, Any],
+          on_batch: Callable[[int, int], None] | None) -> None:
+    for batch in batches:
+        builder.add_texts(batch)
+        if texts is not None:
+            texts.add(batch.ids, batch.texts)
+        if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
+            info["id_fallback_files"].append(batch.source)
+        if on_batch:
+            on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
+
+
+def _meta_fields(posts: Path, before: Sequence[str] = ()) -> list[str]:
+    new = [c.removeprefix("meta_") for c in pl.read_parquet_schema(posts) if c.startswith("meta_")]
+    return [*before, *(f for f in new if f not in before)]
+
+
+def _append_segment(batches: Iterable[Any], base: "Index | ShardedIndex", params: IndexParams, *,
+                    inputs: dict[str, Any] | None, on_batch: Callable[[int, int], None] | None, memory_limit: int | None,
+                    skipped: Skipped | None, key: "Key | bytes | None", keep_text: bool,
+                    date_field: str | None) -> "Index | ShardedIndex":
+    """The posts of ``batches`` as a new segment of ``base`` (:mod:`.segments`): built beside the index,
+    moved into it, and the top manifest replaced; no file of ``base`` changes."""
+    key, _, keep_text = _checked(params, base, key, None, memory_limit, keep_text)
+    path = Path(base.path)
+    place = segment_place(base)
+    tmp = _prepared(path, True)
+    with _removed_on_failure(tmp, path, "append to the index"):
+        builder = Builder(params, tmp, memory_limit or default_memory_limit(), key, date_field=date_field,
+                          first_post=place["first_post"])
+        texts = _TextWriter(tmp / POST_TEXTS) if keep_text else None
+        info: dict[str, Any] = {"id_fallback_files": list(base.manifest.get("id_fallback_files", []))}
+        _feed(builder, texts, batches, info, on_batch)
+        if builder.n_posts == 0:
+            raise InputError(f"{path}: no new posts to append (every post was left out; see 'skipped')")
+        counts = builder.finish()
+        if texts is not None:
+            texts.close()
+        info["id_fallback_files"] = sorted(info["id_fallback_files"])
+        top = _manifest(params, counts, _described(info, inputs, base, skipped),
+                        _meta_fields(tmp / "posts.parquet", base.manifest.get("meta_fields", [])), key)
+        entry = {**place, "posts": counts["posts"]}
+        entry["manifest_sha256"] = seal_manifest(tmp, {**top, "segment": dict(entry)})
+        install_segment(base, tmp, entry, top, counts)
+    return open_index(path, verify=False, key=key)
+
+
+def _build_whole(batches: Iterable[Any], path: Path, params: IndexParams, base: "Index | ShardedIndex | None", *,
+                 inputs: dict[str, Any] | None, on_batch: Callable[[int, int], None] | None, memory_limit: int | None,
+                 overwrite: bool, skipped: Skipped | None, key: "Key | bytes | None", keep_text: bool, shards: int | None,
+                 date_field: str | None) -> "Index | ShardedIndex":
+    """An index over the posts of ``base`` (every segment; a compaction), then those of ``batches``,
+    built in ``tmp`` beside ``path`` and swapped into place."""
     key, shards, keep_text = _checked(params, base, key, shards, memory_limit, keep_text)
-    path = Path(out)
     tmp = _prepared(path, overwrite or base is not None)
     try:
         builder = Builder(params, tmp, memory_limit or default_memory_limit(), key, date_field=date_field)
@@ -119,19 +195,12 @@ def build_index(batches: Iterable[Any], out: str | Path, params: IndexParams = I
                 if texts is not None:
                     texts.copy(shard.path / POST_TEXTS, shard.manifest["files"][POST_TEXTS]["sha256"])
             info["id_fallback_files"] = list(base.manifest.get("id_fallback_files", []))
-        for batch in batches:
-            builder.add_texts(batch)
-            if texts is not None:
-                texts.add(batch.ids, batch.texts)
-            if getattr(batch, "id_fallback", False) and batch.source not in info["id_fallback_files"]:
-                info["id_fallback_files"].append(batch.source)
-            if on_batch:
-                on_batch(getattr(batch, "nbytes", 0), len(batch.ids))
+        _feed(builder, texts, batches, info, on_batch)
         counts = builder.finish()
         if texts is not None:
             texts.close()
         info["id_fallback_files"] = sorted(info["id_fallback_files"]) if base is not None else info["id_fallback_files"]
-        meta_fields = [c.removeprefix("meta_") for c in pl.read_parquet_schema(tmp / "posts.parquet") if c.startswith("meta_")]
+        meta_fields = _meta_fields(tmp / "posts.parquet")
         seal_manifest(tmp, _manifest(params, counts, _described(info, inputs, base, skipped), meta_fields, key))
         if shards > 1:
             tmp = _sharded(tmp, path, shards, memory_limit or default_memory_limit(), key)
@@ -164,21 +233,28 @@ def build_index_on_dask(files: Sequence[Any], out: str | Path, params: IndexPara
     def manifest(counts: dict[str, Any], info: dict[str, Any], meta: list[str]) -> dict[str, Any]:
         return {**_manifest(params, counts, _described(info, inputs, None, skipped), meta, key), "files": {}}
 
-    try:
+    with _removed_on_failure(tmp, path, "write the index"):
         build_on_dask(files, tmp, params, client=client, shards=shards, key=key, text_field=text_field, id_field=id_field,
                       meta_fields=meta_fields, skipped=skipped, keep_text=keep_text, date_field=date_field,
                       memory_limit=memory_limit or default_memory_limit(), batch_size=batch_size, on_batch=on_batch,
                       write_manifests=manifest, posts_from_names=posts_from_names)
         _replace(tmp, path)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{path}: cannot write the index ({write_failure(e)})") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     index = open_index(path, verify=False, key=key)
     assert isinstance(index, ShardedIndex)
     return index
+
+
+@contextmanager
+def _removed_on_failure(tmp: Path, path: Path, doing: str) -> Iterator[None]:
+    """Remove ``tmp`` when the block fails; a failed write (a full disk, ...) is an OutputError."""
+    try:
+        yield
+    except (OSError, pl.exceptions.PolarsError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"{path}: cannot {doing} ({write_failure(e)})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _prepared(path: Path, overwrite: bool) -> Path:

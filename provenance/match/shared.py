@@ -139,7 +139,9 @@ def shares_combined(shares: Sequence[Shares], offsets: NDArray[np.int64], posts:
         mine |= shard_mine
         held += count
         frequent |= is_frequent
-    held[frequent] = max_key_posts + 1
+    # (segments of an appended index decide frequency each over its own posts: a shingle held by more
+    # posts than max_key_posts over all of them counts as frequent, as in the index rebuilt over all)
+    held[frequent | (held > max_key_posts)] = max_key_posts + 1
     counts = np.where(mine, held, np.iinfo(np.int64).max)
     has = np.diff(offsets) > 0
     least = np.minimum.reduceat(counts, offsets[:-1][has])
@@ -172,10 +174,13 @@ def is_shared_phrase(shared: NDArray[np.int64], span_tokens: NDArray[np.int64], 
     return (np.asarray(span_tokens) < SHARED_SPAN_TOKENS) & (np.asarray(shared) > max_shared_posts)
 
 
-Holders = tuple[NDArray[np.int64], NDArray[np.uint64], NDArray[np.bool_]]
+Holders = tuple[NDArray[np.int64], NDArray[np.uint64], NDArray[np.int64]]
 """What one shard knows of who holds a list of spans: ``(span, text)`` of each of its posts that holds every
-shingle of the span (the text as a fingerprint, :func:`shard_holders`), and per span whether every one of
-its shingles is frequent (held by more than ``max_key_posts`` posts: the holders are not listed)."""
+shingle of the span (the text as a fingerprint, :func:`shard_holders`), and per shingle of the spans the
+posts of the shard that hold it (``max_key_posts + 1`` for a frequent one): summed over the shards, they
+tell which shingles are frequent over all posts (a span whose every shingle is: its holders are not
+counted), as one index over all posts decides, also where each shard (an appended segment,
+:mod:`provenance.index.segments`) decided frequency over its own posts."""
 
 
 def shard_holders(shard: "Index", hashes: NDArray[np.uint64], offsets: NDArray[np.int64]) -> Holders:
@@ -189,12 +194,11 @@ def shard_holders(shard: "Index", hashes: NDArray[np.uint64], offsets: NDArray[n
     lens = np.diff(offsets).astype(np.int64)
     none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64))
     if not len(hashes):
-        return (*none, np.zeros(n, dtype=bool))
+        return (*none, np.zeros(0, dtype=np.int64))
     span_of = np.repeat(np.arange(n, dtype=np.int64), lens)
-    keys, _, frequent = _keys_of(shard, hashes)
+    keys, counts, frequent = _keys_of(shard, hashes)
+    held_by = np.where(frequent, shard.params.max_key_posts + 1, counts)
     has = lens > 0
-    many = np.zeros(n, dtype=bool)
-    many[has] = np.logical_and.reduceat(frequent, offsets[:-1][has])
     # The span's shingle of least hash that is not frequent names the posts that may hold it: the same
     # shingle in every shard (a frequent one may be the key of the few posts whose shingles are all
     # frequent: it names no others).
@@ -203,7 +207,7 @@ def shard_holders(shard: "Index", hashes: NDArray[np.uint64], offsets: NDArray[n
     ok = ~frequent[best] & (keys[best] >= 0)
     spans, best = np.flatnonzero(has)[ok], best[ok]
     if not len(spans):
-        return (*none, many)
+        return (*none, held_by)
     start, count = shard.key_rows(keys[best])
     rows = expand_ranges(start, count)
     cand, cand_span = shard.key_posts[rows].astype(np.int64), np.repeat(spans, count)
@@ -211,7 +215,7 @@ def shard_holders(shard: "Index", hashes: NDArray[np.uint64], offsets: NDArray[n
     at = np.r_[0, np.cumsum(need)[:-1]]
     held = _held_by(shard, hashes[expand_ranges(offsets[cand_span], need)], np.repeat(cand, need))
     holds = np.add.reduceat(held.astype(np.int64), at) == need
-    return cand_span[holds], _text_prints(shard, cand[holds], shard.key_pos[rows][holds]), many
+    return cand_span[holds], _text_prints(shard, cand[holds], shard.key_pos[rows][holds]), held_by
 
 
 _PRINT_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -236,15 +240,22 @@ def _text_prints(shard: "Index", posts: NDArray[np.int64], pos: NDArray[np.integ
         return np.add.reduceat(terms, at) ^ n.astype(np.uint64)
 
 
-def holders_combined(holders: Sequence[Holders], n: int, max_key_posts: int) -> NDArray[np.int64]:
-    """The different post texts holding each of ``n`` spans over every shard's :func:`shard_holders`
-    (``max_key_posts + 1`` for a span whose every shingle is frequent)."""
+def holders_combined(holders: Sequence[Holders], offsets: NDArray[np.int64], max_key_posts: int) -> NDArray[np.int64]:
+    """The different post texts holding each span (span ``i``'s shingles: ``offsets[i]:offsets[i+1]``) over
+    every shard's :func:`shard_holders` (``max_key_posts + 1`` for a span whose every shingle is
+    frequent over all posts)."""
+    n = len(offsets) - 1
     out = np.zeros(n, dtype=np.int64)
     many = np.zeros(n, dtype=bool)
     spans = np.concatenate([h[0] for h in holders]) if holders else np.zeros(0, dtype=np.int64)
     texts = np.concatenate([h[1] for h in holders]) if holders else np.zeros(0, dtype=np.uint64)
+    held = np.zeros(int(offsets[-1]) if n else 0, dtype=np.int64)
     for h in holders:
-        many |= h[2]
+        if len(h[2]):
+            held += h[2]
+    has = np.diff(offsets) > 0
+    if has.any():
+        many[has] = np.logical_and.reduceat(held > max_key_posts, np.asarray(offsets[:-1])[has])
     if len(spans):
         order = np.lexsort((texts, spans))
         spans, texts = spans[order], texts[order]
@@ -259,5 +270,5 @@ def span_texts_of(index: "Index | Sequence[tuple[Index, int]]", hashes: NDArray[
     """:func:`holders_combined` over every shard of ``index`` (an index, or the ``(shard, first post)``
     pairs of a sharded one)."""
     shards = [(index, 0)] if not isinstance(index, (list, tuple)) else index
-    return holders_combined([shard_holders(shard, hashes, offsets) for shard, _ in shards], len(offsets) - 1,
+    return holders_combined([shard_holders(shard, hashes, offsets) for shard, _ in shards], offsets,
                             shards[0][0].params.max_key_posts)

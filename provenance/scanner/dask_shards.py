@@ -161,7 +161,7 @@ class RemoteShards:
     def texts(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         if not len(hashes):
             return np.zeros(len(offsets) - 1, dtype=np.int64)
-        return holders_combined(self._each(_holders_task, hashes, offsets), len(offsets) - 1, self.max_key_posts)
+        return holders_combined(self._each(_holders_task, hashes, offsets), offsets, self.max_key_posts)
 
 
 def unit_on_shards(top: str, checksum: str, refs: Sequence[ShardRef], owners: Sequence[str], key: Key | None,
