@@ -25,11 +25,13 @@ __all__ = ["scan_summary"]
 
 def scan_summary(index: "Index | ShardedIndex", t: Tally, matches: pl.DataFrame, params: ScanParams,
                  inputs: list[dict]) -> dict[str, Any]:
-    """The content of ``summary.json``: what a scan of ``inputs`` against ``index`` found (``matches``, judged),
+    """The content of ``summary.json``: what a scan of ``inputs`` against ``index`` found (``matches``, judged:
+    all its columns, or only ``source``, ``row``, ``post_id``, ``method``, ``generic``, ``why_not``),
     its totals (``t``, counted again from the counted matches), the parameters and what pins them."""
     counts = index.manifest.get("counts", {})
     matched = np.fromiter(t.posts_matched, dtype=np.int64, count=len(t.posts_matched))
-    by_method = matches.group_by("method").len().sort("method") if matches.height else None
+    by_method = (matches.group_by("method").len().with_columns(pl.col("method").cast(pl.String)).sort("method")
+                 if matches.height else None)
     specific, generic = split_generic(matches)
     return {
         "posts_indexed": index.n_posts,
