@@ -243,7 +243,7 @@ def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params
     tally = judged.counted.tally(tally)
     if per_input is not None:
         per_input(judged.by_source)
-    summary = scan_summary(index, tally, judged.summary_rows(), params, inputs)
+    summary = scan_summary(index, tally, judged.figures, params, inputs)
     out = write_outputs(out_dir, None, summary, run) if out_dir is not None else None
     return ScanResult(frame, summary, out, run)
 

@@ -7,7 +7,7 @@ scan in which a post was found) spans documents: a first pass counts it on three
 (``source``, ``row``, ``_post``). The rest is a row's own (its E-value) or its document's
 (``span_texts``: the post texts at one place of it), so the second pass judges each group of whole
 documents by itself, counts what matched (:class:`~provenance.results.significance.Counted`, over
-the scan and per input), keeps the few columns ``summary.json`` is counted from, fills in the post
+the scan and per input), adds up the figures of ``summary.json`` (:class:`~provenance.results.summary.MatchFigures`), fills in the post
 ids and sorts the group. The rows of one unit are in document order and every document is in one
 unit, so the units taken by ``source`` (in their order for the parts of one file), each sorted group
 after the one before, are the rows of the whole scan sorted.
@@ -23,6 +23,7 @@ import polars as pl
 
 from .outputs import MATCH_SCHEMA, ROW_SCHEMA, SORT_KEYS
 from .significance import Counted, judge, with_post_facts
+from .summary import MatchFigures
 
 if TYPE_CHECKING:
     from ..index import Index, ShardedIndex
@@ -35,9 +36,6 @@ ROWS: dict[str, pl.DataType] = {**ROW_SCHEMA, "_post": pl.Int64}
 
 GROUP_ROWS = 16384
 """Rows read and judged at a time (more when one document has more)."""
-
-SUMMARY_COLUMNS = ("source", "row", "post_id", "method", "generic", "why_not")
-"""What ``summary.json`` is counted from (:func:`provenance.results.summary.scan_summary`)."""
 
 Part = "Path | pl.DataFrame"
 """A unit's match rows (:data:`ROWS`, in document order): its checkpoint file, or a frame."""
@@ -89,7 +87,8 @@ def _first_source(part: Path | pl.DataFrame) -> str | None:
 
 class Judgement:
     """The judged rows of a scan (``parts``: its units' rows, in unit order), streamed by :meth:`groups`;
-    once they have all passed, what matched (:attr:`counted`, :attr:`by_source`) and :meth:`summary_rows`."""
+    once they have all passed, what matched (:attr:`counted`, :attr:`by_source`) and the figures of
+    ``summary.json`` (:attr:`figures`)."""
 
     def __init__(self, index: "Index | ShardedIndex", params: "ScanParams", words_scanned: int,
                  parts: Sequence[Path | pl.DataFrame]) -> None:
@@ -99,7 +98,7 @@ class Judgement:
         self.parts = [parts[i] for s, i in sorted((s, i) for s, i in first if s is not None)]
         self.counted = Counted()
         self.by_source: dict[str, Counted] = {}
-        self._summary: list[pl.DataFrame] = []
+        self.figures = MatchFigures()
         self._docs: tuple[np.ndarray, np.ndarray] | None = None
 
     def _span_docs(self, posts: np.ndarray) -> np.ndarray:
@@ -120,7 +119,7 @@ class Judgement:
     def groups(self) -> Iterator[pl.DataFrame]:
         """The judged rows (:data:`~provenance.results.outputs.MATCH_SCHEMA`, post ids filled in), in
         sorted groups of whole documents, one group after the other in the order of ``matches.parquet``."""
-        self.counted, self.by_source, self._summary = Counted(), {}, []
+        self.counted, self.by_source, self.figures = Counted(), {}, MatchFigures()
         index, params = self.index, self.params
         for group in doc_groups(self.parts):
             group = with_post_facts(group, index.post_flags, index.post_date, params.corpus_date)
@@ -129,11 +128,10 @@ class Judgement:
             self.counted.add(counted)
             for (source,), rows in counted.partition_by("source", as_dict=True).items():
                 self.by_source.setdefault(source, Counted()).add(rows)
+            self.figures.add(group, post="_post")  # (post numbers tell posts apart as their ids do)
             # Post ids are filled in per group, rather than looked up per match.
             group = group.with_columns(post_id=index.post_ids(group["_post"].to_numpy())).drop("_post")
             group = group.sort(SORT_KEYS).select(list(MATCH_SCHEMA))
-            self._summary.append(group.select(SUMMARY_COLUMNS).with_columns(
-                pl.col("source", "method", "why_not").cast(pl.Categorical)))
             yield group
 
     def frame(self) -> pl.DataFrame:
@@ -151,10 +149,3 @@ class Judgement:
                 yield group.select(with_columns) if with_columns is not None else group
 
         return register_io_source(source, schema=MATCH_SCHEMA)
-
-    def summary_rows(self) -> pl.DataFrame:
-        """The columns ``summary.json`` is counted from, of every row passed (sources, methods and
-        reasons as categories: a few bytes a row)."""
-        if not self._summary:
-            return pl.DataFrame(schema={k: MATCH_SCHEMA[k] for k in SUMMARY_COLUMNS})
-        return pl.concat(self._summary)
