@@ -99,12 +99,13 @@ class Judgement:
         self.counted = Counted()
         self.by_source: dict[str, Counted] = {}
         self.figures = MatchFigures()
-        self._docs: tuple[np.ndarray, np.ndarray] | None = None
+        self._posts: tuple[np.ndarray, np.ndarray, pl.Series] | None = None
 
-    def _span_docs(self, posts: np.ndarray) -> np.ndarray:
-        """Of each post in ``posts``: the documents of the scan it was found in (a first pass, on three
-        columns; a document is in one group only, so its (document, post) pairs are counted once)."""
-        if self._docs is None:
+    def _per_post(self, posts: np.ndarray) -> tuple[np.ndarray, pl.Series]:
+        """Of each post in ``posts``: the documents of the scan it was found in, and its id. A first pass
+        counts the documents on three columns (a document is in one group only, so its (document, post)
+        pairs are counted once) and looks up the ids of the posts found, all at once."""
+        if self._posts is None:
             pieces: list[pl.DataFrame] = []
             for group in doc_groups(self.parts, ["source", "row", "_post"]):
                 pieces.append(group.unique().group_by("_post").len())
@@ -112,9 +113,11 @@ class Judgement:
                     pieces = [pl.concat(pieces).group_by("_post").agg(pl.col("len").sum())]
             per_post = (pl.concat(pieces).group_by("_post").agg(pl.col("len").sum()).sort("_post") if pieces
                         else pl.DataFrame(schema={"_post": pl.Int64, "len": pl.UInt32}))
-            self._docs = per_post["_post"].to_numpy(), per_post["len"].to_numpy().astype(np.int64)
-        known, counts = self._docs
-        return counts[np.searchsorted(known, posts)]
+            known = per_post["_post"].to_numpy()
+            self._posts = known, per_post["len"].to_numpy().astype(np.int64), self.index.post_ids(known)
+        known, counts, ids = self._posts
+        at = np.searchsorted(known, posts)
+        return counts[at], ids.gather(at)
 
     def groups(self) -> Iterator[pl.DataFrame]:
         """The judged rows (:data:`~provenance.results.outputs.MATCH_SCHEMA`, post ids filled in), in
@@ -123,14 +126,14 @@ class Judgement:
         index, params = self.index, self.params
         for group in doc_groups(self.parts):
             group = with_post_facts(group, index.post_flags, index.post_date, params.corpus_date)
-            group = judge(group, params, index.n_posts, self.words, span_docs=self._span_docs(group["_post"].to_numpy()))
+            span_docs, post_ids = self._per_post(group["_post"].to_numpy())
+            group = judge(group, params, index.n_posts, self.words, span_docs=span_docs)
             counted = group.filter(~pl.col("generic"))
             self.counted.add(counted)
             for (source,), rows in counted.partition_by("source", as_dict=True).items():
                 self.by_source.setdefault(source, Counted()).add(rows)
             self.figures.add(group, post="_post")  # (post numbers tell posts apart as their ids do)
-            # Post ids are filled in per group, rather than looked up per match.
-            group = group.with_columns(post_id=index.post_ids(group["_post"].to_numpy())).drop("_post")
+            group = group.with_columns(post_id=post_ids).drop("_post")
             group = group.sort(SORT_KEYS).select(list(MATCH_SCHEMA))
             yield group
 
