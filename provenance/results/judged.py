@@ -4,13 +4,14 @@ group of whole documents at a time, and handed on in the order of ``matches.parq
 
 Of what :func:`~provenance.results.significance.judge` needs, only ``span_docs`` (the documents of the
 scan in which a post was found) spans documents: a first pass counts it on three narrow columns
-(``source``, ``row``, ``_post``). The rest is a row's own (its E-value) or its document's
-(``span_texts``: the post texts at one place of it), so the second pass judges each group of whole
-documents by itself, counts what matched (:class:`~provenance.results.significance.Counted`, over
-the scan and per input), adds up the figures of ``summary.json`` (:class:`~provenance.results.summary.MatchFigures`), fills in the post
-ids and sorts the group. The rows of one unit are in document order and every document is in one
-unit, so the units taken by ``source`` (in their order for the parts of one file), each sorted group
-after the one before, are the rows of the whole scan sorted.
+(``source``, ``row``, ``_post``) and looks up the ids of the posts found. The rest is a row's own (its
+E-value, its ``span_texts`` set when it was scanned, its post's facts), so the second pass judges each
+group of whole documents by itself, counts what matched (over the scan and per input:
+:class:`~provenance.results.significance.Counted`), adds up the figures of ``summary.json``
+(:class:`~provenance.results.summary.MatchFigures`), fills in the post ids and sorts the group. The
+rows of one unit are in document order and every document is in one unit, so the units taken by
+``source`` (in their order for the parts of one file), each sorted group after the one before, are
+the rows of the whole scan sorted.
 """
 
 from __future__ import annotations
@@ -29,16 +30,13 @@ if TYPE_CHECKING:
     from ..index import Index, ShardedIndex
     from ..params import ScanParams
 
-__all__ = ["GROUP_ROWS", "ROWS", "Judgement", "Part", "doc_groups"]
+__all__ = ["GROUP_ROWS", "ROWS", "Judgement", "doc_groups"]
 
 ROWS: dict[str, pl.DataType] = {**ROW_SCHEMA, "_post": pl.Int64}
 """The columns of a match row as scanned (and checkpointed): the post's row number in ``_post``."""
 
 GROUP_ROWS = 16384
 """Rows read and judged at a time (more when one document has more)."""
-
-Part = "Path | pl.DataFrame"
-"""A unit's match rows (:data:`ROWS`, in document order): its checkpoint file, or a frame."""
 
 
 def _chunks(part: Path | pl.DataFrame, columns: Sequence[str] | None) -> Iterator[pl.DataFrame]:
