@@ -35,9 +35,10 @@ from .io import (Batch, InputFile, Selection, chosen_posts, expand_inputs, file_
                  read_batches, split_units)
 from .io.ids import first_of_each_id
 from .results.evaluate import Evaluation, evaluate
-from .results.significance import judge, recount, with_post_facts
+from .results.judged import ROWS, Judgement
+from .results.significance import Counted
 from .results.summary import scan_summary
-from .results.outputs import ROW_SCHEMA, refuse_earlier_results, write_outputs
+from .results.outputs import refuse_earlier_results, write_outputs
 from .scanner.dask import scan_on_dask
 from .scanner.local import scan_local, work_unit_size
 from .scanner.pipeline import stage_timings
@@ -185,52 +186,66 @@ def _opened(index: "Index | ShardedIndex | str | Path", key: Key | bytes | None)
 @dataclass
 class ScanResult:
     """What a scan found: ``matches`` (one row per verified document–post match, columns as in
-    :data:`provenance.results.outputs.MATCH_SCHEMA`) and ``summary`` (the content of summary.json)."""
+    :data:`provenance.results.outputs.MATCH_SCHEMA`) and ``summary`` (the content of summary.json).
 
-    matches: pl.DataFrame
+    A scan with an output directory holds no match in memory: ``matches`` reads ``matches.parquet``
+    when first asked for."""
+
+    frame: pl.DataFrame | None
     summary: dict[str, Any]
     out_dir: Path | None = None
     run: dict[str, Any] = field(default_factory=dict)
     """What changes from run to run (``run.json``): ``seconds`` per stage, ``inputs_reused`` and
     ``notes`` (damaged checkpoint files found, whose units were scanned again)."""
 
+    @property
+    def matches(self) -> pl.DataFrame:
+        if self.frame is None and self.out_dir is not None:
+            self.frame = pl.read_parquet(self.out_dir / "matches.parquet")
+        assert self.frame is not None
+        return self.frame
 
-def _merge(results: Sequence[tuple[Tally, dict[str, float], list[dict[str, Any]]]], wall: float):
-    tally, timings, rows = Tally(), stage_timings(), []
+
+def _merge(results: Sequence[tuple[Tally, dict[str, float], "list[dict[str, Any]] | Path"]], wall: float):
+    """The units' results as one: tally, stage timings, and their rows (files, or frames of those in memory)."""
+    tally, timings, parts = Tally(), stage_timings(), []
     for file_tally, file_timings, file_rows in results:
         tally.add(file_tally)
         for k in timings:
             timings[k] += file_timings.get(k, 0.0)
-        rows.extend(file_rows)
+        if isinstance(file_rows, Path) or file_rows:
+            parts.append(file_rows if isinstance(file_rows, Path) else pl.DataFrame(file_rows, schema=ROWS))
     timings["total"] = wall
-    return tally, timings, rows
+    return tally, timings, parts
 
 
 def _run(index: Index, batches: Iterable[Batch] | Callable[[Index], Any], params: ScanParams,
          inputs: list[dict], out_dir: str | Path | None, on_progress: Progress | None,
-         skipped: Skipped | None = None, per_input: Callable[[pl.DataFrame], None] | None = None) -> ScanResult:
+         skipped: Skipped | None = None, per_input: Callable[[dict[str, Counted]], None] | None = None) -> ScanResult:
     run: dict[str, Any] = {}
-    if callable(batches):  # scan() runs the files itself: ((tally, timings, rows), run facts)
-        (tally, timings, rows), run = batches(index)
+    if callable(batches):  # scan() runs the files itself: ((tally, timings, rows of each unit), run facts)
+        (tally, timings, parts), run = batches(index)
     else:
         tally, timings, rows = scan_batches(index, batches, params, on_progress, pool=None)
+        parts = [pl.DataFrame(rows, schema=ROWS)]
     if skipped:  # arguments that gave no file
         tally.skipped.merge(skipped)
-    matches = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
-    matches = with_post_facts(matches, index.post_flags, index.post_date, params.corpus_date)
-    # Which matches count is decided here, over the whole scan (the E-value needs its size).
-    matches = judge(matches, params, index.n_posts, tally.tokens_scanned)
-    tally = recount(tally, matches)
-    if per_input is not None:
-        per_input(matches)
-    # Post ids are filled in once, at the end, rather than looked up per match.
-    matches = matches.with_columns(post_id=index.post_ids(matches["_post"].to_numpy())).drop("_post")
-    matches = matches.sort(["source", "row", "doc_start", "post_id"])
-    summary = scan_summary(index, tally, matches, params, inputs)
+    # Which matches count is decided here, over the whole scan (the E-value needs its size), as the rows
+    # pass from the units' files into matches.parquet (results.judged).
+    judged = Judgement(index, params, tally.tokens_scanned, parts)
     run = {"seconds": {k: round(v, 4) for k, v in timings.items()}, "inputs_reused": 0, "notes": [], **run}
     index.wait_verified()  # (an index opened with verify="background": no result from a damaged one)
-    out = write_outputs(out_dir, matches, summary, run) if out_dir is not None else None
-    return ScanResult(matches, summary, out, run)
+    frame = None
+    if out_dir is not None:
+        write_outputs(out_dir, judged.lazy(), None)
+    else:
+        frame = judged.frame()
+    tally = judged.counted.tally(tally)
+    if per_input is not None:
+        per_input(judged.by_source)
+    summary = scan_summary(index, tally, judged.figures, params, inputs)
+    out = write_outputs(out_dir, None, summary, run) if out_dir is not None else None
+    return ScanResult(frame, summary, out, run)
 
 
 def scan(
@@ -342,12 +357,16 @@ def scan(
                                      prefilter)
             else:
                 done = scan_local(ix, [units[i] for i in todo], text_field, id_field, params, on_progress, workers,
-                                   prefilter)
+                                   prefilter, sinks=(lambda u: checkpoint.writer(u).append) if checkpoint is not None else None)
             with closing(done):  # (an interrupted scan stops its workers now, not when the generator is collected)
-                for (f, result), i in zip(done, todo):  # done first: it ends (and cleans up) before zip stops
+                try:
+                    for (f, result), i in zip(done, todo):  # done first: it ends (and cleans up) before zip stops
+                        if checkpoint is not None:  # the rows are on disk now, not kept in memory
+                            result = (result[0], result[1], checkpoint.store(f, result))
+                        results[i] = result
+                finally:
                     if checkpoint is not None:
-                        checkpoint.store(f, result)
-                    results[i] = result
+                        checkpoint.discard()
             kept["results"] = results
             if ix.path is not None:
                 ix.check_unchanged()
@@ -357,8 +376,8 @@ def scan(
 
         inputs = _describe(files)
 
-        def per_input(matches: pl.DataFrame) -> None:
-            _per_input(inputs, units, kept["results"], matches, kept["index"].n_posts, params.confidence)
+        def per_input(by_source: dict[str, Counted]) -> None:
+            _per_input(inputs, units, kept["results"], by_source, kept["index"].n_posts, params.confidence)
 
         try:
             result = _run(index, scan_files, params, inputs, out_dir, on_progress, skipped, per_input)
@@ -392,22 +411,20 @@ def _scan_until(width: float, index: Index | str | Path, corpus: Sequence[str | 
         fraction = min(1.0, fraction * 2)
     result.summary["sample_rounds"] = rounds
     if result.out_dir is not None:  # the rounds join summary.json; the evidence pins its new sha256
-        write_outputs(result.out_dir, result.matches, result.summary, result.run)
+        write_outputs(result.out_dir, None, result.summary, result.run)
         repin_results(result.out_dir, as_key(kwargs.get("seal_key")) or getattr(index, "key", None))
     return result
 
 
 def _per_input(inputs: list[dict[str, Any]], units: Sequence[InputFile], results: Sequence[Any],
-               matches: pl.DataFrame, n_posts: int, confidence: float) -> None:
-    """Add each input file's totals (over its units; what matched from the judged ``matches``), and its
-    share estimates, to its ``summary.json`` ``inputs`` entry."""
+               by_source: dict[str, Counted], n_posts: int, confidence: float) -> None:
+    """Add each input file's totals (over its units; what matched from the judged matches, ``by_source``),
+    and its share estimates, to its ``summary.json`` ``inputs`` entry."""
     by_path: dict[str, Tally] = {}
     for unit, (tally, _, _) in zip(units, results):
         by_path.setdefault(str(unit.path), Tally()).add(tally)
-    counted = matches.filter(~pl.col("generic")) if matches.height else matches
-    by_source = counted.partition_by("source", as_dict=True) if counted.height else {}  # (one pass, not one per input)
     for entry in inputs:
-        t = recount(by_path.get(entry["path"], Tally()), by_source.get((entry["path"],), counted.head(0)))
+        t = by_source.get(entry["path"], Counted()).tally(by_path.get(entry["path"], Tally()))
         entry.update({"docs_scanned": t.docs_scanned, "docs_matched": t.docs_matched, "corpus_chars": t.corpus_chars,
                       "matched_chars": t.matched_chars, "posts_matched": len(t.posts_matched), **t.shares(n_posts),
                       "estimates": share_estimates(t, confidence), "skipped": dict(sorted(t.skipped.counts.items()))})

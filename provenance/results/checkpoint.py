@@ -4,7 +4,8 @@ scan resumes where it stopped and a re-scan re-reads only the files that changed
 Layout, inside the scan's output directory::
 
     units/scan.json            what the units belong to: index manifest sha256, scan parameters, fields
-    units/<key>.parquet        one file's match rows (ROW_SCHEMA + the post's row number "_post")
+    units/<key>.parquet        one file's match rows (ROW_SCHEMA + the post's row number "_post"), in document
+                               order, written a batch at a time while the unit is scanned
     units/<key>.json           that file's path or URL, size, change marker, sha256, tally and stage timings
 
 A unit is a file, or a part of a large file (a byte range of a line file, a row range of a parquet
@@ -31,22 +32,69 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
-from ..durable import DamagedFile, atomic_write, remove_stale, sha256_of, unseal, write_sealed
+from ..durable import (DamagedFile, OutputError, atomic_write, remove_stale, sha256_of, temp_prefix, unseal,
+                       write_failure, write_sealed)
 from ..errors import ProvenanceError, Skipped
 from ..io import URL, InputFile, file_sha256, take_sha256
 from ..match.tally import Tally
-from .outputs import ROW_SCHEMA
+from .judged import ROWS
 
-__all__ = ["MARKERS", "Checkpoint", "UnitResult"]
+__all__ = ["MARKERS", "Checkpoint", "RowWriter", "UnitResult"]
 
 FORMAT = "provenance-scan-units/3"  # 2: tallies count the tokens scanned; 3: rows carry span_texts
-UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
+UnitResult = tuple[Tally, dict[str, float], "list[dict[str, Any]] | Path"]
+"""A unit's tally, stage timings and match rows (or the file that holds them)."""
+
+
+class RowWriter:
+    """One unit's match rows written as they are found, a batch at a time (:meth:`append`), into a
+    temporary file that :meth:`close` renames into place (a killed scan leaves only a temporary file,
+    which the next one removes). A write that fails (a full disk) removes it: one-line OutputError."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self._tmp = path.with_name(f"{temp_prefix(path.name)}rows.tmp")
+        self._schema = pl.DataFrame(schema=ROWS).to_arrow().schema
+        self._writer: Any = None
+        self._do(lambda: setattr(self, "_writer", pq.ParquetWriter(self._tmp, self._schema)))
+
+    def _do(self, step: Callable[[], Any]) -> None:
+        import pyarrow as pa
+
+        try:
+            step()
+        except (OSError, pa.ArrowException) as e:
+            self.discard()
+            raise OutputError(f"{self.path}: cannot write ({write_failure(e)})") from None
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if rows and self._writer is not None:
+            table = pl.DataFrame(rows, schema=ROWS).to_arrow().cast(self._schema)
+            self._do(lambda: self._writer.write_table(table))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._do(self._writer.close)
+        self._writer = None
+        atomic_write(self.path, lambda tmp: os.replace(self._tmp, tmp))
+
+    def discard(self) -> None:
+        writer, self._writer = self._writer, None
+        try:
+            if writer is not None:
+                writer.close()
+        except OSError:
+            pass
+        self._tmp.unlink(missing_ok=True)
 
 MARKERS = ("ETag", "etag", "md5Hash", "crc32c", "generation", "LastModified", "Last-Modified", "last_modified",
            "updated", "mtime", "created")
@@ -78,6 +126,7 @@ class Checkpoint:
         self.stored = 0  # units recorded by this run
         self.notes: list[str] = []  # damaged checkpoint files found (their units are scanned again)
         self.sha256: dict[str, str] = {}  # unit -> sha256 of its bytes (for the scan's evidence)
+        self._writers: dict[str, RowWriter] = {}  # unit key -> its rows, written as they are found
         self._hashed: dict[str, str] = {}  # file_sha256 memo: a parquet file's parts hash it once
         previous = None
         if resume and (self.dir / "scan.json").is_file():
@@ -139,14 +188,15 @@ class Checkpoint:
         try:
             if not self._unchanged(file, meta):
                 return None
-            rows = pl.read_parquet(rows_path).to_dicts()
+            if set(ROWS) - set(pl.read_parquet_schema(rows_path)):
+                return None
         except (ProvenanceError, OSError, ValueError, KeyError, pl.exceptions.PolarsError):
             return None  # foreign or unreadable: scan the file again (which reports its errors)
         tally = Tally(**{k: meta["tally"].get(k, 0) for k in Tally.COUNTS}, posts_matched=set(meta["tally"]["posts_matched"]),
                       skipped=Skipped.from_dict(meta["tally"].get("skipped")))
         self.reused += 1
         self.sha256[file.unit] = meta["sha256"]
-        return tally, meta["seconds"], rows
+        return tally, meta["seconds"], rows_path
 
     def _unchanged(self, file: InputFile, meta: dict[str, Any]) -> bool:
         now = self._state(file)
@@ -161,8 +211,24 @@ class Checkpoint:
             return then[shared[0]] == now["marker"][shared[0]]
         return meta.get("sha256") == file_sha256(file, self._hashed)  # nothing tells a change: compare the content
 
-    def store(self, file: InputFile, result: UnitResult) -> None:
-        """Record ``file``'s result: rows first, then the metadata that makes the unit count."""
+    def writer(self, file: InputFile) -> RowWriter:
+        """Where ``file``'s match rows go as they are found (batch after batch, in file order); :meth:`store`
+        then finishes the file."""
+        key = self._key(file)
+        if key in self._writers:
+            self._writers.pop(key).discard()
+        self._writers[key] = RowWriter(self.dir / f"{key}.parquet")
+        return self._writers[key]
+
+    def discard(self) -> None:
+        """Remove the rows of the units not stored (an interrupted scan)."""
+        for w in self._writers.values():
+            w.discard()
+        self._writers.clear()
+
+    def store(self, file: InputFile, result: UnitResult) -> Path:
+        """Record ``file``'s result: rows first (those given after the ones written so far), then the
+        metadata that makes the unit count; returns the file of its rows."""
         tally, seconds, rows = result
         key = self._key(file)
         try:
@@ -173,11 +239,13 @@ class Checkpoint:
         except (OSError, ProvenanceError):  # gone or unreadable: a file the scan skipped (--on-error skip)
             state, sha256 = {"path": str(file.path), "bytes": None}, None
         self.sha256[file.unit] = sha256
-        frame = pl.DataFrame(rows, schema={**ROW_SCHEMA, "_post": pl.Int64})
         rows_path = self.dir / f"{key}.parquet"
-        atomic_write(rows_path, frame.write_parquet)
+        writer = self._writers.pop(key, None) or RowWriter(rows_path)
+        writer.append(rows if isinstance(rows, list) else [])
+        writer.close()
         meta = {**state, "sha256": sha256, "seconds": seconds, "rows_sha256": sha256_of(rows_path),
                 "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched),
                           "skipped": tally.skipped.to_dict()}}
         write_sealed(self.dir / f"{key}.json", meta)
         self.stored += 1
+        return rows_path

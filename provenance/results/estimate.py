@@ -8,7 +8,6 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-import polars as pl
 from numpy.typing import NDArray
 
 from ..match.tally import Tally
@@ -108,16 +107,17 @@ def share_estimates(t: Tally, confidence: float) -> dict[str, Any]:
             "share_chars_matched": _estimate(ratio(t, confidence), _CHARS_METHOD, full)}
 
 
-def estimates(t: Tally, posts_indexed: int, confidence: float, matches: pl.DataFrame | None = None) -> dict[str, Any]:
+def estimates(t: Tally, posts_indexed: int, confidence: float,
+              pairs: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None) -> dict[str, Any]:
     """``summary.json`` ``estimates``: each share as ``{value, ci_low, ci_high, method}`` and the
     corpus totals they project to. Exact (the interval is the value) when every document was scanned.
-    ``matches`` (the scan's match rows) give the posts' share; without them it is the posts found."""
+    ``pairs`` (of the counted (document, post) pairs: the posts of each document, the documents of each
+    post) give the posts' share; without them it is the posts found."""
     full = t.docs_scanned >= t.docs_total
     docs = wilson(t.docs_matched, t.docs_scanned, t.docs_total, confidence)
     chars = ratio(t, confidence)
-    if matches is not None and matches.height:
-        per_doc = matches.group_by("source", "row").agg(pl.col("post_id").n_unique())["post_id"].to_numpy()
-        per_post = matches.group_by("post_id").agg(n=pl.struct("source", "row").n_unique())["n"].to_numpy()
+    if pairs is not None and len(pairs[1]):
+        per_doc, per_post = pairs
     else:
         per_doc = per_post = np.zeros(len(t.posts_matched), dtype=np.int64)
     n = max(posts_indexed, 1)

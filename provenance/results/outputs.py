@@ -11,7 +11,8 @@ import polars as pl
 from ..durable import atomic_write, remove_stale, write_json
 from ..errors import ParameterError, ProvenanceError
 
-__all__ = ["MATCH_SCHEMA", "ROW_SCHEMA", "MATCH_COLUMNS_DOC", "RESULT_NAMES", "refuse_earlier_results", "write_outputs", "split_generic"]
+__all__ = ["MATCH_SCHEMA", "ROW_SCHEMA", "MATCH_COLUMNS_DOC", "MATCH_ROW_GROUP", "RESULT_NAMES", "SORT_KEYS",
+           "refuse_earlier_results", "write_outputs", "split_generic"]
 
 RESULT_NAMES = ("matches.parquet", "summary.json", "evidence.json", "run.json", "units")
 """What a scan writes into its output directory; any of them there means results a new scan would replace."""
@@ -55,6 +56,15 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
 }
 """The columns of ``matches.parquet``: a row as scanned, the post's facts from the index, then judged over the whole scan
 (:mod:`provenance.results.significance`)."""
+
+
+SORT_KEYS = ["source", "row", "doc_start", "post_id"]
+"""The order of the rows of ``matches.parquet``."""
+
+MATCH_ROW_GROUP = 65536
+"""Rows per row group of ``matches.parquet``, fixed (polars' own choice depends on the whole table,
+which a scan does not hold): a file written from one frame and one streamed from the scan's groups
+of rows (:mod:`provenance.results.judged`) are the same bytes."""
 
 
 MATCH_COLUMNS_DOC = {
@@ -115,11 +125,13 @@ def refuse_earlier_results(out_dir: str | Path) -> None:
                              "continue that scan, --force to replace its results, or another -o")
 
 
-def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str, Any],
+def write_outputs(out_dir: str | Path, matches: pl.DataFrame | pl.LazyFrame | None, summary: dict[str, Any] | None,
                   run: dict[str, Any] | None = None) -> Path:
     """Write ``matches.parquet``, ``summary.json`` and (given) ``run.json`` into ``out_dir`` (created if
     needed). The first two depend only on the inputs and parameters (byte for byte); what changes
-    from run to run (times, units reused) is in ``run.json``."""
+    from run to run (times, units reused) is in ``run.json``. ``matches``: a frame, or a lazy frame
+    streamed into the file a row group at a time (the same bytes); None (or ``summary`` None): that
+    file is left as it is."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -128,8 +140,16 @@ def write_outputs(out_dir: str | Path, matches: pl.DataFrame, summary: dict[str,
     if not out.is_dir():
         raise ProvenanceError(f"{out}: not a directory")
     remove_stale(out)  # what a killed scan left
-    atomic_write(out / "matches.parquet", lambda p: matches.write_parquet(p, statistics=True))
-    write_json(out / "summary.json", summary)
+    if isinstance(matches, pl.LazyFrame):
+        lazy = matches
+        atomic_write(out / "matches.parquet",
+                     lambda p: lazy.sink_parquet(p, statistics=True, row_group_size=MATCH_ROW_GROUP))
+    elif matches is not None:
+        frame = matches
+        atomic_write(out / "matches.parquet",
+                     lambda p: frame.write_parquet(p, statistics=True, row_group_size=MATCH_ROW_GROUP))
+    if summary is not None:
+        write_json(out / "summary.json", summary)
     if run is not None:
         write_json(out / "run.json", run)
     return out

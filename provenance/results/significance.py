@@ -68,7 +68,8 @@ from ..match.shared import is_shared_phrase
 from ..match.tally import Tally
 from ..params import ScanParams
 
-__all__ = ["CALIBRATION", "JUDGED", "REASONS", "calibrated_bits", "covered_per_doc", "evalue_bar_bits", "judge", "recount", "why_not_counts", "with_post_facts"]
+__all__ = ["CALIBRATION", "JUDGED", "REASONS", "Counted", "calibrated_bits", "covered_per_doc", "evalue_bar_bits", "judge",
+           "recount", "why_not_counts", "with_post_facts"]
 
 WHOLE_POST = 1.0 - 1e-9
 """``coverage`` of a match that holds every token of its post."""
@@ -111,9 +112,11 @@ def evalue_bar_bits(posts_searched: int, words_scanned: int, max_evalue: float) 
     return math.log2(max(posts_searched, 1)) + math.log2(max(words_scanned, 1)) - math.log2(max_evalue)
 
 
-def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_scanned: int) -> pl.DataFrame:
+def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_scanned: int,
+          span_docs: np.ndarray | None = None) -> pl.DataFrame:
     """``matches`` with ``evalue``, ``span_docs`` and ``why_not`` filled and ``generic`` set to "does not
-    count" (see the module docstring). ``matches`` holds every verified match of the scan."""
+    count" (see the module docstring). ``matches`` holds every verified match of the scan, or (given
+    ``span_docs``: each row's post's documents in the whole scan) every match of the documents it holds."""
     if not matches.height:
         return matches.with_columns(pl.lit(None, pl.Float64).alias("evalue"), pl.lit(None, pl.Int64).alias("span_docs"),
                                     pl.lit(None, pl.String).alias("why_not"))
@@ -122,7 +125,8 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
     chance_bits = calibrated_bits(bits) if params.calibrated else bits
     evalue = np.exp2(np.minimum(log_space - chance_bits, 1000.0))
     post = "_post" if "_post" in matches.columns else "post_id"  # (post numbers while the scan runs)
-    docs = matches.select(pl.struct("source", "row").n_unique().over(post)).to_series().to_numpy()
+    docs = (matches.select(pl.struct("source", "row").n_unique().over(post)).to_series().to_numpy()
+            if span_docs is None else np.asarray(span_docs))
     texts = (matches["span_texts"].fill_null(0) if "span_texts" in matches.columns
              else pl.Series([0] * matches.height, dtype=pl.Int64)).to_numpy()
     shared = is_shared_phrase(matches["shared_posts"].fill_null(0).to_numpy(), matches["span_tokens"].to_numpy(),
@@ -185,29 +189,47 @@ def covered_per_doc(counted: pl.DataFrame) -> pl.DataFrame:
                                                  chars=pl.col("doc_chars").first())
 
 
+class Counted:
+    """What the counted rows of a scan matched (documents, characters, their sums for the estimates,
+    posts), added up a group of whole documents at a time (:meth:`add`: every row of a document at once)."""
+
+    def __init__(self) -> None:
+        self.docs = self.chars = self.sq = self.cross = 0
+        self.posts: set[int] = set()
+
+    def add(self, counted: pl.DataFrame) -> None:
+        if not counted.height:
+            return
+        per_doc = covered_per_doc(counted)
+        covered = per_doc["covered"].to_numpy().astype(object)  # Python ints: the sums of squares may pass 2^63
+        chars = per_doc["chars"].to_numpy().astype(object)
+        self.docs += per_doc.height
+        self.chars += int(sum(covered))
+        self.sq += int(sum(c * c for c in covered))
+        self.cross += int(sum(c * n for c, n in zip(covered, chars)))
+        if "_post" in counted.columns:
+            self.posts.update(counted["_post"].unique().to_list())
+
+    def tally(self, tally: Tally) -> Tally:
+        """``tally`` with what matched counted again from these rows."""
+        out = Tally(**{k: getattr(tally, k) for k in Tally.COUNTS}, skipped=tally.skipped)
+        out.docs_matched, out.matched_chars, out.matched_sq, out.cross = self.docs, self.chars, self.sq, self.cross
+        out.posts_matched = set(self.posts)
+        return out
+
+
 def recount(tally: Tally, matches: pl.DataFrame) -> Tally:
     """``tally`` with what matched (documents, characters, their sums for the estimates, posts) counted
     again from the counted rows of ``matches``."""
-    counted = matches.filter(~pl.col("generic")) if matches.height else matches
-    out = Tally(**{k: getattr(tally, k) for k in Tally.COUNTS}, skipped=tally.skipped)
-    if not counted.height:
-        out.docs_matched = out.matched_chars = out.matched_sq = out.cross = 0
-        out.posts_matched = set()
-        return out
-    per_doc = covered_per_doc(counted)
-    covered = per_doc["covered"].to_numpy().astype(object)  # Python ints: the sums of squares may pass 2^63
-    chars = per_doc["chars"].to_numpy().astype(object)
-    out.docs_matched = per_doc.height
-    out.matched_chars = int(sum(covered))
-    out.matched_sq = int(sum(c * c for c in covered))
-    out.cross = int(sum(c * n for c, n in zip(covered, chars)))
-    out.posts_matched = set(counted["_post"].to_list()) if "_post" in counted.columns else set()
-    return out
+    counted = Counted()
+    counted.add(matches.filter(~pl.col("generic")) if matches.height else matches)
+    return counted.tally(tally)
 
 
 def why_not_counts(matches: pl.DataFrame) -> dict[str, Any]:
     """How many verified matches each reason left out (``summary.json`` ``not_counted``)."""
     if not matches.height or "why_not" not in matches.columns:
         return {}
-    rows = matches.filter(pl.col("why_not").is_not_null()).group_by("why_not").len().sort("why_not")
+    rows = (matches.filter(pl.col("why_not").is_not_null()).group_by("why_not").len()
+            .with_columns(pl.col("why_not").cast(pl.String)).sort("why_not"))
     return dict(rows.iter_rows())

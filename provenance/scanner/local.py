@@ -3,14 +3,14 @@ worker processes that open the index themselves (each unit's results come back i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import ParameterError
 from ..index import Index, ShardedIndex
 from ..params import ScanParams
 from ..io import InputFile, file_size
 from .pipeline import Scanner
-from .units import Progress, scan_unit, worker_init, worker_scan_unit
+from .units import Progress, RowSink, scan_unit, worker_init, worker_scan_unit
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -51,10 +51,11 @@ def _local_pool(index: "Index | ShardedIndex", params: ScanParams, workers: int,
 
 
 def _scan_units_shared(index: "Index | ShardedIndex", files: Sequence[InputFile], text_field: str, id_field: str | None,
-                       params: ScanParams, on_progress: Progress | None, workers: int, prefilter: bool):
+                       params: ScanParams, on_progress: Progress | None, workers: int, prefilter: bool,
+                       sinks: Callable[[InputFile], RowSink] | None):
     """Scan whole units on ``workers - 1`` pool processes and in this process, which takes the next
     unit itself whenever the pool has enough queued (so no core idles while a worker starts);
-    yields ``(file, result)`` in file order."""
+    yields ``(file, result)`` in file order (a pool's unit with its rows, this process's sent to ``sinks``)."""
     import multiprocessing
 
     before = set(multiprocessing.active_children())
@@ -70,7 +71,8 @@ def _scan_units_shared(index: "Index | ShardedIndex", files: Sequence[InputFile]
                 inflight[queued] = pool.submit(worker_scan_unit, files[queued], text_field, id_field)
                 queued += 1
             if queued < len(files):  # the pool has enough to do: take the next unit here
-                results[queued] = scan_unit(index, files[queued], text_field, id_field, params, None, scanner=scanner)
+                results[queued] = scan_unit(index, files[queued], text_field, id_field, params, None, scanner=scanner,
+                                            sink=sinks(files[queued]) if sinks is not None else None)
                 queued += 1
             elif results[done] is None:  # all handed out: wait for the earliest one
                 inflight[done].result()
@@ -104,13 +106,17 @@ def work_unit_size(files: Sequence[InputFile], unit_size: int, workers: int) -> 
 
 
 def scan_local(index: "Index | ShardedIndex", files: Sequence[InputFile], text_field: str, id_field: str | None, params: ScanParams,
-                on_progress: Progress | None, workers: int, prefilter: bool = True):
+                on_progress: Progress | None, workers: int, prefilter: bool = True,
+                sinks: Callable[[InputFile], RowSink] | None = None):
     """Scan ``files`` one after the other here or with local worker processes; yields ``(file, result)``.
 
     With at least as many units as workers, every worker (this process one of them) reads and scans
-    whole units; with fewer, this process reads and a pool of ``workers`` processes scans its batches."""
+    whole units; with fewer, this process reads and a pool of ``workers`` processes scans its batches.
+    With ``sinks``, the rows of a unit read in this process go to ``sinks(file)`` a batch at a time as
+    they are found, not into its result."""
     if workers > 1 and len(files) >= workers:
-        yield from _scan_units_shared(index, files, text_field, id_field, params, on_progress, workers, prefilter)
+        yield from _scan_units_shared(index, files, text_field, id_field, params, on_progress, workers, prefilter,
+                                      sinks)
         return
     import multiprocessing
 
@@ -121,7 +127,7 @@ def scan_local(index: "Index | ShardedIndex", files: Sequence[InputFile], text_f
     try:
         for f in files:
             yield f, scan_unit(index, f, text_field, id_field, params, on_progress, scanner=scanner, pool=pool,
-                                workers=workers)
+                                workers=workers, sink=sinks(f) if sinks is not None else None)
         finished = True
     finally:
         if pool is not None:

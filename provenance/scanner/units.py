@@ -21,7 +21,7 @@ from .pipeline import Scanner, scan_counted, stage_timings
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-__all__ = ["Progress", "UnitResult", "open_checked", "scan_batches", "scan_unit", "worker_init",
+__all__ = ["Progress", "RowSink", "UnitResult", "open_checked", "scan_batches", "scan_unit", "worker_init",
            "worker_scan", "worker_scan_unit"]
 
 Progress = Callable[[int, int], None]
@@ -32,11 +32,15 @@ Progress = Callable[[int, int], None]
 UnitResult = tuple[Tally, dict[str, float], list[dict[str, Any]]]
 """What scanning a unit gives: its tally, its stage timings and its match rows."""
 
+RowSink = Callable[[list[dict[str, Any]]], None]
+"""Takes a unit's match rows a batch at a time, in batch order, as they are found (:func:`scan_batches`)."""
+
 
 def scan_unit(index: "Index | ShardedIndex", file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
                on_progress: Progress | None, **kwargs: Any) -> UnitResult:
     """Read and scan one unit (a file or a part); its bad records are skipped or stop the scan, as
-    ``params.on_error`` says, and the skipped ones are counted in its tally."""
+    ``params.on_error`` says, and the skipped ones are counted in its tally. ``kwargs``: those of
+    :func:`scan_batches` (``sink``: the rows go there as they are found, not into the result)."""
     skipped = skipping(params.on_error)
     meta = doc_fields(params)
     batches = read_batches([file], text_field, id_field, skipped=skipped, batch_size=params.batch_size, meta_fields=meta,
@@ -49,16 +53,20 @@ def scan_unit(index: "Index | ShardedIndex", file: InputFile, text_field: str, i
 
 def scan_batches(index: "Index | ShardedIndex", batches: Iterable[Batch], params: ScanParams, on_progress: Progress | None,
                   scanner: Scanner | None = None, pool: ProcessPoolExecutor | None = None,
-                  workers: int = 1) -> UnitResult:
+                  workers: int = 1, sink: RowSink | None = None) -> UnitResult:
     """Scan every batch, in this process (``scanner``) or on a local process ``pool`` of ``workers``;
     rows come back in batch order either way. Returns the tally, the stage timings (summed over
-    workers) and the rows."""
+    workers) and the rows; with ``sink``, each batch's rows go there as they are found instead (so
+    that memory does not grow with the matches), and none are returned."""
     tally, timings = Tally(), stage_timings()
     rows: list[dict[str, Any]] = []
 
     def collect(result: tuple[list[dict[str, Any]], Tally, dict[str, float]], nbytes: int) -> None:
         batch_rows, batch_tally, batch_timings = result
-        rows.extend(batch_rows)
+        if sink is not None:
+            sink(batch_rows)
+        else:
+            rows.extend(batch_rows)
         tally.add(batch_tally)
         for k, v in batch_timings.items():
             timings[k] += v
