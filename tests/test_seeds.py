@@ -176,3 +176,11 @@ def test_matches_are_those_of_every_sharing_pair_where_a_seed_is_intact(index, m
     covered = b.filter(pl.Series(held) | ~shingle_methods)
     assert a.height > 250 and a.equals(covered)
     assert b.height >= a.height
+
+
+@pytest.mark.parametrize("value", [0, -1, 2**32, "8", 8.0, True])
+def test_seed_posts_is_checked(value) -> None:
+    from provenance.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="seed_posts"):
+        IndexParams.from_dict({**IndexParams().to_dict(), "seed_posts": value})
