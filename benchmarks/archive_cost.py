@@ -53,11 +53,13 @@ def _env(code: Path | None) -> dict[str, str]:
 
 def _run(args: list[str], code: Path | None) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, *args], env=_env(code), check=True, stdout=subprocess.DEVNULL)
+    # (run from inside the checkout: python -m and -c put the working directory first on the path)
+    subprocess.run([sys.executable, *args], env=_env(code), cwd=code, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
 def _build(posts: Path, out: Path, code: Path | None) -> float:
+    """Seconds to build an index of ``posts`` into ``out`` with the code at ``code`` (None: this one)."""
     return _run(["-m", "provenance.cli", "index", "build", str(posts), "--format", "jsonl", "--id-field", "id",
                  "-o", str(out), "--force", "-q"], code)
 
@@ -68,7 +70,7 @@ def _scan(idx: Path, corpus: Path, out: Path, code: Path | None) -> float:
 
 
 def _probe(idx: Path, corpus: Path, code: Path | None, docs: int = 2000) -> dict[str, int]:
-    out = subprocess.run([sys.executable, "-c", _PROBE, str(idx), str(corpus), str(docs)], env=_env(code), check=True,
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(idx), str(corpus), str(docs)], env=_env(code), cwd=code, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out)
 
@@ -78,6 +80,7 @@ def measure(posts: Path, corpus: Path, work: Path, sizes: list[int], all_index: 
     work.mkdir(parents=True, exist_ok=True)
     codes = {"new": None} | ({"old": old_code} if old_code is not None else {})
     indexes: dict[tuple[str, str], Path] = {}
+    built: dict[tuple[str, str], float] = {}
     for n in sizes:
         head = work / f"posts-{n}.jsonl"
         if not head.is_file():
@@ -87,13 +90,13 @@ def measure(posts: Path, corpus: Path, work: Path, sizes: list[int], all_index: 
         for name, code in codes.items():
             indexes[(name, f"{n:,}")] = work / f"idx-{name}-{n}"
             if not (work / f"idx-{name}-{n}" / "manifest.json").is_file():
-                _build(head, work / f"idx-{name}-{n}", code)
+                built[(name, f"{n:,}")] = _build(head, work / f"idx-{name}-{n}", code)
     for name, code in codes.items():
         given = all_index if name == "new" else old_all_index
         if given is None:
             given = work / f"idx-{name}-all"
             if not (given / "manifest.json").is_file():
-                _build(posts, given, code)
+                built[(name, "all")] = _build(posts, given, code)
         indexes[(name, "all")] = given
     times: dict[tuple[str, str], list[float]] = {k: [] for k in indexes}
     for _ in range(rounds):  # alternating: old and new of one size one after the other
@@ -105,7 +108,9 @@ def measure(posts: Path, corpus: Path, work: Path, sizes: list[int], all_index: 
         manifest = json.loads((idx / "manifest.json").read_text(encoding="utf-8"))
         docs = max(summary["docs_scanned"], 1)
         probe = _probe(idx, corpus, codes[name])
-        rows.append({"code": name, "posts": manifest["counts"]["posts"], "seconds": statistics.median(times[(name, size)]),
+        index_bytes = sum(f.stat().st_size for f in idx.iterdir() if f.is_file())
+        rows.append({"code": name, "posts": manifest["counts"]["posts"], "build_seconds": built.get((name, size)),
+                     "index_mib": index_bytes / 2**20, "seconds": statistics.median(times[(name, size)]),
                      "all_seconds": times[(name, size)], "candidates_per_doc": summary["candidates"] / docs,
                      "verified_per_doc": summary["candidates_verified"] / docs, "posts_matched": summary["posts_matched"],
                      "postings_per_probe": probe["postings"] / max(probe["hits"], 1), "most_postings": probe["max"]})
@@ -113,10 +118,11 @@ def measure(posts: Path, corpus: Path, work: Path, sizes: list[int], all_index: 
 
 
 def render(rows: list[dict]) -> str:
-    lines = ["| code | posts indexed | scan s (median) | candidate pairs / doc | verified pairs / doc | posts a probe finds: mean | largest | posts counted |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| code | posts indexed | build s | index MiB | scan s (median) | candidate pairs / doc | verified pairs / doc | "
+             "posts a probe finds: mean | largest | posts counted |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["code"], r["posts"])):
-        lines.append(f"| {r['code']} | {r['posts']:,} | {r['seconds']:.1f} | {r['candidates_per_doc']:.1f} | "
+        build = f"{r['build_seconds']:.1f}" if r.get("build_seconds") else "-"
+        lines.append(f"| {r['code']} | {r['posts']:,} | {build} | {r['index_mib']:.0f} | {r['seconds']:.1f} | {r['candidates_per_doc']:.1f} | "
                      f"{r['verified_per_doc']:.2f} | {r['postings_per_probe']:.2f} | {r['most_postings']} | {r['posts_matched']} |")
     return "\n".join(lines)
 
@@ -132,9 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--old-all-index", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
-    rows = measure(args.posts, args.corpus, args.work, [int(s) for s in args.sizes.split(",") if s], args.all_index,
-                   args.rounds, args.old_code, args.old_all_index)
-    (args.work / "archive_cost.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    paths = [p.resolve() if p is not None else None for p in (args.posts, args.corpus, args.work, args.all_index,
+                                                             args.old_code, args.old_all_index)]
+    posts, corpus, work, all_index, old_code, old_all_index = paths
+    rows = measure(posts, corpus, work, [int(s) for s in args.sizes.split(",") if s], all_index, args.rounds, old_code,
+                   old_all_index)
+    (work / "archive_cost.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     print(render(rows))
 
 
