@@ -151,16 +151,21 @@ def pair_hits(
     if not k or not len(sb.hashes):
         return _collect_hits(index, posts, empty, empty, empty, sb.hashes, doc_start, lengths, widths)
     post_hashes = index.shingles[expand_ranges(lo, lengths)]
-    # The post shingles some document of the batch may hold (most hold none: a bit filter drops them).
-    some = np.flatnonzero(KeyFilter.of(sb.hashes).maybe(post_hashes))
-    pair_of = np.repeat(np.arange(k, dtype=np.int64), lengths)[some]
-    post_pos = (np.arange(len(post_hashes), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths))[some]
-    post_hashes = post_hashes[some]
-    # Both sides keyed (document, top bits of the hash), sorted; equal keys are then checked whole.
+    pair_of = np.repeat(np.arange(k, dtype=np.int64), lengths)
     n_docs = len(sb.offsets) - 1
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.uint64), np.diff(sb.offsets))
+    # The post shingles their document may hold (most it does not: a table of the top bits of each
+    # document shingle's hash mixed with its document, a byte a slot, drops them).
+    bits = KeyFilter.bits_for(len(sb.hashes))
+    top, mix = np.uint64(64 - bits), np.uint64(0x9E3779B97F4A7C15)
+    slots = np.zeros(1 << bits, dtype=bool)
+    slots[(sb.hashes ^ (doc_of * mix)) >> top] = True
+    some = np.flatnonzero(slots[(post_hashes ^ (docs[pair_of].astype(np.uint64) * mix)) >> top])
+    post_pos = (np.arange(len(post_hashes), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths))[some]
+    pair_of, post_hashes = pair_of[some], post_hashes[some]
+    # Both sides keyed (document, top bits of the hash), sorted; equal keys are then checked whole.
     shift = np.uint64(64 - _bits(n_docs))
     low = np.uint64(_bits(n_docs))
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.uint64), np.diff(sb.offsets))
     keys = (doc_of << shift) | (sb.hashes >> low)
     order = np.argsort(keys)
     table = keys[order]

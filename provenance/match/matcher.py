@@ -23,9 +23,9 @@ from .align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits,
 
 __all__ = ["PostMatcher", "SHORT_LINE_MIN_TOKENS"]
 
-FAN_OUT_ROWS = 1_000_000
-"""A batch whose key hits expand to more (document, post, occurrence) rows than this is halved
-(candidate pairs, their hits and their verification need a few hundred bytes per row at peak)."""
+FAN_OUT_ROWS = 4_000_000
+"""A batch whose seed hits expand to more (candidate, post shingle) rows than this is halved (the
+join needs a few tens of bytes per row at peak, most rows dropping at its first filter)."""
 
 SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
@@ -70,19 +70,23 @@ class PostMatcher:
             found = self._jaccard(sb) + self._short_matches(sb)
         return [_moved(f, 0, self.first) for f in found] if self.first else found
 
-    def _bounded(self, sb: ShingleBatch) -> list[Found]:
+    def _bounded(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray] | None = None) -> list[Found]:
         """Containment matches, half the documents at a time while their seed hits expand to more than
-        :data:`FAN_OUT_ROWS` rows of the posts' shingles to join, so that memory stays bounded."""
-        probe = self.probe(sb)
+        :data:`FAN_OUT_ROWS` rows of the posts' shingles to join, so that memory stays bounded (the
+        batch is probed once; each half keeps its part of the probe)."""
+        where, key = probe if probe is not None else self.probe(sb)
         n = len(sb.n_tokens)
-        if n > 1 and self._join_rows(probe) > FAN_OUT_ROWS:
+        if n > 1 and self._join_rows(key) > FAN_OUT_ROWS:
             half = n // 2
-            return self._bounded(sb.docs(0, half)) + [_moved(f, half, 0) for f in self._bounded(sb.docs(half, n))]
-        return self._matched(sb, probe)
+            cut = int(sb.offsets[half])
+            first = int(np.searchsorted(where, cut))
+            return self._bounded(sb.docs(0, half), (where[:first], key[:first])) + [
+                _moved(f, half, 0) for f in self._bounded(sb.docs(half, n), (where[first:] - cut, key[first:]))]
+        return self._matched(sb, (where, key))
 
-    def _join_rows(self, probe: tuple[np.ndarray, np.ndarray]) -> int:
-        """At most how many (post shingle) rows the candidates of ``probe`` join."""
-        start, count = self.index.seeds.rows(probe[1])
+    def _join_rows(self, key: np.ndarray) -> int:
+        """At most how many (post shingle) rows the candidates of the seeds ``key`` join."""
+        start, count = self.index.seeds.rows(key)
         posts = self.index.seed_posts[expand_ranges(start, count)].astype(np.int64)
         return int((self.index.shingle_offsets[posts + 1] - self.index.shingle_offsets[posts]).sum())
 
