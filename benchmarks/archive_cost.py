@@ -7,7 +7,7 @@ older checkout in the same run (whole processes, alternating, several rounds; me
 
 Per scan: wall seconds, candidate pairs and verified pairs per document (``summary.json``
 ``candidates`` and ``candidates_verified``), and the posts one probe finds: the index rows a document
-shingle that hits expands to (seeds since format 15, keys before), mean and largest over the first
+shingle that hits expands to (seeds since format 16, keys before), mean and largest over the first
 2,000 documents. Indexes of the first N posts are built once per code into ``--work``; ``--all-index``
 (and ``--old-all-index``) name indexes of the whole posts file already built (else it is built too).
 """

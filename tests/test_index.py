@@ -385,7 +385,7 @@ def test_sketches_only_when_asked(api_index, jaccard_index) -> None:
     bytes, and a jaccard scan of an index without them is a one-line error naming the option."""
     plain, plain_dir = api_index
     _, jac_dir = jaccard_index
-    sketch_files = {f"{n}.npy" for n in ("signatures", "lsh_keys", "lsh_posts")}  # (shingles.npy: in both, format 15)
+    sketch_files = {f"{n}.npy" for n in ("signatures", "lsh_keys", "lsh_posts")}  # (shingles.npy: in both, format 16)
     plain_files = {f.name for f in plain_dir.iterdir()}
     jac_files = {f.name for f in jac_dir.iterdir()}
     assert not plain_files & sketch_files and jac_files - plain_files == sketch_files

@@ -53,7 +53,7 @@ file                         content
 ``seed_ends.npy``            each post's disjoint shingles of at most ``seed_posts`` posts
 ``seed_posts.npy``           (:mod:`provenance.index.seeds`); the row of ``seed_posts`` after each seed's
                              last post (uint32 while the postings fit, else int64); uint32 posts,
-                             grouped by seed, increasing within one (format 15)
+                             grouped by seed, increasing within one (format 16)
 ``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
                              posts; not keys, except a post's rarest when all of its are frequent)
 ``frequent_offsets.npy``     ``(posts+1,)``: post ``i``'s frequent shingle occurrences are
@@ -67,7 +67,7 @@ file                         content
                              other posts)
 ``shingles.npy``             uint64: the shingle hashes themselves, laid out as ``shingle_ids``
                              (a containment scan joins a candidate post's whole sequence to the
-                             document, exact Jaccard needs the posts' sets whole; format 15: in
+                             document, exact Jaccard needs the posts' sets whole; format 16: in
                              every index)
 ``signatures.npy``           uint32 ``(posts, num_perm)``: MinHash signatures (datasketch affine32)
 ``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band

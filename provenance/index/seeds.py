@@ -1,5 +1,5 @@
 """Seeds: the few keys of each post that a containment scan probes, chosen so that a probe's work is
-bounded whatever the index's size (format 15).
+bounded whatever the index's size (format 16).
 
 *Which shingles.* A shingle held by at most ``seed_posts`` posts (:class:`~provenance.params.IndexParams`,
 8; never more than ``max_key_posts``: a frequent shingle is no seed) is *eligible*. Each post keeps, left to right, every eligible shingle whose word window does not
