@@ -354,13 +354,13 @@ class Builder:
         for run in runs:
             r = np.fromfile(run, dtype=_POSTING) if isinstance(run, Path) else run
             h, post = r["h"], r["p"]
-            seeds.write(h, post, r["pos"])
             freq = self._frequency(h)[2]
             use = ~freq
             if n_all_frequent and freq.any():  # a frequent shingle is a key where it is its post's rarest
                 f = np.flatnonzero(freq)
                 at = np.minimum(np.searchsorted(rarest_posts, post[f]), n_all_frequent - 1)
                 use[f] = (rarest_posts[at] == post[f]) & (rarest[at] == h[f])
+            seeds.write(h, post, r["pos"], use & freq)  # (... and a seed)
             kh = h[use]
             starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
             multi, ends = KeyRows.of_run(starts, len(kh), keys.rows, total)

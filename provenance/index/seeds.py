@@ -6,12 +6,14 @@ bounded whatever the index's size (format 16).
 overlap the window of the seed kept before it (greedy leftmost: the most disjoint windows a post's
 eligible shingles allow). A post without an eligible shingle (a text that many accounts posted word
 for word, a stock phrase) takes its disjoint shingles of at most ``max_key_posts`` (50) posts instead;
-a post with none of those either has no seed and is never a containment candidate, like an
-unattributable post (:data:`~.format.UNATTRIBUTABLE`), which has no postings.
+a post with none of those either (every shingle frequent) keeps its rarest shingle (fewest posts, then
+lowest hash) as its one seed, as it was its one key before seeds. An unattributable post
+(:data:`~.format.UNATTRIBUTABLE`) has no postings and no seed: it is never a containment candidate.
 
 *The bound.* A probe (one document shingle) finds at most ``seed_posts`` posts, or at most
 ``max_key_posts`` when the shingle is the fallback seed of posts that have no rarer one: a seed's
-posts are among the posts holding its shingle, which its post count bounds. A document of ``s``
+posts are among the posts holding its shingle, which its post count bounds. The one exception is the
+rarest shingle of posts whose every shingle is frequent: it finds the posts it is the rarest of. A document of ``s``
 shingles therefore makes at most ``s * max(seed_posts, max_key_posts)`` (document, post) candidates,
 whatever the number of posts indexed (in practice far fewer: most shingles of a document are no seed).
 
@@ -116,10 +118,11 @@ class SeedChooser:
             self.chosen[lo:hi] = disjoint_seeds(eligible, lengths, self.ngram)
             a = b
 
-    def write(self, h: NDArray[np.uint64], post: NDArray[np.uint32], pos: NDArray) -> None:
-        """Postings in hash order (then post): the chosen ones are written."""
+    def write(self, h: NDArray[np.uint64], post: NDArray[np.uint32], pos: NDArray, rarest: NDArray[np.bool_]) -> None:
+        """Postings in hash order (then post): the chosen ones are written, and those marked ``rarest``
+        (the rarest shingle of a post whose every shingle is frequent)."""
         assert self.chosen is not None
-        seed = np.flatnonzero(self.chosen[self.offsets[post] + pos])
+        seed = np.flatnonzero(self.chosen[self.offsets[post] + pos] | rarest)
         keys, ends = seed_rows_of(h[seed])
         self.w_keys.append(keys)
         self.w_ends.append(ends + self.rows)
