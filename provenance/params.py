@@ -97,7 +97,7 @@ class IndexParams(_Params):
             the one kept before it (disjoint word windows), so one probe finds at most
             ``seed_posts`` posts whatever the index's size, and an edited word breaks at most one
             seed of a post (:mod:`provenance.index.seeds`); a post without such a shingle takes its
-            disjoint shingles of at most ``max_key_posts`` posts.
+            disjoint shingles of at most ``max_key_posts`` posts, and a post of frequent shingles only its rarest.
         inline_short_bits: a short post whose text carries at least this many bits under the
             bundled background model (:mod:`provenance.text.background`) is also matched inside a
             sentence; the others only as a whole record or line (most short posts are phrases).
