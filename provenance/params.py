@@ -90,9 +90,14 @@ class IndexParams(_Params):
         lsh_threshold: Jaccard threshold the LSH bands are tuned for, with ``jaccard``.
         short_tokens: posts with fewer tokens than this are *short*: matched only as a whole
             record or a whole line (exact normalized text), never as a phrase inside a document.
-        max_key_posts: a shingle found in more posts than this is *frequent*: not used to generate
-            candidates (a post whose every shingle is frequent keeps its rarest one), always used
-            in verification.
+        max_key_posts: a shingle found in more posts than this is *frequent*: never a seed, counted as
+            ``max_key_posts + 1`` posts by the shared-phrase rule (:mod:`provenance.match.shared`).
+        seed_posts: a shingle held by at most this many posts (and not frequent) may be one of a post's *seeds*, the keys
+            a scan probes: each post keeps, left to right, every such shingle that does not overlap
+            the one kept before it (disjoint word windows), so one probe finds at most
+            ``seed_posts`` posts whatever the index's size, and an edited word breaks at most one
+            seed of a post (:mod:`provenance.index.seeds`); a post without such a shingle takes its
+            disjoint shingles of at most ``max_key_posts`` posts, and a post of frequent shingles only its rarest.
         inline_short_bits: a short post whose text carries at least this many bits under the
             bundled background model (:mod:`provenance.text.background`) is also matched inside a
             sentence; the others only as a whole record or line (most short posts are phrases).
@@ -111,6 +116,7 @@ class IndexParams(_Params):
     lsh_threshold: float = 0.5
     short_tokens: int = 6
     max_key_posts: int = 50
+    seed_posts: int = 8
     inline_short_bits: float = 60.0
     min_post_bits: float = 35.0
 
@@ -122,6 +128,7 @@ class IndexParams(_Params):
         _check(self.short_tokens >= self.ngram, f"short_tokens (--short-tokens, {self.short_tokens}) must be >= ngram (--ngram, {self.ngram})")
         _check(0.0 <= self.inline_short_bits <= 1000.0, f"inline_short_bits (--inline-short-bits) must be in [0, 1000], got {self.inline_short_bits}")
         _check(1 <= self.max_key_posts < 2**32, f"max_key_posts (--max-key-posts) must be 1..2^32-1, got {self.max_key_posts}")
+        _check(1 <= self.seed_posts < 2**32, f"seed_posts (--seed-posts) must be 1..2^32-1, got {self.seed_posts}")
         _check(self.short_tokens <= 10_000, f"short_tokens (--short-tokens) must be at most 10000, got {self.short_tokens}")
         _check(0.0 <= self.min_post_bits <= 1000.0, f"min_post_bits (--min-post-bits) must be in [0, 1000], got {self.min_post_bits}")
 

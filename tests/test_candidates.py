@@ -1,6 +1,6 @@
-"""Tests for provenance.match.candidates: the scan's shortcut (key occurrences + frequent shingles only)
-finds exactly the hits of the direct all-shingles join, and candidate filtering drops no pair that
-verification would accept."""
+"""Tests for provenance.match.candidates: the candidates are the (document, post) pairs where the
+document holds one of the post's seeds, and the sorted join finds exactly the hits of the direct
+all-shingles join."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import gzip
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 
 from conftest import PLANTED, POSTS_CSV
 from provenance import api
 from provenance.match import matcher as matcher_module
 from provenance.match.matcher import PostMatcher
-from provenance.match.candidates import containment_candidates, pair_hits, pair_hits_from_keys
+from provenance.match.candidates import pair_hits, seed_candidates
 from provenance.params import IndexParams, ScanParams
 from provenance.text.shingles import batch_shingles
-from provenance.match.verify import CANDIDATE_SHARE
 
 
 @pytest.fixture(scope="module")
@@ -26,48 +26,69 @@ def planted_texts() -> list[str]:
         return [json.loads(line)["text"] for line in f]
 
 
-@pytest.mark.parametrize("max_key_posts", [2, 50])  # 2: hundreds of frequent shingles
-def test_hits_from_keys_equal_the_direct_join(tmp_path, planted_texts: list[str], max_key_posts: int) -> None:
+def _direct_hits(index, sb, docs, posts):
+    """(pair, document shingle position, post position) of every equal shingle: one polars join."""
+    offs = index.shingle_offsets
+    lengths = (offs[posts + 1] - offs[posts]).astype(np.int64)
+    pair_of = np.repeat(np.arange(len(docs)), lengths)
+    post_pos = np.arange(len(pair_of)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    doc_len = np.diff(sb.offsets)
+    left = pl.DataFrame({"pair": pair_of, "d": docs[pair_of], "h": index.shingle_hashes(posts), "ppos": post_pos})
+    right = pl.DataFrame({"d": np.repeat(np.arange(len(doc_len)), doc_len), "h": sb.hashes,
+                          "pos": np.arange(len(sb.hashes)) - np.repeat(sb.offsets[:-1], doc_len)})
+    return left.join(right, on=["d", "h"], how="inner")
+
+
+@pytest.mark.parametrize("seed_posts", [1, 8])
+def test_pair_hits_equal_the_direct_join(tmp_path, planted_texts: list[str], seed_posts: int) -> None:
     index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id",
-                            params=IndexParams(max_key_posts=max_key_posts))
+                            params=IndexParams(max_key_posts=2, seed_posts=seed_posts))
     scanner = PostMatcher(index, params=ScanParams())
-    assert (len(scanner.frequent.values) > 100) == (max_key_posts == 2)
-    share = CANDIDATE_SHARE * 0.5
     compared = 0
     for start in range(0, len(planted_texts), 128):
         sb = batch_shingles(planted_texts[start : start + 128], 3, scanner.hasher, lines=True)
-        cands = containment_candidates(index, scanner.key_filter, sb, scanner.n_distinct, scanner.n_frequent,
-                                       scanner.head_frequent, 0.5, share, 3)
-        fast = pair_hits_from_keys(index, scanner.frequent, sb, cands, 0.25)
-        direct = pair_hits(index, sb, cands.doc, cands.post, 0.25)
-        for name in ("bound", "first_post_pos", "offsets", "pos", "hashes"):
-            assert np.array_equal(getattr(fast, name), getattr(direct, name)), name
-        compared += len(cands.doc)
+        docs, posts = seed_candidates(index, sb)
+        hits = pair_hits(index, sb, docs, posts, 0.25)
+        j = _direct_hits(index, sb, docs, posts)
+        got = set(zip(np.repeat(np.arange(len(docs)), np.diff(hits.offsets)).tolist(), hits.pos.tolist()))
+        assert got == set(zip(j["pair"].to_list(), j["pos"].to_list()))
+        first = j.group_by("pair").agg(pl.col("ppos").min())
+        expect = (index.shingle_offsets[posts + 1] - index.shingle_offsets[posts]).astype(np.int64)
+        expect[first["pair"].to_numpy()] = first["ppos"].to_numpy()
+        assert np.array_equal(hits.first_post_pos, expect)
+        rows = np.repeat(np.arange(len(docs)), np.diff(hits.offsets))
+        assert np.array_equal(hits.hashes, sb.hashes[sb.offsets[docs[rows]] + hits.pos])
+        ppos = dict(zip(zip(j["pair"].to_list(), j["pos"].to_list()), j["ppos"].to_list()))
+        at = np.array([ppos[(r, q)] for r, q in zip(rows.tolist(), hits.pos.tolist())], dtype=np.int64)
+        assert np.array_equal(hits.ids, index.shingle_ids[index.shingle_offsets[posts[rows]] + at])
+        compared += len(docs)
     assert compared > 500
 
 
-def test_candidate_filter_keeps_every_pair_verification_accepts(tmp_path, planted_texts: list[str], monkeypatch) -> None:
-    """Scanning with the filter reports exactly what a scan that verifies every sharing pair reports."""
-    index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id", params=IndexParams(max_key_posts=3))
-    filtered = api.scan_texts(index, planted_texts)
-    sizes: list[int] = []
-
-    def unfiltered(index, key_filter, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram,
-                   probe=None, min_hits=None):
-        cands = containment_candidates(index, key_filter, sb, n_distinct, n_frequent, head_frequent, 0.0, 0.0, ngram,
-                                       probe)
-        sizes.append(len(cands.doc))
-        return cands
-
-    monkeypatch.setattr(matcher_module, "containment_candidates", unfiltered)
-    everything = api.scan_texts(index, planted_texts)
-    assert sum(sizes) > 3 * filtered.summary["candidates"]  # the filter does drop most pairs
-    assert filtered.matches.height > 250
-    assert filtered.matches.equals(everything.matches)
+def test_candidates_are_the_pairs_holding_a_seed(tmp_path, planted_texts: list[str]) -> None:
+    """Every (document, post) whose document holds one of the post's seeds, and only those."""
+    index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id", params=IndexParams(seed_posts=2))
+    seeds = {}
+    ends = np.asarray(index.seed_ends).astype(np.int64)
+    for j, h in enumerate(np.asarray(index.seed_keys).tolist()):
+        seeds[h] = set(np.asarray(index.seed_posts[(ends[j - 1] if j else 0) : ends[j]]).tolist())
+    assert max(len(v) for v in seeds.values()) <= index.params.max_key_posts and len(seeds) > 1000
+    hasher = index.token_hasher()
+    compared = 0
+    for start in range(0, len(planted_texts), 100):
+        sb = batch_shingles(planted_texts[start : start + 100], 3, hasher, lines=True)
+        docs, posts = seed_candidates(index, sb)
+        expect = set()
+        for d in range(len(sb.offsets) - 1):
+            for h in sb.of(d).tolist():
+                expect |= {(d, q) for q in seeds.get(h, ())}
+        assert list(zip(docs.tolist(), posts.tolist())) == sorted(expect)
+        compared += len(expect)
+    assert compared > 500
 
 
 def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index, monkeypatch) -> None:
-    """A batch whose key hits expand to too many rows is scanned in halves: same matches and counts."""
+    """A batch whose seed hits expand to too many rows is scanned in halves: same matches and counts."""
     index, _ = api_index
     params = ScanParams(batch_size=256)
     whole = api.scan(index, [PLANTED], params=params)
@@ -87,65 +108,3 @@ def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index
     assert halved.summary == whole.summary
 
 
-@pytest.mark.parametrize("value_bits", [3, 40, 64])  # 64: no room for row numbers, the stable argsort
-def test_sort_with_order_is_a_stable_sort(value_bits: int) -> None:
-    from provenance.match.candidates import _sort_with_order
-
-    rng = np.random.default_rng(value_bits)
-    for n in (0, 1, 5, 10_000):
-        values = rng.integers(0, 2**value_bits - 1, n, dtype=np.uint64, endpoint=True)
-        ordered, order = _sort_with_order(values, value_bits)
-        expect = np.argsort(values, kind="stable")
-        assert np.array_equal(order, expect) and np.array_equal(ordered, values[expect])
-
-
-def _reference_candidates(index, sb, n_distinct, n_frequent, head_frequent, min_share, min_prefix_share, ngram,
-                          min_hits=None):
-    """The candidates by their definition, one stable argsort over every (document, post, occurrence) row."""
-    from provenance.match.candidates import expand_ranges, find_in
-
-    where, key = find_in(index.keys, index.keys_filter, sb.hashes)
-    doc = np.searchsorted(sb.offsets, where, side="right") - 1
-    _, first = np.unique((doc.astype(np.uint64) << np.uint64(40)) | key.astype(np.uint64), return_index=True)
-    first_seen = np.zeros(len(key), dtype=bool)
-    first_seen[first] = True
-    start, counts = index.key_rows(key)
-    rows = expand_ranges(start, counts)
-    pair = (np.repeat(doc, counts).astype(np.uint64) << np.uint64(32)) | index.key_posts[rows].astype(np.uint64)
-    order = np.argsort(pair, kind="stable")
-    pair = pair[order]
-    row_pos = np.repeat(where - sb.offsets[doc], counts)[order]
-    row_ppos = index.key_pos[rows][order].astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    row_pair = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pair)]))
-    hits = np.bincount(row_pair[np.repeat(first_seen, counts)[order]], minlength=len(starts))
-    first_pos = np.minimum.reduceat(row_ppos, starts)
-    pair = pair[starts]
-    post = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    share = np.where((first_pos < ngram) | head_frequent[post], min_prefix_share, min_share)
-    reachable = hits + n_frequent[post] >= np.ceil(share * n_distinct[post] - 1e-9)
-    if min_hits is not None:
-        reachable |= hits + n_frequent[post] >= min_hits(post)
-    keep = reachable[row_pair]
-    renumber = np.cumsum(reachable) - 1
-    return ((pair[reachable] >> np.uint64(32)).astype(np.int64), post[reachable],
-            sorted(zip(renumber[row_pair[keep]].tolist(), row_pos[keep].tolist(), row_ppos[keep].tolist())))
-
-
-@pytest.mark.parametrize("max_key_posts", [2, 50])
-def test_candidates_equal_their_definition(tmp_path, planted_texts: list[str], max_key_posts: int) -> None:
-    index = api.build_index([POSTS_CSV], tmp_path / "ix", id_field="tweet_id", params=IndexParams(max_key_posts=max_key_posts))
-    scanner = PostMatcher(index, params=ScanParams())
-    args = (scanner.n_distinct, scanner.n_frequent, scanner.head_frequent)
-    compared = 0
-    for start in range(0, len(planted_texts), 100):
-        sb = batch_shingles(planted_texts[start : start + 100], 3, scanner.hasher, lines=True)
-        for shares, min_hits in (((0.5, CANDIDATE_SHARE * 0.5), None), ((0.0, 0.0), None), ((0.9, 0.3), None),
-                                 ((0.9, 0.3), scanner._align_hits)):
-            cands = containment_candidates(index, scanner.key_filter, sb, *args, *shares, 3, min_hits=min_hits)
-            doc, post, rows = _reference_candidates(index, sb, *args, *shares, 3, min_hits)
-            assert np.array_equal(cands.doc, doc) and np.array_equal(cands.post, post)
-            assert sorted(zip(cands.row_pair.tolist(), cands.row_pos.tolist(), cands.row_ppos.tolist())) == rows
-            assert np.array_equal(cands.row_hash, sb.hashes[sb.offsets[cands.doc[cands.row_pair]] + cands.row_pos])
-            compared += len(doc)
-    assert compared > 1000

@@ -108,9 +108,10 @@ def test_append_equals_one_build(split_posts, tmp_path: Path, planted_scan: api.
     appended = api.build_index([b], appended_dir, id_field="tweet_id", append=True)
     assert appended.n_posts == 3000
     one = api.build_index([a, b], tmp_path / "one", id_field="tweet_id")
-    counts = dict(appended.manifest["counts"])  # (keys and frequent shingles are decided per segment)
-    assert {k: v for k, v in counts.items() if k not in ("keys", "frequent_shingles", "posts_with_only_frequent_shingles")} \
-        == {k: v for k, v in one.manifest["counts"].items() if k not in ("keys", "frequent_shingles", "posts_with_only_frequent_shingles")}
+    counts = dict(appended.manifest["counts"])  # (keys, seeds and frequent shingles are decided per segment)
+    per_segment = ("keys", "seeds", "frequent_shingles", "posts_with_only_frequent_shingles")
+    assert {k: v for k, v in counts.items() if k not in per_segment} \
+        == {k: v for k, v in one.manifest["counts"].items() if k not in per_segment}
     reopened = open_index(appended_dir)
     assert reopened.posts.drop("row").equals(one.posts.drop("row"))
     m_appended = sorted_matches(api.scan(reopened, [PLANTED]).matches)
@@ -385,7 +386,7 @@ def test_sketches_only_when_asked(api_index, jaccard_index) -> None:
     bytes, and a jaccard scan of an index without them is a one-line error naming the option."""
     plain, plain_dir = api_index
     _, jac_dir = jaccard_index
-    sketch_files = {f"{n}.npy" for n in ("shingles", "signatures", "lsh_keys", "lsh_posts")}
+    sketch_files = {f"{n}.npy" for n in ("signatures", "lsh_keys", "lsh_posts")}  # (shingles.npy: in both, format 16)
     plain_files = {f.name for f in plain_dir.iterdir()}
     jac_files = {f.name for f in jac_dir.iterdir()}
     assert not plain_files & sketch_files and jac_files - plain_files == sketch_files

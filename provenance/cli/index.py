@@ -46,7 +46,10 @@ def build(
     num_perm: int = typer.Option(DEFAULT.num_perm, help="MinHash permutations (with --jaccard)."),
     lsh_threshold: float = typer.Option(DEFAULT.lsh_threshold, help="Jaccard threshold the LSH bands are tuned for (with --jaccard)."),
     short_tokens: int = typer.Option(DEFAULT.short_tokens, help="Posts with fewer tokens match only as whole records or lines."),
-    max_key_posts: int = typer.Option(DEFAULT.max_key_posts, help="Shingles in more posts than this do not generate candidates."),
+    max_key_posts: int = typer.Option(DEFAULT.max_key_posts, help="Shingles in more posts than this are frequent "
+                                                                   "(counted as shared phrases, not measured)."),
+    seed_posts: int = typer.Option(DEFAULT.seed_posts, help="A post's seeds, the keys a scan probes, are disjoint shingles "
+                                                             "of at most this many posts: a probe finds at most this many."),
     inline_short_bits: float = typer.Option(DEFAULT.inline_short_bits,
                                             help="Short posts carrying at least this many bits (evidence strength) are "
                                                  "also matched inside a sentence, the others only as a whole line."),
@@ -100,8 +103,8 @@ def build(
     from .. import api
 
     params = IndexParams(ngram=ngram, seed=seed, jaccard=jaccard, num_perm=num_perm, lsh_threshold=lsh_threshold,
-                         short_tokens=short_tokens, max_key_posts=max_key_posts, inline_short_bits=inline_short_bits,
-                         min_post_bits=min_post_bits)
+                         short_tokens=short_tokens, max_key_posts=max_key_posts, seed_posts=seed_posts,
+                         inline_short_bits=inline_short_bits, min_post_bits=min_post_bits)
     limit = size_option(memory_limit, "--memory-limit") if memory_limit is not None else None
     key = load_key(key_file)
     set_read_timeout(read_timeout)

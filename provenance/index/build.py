@@ -22,6 +22,7 @@ from .spill import HashSpill, KeyWriter, NpyWriter, copy_narrow, narrow_in_place
 from .format import EMPTY, SHINGLED, SHORT, UNATTRIBUTABLE, post_facts
 from .lookup import KeyFilter, KeyRows, find_in
 from .prepare import PreparedPosts, prepare_posts
+from .seeds import SeedChooser
 from .store import Index
 
 __all__ = ["Builder", "NARROWED", "WholeFacts"]
@@ -52,8 +53,8 @@ def _frequency(h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int
 @dataclass
 class WholeFacts:
     """What a shard built on its own (a Dask build, :mod:`.distributed`) must know of the index over all
-    posts to write the files a cut of that index would: which shingles are frequent over all posts
-    (``frequent``: for sorted hashes, which are and their post counts there), the most shingles of one post
+    posts to write the files a cut of that index would: which shingles more than ``min(seed_posts,
+    max_key_posts)`` posts hold over all posts (``frequent``: for sorted hashes, which are and their post counts there), the most shingles of one post
     (``longest``), the number of (shingle, post) postings (``postings``), and the number of the
     shard's first post among all posts (``first_post``: keyed token codes depend on it)."""
 
@@ -88,8 +89,7 @@ class Builder:
         self.n_bands, self.n_rows = lsh_params(params.lsh_threshold, params.num_perm) if params.jaccard else (0, 0)
         self.hasher = TokenHasher(params.seed, key=key)
         w = self._writer
-        # The hashes stay in the work directory (the postings hold them) unless Jaccard needs them.
-        self.shingles_path = (out if params.jaccard else self.work) / "shingles.npy"
+        self.shingles_path = out / "shingles.npy"
         self.w_shingles = NpyWriter(self.shingles_path, np.uint64)
         self.w_ids = NpyWriter(self.work / "shingle_ids.npy", np.uint32)
         # (the offsets follow from the token counts when the index is opened: only the build keeps them)
@@ -115,6 +115,7 @@ class Builder:
         self.kinds = np.zeros(3, dtype=np.int64)
         self.facts = {"quoted_posts": 0, "unattributable_posts": 0, "dated_posts": 0}
         self.rarest_keys = np.zeros(0, dtype=np.uint64)
+        self.n_seeds = 0
 
     def _writer(self, name: str, dtype: Any, row_shape: tuple[int, ...] = ()) -> NpyWriter:
         return NpyWriter(self.out / f"{name}.npy", dtype, row_shape)
@@ -256,6 +257,7 @@ class Builder:
             "empty_posts": int(self.kinds[EMPTY]),
             "shingles": self.n_shingles,
             "keys": n_keys,
+            "seeds": self.n_seeds,
             "frequent_shingles": n_frequent,
             "posts_with_only_frequent_shingles": n_all_frequent,
             **self.facts,
@@ -293,7 +295,8 @@ class Builder:
         """the keys, key_multi, key_multi_ends, key_posts, key_pos, frequent and the per-post frequent counts.
 
         Pass 1 over the hash ranges finds the frequent shingles, counts them per post, and keeps for
-        each post its rarest frequent shingle (lowest post count, then lowest hash). Pass 2 writes
+        each post its rarest frequent shingle (lowest post count, then lowest hash), and marks the
+        shingles seeds may be (:mod:`.seeds`), chosen post by post after it. Pass 2 writes the seeds and
         the keys: every shingle that is not frequent, plus that rarest shingle for the posts whose
         every shingle is frequent (so that they can still be found).
         """
@@ -305,9 +308,14 @@ class Builder:
         w_frequent = self._writer("frequent", np.uint64)
         runs: list[NDArray | Path] = []
         n_plain_keys = 0
+        records = self.whole.postings if self.whole is not None else self.postings.records
+        offset_type = np.uint32 if records < 1 << 32 else np.int64
+        offsets = np.load(self.work / "shingle_offsets.npy", mmap_mode="r", allow_pickle=False)
+        seeds = SeedChooser(self.out, self.work, offsets, p.seed_posts, p.max_key_posts, p.ngram, offset_type)
         for k, r in enumerate(self.postings.ranges(self.range_limit)):
             h, post, pos = r["h"], r["p"], r["pos"]
             new, df, freq = self._frequency(h)
+            seeds.mark(post, pos, df)
             n_plain_keys += int((new & ~freq).sum())
             if freq.any():
                 w_frequent.append(h[new & freq])
@@ -335,9 +343,8 @@ class Builder:
         rarest_posts = np.flatnonzero(all_frequent).astype(np.uint32)
         rarest = np.asarray(best_h[rarest_posts])
         self.rarest_keys = np.unique(rarest)  # (a Dask build counts them over all shards)
+        seeds.choose(max(self.range_limit // 4, 1 << 16))
         # Offsets and positions as narrow as the postings allow (the .npy header names the dtype).
-        records = self.whole.postings if self.whole is not None else self.postings.records
-        offset_type = np.uint32 if records < 1 << 32 else np.int64
         pos_type = narrowest_uint(max(self._longest - 1, 0))
         keys = KeyWriter(self._writer("key_hi", np.uint16), self._writer("key_lo", np.uint32))
         w_key_posts, w_key_pos = self._writer("key_posts", np.uint32), self._writer("key_pos", pos_type)
@@ -353,6 +360,7 @@ class Builder:
                 f = np.flatnonzero(freq)
                 at = np.minimum(np.searchsorted(rarest_posts, post[f]), n_all_frequent - 1)
                 use[f] = (rarest_posts[at] == post[f]) & (rarest[at] == h[f])
+            seeds.write(h, post, r["pos"], use & freq)  # (... and a seed)
             kh = h[use]
             starts = np.flatnonzero(np.r_[True, kh[1:] != kh[:-1]]) if len(kh) else np.zeros(0, np.int64)
             multi, ends = KeyRows.of_run(starts, len(kh), keys.rows, total)
@@ -367,6 +375,8 @@ class Builder:
         for w in (w_multi, w_ends, w_key_posts, w_key_pos):
             w.close()
         keys.close(self.out / "key_counts.npy")
+        seeds.close()
+        self.n_seeds = seeds.rows
         n_frequent.flush()
         head_frequent.flush()
         return keys.rows, w_frequent.rows, n_all_frequent
@@ -380,11 +390,10 @@ class Builder:
         """For postings sorted by hash: is each hash's first posting, its number of posts (over all
         posts of the index, where that is more than ``max_key_posts``), and whether it is frequent."""
         new, df = _frequency(h)
-        if self.whole is None:
-            return new, df, df > self.params.max_key_posts
-        freq, posts = self.whole.frequent(h)
-        df[freq] = posts[freq]
-        return new, df, freq
+        if self.whole is not None:  # (its table: the shingles of more than min(seed_posts, max_key_posts) posts)
+            common, posts = self.whole.frequent(h)
+            df[common] = posts[common]
+        return new, df, df > self.params.max_key_posts
 
     def _frequent_occurrences(self) -> None:
         """Every occurrence of a frequent shingle in each post (verification needs them: they are

@@ -178,10 +178,11 @@ def _id_task(parts: list[str], lo: int, hi: int) -> list[tuple[str, list[tuple[i
 # -- 3. counts -----------------------------------------------------------------------------------
 
 def _count_task(parts: list[str], drops: list[NDArray[np.int64]], lo: int, hi: int, max_key_posts: int,
-                table: str) -> tuple[int, int, int]:
+                table: str, seed_posts: int) -> tuple[int, int, int]:
     """Round 3: over all posts, the shingles (hash top bits in ``lo .. hi-1``) that more than
-    ``max_key_posts`` posts hold, sorted, with their post counts, into the files ``table``*; returns
-    their number, the number of the other shingles and the number of postings."""
+    ``min(seed_posts, max_key_posts)`` posts hold (no seeds, or frequent), sorted, with their post counts,
+    into the files ``table``*; returns the number of frequent ones (more than ``max_key_posts``
+    posts), the number of the other shingles and the number of postings."""
     hashes = []
     for work, drop in zip(parts, drops):
         r = _in_range(work, "postings", lo, hi)
@@ -189,16 +190,16 @@ def _count_task(parts: list[str], drops: list[NDArray[np.int64]], lo: int, hi: i
     h = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, np.uint64)
     starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]]) if len(h) else np.zeros(0, np.int64)
     df = np.diff(np.r_[starts, len(h)])
-    frequent = df > max_key_posts
-    np.save(f"{table}.npy", h[starts[frequent]], allow_pickle=False)
-    np.save(f"{table}-posts.npy", df[frequent], allow_pickle=False)
+    frequent, common = df > max_key_posts, df > min(seed_posts, max_key_posts)
+    np.save(f"{table}.npy", h[starts[common]], allow_pickle=False)
+    np.save(f"{table}-posts.npy", df[common], allow_pickle=False)
     return int(frequent.sum()), int((~frequent).sum()), len(h)
 
 
 class FrequentFiles:
-    """The frequent shingles over all posts and their post counts, as the count tasks wrote them (one
-    sorted file a range of hash top bits), searched where they lie: called with sorted hashes, which
-    are frequent and their post counts there. Pickled as its paths (each worker maps the files)."""
+    """The shingles of more than ``min(seed_posts, max_key_posts)`` posts (no seeds, or frequent) and their post
+    counts over all posts, as the count tasks wrote them (one sorted file a range of hash top bits),
+    searched where they lie: called with sorted hashes, which are such and their post counts there. Pickled as its paths (each worker maps the files)."""
 
     def __init__(self, tables: list[str], ranges: list[tuple[int, int]]) -> None:
         self.tables, self.firsts = tables, np.array([lo for lo, _ in ranges], dtype=np.uint64)
@@ -376,7 +377,8 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
     if shards > n_posts:
         raise ParameterError(f"{shards} shards for {n_posts} posts: at most one shard a post")
     tables = [str(work / f"frequent-{r:05d}") for r in range(len(ranges))]
-    counted = client.gather([client.submit(_count_task, parts, drops, lo, hi, params.max_key_posts, tables[r], pure=False)
+    counted = client.gather([client.submit(_count_task, parts, drops, lo, hi, params.max_key_posts, tables[r],
+                                           params.seed_posts, pure=False)
                              for r, (lo, hi) in enumerate(ranges)])
     longest = max((_longest_kept(work_k, info, drop) for work_k, info, drop in zip(parts, infos, drops)), default=0)
     # (the columns of the parts that keep a post: one process never sees a post left out)
@@ -393,7 +395,7 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
     rarest = np.unique(np.concatenate([d["rarest_keys"] for d in done]))
     counts = {"posts": n_posts, "shingled_posts": kinds[0], "short_posts": kinds[1], "empty_posts": kinds[2],
               "shingles": sum(d["counts"]["shingles"] for d in done),
-              "keys": sum(c[1] for c in counted) + len(rarest), "frequent_shingles": sum(c[0] for c in counted),
+              "keys": sum(c[1] for c in counted) + len(rarest), "frequent_shingles": sum(c[0] for c in counted), "seeds": sum(d["counts"]["seeds"] for d in done),
               "posts_with_only_frequent_shingles": sum(d["counts"]["posts_with_only_frequent_shingles"] for d in done),
               **{k: sum(d["counts"][k] for d in done) for k in ("quoted_posts", "unattributable_posts", "dated_posts")}}
     fallback: list[str] = []

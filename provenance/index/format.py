@@ -49,6 +49,11 @@ file                         content
 ``key_posts.npy``            uint32: post numbers, grouped by key in key order, increasing within a key
 ``key_pos.npy``              the key's first position in that post's shingle sequence (uint8 while
                              every post has at most 256 shingles, else uint16 or uint32)
+``seed_keys.npy``            uint64, sorted, distinct: the *seeds*, the keys a containment scan probes:
+``seed_ends.npy``            each post's disjoint shingles of at most ``seed_posts`` posts
+``seed_posts.npy``           (:mod:`provenance.index.seeds`); the row of ``seed_posts`` after each seed's
+                             last post (uint32 while the postings fit, else int64); uint32 posts,
+                             grouped by seed, increasing within one (format 16)
 ``frequent.npy``             uint64, sorted: the frequent shingles (in more than ``max_key_posts``
                              posts; not keys, except a post's rarest when all of its are frequent)
 ``frequent_offsets.npy``     ``(posts+1,)``: post ``i``'s frequent shingle occurrences are
@@ -61,7 +66,9 @@ file                         content
                              a sentence; ``posts.parquet`` keeps each one's as ``head_key`` (0 for the
                              other posts)
 ``shingles.npy``             uint64: the shingle hashes themselves, laid out as ``shingle_ids``
-                             (exact Jaccard needs the posts' sets whole)
+                             (a containment scan joins a candidate post's whole sequence to the
+                             document, exact Jaccard needs the posts' sets whole; format 16: in
+                             every index)
 ``signatures.npy``           uint32 ``(posts, num_perm)``: MinHash signatures (datasketch affine32)
 ``lsh_keys.npy``             uint64 ``(bands, posts)``: band keys, sorted within each band
 ``lsh_posts.npy``            uint32 ``(bands, posts)``: the post of each band key
@@ -78,7 +85,7 @@ running sums of ``post_tokens``) and the key filter, a bitmap over the keys' top
 "certainly absent" for most shingles of a document before any search (``Index.keys.filter``). Both
 are made when first used, in memory (4 bytes a post each, and one or two bytes a key).
 
-The last four (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
+The last three (:data:`SKETCH_ARRAYS`) are written only for ``IndexParams(jaccard=True)``
 (``index build --jaccard``): only ``scan --mode jaccard`` reads them, and they would be about
 three quarters of the bytes of an index of tweets.
 
@@ -124,7 +131,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 15  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 16  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
 # 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
 # 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused);
@@ -135,11 +142,14 @@ FORMAT_VERSION = 15  # 4: token codes; 5: short posts' head shingles; 6: sketche
 # 14: post_flags (quoted, unattributable: no keys) and post_date
 # 15: appends as segments (index/segments.py): the top manifest's "shards" entries carry "segment" (and the
 # first segment of an index built unsharded "manifest": segment-0000.json), "segments" counts them
+# 16: seeds (seed_keys, seed_ends, seed_posts; params.seed_posts): the few disjoint keys of each post a scan probes;
+# shingles.npy in every index
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_flags", "post_date", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",
-           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads")
-SKETCH_ARRAYS = ("shingles", "signatures", "lsh_keys", "lsh_posts")
+           "frequent_offsets", "frequent_hashes", "frequent_pos", "short_keys", "short_posts", "short_heads", "seed_keys",
+           "seed_ends", "seed_posts", "shingles")
+SKETCH_ARRAYS = ("signatures", "lsh_keys", "lsh_posts")
 
 
 def arrays_of(params: IndexParams) -> tuple[str, ...]:

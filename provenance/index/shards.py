@@ -42,6 +42,7 @@ from ..arrays import sorted_unique
 from .spill import KeyWriter, NpyWriter
 from .format import MANIFEST, POST_TEXTS, post_facts
 from .lookup import KeyRows
+from .seeds import SEED_ARRAYS, seed_rows_of
 from .store import Index, KeyedByManifest
 
 __all__ = ["BASE_MANIFEST", "MAX_SHARDS", "segment_name", "ShardRef", "ShardedIndex", "shard_bounds", "shards_of", "write_shards"]
@@ -179,6 +180,32 @@ def _split_postings(whole: Index, writers: list[_ShardWriter], bounds: NDArray[n
     return counts
 
 
+def _split_seeds(whole: Index, writers: list[_ShardWriter], bounds: NDArray[np.int64], step: int) -> list[int]:
+    """The seed_keys, seed_ends and seed_posts of every shard (a seed goes to the shards that hold one
+    of its posts). Returns each shard's seed rows."""
+    out = [{name: wr.writer(name, getattr(whole, name)) for name in SEED_ARRAYS} for wr in writers]
+    totals = [0] * len(writers)
+    n_keys = len(whole.seed_keys)
+    for j0 in range(0, n_keys, step):
+        j1 = min(j0 + step, n_keys)
+        r0 = int(whole.seed_ends[j0 - 1]) if j0 else 0
+        ends = np.asarray(whole.seed_ends[j0:j1]).astype(np.int64)
+        posts = np.asarray(whole.seed_posts[r0 : int(ends[-1])])
+        hashes = np.repeat(np.asarray(whole.seed_keys[j0:j1]), np.diff(np.r_[r0, ends]))
+        shard = np.searchsorted(bounds, posts, side="right") - 1
+        for s, files in enumerate(out):
+            rows = np.flatnonzero(shard == s)
+            keys, key_ends = seed_rows_of(hashes[rows])
+            files["seed_keys"].append(keys)
+            files["seed_ends"].append(key_ends + totals[s])
+            files["seed_posts"].append((posts[rows] - bounds[s]).astype(whole.seed_posts.dtype))
+            totals[s] += len(rows)
+    for files in out:
+        for f in files.values():
+            f.close()
+    return totals
+
+
 def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[[Path, dict[str, Any]], str],
                  memory_limit: int) -> list[dict[str, Any]]:
     """Cut the index ``whole`` into ``shards`` shard directories inside ``out`` (an empty directory).
@@ -201,13 +228,14 @@ def write_shards(whole: Index, out: Path, shards: int, write_manifest: Callable[
             texts.slice(wr.a, wr.b - wr.a).collect().rechunk().write_parquet(wr.out / POST_TEXTS, statistics=True)
         wr.short_posts(part["head_key"].to_numpy().astype(np.uint64))
     n_keys = _split_postings(whole, writers, bounds, step)
+    n_seeds = _split_seeds(whole, writers, bounds, step)
     entries = []
     for s, wr in enumerate(writers):
         distinct, frequent = np.asarray(whole.post_distinct[wr.a : wr.b]), np.asarray(whole.post_frequent[wr.a : wr.b])
         kinds = np.bincount(np.asarray(whole.post_kind[wr.a : wr.b]), minlength=3)
         counts = {"posts": wr.b - wr.a, "shingled_posts": int(kinds[0]), "short_posts": int(kinds[1]),
                   "empty_posts": int(kinds[2]), "shingles": int(whole.shingle_offsets[wr.b] - whole.shingle_offsets[wr.a]),
-                  "keys": n_keys[s], "frequent_shingles": int(np.load(wr.out / "frequent.npy", mmap_mode="r", allow_pickle=False).shape[0]),
+                  "keys": n_keys[s], "seeds": n_seeds[s], "frequent_shingles": int(np.load(wr.out / "frequent.npy", mmap_mode="r", allow_pickle=False).shape[0]),
                   "posts_with_only_frequent_shingles": int(((distinct > 0) & (frequent == distinct)).sum()),
                   **post_facts(whole.post_flags[wr.a : wr.b], whole.post_date[wr.a : wr.b])}
         entry = {"index": s, "of": shards, "dir": shard_name(s), "first_post": wr.a, "posts": wr.b - wr.a}

@@ -23,6 +23,7 @@ from ..arrays import sorted_unique
 from .spill import HashSpill
 from .format import MANIFEST, SHINGLED
 from .lookup import KeyFilter, KeyRows, KeyTable
+from .seeds import SeedTable
 
 __all__ = ["Index", "KeyedByManifest", "check_key"]
 
@@ -150,6 +151,9 @@ class Index(KeyedByManifest):
     short_keys: NDArray[np.uint64]
     short_posts: NDArray[np.uint32]
     short_heads: NDArray[np.uint64]
+    seed_keys: NDArray[np.uint64]
+    seed_ends: NDArray[np.integer]
+    seed_posts: NDArray[np.uint32]
     shingles: NDArray[np.uint64] | None = None
     """The shingle hashes, MinHash signatures, LSH band keys and their posts: only in an index built
     with ``jaccard``."""
@@ -219,7 +223,7 @@ class Index(KeyedByManifest):
         buckets, shingle and code offsets): resident beside the mapped files' pages."""
         d = self.__dict__
         n = sum(d[k].nbytes for k in ("shingle_offsets", "code_offsets") if k in d)
-        return n + (d["keys"].made_bytes() if "keys" in d else 0)
+        return n + sum(d[k].made_bytes() for k in ("keys", "seeds") if k in d)
 
     @cached_property
     def shingle_offsets(self) -> NDArray[np.integer]:
@@ -239,6 +243,11 @@ class Index(KeyedByManifest):
         """The sorted key hashes (:class:`~provenance.index.lookup.KeyTable`: ``len``, ``keys[j]``,
         ``keys.find(hashes)``)."""
         return KeyTable(self.key_counts, self.key_hi, self.key_lo)
+
+    @cached_property
+    def seeds(self) -> SeedTable:
+        """The seeds a containment scan probes (:class:`~provenance.index.seeds.SeedTable`: ``find``, ``rows``)."""
+        return SeedTable(self.seed_keys, self.seed_ends, self.seed_posts)
 
     @property
     def keys_filter(self) -> KeyFilter:

@@ -27,7 +27,7 @@ __all__ = ["HASHING", "hashing_record", "check_manifest_values", "check_place", 
 
 HASHING = "hashing.json"
 MAX_COUNT = 2**53  # (exact in every JSON reader; far beyond any index)
-COUNTS = ("posts", "shingled_posts", "short_posts", "empty_posts", "shingles", "keys", "frequent_shingles",
+COUNTS = ("posts", "shingled_posts", "short_posts", "empty_posts", "shingles", "keys", "seeds", "frequent_shingles",
           "posts_with_only_frequent_shingles")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -110,7 +110,7 @@ def check_counts(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndar
     kinds = np.bincount(np.asarray(arrays["post_kind"]), minlength=3)
     held = {"posts": len(arrays["post_kind"]), "shingled_posts": int(kinds[0]), "short_posts": int(kinds[1]),
             "empty_posts": int(kinds[2]), "shingles": len(arrays["shingle_ids"]), "keys": len(arrays["key_lo"]),
-            "frequent_shingles": len(arrays["frequent"])}
+            "seeds": len(arrays["seed_posts"]), "frequent_shingles": len(arrays["frequent"])}
     if len(kinds) > 3:
         raise IndexFormatError(f"{path / 'post_kind.npy'}: a post kind other than 0, 1, 2 (damaged index)")
     if posts_rows != held["posts"]:
@@ -129,7 +129,8 @@ def check_top_counts(path: Path, manifest: dict[str, Any], shards: list[Any]) ->
     """The counts of a sharded index's top manifest against its (checked) shards': per-post counts add
     up; a key or frequent shingle may be in several shards."""
     counts, parts = manifest["counts"], [s.manifest["counts"] for s in shards]
-    for name in ("posts", "shingled_posts", "short_posts", "empty_posts", "shingles", "posts_with_only_frequent_shingles"):
+    for name in ("posts", "shingled_posts", "short_posts", "empty_posts", "shingles", "seeds",
+                 "posts_with_only_frequent_shingles"):
         total = sum(p[name] for p in parts)
         if counts[name] != total:
             raise IndexFormatError(f"{path / 'manifest.json'}: counts.{name} is {counts[name]}, its shards hold {total} "

@@ -11,7 +11,7 @@ from functools import cached_property
 import numpy as np
 
 from ..arrays import expand_ranges
-from .candidates import FrequentShingles, containment_candidates, jaccard_candidates, pair_hits_from_keys
+from .candidates import jaccard_candidates, pair_hits, seed_candidates
 from .tally import Tally
 from ..index import Index, KeyFilter, find_in
 from ..keys import align_subkey
@@ -23,9 +23,9 @@ from .align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits,
 
 __all__ = ["PostMatcher", "SHORT_LINE_MIN_TOKENS"]
 
-FAN_OUT_ROWS = 1_000_000
-"""A batch whose key hits expand to more (document, post, occurrence) rows than this is halved
-(candidate pairs, their hits and their verification need a few hundred bytes per row at peak)."""
+FAN_OUT_ROWS = 4_000_000
+"""A batch whose seed hits expand to more (candidate, post shingle) rows than this is halved (the
+join needs a few tens of bytes per row at peak, most rows dropping at its first filter)."""
 
 SHORT_LINE_MIN_TOKENS = 3
 """A short post found as a whole line of a document needs this many tokens (fewer is a heading)."""
@@ -45,12 +45,9 @@ class PostMatcher:
         ix = self.index
         self.hasher: TokenHasher = ix.token_hasher()
         self.code_subkey = align_subkey(ix.key.secret) if ix.key is not None else None
-        self.key_filter: KeyFilter = ix.keys_filter
-        self.frequent = FrequentShingles.of(ix)
         # Per-post counts, memory-mapped from the index (pages are read as posts come up; stored as narrow
         # as they fit, so gathered values are widened before arithmetic that could leave their range).
-        self.n_distinct, self.n_frequent = ix.post_distinct, ix.post_frequent
-        self.head_frequent, self.n_tokens = ix.post_head_frequent, ix.post_tokens
+        self.n_distinct, self.n_tokens = ix.post_distinct, ix.post_tokens
         # Short posts by exact key, sorted: a key's posts are a contiguous run.
         self.short_keys, self.short_posts = ix.short_keys, ix.short_posts
         # ... and the first shingles of those matched inside a sentence too (a sparse filter, 1 slot in
@@ -60,8 +57,8 @@ class PostMatcher:
                                    if len(self.short_heads) else None)
 
     def probe(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray]:
-        """Where the batch's shingles are keys: ``(shingle positions, key numbers)``."""
-        return self.index.keys.find(sb.hashes)
+        """Where the batch's shingles are seeds: ``(shingle positions, seed key numbers)``."""
+        return self.index.seeds.find(sb.hashes)
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[Found]:
         """The verified (document, post) matches of the batch, posts numbered as in the whole index;
@@ -73,15 +70,25 @@ class PostMatcher:
             found = self._jaccard(sb) + self._short_matches(sb)
         return [_moved(f, 0, self.first) for f in found] if self.first else found
 
-    def _bounded(self, sb: ShingleBatch) -> list[Found]:
-        """Containment matches, half the documents at a time while their key hits expand to more than
-        :data:`FAN_OUT_ROWS` rows (the common keys of a large index), so that memory stays bounded."""
-        probe = self.probe(sb)
+    def _bounded(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray] | None = None) -> list[Found]:
+        """Containment matches, half the documents at a time while their seed hits expand to more than
+        :data:`FAN_OUT_ROWS` rows of the posts' shingles to join, so that memory stays bounded (the
+        batch is probed once; each half keeps its part of the probe)."""
+        where, key = probe if probe is not None else self.probe(sb)
         n = len(sb.n_tokens)
-        if n > 1 and int(self.index.key_rows(probe[1])[1].sum()) > FAN_OUT_ROWS:
+        if n > 1 and self._join_rows(key) > FAN_OUT_ROWS:
             half = n // 2
-            return self._bounded(sb.docs(0, half)) + [_moved(f, half, 0) for f in self._bounded(sb.docs(half, n))]
-        return self._matched(sb, probe)
+            cut = int(sb.offsets[half])
+            first = int(np.searchsorted(where, cut))
+            return self._bounded(sb.docs(0, half), (where[:first], key[:first])) + [
+                _moved(f, half, 0) for f in self._bounded(sb.docs(half, n), (where[first:] - cut, key[first:]))]
+        return self._matched(sb, (where, key))
+
+    def _join_rows(self, key: np.ndarray) -> int:
+        """At most how many (post shingle) rows the candidates of the seeds ``key`` join."""
+        start, count = self.index.seeds.rows(key)
+        posts = self.index.seed_posts[expand_ranges(start, count)].astype(np.int64)
+        return int((self.index.shingle_offsets[posts + 1] - self.index.shingle_offsets[posts]).sum())
 
     def _matched(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray]) -> list[Found]:
         return self._containment(sb, probe) + self._short_matches(sb)
@@ -91,11 +98,10 @@ class PostMatcher:
         # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
         # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
-        cands = containment_candidates(ix, self.key_filter, sb, self.n_distinct, self.n_frequent,
-                                       self.head_frequent, p.min_containment, share, n, probe, self._align_hits)
-        docs, posts = cands.doc, cands.post
-        # Every pair's shared shingles and a bound on its best window: most pairs stop here.
-        hits = pair_hits_from_keys(ix, self.frequent, sb, cands, p.window_slack)
+        docs, posts = seed_candidates(ix, sb, probe)
+        # Every pair's shared shingles (the post's whole sequence joined to the document's) and a bound
+        # on its best window: most pairs stop here.
+        hits = pair_hits(ix, sb, docs, posts, p.window_slack)
         can_be_prefix = hits.first_post_pos < n
         need = np.ceil(np.where(can_be_prefix, share, p.min_containment) * self.n_distinct[posts] - 1e-9)
         # Pairs that an edited copy could still explain go on to the token alignment if the shingle
