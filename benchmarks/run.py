@@ -164,7 +164,26 @@ def render(sections: dict[str, Section], ctx: Context, argv: list[str], seconds:
         if name in kept:
             out += [f"*Kept from an earlier run, not rerun: {kept[name]}.*", ""]
         out += [section.markdown.strip(), ""]
-    return "\n".join(out)
+    return "\n".join(out + memory_cases())
+
+
+def memory_cases(path: Path = Path(__file__).parent / "MEMORY.md") -> list[str]:
+    """The tables of ``MEMORY.md`` (peak RSS of a long record, a decompression bomb, many matches), which
+    ``python -m benchmarks.memory`` measures apart from this run (each case runs the old code beside the new)."""
+    if not path.is_file():
+        return []
+    tables: list[str] = []
+    previous = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|") and tables:
+                tables.append("")  # (a blank line between two tables)
+            tables.append(line)
+        previous = line
+    return ["## Memory: a long record, a decompression bomb, many matches", "",
+            "*Measured apart from this run by `python -m benchmarks.memory` (the old code beside the new, same session): "
+            "the tables of [MEMORY.md](MEMORY.md), which has the commands, the machine and the error lines.*", "",
+            *tables, ""]
 
 
 def update_readme(readme: Path, results: str) -> None:
