@@ -15,8 +15,8 @@ import pytest
 from conftest import POSTS_CSV, run_cli
 from provenance import api
 from provenance.errors import InputError, ParameterError
-from provenance.index.format import NO_POST_DATE, QUOTED, UNATTRIBUTABLE
-from provenance.index.prepare import quoted_posts
+from provenance.index.format import NO_POST_DATE, QUOTE_ONLY, QUOTED, UNATTRIBUTABLE
+from provenance.index.prepare import quotation_flags, quoted_posts
 from provenance.io.dates import NO_DATE, parse_days
 from provenance.params import IndexParams, ScanParams
 from provenance.text.background import default_background, span_bits
@@ -84,14 +84,29 @@ def test_a_post_that_quotes_someone_does_not_count(dated) -> None:
     assert m["generic"].to_list() == [False, True]
 
 
-def test_a_quoting_post_found_whole_counts(dated) -> None:
-    """A document that holds the whole post (its attribution with the quotation) holds the post, not only
-    the words of its origin."""
-    index, _ = dated
-    m = api.scan_texts(index, [_doc(QUOTE)]).matches
-    assert m["post_id"].to_list() == ["quote"] and m["post_quoted"].to_list() == [True]
-    assert m["coverage"].to_list() == [1.0]
-    assert m["why_not"].to_list() == [None]
+def test_a_quoting_post_found_whole_counts_when_it_has_words_of_its_own(tmp_path) -> None:
+    """A document that holds the whole post (its own words with the quotation) holds the post, not only the
+    words of its origin; a post that is the quotation and nothing more (or with only its author's name)
+    is its origin's words even found whole."""
+    own = ('My grandmother always said "ask not what your country can do for you, ask what you can do for your '
+           'country" whenever we asked for cake')
+    posts = _jsonl(tmp_path / "posts.jsonl", [{"id": "own", "text": own}, {"id": "bare", "text": QUOTE}])
+    index = api.build_index([posts], tmp_path / "idx")
+    assert ((index.post_flags & QUOTED) != 0).tolist() == [True, True]
+    assert ((index.post_flags & QUOTE_ONLY) != 0).tolist() == [False, True]
+    m = api.scan_texts(index, [_doc(own), _doc(QUOTE)]).matches.filter(pl.col("coverage") == 1.0).sort("post_id")
+    assert m["post_id"].to_list() == ["bare", "own"]
+    assert m["post_quote_only"].to_list() == [True, False]
+    assert m["why_not"].to_list() == ["quoted", None]
+
+
+def test_quotation_flags() -> None:
+    texts = ["“I am German when we win but I am an immigrant when we lose”https://t.co/WPLZ3lTRGz", QUOTE,
+             'Obama: "If you\'ve got a business, you didn\'t build that" #politics', "RT @x: hello there my friend",
+             'My take: "we will win" says the coach, and I think he is right about the whole thing', "plain text"]
+    flags = quotation_flags(texts)
+    assert ((flags & QUOTED) != 0).tolist() == [True, True, True, True, False, False]
+    assert ((flags & QUOTE_ONLY) != 0).tolist() == [True, True, True, False, False, False]
 
 
 def test_a_post_newer_than_its_document_does_not_count(dated) -> None:

@@ -21,7 +21,9 @@ file                         content
 ``post_flags.npy``           uint8 ``(posts,)``: 1 the post quotes someone (its words are a common
                              origin's, :func:`~.prepare.quoted_posts`), 2 *unattributable*: a short
                              post whose whole text carries fewer than ``min_post_bits`` evidence bits,
-                             so no match of it could count; it holds no exact key or head
+                             so no match of it could count; it holds no exact key or head; 4 the post
+                             is a quotation and nothing more (no words of its own outside it, or a
+                             retweet; format 17)
 ``post_date.npy``            uint16 ``(posts,)``: the post's date (``index build --date-field``), days
                              since 1970-01-01 UTC (up to 2149-06-05); 65535 for none
                              (:data:`NO_POST_DATE`; the forms read: :mod:`provenance.io.dates`)
@@ -127,11 +129,11 @@ import numpy as np
 from ..params import IndexParams
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "arrays_of", "is_index", "KINDS", "SHINGLED",
-           "SHORT", "EMPTY", "QUOTED", "UNATTRIBUTABLE", "NO_POST_DATE", "post_facts"]
+           "SHORT", "EMPTY", "QUOTED", "QUOTE_ONLY", "UNATTRIBUTABLE", "NO_POST_DATE", "post_facts"]
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 16  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 17  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
 # 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
 # 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused);
@@ -144,6 +146,7 @@ FORMAT_VERSION = 16  # 4: token codes; 5: short posts' head shingles; 6: sketche
 # first segment of an index built unsharded "manifest": segment-0000.json), "segments" counts them
 # 16: seeds (seed_keys, seed_ends, seed_posts; params.seed_posts): the few disjoint keys of each post a scan probes;
 # shingles.npy in every index
+# 17: post_flags bit 4, QUOTE_ONLY: a post that is a quotation and nothing more (found whole, it still counts as quoted)
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_flags", "post_date", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",
@@ -159,7 +162,7 @@ def arrays_of(params: IndexParams) -> tuple[str, ...]:
 KIND_SHINGLED, KIND_SHORT, KIND_EMPTY = "shingled", "short", "empty"
 KINDS = (KIND_SHINGLED, KIND_SHORT, KIND_EMPTY)  # post_kind codes 0, 1, 2
 SHINGLED, SHORT, EMPTY = 0, 1, 2
-QUOTED, UNATTRIBUTABLE = 1, 2  # post_flags bits
+QUOTED, UNATTRIBUTABLE, QUOTE_ONLY = 1, 2, 4  # post_flags bits
 NO_POST_DATE = 0xFFFF  # post_date of a post without a date
 
 

@@ -16,12 +16,18 @@ from ..params import IndexParams
 from ..text.hashing import sequence_keys
 from ..text.shingles import TokenHasher, batch_shingles
 from ..errors import InputError
-from .format import EMPTY, KINDS, NO_POST_DATE, QUOTED, SHINGLED, SHORT, UNATTRIBUTABLE
+from .format import EMPTY, KINDS, NO_POST_DATE, QUOTE_ONLY, QUOTED, SHINGLED, SHORT, UNATTRIBUTABLE
 
-__all__ = ["PreparedPosts", "prepare_posts", "quoted_posts", "QUOTED_SHARE"]
+__all__ = ["PreparedPosts", "prepare_posts", "quotation_flags", "quoted_posts", "QUOTED_SHARE", "QUOTE_ONLY_SHARE"]
 
 QUOTED_SHARE = 0.5
 """A post with at least this share of its words inside double quotation marks quotes someone."""
+QUOTE_ONLY_SHARE = 0.9
+"""... and with at least this share of them (links and @mentions left out), it is the quotation and
+nothing more: no words of its own."""
+ATTRIBUTION_WORDS = 4
+"""An attributed quotation with no more words than this outside it (the name) is a quotation and nothing more."""
+_NOT_WORDS = r"https?://\S+|www\.\S+|@\w+"  # (links and mentions: no words of the post's own)
 _WORD = r"[\p{L}\p{N}][\p{L}\p{N}'’]*"
 _QUOTATION = r'"[^"]*"|“[^”]*”|„[^“”]*[“”]|«[^»]*»'  # a quotation mark, the words, its closing mark
 _MAYBE_QUOTED = r'["“„«]|RT'  # what every quotation (an opening mark) and every retweet holds
@@ -36,25 +42,37 @@ def quoted_posts(texts: Any) -> NDArray[np.bool_]:
     « »), or a retweet (``RT @user``), or an attributed quotation (``Name: "`` before it, or ``" - Name``
     after it) that holds at least a quarter of the words. ``texts``: the raw texts (a list or a
     polars Series)."""
+    return (quotation_flags(texts) & QUOTED) != 0
+
+
+def quotation_flags(texts: Any) -> NDArray[np.uint8]:
+    """:data:`~.format.QUOTED` for the posts :func:`quoted_posts` names, with :data:`~.format.QUOTE_ONLY`
+    for those that are a quotation and nothing more: :data:`QUOTE_ONLY_SHARE` of their words inside the
+    quotation marks (links and @mentions left out), or an attributed quotation with no more than
+    :data:`ATTRIBUTION_WORDS` words besides (``"…" - John F. Kennedy``, ``Obama: "…" #politics``). A
+    retweet is a platform post's text: found whole, it counts."""
     t = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
     # Only a text with an opening quotation mark or an "RT" can quote someone: the others skip the regexes.
     maybe = t.str.contains(_MAYBE_QUOTED).fill_null(False)
-    out = np.zeros(len(t), dtype=bool)
+    out = np.zeros(len(t), dtype=np.uint8)
     if maybe.any():
         out[maybe.arg_true().to_numpy()] = _quoted(t.filter(maybe))
     return out
 
 
-def _quoted(t: pl.Series) -> NDArray[np.bool_]:
-    """:func:`quoted_posts` of the texts ``t`` (a polars Series), every test applied."""
+def _quoted(t: pl.Series) -> NDArray[np.uint8]:
+    """:func:`quotation_flags` of the texts ``t`` (a polars Series), every test applied."""
     f = pl.DataFrame({"t": t}).select(
-        words=pl.col("t").str.count_matches(_WORD),
-        inside=pl.col("t").str.extract_all(_QUOTATION).list.join(" ").str.count_matches(_WORD),
+        words=pl.col("t").str.replace_all(_NOT_WORDS, " ").str.count_matches(_WORD),
+        inside=pl.col("t").str.extract_all(_QUOTATION).list.join(" ").str.replace_all(_NOT_WORDS, " ")
+        .str.count_matches(_WORD),
         retweet=pl.col("t").str.contains(_RETWEET),
         attributed=pl.col("t").str.contains(_ATTRIBUTED),
-    ).select(share=pl.col("inside") / pl.max_horizontal(pl.col("words"), 1), retweet="retweet", attributed="attributed")
-    quoted = (f["share"] >= QUOTED_SHARE) | f["retweet"] | (f["attributed"] & (f["share"] >= QUOTED_SHARE / 2))
-    return quoted.fill_null(False).to_numpy()
+    ).select(share=pl.col("inside") / pl.max_horizontal(pl.col("words"), 1), own=pl.col("words") - pl.col("inside"),
+             retweet="retweet", attributed="attributed")
+    quoted = ((f["share"] >= QUOTED_SHARE) | f["retweet"] | (f["attributed"] & (f["share"] >= QUOTED_SHARE / 2))).fill_null(False)
+    only = quoted & ((f["share"] >= QUOTE_ONLY_SHARE) | (f["attributed"] & (f["own"] <= ATTRIBUTION_WORDS))).fill_null(False)
+    return (np.where(quoted.to_numpy(), QUOTED, 0) | np.where(only.to_numpy(), QUOTE_ONLY, 0)).astype(np.uint8)
 
 
 @dataclass
@@ -73,8 +91,9 @@ class PreparedPosts:
     lengths: NDArray[np.int64]
     token_hashes: NDArray[np.uint64]
     flags: NDArray[np.uint8]
-    """:data:`~.format.QUOTED` (the post quotes someone, :func:`quoted_posts`) and
-    :data:`~.format.UNATTRIBUTABLE` (its whole text carries fewer than ``min_post_bits`` bits)."""
+    """:data:`~.format.QUOTED` (the post quotes someone, :func:`quoted_posts`), :data:`~.format.QUOTE_ONLY`
+    (and is that quotation and nothing more, :func:`quotation_flags`) and :data:`~.format.UNATTRIBUTABLE`
+    (its whole text carries fewer than ``min_post_bits`` bits)."""
     days: NDArray[np.uint16]
     """The post's date, days since 1970 (:data:`~.format.NO_POST_DATE`: none)."""
 
@@ -120,8 +139,8 @@ def prepare_posts(batch: Any, params: IndexParams, hasher: TokenHasher, date_fie
     # Short posts too common to be evidence of anything hold no keys (no exact key, no head). (A shingled
     # post keeps its postings: the index rebuilds its shingles from them, for appends and checks.)
     unattributable = (kind == SHORT) & (whole_bits < p.min_post_bits)
-    quoted = quoted_posts(batch.text_column() if hasattr(batch, "text_column") else batch.texts)
-    flags = (np.where(quoted, QUOTED, 0) | np.where(unattributable, UNATTRIBUTABLE, 0)).astype(np.uint8)
+    quoted = quotation_flags(batch.text_column() if hasattr(batch, "text_column") else batch.texts)
+    flags = (quoted | np.where(unattributable, UNATTRIBUTABLE, 0)).astype(np.uint8)
     days = _post_days(batch, date_field) if date_field is not None else np.full(len(kind), NO_POST_DATE, np.uint16)
     # Short posts specific enough to be matched inside a sentence keep their first shingle.
     inline = kind == SHORT

@@ -61,7 +61,7 @@ RESULTS = ("matches.parquet", "summary.json", "run.json")
 COMPARED = ("doc_id", "post_id", "source", "row", "doc_start", "doc_end", "method", "containment", "coverage",
             "jaccard", "placement", "span_tokens", "matched_shingles", "post_shingles", "doc_text", "context_before",
             "context_after", "doc_meta", "doc_chars", "evidence_bits", "shared_posts", "span_texts", "doc_date",
-            "post_date", "post_quoted")  # (whether a match counts is judged over the whole scan: checked by re-judging the file)
+            "post_date", "post_quoted", "post_quote_only")  # (whether a match counts is judged over the whole scan: checked by re-judging the file)
 
 
 def unit_record(unit: InputFile, sha256: str | None) -> dict[str, Any]:

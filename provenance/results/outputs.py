@@ -50,6 +50,7 @@ MATCH_SCHEMA: dict[str, pl.DataType] = {
     **ROW_SCHEMA,
     "post_date": pl.Date,
     "post_quoted": pl.Boolean,
+    "post_quote_only": pl.Boolean,
     "evalue": pl.Float64,
     "span_docs": pl.Int64,
     "why_not": pl.String,
@@ -112,6 +113,8 @@ MATCH_COLUMNS_DOC = {
     "post_date": "the post's date (index build --date-field; empty when unknown)",
     "post_quoted": "the post quotes someone (mostly inside double quotation marks, a retweet, or an attributed "
                    "quotation): its words are a common origin's, not the post's own",
+    "post_quote_only": "the post is a quotation and nothing more (its words inside quotation marks, or with only its "
+                       "author's name besides): found whole, its words are still its origin's",
 }
 
 

@@ -44,7 +44,8 @@ a common origin's words, not its own: a document that holds them may have them f
 of a later day than the document (``post_date`` > ``doc_date``: ``index build --date-field``, ``scan
 --doc-date-field`` or ``--corpus-date``) cannot have been copied into it: the post copied the text.
 Neither counts, whatever its strength, except a quoting post found whole (``coverage`` 1: the document
-holds the post's own words with the quotation, a copy of the post, not of its origin). (Posts too common to be evidence, *unattributable*, hold no keys
+holds the post's own words with the quotation, a copy of the post, not of its origin) that has words of
+its own (``post_quote_only`` false: not a bare quotation, nor one with only its author's name). (Posts too common to be evidence, *unattributable*, hold no keys
 and are never matched at all.)
 
 Reasons, in the order they are given (``why_not``; empty when the match counts): ``newer`` (the post is
@@ -63,7 +64,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..index.format import NO_POST_DATE, QUOTED
+from ..index.format import NO_POST_DATE, QUOTE_ONLY, QUOTED
 from ..match.shared import is_shared_phrase
 from ..match.tally import Tally
 from ..params import ScanParams
@@ -143,8 +144,11 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
         ("weak", bits < params.min_evidence_bits),
     ]
     if "post_quoted" in matches.columns and not params.count_quoted:
-        # (a document that holds the whole post, its own words with the quotation, holds the post)
+        # (a document that holds the whole post, its own words with the quotation, holds the post; a post
+        # that is the quotation and nothing more is its origin's words even found whole)
         whole = (matches["coverage"] >= WHOLE_POST).fill_null(False).to_numpy() if "coverage" in matches.columns else False
+        if "post_quote_only" in matches.columns:
+            whole = whole & ~matches["post_quote_only"].fill_null(False).to_numpy()
         checks.append(("quoted", matches["post_quoted"].fill_null(False).to_numpy() & ~whole))
     if "post_date" in matches.columns and "doc_date" in matches.columns:
         checks.append(("newer", (matches["post_date"] > matches["doc_date"]).fill_null(False).to_numpy()))
@@ -172,6 +176,7 @@ def with_post_facts(matches: pl.DataFrame, flags: np.ndarray, dates: np.ndarray,
         doc_date,
         pl.Series("post_date", np.where(none, 0, days), dtype=pl.Int32).cast(pl.Date).set(pl.Series(none), None),
         pl.Series("post_quoted", (np.asarray(flags)[post] & QUOTED) != 0, dtype=pl.Boolean),
+        pl.Series("post_quote_only", (np.asarray(flags)[post] & QUOTE_ONLY) != 0, dtype=pl.Boolean),
     )
 
 
