@@ -182,8 +182,11 @@ class ScanParams(_Params):
             the quotation): their words are a common origin's (measured: at archive scale the rule gives
             news-like corpora 3-8 points of precision for 5 points of recall on posts of 10+ words).
         calibrated: set the E-value on the evidence bits less what the bundled background model is
-            measured to overstate (:func:`provenance.results.significance.calibrated_bits`): far fewer
-            coincidences counted, far fewer short copies found.
+            measured to overstate (:func:`provenance.results.significance.calibrated_bits`). On by
+            default: at archive scale the uncalibrated bits count titles, names and stock phrases of
+            conversation as copies (TweetEval and Reddit titles against Wikinews: 27 posts counted, none
+            a copy; calibrated: 1, a quotation both hold). Off counts far more short and edited copies
+            and far more coincidences (``docs/BENCHMARKS.md``).
         doc_meta_fields: comma-separated fields of the documents (a title, a URL) kept with each match
             (``doc_meta``, a JSON object) for a reader; they change no match.
         batch_size: documents per batch (memory and progress granularity; results do not depend on it).
@@ -214,7 +217,7 @@ class ScanParams(_Params):
     doc_date_field: str | None = None
     doc_meta_fields: str | None = None
     count_quoted: bool = False
-    calibrated: bool = False
+    calibrated: bool = True
     corpus_date: str | None = None
     batch_size: int = 1024
     sample: float = 1.0

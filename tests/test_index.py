@@ -285,7 +285,7 @@ def test_a_common_short_post_inside_a_sentence_does_not_match(short_index: Index
 
 def test_a_specific_short_post_inside_a_sentence_matches(short_index: Index) -> None:
     text = FILLER + "She wrote that a zootopia marathon with grandma Lupita was the plan. " + FILLER
-    m = api.scan_texts(short_index, [text]).matches
+    m = api.scan_texts(short_index, [text], params=ScanParams(calibrated=False)).matches  # (raw bits: calibrated, so short a span is too weak in so small a search)
     assert m.select("post_id", "method").rows() == [("s2", "exact_short")]
     r = m.row(0, named=True)
     assert text[r["doc_start"]:r["doc_end"]] == "zootopia marathon with grandma Lupita"

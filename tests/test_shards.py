@@ -106,12 +106,13 @@ def test_phrases_shared_across_shards_stay_generic(tmp_path: Path):
     filler = "The council met on Tuesday to discuss the budget for the coming year in some detail. "
     docs = [filler + f"The exhibition opens at {museum} next week. " + filler, "Thank you so much!",
             filler + "We had dinner at the Harbor Lights Bistro in Galveston. " + filler]
-    expected = api.scan_texts(whole, docs)
+    raw = ScanParams(calibrated=False)  # (raw bits: calibrated, the lone bistro post is too weak in so small a search)
+    expected = api.scan_texts(whole, docs, params=raw)
     m = expected.matches
     assert m.filter(pl.col("post_id").is_in([f"p{i}" for i in range(6)]))["generic"].all()
     assert m.filter(pl.col("method") == "exact_short")["shared_posts"].to_list() == [6] * 6
     assert not m.filter(pl.col("post_id") == "p12")["generic"].any()
-    _same_scan(expected, api.scan_texts(sharded, docs))
+    _same_scan(expected, api.scan_texts(sharded, docs, params=raw))
 
 
 def test_weak_short_posts_match_inline_in_no_shard(tmp_path: Path):

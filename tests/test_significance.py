@@ -35,13 +35,13 @@ def test_evalue_is_posts_times_words_times_chance_and_sets_the_bar() -> None:
     posts, words = 2_430_000, 6_000_000
     bar = evalue_bar_bits(posts, words, 0.01)
     assert bar == pytest.approx(math.log2(posts) + math.log2(words) + math.log2(100))
-    m = judge(_rows(evidence_bits=[bar - 0.5, bar + 0.5, 30.0]), ScanParams(), posts, words)
+    m = judge(_rows(evidence_bits=[bar - 0.5, bar + 0.5, 30.0]), ScanParams(calibrated=False), posts, words)
     assert m["evalue"].to_list() == pytest.approx([posts * words * 2 ** -(bar - 0.5), posts * words * 2 ** -(bar + 0.5),
                                                    posts * words * 2.0 ** -30])
     assert m["why_not"].to_list() == ["chance", None, "weak"]
     assert m["generic"].to_list() == [True, False, True]
     # the same match against a larger search is not significant any more
-    bigger = judge(_rows(evidence_bits=[bar + 0.5]), ScanParams(), posts * 4, words)
+    bigger = judge(_rows(evidence_bits=[bar + 0.5]), ScanParams(calibrated=False), posts * 4, words)
     assert bigger["why_not"].to_list() == ["chance"]
 
 
@@ -49,15 +49,15 @@ def test_inline_spans_need_more_bits_and_common_posts_do_not_count() -> None:
     posts, words = 1000, 100_000
     bar = evalue_bar_bits(posts, words, 0.01)
     m = judge(_rows(evidence_bits=[bar + 10, bar + 10, bar + 50], placement=["unit", "inline", "inline"]),
-              ScanParams(inline_bits=40), posts, words)
+              ScanParams(calibrated=False, inline_bits=40), posts, words)
     assert m["why_not"].to_list() == [None, "inline", None]
-    assert judge(_rows(evidence_bits=[bar + 10], placement=["inline"]), ScanParams(inline_bits=0), posts,
+    assert judge(_rows(evidence_bits=[bar + 10], placement=["inline"]), ScanParams(calibrated=False, inline_bits=0), posts,
                  words)["why_not"].to_list() == [None]
     # post 0 in 4 documents, post 1 in 1: more than max_span_docs (3) documents is common text
-    m = judge(_rows(_post=[0, 0, 0, 0, 1], evidence_bits=[200.0] * 5), ScanParams(), posts, words)
+    m = judge(_rows(_post=[0, 0, 0, 0, 1], evidence_bits=[200.0] * 5), ScanParams(calibrated=False), posts, words)
     assert m["span_docs"].to_list() == [4, 4, 4, 4, 1]
     assert m["why_not"].to_list() == ["common"] * 4 + [None]
-    assert judge(_rows(_post=[0, 0, 0, 0], evidence_bits=[200.0] * 4), ScanParams(max_span_docs=0), posts,
+    assert judge(_rows(_post=[0, 0, 0, 0], evidence_bits=[200.0] * 4), ScanParams(calibrated=False, max_span_docs=0), posts,
                  words)["why_not"].null_count() == 4
 
 
@@ -206,7 +206,7 @@ def test_calibrated_evalues_take_off_what_the_model_overstates() -> None:
     posts, words = 2_430_000, 6_000_000
     bar = evalue_bar_bits(posts, words, 0.01)
     m = _rows(evidence_bits=[bar + 5, 150.0])
-    assert judge(m, ScanParams(), posts, words)["why_not"].to_list() == [None, None]
+    assert judge(m, ScanParams(calibrated=False), posts, words)["why_not"].to_list() == [None, None]
     strict = judge(m, ScanParams(calibrated=True), posts, words)
     assert strict["why_not"].to_list() == ["chance", None]
-    assert strict["evalue"][1] > judge(m, ScanParams(), posts, words)["evalue"][1]
+    assert strict["evalue"][1] > judge(m, ScanParams(calibrated=False), posts, words)["evalue"][1]

@@ -50,9 +50,10 @@ def scan(
     max_span_texts: int = typer.Option(DEFAULT.max_span_texts, help="More different indexed post texts than this "
                                                                    "holding the matched span: common text (a name, a title, "
                                                                    "a quoted line), not counted (0: off)."),
-    calibrated: bool = typer.Option(False, "--calibrated", help="Set the E-value on calibrated evidence bits (the "
-                                                               "background model's measured overstatement taken off): "
-                                                               "more precision, less recall."),
+    calibrated: bool = typer.Option(DEFAULT.calibrated, "--calibrated/--uncalibrated",
+                                    help="Set the E-value on calibrated evidence bits (the background model's measured "
+                                         "overstatement taken off; the default). --uncalibrated counts more short and "
+                                         "edited copies and more coincidences."),
     count_quoted: bool = typer.Option(False, "--count-quoted", help="Count the matches of posts that quote someone "
                                                                    "too (off: their words are a common origin's)."),
     doc_meta_field: Optional[List[str]] = typer.Option(None, "--doc-meta-field", metavar="FIELD",

@@ -35,7 +35,9 @@ a quotation many pages repeat), not one post's content.
 **Commonness in the archive** (``span_texts``, measured as each batch is scanned: :mod:`provenance.match.shared`):
 the different indexed post texts that hold the whole matched span. Several posts that each consist of,
 or quote, one name, title or famous line hold it with texts of their own: more than ``max_span_texts``
-of them make the span common text of the platform, not any one post's. A retweet's copies repeat one
+of them make the span common text of the platform, not any one post's; so do more than that many different
+posts found at the very same place of a document (edited variants of one phrase, which no post holds as the
+document writes it). A retweet's copies repeat one
 text, so a post that many accounts posted word for word is still a copy of each of them.
 
 **Facts of the post, decided when it was indexed** (:mod:`provenance.index.format`). A post that quotes
@@ -130,6 +132,12 @@ def judge(matches: pl.DataFrame, params: ScanParams, posts_searched: int, words_
             if span_docs is None else np.asarray(span_docs))
     texts = (matches["span_texts"].fill_null(0) if "span_texts" in matches.columns
              else pl.Series([0] * matches.height, dtype=pl.Int64)).to_numpy()
+    # ... and the different posts found at that very place (edited variants of one phrase, which no post
+    # holds as the document writes it: "What accomplishment are you most proud of" for three posts; a
+    # retweet's copies have one text, the same shingles)
+    here = matches.select(pl.col("post_shingles").fill_null(-1).n_unique().over("source", "row", "doc_start")
+                          ).to_series().to_numpy()
+    texts = np.maximum(texts, here)
     shared = is_shared_phrase(matches["shared_posts"].fill_null(0).to_numpy(), matches["span_tokens"].to_numpy(),
                               params.max_shared_posts)
     why = np.full(matches.height, "", dtype=object)
