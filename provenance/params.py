@@ -154,6 +154,12 @@ class ScanParams(_Params):
             when the document holds a verbatim run of this many of the post's consecutive tokens that
             is also at least half the post (a quote of the part that matters); 0 turns it off.
         window_slack: extra region length allowed, as a share of the post's shingle count (min. 3).
+        two_seeds_from: a post with at least this many seeds (:mod:`provenance.index.seeds`) is a candidate
+            only in a document that holds two different ones of them (0: one seed always makes a
+            candidate). A copy with ``e`` edited words keeps ``seeds - e`` seeds intact, so every copy
+            with at most 2 edited words of a post with 3 or more seeds is still a candidate at the
+            default 4; what it drops is a long post's one rare phrase met by chance, most of the
+            candidates an archive of millions of posts makes.
         min_jaccard: ``--mode jaccard``: exact Jaccard similarity a candidate must reach.
         min_evidence_bits: a match whose span carries fewer bits than this under the background
             model of ordinary English (:mod:`provenance.text.background`) is *generic*: listed, but
@@ -207,6 +213,7 @@ class ScanParams(_Params):
     min_aligned: float = 0.8
     min_partial_tokens: int = 10
     window_slack: float = 0.25
+    two_seeds_from: int = 4
     min_jaccard: float = 0.5
     min_evidence_bits: float = 35.0
     max_shared_posts: int = 4
@@ -233,6 +240,8 @@ class ScanParams(_Params):
         _check(0.5 <= self.min_aligned <= 1.0, f"min_aligned (--min-aligned) must be in [0.5, 1], got {self.min_aligned}")
         _check(self.min_partial_tokens >= 0, f"min_partial_tokens (--min-partial-tokens) must be >= 0, got {self.min_partial_tokens}")
         _check(self.min_span_tokens >= 1, f"min_span_tokens (--min-span-tokens) must be >= 1, got {self.min_span_tokens}")
+        _check(isinstance(self.two_seeds_from, int) and not isinstance(self.two_seeds_from, bool) and 0 <= self.two_seeds_from <= 255,
+               f"two_seeds_from (--two-seeds-from) must be 0..255, got {self.two_seeds_from!r}")
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
         _check(0.0 <= self.min_evidence_bits <= 1000.0, f"min_evidence_bits (--min-evidence-bits) must be in [0, 1000], got {self.min_evidence_bits}")
         _check(self.max_shared_posts >= 0, f"max_shared_posts (--max-shared-posts) must be >= 0, got {self.max_shared_posts}")

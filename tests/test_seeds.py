@@ -103,19 +103,14 @@ def _seed_positions(index, post: int, seeds: set[int]) -> list[int]:
     return sorted({seq.index(h) for h in seeds})
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.data())
-def test_a_copy_with_fewer_edits_than_seeds_is_always_a_candidate(index, data) -> None:
-    """A post of 6+ words with 2+ seeds copied with one edited word, or of 9+ words with 3+ seeds
-    with two, keeps an intact seed: the pair is a candidate (an edit breaks at most one seed). The
-    edits fall inside the seeds' words, one seed each, where they do the most harm."""
-    seeds = _seeds_by_post(index)
-    post = data.draw(st.sampled_from(sorted(p for p, s in seeds.items() if len(s) in (2, 3))))
+def _edited_copy(index, post: int, seeds: set[int], edited: int, data) -> str:
+    """A document holding the post with ``edited`` of its seeds broken, one edited word each (substituted,
+    inserted or deleted inside the seed's words, where an edit does the most harm)."""
     tokens = TOKEN_RE.findall(normalize(_post_texts(index)[post]))
     assert len(tokens) == index.post_tokens[post]
-    starts = _seed_positions(index, post, seeds[post])
+    starts = _seed_positions(index, post, seeds)
     n = index.params.ngram
-    hit = data.draw(st.lists(st.sampled_from(starts), min_size=len(starts) - 1, max_size=len(starts) - 1, unique=True))
+    hit = data.draw(st.lists(st.sampled_from(starts), min_size=edited, max_size=edited, unique=True))
     copy = list(tokens)
     for start in sorted(hit, reverse=True):  # (right to left: earlier positions stay put)
         kind = data.draw(st.sampled_from(["substitute", "insert", "delete"]))
@@ -126,10 +121,58 @@ def test_a_copy_with_fewer_edits_than_seeds_is_always_a_candidate(index, data) -
             copy.insert(at, data.draw(_WORDS))
         else:
             del copy[at]
-    doc = "Wir lesen hier etwas anderes davor. " + " ".join(copy) + " Und danach noch mehr Worte."
+    return "Wir lesen hier etwas anderes davor. " + " ".join(copy) + " Und danach noch mehr Worte."
+
+
+def _candidates(index, doc: str, two_seeds_from: int) -> list[int]:
     sb = batch_shingles([doc], index.params.ngram, index.token_hasher(), lines=True)
-    _, posts = seed_candidates(index, sb)
-    assert post in posts.tolist()
+    return seed_candidates(index, sb, two_seeds_from=two_seeds_from)[1].tolist()
+
+
+def _once_each(index, post: int) -> bool:
+    """The post's shingles are all different (an edited seed cannot survive at another place)."""
+    seq = index.shingles[index.shingle_offsets[post] : index.shingle_offsets[post + 1]]
+    return len(np.unique(seq)) == len(seq)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_copy_with_fewer_edits_than_seeds_is_always_a_candidate(index, data) -> None:
+    """A post of 6+ words with 2+ seeds copied with one edited word, or of 9+ words with 3+ seeds
+    with two, keeps an intact seed: the pair is a candidate (an edit breaks at most one seed). A post
+    of 4+ seeds needs two intact ones (``two_seeds_from``, 4): its copies with up to seeds - 2 edited
+    words (2 or more) are candidates. The edits fall inside the seeds' words, one seed each."""
+    seeds = _seeds_by_post(index)
+    post = data.draw(st.sampled_from(sorted(p for p, s in seeds.items() if len(s) >= 2)))
+    s = len(seeds[post])
+    need = 2 if s >= 4 else 1
+    assert index.post_seeds[post] == s
+    doc = _edited_copy(index, post, seeds[post], s - need, data)
+    assert post in _candidates(index, doc, two_seeds_from=4)
+    assert post in _candidates(index, doc, two_seeds_from=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_a_long_post_with_one_intact_seed_needs_two_seeds_from_off(index, data) -> None:
+    """A copy of a post of 4+ seeds that keeps only one of them (seeds - 1 edited words) is no candidate
+    at the default ``two_seeds_from`` (one rare phrase of a long post is what chance gives), and is one
+    with 0 or with a bar above the post's seeds."""
+    seeds = _seeds_by_post(index)
+    post = data.draw(st.sampled_from(sorted(p for p, s in seeds.items() if len(s) >= 4 and _once_each(index, p))))
+    s = len(seeds[post])
+    doc = _edited_copy(index, post, seeds[post], s - 1, data)
+    assert post not in _candidates(index, doc, two_seeds_from=4)
+    assert post in _candidates(index, doc, two_seeds_from=0)
+    assert post in _candidates(index, doc, two_seeds_from=s + 1)
+
+
+def test_post_seeds_counts_each_posts_seeds(index) -> None:
+    counts = np.zeros(index.n_posts, dtype=np.int64)
+    for p, s in _seeds_by_post(index).items():
+        counts[p] = len(s)
+    assert np.asarray(index.post_seeds).tolist() == np.minimum(counts, 255).tolist()
+    assert (counts >= 4).sum() > 100  # (the rule has posts to act on)
 
 
 _TEXTS: dict[int, list[str]] = {}
@@ -144,7 +187,7 @@ def _post_texts(index) -> list[str]:
     return _TEXTS[id(index)]
 
 
-def _sharing_pairs(index, sb, probe=None):
+def _sharing_pairs(index, sb, probe=None, two_seeds_from=0):
     """Every (document, post) sharing a shingle: the candidates if every shingle of every post were a seed."""
     off = index.shingle_offsets
     shingled = np.flatnonzero((np.asarray(index.post_kind) == SHINGLED) & (np.asarray(index.post_flags) & 2 == 0))
@@ -167,7 +210,7 @@ def test_matches_are_those_of_every_sharing_pair_where_a_seed_is_intact(index, m
     params = ScanParams(batch_size=len(texts))  # one batch: documents numbered as the texts
     seeded = api.scan_texts(index, texts, params=params).matches
     sb = batch_shingles(texts, index.params.ngram, index.token_hasher(), lines=True)
-    d, p = seed_candidates(index, sb)
+    d, p = seed_candidates(index, sb, two_seeds_from=params.two_seeds_from)
     seeded_pairs = {(str(a + 1), b) for a, b in zip(d.tolist(), p.tolist())}
     monkeypatch.setattr(matcher_module, "seed_candidates", _sharing_pairs)
     everything = api.scan_texts(index, texts, params=params).matches
@@ -178,6 +221,14 @@ def test_matches_are_those_of_every_sharing_pair_where_a_seed_is_intact(index, m
     covered = b.filter(pl.Series(held) | (b["method"] == "exact_short"))  # (short posts: matched by their text)
     assert a.height > 250 and a.equals(covered)
     assert b.height >= a.height  # (more: copies whose shared words hold no seed of their post; none in this corpus)
+
+
+@pytest.mark.parametrize("value", [-1, 256, "4", 4.0, True])
+def test_two_seeds_from_is_checked(value) -> None:
+    from provenance.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="two_seeds_from"):
+        ScanParams.from_dict({**ScanParams().to_dict(), "two_seeds_from": value})
 
 
 @pytest.mark.parametrize("value", [0, -1, 2**32, "8", 8.0, True])

@@ -31,6 +31,9 @@ def scan(
     min_span_tokens: int = typer.Option(DEFAULT.min_span_tokens, help="Shortest matched span, in tokens."),
     min_aligned: float = typer.Option(DEFAULT.min_aligned, help="Share of a post's tokens a token alignment "
                                                                 "must find in order (edited copies)."),
+    two_seeds_from: int = typer.Option(DEFAULT.two_seeds_from, help="A post with at least this many seeds is a candidate "
+                                                                   "only where a document holds two of them (0: one "
+                                                                   "always); copies with up to 2 edited words stay candidates."),
     min_jaccard: float = typer.Option(DEFAULT.min_jaccard, help="--mode jaccard: exact Jaccard a record must reach."),
     min_partial_tokens: int = typer.Option(DEFAULT.min_partial_tokens,
                                            help="Shortest verbatim run of a post, and at least half of it, reported "
@@ -106,7 +109,8 @@ def scan(
     params = ScanParams(mode=mode, min_containment=min_containment, min_coverage=min_coverage, min_span_tokens=min_span_tokens,
                         min_aligned=min_aligned, min_jaccard=min_jaccard, min_evidence_bits=min_evidence_bits,
                         max_shared_posts=max_shared_posts, max_evalue=max_evalue, inline_bits=inline_bits,
-                        max_span_docs=max_span_docs, max_span_texts=max_span_texts, min_partial_tokens=min_partial_tokens, batch_size=batch_size, sample=sample, sample_seed=seed,
+                        max_span_docs=max_span_docs, max_span_texts=max_span_texts, min_partial_tokens=min_partial_tokens, two_seeds_from=two_seeds_from,
+                        batch_size=batch_size, sample=sample, sample_seed=seed,
                         confidence=confidence, on_error=on_error,
                         max_record_bytes=size_option(max_record, "--max-record-bytes"),
                         doc_date_field=doc_date_field, corpus_date=corpus_date, count_quoted=count_quoted, calibrated=calibrated,

@@ -23,7 +23,9 @@ place of the insertion) breaks at most one seed. A copy of a post with ``e`` edi
 therefore a candidate whenever the post has at least ``e + 1`` seeds; a post of ``t`` words has up
 to ``floor(t / ngram)`` of them (2 for 6+ words, 3 for 9+ words at ``ngram`` 3), all of them when
 every shingle of the post is eligible. A copy of a post with fewer seeds than its edits + 1 may be
-missed (``tests/test_seeds.py``; the planted benchmarks measure how often).
+missed (``tests/test_seeds.py``; the planted benchmarks measure how often). A scan may ask two
+intact seeds of a post with many (:class:`~provenance.params.ScanParams` ``two_seeds_from``, 4):
+its copies with up to ``seeds - 2`` edited words stay candidates (:func:`provenance.match.candidates.seed_candidates`).
 
 *Files.* ``seed_keys.npy`` (uint64, sorted, distinct: the seed shingles), ``seed_ends.npy`` (the row
 of ``seed_posts.npy`` after each seed key's last post; uint32 while the rows fit) and

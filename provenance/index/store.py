@@ -249,6 +249,15 @@ class Index(KeyedByManifest):
         """The seeds a containment scan probes (:class:`~provenance.index.seeds.SeedTable`: ``find``, ``rows``)."""
         return SeedTable(self.seed_keys, self.seed_ends, self.seed_posts)
 
+    @cached_property
+    def post_seeds(self) -> NDArray[np.uint8]:
+        """``(posts,)``: each post's number of seeds (at most 255; made when first asked, one count a seed)."""
+        counts = np.zeros(self.n_posts, dtype=np.int64)
+        posts = self.seed_posts
+        for at in range(0, len(posts), 1 << 24):  # (bounded memory over a large shard's seeds)
+            counts += np.bincount(np.asarray(posts[at:at + (1 << 24)], dtype=np.int64), minlength=self.n_posts)
+        return np.minimum(counts, 255).astype(np.uint8)
+
     @property
     def keys_filter(self) -> KeyFilter:
         return self.keys.filter

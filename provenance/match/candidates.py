@@ -33,11 +33,13 @@ def _bits(n: int) -> int:
 
 
 def seed_candidates(index: Index, sb: ShingleBatch,
-                    probe: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+                    probe: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+                    two_seeds_from: int = 0) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Candidate pairs for the documents of ``sb``: every (document, post) where the document holds one
-    of the post's seeds (:mod:`provenance.index.seeds`); ``(doc, post)`` int64, sorted, distinct. Each
-    probe that hits expands to at most ``seed_posts`` posts. ``probe``: ``index.seeds.find(sb.hashes)``
-    if the caller has it already."""
+    of the post's seeds (:mod:`provenance.index.seeds`), or two different ones when the post has at least
+    ``two_seeds_from`` seeds (0: one always); ``(doc, post)`` int64, sorted, distinct. Each probe that hits
+    expands to at most ``seed_posts`` posts. ``probe``: ``index.seeds.find(sb.hashes)`` if the caller has
+    it already."""
     empty = np.zeros(0, dtype=np.int64)
     where, key = probe if probe is not None else index.seeds.find(sb.hashes)
     if not len(where):
@@ -45,8 +47,30 @@ def seed_candidates(index: Index, sb: ShingleBatch,
     doc = np.searchsorted(sb.offsets, where, side="right") - 1
     start, count = index.seeds.rows(key)
     posts = index.seed_posts[expand_ranges(start, count)]
-    pair = sorted_unique((np.repeat(doc, count).astype(np.uint64) << np.uint64(32)) | posts.astype(np.uint64))
+    pair = (np.repeat(doc, count).astype(np.uint64) << np.uint64(32)) | posts.astype(np.uint64)
+    if two_seeds_from > 0:
+        pair = _held_twice(index, pair, np.repeat(key, count), two_seeds_from)
+    else:
+        pair = sorted_unique(pair)
     return (pair >> np.uint64(32)).astype(np.int64), (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def _held_twice(index: Index, pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from: int) -> NDArray[np.uint64]:
+    """The distinct ``pair`` values (document << 32 | post) whose post has fewer than ``two_seeds_from``
+    seeds, or whose document holds two different seeds of its post (``key``: the seed of each hit)."""
+    order = np.lexsort((key, pair))
+    pair, key = pair[order], key[order]
+    first = np.ones(len(pair), dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    other_seed = np.zeros(len(pair), dtype=bool)
+    other_seed[1:] = ~first[1:] & (key[1:] != key[:-1])
+    # a pair's hits are one run: it has two seeds when some hit after its first is another seed
+    run = np.cumsum(first) - 1
+    twice = np.zeros(int(first.sum()), dtype=bool)
+    twice[run[other_seed]] = True
+    unique = pair[first]
+    posts = (unique & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return unique[twice | (index.post_seeds[posts] < two_seeds_from)]
 
 
 def window_widths(index: Index, posts: NDArray[np.int64], slack: float) -> NDArray[np.int64]:

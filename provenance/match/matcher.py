@@ -98,7 +98,7 @@ class PostMatcher:
         # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
         # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
-        docs, posts = seed_candidates(ix, sb, probe)
+        docs, posts = seed_candidates(ix, sb, probe, p.two_seeds_from)
         # Every pair's shared shingles (the post's whole sequence joined to the document's) and a bound
         # on its best window: most pairs stop here.
         hits = pair_hits(ix, sb, docs, posts, p.window_slack)
