@@ -460,16 +460,19 @@ def test_nul_bytes_and_lone_surrogates_are_text(index: Path, posts: pl.DataFrame
         assert doc_text[start:end] in text and end - start > len(text) // 2
 
 
-def test_a_50_mb_line(index: Path, posts: pl.DataFrame, tmp_path: Path) -> None:
-    """One 50 MB JSONL record is refused by default (--max-record-bytes 16MiB); with a higher limit it is a
-    document like any other: scanned whole, the post at its end found."""
+def test_a_17_mb_line(index: Path, posts: pl.DataFrame, tmp_path: Path) -> None:
+    """One 17 MB JSONL record (just over the default limit) is refused by default (--max-record-bytes
+    16MiB); with a higher limit it is a document like any other: scanned whole, the post at its end found.
+    (The 50 MB record of docs/INPUTS.md is measured by benchmarks/ (MEMORY.md); here only its being over
+    the limit counts, so the record is kept small.)"""
     from provenance import api
     from provenance.errors import InputError
     from provenance.params import ScanParams
 
     post_id, text = posts.row(7)
     filler = "The market report covers prices, harvests and the weather of the week in some detail. "
-    body = (filler * (50_000_000 // len(filler) + 1))[: 50_000_000 - len(text) - 1] + " " + text
+    size = 17_000_000  # > 16 MiB = 16,777,216 bytes (ASCII: one byte a character)
+    body = (filler * (size // len(filler) + 1))[: size - len(text) - 1] + " " + text
     (tmp_path / "big.jsonl").write_text(json.dumps({"text": body}) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"big.jsonl:1: line longer than 16,777,216 bytes \(--max-record-bytes"):
         api.scan(index, [tmp_path / "big.jsonl"])  # the default limit: 16 MiB
@@ -477,7 +480,7 @@ def test_a_50_mb_line(index: Path, posts: pl.DataFrame, tmp_path: Path) -> None:
     assert result.matches["post_id"].to_list() == [post_id]
     start, end = result.matches["doc_start"][0], result.matches["doc_end"][0]
     assert len(body) - len(text) <= start < end <= len(body) and body[start:end] in text and end - start > len(text) // 2
-    assert result.summary["corpus_chars"] == len(body) == 50_000_000
+    assert result.summary["corpus_chars"] == len(body) == size
 
 
 # ------------------------------------------------------------------------- subprocess: the OS says no
