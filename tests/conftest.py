@@ -55,6 +55,39 @@ def run_cli(*args: object, cwd: Path | None = None, env: dict[str, str] | None =
                           text=True, encoding="utf-8", errors="replace", timeout=timeout)
 
 
+def run_cli_here(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``provenance ARGS`` run by ``provenance.cli.main`` in this process (as ``run_cli`` runs it in a new
+    one): the same argument parsing, messages and exit status, without a Python start-up and the imports
+    (about a second each). For tests of what a command says and writes; a test of the process itself
+    (start-up, signals, kills, several processes at once) uses ``run_cli``. Never raises on a non-zero exit."""
+    import contextlib
+    import io
+    import signal
+
+    from provenance import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.pop(k) for k in ("PROVENANCE_DEBUG", "PROVENANCE_FIXTURES") if k in os.environ}
+    saved = sys.argv, os.getcwd(), signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    sys.argv = ["provenance", *map(str, args)]
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli.main()
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = saved[0]
+        os.chdir(saved[1])
+        signal.signal(signal.SIGINT, saved[2])
+        signal.signal(signal.SIGTERM, saved[3])
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["provenance", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 @dataclass(frozen=True)
 class BuiltIndex:
     path: Path

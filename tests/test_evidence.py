@@ -17,7 +17,7 @@ from provenance.errors import IndexFormatError, ProvenanceError
 from provenance.results.evidence import verify
 from provenance.params import IndexParams
 
-from conftest import PLANTED, POSTS_CSV, run_cli
+from conftest import PLANTED, POSTS_CSV, run_cli, run_cli_here
 
 
 def sha256(path: Path) -> str:
@@ -88,7 +88,7 @@ def test_an_untouched_scan_verifies(scanned) -> None:
     result = verify(out, inputs=[corpus])
     assert result.ok, result.problems
     assert result.matches > 250 and result.inputs == 3 and result.documents > 200 and result.seal == "unkeyed"
-    proc = run_cli("verify", out, corpus)
+    proc = run_cli_here("verify", out, corpus)
     assert proc.returncode == 0, proc.stderr
     assert "verified" in proc.stdout and f"{result.matches:,} matches" in proc.stdout
 
@@ -100,7 +100,7 @@ def test_an_altered_corpus_file_is_named(fresh) -> None:
     result = verify(out, inputs=[corpus])
     assert [p.what for p in result.problems] == ["input"]
     assert f"{f}: content differs from the scan" in result.problems[0].message
-    proc = run_cli("verify", out, "--inputs", corpus)
+    proc = run_cli_here("verify", out, "--inputs", corpus)
     assert proc.returncode == 1 and str(f) in proc.stdout
 
 
@@ -144,14 +144,14 @@ def test_another_or_damaged_index_is_named(fresh, tmp_path: Path) -> None:
     f.write_bytes(bytes(data))
     with pytest.raises(IndexFormatError, match="key_lo.npy: checksum differs"):
         verify(out, damaged, inputs=[corpus])
-    proc = run_cli("verify", out, "--index", damaged, corpus)
+    proc = run_cli_here("verify", out, "--index", damaged, corpus)
     assert proc.returncode == 2 and "key_lo.npy: checksum differs" in proc.stderr
 
 
 def test_no_evidence_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(ProvenanceError, match="no evidence.json"):
         verify(tmp_path)
-    proc = run_cli("verify", tmp_path)
+    proc = run_cli_here("verify", tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -209,7 +209,7 @@ def test_resealed_results_do_not_verify(fresh, alter, said: str) -> None:
     result = verify(out, inputs=[corpus])
     assert not result.ok
     assert any(said in p.message for p in result.problems), result.problems
-    proc = run_cli("verify", out, "--inputs", corpus)
+    proc = run_cli_here("verify", out, "--inputs", corpus)
     assert proc.returncode == 1 and said in proc.stdout
 
 
@@ -245,7 +245,7 @@ def test_a_keyed_seal_only_the_key_holder_can_make(fresh, seal_key: Path, tmp_pa
     assert verify(sealed, inputs=[corpus]).seal == "keyed, not checked (no key given)"
     wrong = verify(sealed, inputs=[corpus], seal_key=other)
     assert [p.what for p in wrong.problems] == ["seal"] and "sealed with another key" in wrong.problems[0].message
-    proc = run_cli("verify", sealed, corpus, "--seal-key-file", seal_key)
+    proc = run_cli_here("verify", sealed, corpus, "--seal-key-file", seal_key)
     assert proc.returncode == 0 and "(seal: keyed)" in proc.stdout, proc.stdout + proc.stderr
     # whoever alters a result and seals again without the key: the keyed seal no longer matches
     _summary_says_3_posts(sealed)
@@ -264,7 +264,7 @@ def test_scan_seals_with_the_seal_key_file(fresh, seal_key: Path, tmp_path: Path
     corpus, _, index_dir = fresh
     proc = run_cli("scan", index_dir, corpus, "-o", tmp_path / "o", "-q", "--seal-key-file", seal_key)
     assert proc.returncode == 0, proc.stderr
-    proc = run_cli("verify", tmp_path / "o", "--inputs", corpus, "--seal-key-file", seal_key, "--json")
+    proc = run_cli_here("verify", tmp_path / "o", "--inputs", corpus, "--seal-key-file", seal_key, "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["seal"] == "keyed", proc.stdout + proc.stderr
 
 
@@ -301,7 +301,7 @@ def test_verify_reads_no_local_file_outside_the_inputs_named(fresh, tmp_path: Pa
     with pytest.raises(ProvenanceError, match="outside what verify may read"):
         verify(out)  # (the current directory: the corpus folder)
     monkeypatch.undo()
-    proc = run_cli("verify", out, "--inputs", corpus, cwd=corpus)
+    proc = run_cli_here("verify", out, "--inputs", corpus, cwd=corpus)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "outside what verify may read" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -330,7 +330,7 @@ def test_verify_requests_no_url_unless_allowed(fresh, tmp_path: Path, flagged: b
         with pytest.raises(ProvenanceError, match="names the remote input .*--allow-remote") as e:
             verify(out, inputs=[corpus])
         assert "\n" not in str(e.value)
-        proc = run_cli("verify", out, corpus)
+        proc = run_cli_here("verify", out, corpus)
         assert proc.returncode == 2 and "--allow-remote" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert requests == []
         if flagged:
@@ -352,5 +352,5 @@ def test_malformed_evidence_or_matches_is_one_line(fresh) -> None:
                  lambda e: e.update(inputs={"a": 1}), lambda e: e["params"].update(min_coverage="high")):
         (out / "evidence.json").write_bytes(sealed)
         reseal(out, edit)
-        proc = run_cli("verify", out, corpus)
+        proc = run_cli_here("verify", out, corpus)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

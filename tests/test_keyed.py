@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import PLANTED, POSTS_CSV, BuiltIndex, run_cli
+from conftest import PLANTED, POSTS_CSV, BuiltIndex, run_cli, run_cli_here
 from provenance import api
 from provenance.demo import check_against_truth, fixtures_dir
 from provenance.errors import SecretKeyError
@@ -240,17 +240,17 @@ def cli_errors(keyed_index: BuiltIndex, plain_index: BuiltIndex, keyed_scan: Pat
     missing = out / "NO-SUCH-KEY"
     scan = ("scan", PLANTED, "-o", out / "o", "-q")
     runs = {
-        "no key": (run_cli(scan[0], keyed_index.path, *scan[1:]), keyed_index.path),
-        "wrong key": (run_cli(scan[0], keyed_index.path, *scan[1:], "--key-file", keys["other"]), keys["other"]),
-        "key for unkeyed": (run_cli(scan[0], plain_index.path, *scan[1:], "--key-file", keys["key"]), keys["key"]),
-        "short key": (run_cli(scan[0], keyed_index.path, *scan[1:], "--key-file", keys["short"]), keys["short"]),
-        "missing key file": (run_cli(scan[0], keyed_index.path, *scan[1:], "--key-file", missing), missing),
-        "build short key": (run_cli("index", "build", POSTS_CSV, "-o", out / "i", "--key-file", keys["short"], "-q"),
+        "no key": (run_cli_here(scan[0], keyed_index.path, *scan[1:]), keyed_index.path),
+        "wrong key": (run_cli_here(scan[0], keyed_index.path, *scan[1:], "--key-file", keys["other"]), keys["other"]),
+        "key for unkeyed": (run_cli_here(scan[0], plain_index.path, *scan[1:], "--key-file", keys["key"]), keys["key"]),
+        "short key": (run_cli_here(scan[0], keyed_index.path, *scan[1:], "--key-file", keys["short"]), keys["short"]),
+        "missing key file": (run_cli_here(scan[0], keyed_index.path, *scan[1:], "--key-file", missing), missing),
+        "build short key": (run_cli_here("index", "build", POSTS_CSV, "-o", out / "i", "--key-file", keys["short"], "-q"),
                             keys["short"]),
-        "append wrong key": (run_cli("index", "build", POSTS_CSV, "-o", keyed_index.path, "--append", "-q",
+        "append wrong key": (run_cli_here("index", "build", POSTS_CSV, "-o", keyed_index.path, "--append", "-q",
                                      "--key-file", keys["other"]), keys["other"]),
-        "verify no key": (run_cli("verify", keyed_scan), keyed_index.path.resolve()),  # (as the evidence has it)
-        "verify wrong key": (run_cli("verify", keyed_scan, "--key-file", keys["other"]), keys["other"]),
+        "verify no key": (run_cli_here("verify", keyed_scan), keyed_index.path.resolve()),  # (as the evidence has it)
+        "verify wrong key": (run_cli_here("verify", keyed_scan, "--key-file", keys["other"]), keys["other"]),
     }
     return runs
 

@@ -17,7 +17,7 @@ from provenance.results.report_markdown import markdown_report
 from provenance.results.tables import exposure, licensed_documents, month_of
 
 from provenance.results.headline import share_text
-from conftest import PLANTED, run_cli
+from conftest import PLANTED, run_cli, run_cli_here
 
 NO_INPUTS = lambda s: {k: v for k, v in s.items() if k != "inputs"}  # noqa: E731
 
@@ -108,28 +108,28 @@ def test_report_format_follows_the_extension_of_output(two_files, tmp_path: Path
     _, out, _, _ = two_files
     for name, kind in [("r.html", "html"), ("R.HTM", "html"), ("r.md", "md"), ("r.markdown", "md")]:
         target = tmp_path / name
-        proc = run_cli("report", out, "-o", target, "--top", "3")
+        proc = run_cli_here("report", out, "-o", target, "--top", "3")
         assert proc.returncode == 0, proc.stderr
         text = target.read_text(encoding="utf-8")
         assert text.startswith("<!DOCTYPE html>") == (kind == "html"), name
         assert text.startswith("# provenance report") == (kind == "md"), name
     # --format overrides the extension
     target = tmp_path / "forced.html"
-    assert run_cli("report", out, "-o", target, "--format", "md", "--top", "3").returncode == 0
+    assert run_cli_here("report", out, "-o", target, "--format", "md", "--top", "3").returncode == 0
     assert target.read_text(encoding="utf-8").startswith("# provenance report")
     target = tmp_path / "page.txt"
-    assert run_cli("report", out, "-o", target, "--format", "html", "--top", "3").returncode == 0
+    assert run_cli_here("report", out, "-o", target, "--format", "html", "--top", "3").returncode == 0
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     # an extension with no format, and no --format: one line naming the file and the choices, nothing written
     for name in ("report.txt", "report"):
         target = tmp_path / name
-        proc = run_cli("report", out, "-o", target)
+        proc = run_cli_here("report", out, "-o", target)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert str(target) in proc.stderr and ".html" in proc.stderr and "--format" in proc.stderr
         assert not target.exists()
     # no -o: Markdown on stdout unless --format html
-    assert run_cli("report", out, "--top", "3").stdout.startswith("# provenance report")
-    assert run_cli("report", out, "--top", "3", "--format", "html").stdout.startswith("<!DOCTYPE html>")
+    assert run_cli_here("report", out, "--top", "3").stdout.startswith("# provenance report")
+    assert run_cli_here("report", out, "--top", "3", "--format", "html").stdout.startswith("<!DOCTYPE html>")
 
 
 def test_exposure_is_by_documents_then_post_id_in_natural_order() -> None:
