@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import PLANTED, POSTS_CSV
+from conftest import PLANTED, POSTS_CSV, run_cli_here
 
 from provenance import api
 from provenance.errors import IndexFormatError, ProvenanceError
@@ -177,7 +177,6 @@ def test_a_resealed_manifest_with_wrong_values_is_refused(built: tuple[Path, Pat
     """Every value of a manifest is checked by type, range and against the data files when the index is
     opened: a one-line IndexFormatError naming the file and the field, never a traceback or a scan that
     silently finds nothing (a changed seed hashes documents otherwise than the posts were hashed)."""
-    from conftest import run_cli
 
     idx = tmp_path / "idx"
     shutil.copytree(built[0], idx)
@@ -185,7 +184,7 @@ def test_a_resealed_manifest_with_wrong_values_is_refused(built: tuple[Path, Pat
     with pytest.raises(IndexFormatError) as e:
         api.open_index(idx)
     assert said in str(e.value) and str(idx) in str(e.value) and "\n" not in str(e.value)
-    proc = run_cli("scan", idx, PLANTED, "-o", tmp_path / "out", "-q")
+    proc = run_cli_here("scan", idx, PLANTED, "-o", tmp_path / "out", "-q")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and said in proc.stderr
 

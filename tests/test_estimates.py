@@ -17,7 +17,7 @@ from provenance.match.tally import Tally
 from provenance.results.estimate import posts_present, ratio, wilson
 from provenance.params import ScanParams
 
-from conftest import PLANTED, run_cli
+from conftest import PLANTED, run_cli_here
 
 
 
@@ -128,20 +128,20 @@ def test_posts_present_on_known_cases() -> None:
 
 def test_sampling_through_the_cli(cli_index, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = run_cli("scan", cli_index.path, PLANTED, "-o", out, "--sample", "0.25", "--seed", "3", "-q")
+    proc = run_cli_here("scan", cli_index.path, PLANTED, "-o", out, "--sample", "0.25", "--seed", "3", "-q")
     assert proc.returncode == 0, proc.stderr
     s = json.loads((out / "summary.json").read_text())
     assert s["params"]["scan"]["sample"] == 0.25 and s["docs_total"] == 500 and s["docs_scanned"] < 200
     est = s["estimates"]["share_docs_matched"]
     assert est["ci_low"] < est["value"] < est["ci_high"] and "Wilson" in est["method"]
     for bad in (["--sample", "0"], ["--sample", "1.5"], ["--confidence", "1"]):
-        proc = run_cli("scan", cli_index.path, PLANTED, "-o", tmp_path / "x", *bad, "-q")
+        proc = run_cli_here("scan", cli_index.path, PLANTED, "-o", tmp_path / "x", *bad, "-q")
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_until_ci_doubles_the_sample_until_the_intervals_are_narrow(cli_index, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = run_cli("scan", cli_index.path, PLANTED, "-o", out, "--sample", "0.05", "--seed", "4", "--until-ci", "0.12",
+    proc = run_cli_here("scan", cli_index.path, PLANTED, "-o", out, "--sample", "0.05", "--seed", "4", "--until-ci", "0.12",
                    "-q")
     assert proc.returncode == 0, proc.stderr
     s = json.loads((out / "summary.json").read_text())
@@ -152,9 +152,9 @@ def test_until_ci_doubles_the_sample_until_the_intervals_are_narrow(cli_index, t
     assert [r["docs_scanned"] for r in rounds] == sorted(r["docs_scanned"] for r in rounds)  # nested samples
     assert s["params"]["scan"]["sample"] == rounds[-1]["sample"]
     # the same as one scan at the last fraction, and the evidence still verifies
-    direct = run_cli("scan", cli_index.path, PLANTED, "-o", tmp_path / "direct", "--sample", str(rounds[-1]["sample"]),
+    direct = run_cli_here("scan", cli_index.path, PLANTED, "-o", tmp_path / "direct", "--sample", str(rounds[-1]["sample"]),
                      "--seed", "4", "-q")
     assert direct.returncode == 0
     d = json.loads((tmp_path / "direct" / "summary.json").read_text())
     assert d["estimates"] == s["estimates"] and d["docs_scanned"] == s["docs_scanned"]
-    assert run_cli("verify", out, "--inputs", PLANTED.parent).returncode == 0
+    assert run_cli_here("verify", out, "--inputs", PLANTED.parent).returncode == 0

@@ -14,7 +14,7 @@ from provenance.results.report_html import html_report
 from provenance.results.report_markdown import markdown_report
 from provenance.results.texts import NO_TEXTS, PostsSource, diff_pieces
 
-from conftest import run_cli
+from conftest import run_cli_here
 
 POSTS = [
     {"id": "p1", "text": "<script>alert(1)</script> the gate agents at terminal four were wonderful & kind today"},
@@ -83,13 +83,13 @@ def test_markdown_shows_the_post_beside_the_span(small) -> None:
 def test_posts_through_the_cli_and_its_errors(small, tmp_path: Path) -> None:
     d, posts, out = small
     page = tmp_path / "r.html"
-    proc = run_cli("report", out, "-o", page, "--posts", posts)
+    proc = run_cli_here("report", out, "-o", page, "--posts", posts)
     assert proc.returncode == 0, proc.stderr
     assert page.read_text(encoding="utf-8") == html_report(out, posts=PostsSource((str(posts),)))
     # the fields default to the index's; given, they are used
     renamed = tmp_path / "renamed.csv"
     pl.DataFrame({"pid": [p["id"] for p in POSTS], "body": [p["text"] for p in POSTS]}).write_csv(renamed)
-    proc = run_cli("report", out, "--posts", renamed, "--id-field", "pid", "--text-field", "body")
+    proc = run_cli_here("report", out, "--posts", renamed, "--id-field", "pid", "--text-field", "body")
     assert proc.returncode == 0 and "~~Boston~~" in proc.stdout, proc.stderr
     no_id = tmp_path / "no_id.csv"
     pl.DataFrame({"text": [p["text"] for p in POSTS]}).write_csv(no_id)
@@ -99,10 +99,10 @@ def test_posts_through_the_cli_and_its_errors(small, tmp_path: Path) -> None:
                              (["--posts", renamed, "--id-field", "pid"], renamed, "'text'"),
                              (["--posts", other], other, "none of the 2 posts"),
                              (["--posts", tmp_path / "missing.csv"], tmp_path / "missing.csv", "")]:
-        proc = run_cli("report", out, *args)
+        proc = run_cli_here("report", out, *args)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert str(file) in proc.stderr and said in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli("report", out, "--id-field", "pid")
+    proc = run_cli_here("report", out, "--id-field", "pid")
     assert proc.returncode == 2 and "--posts" in proc.stderr
 
 
@@ -146,7 +146,7 @@ def test_the_report_reads_the_texts_the_index_keeps(small, tmp_path: Path) -> No
     data = bytearray(f.read_bytes())
     data[len(data) // 2] ^= 0xFF
     f.write_bytes(bytes(data))
-    proc = run_cli("report", tmp_path / "out")
+    proc = run_cli_here("report", tmp_path / "out")
     assert proc.returncode == 2 and str(f) in proc.stderr and "checksum" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -176,7 +176,7 @@ def test_keep_text_in_a_sharded_index_and_on_append(tmp_path: Path) -> None:
         pl.read_parquet(tmp_path / "sh" / f"shard-{i:04d}" / "post_texts.parquet").height for i in range(3)) == source.height
     plain = tmp_path / "plain"
     api.build_index([extra], plain, id_field="tweet_id")
-    proc = run_cli("index", "build", extra, "-o", plain, "--id-field", "tweet_id", "--append", "--keep-text", "-q")
+    proc = run_cli_here("index", "build", extra, "-o", plain, "--id-field", "tweet_id", "--append", "--keep-text", "-q")
     assert proc.returncode == 2 and "built without --keep-text" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -185,7 +185,7 @@ def test_keep_text_is_refused_with_a_key(tmp_path: Path) -> None:
 
     key = tmp_path / "KEY"
     key.write_bytes(bytes(range(32)))
-    proc = run_cli("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--keep-text", "--key-file", key, "-q")
+    proc = run_cli_here("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--keep-text", "--key-file", key, "-q")
     assert proc.returncode == 2 and "--keep-text" in proc.stderr and "--key-file" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "idx").exists()
 
@@ -193,7 +193,7 @@ def test_keep_text_is_refused_with_a_key(tmp_path: Path) -> None:
 def test_posts_files_of_several_builds_are_each_read_as_indexed(tmp_path: Path) -> None:
     """A CSV with an id column and a lines file appended to its index: ``report --posts`` reads each with the
     format and fields it was indexed with (no --id-field or --posts-format that would fit only one)."""
-    from conftest import POSTS_CSV, run_cli
+    from conftest import POSTS_CSV
 
     lines = [f"Lighthouse keeper number {i} counted {i * 7} ships passing the cold northern cape tonight" for i in range(30)]
     (tmp_path / "more.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -203,13 +203,13 @@ def test_posts_files_of_several_builds_are_each_read_as_indexed(tmp_path: Path) 
     docs = [{"id": "d1", "text": filler + csv_post["text"] + "\n" + filler},
             {"id": "d2", "text": filler + lines[7] + "\n" + filler}]
     (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
-    assert run_cli("index", "build", POSTS_CSV, "-o", "idx", "--id-field", "tweet_id", "-q", cwd=tmp_path).returncode == 0
-    appended = run_cli("index", "build", "more.txt", "--format", "lines", "-o", "idx", "--append", "-q", cwd=tmp_path)
+    assert run_cli_here("index", "build", POSTS_CSV, "-o", "idx", "--id-field", "tweet_id", "-q", cwd=tmp_path).returncode == 0
+    appended = run_cli_here("index", "build", "more.txt", "--format", "lines", "-o", "idx", "--append", "-q", cwd=tmp_path)
     assert appended.returncode == 0, appended.stderr
-    assert run_cli("scan", "idx", "corpus.jsonl", "-o", "out", "-q", cwd=tmp_path).returncode == 0
+    assert run_cli_here("scan", "idx", "corpus.jsonl", "-o", "out", "-q", cwd=tmp_path).returncode == 0
     found = set(pl.read_parquet(tmp_path / "out" / "matches.parquet").filter(~pl.col("generic"))["post_id"])
     assert {csv_post["tweet_id"], "more.txt:8"} <= found
-    proc = run_cli("report", "out", "-o", "r.md", "--posts", POSTS_CSV, "--posts", "more.txt", cwd=tmp_path)
+    proc = run_cli_here("report", "out", "-o", "r.md", "--posts", POSTS_CSV, "--posts", "more.txt", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = (tmp_path / "r.md").read_text(encoding="utf-8")
     assert "(text not found)" not in report

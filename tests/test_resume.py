@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import PLANTED, BuiltIndex, cli_command, run_cli
+from conftest import PLANTED, BuiltIndex, cli_command, run_cli, run_cli_here
 
 def _planted_lines() -> list[str]:
     with gzip.open(PLANTED, "rt", encoding="utf-8") as f:
@@ -75,13 +75,13 @@ def test_resume_after_kill_9_equals_an_uninterrupted_scan(cli_index: BuiltIndex,
 def test_rescan_reads_only_changed_files(cli_index: BuiltIndex, tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "corpus", 4)
     out = tmp_path / "out"
-    assert run_cli("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
+    assert run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
     # change one file: drop its last document
     changed = corpus / "part-002.jsonl"
     changed.write_text("".join(changed.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
-    again = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume")
+    again = run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q", "--resume")
     assert again.returncode == 0, again.stderr
-    fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q")
+    fresh = run_cli_here("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q")
     assert fresh.returncode == 0
     (m1, _), (m2, s2) = _outputs(tmp_path / "fresh"), _outputs(out)
     assert _reused(out) == 3 and m2.equals(m1) and _same_bytes(tmp_path / "fresh", out)
@@ -92,10 +92,10 @@ def test_rescan_reads_only_changed_files(cli_index: BuiltIndex, tmp_path: Path) 
 def test_resume_with_other_parameters_starts_over(cli_index: BuiltIndex, tmp_path: Path, change: list[str]) -> None:
     corpus = _corpus(tmp_path / "corpus", 3)
     out = tmp_path / "out"
-    assert run_cli("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
-    again = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume", *change)
+    assert run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
+    again = run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q", "--resume", *change)
     assert again.returncode == 0, again.stderr
-    fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q", *change)
+    fresh = run_cli_here("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q", *change)
     assert fresh.returncode == 0, fresh.stderr
     (m1, _), (m2, _) = _outputs(tmp_path / "fresh"), _outputs(out)
     assert _reused(out) == 0 and m2.equals(m1) and _same_bytes(tmp_path / "fresh", out)
@@ -116,11 +116,11 @@ def test_resume_keeps_each_name_of_a_symlinked_file(cli_index: BuiltIndex, tmp_p
     corpus = _corpus(tmp_path / "corpus", 1)
     (corpus / "part-000.jsonl").rename(corpus / "a.jsonl")
     (corpus / "b.jsonl").symlink_to("a.jsonl")
-    fresh = run_cli("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q")
+    fresh = run_cli_here("scan", cli_index.path, corpus, "-o", tmp_path / "fresh", "-q")
     assert fresh.returncode == 0, fresh.stderr
     out = tmp_path / "out"
-    assert run_cli("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
-    resumed = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--resume")
+    assert run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q").returncode == 0
+    resumed = run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     (m1, _), (m2, _) = _outputs(tmp_path / "fresh"), _outputs(out)
     sources = m2.group_by("source").len().sort("source")

@@ -17,7 +17,7 @@ from provenance.index import ShardedIndex, open_index, shards_of
 from provenance.params import IndexParams
 
 from benchmarks.append import snapshot  # (sha256, mtime and inode of every file)
-from conftest import PLANTED, POSTS_CSV, run_cli
+from conftest import PLANTED, POSTS_CSV, run_cli_here
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +118,11 @@ def test_compact_by_the_cli(parts, tmp_path: Path) -> None:
     idx = tmp_path / "idx"
     api.build_index([a], idx, id_field="tweet_id")
     api.build_index([b], idx, id_field="tweet_id", append=True)
-    info = run_cli("index", "info", idx)
+    info = run_cli_here("index", "info", idx)
     assert info.returncode == 0 and "segments" in info.stderr and "index compact" in info.stderr
-    helped = run_cli("index", "compact", "--help")
+    helped = run_cli_here("index", "compact", "--help")
     assert helped.returncode == 0 and "Merge an index's segments" in helped.stdout
-    proc = run_cli("index", "compact", idx, "--shards", "2", "-q")
+    proc = run_cli_here("index", "compact", idx, "--shards", "2", "-q")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in idx.iterdir() if not p.name.startswith(".")) == ["manifest.json", "shard-0000", "shard-0001"]
     assert open_index(idx).n_posts == 2500
@@ -181,7 +181,7 @@ def test_verify_and_resume_across_an_append(parts, tmp_path: Path) -> None:
     resumed = api.scan(idx, [PLANTED], out, resume=True)  # another index: every unit scanned again
     fresh = api.scan(idx, [PLANTED], tmp_path / "fresh")
     assert resumed.matches.equals(fresh.matches) and resumed.summary["posts_indexed"] == 2500
-    proc = run_cli("verify", out, "--index", idx, "--inputs", PLANTED)
+    proc = run_cli_here("verify", out, "--index", idx, "--inputs", PLANTED)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import PLANTED, POSTS_CSV, run_cli
+from conftest import PLANTED, POSTS_CSV, run_cli_here
 from provenance import api
 from provenance.durable import sealed_json
 from provenance.errors import IndexFormatError, ParameterError
@@ -177,7 +177,7 @@ def test_keyed_sharded_scan_equals_keyed_unsharded(tmp_path: Path):
 def test_sharded_scan_with_workers_and_verify(sharded: ShardedIndex, planted_scan: api.ScanResult, tmp_path: Path):
     result = api.scan(sharded.path, [PLANTED], tmp_path / "out", workers=2, unit_size=1 << 16)
     _same_scan(planted_scan, result)
-    proc = run_cli("verify", tmp_path / "out", "--index", sharded.path, "--inputs", PLANTED)
+    proc = run_cli_here("verify", tmp_path / "out", "--index", sharded.path, "--inputs", PLANTED)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -198,13 +198,13 @@ def test_append_keeps_the_shards(tmp_path: Path, api_index):
 
 
 def test_cli_builds_and_describes_a_sharded_index(tmp_path: Path):
-    proc = run_cli("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--id-field", "tweet_id", "--shards", "3", "-q")
+    proc = run_cli_here("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--id-field", "tweet_id", "--shards", "3", "-q")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["manifest.json", "shard-0000", "shard-0001", "shard-0002"]
-    info = run_cli("index", "info", tmp_path / "idx")
+    info = run_cli_here("index", "info", tmp_path / "idx")
     assert info.returncode == 0, info.stderr
     assert "3 shards of 1,000-1,000 posts" in info.stderr
-    bad = run_cli("index", "build", POSTS_CSV, "-o", tmp_path / "bad", "--id-field", "tweet_id", "--shards", "0", "-q")
+    bad = run_cli_here("index", "build", POSTS_CSV, "-o", tmp_path / "bad", "--id-field", "tweet_id", "--shards", "0", "-q")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--shards" in bad.stderr
 
 
@@ -240,7 +240,7 @@ def test_damaged_shards_are_refused(sharded: ShardedIndex, tmp_path: Path, damag
         target = idx / "shard-0001"
     with pytest.raises(IndexFormatError, match=message):
         open_index(target)
-    proc = run_cli("scan", target, PLANTED, "-o", tmp_path / "out", "-q")
+    proc = run_cli_here("scan", target, PLANTED, "-o", tmp_path / "out", "-q")
     assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
 
 
