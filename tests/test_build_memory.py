@@ -19,7 +19,7 @@ from provenance.params import IndexParams
 from provenance.arrays import stable_argsort
 from provenance.index.spill import HashSpill, NpyWriter, parse_size
 
-from conftest import POSTS_CSV, run_cli
+from conftest import POSTS_CSV, run_cli_here
 
 TINY = 16 << 10  # 16 KiB: the fixture's ~50k postings spill, and range files are split again
 
@@ -183,11 +183,11 @@ def test_duplicate_ids_found_across_spilled_ranges(tmp_path: Path) -> None:
 
 def test_memory_limit_on_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "idx"
-    proc = run_cli("index", "build", POSTS_CSV, "-o", out, "--id-field", "tweet_id", "--memory-limit", "2MiB", "-q")
+    proc = run_cli_here("index", "build", POSTS_CSV, "-o", out, "--id-field", "tweet_id", "--memory-limit", "2MiB", "-q")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "manifest.json").read_text())["counts"]["posts"] == 3000
     for bad, said in [("lots", "not a size"), ("100KiB", "at least 1MiB")]:
-        proc = run_cli("index", "build", POSTS_CSV, "-o", tmp_path / "x", "--memory-limit", bad, "-q")
+        proc = run_cli_here("index", "build", POSTS_CSV, "-o", tmp_path / "x", "--memory-limit", bad, "-q")
         assert proc.returncode == 2
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: --memory-limit") and said in lines[0], proc.stderr

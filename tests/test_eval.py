@@ -15,7 +15,7 @@ import provenance
 from provenance.errors import InputError, ParameterError
 from provenance.params import IndexParams, ScanParams
 
-from conftest import FIX, run_cli
+from conftest import FIX, run_cli_here
 
 PAIRS = FIX / "pairs"
 
@@ -104,7 +104,7 @@ def test_a_bad_pairs_file_is_one_line_naming_it(scans: dict[str, Path], tmp_path
 
 
 def test_eval_command(scans: dict[str, Path], tmp_path: Path) -> None:
-    proc = run_cli("eval", scans["jaccard"], PAIRS / "msrp_pairs.tsv", "--score", "jaccard", "--thresholds", "0.3,0.5",
+    proc = run_cli_here("eval", scans["jaccard"], PAIRS / "msrp_pairs.tsv", "--score", "jaccard", "--thresholds", "0.3,0.5",
                    "-o", tmp_path / "table.csv")
     assert proc.returncode == 0, proc.stderr
     api = provenance.evaluate(scans["jaccard"], PAIRS / "msrp_pairs.tsv", score="jaccard", thresholds=[0.3, 0.5])
@@ -112,7 +112,7 @@ def test_eval_command(scans: dict[str, Path], tmp_path: Path) -> None:
     assert written.select("rows", "predicted", "tp", "fp", "fn").rows() == api.table.select(
         "rows", "predicted", "tp", "fp", "fn").rows()
     assert "best F1 of the rows that count" in proc.stdout and "150 labelled pairs" in proc.stdout
-    proc = run_cli("eval", scans["jaccard"], PAIRS / "msrp_pairs.tsv", "--score", "bogus")
+    proc = run_cli_here("eval", scans["jaccard"], PAIRS / "msrp_pairs.tsv", "--score", "bogus")
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --score 'bogus'")
     with pytest.raises(ParameterError):
         provenance.evaluate(scans["jaccard"], PAIRS / "msrp_pairs.tsv", score="doc_id")

@@ -25,7 +25,7 @@ from provenance.text.normalize import NORMALIZATION, normalize
 from provenance.params import IndexParams, ScanParams
 from provenance.text.shingles import TokenHasher, batch_shingles
 
-from conftest import FIX, PLANTED, POSTS_CSV, run_cli
+from conftest import FIX, PLANTED, POSTS_CSV, run_cli_here
 
 ARRAYS = ("shingles", "shingle_offsets", "key_counts", "key_hi", "key_lo", "key_offsets", "key_posts", "signatures", "lsh_keys", "lsh_posts")
 FILLER = ("The city council approved a new budget for road repairs on Monday evening. "
@@ -475,7 +475,7 @@ def test_background_verification_stops_a_scan_of_a_damaged_index(api_index, tmp_
     with pytest.raises(IndexFormatError, match="key_posts.npy: checksum differs"):
         api.scan(d, [PLANTED], out)
     assert not (out / "matches.parquet").exists() and not (out / "summary.json").exists()
-    proc = run_cli("scan", d, PLANTED, "-o", tmp_path / "cli-out", "-q")
+    proc = run_cli_here("scan", d, PLANTED, "-o", tmp_path / "cli-out", "-q")
     assert proc.returncode == 2 and "key_posts.npy: checksum differs" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

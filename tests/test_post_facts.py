@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import POSTS_CSV, run_cli
+from conftest import POSTS_CSV, run_cli_here
 from provenance import api
 from provenance.errors import InputError, ParameterError
 from provenance.index.format import NO_POST_DATE, QUOTE_ONLY, QUOTED, UNATTRIBUTABLE
@@ -135,7 +135,7 @@ def test_bad_dates_are_one_line_errors(tmp_path: Path, dated) -> None:
     index, _ = dated
     posts = _jsonl(tmp_path / "posts.jsonl", [{"id": "a", "text": OWN, "when": "2015-02-01"},
                                               {"id": "b", "text": LATE, "when": "last tuesday"}])
-    proc = run_cli("index", "build", posts, "-o", tmp_path / "idx", "--date-field", "when", "-q")
+    proc = run_cli_here("index", "build", posts, "-o", tmp_path / "idx", "--date-field", "when", "-q")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"error: {posts}:2: not a date: 'last tuesday' (use seconds since 1970, YYYY-MM-DD with an optional time "
         "and zone, or Twitter's 'Wed Feb 25 14:22:50 +0000 2015')"]
@@ -147,7 +147,7 @@ def test_bad_dates_are_one_line_errors(tmp_path: Path, dated) -> None:
                  params=ScanParams(doc_date_field="d"))
     with pytest.raises(ParameterError, match="--corpus-date"):
         ScanParams(corpus_date="2015-02-30")
-    proc = run_cli("scan", index.path, posts, "-o", tmp_path / "out", "--corpus-date", "March", "-q")
+    proc = run_cli_here("scan", index.path, posts, "-o", tmp_path / "out", "--corpus-date", "March", "-q")
     assert proc.returncode == 2 and proc.stderr.startswith("error: corpus_date (--corpus-date) must be a date")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from provenance.results.headline import share_text
-from conftest import PLANTED, POSTS_CSV, run_cli
+from conftest import PLANTED, POSTS_CSV, run_cli_here
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -32,10 +32,10 @@ def report(cli_index, tmp_path_factory: pytest.TempPathFactory):
     deep = d / "tmp.ep0LWcheckout" / "provenanceclonedirectory" / PLANTED.name
     deep.parent.mkdir(parents=True)
     shutil.copyfile(PLANTED, deep)
-    proc = run_cli("scan", cli_index.path, deep, "-o", out, "--sample", "0.5", "--seed", "1", "-q")
+    proc = run_cli_here("scan", cli_index.path, deep, "-o", out, "--sample", "0.5", "--seed", "1", "-q")
     assert proc.returncode == 0, proc.stderr
     page = d / "report.html"
-    proc = run_cli("report", out, "--format", "html", "-o", page)
+    proc = run_cli_here("report", out, "--format", "html", "-o", page)
     assert proc.returncode == 0, proc.stderr
     return page, json.loads((out / "summary.json").read_text())
 
@@ -91,7 +91,7 @@ def test_the_answer_of_a_full_scan_has_no_interval(cli_index, tmp_path: Path) ->
     from provenance.results.headline import answer
 
     out = tmp_path / "out"
-    assert run_cli("scan", cli_index.path, PLANTED, "-o", out, "-q").returncode == 0
+    assert run_cli_here("scan", cli_index.path, PLANTED, "-o", out, "-q").returncode == 0
     s = json.loads((out / "summary.json").read_text())
     text = answer(s)
     assert "interval" not in text and "sampled" not in text
@@ -139,7 +139,7 @@ def test_screenshots_at_desktop_and_phone_widths(cli_index, report, tmp_path: Pa
     page, _ = report
     out = page.parent / "out"
     texts = tmp_path / "texts.html"
-    proc = run_cli("report", out, "-o", texts, "--posts", POSTS_CSV, "--id-field", "tweet_id")
+    proc = run_cli_here("report", out, "-o", texts, "--posts", POSTS_CSV, "--id-field", "tweet_id")
     assert proc.returncode == 0, proc.stderr
     shot = tmp_path / f"{device}.png"
     proc = chromium(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={shot}", texts.as_uri())
@@ -205,7 +205,7 @@ def test_document_title_and_url_are_carried_to_the_report(cli_index, tmp_path: P
     corpus.write_text("".join(json.dumps({**r, "title": f"Page <{i}>", "url": f"https://example.org/{i}"}) + "\n"
                               for i, r in enumerate(rows)), encoding="utf-8")
     out = tmp_path / "out"
-    proc = run_cli("scan", cli_index.path, corpus, "-o", out, "-q", "--doc-meta-field", "title,url")
+    proc = run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q", "--doc-meta-field", "title,url")
     assert proc.returncode == 0, proc.stderr
     import polars as pl
 
@@ -215,9 +215,9 @@ def test_document_title_and_url_are_carried_to_the_report(cli_index, tmp_path: P
         i = int(r["row"]) - 1
         assert json.loads(r["doc_meta"]) == {"title": f"Page <{i}>", "url": f"https://example.org/{i}"}
     page = tmp_path / "r.html"
-    assert run_cli("report", out, "-o", page).returncode == 0
+    assert run_cli_here("report", out, "-o", page).returncode == 0
     html = page.read_text(encoding="utf-8")
     assert "title: Page &lt;" in html and "url: https://example.org/" in html
     plain = tmp_path / "plain"
-    assert run_cli("scan", cli_index.path, corpus, "-o", plain, "-q").returncode == 0
+    assert run_cli_here("scan", cli_index.path, corpus, "-o", plain, "-q").returncode == 0
     assert pl.read_parquet(plain / "matches.parquet")["doc_meta"].null_count() == m.height
