@@ -142,8 +142,8 @@ def test_a_copy_with_fewer_edits_than_seeds_is_always_a_candidate(index, data) -
     with two, keeps an intact seed: the pair is a candidate (an edit breaks at most one seed). A post
     of 4+ seeds needs two intact ones (``two_seeds_from``, 4): its copies with up to seeds - 2 edited
     words (2 or more) are candidates. The edits fall inside the seeds' words, one seed each."""
-    seeds = _seeds_by_post(index)
-    post = data.draw(st.sampled_from(sorted(p for p, s in seeds.items() if len(s) >= 2)))
+    seeds, two_or_more, _ = _copy_choices(index)
+    post = data.draw(st.sampled_from(two_or_more))
     s = len(seeds[post])
     need = 2 if s >= 4 else 1
     assert index.post_seeds[post] == s
@@ -158,8 +158,8 @@ def test_a_long_post_with_one_intact_seed_needs_two_seeds_from_off(index, data) 
     """A copy of a post of 4+ seeds that keeps only one of them (seeds - 1 edited words) is no candidate
     at the default ``two_seeds_from`` (one rare phrase of a long post is what chance gives), and is one
     with 0 or with a bar above the post's seeds."""
-    seeds = _seeds_by_post(index)
-    post = data.draw(st.sampled_from(sorted(p for p, s in seeds.items() if len(s) >= 4 and _once_each(index, p))))
+    seeds, _, four_or_more_once_each = _copy_choices(index)
+    post = data.draw(st.sampled_from(four_or_more_once_each))
     s = len(seeds[post])
     doc = _edited_copy(index, post, seeds[post], s - 1, data)
     assert post not in _candidates(index, doc, two_seeds_from=4)
@@ -176,6 +176,17 @@ def test_post_seeds_counts_each_posts_seeds(index) -> None:
 
 
 _TEXTS: dict[int, list[str]] = {}
+_CHOICES: dict[int, tuple[dict[int, set[int]], list[int], list[int]]] = {}
+
+
+def _copy_choices(index) -> tuple[dict[int, set[int]], list[int], list[int]]:
+    """``_seeds_by_post(index)``, its posts with 2+ seeds, and its posts with 4+ seeds whose shingles are
+    all different, computed once per index (not once per hypothesis example: the same values)."""
+    if id(index) not in _CHOICES:
+        seeds = _seeds_by_post(index)
+        _CHOICES[id(index)] = (seeds, sorted(p for p, s in seeds.items() if len(s) >= 2),
+                               sorted(p for p, s in seeds.items() if len(s) >= 4 and _once_each(index, p)))
+    return _CHOICES[id(index)]
 
 
 def _post_texts(index) -> list[str]:
