@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 import zstandard
 
-from conftest import PLANTED, run_cli
+from conftest import PLANTED, run_cli, run_cli_here
 from provenance import api
 from provenance.results import checkpoint
 from provenance.errors import InputError
@@ -143,16 +143,16 @@ def test_file_url_folder_through_the_cli_equals_the_local_path(api_index, tmp_pa
     _, index_dir = api_index
     local_root = write_local(tmp_path / "corpus", corpus_files())
     url_root = local_root.as_uri()  # file:///...
-    assert run_cli("scan", index_dir, local_root, "-o", tmp_path / "local", "-q").returncode == 0
+    assert run_cli_here("scan", index_dir, local_root, "-o", tmp_path / "local", "-q").returncode == 0
     local = pl.read_parquet(tmp_path / "local" / "matches.parquet")
     local = local.with_columns(pl.col("source").str.replace(str(local_root), url_root, literal=True))
     assert local.height > 250
-    proc = run_cli("scan", index_dir, url_root, "-o", tmp_path / "url", "-q")
+    proc = run_cli_here("scan", index_dir, url_root, "-o", tmp_path / "url", "-q")
     assert proc.returncode == 0, proc.stderr
     assert pl.read_parquet(tmp_path / "url" / "matches.parquet").equals(local)
     s_local, s_url = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "url"))
     assert comparable(s_url) == comparable(s_local) and s_url["inputs"][0]["path"].startswith("file:///")
-    again = run_cli("scan", index_dir, url_root, "-o", tmp_path / "url", "-q", "--resume", "--json")
+    again = run_cli_here("scan", index_dir, url_root, "-o", tmp_path / "url", "-q", "--resume", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "url" / "run.json").read_text())["inputs_reused"] == 6
     assert pl.read_parquet(tmp_path / "url" / "matches.parquet").equals(local)
@@ -296,7 +296,7 @@ def test_missing_backend_tells_how_to_install_it(api_index, tmp_path: Path, url:
 def test_missing_file_url_through_the_cli(api_index, tmp_path: Path) -> None:
     _, index_dir = api_index
     url = (tmp_path / "nope.jsonl").as_uri()
-    proc = run_cli("scan", index_dir, url, "-o", tmp_path / "out", "-q")
+    proc = run_cli_here("scan", index_dir, url, "-o", tmp_path / "out", "-q")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {url}: no such file or directory"]
 
