@@ -17,7 +17,7 @@ from provenance.errors import IndexFormatError, ProvenanceError
 from provenance.results.evidence import verify
 from provenance.params import IndexParams
 
-from conftest import PLANTED, POSTS_CSV, run_cli, run_cli_here
+from conftest import PLANTED, POSTS_CSV, run_cli_here
 
 
 def sha256(path: Path) -> str:
@@ -41,7 +41,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory, cli_index):
     d = tmp_path_factory.mktemp("evidence")
     corpus = make_corpus(d)
     out = d / "out"
-    proc = run_cli("scan", cli_index.path, corpus, "-o", out, "-q")
+    proc = run_cli_here("scan", cli_index.path, corpus, "-o", out, "-q")
     assert proc.returncode == 0, proc.stderr
     return corpus, out, cli_index.path
 
@@ -262,7 +262,7 @@ def test_a_keyed_seal_only_the_key_holder_can_make(fresh, seal_key: Path, tmp_pa
 
 def test_scan_seals_with_the_seal_key_file(fresh, seal_key: Path, tmp_path: Path) -> None:
     corpus, _, index_dir = fresh
-    proc = run_cli("scan", index_dir, corpus, "-o", tmp_path / "o", "-q", "--seal-key-file", seal_key)
+    proc = run_cli_here("scan", index_dir, corpus, "-o", tmp_path / "o", "-q", "--seal-key-file", seal_key)
     assert proc.returncode == 0, proc.stderr
     proc = run_cli_here("verify", tmp_path / "o", "--inputs", corpus, "--seal-key-file", seal_key, "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["seal"] == "keyed", proc.stdout + proc.stderr
