@@ -18,6 +18,11 @@ Rules that keep a new test right under xdist (each worker is its own process):
   ``env=`` / ``cwd=``).
 - A test that runs a whole benchmark section (benchmarks/) gets ``@pytest.mark.bench``; everything
   else stays in the default run.
+- A command whose output, files, messages or exit status are what a test checks runs in this process
+  with ``run_cli_here`` (each new process costs about a second of CPU to start and import); ``run_cli``
+  (a new process) is for tests of the process itself: start-up, signals, kills, several at once, or a
+  state no earlier call in this process may have left (a test that the CLI runs as a subprocess at all:
+  tests/test_cli.py).
 """
 
 from __future__ import annotations
