@@ -108,3 +108,26 @@ def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index
     assert halved.summary == whole.summary
 
 
+
+
+def test_one_batch_joined_against_several_indexes_gives_each_its_own_hits(tmp_path, planted_texts: list[str]) -> None:
+    """The batch's join table is made once and kept with the batch (a scan matches one batch against every
+    shard): hits against a second index equal those of a fresh batch, and the table is not pickled with the
+    batch (a Dask transfer sends the batch only)."""
+    import pickle
+
+    a = api.build_index([POSTS_CSV], tmp_path / "a", id_field="tweet_id", params=IndexParams(max_key_posts=2))
+    b = api.build_index([POSTS_CSV], tmp_path / "b", id_field="tweet_id", params=IndexParams(max_key_posts=50, seed_posts=1))
+    hasher = PostMatcher(a, params=ScanParams()).hasher
+    texts = planted_texts[:200]
+    shared = batch_shingles(texts, 3, hasher, lines=True)
+    for index in (a, b):
+        docs, posts = seed_candidates(index, shared)
+        kept = pair_hits(index, shared, docs, posts, 0.25)
+        fresh = pair_hits(index, batch_shingles(texts, 3, hasher, lines=True), docs, posts, 0.25)
+        assert len(docs) > 50
+        for field in ("bound", "offsets", "pos", "hashes", "first_post_pos"):
+            assert np.array_equal(getattr(kept, field), getattr(fresh, field)), field
+    assert "_join" in shared.__dict__
+    copy = pickle.loads(pickle.dumps(shared))
+    assert "_join" not in copy.__dict__ and np.array_equal(copy.hashes, shared.hashes)

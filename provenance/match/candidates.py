@@ -159,6 +159,43 @@ def _collect_hits(index: Index, posts: NDArray[np.int64], pair: NDArray[np.int64
     return PairHits(bound, first_post_pos, offsets, at - doc_start[pair], hashes[at], ids)
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+@dataclass(frozen=True)
+class _BatchJoin:
+    """What :func:`pair_hits` joins the posts' shingles to, made once per batch (a scan matches one batch
+    against every shard or segment of its index): ``slots``, a table of the top bits of each document
+    shingle's hash mixed with its document (a byte a slot: most post shingles their document does not
+    hold stop there); ``table``, the batch's shingles keyed (document, top bits of the hash) and sorted,
+    ``order`` their places in the batch."""
+
+    slots: NDArray[np.bool_]
+    top: np.uint64
+    shift: np.uint64
+    low: np.uint64
+    order: NDArray[np.int64]
+    table: NDArray[np.uint64]
+
+
+def _batch_join(sb: ShingleBatch) -> _BatchJoin:
+    """The batch's :class:`_BatchJoin`, kept with the batch (its arrays never change)."""
+    made = sb.__dict__.get("_join")
+    if made is None:
+        n_docs = len(sb.offsets) - 1
+        doc_of = np.repeat(np.arange(n_docs, dtype=np.uint64), np.diff(sb.offsets))
+        bits = KeyFilter.bits_for(len(sb.hashes))
+        top = np.uint64(64 - bits)
+        slots = np.zeros(1 << bits, dtype=bool)
+        slots[(sb.hashes ^ (doc_of * _MIX)) >> top] = True
+        shift, low = np.uint64(64 - _bits(n_docs)), np.uint64(_bits(n_docs))
+        keys = (doc_of << shift) | (sb.hashes >> low)
+        order = np.argsort(keys)
+        made = _BatchJoin(slots, top, shift, low, order, keys[order])
+        sb.__dict__["_join"] = made  # (a frozen dataclass: its fields stay as they are)
+    return made
+
+
 def pair_hits(
     index: Index, sb: ShingleBatch, docs: NDArray[np.int64], posts: NDArray[np.int64], slack: float,
 ) -> PairHits:
@@ -176,23 +213,12 @@ def pair_hits(
         return _collect_hits(index, posts, empty, empty, empty, sb.hashes, doc_start, lengths, widths)
     post_hashes = index.shingles[expand_ranges(lo, lengths)]
     pair_of = np.repeat(np.arange(k, dtype=np.int64), lengths)
-    n_docs = len(sb.offsets) - 1
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.uint64), np.diff(sb.offsets))
-    # The post shingles their document may hold (most it does not: a table of the top bits of each
-    # document shingle's hash mixed with its document, a byte a slot, drops them).
-    bits = KeyFilter.bits_for(len(sb.hashes))
-    top, mix = np.uint64(64 - bits), np.uint64(0x9E3779B97F4A7C15)
-    slots = np.zeros(1 << bits, dtype=bool)
-    slots[(sb.hashes ^ (doc_of * mix)) >> top] = True
-    some = np.flatnonzero(slots[(post_hashes ^ (docs[pair_of].astype(np.uint64) * mix)) >> top])
+    join = _batch_join(sb)
+    # The post shingles their document may hold (most it does not: the batch's table of slots drops them).
+    some = np.flatnonzero(join.slots[(post_hashes ^ (docs[pair_of].astype(np.uint64) * _MIX)) >> join.top])
     post_pos = (np.arange(len(post_hashes), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths))[some]
     pair_of, post_hashes = pair_of[some], post_hashes[some]
-    # Both sides keyed (document, top bits of the hash), sorted; equal keys are then checked whole.
-    shift = np.uint64(64 - _bits(n_docs))
-    low = np.uint64(_bits(n_docs))
-    keys = (doc_of << shift) | (sb.hashes >> low)
-    order = np.argsort(keys)
-    table = keys[order]
+    order, table, shift, low = join.order, join.table, join.shift, join.low
     want = (docs[pair_of].astype(np.uint64) << shift) | (post_hashes >> low)
     by_want = np.argsort(want)
     want = want[by_want]

@@ -220,6 +220,10 @@ class ShingleBatch:
     def of(self, j: int) -> NDArray[np.uint64]:
         return self.hashes[self.offsets[j] : self.offsets[j + 1]]
 
+    def __getstate__(self) -> dict:
+        # what a matcher made of the batch and kept with it (``_join``) is not sent with it
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     @property
     def token_offsets(self) -> NDArray[np.int64]:
         out = np.zeros(len(self.n_tokens) + 1, dtype=np.int64)
