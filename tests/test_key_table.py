@@ -54,8 +54,14 @@ def test_a_large_table_and_its_filter() -> None:
     full = np.unique(rng.integers(0, 2**64 - 1, 400_000, dtype=np.uint64))
     table = table_of(full, pieces=3)
     others = rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64)
+    # a few needles are searched without making the filter, with the same answer
+    few = np.concatenate([full[::1000], others[:3000], full[5::1000] ^ np.uint64(1)])
+    where, key = table.find(few)
+    assert "filter" not in table.__dict__
+    assert np.array_equal(where, np.arange(len(full[::1000]))) and np.array_equal(key, np.arange(0, len(full), 1000))
     needles = np.concatenate([full[::7], others])
     where, key = table.find(needles)
+    assert "filter" in table.__dict__
     assert np.array_equal(where, np.arange(len(full[::7])))  # (a random 64-bit hash is no key)
     assert np.array_equal(key, np.arange(0, len(full), 7))
     assert table.filter.maybe(others).mean() < 0.2

@@ -228,6 +228,9 @@ class KeyTable:
         for a in range(0, len(self), chunk):
             yield self._top32(a, min(a + chunk, len(self))) >> np.uint64(shift)
 
+    FEW_NEEDLES = 64
+    """A lookup of fewer needles than the keys / this searches without the filter until it exists."""
+
     @cached_property
     def filter(self) -> KeyFilter:
         """The :class:`KeyFilter` of the keys (made when first used: it is not stored)."""
@@ -257,6 +260,11 @@ class KeyTable:
         """The needles that are keys: their indices in ``needles`` (increasing) and their key numbers."""
         if len(self) == 0 or len(needles) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if "filter" not in self.__dict__ and len(needles) * self.FEW_NEEDLES < len(self):
+            # a few needles (a scan's matched spans): searched directly, without making the filter,
+            # which costs about a byte a key to make when the table is opened
+            found, pos = self._buckets.search(_Low48(self.hi, self.lo), needles)
+            return found, pos
         maybe = np.flatnonzero(self.filter.maybe(needles))
         if len(maybe) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
