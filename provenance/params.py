@@ -240,8 +240,7 @@ class ScanParams(_Params):
         _check(0.5 <= self.min_aligned <= 1.0, f"min_aligned (--min-aligned) must be in [0.5, 1], got {self.min_aligned}")
         _check(self.min_partial_tokens >= 0, f"min_partial_tokens (--min-partial-tokens) must be >= 0, got {self.min_partial_tokens}")
         _check(self.min_span_tokens >= 1, f"min_span_tokens (--min-span-tokens) must be >= 1, got {self.min_span_tokens}")
-        _check(isinstance(self.two_seeds_from, int) and not isinstance(self.two_seeds_from, bool) and 0 <= self.two_seeds_from <= 255,
-               f"two_seeds_from (--two-seeds-from) must be 0..255, got {self.two_seeds_from!r}")
+        _check(0 <= self.two_seeds_from <= 255, f"two_seeds_from (--two-seeds-from) must be 0..255, got {self.two_seeds_from}")
         _check(0.0 <= self.window_slack <= 4.0, f"window_slack (--window-slack) must be in [0, 4], got {self.window_slack}")
         _check(0.0 <= self.min_evidence_bits <= 1000.0, f"min_evidence_bits (--min-evidence-bits) must be in [0, 1000], got {self.min_evidence_bits}")
         _check(self.max_shared_posts >= 0, f"max_shared_posts (--max-shared-posts) must be >= 0, got {self.max_shared_posts}")

@@ -261,11 +261,11 @@ class KeyTable:
         if len(self) == 0 or len(needles) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         if "filter" not in self.__dict__ and len(needles) * self.FEW_NEEDLES < len(self):
-            # a few needles (a scan's matched spans): searched directly, without making the filter,
-            # which costs about a byte a key to make when the table is opened
-            found, pos = self._buckets.search(_Low48(self.hi, self.lo), needles)
-            return found, pos
-        maybe = np.flatnonzero(self.filter.maybe(needles))
+            # a few needles (a scan's matched spans): all searched, without making the filter, which
+            # costs about a byte a key to make when the table is opened
+            maybe = np.arange(len(needles))
+        else:
+            maybe = np.flatnonzero(self.filter.maybe(needles))
         if len(maybe) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         found, pos = self._buckets.search(_Low48(self.hi, self.lo), needles[maybe])
