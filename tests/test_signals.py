@@ -85,6 +85,35 @@ def test_a_signal_stops_every_worker_and_says_what_was_kept(cli_index: BuiltInde
         assert json.loads((out / "run.json").read_text())["inputs_reused"] == kept
 
 
+def test_a_unit_stored_just_before_the_signal_is_counted_as_kept(api_index, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signal lands right after a unit's sealed metadata is written (the race CI once hit): the line
+    still counts that unit, as --resume will reuse it."""
+    from provenance import api
+    from provenance.results import checkpoint
+
+    real, calls = checkpoint.write_sealed, []
+
+    def then_interrupt(path: Path, data: dict) -> None:
+        real(path, data)
+        calls.append(path.name)
+        if len(calls) == 3:  # scan.json, one unit, then a second unit
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "write_sealed", then_interrupt)
+    index, _ = api_index
+    corpus = _corpus(tmp_path / "corpus", 4)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt) as e:
+        api.scan(index, [corpus], out, workers=1)
+    kept = len(list((out / "units").glob("*.json"))) - 1
+    assert kept == 2
+    assert str(e.value).startswith(f"{kept} of 4 units kept in ")
+    monkeypatch.setattr(checkpoint, "write_sealed", real)
+    api.scan(index, [corpus], out, workers=1, resume=True)
+    assert json.loads((out / "run.json").read_text())["inputs_reused"] == kept
+
+
 def _special(tmp_path: Path, kind: str) -> Path:
     path = tmp_path / "corpus" / f"{kind}.jsonl"
     path.parent.mkdir(exist_ok=True)

@@ -123,7 +123,7 @@ class Checkpoint:
         self.dir = Path(out_dir) / "units"
         self.identity = {"format": FORMAT, **identity}
         self.reused = 0
-        self.stored = 0  # units recorded by this run
+        self._begun: set[str] = set()  # units this run began to record (see :attr:`stored`)
         self.notes: list[str] = []  # damaged checkpoint files found (their units are scanned again)
         self.sha256: dict[str, str] = {}  # unit -> sha256 of its bytes (for the scan's evidence)
         self._writers: dict[str, RowWriter] = {}  # unit key -> its rows, written as they are found
@@ -144,6 +144,12 @@ class Checkpoint:
                 write_sealed(self.dir / "scan.json", self.identity)
         except OSError as e:
             raise ProvenanceError(f"{self.dir}: cannot keep scan checkpoints ({e.strerror or e})") from None
+
+    @property
+    def stored(self) -> int:
+        """Units recorded by this run, counted on disk: a unit counts once its sealed metadata is in
+        place, so a signal between that write and any bookkeeping after it still counts it."""
+        return sum((self.dir / f"{key}.json").is_file() for key in self._begun)
 
     def kept_line(self, units: int, resumed: bool) -> str:
         """What an interrupted scan kept, and how to go on, in one sentence."""
@@ -232,6 +238,11 @@ class Checkpoint:
         tally, seconds, rows = result
         key = self._key(file)
         try:
+            (self.dir / f"{key}.json").unlink(missing_ok=True)  # an earlier run's, of a changed file: not kept now
+        except OSError as e:
+            raise ProvenanceError(f"{self.dir}: cannot keep scan checkpoints ({e.strerror or e})") from None
+        self._begun.add(key)
+        try:
             state = self._state(file)
             read = take_sha256(file)
             expected = state["bytes"] if file.part is None or file.format == "parquet" else file.part.nbytes
@@ -247,5 +258,4 @@ class Checkpoint:
                 "tally": {**{k: getattr(tally, k) for k in Tally.COUNTS}, "posts_matched": sorted(tally.posts_matched),
                           "skipped": tally.skipped.to_dict()}}
         write_sealed(self.dir / f"{key}.json", meta)
-        self.stored += 1
         return rows_path
