@@ -12,7 +12,13 @@ its documents; its precision says little about the job the tool exists for. Here
   even halves are the bundled background model's text (:mod:`provenance.text.background`), so the evidence of
   a match is never judged by a model that saw the document;
 * **planted**: ``per_edit`` posts for each edit kind of :mod:`benchmarks.plant` (light and heavy edits,
-  timelines), into a random ``doc_share`` (under 1 %) of the documents.
+  timelines), into a random ``doc_share`` (under 1 %) of the documents, each into a document no older than the
+  post (a copy comes after its original);
+* **dates**, as a user holding these files has them: posts keep theirs (``index build --date-field``: Reddit
+  ``created_utc``, airline ``tweet_created``; TweetEval has none); a Reddit body carries its post's
+  ``created_utc`` (``scan --doc-date-field``), and the Wikipedia and Wikinews dumps their snapshot's day
+  (``scan --corpus-date``). A post of a later day than the document is not counted (``newer``): the
+  figures say how many pairs that sets apart.
 
 The index is built and the corpora scanned by the ``provenance`` command, as a user would (whole processes).
 Scoring: a counted (not generic) pair ``(post, document)`` is correct when it was planted, when it is a Reddit
@@ -51,6 +57,8 @@ SELFTEXT = "reddit_selftext"
 JUDGED = Path(__file__).with_name("archive_judged.csv")
 LENGTHS = (("3-5", 3, 5), ("6-9", 6, 9), ("10-19", 10, 19), ("20+", 20, 10**9))
 CORPORA = ("wikinews", "wikipedia", "selftext")
+SNAPSHOTS = {"wikinews": "2022-09-14", "wikipedia": "2021-10-04"}
+"""The day of each dump (their READMEs): ``--corpus-date`` of its documents; the Reddit bodies have their own."""
 LISTED = 150
 
 
@@ -83,9 +91,11 @@ def read_docs(data: Path) -> dict[str, list[plant.Doc]]:
 
 
 def plant_copies(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]], per_edit: int, doc_share: float,
-                 seed: int) -> tuple[dict[str, list[plant.Doc]], pl.DataFrame]:
-    """Plant ``per_edit`` posts per edit kind into ``doc_share`` of all documents; returns the new corpora and the
-    truth (post_id, doc_id, edit, start, end, tokens)."""
+                 seed: int, dates: dict[str, str] | None = None) -> tuple[dict[str, list[plant.Doc]], pl.DataFrame]:
+    """Plant ``per_edit`` posts per edit kind into ``doc_share`` of all documents, each block into a document no
+    older than its newest post (``dates``: document id -> ISO day; posts' ``created``); returns the new corpora
+    and the truth (post_id, doc_id, edit, start, end, tokens)."""
+    dates = dates or {}
     rng = random.Random(seed)
     norm = pl.col("text").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
     unique = posts.with_columns(norm.alias("_n")).filter(pl.len().over("_n") == 1)
@@ -111,7 +121,8 @@ def plant_copies(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]], per_edit
             continue
         for r, planted in chosen[edit]:
             payload = {"post_id": r["id"], "edit": edit, "tokens": len(plant.tokens(r["text"]))}
-            blocks.append((plant.Insert(-1, "", planted, [(0, len(planted), payload)]), edit in plant._PARA_ONLY))
+            blocks.append((plant.Insert(-1, "", planted, [(0, len(planted), payload)]), edit in plant._PARA_ONLY,
+                           r["created"] or ""))
     members = chosen["timeline"]
     while members:
         size = rng.randint(5, 10)
@@ -119,17 +130,19 @@ def plant_copies(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]], per_edit
         body, spans = plant.timeline_block([r["text"] for r, _ in group], rng)
         payloads = [(s, e, {"post_id": r["id"], "edit": "timeline", "tokens": len(plant.tokens(r["text"]))})
                     for (r, _), (s, e) in zip(group, spans)]
-        blocks.append((plant.Insert(-1, "", body, payloads), True))
+        blocks.append((plant.Insert(-1, "", body, payloads), True, max(r["created"] or "" for r, _ in group)))
     rng.shuffle(blocks)
     everything = [(name, i) for name in CORPORA for i in range(len(docs[name]))]
     n_target = max(1, round(doc_share * len(everything)))
     targets = rng.sample(everything, n_target)
     per_doc: dict[tuple[str, int], list[plant.Insert]] = {}
     k = 0
-    for ins, para_only in blocks:
-        while True:
+    for ins, para_only, newest in blocks:
+        for _ in range(4 * len(targets)):
             where = targets[k % len(targets)]
             k += 1
+            if newest > dates.get(docs[where[0]][where[1]].id, newest):
+                continue  # the document is older than the post: it cannot hold a copy
             text = docs[where[0]][where[1]].text
             try:
                 ins.pos, ins.kind = plant._choose_boundary(text, [x.pos for x in per_doc.get(where, [])], para_only, rng)
@@ -137,6 +150,8 @@ def plant_copies(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]], per_edit
                 continue
             per_doc.setdefault(where, []).append(ins)
             break
+        else:
+            raise ValueError("no target document is both long enough and no older than the planted posts")
     out = {name: list(ds) for name, ds in docs.items()}
     rows = []
     for (name, i), inserts in sorted(per_doc.items()):
@@ -150,17 +165,36 @@ def plant_copies(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]], per_edit
 
 def _build(idx: Path, posts: Path):
     return run_measured(["-m", "provenance.cli", "index", "build", str(posts), "--format", "jsonl", "--id-field", "id",
-                         "--meta-field", "created", "-o", str(idx), "--force", "-q"])
+                         "--date-field", "created", "-o", str(idx), "--force", "-q"])
 
 
-def write_inputs(posts: pl.DataFrame, corpora: dict[str, list[plant.Doc]], work: Path) -> dict[str, Path]:
+def doc_dates(posts: pl.DataFrame, docs: dict[str, list[plant.Doc]]) -> dict[str, str]:
+    """Each document's day (ISO): a Reddit body's is its own post's (same id); a dump's page has its snapshot's."""
+    reddit = dict(zip(posts.filter(pl.col("source") == "reddit")["id"], posts.filter(pl.col("source") == "reddit")["created"]))
+    out = {}
+    for name, ds in docs.items():
+        for d in ds:
+            day = SNAPSHOTS.get(name) or reddit.get(d.id.removeprefix("rs-"))
+            if day:
+                out[d.id] = day
+    return out
+
+
+def write_inputs(posts: pl.DataFrame, corpora: dict[str, list[plant.Doc]], work: Path,
+                 dates: dict[str, str] | None = None) -> dict[str, Path]:
+    """posts.jsonl (id, text, created) and a JSONL file a corpus (id, title, text, and ``date`` where known:
+    the Reddit bodies; the dumps' pages take ``--corpus-date``)."""
     work.mkdir(parents=True, exist_ok=True)
+    dates = dates or {}
     paths = {"posts": work / "posts.jsonl"}
     posts.select("id", "text", "created").write_ndjson(paths["posts"])
     for name, ds in corpora.items():
         paths[name] = work / f"{name}.jsonl"
-        pl.DataFrame({"id": [d.id for d in ds], "title": [d.title for d in ds], "text": [d.text for d in ds]},
-                     schema={"id": pl.String, "title": pl.String, "text": pl.String}).write_ndjson(paths[name])
+        frame = pl.DataFrame({"id": [d.id for d in ds], "title": [d.title for d in ds], "text": [d.text for d in ds]},
+                             schema={"id": pl.String, "title": pl.String, "text": pl.String})
+        if name not in SNAPSHOTS:
+            frame = frame.with_columns(pl.Series("date", [dates.get(d.id) for d in ds], dtype=pl.String))
+        frame.write_ndjson(paths[name])
     return paths
 
 
@@ -267,7 +301,7 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
     from provenance.index import FORMAT_VERSION
 
     made = {"seed": ctx.seed, "per_edit": per_edit, "doc_share": doc_share, "data": str(ctx.data),
-            "index_format": FORMAT_VERSION, "documents": f"wikinews all, wikipedia and selftext {HELD_OUT_HALF} half"}
+            "index_format": FORMAT_VERSION, "dates": SNAPSHOTS, "documents": f"wikinews all, wikipedia and selftext {HELD_OUT_HALF} half"}
     stamp = ctx.work / "inputs.json"
     if reuse and stamp.is_file() and json.loads(stamp.read_text(encoding="utf-8")) == made and (idx / "manifest.json").is_file():
         truth = pl.read_csv(ctx.work / "truth.csv", schema_overrides={"post_id": pl.String, "doc_id": pl.String})
@@ -275,8 +309,9 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
         n_docs = sum(pl.scan_ndjson(paths[name]).select(pl.len()).collect().item() for name in CORPORA)
     else:
         docs = read_docs(ctx.data)
-        corpora, truth = plant_copies(posts, docs, per_edit, doc_share, ctx.seed)
-        paths = write_inputs(posts, corpora, ctx.work)
+        dates = doc_dates(posts, docs)
+        corpora, truth = plant_copies(posts, docs, per_edit, doc_share, ctx.seed, dates)
+        paths = write_inputs(posts, corpora, ctx.work, dates)
         truth.write_csv(ctx.work / "truth.csv")
         n_docs = sum(len(v) for v in corpora.values())
         reuse = False
@@ -289,7 +324,8 @@ def run_archive(ctx: Context, per_edit: int = 25, doc_share: float = 0.004, reus
     scans, frames = {}, []
     for name in CORPORA:
         out = ctx.work / f"scan-{name}"
-        m = run_measured([*exe, "scan", str(idx), str(paths[name]), "--format", "jsonl", "--id-field", "id",
+        when = ["--corpus-date", SNAPSHOTS[name]] if name in SNAPSHOTS else ["--doc-date-field", "date"]
+        m = run_measured([*exe, "scan", str(idx), str(paths[name]), "--format", "jsonl", "--id-field", "id", *when,
                           "-o", str(out), "--force", "-q"])
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         scans[name] = {"seconds": m.seconds, "peak_rss_mib": m.peak_rss / 2**20, "docs": summary["docs_scanned"],

@@ -34,3 +34,27 @@ def test_score_counts_planted_same_text_self_title_and_judged_pairs() -> None:
 def test_the_section_is_skipped_in_quick_runs(tmp_path) -> None:
     section = archive.run(Context(work=tmp_path, quick=True))
     assert "skipped" in section.markdown
+
+
+def test_planting_puts_each_post_into_a_document_no_older_than_it() -> None:
+    """A copy comes after its original: with document dates known, no planted post is newer than the document
+    that holds it (the scan would set such a pair apart as ``newer``), and undated documents take any post."""
+    from benchmarks import plant
+
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
+    posts = pl.DataFrame({"id": [f"p{i}" for i in range(120)],
+                          "text": [" ".join(words[(i + j) % len(words)] for j in range(6 + i % 7)) + f" w{i}"
+                                   for i in range(120)],
+                          "created": [f"20{10 + i % 4}-0{1 + i % 9}-1{i % 10}" for i in range(120)],
+                          "source": ["reddit"] * 120})
+    para = "This is a sentence of the page. Here is another one that goes on. \n\n"
+    docs = {name: [plant.Doc(f"{name}-{i}", name, "t", para * 6) for i in range(300)] for name in archive.CORPORA}
+    dates = {d.id: f"20{10 + i % 4}-06-15" for i, d in enumerate(docs["selftext"])}
+    dates |= {d.id: "2011-01-01" for d in docs["wikinews"]}  # older than most posts
+    _, truth = archive.plant_copies(posts, docs, per_edit=2, doc_share=0.2, seed=3, dates=dates)
+    created = dict(zip(posts["id"], posts["created"]))
+    placed = [(created[p], dates.get(d)) for p, d in zip(truth["post_id"], truth["doc_id"])]
+    assert truth.height >= 20
+    assert all(day is None or post <= day for post, day in placed)
+    assert any(day is not None and post < day for post, day in placed)  # dated documents do get copies
+    assert any(day is None for _, day in placed)  # and undated ones (wikipedia here) too
