@@ -317,7 +317,7 @@ def evaluate(ps: plant.PlantedSet, work: Path, log: Any = print,
     t0 = time.perf_counter()
     index = api.build_index([paths["posts.csv"]], work / "index", id_field="id", force=True)
     t1 = time.perf_counter()
-    result = api.scan(index, [paths["corpus.jsonl.gz"]], work / "scan", params=params)
+    result = api.scan(index, [paths["corpus.jsonl.gz"]], work / "scan", params=params, force=True)  # (a rerun replaces it)
     t2 = time.perf_counter()
     log(f"accuracy: indexed {index.n_posts:,} posts in {t1 - t0:.1f} s, scanned {len(ps.docs):,} documents in "
         f"{t2 - t1:.1f} s: {result.summary['matches']:,} matches")

@@ -167,6 +167,37 @@ def test_a_long_post_with_one_intact_seed_needs_two_seeds_from_off(index, data) 
     assert post in _candidates(index, doc, two_seeds_from=s + 1)
 
 
+class _Seeded:
+    """An index's one column that :func:`_held_twice` reads: each post's seed count (post % 7)."""
+
+    class _Counts:
+        def __getitem__(self, posts: np.ndarray) -> np.ndarray:
+            return np.asarray(posts, dtype=np.int64) % 7
+
+    post_seeds = _Counts()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 40), st.integers(0, 6)), max_size=60),
+       st.sampled_from([(1, 1, 1), (1 << 20, 1 << 26, 1 << 20)]), st.integers(0, 8))
+def test_held_twice_is_its_definition(hits, scale, two_seeds_from) -> None:
+    """Both ways of sorting the hits (one packed word when document, post and seed fit in 64 bits; a
+    lexsort when they do not: the second scale) keep exactly the pairs with two distinct seeds in the
+    document, or whose post has fewer seeds than asked."""
+    from provenance.match.candidates import _held_twice
+
+    ds, ps, ks = scale
+    doc = np.array([h[0] * ds for h in hits], dtype=np.uint64)
+    post = np.array([h[1] * ps + h[1] for h in hits], dtype=np.uint64)
+    key = np.array([h[2] * ks for h in hits], dtype=np.int64)
+    got = _held_twice(_Seeded(), (doc << np.uint64(32)) | post, key, two_seeds_from)
+    seeds_of: dict[tuple[int, int], set[int]] = {}
+    for d, q, k in zip(doc.tolist(), post.tolist(), key.tolist()):
+        seeds_of.setdefault((d, q), set()).add(k)
+    want = sorted((d << 32) | q for (d, q), ks_ in seeds_of.items() if len(ks_) >= 2 or q % 7 < two_seeds_from)
+    assert got.tolist() == want
+
+
 def test_post_seeds_counts_each_posts_seeds(index) -> None:
     counts = np.zeros(index.n_posts, dtype=np.int64)
     for p, s in _seeds_by_post(index).items():

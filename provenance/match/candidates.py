@@ -58,13 +58,23 @@ def seed_candidates(index: Index, sb: ShingleBatch,
 def _held_twice(index: Index, pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from: int) -> NDArray[np.uint64]:
     """The distinct ``pair`` values (document << 32 | post) whose post has fewer than ``two_seeds_from``
     seeds, or whose document holds two different seeds of its post (``key``: the seed of each hit)."""
-    order = np.lexsort((key, pair))
-    pair, key = pair[order], key[order]
+    if not len(pair):
+        return pair
+    doc, post = pair >> np.uint64(32), pair & np.uint64(0xFFFFFFFF)
+    d_bits, p_bits, k_bits = _bits(int(doc.max()) + 1), _bits(int(post.max()) + 1), _bits(int(key.max()) + 1)
+    if d_bits + p_bits + k_bits <= 64:  # one sort of one word a hit: (document, post, seed)
+        hit = np.sort((doc << np.uint64(p_bits + k_bits)) | (post << np.uint64(k_bits)) | key.astype(np.uint64))
+        of_pair = hit >> np.uint64(k_bits)
+        pair = ((of_pair >> np.uint64(p_bits)) << np.uint64(32)) | (of_pair & np.uint64((1 << p_bits) - 1))
+        same_hit = np.r_[False, hit[1:] == hit[:-1]]
+    else:
+        order = np.lexsort((key, pair))
+        pair, key = pair[order], key[order]
+        same_hit = np.r_[False, (pair[1:] == pair[:-1]) & (key[1:] == key[:-1])]
     first = np.ones(len(pair), dtype=bool)
     first[1:] = pair[1:] != pair[:-1]
-    other_seed = np.zeros(len(pair), dtype=bool)
-    other_seed[1:] = ~first[1:] & (key[1:] != key[:-1])
     # a pair's hits are one run: it has two seeds when some hit after its first is another seed
+    other_seed = ~first & ~same_hit
     run = np.cumsum(first) - 1
     twice = np.zeros(int(first.sum()), dtype=bool)
     twice[run[other_seed]] = True
