@@ -28,7 +28,7 @@ def test_score_counts_planted_same_text_self_title_and_judged_pairs() -> None:
     assert r["correct"] == 4 and r["precision"] == 0.8
     assert [f["post_id"] + "/" + f["doc_id"] for f in r["false_pairs"]] == ["d/wn-3"]
     assert r["recall_all"] == 0.5 and r["recall_10plus"] != r["recall_10plus"]  # no planted post of 10+ tokens: nan
-    assert r["by_length"]["6-9"] == {"planted": 1, "found": 1}
+    assert r["by_length"]["6-9"] == {"planted": 1, "found": 1, "reachable": 0}  # (no ceiling given: none counted)
 
 
 def test_the_section_is_skipped_in_quick_runs(tmp_path) -> None:
@@ -58,3 +58,14 @@ def test_planting_puts_each_post_into_a_document_no_older_than_it() -> None:
     assert all(day is None or post <= day for post, day in placed)
     assert any(day is not None and post < day for post, day in placed)  # dated documents do get copies
     assert any(day is None for _, day in placed)  # and undated ones (wikipedia here) too
+
+
+def test_a_post_reaches_the_bar_only_with_enough_evidence_bits() -> None:
+    """The ceiling of recall: a long post of rare words carries the bits of a 50-bit bar, a stock phrase does
+    not, and a corpus with a higher bar asks more of the same post."""
+    posts = pl.DataFrame({"id": ["rare", "stock"],
+                          "text": ["Zanzibar quokkas juggled fluorescent marmalade beside Kilimanjaro's xylophone museum",
+                                   "thank you so much"]})
+    truth = pl.DataFrame({"post_id": ["rare", "stock", "rare"], "doc_id": ["wn-1", "wn-2", "rs-3"]})
+    reach = archive.reach_the_bar(truth, posts, {"wikinews": 50.0, "selftext": 5000.0})
+    assert reach.to_list() == [True, False, False]
