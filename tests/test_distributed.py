@@ -174,7 +174,7 @@ def _same_results(a: api.ScanResult, b: api.ScanResult) -> None:
 
 
 def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, four_shards, corpus_dir: Path) -> None:
-    from provenance.scanner.dask_shards import made_index_bytes, opened_shards, resident_index_bytes
+    from provenance.scanner.dask_shards import made_index_bytes, opened_routes, opened_shards, resident_index_bytes
 
     index, _ = api_index
     params = ScanParams(batch_size=50)
@@ -185,19 +185,27 @@ def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, fo
         with distributed.Client(cluster) as client:
             remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=50_000)
             opened = client.run(opened_shards)
+            parts = client.run(opened_routes)
             resident = client.run(resident_index_bytes, root)
             made = client.run(made_index_bytes)
     _same_results(local, remote)
     # what the shards made on opening (key filters, offsets) is held by their owners alone, half each
     assert all(0 < m <= 0.6 * sum(made.values()) for m in made.values()), made
-    # each worker opened the two shards it owns, holds only their pages, and so about half of the index
+    # each worker opened the two shards it owns and their two route parts (routed probes: each document
+    # shingle went to one part), holds only their pages, and so about half of the index
     assert sorted(len(v) for v in opened.values()) == [2, 2]
     assert sorted(p for v in opened.values() for p in v) == [str(r.path) for r in four_shards.refs]
+    routes = four_shards.routes
     for worker, shards in opened.items():
+        own_parts = [f"{routes.path}/part-{int(Path(s).name.split('-')[1]):04d}" for s in shards]
+        assert parts[worker] == own_parts
+        mine = shards + own_parts
         files = resident[worker]
-        assert files and all(any(f.startswith(s + "/") for s in shards) for f in files), (shards, files)
-        own = sum(_paged(Path(s)) for s in shards)
+        assert files and all(any(f.startswith(d + "/") for d in mine) for f in files), (mine, files)
+        own = sum(_paged(Path(d)) for d in mine)
         assert sum(files.values()) <= own <= 0.55 * _paged(four_shards.path)
+        # the shards' own seeds are no longer read: probes went to the parts
+        assert not any(files.get(f"{s}/seed_keys.npy", 0) for s in shards), files
 
 
 def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(api_index, four_shards, corpus_dir: Path,

@@ -124,7 +124,8 @@ def test_compact_by_the_cli(parts, tmp_path: Path) -> None:
     assert helped.returncode == 0 and "Merge an index's segments" in helped.stdout
     proc = run_cli_here("index", "compact", idx, "--shards", "2", "-q")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in idx.iterdir() if not p.name.startswith(".")) == ["manifest.json", "shard-0000", "shard-0001"]
+    assert sorted(p.name for p in idx.iterdir() if not p.name.startswith(".")) == ["manifest.json", "routes", "shard-0000",
+                                                                                     "shard-0001"]
     assert open_index(idx).n_posts == 2500
 
 

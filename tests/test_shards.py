@@ -200,7 +200,8 @@ def test_append_keeps_the_shards(tmp_path: Path, api_index):
 def test_cli_builds_and_describes_a_sharded_index(tmp_path: Path):
     proc = run_cli_here("index", "build", POSTS_CSV, "-o", tmp_path / "idx", "--id-field", "tweet_id", "--shards", "3", "-q")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["manifest.json", "shard-0000", "shard-0001", "shard-0002"]
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["manifest.json", "routes", "shard-0000", "shard-0001",
+                                                                     "shard-0002"]
     info = run_cli_here("index", "info", tmp_path / "idx")
     assert info.returncode == 0, info.stderr
     assert "3 shards of 1,000-1,000 posts" in info.stderr

@@ -46,6 +46,7 @@ from .lookup import KeyFilter
 from .prepare import PreparedPosts, prepare_posts
 from .shards import MAX_SHARDS, shard_bounds, shard_name
 from .manifest import seal_manifest, write_top_manifest
+from .routes import write_routes
 from .spill import NpyWriter, copy_narrow
 
 __all__ = ["build_on_dask"]
@@ -413,7 +414,10 @@ def build_on_dask(files: Sequence[InputFile], tmp: Path, params: IndexParams, *,
                             for s in range(shards)])
     for entry, sha in zip(entries, sealed):
         entry["manifest_sha256"] = sha
-    write_top_manifest(tmp, top, entries)
+    from .load import open_index  # (the sealed shards, read back: the routes are cut from them)
+
+    cut = [(open_index(tmp / shard_name(s), verify=False, key=key, shard=entries[s]), int(bounds[s])) for s in range(shards)]
+    write_top_manifest(tmp, {**top, "routes": write_routes(tmp, cut, shards, n_posts)}, entries)
 
 
 def _longest_kept(work: str, info: dict[str, Any], drop: NDArray[np.int64]) -> int:

@@ -110,7 +110,9 @@ opening an index checks the format version and every checksum and refuses a mism
 *Sharded* (``index build --shards N``, :mod:`.shards`): the directory holds only ``manifest.json``,
 whose ``shards`` list each shard's directory (``shard-0000`` ...), first post, number of posts and
 manifest sha256, and one directory per shard laid out as above (an index of its posts, numbered from
-0, whose manifest's ``shard`` names its place).
+0, whose manifest's ``shard`` names its place); and ``routes/`` (format 18, :mod:`.routes`): what a
+probe reads (seeds, short posts' exact keys and heads) for all posts, cut into as many ranges of key
+hash as there are shards, pinned by the top manifest's ``routes``.
 
 *Appended to* (``index build --append``, :mod:`.segments`; format 15): the top manifest of a sharded
 index, whose ``shards`` entries each carry their ``segment``: the first segment's parts (the index as
@@ -133,7 +135,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "ARRAYS", "SKETCH_ARRAYS", "a
 
 
 FORMAT = "provenance-index"
-FORMAT_VERSION = 17  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
+FORMAT_VERSION = 18  # 4: token codes; 5: short posts' head shingles; 6: sketches optional; 7: shingle ids, not hashes; 8: shards;
 # 9: per-post counts and offsets as narrow as they fit; key rows stored for keys of several posts only;
 # 10: keys in six bytes (key_counts, key_hi, key_lo); key filter, shingle and code offsets made on opening;
 # 11: hashing.json (the parameters the data files were made with, pinned like them: an edited manifest is refused);
@@ -147,6 +149,8 @@ FORMAT_VERSION = 17  # 4: token codes; 5: short posts' head shingles; 6: sketche
 # 16: seeds (seed_keys, seed_ends, seed_posts; params.seed_posts): the few disjoint keys of each post a scan probes;
 # shingles.npy in every index
 # 17: post_flags bit 4, QUOTE_ONLY: a post that is a quotation and nothing more (found whole, it still counts as quoted)
+# 18: routes (index/routes.py): a sharded index's seeds and short-post tables also cut by key hash, so that a
+# distributed scan sends each document shingle to one part, not to every shard; the top manifest's "routes"
 MANIFEST = "manifest.json"
 ARRAYS = ("post_kind", "post_flags", "post_date", "post_tokens", "post_distinct", "post_frequent", "post_head_frequent", "shingle_ids",
            "token_codes", "key_counts", "key_hi", "key_lo", "key_multi", "key_multi_ends", "key_posts", "key_pos", "frequent",

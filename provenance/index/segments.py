@@ -94,7 +94,8 @@ def install_segment(base: "Index | ShardedIndex", built: Path, entry: dict[str, 
     os.rename(built, path / entry["dir"])
     fsync_dir(path)
     entries.append(entry)
-    _write_new(mpath, sealed_json({**top, "counts": total, "files": {}, "shards": entries,
+    routes = {"routes": base.manifest["routes"]} if "routes" in base.manifest else {}  # (they cover the first segment)
+    _write_new(mpath, sealed_json({**top, **routes, "counts": total, "files": {}, "shards": entries,
                                    "segments": int(entry["segment"]) + 1}))
 
 

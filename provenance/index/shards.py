@@ -42,6 +42,7 @@ from ..arrays import sorted_unique
 from .spill import KeyWriter, NpyWriter
 from .format import MANIFEST, POST_TEXTS, post_facts
 from .lookup import KeyRows
+from .routes import RouteRef, routes_ref
 from .seeds import SEED_ARRAYS, seed_rows_of
 from .store import Index, KeyedByManifest
 
@@ -275,6 +276,11 @@ class ShardedIndex(KeyedByManifest):
     first: NDArray[np.int64]
     refs: list[ShardRef]
     key: Key | None = field(default=None, repr=False, compare=False)
+    routes: RouteRef | None = None
+    """The probe tables of the first segment's shards cut by key (:mod:`.routes`); None in an index
+    without them."""
+    routed_shards: int = 0
+    """How many of ``refs`` (the first ones: the first segment's shards) the routes cover."""
 
     def use_key(self, key: "Key | bytes | None") -> "ShardedIndex":
         super().use_key(key)
@@ -365,5 +371,12 @@ def open_shards(path: Path, manifest: dict[str, Any], params: IndexParams, key: 
     if first[-1] != manifest.get("counts", {}).get("posts"):
         raise IndexFormatError(f"{path / MANIFEST}: the shards hold {first[-1]} posts, the manifest says "
                                f"{manifest.get('counts', {}).get('posts')}")
-    return ShardedIndex(path, params, manifest, shards, np.array(first, dtype=np.int64), refs, key=key)
+    routes, routed = None, 0
+    if "routes" in manifest:
+        routed = sum(1 for e in entries if e.get("segment", 0) == 0 and "manifest" not in e)
+        if routed == 0:
+            raise IndexFormatError(f"{path / MANIFEST}: routes without shards to route to (damaged or altered manifest)")
+        routes = routes_ref(path, manifest["routes"], int(first[routed]), verify)
+    return ShardedIndex(path, params, manifest, shards, np.array(first, dtype=np.int64), refs, key=key, routes=routes,
+                        routed_shards=routed)
 

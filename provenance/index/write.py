@@ -26,6 +26,7 @@ from .sketch import SCHEME, lsh_params
 from .build import Builder
 from .spill import default_memory_limit
 from .format import FORMAT, FORMAT_VERSION, MANIFEST, POST_TEXTS, is_index
+from .routes import write_routes
 from .load import open_index
 from .shards import MAX_SHARDS, ShardedIndex, shards_of, write_shards
 from .store import Index, check_key
@@ -326,7 +327,9 @@ def _sharded(whole_dir: Path, path: Path, shards: int, memory_limit: int, key: K
             place = {k: entry[k] for k in ("index", "of", "dir", "first_post", "posts")}
             return seal_manifest(d, {**top, "counts": entry["counts"], "shard": place})
 
-        write_top_manifest(tmp, top, write_shards(whole, tmp, shards, shard_manifest, memory_limit))
+        entries = write_shards(whole, tmp, shards, shard_manifest, memory_limit)
+        routes = write_routes(tmp, [(whole, 0)], shards, whole.n_posts)
+        write_top_manifest(tmp, {**top, "routes": routes}, entries)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

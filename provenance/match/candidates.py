@@ -13,6 +13,7 @@ tables; any shared band makes a candidate (datasketch ``MinHashLSH.query`` seman
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,7 +24,7 @@ from ..index.sketch import band_keys, minhash
 from ..arrays import expand_ranges, sorted_unique
 from .verify import window_width
 
-__all__ = ["KeyFilter", "PairHits", "jaccard_candidates", "expand_ranges", "find_in", "lookup", "pair_hits",
+__all__ = ["KeyFilter", "PairHits", "held_twice", "jaccard_candidates", "expand_ranges", "find_in", "lookup", "pair_hits",
            "seed_candidates", "window_widths"]
 
 
@@ -58,6 +59,13 @@ def seed_candidates(index: Index, sb: ShingleBatch,
 def _held_twice(index: Index, pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from: int) -> NDArray[np.uint64]:
     """The distinct ``pair`` values (document << 32 | post) whose post has fewer than ``two_seeds_from``
     seeds, or whose document holds two different seeds of its post (``key``: the seed of each hit)."""
+    return held_twice(pair, key, two_seeds_from, lambda posts: index.post_seeds[posts])
+
+
+def held_twice(pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from: int,
+               seeds_of: Callable[[NDArray[np.int64]], NDArray[np.integer]]) -> NDArray[np.uint64]:
+    """:func:`_held_twice` with each post's number of seeds from ``seeds_of(posts)`` (``key``: small
+    non-negative seed numbers, one a distinct seed)."""
     if not len(pair):
         return pair
     doc, post = pair >> np.uint64(32), pair & np.uint64(0xFFFFFFFF)
@@ -80,7 +88,7 @@ def _held_twice(index: Index, pair: NDArray[np.uint64], key: NDArray[np.int64], 
     twice[run[other_seed]] = True
     unique = pair[first]
     posts = (unique & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    return unique[twice | (index.post_seeds[posts] < two_seeds_from)]
+    return unique[twice | (seeds_of(posts) < two_seeds_from)]
 
 
 def window_widths(index: Index, posts: NDArray[np.int64], slack: float) -> NDArray[np.int64]:

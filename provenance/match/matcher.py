@@ -21,7 +21,7 @@ from ..text.hashing import sequence_keys
 from .verify import CANDIDATE_SHARE, METHOD_CONTAINMENT, METHOD_NONE, Found, exact_jaccard, judge_many, verify_many
 from .align import ALIGNED_MIN_TOKENS, PARTIAL_SHARE, align_many, allowed_edits, longest_runs, min_shingle_hits
 
-__all__ = ["PostMatcher", "SHORT_LINE_MIN_TOKENS"]
+__all__ = ["PostMatcher", "SHORT_LINE_MIN_TOKENS", "ShortUnits", "short_found", "short_units"]
 
 FAN_OUT_ROWS = 4_000_000
 """A batch whose seed hits expand to more (candidate, post shingle) rows than this is halved (the
@@ -70,6 +70,25 @@ class PostMatcher:
             found = self._jaccard(sb) + self._short_matches(sb)
         return [_moved(f, 0, self.first) for f in found] if self.first else found
 
+    def verify(self, sb: ShingleBatch, docs: np.ndarray, posts: np.ndarray, params: ScanParams, tally: Tally) -> list[Found]:
+        """The containment matches among the given candidate pairs ``(docs, posts)`` (sorted, distinct; posts
+        numbered in this index), numbered as in the whole index: what :meth:`find` does after its probe, for a
+        scan whose probes were routed elsewhere (:mod:`provenance.index.routes`). Counts the pairs it verifies
+        into ``tally``, not the candidates (their probe counted those). Candidates whose posts' shingles would
+        join to more than :data:`FAN_OUT_ROWS` rows go a run of documents at a time."""
+        self.params, self.tally = params, tally
+        docs, posts = np.asarray(docs, dtype=np.int64), np.asarray(posts, dtype=np.int64)
+        rows = np.cumsum((self.index.shingle_offsets[posts + 1] - self.index.shingle_offsets[posts]).astype(np.int64))
+        found: list[Found] = []
+        a = 0
+        while a < len(docs):  # (cut only between documents: a document's pairs stay together)
+            b = int(np.searchsorted(rows, (rows[a - 1] if a else 0) + FAN_OUT_ROWS, side="right"))
+            b = max(b, a + 1)
+            b = int(np.searchsorted(docs, docs[b - 1], side="right"))
+            found += self._containment(sb, candidates=(docs[a:b], posts[a:b]), count=False)
+            a = b
+        return [_moved(f, 0, self.first) for f in found] if self.first else found
+
     def _bounded(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray] | None = None) -> list[Found]:
         """Containment matches, half the documents at a time while their seed hits expand to more than
         :data:`FAN_OUT_ROWS` rows of the posts' shingles to join, so that memory stays bounded (the
@@ -93,12 +112,12 @@ class PostMatcher:
     def _matched(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray]) -> list[Found]:
         return self._containment(sb, probe) + self._short_matches(sb)
 
-    def _containment(self, sb, probe=None) -> list[Found]:
+    def _containment(self, sb, probe=None, candidates=None, count: bool = True) -> list[Found]:
         p, ix, n = self.params, self.index, self.index.params.ngram
         # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
         # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
-        docs, posts = seed_candidates(ix, sb, probe, p.two_seeds_from)
+        docs, posts = candidates if candidates is not None else seed_candidates(ix, sb, probe, p.two_seeds_from)
         # Every pair's shared shingles (the post's whole sequence joined to the document's) and a bound
         # on its best window: most pairs stop here.
         hits = pair_hits(ix, sb, docs, posts, p.window_slack)
@@ -111,7 +130,8 @@ class PostMatcher:
         run_needed = np.maximum(p.min_partial_tokens, np.ceil(PARTIAL_SHARE * m - 1e-9).astype(np.int64))
         partial = (p.min_partial_tokens > 0) & (m >= run_needed) & (hits.bound >= run_needed - n + 1)
         keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable | partial)
-        self.tally.candidates += len(docs)
+        if count:
+            self.tally.candidates += len(docs)
         self.tally.verified += len(keep)
         if not len(keep):
             return []
@@ -223,74 +243,100 @@ class PostMatcher:
         which are, :meth:`_weigh`.)"""
         if not len(self.short_keys):
             return []
-        short = self.index.params.short_tokens
-        doc_first = sb.token_offsets[:-1]
-        # Units to look up: whole records first, then lines; (doc, global first token, tokens).
-        records = np.flatnonzero((sb.n_tokens > 0) & (sb.n_tokens < short))
-        docs, firsts, counts = [records], [doc_first[records]], [sb.n_tokens[records]]
-        if sb.line_starts is not None:
-            line_first = np.flatnonzero(sb.line_starts)  # lines with tokens only
-            line_len = np.diff(np.r_[line_first, len(sb.line_starts)])
-            line_doc = np.searchsorted(doc_first, line_first, side="right") - 1
-            ends = np.r_[0, np.cumsum(line_len)]
-            # Runs of m consecutive lines of one document, m = 1, 2, ... while they can stay short.
-            for m in range(1, short):
-                start = np.arange(len(line_first) - m + 1)
-                tokens = ends[start + m] - ends[start]
-                keep = start[(line_doc[start] == line_doc[start + m - 1]) & (tokens >= SHORT_LINE_MIN_TOKENS)
-                             & (tokens < short)]
-                if not len(keep):
-                    continue
-                docs.append(line_doc[keep])
-                firsts.append(line_first[keep])
-                counts.append((ends[keep + m] - ends[keep]))
-        n_whole = sum(len(a) for a in docs)  # records and lines; runs inside sentences come after
+        heads = None
         if sb.line_starts is not None and self.short_heads_filter is not None:
-            for a, run in zip((docs, firsts, counts), self._short_runs(sb)):
-                a.append(run)
-        doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
-        keys = sequence_keys(sb.token_hashes, first, count, self.hasher.finish)
+            heads = find_in(self.short_heads, self.short_heads_filter, sb.hashes)[0]
+        units = short_units(sb, self.index.params.short_tokens, heads)
+        keys = sequence_keys(sb.token_hashes, units.first, units.count, self.hasher.finish)
         lo = np.searchsorted(self.short_keys, keys, side="left")
         hi = np.searchsorted(self.short_keys, keys, side="right")
         unit = np.repeat(np.arange(len(keys)), hi - lo)
         at = expand_ranges(lo, hi - lo)
         same_text = np.repeat(hi - lo, hi - lo)
-        if len(unit) and unit[-1] >= n_whole:
+        if len(unit) and unit[-1] >= units.n_whole:
             # A run inside a sentence is a match of the short posts matched inside sentences only: the
             # run was looked up because some post starts with its first shingle, but a post of that text
             # below inline_short_bits matches whole records and lines only (in whatever shard it is).
-            keep = (unit < n_whole) | self._inline_short[at]
+            keep = (unit < units.n_whole) | self._inline_short[at]
             unit, at, same_text = unit[keep], at[keep], same_text[keep]
-        posts = self.short_posts[at]
-        out: list[Found] = []
-        seen: set[tuple[int, int]] = set()
-        n_records = len(records)
-        for u, post, same in zip(unit.tolist(), posts.tolist(), same_text.tolist()):
-            d = int(doc[u])
-            if (d, post) not in seen:
-                seen.add((d, post))
-                start = int(first[u] - doc_first[d])
-                jaccard = 1.0 if u < n_records else None  # a whole record is the post; a line is part of one
-                out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(count[u]) - 1, 0, 0,
-                                 inline=u >= n_whole, shared=same))
-        return out
+        return short_found(sb, units, unit, self.short_posts[at], same_text)
 
     @cached_property
     def _inline_short(self) -> np.ndarray:
         """For each entry of ``short_posts``: whether its post is matched inside sentences (has a head key)."""
         return self.index.head_keys[np.asarray(self.short_posts, dtype=np.int64)] != 0
 
-    def _short_runs(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document that start
-        with the first shingle of a short post matched inside sentences: (doc, global first token, tokens)."""
-        at, _ = find_in(self.short_heads, self.short_heads_filter, sb.hashes)
-        doc = np.searchsorted(sb.offsets, at, side="right") - 1
-        first = sb.token_offsets[doc] + (at - sb.offsets[doc])  # shingle i of a text starts at its token i
-        room = sb.token_offsets[doc + 1] - first
-        lengths = np.arange(SHORT_LINE_MIN_TOKENS, self.index.params.short_tokens)
-        fits = room[:, None] >= lengths[None, :]
-        rows, cols = np.nonzero(fits)
-        return doc[rows], first[rows], lengths[cols].astype(np.int64)
+
+@dataclass(frozen=True)
+class ShortUnits:
+    """What a batch's short posts are looked up by: whole records, then whole lines and runs of lines
+    (``n_whole`` in all, records first: ``n_records``), then runs of tokens inside sentences that start at
+    a short post's head shingle; each as its document, first token (in the batch) and token count."""
+
+    doc: np.ndarray
+    first: np.ndarray
+    count: np.ndarray
+    n_whole: int
+    n_records: int
+
+
+def short_units(sb: ShingleBatch, short_tokens: int, heads: np.ndarray | None) -> ShortUnits:
+    """The :class:`ShortUnits` of ``sb`` for posts of fewer than ``short_tokens`` tokens; ``heads``: the
+    positions (increasing) of the batch's shingles that are some short post's head (None: no runs)."""
+    doc_first = sb.token_offsets[:-1]
+    records = np.flatnonzero((sb.n_tokens > 0) & (sb.n_tokens < short_tokens))
+    docs, firsts, counts = [records], [doc_first[records]], [sb.n_tokens[records]]
+    if sb.line_starts is not None:
+        line_first = np.flatnonzero(sb.line_starts)  # lines with tokens only
+        line_len = np.diff(np.r_[line_first, len(sb.line_starts)])
+        line_doc = np.searchsorted(doc_first, line_first, side="right") - 1
+        ends = np.r_[0, np.cumsum(line_len)]
+        # Runs of m consecutive lines of one document, m = 1, 2, ... while they can stay short.
+        for m in range(1, short_tokens):
+            start = np.arange(len(line_first) - m + 1)
+            tokens = ends[start + m] - ends[start]
+            keep = start[(line_doc[start] == line_doc[start + m - 1]) & (tokens >= SHORT_LINE_MIN_TOKENS)
+                         & (tokens < short_tokens)]
+            if not len(keep):
+                continue
+            docs.append(line_doc[keep])
+            firsts.append(line_first[keep])
+            counts.append((ends[keep + m] - ends[keep]))
+    n_whole = sum(len(a) for a in docs)  # records and lines; runs inside sentences come after
+    if sb.line_starts is not None and heads is not None:
+        for a, run in zip((docs, firsts, counts), _runs_at(sb, heads, short_tokens)):
+            a.append(run)
+    doc, first, count = (np.concatenate(a).astype(np.int64) for a in (docs, firsts, counts))
+    return ShortUnits(doc, first, count, n_whole, len(records))
+
+
+def _runs_at(sb: ShingleBatch, at: np.ndarray, short_tokens: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of ``SHORT_LINE_MIN_TOKENS``..``short_tokens - 1`` tokens within one document that start at
+    the shingles ``at`` (head shingles of short posts matched inside sentences): (doc, first token, tokens)."""
+    doc = np.searchsorted(sb.offsets, at, side="right") - 1
+    first = sb.token_offsets[doc] + (at - sb.offsets[doc])  # shingle i of a text starts at its token i
+    room = sb.token_offsets[doc + 1] - first
+    lengths = np.arange(SHORT_LINE_MIN_TOKENS, short_tokens)
+    fits = room[:, None] >= lengths[None, :]
+    rows, cols = np.nonzero(fits)
+    return doc[rows], first[rows], lengths[cols].astype(np.int64)
+
+
+def short_found(sb: ShingleBatch, units: ShortUnits, unit: np.ndarray, posts: np.ndarray, same: np.ndarray) -> list[Found]:
+    """The short posts' matches: ``posts[i]`` has the text of unit ``unit[i]`` (in order of unit, then post),
+    ``same[i]`` posts share that text where it was looked up; a (document, post) pair once, at its first unit."""
+    doc_first = sb.token_offsets[:-1]
+    out: list[Found] = []
+    seen: set[tuple[int, int]] = set()
+    for u, post, n_same in zip(unit.tolist(), np.asarray(posts).tolist(), np.asarray(same).tolist()):
+        d = int(units.doc[u])
+        if (d, post) not in seen:
+            seen.add((d, post))
+            start = int(units.first[u] - doc_first[d])
+            jaccard = 1.0 if u < units.n_records else None  # a whole record is the post; a line is part of one
+            out.append(Found(d, post, "exact_short", 1.0, 1.0, jaccard, start, start + int(units.count[u]) - 1, 0, 0,
+                             inline=u >= units.n_whole, shared=n_same))
+    return out
 
 
 def _moved(f: Found, docs: int, posts: int) -> Found:

@@ -14,6 +14,16 @@ Shard ``s`` is *owned* by worker ``s mod W`` (workers in address order). Per uni
    owners, in a second small task per shard, how many of their posts hold the shingles of the short
    spans it found (:func:`provenance.match.shared.shard_shares`).
 
+*Routed probes* (an index with routes, :mod:`provenance.index.routes`, in containment mode): step 2 is
+three small rounds instead of one task per shard. (a) The batch's shingles are cut by key range and
+each range goes to the owner of its route part (part ``r`` is owned with shard ``r``), which returns the
+seed hits and the short posts' head shingles it holds; (b) the exact keys of the batch's short units
+(records, lines, runs from those heads) go the same way; (c) the candidate pairs the hits make (the
+two-seeds rule applied over all of them) go, each to the shard of its post, which verifies only those.
+A document shingle is probed once, in one part, whatever the number of shards; the shards of later
+segments (appends, one directory each) are probed as before. The finds are those of a task a shard.
+(``PROVENANCE_PROBES=broadcast`` probes every shard instead: for measuring the difference.)
+
 A shard task's worker restriction is loose (``allow_other_workers``), so that a lost owner's tasks
 run elsewhere; with the scheduler's work stealing on (Dask's default), an idle worker also takes
 shard tasks from a busy owner and maps that shard too. For a sharded index, run the scheduler with
@@ -28,6 +38,7 @@ be recomputed) is submitted again by its unit task, which still holds the batch.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -38,7 +49,11 @@ from ..errors import IndexFormatError
 from ..match.tally import Tally
 from ..index import ShardedIndex, ShardRef, open_index
 from ..keys import Key
-from ..match.matcher import PostMatcher
+from ..arrays import sorted_unique
+from ..index.routes import RoutePart, RouteRef, route_of
+from ..match.candidates import held_twice
+from ..match.matcher import PostMatcher, short_found, short_units
+from ..text.hashing import sequence_keys
 from ..match.shared import Holders, Shares, asked_posts, holders_combined, shard_holders, shard_shares, shares_combined
 from ..params import ScanParams
 from ..io import InputFile
@@ -47,19 +62,25 @@ from ..match.verify import Found
 from .pipeline import Scanner
 from .units import UnitResult, scan_unit
 
-__all__ = ["RemoteShards", "made_index_bytes", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
+__all__ = ["RemoteShards", "made_index_bytes", "opened_routes", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
 
 
 ATTEMPTS = 5
 """Times a unit task submits a batch's shard tasks before it gives up (see :meth:`RemoteShards._each`)."""
 
-# Each worker process keeps the shards it opened, by path and manifest checksum, across tasks.
+# Each worker process keeps the shards and route parts it opened, by path and manifest checksum, across tasks.
 _OPEN_SHARDS: dict[tuple[str, str], PostMatcher] = {}
+_OPEN_ROUTES: dict[tuple[str, str, int], RoutePart] = {}
 
 
 def opened_shards() -> list[str]:
     """The shard directories this process has opened (run on each worker: ``client.run(opened_shards)``)."""
     return sorted(path for path, _ in _OPEN_SHARDS)
+
+
+def opened_routes() -> list[str]:
+    """The route part directories this process has opened."""
+    return sorted(f"{path}/part-{r:04d}" for path, _, r in _OPEN_ROUTES)
 
 
 def made_index_bytes() -> int:
@@ -105,6 +126,32 @@ def _find_task(ref: ShardRef, key: Key | None, params: ScanParams, sb: ShingleBa
     return found, (tally.candidates, tally.verified, tally.aligned)
 
 
+def _verify_task(ref: ShardRef, key: Key | None, params: ScanParams, sb: ShingleBatch, docs: np.ndarray,
+                 posts: np.ndarray) -> tuple[list[Found], tuple[int, int, int]]:
+    """One shard's finds among the candidate pairs routed to it (posts numbered in the shard)."""
+    tally = Tally()
+    found = _matcher(ref, key).verify(sb, docs, posts, params, tally)
+    return found, (0, tally.verified, tally.aligned)
+
+
+def _part(ref: RouteRef, r: int) -> RoutePart:
+    opened = (ref.path, ref.checksum, r)
+    if opened not in _OPEN_ROUTES:
+        _OPEN_ROUTES[opened] = RoutePart(ref, r)
+    return _OPEN_ROUTES[opened]
+
+
+def _probe_task(ref: RouteRef, r: int, hashes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Part ``r``'s seed hits of ``hashes`` (index, post, seed, the post's seed count) and its head shingles
+    among them (indices)."""
+    part = _part(ref, r)
+    return (*part.seeds(hashes), part.heads(hashes))
+
+
+def _short_task(ref: RouteRef, r: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _part(ref, r).short(keys)
+
+
 def _shares_task(ref: ShardRef, key: Key | None, hashes: np.ndarray, wanted: np.ndarray) -> Shares:
     m = _matcher(ref, key)
     return shard_shares(m.index, m.first, hashes, wanted)
@@ -119,9 +166,11 @@ class RemoteShards:
     :class:`~provenance.scanner.pipeline.Shards` for the scanner of a unit task)."""
 
     def __init__(self, client: Any, refs: Sequence[ShardRef], owners: Sequence[str], key: Key | None, here: str,
-                 max_key_posts: int) -> None:
+                 max_key_posts: int, routes: RouteRef | None = None, routed: int = 0, hasher: Any = None,
+                 short_tokens: int = 0) -> None:
         self.client, self.refs, self.owners, self.key, self.here = client, list(refs), list(owners), key, here
         self.max_key_posts = max_key_posts
+        self.routes, self.routed, self.hasher, self.short_tokens = routes, routed, hasher, short_tokens
 
     def _each(self, fn: Any, *args: Any, scattered: Any = None) -> list[Any]:
         """``fn(shard, key, *args)`` for every shard, on its owner (or, if that worker is gone, on
@@ -144,13 +193,107 @@ class RemoteShards:
                     raise
         raise AssertionError("unreachable")
 
+    def _gathered(self, submit: Any, sb: ShingleBatch) -> list[Any]:
+        """``submit(batch)`` (the batch put on the cluster from this worker, or None when there is nothing
+        to send) gathered, submitted again when a worker died with the batch (see :meth:`_each`)."""
+        from distributed.client import FutureCancelledError
+
+        for attempt in range(ATTEMPTS):
+            [data] = self.client.scatter([sb], workers=[self.here], hash=False)
+            try:
+                return self.client.gather(submit(data))
+            except FutureCancelledError:
+                if attempt + 1 == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
+        if self.routes is not None and params.mode == "containment" and os.environ.get("PROVENANCE_PROBES") != "broadcast":
+            return self._routed(sb, params, tally)
         results = self._each(_find_task, params, scattered=sb)
         for _, (candidates, verified, aligned) in results:
             tally.candidates += candidates
             tally.verified += verified
             tally.aligned += aligned
         return [found for found, _ in results]
+
+    def _by_part(self, fn: Any, values: np.ndarray) -> list[tuple[np.ndarray, Any]]:
+        """``fn(routes, r, values of part r)`` on each part's owner, for the parts some value falls in:
+        ``(indices of those values in values, the task's result)`` a part."""
+        part = route_of(values, self.routes.parts)
+        order = np.argsort(part, kind="stable")
+        cuts = np.searchsorted(part[order], np.arange(self.routes.parts + 1))
+        asked = [(r, order[cuts[r]:cuts[r + 1]]) for r in range(self.routes.parts) if cuts[r + 1] > cuts[r]]
+        futures = [self.client.submit(fn, self.routes, r, values[at], workers=[self.owners[r % len(self.owners)]],
+                                      allow_other_workers=True, pure=False) for r, at in asked]
+        return [(at, result) for (_, at), result in zip(asked, self.client.gather(futures))]
+
+    def _routed(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
+        """:meth:`find` with routed probes (see the module docstring); the same finds, shard by shard."""
+        empty = np.zeros(0, dtype=np.int64)
+        routed = self.refs[: self.routed]
+        first = np.array([r.first for r in routed] + [routed[-1].first + int(routed[-1].entry["posts"])], dtype=np.int64)
+        # (a) seed hits and head shingles, each shingle probed in its part
+        probed = self._by_part(_probe_task, sb.hashes)
+        at = np.concatenate([back[res[0]] for back, res in probed] + [empty])
+        post = np.concatenate([res[1] for _, res in probed] + [empty])
+        seed = np.concatenate([res[2] for _, res in probed] + [np.zeros(0, np.uint64)])
+        count = np.concatenate([res[3] for _, res in probed] + [np.zeros(0, np.uint8)])
+        heads = np.sort(np.concatenate([back[res[4]] for back, res in probed] + [empty]))
+        doc = np.searchsorted(sb.offsets, at, side="right") - 1
+        pair = (doc.astype(np.uint64) << np.uint64(32)) | post.astype(np.uint64)
+        if params.two_seeds_from > 0:
+            known, where = np.unique(post, return_index=True)
+            seeds_of = count[where]
+            pair = held_twice(pair, np.unique(seed, return_inverse=True)[1].astype(np.int64), params.two_seeds_from,
+                              lambda p: seeds_of[np.searchsorted(known, p)])
+        else:
+            pair = sorted_unique(pair)
+        docs = (pair >> np.uint64(32)).astype(np.int64)
+        posts = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        tally.candidates += len(docs)
+        # (b) short posts: the exact keys of records, lines and runs at the heads found
+        units = short_units(sb, self.short_tokens, heads)
+        keys = sequence_keys(sb.token_hashes, units.first, units.count, self.hasher.finish)
+        looked = self._by_part(_short_task, keys) if len(keys) else []
+        unit = np.concatenate([back[res[0]] for back, res in looked] + [empty])
+        short_post = np.concatenate([res[1] for _, res in looked] + [empty])
+        inline = np.concatenate([res[2] for _, res in looked] + [np.zeros(0, bool)])
+        order = np.lexsort((short_post, unit))
+        unit, short_post, inline = unit[order], short_post[order], inline[order]
+        shard_of_short = np.searchsorted(first, short_post, side="right") - 1
+        # the posts of one text that a shard holds (as the shard's own lookup counts them)
+        group = unit * len(routed) + shard_of_short
+        _, inverse, sizes = np.unique(group, return_inverse=True, return_counts=True)
+        same = sizes[inverse]
+        keep = (unit < units.n_whole) | inline
+        # (c) each shard verifies the candidates of its posts; later segments are probed whole
+        shard_of = np.searchsorted(first, posts, side="right") - 1
+        by_shard = np.argsort(shard_of, kind="stable")  # (each shard's pairs stay sorted by document, then post)
+        docs, posts, shard_of = docs[by_shard], posts[by_shard], shard_of[by_shard]
+        cuts = np.searchsorted(shard_of, np.arange(len(routed) + 1))
+        pairs_of = [(docs[cuts[s]:cuts[s + 1]], posts[cuts[s]:cuts[s + 1]] - first[s]) for s in range(len(routed))]
+        asked = [s for s in range(len(routed)) if len(pairs_of[s][0])]
+        rest = list(range(len(routed), len(self.refs)))
+
+        def submit(data: Any) -> list[Any]:
+            return ([self.client.submit(_verify_task, self.refs[s], self.key, params, data, *pairs_of[s],
+                                        workers=[self.owners[s]], allow_other_workers=True, pure=False) for s in asked]
+                    + [self.client.submit(_find_task, self.refs[s], self.key, params, data, workers=[self.owners[s]],
+                                          allow_other_workers=True, pure=False) for s in rest])
+
+        results = dict(zip(asked + rest, self._gathered(submit, sb))) if asked or rest else {}
+        out: list[list[Found]] = []
+        for s in range(len(self.refs)):
+            found, counted = results.get(s, ([], (0, 0, 0)))
+            tally.candidates += counted[0]
+            tally.verified += counted[1]
+            tally.aligned += counted[2]
+            if s < len(routed):
+                mine = np.flatnonzero(keep & (shard_of_short == s))
+                found = found + short_found(sb, units, unit[mine], short_post[mine], same[mine])
+            out.append(found)
+        return out
 
     def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:
         if not len(hashes):
@@ -166,7 +309,7 @@ class RemoteShards:
 
 def unit_on_shards(top: str, checksum: str, refs: Sequence[ShardRef], owners: Sequence[str], key: Key | None,
                    file: InputFile, text_field: str, id_field: str | None, params: ScanParams,
-                   prefilter: bool = True) -> UnitResult:
+                   prefilter: bool = True, routes: RouteRef | None = None, routed: int = 0) -> UnitResult:
     """A unit task: read and scan ``file``, the shards matched by their owners (see the module)."""
     from distributed import get_worker, worker_client
 
@@ -181,7 +324,8 @@ def unit_on_shards(top: str, checksum: str, refs: Sequence[ShardRef], owners: Se
         scanner = scanners[(top, checksum)] = Scanner(index, params, prefilter, shards=_NO_SHARDS)
     scanner.params, scanner.prefilter = params, prefilter
     with worker_client() as client:  # (the task leaves the worker's thread pool while it waits)
-        scanner.shards = RemoteShards(client, refs, owners, key, get_worker().address, scanner.index.params.max_key_posts)
+        scanner.shards = RemoteShards(client, refs, owners, key, get_worker().address, scanner.index.params.max_key_posts,
+                                      routes, routed, scanner.hasher, scanner.index.params.short_tokens)
         try:
             return scan_unit(scanner.index, file, text_field, id_field, params, None, scanner=scanner)
         finally:
@@ -221,4 +365,4 @@ def submit_units(client: Any, index: ShardedIndex, files: Sequence[InputFile], t
     top = str(Path(index.path).resolve())
     for f in files:
         yield client.submit(unit_on_shards, top, index.checksum, index.refs, owners, index.key, f, text_field, id_field,
-                            params, prefilter, pure=False)
+                            params, prefilter, index.routes, index.routed_shards, pure=False)
