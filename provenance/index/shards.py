@@ -12,7 +12,9 @@ Layout::
 token codes. With the posts cut into ranges, a shard holds the keys *and* the verification data of
 its posts: a document is matched against each shard where it is (a shard is the whole pipeline for
 its posts), and only the found pairs travel back. Cut by key hash instead, every candidate pair
-would need a second exchange to fetch its post's data from wherever that lives.
+would need a second exchange to fetch its post's data from wherever that lives. A distributed scan
+makes that exchange anyway, to probe each document shingle once: the routes (:mod:`.routes`) hold
+the probe tables cut by key hash beside the shards, which verify the candidate pairs sent to them.
 
 *Same results as one index.* Every shard is cut from the index built over all posts, so the
 global decisions stay global: a shingle is frequent (no key) when more than ``max_key_posts`` of
