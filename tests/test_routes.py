@@ -175,3 +175,13 @@ def test_an_append_keeps_the_routes_of_the_first_segment_and_probes_its_own_whol
     api.compact_index(idx, shards=2)
     compacted = open_index(idx)
     assert compacted.routed_shards == 2 and compacted.routes.parts == 2 and len(compacted.refs) == 2
+
+
+def test_index_info_counts_the_routes(routed: ShardedIndex) -> None:
+    from provenance.api import index_size
+
+    size = index_size(routed)
+    on_disk = sum(f.stat().st_size for f in routed.path.rglob("*") if f.is_file() and f.name != "manifest.json")
+    assert size.disk_bytes == on_disk and size.route_parts == 4
+    info = run_cli_here("index", "info", routed.path)
+    assert info.returncode == 0 and "4 parts by key hash" in info.stderr

@@ -190,6 +190,8 @@ def show_index(index: Index | ShardedIndex, quiet: bool, as_json: bool) -> None:
         table.add_row("segments", f"{m['segments']} (appends; merge them with: provenance index compact)")
     if len(size.shard_posts) > 1:
         table.add_row("shards", f"{len(size.shard_posts)} shards of {min(size.shard_posts):,}-{max(size.shard_posts):,} posts")
+    if size.route_parts:
+        table.add_row("routes", f"{size.route_parts} parts by key hash (a scan on Dask probes each document shingle in one)")
     table.add_row("on disk", f"{size.disk_bytes / 2**20:,.1f} MiB ({size.bytes_per_post:,.0f} bytes a post)")
     table.add_row("normalization", m["normalization"])
     table.add_row("hash", m["hash"])

@@ -138,6 +138,7 @@ class RouteRef:
     path: str
     parts: int
     checksum: str
+    bytes: int = 0  # of the files the routes' manifest lists
 
 
 def routes_ref(index_path: Path, entry: Any, n_posts: int, verify: bool | str) -> RouteRef:
@@ -158,7 +159,8 @@ def routes_ref(index_path: Path, entry: Any, n_posts: int, verify: bool | str) -
         raise IndexFormatError(f"{root / 'manifest.json'}: damaged file list")
     for name, f in sorted(files.items()):
         _check_file(root / name, f, verify=bool(verify))
-    return RouteRef(str(root.resolve()), int(entry["parts"]), entry["manifest_sha256"])
+    return RouteRef(str(root.resolve()), int(entry["parts"]), entry["manifest_sha256"],
+                    sum(int(f["bytes"]) for f in files.values()))
 
 
 def _route_manifest(root: Path, checksum: str) -> dict[str, Any]:
