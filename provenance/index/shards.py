@@ -379,6 +379,8 @@ def open_shards(path: Path, manifest: dict[str, Any], params: IndexParams, key: 
         if routed == 0:
             raise IndexFormatError(f"{path / MANIFEST}: routes without shards to route to (damaged or altered manifest)")
         routes = routes_ref(path, manifest["routes"], int(first[routed]), verify)
+        if routes.parts != routed:  # (part r is verified beside shard r: one a shard)
+            raise IndexFormatError(f"{path / MANIFEST}: {routes.parts} route parts for {routed} shards (damaged or altered manifest)")
     return ShardedIndex(path, params, manifest, shards, np.array(first, dtype=np.int64), refs, key=key, routes=routes,
                         routed_shards=routed)
 

@@ -15,11 +15,12 @@ Shard ``s`` is *owned* by worker ``s mod W`` (workers in address order). Per uni
    spans it found (:func:`provenance.match.shared.shard_shares`).
 
 *Routed probes* (an index with routes, :mod:`provenance.index.routes`, in containment mode): step 2 is
-three small rounds instead of one task per shard. (a) The batch's shingles are cut by key range and
-each range goes to the owner of its route part (part ``r`` is owned with shard ``r``), which returns the
-seed hits and the short posts' head shingles it holds; (b) the exact keys of the batch's short units
-(records, lines, runs from those heads) go the same way; (c) the candidate pairs the hits make (the
-two-seeds rule applied over all of them) go, each to the shard of its post, which verifies only those.
+two rounds instead of one task per shard. (a) The batch's shingles are cut by key range and each
+range goes to the owner of its route part (part ``r`` is owned with shard ``r``), which returns the seed
+hits and the short posts' head shingles it holds; then one task a shard, on the same owner, (b) looks
+up the exact keys of the batch's short units (records, lines, runs from those heads) that fall in its
+part and (c) verifies the candidate pairs of its posts that the hits make (the two-seeds rule applied
+over all of them).
 A document shingle is probed once, in one part, whatever the number of shards; the shards of later
 segments (appends, one directory each) are probed as before. The finds are those of a task a shard.
 (``PROVENANCE_PROBES=broadcast`` probes every shard instead: for measuring the difference.)
@@ -148,8 +149,12 @@ def _probe_task(ref: RouteRef, r: int, hashes: np.ndarray) -> tuple[np.ndarray, 
     return (*part.seeds(hashes), part.heads(hashes))
 
 
-def _short_task(ref: RouteRef, r: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _part(ref, r).short(keys)
+def _second_task(routes: RouteRef, r: int, keys: np.ndarray, ref: ShardRef, key: Key | None, params: ScanParams,
+                 sb: ShingleBatch | None, docs: np.ndarray, posts: np.ndarray) -> tuple[Any, Any]:
+    """On the owner of shard ``r`` and route part ``r``: part ``r``'s short posts of the exact ``keys``
+    (None without keys), and shard ``r``'s finds among the candidate pairs ``(docs, posts)``."""
+    short = _part(routes, r).short(keys) if len(keys) else None
+    return short, (_verify_task(ref, key, params, sb, docs, posts) if len(docs) else ([], (0, 0, 0)))
 
 
 def _shares_task(ref: ShardRef, key: Key | None, hashes: np.ndarray, wanted: np.ndarray) -> Shares:
@@ -252,10 +257,33 @@ class RemoteShards:
         docs = (pair >> np.uint64(32)).astype(np.int64)
         posts = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
         tally.candidates += len(docs)
-        # (b) short posts: the exact keys of records, lines and runs at the heads found
+        # (b) the exact keys of the batch's short units (records, lines, runs at the heads found), cut by part
         units = short_units(sb, self.short_tokens, heads)
         keys = sequence_keys(sb.token_hashes, units.first, units.count, self.hasher.finish)
-        looked = self._by_part(_short_task, keys) if len(keys) else []
+        kpart = route_of(keys, self.routes.parts)
+        korder = np.argsort(kpart, kind="stable")
+        kcuts = np.searchsorted(kpart[korder], np.arange(self.routes.parts + 1))
+        keys_of = [korder[kcuts[r]:kcuts[r + 1]] for r in range(self.routes.parts)]
+        # (c) the candidate pairs, by the shard of their post (each shard's stay sorted by document, then post)
+        shard_of = np.searchsorted(first, posts, side="right") - 1
+        by_shard = np.argsort(shard_of, kind="stable")
+        docs, posts, shard_of = docs[by_shard], posts[by_shard], shard_of[by_shard]
+        cuts = np.searchsorted(shard_of, np.arange(len(routed) + 1))
+        pairs_of = [(docs[cuts[s]:cuts[s + 1]], posts[cuts[s]:cuts[s + 1]] - first[s]) for s in range(len(routed))]
+        # one task a shard (its part is on the same worker) looks up (b) and verifies (c); later segments'
+        # shards are probed whole
+        asked = [s for s in range(len(routed)) if len(keys_of[s]) or len(pairs_of[s][0])]
+        rest = list(range(len(routed), len(self.refs)))
+
+        def submit(data: Any) -> list[Any]:
+            return ([self.client.submit(_second_task, self.routes, s, keys[keys_of[s]], self.refs[s], self.key, params,
+                                        data if len(pairs_of[s][0]) else None, *pairs_of[s], workers=[self.owners[s]],
+                                        allow_other_workers=True, pure=False) for s in asked]
+                    + [self.client.submit(_find_task, self.refs[s], self.key, params, data, workers=[self.owners[s]],
+                                          allow_other_workers=True, pure=False) for s in rest])
+
+        results = dict(zip(asked + rest, self._gathered(submit, sb))) if asked or rest else {}
+        looked = [(keys_of[s], results[s][0]) for s in asked if results[s][0] is not None]
         unit = np.concatenate([back[res[0]] for back, res in looked] + [empty])
         short_post = np.concatenate([res[1] for _, res in looked] + [empty])
         inline = np.concatenate([res[2] for _, res in looked] + [np.zeros(0, bool)])
@@ -267,25 +295,9 @@ class RemoteShards:
         _, inverse, sizes = np.unique(group, return_inverse=True, return_counts=True)
         same = sizes[inverse]
         keep = (unit < units.n_whole) | inline
-        # (c) each shard verifies the candidates of its posts; later segments are probed whole
-        shard_of = np.searchsorted(first, posts, side="right") - 1
-        by_shard = np.argsort(shard_of, kind="stable")  # (each shard's pairs stay sorted by document, then post)
-        docs, posts, shard_of = docs[by_shard], posts[by_shard], shard_of[by_shard]
-        cuts = np.searchsorted(shard_of, np.arange(len(routed) + 1))
-        pairs_of = [(docs[cuts[s]:cuts[s + 1]], posts[cuts[s]:cuts[s + 1]] - first[s]) for s in range(len(routed))]
-        asked = [s for s in range(len(routed)) if len(pairs_of[s][0])]
-        rest = list(range(len(routed), len(self.refs)))
-
-        def submit(data: Any) -> list[Any]:
-            return ([self.client.submit(_verify_task, self.refs[s], self.key, params, data, *pairs_of[s],
-                                        workers=[self.owners[s]], allow_other_workers=True, pure=False) for s in asked]
-                    + [self.client.submit(_find_task, self.refs[s], self.key, params, data, workers=[self.owners[s]],
-                                          allow_other_workers=True, pure=False) for s in rest])
-
-        results = dict(zip(asked + rest, self._gathered(submit, sb))) if asked or rest else {}
         out: list[list[Found]] = []
         for s in range(len(self.refs)):
-            found, counted = results.get(s, ([], (0, 0, 0)))
+            found, counted = (results[s][1] if s < len(routed) else results[s]) if s in results else ([], (0, 0, 0))
             tally.candidates += counted[0]
             tally.verified += counted[1]
             tally.aligned += counted[2]
