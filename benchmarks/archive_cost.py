@@ -14,7 +14,6 @@ shingle that hits expands to (seeds since format 16, keys before), mean and larg
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -22,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.common import posts_corpus_parser
 
 _PROBE = r"""
 import json, sys, numpy as np, orjson
@@ -128,10 +129,7 @@ def render(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--posts", type=Path, required=True)
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
+    ap = posts_corpus_parser(__doc__)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--all-index", type=Path)
     ap.add_argument("--old-code", type=Path, help="an older checkout, scanned with PYTHONPATH pointing to it")

@@ -160,6 +160,17 @@ class AnonPeak:
         self.peak = max(self.peak, self.now())
 
 
+def posts_corpus_parser(doc: str | None) -> "argparse.ArgumentParser":
+    """A command line that takes ``--posts`` and ``--corpus`` (JSONL files) and a ``--work`` folder, for the
+    harnesses measured on the archive benchmark's inputs."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    for name in ("--posts", "--corpus", "--work"):
+        ap.add_argument(name, type=Path, required=True)
+    return ap
+
+
 def mib(n: float) -> float:
     return n / (1 << 20)
 

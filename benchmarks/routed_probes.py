@@ -14,7 +14,6 @@ benchmarks/ARCHIVE_COST.md)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmarks.common import table
+from benchmarks.common import posts_corpus_parser, table
 
 GB = 1 << 30
 MODES = ("routed", "broadcast")
@@ -90,10 +89,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--posts", type=Path, required=True)
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
+    ap = posts_corpus_parser(__doc__)
     ap.add_argument("--shards", default="2,8,32")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
