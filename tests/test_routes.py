@@ -141,6 +141,13 @@ def test_an_altered_route_file_of_the_same_size_is_found_by_its_checksum(routed:
     f.write_bytes(bytes(raw))
     with pytest.raises(IndexFormatError, match="checksum differs from the routes"):
         open_index(idx)
+    # a scan opens its index with the checksums checked in a thread: found before any result is written
+    opened = open_index(idx, verify="background")
+    with pytest.raises(IndexFormatError, match="checksum differs from the routes"):
+        opened.wait_verified()
+    proc = run_cli_here("scan", idx, PLANTED, "-o", tmp_path / "out", "-q")
+    assert proc.returncode == 2 and "checksum differs from the routes" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out" / "matches.parquet").exists()
 
 
 def test_every_part_file_is_listed(routed: ShardedIndex) -> None:

@@ -41,10 +41,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..arrays import expand_ranges
-from ..durable import DamagedFile, fsync_dir, sealed_json, sha256_of, unseal
+from ..durable import BackgroundCheck, DamagedFile, fsync_dir, sealed_json, sha256_of, unseal
 from ..errors import IndexFormatError
 from .lookup import KeyFilter, find_in
-from .seeds import seed_rows_of
+from .seeds import SeedTable, seed_rows_of
 from .store import Index
 
 __all__ = ["ROUTES", "ROUTE_ARRAYS", "RouteRef", "RoutePart", "route_of", "write_routes", "routes_ref"]
@@ -71,10 +71,8 @@ def _cuts(sorted_hashes: NDArray[np.uint64], parts: int) -> NDArray[np.int64]:
 
 def _seed_rows(shard: Index, first: int, lo: int, hi: int) -> tuple[NDArray, NDArray, NDArray]:
     """(hash, global post, the post's seed count) of the rows of seed keys ``lo .. hi-1`` of ``shard``."""
-    ends = np.asarray(shard.seed_ends).astype(np.int64)
-    r0, r1 = (int(ends[lo - 1]) if lo else 0), (int(ends[hi - 1]) if hi else 0)
-    counts = np.diff(np.r_[r0, ends[lo:hi]])
-    local = np.asarray(shard.seed_posts[r0:r1]).astype(np.int64)
+    start, counts = shard.seeds.rows(np.arange(lo, hi))
+    local = np.asarray(shard.seed_posts[expand_ranges(start, counts)]).astype(np.int64)
     return (np.repeat(np.asarray(shard.seed_keys[lo:hi]), counts), local + first,
             np.asarray(shard.post_seeds)[local].astype(np.uint8))
 
@@ -141,9 +139,10 @@ class RouteRef:
     bytes: int = 0  # of the files the routes' manifest lists
 
 
-def routes_ref(index_path: Path, entry: Any, n_posts: int, verify: bool | str) -> RouteRef:
+def routes_ref(index_path: Path, entry: Any, n_posts: int, verify: bool | str) -> tuple[RouteRef, BackgroundCheck | None]:
     """The checked ``routes`` entry of a top manifest: its manifest's sha256, part count and posts, every
-    file's size, and (``verify``) every file's sha256."""
+    file's size, and (``verify``) every file's sha256, in a thread with ``verify="background"`` (its
+    check returned, as :func:`~.load.open_index` does for the index's own files)."""
     mpath = index_path / "manifest.json"
     if not (isinstance(entry, dict) and entry.get("dir") == ROUTES and isinstance(entry.get("parts"), int)
             and not isinstance(entry.get("parts"), bool) and entry["parts"] >= 1
@@ -158,9 +157,19 @@ def routes_ref(index_path: Path, entry: Any, n_posts: int, verify: bool | str) -
     if not isinstance(files, dict) or set(files) != wanted:
         raise IndexFormatError(f"{root / 'manifest.json'}: damaged file list")
     for name, f in sorted(files.items()):
-        _check_file(root / name, f, verify=bool(verify))
+        _check_file(root / name, f, verify=False)
+    check = None
+    if verify == "background":
+        check = BackgroundCheck(_check_checksums, root, files)
+    elif verify:
+        _check_checksums(root, files)
     return RouteRef(str(root.resolve()), int(entry["parts"]), entry["manifest_sha256"],
-                    sum(int(f["bytes"]) for f in files.values()))
+                    sum(int(f["bytes"]) for f in files.values())), check
+
+
+def _check_checksums(root: Path, files: dict[str, Any]) -> None:
+    for name, f in sorted(files.items()):
+        _check_file(root / name, f, verify=True)
 
 
 def _route_manifest(root: Path, checksum: str) -> dict[str, Any]:
@@ -205,8 +214,8 @@ class RoutePart:
         self.a = arrays
 
     @cached_property
-    def _seed_filter(self) -> KeyFilter:
-        return KeyFilter.of(self.a["seed_keys"])
+    def _seeds(self) -> SeedTable:
+        return SeedTable(self.a["seed_keys"], self.a["seed_ends"], self.a["seed_posts"])
 
     @cached_property
     def _head_filter(self) -> KeyFilter:
@@ -215,13 +224,9 @@ class RoutePart:
     def seeds(self, hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.uint64], NDArray[np.uint8]]:
         """The hits of ``hashes`` on this part's seeds: for each (hash, post) hit, the hash's index in
         ``hashes``, the post, the seed and the post's number of seeds."""
-        at, key = find_in(self.a["seed_keys"], self._seed_filter, hashes) if len(self.a["seed_keys"]) else (
-            np.zeros(0, np.int64), np.zeros(0, np.int64))
-        ends = self.a["seed_ends"]
-        end = ends[key].astype(np.int64)
-        start = np.where(key > 0, ends[np.maximum(key - 1, 0)].astype(np.int64), 0) if len(key) else end
-        rows = expand_ranges(start, end - start)
-        counts = end - start
+        at, key = self._seeds.find(hashes)
+        start, counts = self._seeds.rows(key)
+        rows = expand_ranges(start, counts)
         return (np.repeat(at, counts), self.a["seed_posts"][rows].astype(np.int64),
                 np.repeat(np.asarray(self.a["seed_keys"])[key], counts), self.a["seed_counts"][rows])
 
@@ -240,9 +245,4 @@ class RoutePart:
         at = expand_ranges(lo, hi - lo)
         return (np.repeat(np.arange(len(keys), dtype=np.int64), hi - lo), self.a["short_posts"][at].astype(np.int64),
                 self.a["short_inline"][at].astype(bool))
-
-
-def route_bytes(part: RoutePart) -> int:
-    """Bytes a part made in memory (its filters)."""
-    return sum(part.__dict__[k].bitmap.nbytes for k in ("_seed_filter", "_head_filter") if k in part.__dict__)
 

@@ -283,6 +283,7 @@ class ShardedIndex(KeyedByManifest):
     without them."""
     routed_shards: int = 0
     """How many of ``refs`` (the first ones: the first segment's shards) the routes cover."""
+    _route_check: Any = field(default=None, repr=False, compare=False)  # (the routes' checksums, verify="background")
 
     def use_key(self, key: "Key | bytes | None") -> "ShardedIndex":
         super().use_key(key)
@@ -297,6 +298,9 @@ class ShardedIndex(KeyedByManifest):
     def wait_verified(self) -> None:
         for s in self.shards:
             s.wait_verified()
+        pending, self._route_check = self._route_check, None
+        if pending is not None:
+            pending.result()
 
     @property
     def n_posts(self) -> int:
@@ -373,14 +377,14 @@ def open_shards(path: Path, manifest: dict[str, Any], params: IndexParams, key: 
     if first[-1] != manifest.get("counts", {}).get("posts"):
         raise IndexFormatError(f"{path / MANIFEST}: the shards hold {first[-1]} posts, the manifest says "
                                f"{manifest.get('counts', {}).get('posts')}")
-    routes, routed = None, 0
+    routes, routed, route_check = None, 0, None
     if "routes" in manifest:
         routed = sum(1 for e in entries if e.get("segment", 0) == 0 and "manifest" not in e)
         if routed == 0:
             raise IndexFormatError(f"{path / MANIFEST}: routes without shards to route to (damaged or altered manifest)")
-        routes = routes_ref(path, manifest["routes"], int(first[routed]), verify)
+        routes, route_check = routes_ref(path, manifest["routes"], int(first[routed]), verify)
         if routes.parts != routed:  # (part r is verified beside shard r: one a shard)
             raise IndexFormatError(f"{path / MANIFEST}: {routes.parts} route parts for {routed} shards (damaged or altered manifest)")
     return ShardedIndex(path, params, manifest, shards, np.array(first, dtype=np.int64), refs, key=key, routes=routes,
-                        routed_shards=routed)
+                        routed_shards=routed, _route_check=route_check)
 

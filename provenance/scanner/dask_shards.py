@@ -180,31 +180,24 @@ class RemoteShards:
     def _each(self, fn: Any, *args: Any, scattered: Any = None) -> list[Any]:
         """``fn(shard, key, *args)`` for every shard, on its owner (or, if that worker is gone, on
         another). ``scattered``: an argument to put on the cluster first (from this worker), passed
-        after ``args``. A task cancelled because a worker died with what it needed (a scattered
-        argument's only copy) is submitted again, up to :data:`ATTEMPTS` times."""
+        after ``args`` (see :meth:`_gathered`)."""
+        def submit(data: Any) -> list[Any]:
+            extra = () if data is None else (data,)
+            return [self.client.submit(fn, ref, self.key, *args, *extra, workers=[owner], allow_other_workers=True,
+                                       pure=False) for ref, owner in zip(self.refs, self.owners)]
+
+        return self._gathered(submit, scattered)
+
+    def _gathered(self, submit: Any, scattered: Any = None) -> list[Any]:
+        """``submit(data)`` gathered: ``data`` is ``scattered`` put on the cluster from this worker (None
+        without it). Tasks cancelled because a worker died with what they needed (the scattered value's
+        only copy) are submitted again, up to :data:`ATTEMPTS` times."""
         from distributed.client import FutureCancelledError
 
         for attempt in range(ATTEMPTS):
-            extra = ()
+            data = None
             if scattered is not None:
                 [data] = self.client.scatter([scattered], workers=[self.here], hash=False)
-                extra = (data,)
-            futures = [self.client.submit(fn, ref, self.key, *args, *extra, workers=[owner], allow_other_workers=True,
-                                          pure=False) for ref, owner in zip(self.refs, self.owners)]
-            try:
-                return self.client.gather(futures)
-            except FutureCancelledError:
-                if attempt + 1 == ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _gathered(self, submit: Any, sb: ShingleBatch) -> list[Any]:
-        """``submit(batch)`` (the batch put on the cluster from this worker, or None when there is nothing
-        to send) gathered, submitted again when a worker died with the batch (see :meth:`_each`)."""
-        from distributed.client import FutureCancelledError
-
-        for attempt in range(ATTEMPTS):
-            [data] = self.client.scatter([sb], workers=[self.here], hash=False)
             try:
                 return self.client.gather(submit(data))
             except FutureCancelledError:
