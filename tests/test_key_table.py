@@ -86,3 +86,43 @@ def test_parts_that_disagree_are_refused() -> None:
         KeyTable(counts, hi[:2], lo[:2])
     with pytest.raises(ValueError):
         KeyTable(counts[:100], hi, lo)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 2**64 - 1), st.integers(1, 64), st.lists(hashes, max_size=100),
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_a_table_of_one_key_range_finds_as_a_search_of_the_sorted_array(n: int, low: int, width: int, others: list[int],
+                                                                        seed: int, ranged: bool) -> None:
+    """A route part's table holds one narrow range of hashes (format 18): its filter and buckets cut that
+    range, and a lookup finds exactly the needles the table holds, whether the needles lie in the range,
+    at its edges or outside it."""
+    from provenance.index.lookup import KeyFilter, find_in
+
+    rng = np.random.default_rng(seed)
+    top = min(low + (1 << width) - 1, 2**64 - 1)
+    keys = np.unique(rng.integers(low, top, size=n, dtype=np.uint64, endpoint=True))
+    inside = rng.integers(low, top, size=100, dtype=np.uint64, endpoint=True)
+    edges = np.array([low, top, max(low - 1, 0), min(top + 1, 2**64 - 1)], dtype=np.uint64)
+    needles = np.concatenate([inside, keys[::3], edges, np.array(others, dtype=np.uint64)])
+    filt = KeyFilter.of(keys, ranged=ranged)
+    at, pos = find_in(keys, filt, needles)
+    expected = np.flatnonzero(np.isin(needles, keys))
+    assert np.array_equal(at, expected)
+    assert np.array_equal(keys[pos], needles[at])
+    assert filt.maybe(keys).all()  # (no key is ever filtered out)
+
+
+def test_a_ranged_filter_keeps_its_resolution_within_the_range() -> None:
+    """A part of 1/64 of the key space: a filter over all hashes would set nearly every slot the part's
+    hashes can reach; one over the part's range lets about as few absent hashes through as a filter of
+    a whole index does."""
+    from provenance.index.lookup import KeyFilter
+
+    rng = np.random.default_rng(7)
+    low, width = 5 << 58, 58
+    keys = np.unique(rng.integers(low, low + (1 << width), size=50_000, dtype=np.uint64))
+    probes = rng.integers(low, low + (1 << width), size=200_000, dtype=np.uint64)
+    absent = probes[~np.isin(probes, keys)]
+    plain = KeyFilter.of(keys).maybe(absent).mean()
+    ranged = KeyFilter.of(keys, ranged=True).maybe(absent).mean()
+    assert plain > 0.9 and ranged < 0.15

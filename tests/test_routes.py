@@ -52,6 +52,21 @@ class _HereClient:
         return [fn(*args) for fn, args in futures]
 
 
+class _CountingParts(LocalShards):
+    """Routed probes in this process, keeping the hashes each part was asked."""
+
+    def __init__(self, index: ShardedIndex) -> None:
+        super().__init__(index, routed=True)
+        assert self.shape is not None
+        self.probed: list[np.ndarray] = []
+
+    def probe(self, asked):
+        for r, hashes in asked:
+            assert (route_of(hashes, self.routes.parts) == r).all()
+            self.probed.append(hashes)
+        return super().probe(asked)
+
+
 def _texts() -> list[str]:
     import polars as pl
 
@@ -67,7 +82,8 @@ def _texts() -> list[str]:
                          ids=["default", "one-seed", "strict"])
 def test_routed_finds_are_those_of_every_shard(routed: ShardedIndex, params: ScanParams) -> None:
     texts = _texts()
-    local = LocalShards(routed)
+    local = LocalShards(routed, routed=False)
+    here = _CountingParts(routed)
     client = _HereClient()
     owners = [f"w{s % 2}" for s in range(len(routed.refs))]
     remote = RemoteShards(client, routed.refs, owners, None, "w0", routed.params.max_key_posts, routed.routes,
@@ -81,6 +97,12 @@ def test_routed_finds_are_those_of_every_shard(routed: ShardedIndex, params: Sca
         got = remote.find(sb, params, t2)
         assert got == expected
         assert (t2.candidates, t2.verified, t2.aligned) == (t1.candidates, t1.verified, t1.aligned)
+        # the same routed in this process (one-process scans of a sharded index), each shingle probed once
+        t3 = Tally()
+        here.probed.clear()
+        assert here.find(sb, params, t3) == expected
+        assert (t3.candidates, t3.verified, t3.aligned) == (t1.candidates, t1.verified, t1.aligned)
+        assert sorted(np.concatenate(here.probed).tolist()) == sorted(sb.hashes.tolist())
         # every shingle of the batch was probed once, in its own part
         probes = [args for fn, args in client.calls if fn is _probe_task]
         assert sum(len(args[2]) for args in probes) == len(sb.hashes)
@@ -176,9 +198,12 @@ def test_an_append_keeps_the_routes_of_the_first_segment_and_probes_its_own_whol
     texts = _texts()
     sb = batch_shingles(texts, index.params.ngram, index.token_hasher(), lines=True)
     t1, t2 = Tally(), Tally()
-    expected = LocalShards(index).find(sb, ScanParams(), t1)
+    expected = LocalShards(index, routed=False).find(sb, ScanParams(), t1)
     assert remote.find(sb, ScanParams(), t2) == expected and len(expected[3]) > 0  # (the appended posts found too)
     assert (t2.candidates, t2.verified) == (t1.candidates, t1.verified)
+    t3 = Tally()
+    assert LocalShards(index).find(sb, ScanParams(), t3) == expected
+    assert (t3.candidates, t3.verified) == (t1.candidates, t1.verified)
     api.compact_index(idx, shards=2)
     compacted = open_index(idx)
     assert compacted.routed_shards == 2 and compacted.routes.parts == 2 and len(compacted.refs) == 2

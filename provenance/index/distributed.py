@@ -213,7 +213,7 @@ class FrequentFiles:
         if r not in self._open:
             hashes, posts = Path(f"{self.tables[r]}.npy"), Path(f"{self.tables[r]}-posts.npy")
             table = np.load(hashes, mmap_mode="r", allow_pickle=False)
-            self._open[r] = (table, np.load(posts, mmap_mode="r", allow_pickle=False), KeyFilter.of(np.asarray(table)))
+            self._open[r] = (table, np.load(posts, mmap_mode="r", allow_pickle=False), KeyFilter.of(np.asarray(table), ranged=True))
         return self._open[r]
 
     def __call__(self, h: NDArray[np.uint64]) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:

@@ -36,12 +36,15 @@ class KeyFilter:
     """One bit per slot of the hashes' top bits, set where some key has those bits: a cheap
     "certainly absent" test (an eighth of a byte per slot, at most 128 MiB)."""
 
-    def __init__(self, bitmap: NDArray[np.uint8]) -> None:
+    def __init__(self, bitmap: NDArray[np.uint8], base: int = 0, width_bits: int = 64) -> None:
         bits = int(len(bitmap) * 8).bit_length() - 1
         if len(bitmap) * 8 != 1 << bits:
             raise ValueError(f"key filter of {len(bitmap)} bytes is not a power of two")
         self.bitmap = bitmap
-        self.shift = np.uint64(64 - bits)
+        # A filter of keys that all lie in a narrow range (a route part's: one key range of the index)
+        # spreads its slots over that range, ``base`` .. ``base + 2^width_bits``, not over all hashes.
+        self.base, self.width_bits = np.uint64(base), width_bits
+        self.shift = np.uint64(max(width_bits - bits, 0))
         # 64 slots per little-endian word: a test is one gather and one shift
         self._words = bitmap.view(np.uint64) if sys.byteorder == "little" and len(bitmap) % 8 == 0 else None
         self._buckets: tuple[weakref.ref, _Buckets] | None = None
@@ -52,14 +55,31 @@ class KeyFilter:
         return int(np.clip(np.ceil(np.log2(max(n_keys, 1) * 8)), 16, 30))
 
     @classmethod
-    def of(cls, keys: NDArray[np.uint64], bits: int | None = None) -> "KeyFilter":
+    def of(cls, keys: NDArray[np.uint64], bits: int | None = None, ranged: bool = False) -> "KeyFilter":
+        """The filter of ``keys``; ``ranged``: of the range the keys span (their lowest to their highest),
+        for keys that hold a narrow range of hashes and are tested with hashes of that range."""
         bitmap = np.zeros(1 << ((bits or cls.bits_for(len(keys))) - 3), dtype=np.uint8)
-        f = cls(bitmap)
+        base, width = 0, 64
+        if ranged and len(keys):
+            base = int(np.min(keys))
+            width = max(int(np.max(keys)) - base, 1).bit_length()
+        f = cls(bitmap, base, width)
         f.add(keys)
         return f
 
+    def _relative(self, hashes: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
+        """``hashes`` less the base, and which of them lie in the filter's range (None: all of them)."""
+        if self.width_bits >= 64:
+            return hashes, None
+        rel = hashes - self.base  # (wraps below the base: out of range either way)
+        inside = (hashes >= self.base) & ((rel >> np.uint64(self.width_bits)) == 0)
+        return np.where(inside, rel, np.uint64(0)), inside
+
     def add(self, keys: NDArray[np.uint64]) -> None:
-        self.add_slots(keys >> self.shift)
+        rel, inside = self._relative(np.asarray(keys, dtype=np.uint64))
+        if inside is not None and not inside.all():
+            raise ValueError("a key outside the range of a ranged key filter")
+        self.add_slots(rel >> self.shift)
 
     def add_slots(self, slots: NDArray[np.uint64]) -> None:
         """Set the slots (top bits of the hashes) ``slots``."""
@@ -70,6 +90,11 @@ class KeyFilter:
     """Filters of at most this many slots are tested through a table of one byte per slot (1 MiB)."""
 
     def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
+        hashes, inside = self._relative(hashes)
+        out = self._maybe(hashes)
+        return out if inside is None else out & inside
+
+    def _maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         out = np.empty(len(hashes), dtype=bool)
         if len(self.bitmap) * 8 <= self._BYTE_SLOTS:
             if self._bytes is None:
@@ -107,16 +132,28 @@ class _Buckets:
 
     MAX_BITS = 22
 
-    def __init__(self, start: NDArray[np.integer], shift: np.uint64, steps: int, mask: np.uint64 | None = None) -> None:
+    def __init__(self, start: NDArray[np.integer], shift: np.uint64, steps: int, mask: np.uint64 | None = None,
+                 base: np.uint64 | None = None) -> None:
         self.start, self.shift, self.steps = start, shift, steps
         self.mask = mask  # what of a needle the table's values hold (all of it when None)
+        # the table's lowest value, for a table of a narrow range of hashes (a route part's): the
+        # buckets then cut that range, not all hashes (None: they cut all hashes)
+        self.base = base
 
     @classmethod
     def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 18) -> "_Buckets":
         bits = int(np.clip(len(table).bit_length(), 1, cls.MAX_BITS))
-        shift = np.uint64(64 - bits)
-        tops = (np.asarray(table[a : a + chunk]) >> shift for a in range(0, len(table), chunk))
-        return cls.of_tops(tops, bits, len(table))
+        base = np.uint64(table[0]) if len(table) else np.uint64(0)
+        width = int(np.uint64(table[-1]) - base).bit_length() if len(table) else 64
+        if width >= 63:  # (a table of hashes of every range: cut by their top bits, as ever)
+            shift = np.uint64(64 - bits)
+            tops = (np.asarray(table[a : a + chunk]) >> shift for a in range(0, len(table), chunk))
+            return cls.of_tops(tops, bits, len(table))
+        shift = np.uint64(max(width - bits, 0))
+        tops = ((np.asarray(table[a : a + chunk]) - base) >> shift for a in range(0, len(table), chunk))
+        made = cls.of_tops(tops, bits, len(table))
+        made.base, made.shift = base, shift
+        return made
 
     @classmethod
     def of_tops(cls, tops: Iterator[NDArray[np.uint64]], bits: int, n: int, mask: np.uint64 | None = None) -> "_Buckets":
@@ -135,7 +172,11 @@ class _Buckets:
     def search(self, table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The needles present in ``table``: their indices in ``needles`` (increasing) and their
         first positions in ``table``."""
-        top = (needles >> self.shift).astype(np.intp)
+        if self.base is None:
+            top = (needles >> self.shift).astype(np.intp)
+        else:  # (a needle outside the table's range is in no bucket: bucket 0, and out below)
+            rel = (needles - self.base) >> self.shift
+            top = np.where((needles >= self.base) & (rel < len(self.start) - 1), rel, 0).astype(np.intp)
         lo = self.start[top].astype(np.int64)
         end = self.start[top + 1].astype(np.int64)
         at = np.flatnonzero(end > lo)

@@ -215,11 +215,11 @@ class RoutePart:
 
     @cached_property
     def _seeds(self) -> SeedTable:
-        return SeedTable(self.a["seed_keys"], self.a["seed_ends"], self.a["seed_posts"])
+        return SeedTable(self.a["seed_keys"], self.a["seed_ends"], self.a["seed_posts"], ranged=True)
 
     @cached_property
     def _head_filter(self) -> KeyFilter:
-        return KeyFilter.of(self.a["short_heads"])
+        return KeyFilter.of(self.a["short_heads"], ranged=True)
 
     def seeds(self, hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.uint64], NDArray[np.uint8]]:
         """The hits of ``hashes`` on this part's seeds: for each (hash, post) hit, the hash's index in

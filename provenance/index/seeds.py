@@ -139,15 +139,17 @@ class SeedChooser:
 @dataclass
 class SeedTable:
     """An index's seeds, looked up: ``keys`` sorted distinct, ``ends`` (row after each key's last),
-    ``posts`` (the seeds' posts, grouped by key)."""
+    ``posts`` (the seeds' posts, grouped by key); ``ranged``: the keys are one key range of the index's
+    (a route part's), and so are the hashes looked up."""
 
     keys: NDArray[np.uint64]
     ends: NDArray[np.integer]
     posts: NDArray[np.uint32]
+    ranged: bool = False
 
     @cached_property
     def filter(self) -> KeyFilter:
-        return KeyFilter.of(np.asarray(self.keys))
+        return KeyFilter.of(np.asarray(self.keys), ranged=self.ranged)
 
     def __len__(self) -> int:
         return len(self.keys)

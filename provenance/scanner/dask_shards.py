@@ -50,17 +50,15 @@ from ..errors import IndexFormatError
 from ..match.tally import Tally
 from ..index import ShardedIndex, ShardRef, open_index
 from ..keys import Key
-from ..arrays import sorted_unique
-from ..index.routes import RoutePart, RouteRef, route_of
-from ..match.candidates import held_twice
-from ..match.matcher import PostMatcher, short_found, short_units
-from ..text.hashing import sequence_keys
+from ..index.routes import RoutePart, RouteRef
+from ..match.matcher import PostMatcher
 from ..match.shared import Holders, Shares, asked_posts, holders_combined, shard_holders, shard_shares, shares_combined
 from ..params import ScanParams
 from ..io import InputFile
 from ..text.shingles import ShingleBatch
 from ..match.verify import Found
 from .pipeline import Scanner
+from .routed import Probed, RoutedShards, Verified, found_whole, probe_part, routed_find, verify_in_shard
 from .units import UnitResult, scan_unit
 
 __all__ = ["RemoteShards", "made_index_bytes", "opened_routes", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
@@ -120,19 +118,9 @@ def _matcher(ref: ShardRef, key: Key | None) -> PostMatcher:
     return _OPEN_SHARDS[opened]
 
 
-def _find_task(ref: ShardRef, key: Key | None, params: ScanParams, sb: ShingleBatch) -> tuple[list[Found], tuple[int, int, int]]:
+def _find_task(ref: ShardRef, key: Key | None, params: ScanParams, sb: ShingleBatch) -> Verified:
     """One shard's finds in one batch, and its candidate counts."""
-    tally = Tally()
-    found = _matcher(ref, key).find(sb, params, tally)
-    return found, (tally.candidates, tally.verified, tally.aligned)
-
-
-def _verify_task(ref: ShardRef, key: Key | None, params: ScanParams, sb: ShingleBatch, docs: np.ndarray,
-                 posts: np.ndarray) -> tuple[list[Found], tuple[int, int, int]]:
-    """One shard's finds among the candidate pairs routed to it (posts numbered in the shard)."""
-    tally = Tally()
-    found = _matcher(ref, key).verify(sb, docs, posts, params, tally)
-    return found, (0, tally.verified, tally.aligned)
+    return found_whole(_matcher(ref, key), sb, params)
 
 
 def _part(ref: RouteRef, r: int) -> RoutePart:
@@ -142,19 +130,17 @@ def _part(ref: RouteRef, r: int) -> RoutePart:
     return _OPEN_ROUTES[opened]
 
 
-def _probe_task(ref: RouteRef, r: int, hashes: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Part ``r``'s seed hits of ``hashes`` (index, post, seed, the post's seed count) and its head shingles
-    among them (indices)."""
-    part = _part(ref, r)
-    return (*part.seeds(hashes), part.heads(hashes))
+def _probe_task(ref: RouteRef, r: int, hashes: np.ndarray) -> Probed:
+    """Part ``r``'s seed hits of ``hashes`` and its head shingles among them (:func:`~.routed.probe_part`)."""
+    return probe_part(_part(ref, r), hashes)
 
 
 def _second_task(routes: RouteRef, r: int, keys: np.ndarray, ref: ShardRef, key: Key | None, params: ScanParams,
-                 sb: ShingleBatch | None, docs: np.ndarray, posts: np.ndarray) -> tuple[Any, Any]:
+                 sb: ShingleBatch | None, docs: np.ndarray, posts: np.ndarray) -> tuple[Any, Verified]:
     """On the owner of shard ``r`` and route part ``r``: part ``r``'s short posts of the exact ``keys``
     (None without keys), and shard ``r``'s finds among the candidate pairs ``(docs, posts)``."""
     short = _part(routes, r).short(keys) if len(keys) else None
-    return short, (_verify_task(ref, key, params, sb, docs, posts) if len(docs) else ([], (0, 0, 0)))
+    return short, verify_in_shard(_matcher(ref, key), sb, params, docs, posts)
 
 
 def _shares_task(ref: ShardRef, key: Key | None, hashes: np.ndarray, wanted: np.ndarray) -> Shares:
@@ -207,7 +193,10 @@ class RemoteShards:
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
         if self.routes is not None and params.mode == "containment" and os.environ.get("PROVENANCE_PROBES") != "broadcast":
-            return self._routed(sb, params, tally)
+            routed = self.refs[: self.routed]
+            shape = RoutedShards.of(self.routes.parts, [r.first for r in routed], int(routed[-1].entry["posts"]),
+                                    len(self.refs), self.hasher, self.short_tokens)
+            return routed_find(shape, self, sb, params, tally)
         results = self._each(_find_task, params, scattered=sb)
         for _, (candidates, verified, aligned) in results:
             tally.candidates += candidates
@@ -215,90 +204,23 @@ class RemoteShards:
             tally.aligned += aligned
         return [found for found, _ in results]
 
-    def _by_part(self, fn: Any, values: np.ndarray) -> list[tuple[np.ndarray, Any]]:
-        """``fn(routes, r, values of part r)`` on each part's owner, for the parts some value falls in:
-        ``(indices of those values in values, the task's result)`` a part."""
-        part = route_of(values, self.routes.parts)
-        order = np.argsort(part, kind="stable")
-        cuts = np.searchsorted(part[order], np.arange(self.routes.parts + 1))
-        asked = [(r, order[cuts[r]:cuts[r + 1]]) for r in range(self.routes.parts) if cuts[r + 1] > cuts[r]]
-        futures = [self.client.submit(fn, self.routes, r, values[at], workers=[self.owners[r % len(self.owners)]],
-                                      allow_other_workers=True, pure=False) for r, at in asked]
-        return [(at, result) for (_, at), result in zip(asked, self.client.gather(futures))]
+    # -- the two rounds of a routed batch (provenance.scanner.routed), as tasks on the owners
 
-    def _routed(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
-        """:meth:`find` with routed probes (see the module docstring); the same finds, shard by shard."""
-        empty = np.zeros(0, dtype=np.int64)
-        routed = self.refs[: self.routed]
-        first = np.array([r.first for r in routed] + [routed[-1].first + int(routed[-1].entry["posts"])], dtype=np.int64)
-        # (a) seed hits and head shingles, each shingle probed in its part
-        probed = self._by_part(_probe_task, sb.hashes)
-        at = np.concatenate([back[res[0]] for back, res in probed] + [empty])
-        post = np.concatenate([res[1] for _, res in probed] + [empty])
-        seed = np.concatenate([res[2] for _, res in probed] + [np.zeros(0, np.uint64)])
-        count = np.concatenate([res[3] for _, res in probed] + [np.zeros(0, np.uint8)])
-        heads = np.sort(np.concatenate([back[res[4]] for back, res in probed] + [empty]))
-        doc = np.searchsorted(sb.offsets, at, side="right") - 1
-        pair = (doc.astype(np.uint64) << np.uint64(32)) | post.astype(np.uint64)
-        if params.two_seeds_from > 0:
-            known, where = np.unique(post, return_index=True)
-            seeds_of = count[where]
-            pair = held_twice(pair, np.unique(seed, return_inverse=True)[1].astype(np.int64), params.two_seeds_from,
-                              lambda p: seeds_of[np.searchsorted(known, p)])
-        else:
-            pair = sorted_unique(pair)
-        docs = (pair >> np.uint64(32)).astype(np.int64)
-        posts = (pair & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        tally.candidates += len(docs)
-        # (b) the exact keys of the batch's short units (records, lines, runs at the heads found), cut by part
-        units = short_units(sb, self.short_tokens, heads)
-        keys = sequence_keys(sb.token_hashes, units.first, units.count, self.hasher.finish)
-        kpart = route_of(keys, self.routes.parts)
-        korder = np.argsort(kpart, kind="stable")
-        kcuts = np.searchsorted(kpart[korder], np.arange(self.routes.parts + 1))
-        keys_of = [korder[kcuts[r]:kcuts[r + 1]] for r in range(self.routes.parts)]
-        # (c) the candidate pairs, by the shard of their post (each shard's stay sorted by document, then post)
-        shard_of = np.searchsorted(first, posts, side="right") - 1
-        by_shard = np.argsort(shard_of, kind="stable")
-        docs, posts, shard_of = docs[by_shard], posts[by_shard], shard_of[by_shard]
-        cuts = np.searchsorted(shard_of, np.arange(len(routed) + 1))
-        pairs_of = [(docs[cuts[s]:cuts[s + 1]], posts[cuts[s]:cuts[s + 1]] - first[s]) for s in range(len(routed))]
-        # one task a shard (its part is on the same worker) looks up (b) and verifies (c); later segments'
-        # shards are probed whole
-        asked = [s for s in range(len(routed)) if len(keys_of[s]) or len(pairs_of[s][0])]
-        rest = list(range(len(routed), len(self.refs)))
+    def probe(self, asked: list[tuple[int, np.ndarray]]) -> list[Probed]:
+        futures = [self.client.submit(_probe_task, self.routes, r, hashes, workers=[self.owners[r % len(self.owners)]],
+                                      allow_other_workers=True, pure=False) for r, hashes in asked]
+        return self.client.gather(futures)
 
+    def second(self, sb: ShingleBatch, params: ScanParams, asked: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+               rest: list[int]) -> dict[int, Any]:
         def submit(data: Any) -> list[Any]:
-            return ([self.client.submit(_second_task, self.routes, s, keys[keys_of[s]], self.refs[s], self.key, params,
-                                        data if len(pairs_of[s][0]) else None, *pairs_of[s], workers=[self.owners[s]],
-                                        allow_other_workers=True, pure=False) for s in asked]
+            return ([self.client.submit(_second_task, self.routes, s, keys, self.refs[s], self.key, params,
+                                        data if len(docs) else None, docs, posts, workers=[self.owners[s]],
+                                        allow_other_workers=True, pure=False) for s, keys, docs, posts in asked]
                     + [self.client.submit(_find_task, self.refs[s], self.key, params, data, workers=[self.owners[s]],
                                           allow_other_workers=True, pure=False) for s in rest])
 
-        results = dict(zip(asked + rest, self._gathered(submit, sb))) if asked or rest else {}
-        looked = [(keys_of[s], results[s][0]) for s in asked if results[s][0] is not None]
-        unit = np.concatenate([back[res[0]] for back, res in looked] + [empty])
-        short_post = np.concatenate([res[1] for _, res in looked] + [empty])
-        inline = np.concatenate([res[2] for _, res in looked] + [np.zeros(0, bool)])
-        order = np.lexsort((short_post, unit))
-        unit, short_post, inline = unit[order], short_post[order], inline[order]
-        shard_of_short = np.searchsorted(first, short_post, side="right") - 1
-        # the posts of one text that a shard holds (as the shard's own lookup counts them)
-        group = unit * len(routed) + shard_of_short
-        _, inverse, sizes = np.unique(group, return_inverse=True, return_counts=True)
-        same = sizes[inverse]
-        keep = (unit < units.n_whole) | inline
-        out: list[list[Found]] = []
-        for s in range(len(self.refs)):
-            found, counted = (results[s][1] if s < len(routed) else results[s]) if s in results else ([], (0, 0, 0))
-            tally.candidates += counted[0]
-            tally.verified += counted[1]
-            tally.aligned += counted[2]
-            if s < len(routed):
-                mine = np.flatnonzero(keep & (shard_of_short == s))
-                found = found + short_found(sb, units, unit[mine], short_post[mine], same[mine])
-            out.append(found)
-        return out
+        return dict(zip([s for s, *_ in asked] + rest, self._gathered(submit, sb)))
 
     def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:
         if not len(hashes):

@@ -7,6 +7,7 @@ offsets, evidence strength and the tallies."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import replace
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ from ..io.dates import NO_DATE, parse_days
 from ..text.shingles import ShingleBatch, batch_shingles
 from ..text.offsets import starts_unit, token_spans_many
 from ..match.verify import TRUNCATION_AFTER, Found
+from ..index.routes import RoutePart
+from .routed import Probed, RoutedShards, found_whole, probe_part, routed_find, verify_in_shard
 
 __all__ = ["CONTEXT_CHARS", "MAX_DOC_TEXT", "LocalShards", "Scanner", "Shards", "scan_counted", "stage_timings"]
 
@@ -52,14 +55,47 @@ class Shards(Protocol):
 
 
 class LocalShards:
-    """Every shard of the index matched in this process."""
+    """Every shard of the index matched in this process. A sharded index with routes is probed by key
+    (:mod:`provenance.scanner.routed`: each document shingle once, in one part, whatever the number of
+    shards) unless ``routed`` is False or ``PROVENANCE_PROBES=broadcast`` (every shard probes every
+    shingle: the same finds, for measuring the difference)."""
 
-    def __init__(self, index: "Index | ShardedIndex") -> None:
+    def __init__(self, index: "Index | ShardedIndex", routed: bool | None = None) -> None:
         self.parts = shards_of(index)
         self.matchers = [PostMatcher(shard, first) for shard, first in self.parts]
+        routes = getattr(index, "routes", None)
+        if routed is None:
+            routed = os.environ.get("PROVENANCE_PROBES") != "broadcast"
+        self.routes, self.shape = None, None
+        if routed and routes is not None:
+            refs = index.refs[: index.routed_shards]
+            self.routes = routes
+            self.shape = RoutedShards.of(routes.parts, [r.first for r in refs], int(refs[-1].entry["posts"]),
+                                         len(self.matchers), index.token_hasher(), index.params.short_tokens)
+        self._route_parts: dict[int, RoutePart] = {}
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
+        if self.shape is not None and params.mode == "containment":
+            return routed_find(self.shape, self, sb, params, tally)
         return [m.find(sb, params, tally) for m in self.matchers]
+
+    # -- the two rounds of a routed batch, here
+
+    def _part(self, r: int) -> RoutePart:
+        if r not in self._route_parts:
+            self._route_parts[r] = RoutePart(self.routes, r)
+        return self._route_parts[r]
+
+    def probe(self, asked: list[tuple[int, np.ndarray]]) -> list[Probed]:
+        return [probe_part(self._part(r), hashes) for r, hashes in asked]
+
+    def second(self, sb: ShingleBatch, params: ScanParams, asked: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+               rest: list[int]) -> dict[int, Any]:
+        out: dict[int, Any] = {s: (self._part(s).short(keys) if len(keys) else None,
+                                   verify_in_shard(self.matchers[s], sb, params, docs, posts))
+                               for s, keys, docs, posts in asked}
+        out.update({s: found_whole(self.matchers[s], sb, params) for s in rest})
+        return out
 
     def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:
         return shared_posts_of(self.parts, hashes, offsets, posts)
