@@ -109,6 +109,13 @@ def test_routed_finds_are_those_of_every_shard(routed: ShardedIndex, params: Sca
         assert all((route_of(args[2], routed.routes.parts) == args[1]).all() for args in probes)
         methods |= {g.method for shard in expected for f in shard for g in (f, f.fallback) if g is not None}
     assert {"containment", "aligned", "partial", "exact_short"} <= methods
+    # what the parts made on opening (their filters and search buckets) counts in what a worker holds
+    from provenance.scanner.dask_shards import _OPEN_ROUTES, _OPEN_SHARDS, made_index_bytes
+
+    parts = [p for (path, _, _), p in _OPEN_ROUTES.items() if path == routed.routes.path]
+    assert len(parts) == routed.routes.parts and all(p.made_bytes() > 0 for p in parts)
+    shards = sum(m.index.made_bytes() for m in _OPEN_SHARDS.values())
+    assert made_index_bytes() == shards + sum(p.made_bytes() for p in _OPEN_ROUTES.values())
 
 
 def test_a_part_holds_the_seeds_of_its_key_range_for_all_posts(routed: ShardedIndex) -> None:

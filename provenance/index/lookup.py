@@ -116,6 +116,11 @@ class KeyFilter:
         else:
             np.not_equal(self.bitmap[slots >> np.uint64(3)] & _BIT[slots & np.uint64(7)], 0, out=out)
 
+    def made_bytes(self) -> int:
+        """Bytes of the filter and of what it made for lookups (its byte table, its search buckets)."""
+        made = self.bitmap.nbytes + (self._bytes.nbytes if self._bytes is not None else 0)
+        return made + (self._buckets[1].start.nbytes if self._buckets is not None else 0)
+
     def buckets(self, table: NDArray[np.uint64]) -> "_Buckets":
         """The :class:`_Buckets` of ``table`` (the sorted table this filter was made for), made once."""
         cached = self._buckets
@@ -291,8 +296,7 @@ class KeyTable:
         """Bytes this table made in memory (bucket starts, and the filter and search buckets once made)."""
         n = self.starts.nbytes
         if "filter" in self.__dict__:
-            f = self.filter
-            n += f.bitmap.nbytes + (f._bytes.nbytes if f._bytes is not None else 0)
+            n += self.filter.made_bytes()
         if "_buckets" in self.__dict__:
             n += self._buckets.start.nbytes
         return n

@@ -221,6 +221,15 @@ class RoutePart:
     def _head_filter(self) -> KeyFilter:
         return KeyFilter.of(self.a["short_heads"], ranged=True)
 
+    def made_bytes(self) -> int:
+        """Bytes this part made in memory when first used (its seeds' and heads' filters and search
+        buckets), resident beside its mapped files' pages."""
+        d = self.__dict__
+        made = d["_seeds"].made_bytes() if "_seeds" in d else 0
+        if "_head_filter" in d:
+            made += d["_head_filter"].made_bytes()
+        return made
+
     def seeds(self, hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.uint64], NDArray[np.uint8]]:
         """The hits of ``hashes`` on this part's seeds: for each (hash, post) hit, the hash's index in
         ``hashes``, the post, the seed and the post's number of seeds."""

@@ -167,4 +167,4 @@ class SeedTable:
         return find_in(self.keys, self.filter, hashes)
 
     def made_bytes(self) -> int:
-        return self.filter.bitmap.nbytes if "filter" in self.__dict__ else 0
+        return self.filter.made_bytes() if "filter" in self.__dict__ else 0

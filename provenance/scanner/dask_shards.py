@@ -83,9 +83,11 @@ def opened_routes() -> list[str]:
 
 
 def made_index_bytes() -> int:
-    """Bytes the shards this process opened made in memory from their files (key filters, search buckets,
-    offsets: :meth:`~provenance.index.store.Index.made_bytes`), resident beside their mapped pages."""
-    return sum(m.index.made_bytes() for m in _OPEN_SHARDS.values())
+    """Bytes the shards and route parts this process opened made in memory from their files (key filters,
+    search buckets, offsets: :meth:`~provenance.index.store.Index.made_bytes`,
+    :meth:`~provenance.index.routes.RoutePart.made_bytes`), resident beside their mapped pages."""
+    return (sum(m.index.made_bytes() for m in _OPEN_SHARDS.values())
+            + sum(part.made_bytes() for part in _OPEN_ROUTES.values()))
 
 
 def resident_index_bytes(root: str) -> dict[str, int]:
