@@ -8,14 +8,23 @@ extra shard of a sharded index adds to a scan in one process (every document's h
 against every shard). The model then says, for a platform's archive and a corpus, how large the index
 is, how long a one-process build takes, and how many core-hours and hours on W Dask workers a scan
 takes. It is an extrapolation far past what was measured (from 10 M synthetic posts to billions): the
-figures it gives are orders of magnitude to plan with, not promises."""
+figures it gives are orders of magnitude to plan with, not promises.
+
+Real posts (:func:`real_archive_scans`): synthetic Zipf posts share far more phrases with synthetic
+documents than real posts share with real text, so the match term is also fitted on real posts: all of
+Wikinews scanned (whole ``provenance scan`` processes) against the first 100,000 and all 2.43 M real
+posts of the archive section (its ``posts.jsonl``, ``wikinews.jsonl`` and index, in ``ctx.work/archive``:
+run that section first). Its match and locate stages (``run.json`` ``seconds``) grow with the archive;
+the text stage and the probes are the synthetic run's."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import table
+from benchmarks.common import Context, table
 
 GB = 1 << 30
 
@@ -23,10 +32,69 @@ TARGET_POSTS = 26_000_000_000
 TARGET_CORPUS_BYTES = 10 * 10**12
 SHARD_POSTS = 100_000_000
 WORKERS = (100, 1000)
+REAL_SMALL = 100_000
+"""The smaller archive of the real-post fit: the first this many posts of the archive section's."""
 
 
 def _per_gb(scan: dict[str, Any], stages: tuple[str, ...]) -> float:
     return sum(scan["seconds"].get(s, 0.0) for s in stages) / (scan["corpus_bytes"] / GB)
+
+
+def real_archive_scans(ctx: Context, rounds: int = 2) -> dict[str, Any] | None:
+    """All of Wikinews scanned against the first :data:`REAL_SMALL` and all real posts of the archive section
+    (its inputs and index in ``ctx.work/archive``; None where they are missing): each scan's stage seconds
+    (the fastest of ``rounds`` whole processes)."""
+    from benchmarks.archive_cost import _build, _scan
+    from provenance.errors import ProvenanceError
+    from provenance.index import open_index
+
+    src = ctx.work / "archive"
+    posts, corpus = src / "posts.jsonl", src / "wikinews.jsonl"
+    if not (posts.is_file() and corpus.is_file()):
+        ctx.log("scale: no archive inputs in the work folder (run the archive section first): no real-post model")
+        return None
+    root = ctx.work / "scale" / "real-archive"
+    root.mkdir(parents=True, exist_ok=True)
+    with posts.open("rb") as f:
+        n_all = sum(1 for _ in f)
+    small = root / f"posts-{REAL_SMALL}.jsonl"
+    with posts.open("rb") as f, small.open("wb") as out:
+        for line, _ in zip(f, range(REAL_SMALL)):
+            out.write(line)
+    indexes = {REAL_SMALL: root / f"idx-{REAL_SMALL}", n_all: src / "idx"}
+    _build(small, indexes[REAL_SMALL], None)
+    try:
+        open_index(indexes[n_all], verify=False)
+    except (ProvenanceError, OSError):  # (an index of older code, or none: built here)
+        indexes[n_all] = root / "idx-all"
+        _build(posts, indexes[n_all], None)
+    scans = []
+    for n, idx in indexes.items():
+        best: dict[str, Any] | None = None
+        for _ in range(rounds):
+            out = root / f"scan-{n}"
+            wall = _scan(idx, corpus, out, None)
+            seconds = json.loads((out / "run.json").read_text(encoding="utf-8"))["seconds"]
+            summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+            if best is None or wall < best["wall_seconds"]:
+                best = {"posts": n, "wall_seconds": wall, "seconds": seconds, "candidates": summary["candidates"],
+                        "verified": summary["candidates_verified"]}
+        scans.append(best)
+    return {"corpus": corpus.name, "corpus_bytes": corpus.stat().st_size, "scans": scans}
+
+
+def _real(real: dict[str, Any] | None, text_gb: float, probes_gb: float, n: int, corpus_gb: float) -> dict[str, Any] | None:
+    """The model with the match term fitted on real posts (match and locate s/GB against two archive sizes)."""
+    if real is None or len(real["scans"]) < 2:
+        return None
+    a, b = sorted(real["scans"], key=lambda s: s["posts"])[-2:]
+    gb = real["corpus_bytes"] / GB
+    ma, mb = ((s["seconds"]["match"] + s["seconds"]["locate"]) / gb for s in (a, b))
+    k = math.log(mb / ma) / math.log(b["posts"] / a["posts"])
+    pairs = mb * (n / b["posts"]) ** k
+    total = text_gb + probes_gb + pairs
+    return {"match_locate_s_per_gb": {a["posts"]: ma, b["posts"]: mb}, "k": k, "pairs": pairs, "total": total,
+            "core_hours": total * corpus_gb / 3600}
 
 
 def model(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -60,6 +128,9 @@ def model(data: dict[str, Any]) -> dict[str, Any] | None:
     shards = math.ceil(n / SHARD_POSTS)
     match_pairs = mb * (n / b["posts"]) ** k
     scan_core_s_gb = text_gb + shards * probe_gb_shard + match_pairs
+    # on real posts: the text stage without locate (it grows with the real matches: in the fitted term)
+    text_only = _per_gb(by_corpus[-1], ("read", "shingle"))
+    real = _real(data.get("real_archive"), text_only, shards * probe_gb_shard, n, corpus_gb)
     return {
         "inputs": {"bytes_per_post": bytes_per_post, "build_s_per_post": build_s_post, "build_posts": build["posts"],
                    "text_s_per_gb": text_gb, "match_s_per_gb": {a["posts"]: ma, b["posts"]: mb}, "match_k": k,
@@ -76,6 +147,7 @@ def model(data: dict[str, Any]) -> dict[str, Any] | None:
                                "total": scan_core_s_gb},
         "scan_core_hours": scan_core_s_gb * corpus_gb / 3600,
         "scan_hours": {w: scan_core_s_gb * corpus_gb / 3600 / (w * efficiency) for w in WORKERS},
+        "real_posts": real,
     }
 
 
@@ -103,11 +175,21 @@ def markdown(m: dict[str, Any] | None) -> list[str]:
          f"scan of {t['corpus_bytes'] / 1e12:,.0f} TB", f"{m['scan_core_hours']:,.0f} core-hours; "
          + ", ".join(f"{h:,.0f} h on {w:,} workers" for w, h in m["scan_hours"].items())],
     ]
+    real = m.get("real_posts")
+    if real:
+        (ra, rma), (rb, rmb) = sorted(real["match_locate_s_per_gb"].items())
+        rows += [
+            [f"real posts: match + locate s/GB of Wikinews vs {ra:,} / {rb:,} posts (∝ posts^{real['k']:.2f})",
+             f"{rma:,.0f} / {rmb:,.0f}", "scan: candidate pairs, real posts", f"{real['pairs']:,.0f} core-s/GB (extrapolated)"],
+            ["real posts: text stage without locate, probes as above", "",
+             f"scan of {t['corpus_bytes'] / 1e12:,.0f} TB, real posts", f"**{real['core_hours']:,.0f} core-hours**"],
+        ]
     return [
         ("**Capacity model** (`benchmarks/capacity.py`; docs/SCALE.md explains it): the left columns are this run's "
          "measurements, the right what they give for a platform's archive and a corpus of several TB. Every figure "
-         "on the right is an extrapolation from at most 10 M synthetic posts and 1 GiB of corpus; take it as an order "
-         "of magnitude."),
+         "on the right is an extrapolation from at most 10 M synthetic posts and 1 GiB of corpus"
+         + (f" (the real-post rows: {max(real['match_locate_s_per_gb']):,} real posts and all of Wikinews)" if real else "")
+         + "; take it as an order of magnitude."),
         "",
         table(["measured", "value", "model", "gives"], rows),
         "",

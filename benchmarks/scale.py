@@ -671,9 +671,11 @@ def measure(ctx: Context, sizes: Sizes, svg_out: Path | None = None) -> Section:
     svg.parent.mkdir(parents=True, exist_ok=True)
     svg.write_text(_svg(r))
     real = real_tweet_bytes(ctx)
+    real_archive = None if ctx.quick else capacity.real_archive_scans(ctx)
     env = {"git_start": git_start, "git_end": _git_head(), "seconds": time.perf_counter() - t0}
     body, data = _markdown(r, baseline, svg, env)
     data["real_tweets"], data["dask_shards"], data["dask_build"] = real, sharded, built
+    data["real_archive"] = real_archive
     data["capacity"] = capacity.model(data)
     lead = (_real_tweet_markdown(real) + dask_shards.markdown(sharded) + dask_build.markdown(built)
             + capacity.markdown(data["capacity"]))
