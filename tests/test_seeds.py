@@ -196,6 +196,11 @@ def test_held_twice_is_its_definition(hits, scale, two_seeds_from) -> None:
         seeds_of.setdefault((d, q), set()).add(k)
     want = sorted((d << 32) | q for (d, q), ks_ in seeds_of.items() if len(ks_) >= 2 or q % 7 < two_seeds_from)
     assert got.tolist() == want
+    # the same with each hit's post's seed count given beside it (routed probes: the parts return it)
+    from provenance.match.candidates import held_twice
+
+    counts = (post % np.uint64(7)).astype(np.uint8)
+    assert held_twice((doc << np.uint64(32)) | post, key, two_seeds_from, counts=counts).tolist() == want
 
 
 def test_post_seeds_counts_each_posts_seeds(index) -> None:

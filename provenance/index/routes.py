@@ -230,14 +230,14 @@ class RoutePart:
             made += d["_head_filter"].made_bytes()
         return made
 
-    def seeds(self, hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.uint64], NDArray[np.uint8]]:
+    def seeds(self, hashes: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.uint8]]:
         """The hits of ``hashes`` on this part's seeds: for each (hash, post) hit, the hash's index in
-        ``hashes``, the post, the seed and the post's number of seeds."""
+        ``hashes``, the post, the seed (its number in this part) and the post's number of seeds."""
         at, key = self._seeds.find(hashes)
         start, counts = self._seeds.rows(key)
         rows = expand_ranges(start, counts)
-        return (np.repeat(at, counts), self.a["seed_posts"][rows].astype(np.int64),
-                np.repeat(np.asarray(self.a["seed_keys"])[key], counts), self.a["seed_counts"][rows])
+        return (np.repeat(at, counts), self.a["seed_posts"][rows].astype(np.int64), np.repeat(key, counts),
+                self.a["seed_counts"][rows])
 
     def heads(self, hashes: NDArray[np.uint64]) -> NDArray[np.int64]:
         """The indices (increasing) of ``hashes`` that are a short post's head shingle."""

@@ -63,21 +63,34 @@ def _held_twice(index: Index, pair: NDArray[np.uint64], key: NDArray[np.int64], 
 
 
 def held_twice(pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from: int,
-               seeds_of: Callable[[NDArray[np.int64]], NDArray[np.integer]]) -> NDArray[np.uint64]:
-    """:func:`_held_twice` with each post's number of seeds from ``seeds_of(posts)`` (``key``: small
-    non-negative seed numbers, one a distinct seed)."""
+               seeds_of: Callable[[NDArray[np.int64]], NDArray[np.integer]] | None = None,
+               counts: NDArray[np.integer] | None = None) -> NDArray[np.uint64]:
+    """:func:`_held_twice` with each post's number of seeds from ``seeds_of(posts)``, or given with each hit
+    (``counts``, the number of seeds of the hit's post); ``key``: small non-negative seed numbers, one a
+    distinct seed."""
     if not len(pair):
         return pair
     doc, post = pair >> np.uint64(32), pair & np.uint64(0xFFFFFFFF)
+    # (a post's seed count, capped at two_seeds_from: all the rule asks of it)
+    few = None if counts is None else np.minimum(counts, two_seeds_from).astype(np.uint64)
     d_bits, p_bits, k_bits = _bits(int(doc.max()) + 1), _bits(int(post.max()) + 1), _bits(int(key.max()) + 1)
-    if d_bits + p_bits + k_bits <= 64:  # one sort of one word a hit: (document, post, seed)
-        hit = np.sort((doc << np.uint64(p_bits + k_bits)) | (post << np.uint64(k_bits)) | key.astype(np.uint64))
-        of_pair = hit >> np.uint64(k_bits)
+    c_bits = 0 if few is None else _bits(two_seeds_from + 1)
+    if d_bits + p_bits + c_bits + k_bits <= 64:  # one sort of one word a hit: (document, post, its count, seed)
+        low = k_bits + c_bits
+        word = (doc << np.uint64(p_bits + low)) | (post << np.uint64(low)) | key.astype(np.uint64)
+        if few is not None:
+            word |= few << np.uint64(k_bits)
+        hit = np.sort(word)
+        of_pair = hit >> np.uint64(low)
         pair = ((of_pair >> np.uint64(p_bits)) << np.uint64(32)) | (of_pair & np.uint64((1 << p_bits) - 1))
+        if few is not None:
+            few = (hit >> np.uint64(k_bits)) & np.uint64((1 << c_bits) - 1)
         same_hit = np.r_[False, hit[1:] == hit[:-1]]
     else:
         order = np.lexsort((key, pair))
         pair, key = pair[order], key[order]
+        if few is not None:
+            few = few[order]
         same_hit = np.r_[False, (pair[1:] == pair[:-1]) & (key[1:] == key[:-1])]
     first = np.ones(len(pair), dtype=bool)
     first[1:] = pair[1:] != pair[:-1]
@@ -87,8 +100,11 @@ def held_twice(pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from:
     twice = np.zeros(int(first.sum()), dtype=bool)
     twice[run[other_seed]] = True
     unique = pair[first]
-    posts = (unique & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    return unique[twice | (seeds_of(posts) < two_seeds_from)]
+    if few is not None:
+        seeds = few[first]
+    else:
+        seeds = seeds_of((unique & np.uint64(0xFFFFFFFF)).astype(np.int64))
+    return unique[twice | (seeds < two_seeds_from)]
 
 
 def window_widths(index: Index, posts: NDArray[np.int64], slack: float) -> NDArray[np.int64]:

@@ -38,8 +38,8 @@ __all__ = ["Probed", "RoutedRounds", "Verified", "probe_part", "routed_find", "v
 
 Probed = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """A part's answer to round 1: indices of the hashes it was given that hit a seed, the post (numbered over
-the whole index), the seed and the post's number of seeds, one row a hit; then the indices of the hashes
-that are a short post's head shingle."""
+the whole index), the seed (numbered in the part) and the post's number of seeds, one row a hit; then the
+indices of the hashes that are a short post's head shingle."""
 
 Verified = tuple[list[Found], tuple[int, int, int]]
 """A shard's finds (posts numbered in the shard) and its counts (candidates, verified, aligned)."""
@@ -106,6 +106,8 @@ class RoutedShards:
 
 def _cut(part: np.ndarray, parts: int) -> list[np.ndarray]:
     """The indices of ``part`` equal to each ``r`` of ``range(parts)``, each increasing."""
+    if parts <= 1 << 16:  # (numpy sorts 16-bit integers stably by radix: linear)
+        part = part.astype(np.uint16)
     order = np.argsort(part, kind="stable")
     cuts = np.searchsorted(part[order], np.arange(parts + 1))
     return [order[cuts[r]:cuts[r + 1]] for r in range(parts)]
@@ -123,16 +125,16 @@ def routed_find(shape: RoutedShards, rounds: RoutedRounds, sb: ShingleBatch, par
     probed = list(zip((at for _, at in asked), rounds.probe([(r, sb.hashes[at]) for r, at in asked])))
     at = np.concatenate([back[res[0]] for back, res in probed] + [empty])
     post = np.concatenate([res[1] for _, res in probed] + [empty])
-    seed = np.concatenate([res[2] for _, res in probed] + [np.zeros(0, np.uint64)])
+    # (a seed's number in its part, made distinct over the parts by the parts' largest numbers before it)
+    tops = np.array([int(res[2].max()) + 1 if len(res[2]) else 0 for _, res in probed], dtype=np.int64)
+    shift = np.r_[0, np.cumsum(tops)[:-1]] if len(tops) else empty
+    seed = np.concatenate([res[2].astype(np.int64) + d for (_, res), d in zip(probed, shift.tolist())] + [empty])
     count = np.concatenate([res[3] for _, res in probed] + [np.zeros(0, np.uint8)])
     heads = np.sort(np.concatenate([back[res[4]] for back, res in probed] + [empty]))
     doc = np.searchsorted(sb.offsets, at, side="right") - 1
     pair = (doc.astype(np.uint64) << np.uint64(32)) | post.astype(np.uint64)
     if params.two_seeds_from > 0:
-        known, where = np.unique(post, return_index=True)
-        seeds_of = count[where]
-        pair = held_twice(pair, np.unique(seed, return_inverse=True)[1].astype(np.int64), params.two_seeds_from,
-                          lambda p: seeds_of[np.searchsorted(known, p)])
+        pair = held_twice(pair, seed, params.two_seeds_from, counts=count)
     else:
         pair = sorted_unique(pair)
     docs = (pair >> np.uint64(32)).astype(np.int64)
