@@ -126,3 +126,18 @@ def test_a_ranged_filter_keeps_its_resolution_within_the_range() -> None:
     plain = KeyFilter.of(keys).maybe(absent).mean()
     ranged = KeyFilter.of(keys, ranged=True).maybe(absent).mean()
     assert plain > 0.9 and ranged < 0.15
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(hashes, max_size=300), st.lists(hashes, max_size=300), st.integers(16, 20))
+def test_a_filter_sets_exactly_the_slots_of_its_keys_in_any_order(keys: list[int], others: list[int], bits: int) -> None:
+    """Keys given sorted or not, in one call or two: the filter passes a hash exactly when some key shares
+    its top bits (no key ever filtered out, no slot set that no key has)."""
+    from provenance.index.lookup import KeyFilter
+
+    k = np.array(keys, dtype=np.uint64)
+    f = KeyFilter.of(k[: len(k) // 2], bits=bits)
+    f.add(k[len(k) // 2:])
+    probe = np.concatenate([k, np.array(others, dtype=np.uint64)])
+    slots = {int(x) >> (64 - bits) for x in keys}
+    assert f.maybe(probe).tolist() == [int(x) >> (64 - bits) in slots for x in probe.tolist()]

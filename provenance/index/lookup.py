@@ -83,7 +83,15 @@ class KeyFilter:
 
     def add_slots(self, slots: NDArray[np.uint64]) -> None:
         """Set the slots (top bits of the hashes) ``slots``."""
-        np.bitwise_or.at(self.bitmap, slots >> np.uint64(3), _BIT[slots & np.uint64(7)])
+        slots = np.asarray(slots, dtype=np.uint64)
+        if not len(slots):
+            return
+        if not (slots[1:] >= slots[:-1]).all():  # (the keys of a table come sorted: their slots too)
+            slots = np.sort(slots)
+        # each byte's bits or-ed together in one pass over the sorted slots
+        byte = slots >> np.uint64(3)
+        first = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+        self.bitmap[byte[first]] |= np.bitwise_or.reduceat(_BIT[(slots & np.uint64(7)).astype(np.intp)], first)
         self._bytes = None
 
     _BYTE_SLOTS = 1 << 20
