@@ -58,7 +58,7 @@ from ..io import InputFile
 from ..text.shingles import ShingleBatch
 from ..match.verify import Found
 from .pipeline import Scanner
-from .routed import Probed, RoutedShards, Verified, found_whole, probe_part, routed_find, verify_in_shard
+from .routed import Probed, RouteLayout, Verified, found_whole, probe_part, routed_find, verify_in_shard
 from .units import UnitResult, scan_unit
 
 __all__ = ["RemoteShards", "made_index_bytes", "opened_routes", "opened_shards", "resident_index_bytes", "shard_owners", "unit_on_shards"]
@@ -195,9 +195,7 @@ class RemoteShards:
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:
         if self.routes is not None and params.mode == "containment" and os.environ.get("PROVENANCE_PROBES") != "broadcast":
-            routed = self.refs[: self.routed]
-            shape = RoutedShards.of(self.routes.parts, [r.first for r in routed], int(routed[-1].entry["posts"]),
-                                    len(self.refs), self.hasher, self.short_tokens)
+            shape = RouteLayout.of(self.routes, self.refs, self.routed, self.hasher, self.short_tokens)
             return routed_find(shape, self, sb, params, tally)
         results = self._each(_find_task, params, scattered=sb)
         for _, (candidates, verified, aligned) in results:

@@ -28,7 +28,7 @@ from ..text.shingles import ShingleBatch, batch_shingles
 from ..text.offsets import starts_unit, token_spans_many
 from ..match.verify import TRUNCATION_AFTER, Found
 from ..index.routes import RoutePart
-from .routed import Probed, RoutedShards, found_whole, probe_part, routed_find, verify_in_shard
+from .routed import Probed, RouteLayout, found_whole, probe_part, routed_find, verify_in_shard
 
 __all__ = ["CONTEXT_CHARS", "MAX_DOC_TEXT", "LocalShards", "Scanner", "Shards", "scan_counted", "stage_timings"]
 
@@ -68,10 +68,9 @@ class LocalShards:
             routed = os.environ.get("PROVENANCE_PROBES") != "broadcast"
         self.routes, self.shape = None, None
         if routed and routes is not None:
-            refs = index.refs[: index.routed_shards]
             self.routes = routes
-            self.shape = RoutedShards.of(routes.parts, [r.first for r in refs], int(refs[-1].entry["posts"]),
-                                         len(self.matchers), index.token_hasher(), index.params.short_tokens)
+            self.shape = RouteLayout.of(routes, index.refs, index.routed_shards, index.token_hasher(),
+                                        index.params.short_tokens)
         self._route_parts: dict[int, RoutePart] = {}
 
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[list[Found]]:

@@ -25,7 +25,8 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from ..arrays import sorted_unique
-from ..index.routes import RoutePart, route_of
+from ..index.routes import RoutePart, RouteRef, route_of
+from ..index.shards import ShardRef
 from ..match.candidates import held_twice
 from ..match.matcher import PostMatcher, short_found, short_units
 from ..match.tally import Tally
@@ -34,7 +35,7 @@ from ..params import ScanParams
 from ..text.hashing import sequence_keys
 from ..text.shingles import ShingleBatch
 
-__all__ = ["Probed", "RoutedRounds", "Verified", "probe_part", "routed_find", "verify_in_shard"]
+__all__ = ["Probed", "RouteLayout", "RoutedRounds", "Verified", "found_whole", "probe_part", "routed_find", "verify_in_shard"]
 
 Probed = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """A part's answer to round 1: indices of the hashes it was given that hit a seed, the post (numbered over
@@ -82,10 +83,10 @@ def found_whole(matcher: PostMatcher, sb: ShingleBatch, params: ScanParams) -> V
 
 
 @dataclass(frozen=True)
-class RoutedShards:
+class RouteLayout:
     """What routing a batch needs to know of the index: the parts, where each routed shard's posts start
-    (and where the last one's end), how many shards there are in all, the token hasher's ``finish`` (for
-    the short units' exact keys) and the index's ``short_tokens``."""
+    (and where the last one's end), how many shards there are in all (later segments' too), the token
+    hasher's ``finish`` (for the short units' exact keys) and the index's ``short_tokens``."""
 
     parts: int
     first: np.ndarray
@@ -94,10 +95,11 @@ class RoutedShards:
     short_tokens: int
 
     @classmethod
-    def of(cls, parts: int, firsts: Sequence[int], last_posts: int, n_shards: int, hasher: Any,
-           short_tokens: int) -> "RoutedShards":
-        first = np.array(list(firsts) + [int(firsts[-1]) + int(last_posts)], dtype=np.int64)
-        return cls(parts, first, n_shards, hasher.finish, short_tokens)
+    def of(cls, routes: RouteRef, refs: Sequence[ShardRef], routed: int, hasher: Any, short_tokens: int) -> "RouteLayout":
+        """The layout of an index's ``refs`` (all its shards), the first ``routed`` of which ``routes`` covers."""
+        covered = refs[:routed]
+        first = np.array([r.first for r in covered] + [covered[-1].first + int(covered[-1].entry["posts"])], dtype=np.int64)
+        return cls(routes.parts, first, len(refs), hasher.finish, short_tokens)
 
     @property
     def routed(self) -> int:
@@ -113,7 +115,7 @@ def _cut(part: np.ndarray, parts: int) -> list[np.ndarray]:
     return [order[cuts[r]:cuts[r + 1]] for r in range(parts)]
 
 
-def routed_find(shape: RoutedShards, rounds: RoutedRounds, sb: ShingleBatch, params: ScanParams,
+def routed_find(shape: RouteLayout, rounds: RoutedRounds, sb: ShingleBatch, params: ScanParams,
                 tally: Tally) -> list[list[Found]]:
     """Each shard's finds in the batch (posts numbered in the shard), as a probe of every shard gives them;
     adds the candidate counts to ``tally``."""
