@@ -4,8 +4,8 @@ Inputs (all from the same run, this machine): bytes a post of the real-tweet ind
 post (the largest synthetic build, one process); per GB of JSONL corpus, the seconds of the text stage
 (read, normalize, hash, offsets: once per document whatever the index) and of the match stage against
 unsharded indexes of growing size (fitted as ``a * posts^k`` through the two largest); and what each
-extra shard of a sharded index adds to a scan in one process (every document's hashes are probed
-against every shard). The model then says, for a platform's archive and a corpus, how large the index
+extra shard of a sharded index adds to a scan in one process (its probes routed by key, as on Dask:
+what is left is a verification call a shard a batch, and the shard's own lookups of commonness). The model then says, for a platform's archive and a corpus, how large the index
 is, how long a one-process build takes, and how many core-hours and hours on W Dask workers a scan
 takes. It is an extrapolation far past what was measured (from 10 M synthetic posts to billions): the
 figures it gives are orders of magnitude to plan with, not promises.
