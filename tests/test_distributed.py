@@ -43,7 +43,7 @@ def test_local_cluster_gives_the_same_results(api_index, corpus_dir: Path) -> No
     index, _ = api_index
     params = ScanParams(batch_size=50)
     local = api.scan(index, [corpus_dir], params=params)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         remote = api.scan(index, [corpus_dir], params=params, scheduler=cluster.scheduler_address)
         with distributed.Client(cluster) as client:  # an existing client works too
             again = api.scan(index, [corpus_dir], params=params, scheduler=client)
@@ -61,7 +61,7 @@ def test_bad_input_on_a_worker_is_the_usual_one_line_error(api_index, tmp_path: 
     (tmp_path / "more.jsonl").write_text('{"id": "3", "text": "also fine"}\n[4]\n', encoding="utf-8")
     skip = ScanParams(on_error="skip")
     local = api.scan(index, [tmp_path], params=skip)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with pytest.raises(InputError, match=r"bad.jsonl:2: broken JSON"):
             api.scan(index, [tmp_path], scheduler=cluster.scheduler_address)
         # --on-error skip: the workers skip and count, as a scan in one process does
@@ -181,7 +181,7 @@ def test_sharded_index_on_a_local_cluster_no_worker_opens_it_whole(api_index, fo
     local = api.scan(index, [corpus_dir], params=params)
     root = str(four_shards.path.resolve())
     with dask.config.set({"distributed.scheduler.work-stealing": False}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             remote = api.scan(four_shards.path, [corpus_dir], params=params, scheduler=client, unit_size=50_000)
             opened = client.run(opened_shards)

@@ -187,7 +187,7 @@ def test_keyed_dask_workers_get_the_key(keyed_index: BuiltIndex, key: bytes, tmp
     distributed = pytest.importorskip("distributed")
     params = ScanParams(batch_size=100)
     local = api.scan(keyed_index.path, [PLANTED], params=params, key=key)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         remote = api.scan(keyed_index.path, [PLANTED], params=params, key=key, scheduler=cluster.scheduler_address)
     assert remote.matches.height > 250 and remote.matches.equals(local.matches)
 

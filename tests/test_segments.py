@@ -262,7 +262,7 @@ def test_an_appended_index_on_dask_gives_the_local_results(parts, tmp_path: Path
     api.build_index([a], idx, id_field="tweet_id")
     appended = api.build_index([b], idx, id_field="tweet_id", append=True)
     local = api.scan(appended, [PLANTED])
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             remote = api.scan(idx, [PLANTED], scheduler=client)
     assert local.matches.height > 200 and remote.matches.equals(local.matches)

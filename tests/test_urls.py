@@ -164,7 +164,7 @@ def test_dask_workers_read_file_urls(api_index, tmp_path: Path) -> None:
     files = {k: v for k, v in corpus_files().items() if k in ("a.jsonl", "sub/b.jsonl.gz", "c.csv")}
     local_root = write_local(tmp_path / "corpus", files)
     local = api.scan(index, [local_root])
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         url = api.scan(index, [local_root.as_uri()], tmp_path / "out", scheduler=cluster.scheduler_address)
     assert_same_scan(url, local, local_root.as_uri(), str(local_root), at_least=100)
     # the worker read the files in another process: the checkpoint hashed them itself, correctly
