@@ -2,8 +2,7 @@
 session (once through the CLI for tests/test_cli.py, once through the API for tests/test_index.py).
 
 How the suite runs (pyproject.toml, [tool.pytest.ini_options]): ``pytest`` runs in parallel with
-pytest-xdist (``-n auto``: one worker process more than the machine has cores, at most 4, since many
-tests wait on processes they start; ``--dist loadfile``), and leaves out the tests
+pytest-xdist (``-n auto``, at most 4 worker processes, ``--dist loadfile``), and leaves out the tests
 marked ``bench`` (``-m "not bench"``), which .ci/run runs right after with ``pytest -m bench``.
 ``pytest -n 0`` runs everything in this one process (for ``--pdb`` or ``-s``).
 
@@ -38,13 +37,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: a worker more than the cores (at most 4). Many tests wait on the processes they start
-    (kills, signals, Dask workers, the CLI): on 2 cores, 3 workers ran the suite in 4 min 24 s where 2
-    took 4 min 53 s, the machine equally loaded."""
-    return min(4, (os.cpu_count() or 1) + 1)
 FIX = REPO / "fixtures"
 POSTS_CSV = FIX / "posts" / "airline_tweets.csv"
 PLANTED = FIX / "planted" / "corpus.jsonl.gz"
