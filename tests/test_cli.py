@@ -481,3 +481,31 @@ def test_failed_scan_keeps_previous_results(tmp_path: Path, cli_index: BuiltInde
     # the results stay; only the checkpoint units of the failed run (see --resume) may differ
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert _no_tmp_left(tmp_path) == []
+
+
+@pytest.mark.parametrize("error", [RuntimeError("unable to find column 'x'\n\nResolved plan until failure:\n  ---> FAILED HERE"),
+                                   ValueError("one line")])
+def test_an_internal_error_of_several_lines_is_still_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                                              error: Exception) -> None:
+    """A library's error message may hold line breaks (polars adds its query plan): the one line keeps its
+    first line, and says there was more."""
+    import provenance.cli as cli
+
+    def boom() -> None:
+        raise error
+
+    import signal
+
+    monkeypatch.delenv("PROVENANCE_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "app", boom)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+    finally:  # (main installs its own handlers: this process is the test worker's)
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert stop.value.code == 3
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: internal error:") and "PROVENANCE_DEBUG" in lines[0]
+    assert str(error).splitlines()[0] in lines[0] and ("…" in lines[0]) == ("\n" in str(error))

@@ -79,4 +79,6 @@ def main() -> None:
     except Exception as e:  # a bug, not a user error: one line unless asked for the traceback
         if os.environ.get("PROVENANCE_DEBUG"):
             raise
-        fail(f"internal error: {type(e).__name__}: {e} (set PROVENANCE_DEBUG=1 for the traceback)", code=3)
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]  # (polars' messages add a plan)
+        said = (lines[0] + (" …" if len(lines) > 1 else "")) if lines else ""
+        fail(f"internal error: {type(e).__name__}: {said} (set PROVENANCE_DEBUG=1 for the traceback)", code=3)

@@ -96,7 +96,8 @@ def escape(text: str) -> str:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One line, ``error: MESSAGE``, on stderr; exit with ``code``."""
+    """One line, ``error: MESSAGE``, on stderr (a message of several lines is joined); exit with ``code``."""
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
