@@ -13,7 +13,6 @@ tables; any shared band makes a candidate (datasketch ``MinHashLSH.query`` seman
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,38 +58,31 @@ def seed_candidates(index: Index, sb: ShingleBatch,
 def _held_twice(index: Index, pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from: int) -> NDArray[np.uint64]:
     """The distinct ``pair`` values (document << 32 | post) whose post has fewer than ``two_seeds_from``
     seeds, or whose document holds two different seeds of its post (``key``: the seed of each hit)."""
-    return held_twice(pair, key, two_seeds_from, lambda posts: index.post_seeds[posts])
+    return held_twice(pair, key, two_seeds_from, index.post_seeds[(pair & np.uint64(0xFFFFFFFF)).astype(np.int64)])
 
 
 def held_twice(pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from: int,
-               seeds_of: Callable[[NDArray[np.int64]], NDArray[np.integer]] | None = None,
-               counts: NDArray[np.integer] | None = None) -> NDArray[np.uint64]:
-    """:func:`_held_twice` with each post's number of seeds from ``seeds_of(posts)``, or given with each hit
-    (``counts``, the number of seeds of the hit's post); ``key``: small non-negative seed numbers, one a
-    distinct seed."""
+               counts: NDArray[np.integer]) -> NDArray[np.uint64]:
+    """:func:`_held_twice` with each hit's post's number of seeds given beside it (``counts``); ``key``:
+    small non-negative seed numbers, one a distinct seed."""
     if not len(pair):
         return pair
     doc, post = pair >> np.uint64(32), pair & np.uint64(0xFFFFFFFF)
     # (a post's seed count, capped at two_seeds_from: all the rule asks of it)
-    few = None if counts is None else np.minimum(counts, two_seeds_from).astype(np.uint64)
+    few = np.minimum(counts, two_seeds_from).astype(np.uint64)
     d_bits, p_bits, k_bits = _bits(int(doc.max()) + 1), _bits(int(post.max()) + 1), _bits(int(key.max()) + 1)
-    c_bits = 0 if few is None else _bits(two_seeds_from + 1)
+    c_bits = _bits(two_seeds_from + 1)
     if d_bits + p_bits + c_bits + k_bits <= 64:  # one sort of one word a hit: (document, post, its count, seed)
         low = k_bits + c_bits
-        word = (doc << np.uint64(p_bits + low)) | (post << np.uint64(low)) | key.astype(np.uint64)
-        if few is not None:
-            word |= few << np.uint64(k_bits)
-        hit = np.sort(word)
+        hit = np.sort((doc << np.uint64(p_bits + low)) | (post << np.uint64(low)) | (few << np.uint64(k_bits))
+                      | key.astype(np.uint64))
         of_pair = hit >> np.uint64(low)
         pair = ((of_pair >> np.uint64(p_bits)) << np.uint64(32)) | (of_pair & np.uint64((1 << p_bits) - 1))
-        if few is not None:
-            few = (hit >> np.uint64(k_bits)) & np.uint64((1 << c_bits) - 1)
+        few = (hit >> np.uint64(k_bits)) & np.uint64((1 << c_bits) - 1)
         same_hit = np.r_[False, hit[1:] == hit[:-1]]
     else:
         order = np.lexsort((key, pair))
-        pair, key = pair[order], key[order]
-        if few is not None:
-            few = few[order]
+        pair, key, few = pair[order], key[order], few[order]
         same_hit = np.r_[False, (pair[1:] == pair[:-1]) & (key[1:] == key[:-1])]
     first = np.ones(len(pair), dtype=bool)
     first[1:] = pair[1:] != pair[:-1]
@@ -99,12 +91,7 @@ def held_twice(pair: NDArray[np.uint64], key: NDArray[np.int64], two_seeds_from:
     run = np.cumsum(first) - 1
     twice = np.zeros(int(first.sum()), dtype=bool)
     twice[run[other_seed]] = True
-    unique = pair[first]
-    if few is not None:
-        seeds = few[first]
-    else:
-        seeds = seeds_of((unique & np.uint64(0xFFFFFFFF)).astype(np.int64))
-    return unique[twice | (seeds < two_seeds_from)]
+    return pair[first][twice | (few[first] < two_seeds_from)]
 
 
 def window_widths(index: Index, posts: NDArray[np.int64], slack: float) -> NDArray[np.int64]:
