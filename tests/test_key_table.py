@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -136,8 +138,10 @@ def test_a_filter_sets_exactly_the_slots_of_its_keys_in_any_order(keys: list[int
     from provenance.index.lookup import KeyFilter
 
     k = np.array(keys, dtype=np.uint64)
-    f = KeyFilter.of(k[: len(k) // 2], bits=bits)
-    f.add(k[len(k) // 2:])
     probe = np.concatenate([k, np.array(others, dtype=np.uint64)])
     slots = {int(x) >> (64 - bits) for x in keys}
-    assert f.maybe(probe).tolist() == [int(x) >> (64 - bits) in slots for x in probe.tolist()]
+    for window in (KeyFilter._WINDOW, 1 << 8):  # slots set in one window, and in many
+        with patch.object(KeyFilter, "_WINDOW", window):
+            f = KeyFilter.of(k[: len(k) // 2], bits=bits)
+            f.add(k[len(k) // 2:])
+        assert f.maybe(probe).tolist() == [int(x) >> (64 - bits) in slots for x in probe.tolist()]
