@@ -87,27 +87,27 @@ def test_candidates_are_the_pairs_holding_a_seed(tmp_path, planted_texts: list[s
     assert compared > 500
 
 
-def test_batches_with_a_large_fan_out_are_halved_with_the_same_results(api_index, monkeypatch) -> None:
-    """A batch whose seed hits expand to too many rows is scanned in halves: same matches and counts."""
+def test_candidates_with_a_large_fan_out_are_verified_in_runs_of_documents_with_the_same_results(api_index, monkeypatch) -> None:
+    """A batch whose candidate posts' shingles join to too many rows is verified a run of documents at a
+    time, each document's pairs in one run: same matches and counts."""
     index, _ = api_index
     params = ScanParams(batch_size=256)
     whole = api.scan(index, [PLANTED], params=params)
-    sizes: list[int] = []
-    original = PostMatcher._matched
+    runs: list[np.ndarray] = []
+    original = PostMatcher._containment
 
-    def spy(self, sb, probe):
-        sizes.append(len(sb.n_tokens))
-        return original(self, sb, probe)
+    def spy(self, sb, docs, posts):
+        runs.append(np.unique(docs))
+        return original(self, sb, docs, posts)
 
-    monkeypatch.setattr(PostMatcher, "_matched", spy)
-    monkeypatch.setattr(matcher_module, "FAN_OUT_ROWS", 2_000)
-    halved = api.scan(index, [PLANTED], params=params)
-    assert min(sizes) < 256 // 4  # batches were halved more than once
+    monkeypatch.setattr(PostMatcher, "_containment", spy)
+    monkeypatch.setattr(matcher_module, "FAN_OUT_ROWS", 300)
+    cut = api.scan(index, [PLANTED], params=params)
+    assert len(runs) > 16  # each batch of 256 documents was cut into several runs
+    assert max(len(r) for r in runs) < 256 // 4
     assert whole.matches.height > 250
-    assert halved.matches.equals(whole.matches)
-    assert halved.summary == whole.summary
-
-
+    assert cut.matches.equals(whole.matches)
+    assert cut.summary == whole.summary
 
 
 def test_one_batch_joined_against_several_indexes_gives_each_its_own_hits(tmp_path, planted_texts: list[str]) -> None:

@@ -65,7 +65,9 @@ class PostMatcher:
         counts its candidates into ``tally``."""
         self.params, self.tally = params, tally
         if params.mode == "containment":
-            found = self._bounded(sb)
+            docs, posts = seed_candidates(self.index, sb, self.probe(sb), params.two_seeds_from)
+            tally.candidates += len(docs)
+            found = self._in_runs(sb, docs, posts) + self._short_matches(sb)
         else:
             found = self._jaccard(sb) + self._short_matches(sb)
         return [_moved(f, 0, self.first) for f in found] if self.first else found
@@ -74,50 +76,31 @@ class PostMatcher:
         """The containment matches among the given candidate pairs ``(docs, posts)`` (sorted, distinct; posts
         numbered in this index), numbered as in the whole index: what :meth:`find` does after its probe, for a
         scan whose probes were routed elsewhere (:mod:`provenance.index.routes`). Counts the pairs it verifies
-        into ``tally``, not the candidates (their probe counted those). Candidates whose posts' shingles would
-        join to more than :data:`FAN_OUT_ROWS` rows go a run of documents at a time."""
+        into ``tally``, not the candidates (their probe counted those)."""
         self.params, self.tally = params, tally
-        docs, posts = np.asarray(docs, dtype=np.int64), np.asarray(posts, dtype=np.int64)
+        found = self._in_runs(sb, np.asarray(docs, dtype=np.int64), np.asarray(posts, dtype=np.int64))
+        return [_moved(f, 0, self.first) for f in found] if self.first else found
+
+    def _in_runs(self, sb: ShingleBatch, docs: np.ndarray, posts: np.ndarray) -> list[Found]:
+        """:meth:`_containment` of the candidate pairs ``(docs, posts)`` (sorted), a run of documents at a
+        time while their posts' shingles would join to more than :data:`FAN_OUT_ROWS` rows, so that memory
+        stays bounded (a run is cut between documents only: a document's pairs stay together)."""
         rows = np.cumsum((self.index.shingle_offsets[posts + 1] - self.index.shingle_offsets[posts]).astype(np.int64))
         found: list[Found] = []
         a = 0
-        while a < len(docs):  # (cut only between documents: a document's pairs stay together)
+        while a < len(docs):
             b = int(np.searchsorted(rows, (rows[a - 1] if a else 0) + FAN_OUT_ROWS, side="right"))
             b = max(b, a + 1)
             b = int(np.searchsorted(docs, docs[b - 1], side="right"))
-            found += self._containment(sb, candidates=(docs[a:b], posts[a:b]), count=False)
+            found += self._containment(sb, docs[a:b], posts[a:b])
             a = b
-        return [_moved(f, 0, self.first) for f in found] if self.first else found
+        return found
 
-    def _bounded(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray] | None = None) -> list[Found]:
-        """Containment matches, half the documents at a time while their seed hits expand to more than
-        :data:`FAN_OUT_ROWS` rows of the posts' shingles to join, so that memory stays bounded (the
-        batch is probed once; each half keeps its part of the probe)."""
-        where, key = probe if probe is not None else self.probe(sb)
-        n = len(sb.n_tokens)
-        if n > 1 and self._join_rows(key) > FAN_OUT_ROWS:
-            half = n // 2
-            cut = int(sb.offsets[half])
-            first = int(np.searchsorted(where, cut))
-            return self._bounded(sb.docs(0, half), (where[:first], key[:first])) + [
-                _moved(f, half, 0) for f in self._bounded(sb.docs(half, n), (where[first:] - cut, key[first:]))]
-        return self._matched(sb, (where, key))
-
-    def _join_rows(self, key: np.ndarray) -> int:
-        """At most how many (post shingle) rows the candidates of the seeds ``key`` join."""
-        start, count = self.index.seeds.rows(key)
-        posts = self.index.seed_posts[expand_ranges(start, count)].astype(np.int64)
-        return int((self.index.shingle_offsets[posts + 1] - self.index.shingle_offsets[posts]).sum())
-
-    def _matched(self, sb: ShingleBatch, probe: tuple[np.ndarray, np.ndarray]) -> list[Found]:
-        return self._containment(sb, probe) + self._short_matches(sb)
-
-    def _containment(self, sb, probe=None, candidates=None, count: bool = True) -> list[Found]:
+    def _containment(self, sb: ShingleBatch, docs: np.ndarray, posts: np.ndarray) -> list[Found]:
         p, ix, n = self.params, self.index, self.index.params.ngram
         # A whole copy needs min_containment of the post's shingles; a cut-off copy, judged on a
         # prefix, needs less but must hit the post's beginning.
         share = CANDIDATE_SHARE * p.min_containment
-        docs, posts = candidates if candidates is not None else seed_candidates(ix, sb, probe, p.two_seeds_from)
         # Every pair's shared shingles (the post's whole sequence joined to the document's) and a bound
         # on its best window: most pairs stop here.
         hits = pair_hits(ix, sb, docs, posts, p.window_slack)
@@ -130,8 +113,6 @@ class PostMatcher:
         run_needed = np.maximum(p.min_partial_tokens, np.ceil(PARTIAL_SHARE * m - 1e-9).astype(np.int64))
         partial = (p.min_partial_tokens > 0) & (m >= run_needed) & (hits.bound >= run_needed - n + 1)
         keep = np.flatnonzero((hits.bound >= np.maximum(need, 2)) | alignable | partial)
-        if count:
-            self.tally.candidates += len(docs)
         self.tally.verified += len(keep)
         if not len(keep):
             return []
