@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 import weakref
 from collections.abc import Iterator
 from functools import cached_property
@@ -28,6 +29,35 @@ def lookup(table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> NDArray[np
     return pos
 
 
+@dataclass(frozen=True)
+class HashRange:
+    """The hashes ``base .. base + 2^bits - 1`` that a sorted table's values lie in (``bits`` 64: every
+    hash). A filter or search buckets made for the table cut this range into equal slots, so that a table
+    of one narrow range of hashes (a route part's keys) spreads over all its slots, as a table of every
+    range does over the top bits of the hashes."""
+
+    base: int = 0
+    bits: int = 64
+
+    @classmethod
+    def spanned(cls, lowest: int, highest: int) -> "HashRange":
+        """The range of a table whose values run from ``lowest`` to ``highest`` (every hash when that
+        range is half of them or more)."""
+        bits = max(highest - lowest, 1).bit_length()
+        return cls(lowest, bits) if bits < 63 else cls()
+
+    def slots(self, hashes: NDArray[np.uint64], slot_bits: int) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
+        """The slot of each hash among the range's ``2^slot_bits`` slots, and which hashes lie in the
+        range (None: all of them; those outside get slot 0)."""
+        shift = np.uint64(max(self.bits - slot_bits, 0))
+        if self.bits >= 64:
+            return hashes >> shift, None
+        base = np.uint64(self.base)
+        rel = hashes - base  # (wraps below the base: out of range either way)
+        inside = (hashes >= base) & ((rel >> np.uint64(self.bits)) == 0)
+        return np.where(inside, rel, np.uint64(0)) >> shift, inside
+
+
 _BIT = (1 << np.arange(8)).astype(np.uint8)
 _CHUNK = 1 << 16  # hashes tested at once: the temporaries stay in the CPU cache
 
@@ -36,15 +66,12 @@ class KeyFilter:
     """One bit per slot of the hashes' top bits, set where some key has those bits: a cheap
     "certainly absent" test (an eighth of a byte per slot, at most 128 MiB)."""
 
-    def __init__(self, bitmap: NDArray[np.uint8], base: int = 0, width_bits: int = 64) -> None:
+    def __init__(self, bitmap: NDArray[np.uint8], span: HashRange = HashRange()) -> None:
         bits = int(len(bitmap) * 8).bit_length() - 1
         if len(bitmap) * 8 != 1 << bits:
             raise ValueError(f"key filter of {len(bitmap)} bytes is not a power of two")
-        self.bitmap = bitmap
-        # A filter of keys that all lie in a narrow range (a route part's: one key range of the index)
-        # spreads its slots over that range, ``base`` .. ``base + 2^width_bits``, not over all hashes.
-        self.base, self.width_bits = np.uint64(base), width_bits
-        self.shift = np.uint64(max(width_bits - bits, 0))
+        self.bitmap, self.bits = bitmap, bits
+        self.span = span  # the hashes its slots cut (a route part's filter: its key range only)
         # 64 slots per little-endian word: a test is one gather and one shift
         self._words = bitmap.view(np.uint64) if sys.byteorder == "little" and len(bitmap) % 8 == 0 else None
         self._buckets: tuple[weakref.ref, _Buckets] | None = None
@@ -59,27 +86,16 @@ class KeyFilter:
         """The filter of ``keys``; ``ranged``: of the range the keys span (their lowest to their highest),
         for keys that hold a narrow range of hashes and are tested with hashes of that range."""
         bitmap = np.zeros(1 << ((bits or cls.bits_for(len(keys))) - 3), dtype=np.uint8)
-        base, width = 0, 64
-        if ranged and len(keys):
-            base = int(np.min(keys))
-            width = max(int(np.max(keys)) - base, 1).bit_length()
-        f = cls(bitmap, base, width)
+        span = HashRange.spanned(int(np.min(keys)), int(np.max(keys))) if ranged and len(keys) else HashRange()
+        f = cls(bitmap, span)
         f.add(keys)
         return f
 
-    def _relative(self, hashes: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], NDArray[np.bool_] | None]:
-        """``hashes`` less the base, and which of them lie in the filter's range (None: all of them)."""
-        if self.width_bits >= 64:
-            return hashes, None
-        rel = hashes - self.base  # (wraps below the base: out of range either way)
-        inside = (hashes >= self.base) & ((rel >> np.uint64(self.width_bits)) == 0)
-        return np.where(inside, rel, np.uint64(0)), inside
-
     def add(self, keys: NDArray[np.uint64]) -> None:
-        rel, inside = self._relative(np.asarray(keys, dtype=np.uint64))
+        slots, inside = self.span.slots(np.asarray(keys, dtype=np.uint64), self.bits)
         if inside is not None and not inside.all():
             raise ValueError("a key outside the range of a ranged key filter")
-        self.add_slots(rel >> self.shift)
+        self.add_slots(slots)
 
     def add_slots(self, slots: NDArray[np.uint64]) -> None:
         """Set the slots (top bits of the hashes) ``slots``."""
@@ -109,24 +125,22 @@ class KeyFilter:
     """Filters of at most this many slots are tested through a table of one byte per slot (1 MiB)."""
 
     def maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
-        hashes, inside = self._relative(hashes)
-        out = self._maybe(hashes)
-        return out if inside is None else out & inside
-
-    def _maybe(self, hashes: NDArray[np.uint64]) -> NDArray[np.bool_]:
         out = np.empty(len(hashes), dtype=bool)
-        if len(self.bitmap) * 8 <= self._BYTE_SLOTS:
-            if self._bytes is None:
-                self._bytes = np.unpackbits(self.bitmap, bitorder="little").view(bool)
-            for a in range(0, len(hashes), _CHUNK):
-                np.take(self._bytes, hashes[a : a + _CHUNK] >> self.shift, out=out[a : a + _CHUNK])
-            return out
+        small = len(self.bitmap) * 8 <= self._BYTE_SLOTS
+        if small and self._bytes is None:
+            self._bytes = np.unpackbits(self.bitmap, bitorder="little").view(bool)
         for a in range(0, len(hashes), _CHUNK):
-            self._test(hashes[a : a + _CHUNK], out[a : a + _CHUNK])
+            slots, inside = self.span.slots(hashes[a : a + _CHUNK], self.bits)
+            part = out[a : a + _CHUNK]
+            if small:
+                np.take(self._bytes, slots, out=part)
+            else:
+                self._test(slots, part)
+            if inside is not None:
+                part &= inside
         return out
 
-    def _test(self, hashes: NDArray[np.uint64], out: NDArray[np.bool_]) -> None:
-        slots = hashes >> self.shift
+    def _test(self, slots: NDArray[np.uint64], out: NDArray[np.bool_]) -> None:
         if self._words is not None:
             word = self._words[slots >> np.uint64(6)]
             word >>= slots & np.uint64(63)
@@ -156,27 +170,19 @@ class _Buckets:
 
     MAX_BITS = 22
 
-    def __init__(self, start: NDArray[np.integer], shift: np.uint64, steps: int, mask: np.uint64 | None = None,
-                 base: np.uint64 | None = None) -> None:
-        self.start, self.shift, self.steps = start, shift, steps
+    def __init__(self, start: NDArray[np.integer], bits: int, steps: int, mask: np.uint64 | None = None,
+                 span: HashRange = HashRange()) -> None:
+        self.start, self.bits, self.steps = start, bits, steps
         self.mask = mask  # what of a needle the table's values hold (all of it when None)
-        # the table's lowest value, for a table of a narrow range of hashes (a route part's): the
-        # buckets then cut that range, not all hashes (None: they cut all hashes)
-        self.base = base
+        self.span = span  # the hashes the buckets cut (a route part's table: its key range only)
 
     @classmethod
     def of(cls, table: NDArray[np.uint64], chunk: int = 1 << 18) -> "_Buckets":
         bits = int(np.clip(len(table).bit_length(), 1, cls.MAX_BITS))
-        base = np.uint64(table[0]) if len(table) else np.uint64(0)
-        width = int(np.uint64(table[-1]) - base).bit_length() if len(table) else 64
-        if width >= 63:  # (a table of hashes of every range: cut by their top bits, as ever)
-            shift = np.uint64(64 - bits)
-            tops = (np.asarray(table[a : a + chunk]) >> shift for a in range(0, len(table), chunk))
-            return cls.of_tops(tops, bits, len(table))
-        shift = np.uint64(max(width - bits, 0))
-        tops = ((np.asarray(table[a : a + chunk]) - base) >> shift for a in range(0, len(table), chunk))
+        span = HashRange.spanned(int(table[0]), int(table[-1])) if len(table) else HashRange()
+        tops = (span.slots(np.asarray(table[a : a + chunk]), bits)[0] for a in range(0, len(table), chunk))
         made = cls.of_tops(tops, bits, len(table))
-        made.base, made.shift = base, shift
+        made.span = span
         return made
 
     @classmethod
@@ -191,16 +197,13 @@ class _Buckets:
             start[top[edge].astype(np.int64) + 1] += np.diff(np.r_[edge, len(top)]).astype(start.dtype)
         most = int(start.max())
         np.cumsum(start, out=start)
-        return cls(start, np.uint64(64 - bits), most.bit_length(), mask)
+        return cls(start, bits, most.bit_length(), mask)
 
     def search(self, table: NDArray[np.uint64], needles: NDArray[np.uint64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The needles present in ``table``: their indices in ``needles`` (increasing) and their
         first positions in ``table``."""
-        if self.base is None:
-            top = (needles >> self.shift).astype(np.intp)
-        else:  # (a needle outside the table's range is in no bucket: bucket 0, and out below)
-            rel = (needles - self.base) >> self.shift
-            top = np.where((needles >= self.base) & (rel < len(self.start) - 1), rel, 0).astype(np.intp)
+        # (a needle outside the table's range gets bucket 0, whose values it cannot equal)
+        top = self.span.slots(needles, self.bits)[0].astype(np.intp)
         lo = self.start[top].astype(np.int64)
         end = self.start[top + 1].astype(np.int64)
         at = np.flatnonzero(end > lo)

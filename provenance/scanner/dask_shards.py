@@ -220,7 +220,10 @@ class RemoteShards:
                     + [self.client.submit(_find_task, self.refs[s], self.key, params, data, workers=[self.owners[s]],
                                           allow_other_workers=True, pure=False) for s in rest])
 
-        return dict(zip([s for s, *_ in asked] + rest, self._gathered(submit, sb)))
+        results = self._gathered(submit, sb)
+        out: dict[int, Any] = dict(zip([s for s, *_ in asked], results))
+        out.update({s: (None, verified) for s, verified in zip(rest, results[len(asked):])})
+        return out
 
     def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:
         if not len(hashes):

@@ -93,7 +93,7 @@ class LocalShards:
         out: dict[int, Any] = {s: (self._part(s).short(keys) if len(keys) else None,
                                    verify_in_shard(self.matchers[s], sb, params, docs, posts))
                                for s, keys, docs, posts in asked}
-        out.update({s: found_whole(self.matchers[s], sb, params) for s in rest})
+        out.update({s: (None, found_whole(self.matchers[s], sb, params)) for s in rest})
         return out
 
     def shared(self, hashes: np.ndarray, offsets: np.ndarray, posts: np.ndarray) -> np.ndarray:

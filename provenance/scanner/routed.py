@@ -54,10 +54,10 @@ class RoutedRounds(Protocol):
 
     def second(self, sb: ShingleBatch, params: ScanParams, asked: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
                rest: list[int]) -> dict[int, Any]:
-        """Round 2: for each ``(shard, keys, docs, posts)`` of ``asked``, ``(short, verified)``: part
-        ``shard``'s short posts of the exact ``keys`` (:meth:`RoutePart.short`; None without keys) and the
-        shard's finds among the pairs ``(docs, posts)`` (:func:`verify_in_shard`); for each shard of
-        ``rest``, its finds in the whole batch (a :data:`Verified` of ``PostMatcher.find``)."""
+        """Round 2, by shard, ``(short, verified)``: for each ``(shard, keys, docs, posts)`` of ``asked``,
+        part ``shard``'s short posts of the exact ``keys`` (:meth:`RoutePart.short`; None without keys) and
+        the shard's finds among the pairs ``(docs, posts)`` (:func:`verify_in_shard`); for each shard of
+        ``rest``, None and its finds in the whole batch (:func:`found_whole`)."""
 
 
 def probe_part(part: RoutePart, hashes: np.ndarray) -> Probed:
@@ -171,7 +171,7 @@ def routed_find(shape: RouteLayout, rounds: RoutedRounds, sb: ShingleBatch, para
     keep = (unit < units.n_whole) | inline
     out: list[list[Found]] = []
     for s in range(shape.n_shards):
-        found, counted = (results[s][1] if s < routed else results[s]) if s in results else ([], (0, 0, 0))
+        found, counted = results[s][1] if s in results else ([], (0, 0, 0))
         tally.candidates += counted[0]
         tally.verified += counted[1]
         tally.aligned += counted[2]
