@@ -3,12 +3,14 @@
 older checkout in the same run (whole processes, alternating, several rounds; median wall seconds).
 
     python -m benchmarks.archive_cost --posts POSTS.jsonl --corpus wikinews.jsonl --work /tmp/cost \\
-        [--sizes 10000,100000] [--all-index IDX] [--old-code OLD_CHECKOUT --old-all-index OLD_IDX] [--rounds 3]
+        [--sizes 10000,100000] [--sample head|random] [--all-index IDX] [--old-code OLD_CHECKOUT --old-all-index OLD_IDX]
+        [--rounds 3]
 
 Per scan: wall seconds, candidate pairs and verified pairs per document (``summary.json``
 ``candidates`` and ``candidates_verified``), and the posts one probe finds: the index rows a document
 shingle that hits expands to (seeds since format 16, keys before), mean and largest over the first
-2,000 documents. Indexes of the first N posts are built once per code into ``--work``; ``--all-index``
+2,000 documents. Indexes of N posts (the first N, or with ``--sample random`` N drawn at random: the
+archive benchmark's first posts are tweets, the rest mostly Reddit titles) are built once per code into ``--work``; ``--all-index``
 (and ``--old-all-index``) name indexes of the whole posts file already built (else it is built too).
 """
 
@@ -76,22 +78,42 @@ def _probe(idx: Path, corpus: Path, code: Path | None, docs: int = 2000) -> dict
     return json.loads(out)
 
 
+SAMPLE_SEED = 20261207
+
+
+def _posts_of(posts: Path, n: int, sample: str, out: Path) -> None:
+    """Write ``n`` posts of ``posts`` to ``out``: the first ``n`` (``sample`` "head"), or ``n`` lines drawn
+    at random ("random", seeded: the same lines every run), in file order."""
+    with open(posts, "rb") as f:
+        if sample == "head":
+            lines = [line for line, _ in zip(f, range(n))]
+        else:
+            import numpy as np
+
+            every = f.readlines()
+            pick = np.sort(np.random.default_rng(SAMPLE_SEED).choice(len(every), min(n, len(every)), replace=False))
+            lines = [every[i] for i in pick.tolist()]
+    with open(out, "wb") as g:
+        g.writelines(lines)
+
+
 def measure(posts: Path, corpus: Path, work: Path, sizes: list[int], all_index: Path | None, rounds: int,
-            old_code: Path | None = None, old_all_index: Path | None = None) -> list[dict]:
+            old_code: Path | None = None, old_all_index: Path | None = None, sample: str = "head") -> list[dict]:
+    """``sample``: the smaller indexes hold the first posts of the file ("head"), or posts drawn from
+    all of it at random ("random": the same mix of sources as the whole, so that only the size differs)."""
     work.mkdir(parents=True, exist_ok=True)
     codes = {"new": None} | ({"old": old_code} if old_code is not None else {})
     indexes: dict[tuple[str, str], Path] = {}
     built: dict[tuple[str, str], float] = {}
+    tag = "" if sample == "head" else f"-{sample}"
     for n in sizes:
-        head = work / f"posts-{n}.jsonl"
+        head = work / f"posts{tag}-{n}.jsonl"
         if not head.is_file():
-            with open(posts, "rb") as f, open(head, "wb") as g:
-                for line, _ in zip(f, range(n)):
-                    g.write(line)
+            _posts_of(posts, n, sample, head)
         for name, code in codes.items():
-            indexes[(name, f"{n:,}")] = work / f"idx-{name}-{n}"
-            if not (work / f"idx-{name}-{n}" / "manifest.json").is_file():
-                built[(name, f"{n:,}")] = _build(head, work / f"idx-{name}-{n}", code)
+            indexes[(name, f"{n:,}")] = work / f"idx-{name}{tag}-{n}"
+            if not (work / f"idx-{name}{tag}-{n}" / "manifest.json").is_file():
+                built[(name, f"{n:,}")] = _build(head, work / f"idx-{name}{tag}-{n}", code)
     for name, code in codes.items():
         given = all_index if name == "new" else old_all_index
         if given is None:
@@ -102,10 +124,10 @@ def measure(posts: Path, corpus: Path, work: Path, sizes: list[int], all_index: 
     times: dict[tuple[str, str], list[float]] = {k: [] for k in indexes}
     for _ in range(rounds):  # alternating: old and new of one size one after the other
         for key, idx in indexes.items():
-            times[key].append(_scan(idx, corpus, work / f"scan-{key[0]}-{key[1]}", codes[key[0]]))
+            times[key].append(_scan(idx, corpus, work / f"scan-{key[0]}{tag}-{key[1]}", codes[key[0]]))
     rows = []
     for (name, size), idx in indexes.items():
-        summary = json.loads((work / f"scan-{name}-{size}" / "summary.json").read_text(encoding="utf-8"))
+        summary = json.loads((work / f"scan-{name}{tag}-{size}" / "summary.json").read_text(encoding="utf-8"))
         manifest = json.loads((idx / "manifest.json").read_text(encoding="utf-8"))
         docs = max(summary["docs_scanned"], 1)
         probe = _probe(idx, corpus, codes[name])
@@ -135,12 +157,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--old-code", type=Path, help="an older checkout, scanned with PYTHONPATH pointing to it")
     ap.add_argument("--old-all-index", type=Path)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sample", choices=("head", "random"), default="head",
+                    help="the smaller indexes: the first posts of the file, or posts drawn at random from all of it")
     args = ap.parse_args(argv)
     paths = [p.resolve() if p is not None else None for p in (args.posts, args.corpus, args.work, args.all_index,
                                                              args.old_code, args.old_all_index)]
     posts, corpus, work, all_index, old_code, old_all_index = paths
     rows = measure(posts, corpus, work, [int(s) for s in args.sizes.split(",") if s], all_index, args.rounds, old_code,
-                   old_all_index)
+                   old_all_index, args.sample)
     (work / "archive_cost.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     print(render(rows))
 

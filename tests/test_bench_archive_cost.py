@@ -28,3 +28,16 @@ def test_archive_cost_rows(tmp_path: Path) -> None:
         assert 1 <= r["postings_per_probe"] <= r["most_postings"] <= 50
     assert rows[1]["candidates_per_doc"] > rows[0]["candidates_per_doc"]
     assert "| new | 500 |" in archive_cost.render(rows)
+
+
+def test_random_sample_draws_from_the_whole_file_the_same_lines_every_run(tmp_path: Path) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("".join(json.dumps({"id": str(i), "text": f"post {i}"}) + "\n" for i in range(1000)))
+    a, b, head = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "head.jsonl"
+    archive_cost._posts_of(posts, 100, "random", a)
+    archive_cost._posts_of(posts, 100, "random", b)
+    archive_cost._posts_of(posts, 100, "head", head)
+    ids = [int(json.loads(line)["id"]) for line in a.read_text().splitlines()]
+    assert a.read_bytes() == b.read_bytes() and len(ids) == len(set(ids)) == 100
+    assert ids == sorted(ids) and max(ids) > 500  # in file order, from all of it
+    assert [int(json.loads(line)["id"]) for line in head.read_text().splitlines()] == list(range(100))
