@@ -234,7 +234,7 @@ def _post_texts(index) -> list[str]:
     return _TEXTS[id(index)]
 
 
-def _sharing_pairs(index, sb, probe=None, two_seeds_from=0):
+def _sharing_pairs(index, sb, two_seeds_from=0):
     """Every (document, post) sharing a shingle: the candidates if every shingle of every post were a seed."""
     off = index.shingle_offsets
     shingled = np.flatnonzero((np.asarray(index.post_kind) == SHINGLED) & (np.asarray(index.post_flags) & 2 == 0))

@@ -32,16 +32,13 @@ def _bits(n: int) -> int:
     return max(int(n - 1).bit_length(), 1)
 
 
-def seed_candidates(index: Index, sb: ShingleBatch,
-                    probe: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
-                    two_seeds_from: int = 0) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def seed_candidates(index: Index, sb: ShingleBatch, two_seeds_from: int = 0) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Candidate pairs for the documents of ``sb``: every (document, post) where the document holds one
     of the post's seeds (:mod:`provenance.index.seeds`), or two different ones when the post has at least
     ``two_seeds_from`` seeds (0: one always); ``(doc, post)`` int64, sorted, distinct. Each probe that hits
-    expands to at most ``seed_posts`` posts. ``probe``: ``index.seeds.find(sb.hashes)`` if the caller has
-    it already."""
+    expands to at most ``seed_posts`` posts."""
     empty = np.zeros(0, dtype=np.int64)
-    where, key = probe if probe is not None else index.seeds.find(sb.hashes)
+    where, key = index.seeds.find(sb.hashes)
     if not len(where):
         return empty, empty
     doc = np.searchsorted(sb.offsets, where, side="right") - 1

@@ -56,21 +56,17 @@ class PostMatcher:
         self.short_heads_filter = (KeyFilter.of(self.short_heads, bits=min(KeyFilter.bits_for(len(self.short_heads)) + 4, 30))
                                    if len(self.short_heads) else None)
 
-    def probe(self, sb: ShingleBatch) -> tuple[np.ndarray, np.ndarray]:
-        """Where the batch's shingles are seeds: ``(shingle positions, seed key numbers)``."""
-        return self.index.seeds.find(sb.hashes)
-
     def find(self, sb: ShingleBatch, params: ScanParams, tally: Tally) -> list[Found]:
         """The verified (document, post) matches of the batch, posts numbered as in the whole index;
         counts its candidates into ``tally``."""
         self.params, self.tally = params, tally
         if params.mode == "containment":
-            docs, posts = seed_candidates(self.index, sb, self.probe(sb), params.two_seeds_from)
+            docs, posts = seed_candidates(self.index, sb, params.two_seeds_from)
             tally.candidates += len(docs)
             found = self._in_runs(sb, docs, posts) + self._short_matches(sb)
         else:
             found = self._jaccard(sb) + self._short_matches(sb)
-        return [_moved(f, 0, self.first) for f in found] if self.first else found
+        return self._numbered(found)
 
     def verify(self, sb: ShingleBatch, docs: np.ndarray, posts: np.ndarray, params: ScanParams, tally: Tally) -> list[Found]:
         """The containment matches among the given candidate pairs ``(docs, posts)`` (sorted, distinct; posts
@@ -78,7 +74,10 @@ class PostMatcher:
         scan whose probes were routed elsewhere (:mod:`provenance.index.routes`). Counts the pairs it verifies
         into ``tally``, not the candidates (their probe counted those)."""
         self.params, self.tally = params, tally
-        found = self._in_runs(sb, np.asarray(docs, dtype=np.int64), np.asarray(posts, dtype=np.int64))
+        return self._numbered(self._in_runs(sb, np.asarray(docs, dtype=np.int64), np.asarray(posts, dtype=np.int64)))
+
+    def _numbered(self, found: list[Found]) -> list[Found]:
+        """``found`` with its posts numbered as in the whole index (a shard's first post is ``first``)."""
         return [_moved(f, 0, self.first) for f in found] if self.first else found
 
     def _in_runs(self, sb: ShingleBatch, docs: np.ndarray, posts: np.ndarray) -> list[Found]:
